@@ -1,0 +1,136 @@
+/**
+ * The configuration file's schema: the single source of truth for what a YAML file (and the
+ * environment overrides applied on top of it) may say. Validated once at start-up; the rest of
+ * the code trusts the parsed type.
+ */
+import { z } from 'zod';
+import { SCOPES } from '../tenancy/types.js';
+
+const slug = z
+  .string()
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a slug: lower-case letters, digits and dashes, 1-63 characters');
+
+/** A secret given inline (bootstrapping only), or by reference to an env variable or file. */
+export const secretRef = z.union([
+  z.string().min(1),
+  z.object({ env: z.string().min(1) }).strict(),
+  z.object({ file: z.string().min(1) }).strict(),
+]);
+export type SecretRef = z.infer<typeof secretRef>;
+
+const mockBehaviour = z
+  .object({
+    latencyMs: z.number().int().min(0).max(600_000).default(0),
+    tokensPerSecond: z.number().min(0).default(0),
+    errorRate: z.number().min(0).max(1).default(0),
+    errorStatus: z.number().int().min(400).max(599).default(500),
+  })
+  .strict();
+
+const provider = z
+  .object({
+    name: slug,
+    kind: z.enum(['openai', 'azure', 'openai-compatible', 'mock']),
+    baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+    apiKey: secretRef.optional(),
+    apiVersion: z.string().min(1).optional(),
+    timeoutMs: z.number().int().min(100).max(3_600_000).default(600_000),
+    mock: mockBehaviour.optional(),
+  })
+  .strict();
+
+/** Prices in currency units (e.g. USD) per million tokens / per request. */
+const prices = z
+  .object({
+    input: z.number().min(0).default(0),
+    output: z.number().min(0).default(0),
+    cachedInput: z.number().min(0).default(0),
+    request: z.number().min(0).default(0),
+  })
+  .strict();
+
+const deployment = z
+  .object({
+    id: slug.optional(),
+    model: z.string().min(1).max(256),
+    provider: slug,
+    upstreamModel: z.string().min(1).max(256).optional(),
+    kind: z.enum(['chat', 'completion', 'embedding']).default('chat'),
+    version: z.string().min(1).max(128).optional(),
+    region: z.string().min(1).max(64).default('default'),
+    capacity: z.number().int().min(1).max(1_000_000).default(256),
+    prices: prices.default({ input: 0, output: 0, cachedInput: 0, request: 0 }),
+  })
+  .strict();
+
+const apiKey = z
+  .object({
+    name: z.string().min(1).max(128),
+    value: secretRef,
+    team: slug.optional(),
+    scopes: z.array(z.enum(SCOPES)).min(1).default(['inference', 'models:read']),
+    models: z.array(z.string().min(1)).optional(),
+    expiresAt: z.coerce.date().optional(),
+  })
+  .strict();
+
+const team = z.object({ slug, name: z.string().min(1).max(256).optional() }).strict();
+
+const hostname = z
+  .string()
+  .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a lower-case host name without port');
+
+const tenant = z
+  .object({
+    slug,
+    name: z.string().min(1).max(256).optional(),
+    status: z.enum(['active', 'suspended']).default('active'),
+    domains: z.array(hostname).default([]),
+    models: z.union([z.literal('*'), z.array(z.string().min(1))]).default('*'),
+    regions: z.array(z.string().min(1)).default([]),
+    teams: z.array(team).default([]),
+    keys: z.array(apiKey).default([]),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().min(1).default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        maxBodyBytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(4 * 1024 * 1024),
+        maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+        /** Whole-request deadline, upstream included. */
+        requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(600_000),
+        /** How long in-flight requests may run after SIGTERM before the process exits. */
+        shutdownGraceMs: z.number().int().min(0).max(3_600_000).default(15_000),
+      })
+      .strict()
+      .default({
+        host: '0.0.0.0',
+        port: 8080,
+        maxBodyBytes: 4 * 1024 * 1024,
+        maxHeaderBytes: 16 * 1024,
+        requestTimeoutMs: 600_000,
+        shutdownGraceMs: 15_000,
+      }),
+    dataDir: z.string().min(1).default('./.gatehouse'),
+    databaseUrl: z.string().min(1).optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Create the demo tenant, its key and the built-in mock deployments. */
+    demo: z
+      .object({ enabled: z.boolean().default(true), key: secretRef.optional() })
+      .strict()
+      .default({ enabled: true }),
+    providers: z.array(provider).default([]),
+    deployments: z.array(deployment).default([]),
+    tenants: z.array(tenant).default([]),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ProviderConfig = z.infer<typeof provider>;
+export type DeploymentConfig = z.infer<typeof deployment>;
+export type TenantConfig = z.infer<typeof tenant>;
+export type ApiKeyConfig = z.infer<typeof apiKey>;

@@ -1,0 +1,74 @@
+/**
+ * Shared by every layer (server, pipeline, domain), so it lives at the root of src/.
+ * The one error catalogue. Every error a client can see has a stable code here, with the HTTP
+ * status and OpenAI error `type` that make the official SDKs raise their typed errors
+ * (AuthenticationError for 401, PermissionDeniedError for 403, ...). Messages of catalogued
+ * errors are safe to show; anything else is rendered as a generic internal error.
+ */
+export const ERRORS = {
+  invalid_json: { status: 400, type: 'invalid_request_error' },
+  invalid_utf8: { status: 400, type: 'invalid_request_error' },
+  invalid_request: { status: 400, type: 'invalid_request_error' },
+  missing_model: { status: 400, type: 'invalid_request_error' },
+  unsupported_operation: { status: 400, type: 'invalid_request_error' },
+  invalid_api_key: { status: 401, type: 'authentication_error' },
+  missing_api_key: { status: 401, type: 'authentication_error' },
+  expired_api_key: { status: 401, type: 'authentication_error' },
+  tenant_mismatch: { status: 403, type: 'permission_denied_error' },
+  tenant_suspended: { status: 403, type: 'permission_denied_error' },
+  insufficient_scope: { status: 403, type: 'permission_denied_error' },
+  model_not_allowed: { status: 403, type: 'permission_denied_error' },
+  unknown_tenant: { status: 404, type: 'invalid_request_error' },
+  model_not_found: { status: 404, type: 'invalid_request_error' },
+  not_found: { status: 404, type: 'invalid_request_error' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error' },
+  payload_too_large: { status: 413, type: 'invalid_request_error' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  header_too_large: { status: 431, type: 'invalid_request_error' },
+  rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
+  internal_error: { status: 500, type: 'server_error' },
+  upstream_error: { status: 502, type: 'upstream_error' },
+  upstream_unavailable: { status: 503, type: 'server_error' },
+  shutting_down: { status: 503, type: 'server_error' },
+  upstream_timeout: { status: 504, type: 'timeout_error' },
+} as const satisfies Record<string, { status: number; type: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/**
+ * Shared by every layer (server, pipeline, domain), so it lives at the root of src/. A client-facing failure: thrown by pipeline stages, rendered once by the server. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly type: string;
+  readonly param: string | null;
+  /** Extra response headers (e.g. Retry-After). */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { param?: string | null; headers?: Record<string, string>; status?: number; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = opts.status ?? ERRORS[code].status;
+    this.type = ERRORS[code].type;
+    this.param = opts.param ?? null;
+    this.headers = opts.headers ?? {};
+  }
+}
+
+export interface ErrorEnvelope {
+  error: { message: string; type: string; code: string; param: string | null };
+}
+
+export function toGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  return new GatewayError('internal_error', 'The gateway failed to process the request.', { cause: err });
+}
+
+export function errorEnvelope(err: GatewayError): ErrorEnvelope {
+  return { error: { message: err.message, type: err.type, code: err.code, param: err.param } };
+}

@@ -1,0 +1,50 @@
+/**
+ * The one typed request context every pipeline stage reads and extends. Tenant identity is
+ * read from here and nowhere else. Services are passed to stage factories, never stashed here.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Deployment, Operation, Usage } from '../providers/types.js';
+import type { Principal, Tenant } from '../tenancy/types.js';
+
+/** What the router understood of the request before any stage ran. */
+export type Endpoint =
+  | { op: Operation; modelFromPath?: string }
+  | { op: 'models.list' }
+  | { op: 'models.get'; model: string }
+  /** Tenant-scoped predict: chat or embeddings, decided by the model's kind. */
+  | { op: 'predict'; modelFromPath: string };
+
+export interface RequestContext {
+  readonly requestId: string;
+  /** process.hrtime.bigint() when the request arrived. */
+  readonly startedAt: bigint;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly remoteAddress: string;
+  readonly endpoint: Endpoint;
+  /** Tenant named by the path form /api/v1/tenants/{tenant}/..., if any. */
+  readonly pathTenant: string | undefined;
+  /** Aborted when the client goes away or the deadline passes. */
+  readonly signal: AbortSignal;
+
+  /** Set by identify. */
+  tenant?: Tenant;
+  /** Bearer secret presented by the client (never logged). Set by identify. */
+  credential?: string;
+  /** Set by authenticate. */
+  principal?: Principal;
+  /** Parsed JSON body for model-calling operations. Set by the server before the stages. */
+  body?: Record<string, unknown>;
+  /** Requested public model name. */
+  model?: string;
+  /** Operation after resolving 'predict'. */
+  operation?: Operation;
+  /** Set by route. */
+  deployment?: Deployment;
+  /** Set when the upstream reports usage. */
+  usage?: Usage;
+}
+
+/** A pipeline stage: reads and extends the context, throws a GatewayError to stop. */
+export type Stage = (ctx: RequestContext) => void | Promise<void>;

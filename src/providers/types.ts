@@ -1,0 +1,92 @@
+/**
+ * Canonical types shared by every provider adapter. The canonical request is the OpenAI wire
+ * shape (it is what most clients send); adapters for other APIs translate from and to it.
+ * Nothing here knows about tenants or HTTP servers.
+ */
+import type { Readable } from 'node:stream';
+
+export type Operation = 'chat' | 'completions' | 'embeddings';
+
+/** What a deployment serves; decides which operations it accepts. */
+export type ModelKind = 'chat' | 'completion' | 'embedding';
+
+export type ProviderKind = 'openai' | 'azure' | 'openai-compatible' | 'mock';
+
+export interface Prices {
+  /** Price per million input tokens, in micro-units of the currency (integer). */
+  inputPerMTok: number;
+  outputPerMTok: number;
+  cachedInputPerMTok: number;
+  perRequest: number;
+}
+
+/** One upstream endpoint serving one public model name. */
+export interface Deployment {
+  id: string;
+  /** Public model name clients ask for. */
+  model: string;
+  /** Version reported in the X-Gatehouse-Model-Version header. */
+  version: string;
+  kind: ModelKind;
+  provider: ProviderKind;
+  /** Model name sent upstream (Azure: the deployment name). */
+  upstreamModel: string;
+  baseUrl: string;
+  /** Resolved credential; never logged. Empty for providers without auth. */
+  apiKey: string;
+  /** Azure only. */
+  apiVersion?: string;
+  region: string;
+  /** Max concurrent upstream requests. */
+  capacity: number;
+  timeoutMs: number;
+  prices: Prices;
+  /** Mock provider behaviour, when provider is 'mock'. */
+  mock?: MockBehaviour;
+  ownedBy: string;
+  created: number;
+}
+
+export interface MockBehaviour {
+  /** Delay before the first byte, ms. */
+  latencyMs: number;
+  /** Streaming rate, tokens (chunks) per second; 0 = as fast as possible. */
+  tokensPerSecond: number;
+  /** Probability 0..1 of answering with an injected error. */
+  errorRate: number;
+  /** Status of injected errors. */
+  errorStatus: number;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  cachedTokens: number;
+}
+
+export interface UpstreamRequest {
+  operation: Operation;
+  /** OpenAI-shaped body; unknown fields are preserved and forwarded. */
+  body: Record<string, unknown>;
+  stream: boolean;
+  requestId: string;
+  signal: AbortSignal;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  /** Headers worth passing back to the client (content-type, upstream ids); already filtered. */
+  headers: Record<string, string>;
+  /** The body as bytes, piped to the client as it arrives. */
+  body: Readable;
+  /** Resolves when the body ends with the usage the provider reported (or undefined). */
+  usage: Promise<Usage | undefined>;
+}
+
+/** One module per upstream API implements this. */
+export interface ProviderAdapter {
+  readonly kind: ProviderKind;
+  send(deployment: Deployment, req: UpstreamRequest): Promise<UpstreamResponse>;
+  close(): Promise<void>;
+}
