@@ -2,8 +2,8 @@
  * The one typed request context every pipeline stage reads and extends. Tenant identity is
  * read from here and nowhere else. Services are passed to stage factories, never stashed here.
  */
-import type { IncomingHttpHeaders } from 'node:http';
-import type { Deployment, Operation, Usage } from '../providers/types.js';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Deployment, Operation, UpstreamResponse, Usage } from '../providers/types.js';
 import type { Principal, Tenant } from '../tenancy/types.js';
 
 /** What the router understood of the request before any stage ran. */
@@ -27,6 +27,11 @@ export interface RequestContext {
   readonly pathTenant: string | undefined;
   /** Aborted when the client goes away or the deadline passes. */
   readonly signal: AbortSignal;
+  /** The request itself, for the body stage (data, not a service). */
+  readonly req: IncomingMessage;
+
+  /** Tenant identities the request claims besides its key (path, header, host). Set by identify. */
+  claims?: TenantClaim[];
 
   /** Set by identify. */
   tenant?: Tenant;
@@ -42,8 +47,17 @@ export interface RequestContext {
   operation?: Operation;
   /** Set by route. */
   deployment?: Deployment;
+  /** Set by the provider stage: the upstream's answer, not yet sent to the client. */
+  upstream?: UpstreamResponse;
   /** Set when the upstream reports usage. */
   usage?: Usage;
+}
+
+export interface TenantClaim {
+  source: 'path' | 'header' | 'host';
+  value: string;
+  /** Resolved tenant id, or undefined when no tenant has that slug/id/domain. */
+  tenantId: string | undefined;
 }
 
 /** A pipeline stage: reads and extends the context, throws a GatewayError to stop. */

@@ -1,0 +1,104 @@
+/**
+ * Stage 3: read and validate the JSON body of a model-calling request. Runs after authentication
+ * so unauthenticated callers cannot make the gateway buffer or parse anything. The body is
+ * checked only as far as the gateway needs it (object, model, stream); every other field passes
+ * through to the provider untouched.
+ */
+import { GatewayError } from '../errors.js';
+import type { RequestContext, Stage } from './context.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function isJsonContentType(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const semi = value.indexOf(';');
+  const type = (semi === -1 ? value : value.slice(0, semi)).trim().toLowerCase();
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+function tooLarge(maxBytes: number): GatewayError {
+  return new GatewayError('payload_too_large', `The request body exceeds the limit of ${maxBytes} bytes.`, {
+    headers: { connection: 'close' },
+  });
+}
+
+export function readBody(ctx: RequestContext, maxBytes: number): Promise<Buffer> {
+  const declared = ctx.headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBytes) return Promise.reject(tooLarge(maxBytes));
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const req = ctx.req;
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        cleanup();
+        req.pause();
+        reject(tooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(new GatewayError('invalid_request', 'The request body could not be read.', { cause: err }));
+    };
+    const onAborted = () => onError(new Error('client aborted'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
+}
+
+export function parseJsonObject(raw: Buffer): Record<string, unknown> {
+  if (raw.length === 0) throw new GatewayError('invalid_json', 'The request body is empty; expected a JSON object.');
+  let text: string;
+  try {
+    text = utf8.decode(raw);
+  } catch {
+    throw new GatewayError('invalid_utf8', 'The request body is not valid UTF-8.');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const detail = err instanceof SyntaxError ? `: ${err.message}` : '';
+    throw new GatewayError('invalid_json', `The request body is not valid JSON${detail}.`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new GatewayError('invalid_json', 'The request body must be a JSON object.');
+  }
+  return value as Record<string, unknown>;
+}
+
+export function parseBody(opts: { maxBytes: number }): Stage {
+  return async function parseBodyStage(ctx: RequestContext): Promise<void> {
+    if (!isJsonContentType(ctx.headers['content-type'])) {
+      throw new GatewayError('unsupported_media_type', 'Content-Type must be application/json.');
+    }
+    const body = parseJsonObject(await readBody(ctx, opts.maxBytes));
+    const endpoint = ctx.endpoint;
+    const pathModel = 'modelFromPath' in endpoint ? endpoint.modelFromPath : undefined;
+    const model = pathModel ?? body.model;
+    if (model === undefined) throw new GatewayError('missing_model', 'You must provide a model parameter.', { param: 'model' });
+    if (typeof model !== 'string' || model.length === 0 || model.length > 256) {
+      throw new GatewayError('invalid_request', 'model must be a non-empty string.', { param: 'model' });
+    }
+    if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') {
+      throw new GatewayError('invalid_request', 'stream must be a boolean.', { param: 'stream' });
+    }
+    ctx.body = body;
+    ctx.model = model;
+  };
+}

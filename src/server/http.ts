@@ -1,0 +1,100 @@
+/**
+ * The node:http server (chosen by measurement, see bench/README.md) with bounded headers,
+ * envelope-shaped answers to malformed requests, and graceful shutdown: stop accepting, let
+ * in-flight requests and streams finish up to a deadline, then cut what is left.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { GatewayError, errorEnvelope } from '../errors.js';
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  maxHeaderBytes: number;
+  handler(req: IncomingMessage, res: ServerResponse): void;
+}
+
+export interface HttpServer {
+  readonly port: number;
+  readonly draining: boolean;
+  /** Resolves when every in-flight request has finished or the grace period ran out. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+function rawError(code: 'header_too_large' | 'invalid_request', message: string): string {
+  const err = new GatewayError(code, message);
+  const body = JSON.stringify(errorEnvelope(err));
+  const reason = err.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+  return (
+    `HTTP/1.1 ${err.status} ${reason}\r\nContent-Type: application/json\r\n` +
+    `X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
+function onClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    socket.end(rawError('header_too_large', 'The request headers are too large.'));
+  } else if (err.code === 'ECONNRESET') {
+    socket.destroy();
+  } else {
+    socket.end(rawError('invalid_request', 'Malformed HTTP request.'));
+  }
+}
+
+export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
+  let inFlight = 0;
+  let draining = false;
+  let idle: (() => void) | undefined;
+
+  const server = http.createServer(
+    { maxHeaderSize: opts.maxHeaderBytes, keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 },
+    (req, res) => {
+      inFlight += 1;
+      res.once('close', () => {
+        inFlight -= 1;
+        if (inFlight === 0) idle?.();
+      });
+      opts.handler(req, res);
+    },
+  );
+  server.on('clientError', onClientError);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : opts.port;
+
+  return {
+    port,
+    get draining() {
+      return draining;
+    },
+    async shutdown(graceMs) {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs);
+          timer.unref();
+          idle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Maps method + path to an Endpoint. Every public route form is listed here once, so a test
+ * can walk the table and check that each goes through the same pipeline (DESIGN §12).
+ * The tenant-scoped form `/api/v1/tenants/{tenant}/v1/...` mirrors `/v1/...` so it can be
+ * used as an SDK base URL.
+ */
+import type { Endpoint } from '../pipeline/context.js';
+import { GatewayError } from '../errors.js';
+
+export type RouteMatch =
+  | { kind: 'health'; probe: 'healthz' | 'readyz' }
+  | { kind: 'api'; endpoint: Endpoint; pathTenant: string | undefined };
+
+/** Route forms relative to a /v1 base, for documentation and the router-walk test. */
+export const V1_ROUTES = [
+  { method: 'POST', path: '/chat/completions', op: 'chat' },
+  { method: 'POST', path: '/completions', op: 'completions' },
+  { method: 'POST', path: '/embeddings', op: 'embeddings' },
+  { method: 'GET', path: '/models', op: 'models.list' },
+  { method: 'GET', path: '/models/{model}', op: 'models.get' },
+] as const;
+
+const TENANT_PREFIX = '/api/v1/tenants/';
+
+function decodeSegment(segment: string, what: string): string {
+  try {
+    const value = decodeURIComponent(segment);
+    if (value.length === 0 || value.length > 256) throw new Error('length');
+    return value;
+  } catch {
+    throw new GatewayError('invalid_request', `Invalid ${what} in the request path.`);
+  }
+}
+
+function notFound(method: string, path: string): GatewayError {
+  return new GatewayError('not_found', `Unknown route: ${method} ${path}`);
+}
+
+function wrongMethod(method: string, allowed: string): GatewayError {
+  return new GatewayError('method_not_allowed', `Method ${method} is not allowed here; use ${allowed}.`, {
+    headers: { allow: allowed },
+  });
+}
+
+/** Matches a path relative to a /v1 base. */
+function matchV1(method: string, rest: string, fullPath: string): Endpoint {
+  for (const route of V1_ROUTES) {
+    if (route.op === 'models.get') continue;
+    if (rest === route.path) {
+      if (method !== route.method) throw wrongMethod(method, route.method);
+      return { op: route.op };
+    }
+  }
+  if (rest.startsWith('/models/')) {
+    if (method !== 'GET') throw wrongMethod(method, 'GET');
+    // Model ids may contain '/' (e.g. "meta-llama/Llama-3-8B"): take the whole remainder.
+    return { op: 'models.get', model: decodeSegment(rest.slice('/models/'.length), 'model id') };
+  }
+  throw notFound(method, fullPath);
+}
+
+export function matchRoute(method: string, rawUrl: string): RouteMatch {
+  const q = rawUrl.indexOf('?');
+  const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+
+  if (path === '/healthz' || path === '/readyz') {
+    if (method !== 'GET' && method !== 'HEAD') throw wrongMethod(method, 'GET');
+    return { kind: 'health', probe: path === '/healthz' ? 'healthz' : 'readyz' };
+  }
+  if (path.startsWith('/v1/')) {
+    return { kind: 'api', endpoint: matchV1(method, path.slice(3), path), pathTenant: undefined };
+  }
+  if (path.startsWith(TENANT_PREFIX)) {
+    const rest = path.slice(TENANT_PREFIX.length);
+    const slash = rest.indexOf('/');
+    if (slash <= 0) throw notFound(method, path);
+    const pathTenant = decodeSegment(rest.slice(0, slash), 'tenant');
+    const tail = rest.slice(slash);
+    if (tail.startsWith('/v1/')) {
+      return { kind: 'api', endpoint: matchV1(method, tail.slice(3), path), pathTenant };
+    }
+    const predict = /^\/models\/(.+)\/predict$/.exec(tail);
+    if (predict?.[1] !== undefined) {
+      if (method !== 'POST') throw wrongMethod(method, 'POST');
+      return {
+        kind: 'api',
+        endpoint: { op: 'predict', modelFromPath: decodeSegment(predict[1], 'model') },
+        pathTenant,
+      };
+    }
+  }
+  throw notFound(method, path);
+}

@@ -1,0 +1,92 @@
+/**
+ * The in-memory snapshot the hot path reads: tenants, keys and the model catalogue. Built from
+ * plain records, replaced whole (never mutated), so a request sees one consistent version.
+ */
+import type { Deployment } from '../providers/types.js';
+import type { ApiKeyRecord, Tenant } from './types.js';
+
+export interface Snapshot {
+  readonly version: number;
+  readonly tenantsById: ReadonlyMap<string, Tenant>;
+  readonly tenantsBySlug: ReadonlyMap<string, Tenant>;
+  readonly tenantsByDomain: ReadonlyMap<string, Tenant>;
+  /** Keys share a prefix only when declared in foreign formats; usually one entry. */
+  readonly keysByPrefix: ReadonlyMap<string, readonly ApiKeyRecord[]>;
+  /** Public model name → deployments serving it, in declaration order. */
+  readonly deploymentsByModel: ReadonlyMap<string, readonly Deployment[]>;
+}
+
+export interface SnapshotInput {
+  tenants: readonly Tenant[];
+  keys: readonly ApiKeyRecord[];
+  deployments: readonly Deployment[];
+}
+
+let versions = 0;
+
+export function buildSnapshot(input: SnapshotInput): Snapshot {
+  const tenantsById = new Map<string, Tenant>();
+  const tenantsBySlug = new Map<string, Tenant>();
+  const tenantsByDomain = new Map<string, Tenant>();
+  for (const t of input.tenants) {
+    tenantsById.set(t.id, t);
+    tenantsBySlug.set(t.slug, t);
+    for (const d of t.domains) tenantsByDomain.set(d, t);
+  }
+  const keysByPrefix = new Map<string, ApiKeyRecord[]>();
+  for (const k of input.keys) {
+    if (k.revoked || !tenantsById.has(k.tenantId)) continue;
+    const list = keysByPrefix.get(k.prefix);
+    if (list) list.push(k);
+    else keysByPrefix.set(k.prefix, [k]);
+  }
+  const deploymentsByModel = new Map<string, Deployment[]>();
+  for (const d of input.deployments) {
+    const list = deploymentsByModel.get(d.model);
+    if (list) list.push(d);
+    else deploymentsByModel.set(d.model, [d]);
+  }
+  versions += 1;
+  return { version: versions, tenantsById, tenantsBySlug, tenantsByDomain, keysByPrefix, deploymentsByModel };
+}
+
+/** Holds the current snapshot; stages read `registry.current` once per request. */
+export interface Registry {
+  readonly current: Snapshot;
+  replace(next: Snapshot): void;
+}
+
+export function createRegistry(initial: Snapshot): Registry {
+  let current = initial;
+  return {
+    get current() {
+      return current;
+    },
+    replace(next) {
+      current = next;
+    },
+  };
+}
+
+/** Resolves a tenant reference (slug or id) as clients write it. */
+export function findTenant(snapshot: Snapshot, ref: string): Tenant | undefined {
+  return snapshot.tenantsBySlug.get(ref) ?? snapshot.tenantsById.get(ref);
+}
+
+/** Models a tenant (and optionally a key) may use, in catalogue order. */
+export function visibleModels(
+  snapshot: Snapshot,
+  tenant: Tenant,
+  keyModels: readonly string[] | null,
+): string[] {
+  const out: string[] = [];
+  for (const model of snapshot.deploymentsByModel.keys()) {
+    if (modelAllowed(tenant, keyModels, model)) out.push(model);
+  }
+  return out;
+}
+
+export function modelAllowed(tenant: Tenant, keyModels: readonly string[] | null, model: string): boolean {
+  if (tenant.allowedModels !== '*' && !tenant.allowedModels.includes(model)) return false;
+  return keyModels === null || keyModels.includes(model);
+}
