@@ -8,14 +8,18 @@ import { SCOPES } from '../tenancy/types.js';
 
 const slug = z
   .string()
-  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a slug: lower-case letters, digits and dashes, 1-63 characters');
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a slug: lower-case letters, digits and dashes, 1-63 characters')
+  .describe('a slug (lower-case letters, digits and dashes, 1-63 characters)');
 
 /** A secret given inline (bootstrapping only), or by reference to an env variable or file. */
-export const secretRef = z.union([
-  z.string().min(1),
-  z.object({ env: z.string().min(1) }).strict(),
-  z.object({ file: z.string().min(1) }).strict(),
-]);
+export const secretRef = z
+  .union([
+    z.string().min(1),
+    z.object({ env: z.string().min(1) }).strict(),
+    z.object({ file: z.string().min(1) }).strict(),
+  ])
+  // Descriptions feed the loader's error messages ("expected <description>").
+  .describe('a non-empty string, {env: NAME} or {file: path}');
 export type SecretRef = z.infer<typeof secretRef>;
 
 const mockBehaviour = z
@@ -70,7 +74,13 @@ const apiKey = z
     team: slug.optional(),
     scopes: z.array(z.enum(SCOPES)).min(1).default(['inference', 'models:read']),
     models: z.array(z.string().min(1)).optional(),
-    expiresAt: z.coerce.date().optional(),
+    // Not z.coerce.date(): it turns `null` into 1970 (a key that is silently always expired) and
+    // accepts any number as an epoch. Only unambiguous ISO 8601 text is accepted.
+    expiresAt: z
+      .union([z.iso.datetime({ offset: true }), z.iso.date()])
+      .describe('an ISO 8601 date (2026-01-31) or date-time with offset (2026-01-31T12:00:00Z)')
+      .transform((s) => new Date(s))
+      .optional(),
   })
   .strict();
 
@@ -78,7 +88,8 @@ const team = z.object({ slug, name: z.string().min(1).max(256).optional() }).str
 
 const hostname = z
   .string()
-  .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a lower-case host name without port');
+  .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a lower-case host name without port')
+  .describe('a lower-case host name without port');
 
 const tenant = z
   .object({
@@ -86,7 +97,10 @@ const tenant = z
     name: z.string().min(1).max(256).optional(),
     status: z.enum(['active', 'suspended']).default('active'),
     domains: z.array(hostname).default([]),
-    models: z.union([z.literal('*'), z.array(z.string().min(1))]).default('*'),
+    models: z
+      .union([z.literal('*'), z.array(z.string().min(1))])
+      .describe('"*" or a list of model names')
+      .default('*'),
     regions: z.array(z.string().min(1)).default([]),
     teams: z.array(team).default([]),
     keys: z.array(apiKey).default([]),
