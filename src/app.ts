@@ -1,9 +1,131 @@
-// Placeholder signature, filled in by the server work: starts a gateway in-process.
+/**
+ * Assembles a gateway: configuration → store → tenancy snapshot → providers → pipeline → HTTP.
+ * The only place that knows every part; each part knows only what it is handed.
+ */
+import type { LoadedConfig } from './config/types.js';
+import { deriveKey, loadMasterKey } from './crypto/master-key.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { authenticate } from './pipeline/authenticate.js';
+import { authorize } from './pipeline/authorize.js';
+import { parseBody } from './pipeline/body.js';
+import { compose } from './pipeline/compose.js';
+import { identify } from './pipeline/identify.js';
+import { renderModels } from './pipeline/models.js';
+import { callProvider } from './pipeline/provider.js';
+import { route } from './pipeline/route.js';
+import { validate } from './pipeline/validate.js';
+import { createProviderAdapters } from './providers/index.js';
+import { startMockProvider, type MockProvider } from './providers/mock/index.js';
+import type { Deployment } from './providers/types.js';
+import { createHandler } from './server/handler.js';
+import { startHttpServer } from './server/http.js';
+import { openStore } from './store/index.js';
+import { syncTenancy } from './tenancy/bootstrap.js';
+import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
+
 export interface RunningGateway {
   /** e.g. http://127.0.0.1:8080 */
   url: string;
   port: number;
   /** The demo tenant's key when it was generated on this start (shown once), else undefined. */
   demoKey: string | undefined;
+  /** Built-in mock provider, when a deployment uses it. */
+  mock: MockProvider | undefined;
+  logger: Logger;
+  /** Graceful: stops accepting, drains in-flight requests up to the grace period, closes. */
   close(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Log destination (tests capture it); stdout by default. */
+  logDestination?: NodeJS.WritableStream;
+}
+
+/** Starts the built-in mock server if a mock deployment has no base URL yet, and fills it in. */
+async function attachMock(config: LoadedConfig): Promise<{ deployments: Deployment[]; mock: MockProvider | undefined }> {
+  const needsMock = config.deployments.some((d) => d.provider === 'mock' && d.baseUrl === '');
+  if (!needsMock) return { deployments: config.deployments, mock: undefined };
+  const behaviour = config.providers.find((p) => p.kind === 'mock' && p.baseUrl === '')?.mock;
+  const mock = await startMockProvider({ host: '127.0.0.1', port: 0, ...(behaviour ? { behaviour } : {}) });
+  const deployments = config.deployments.map((d) =>
+    d.provider === 'mock' && d.baseUrl === '' ? { ...d, baseUrl: mock.url } : d,
+  );
+  return { deployments, mock };
+}
+
+export async function startGateway(config: LoadedConfig, opts: StartOptions = {}): Promise<RunningGateway> {
+  const env = opts.env ?? process.env;
+  const logger = createLogger(config.logLevel, opts.logDestination);
+  const embedded = config.databaseUrl === undefined;
+  const store = await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
+  try {
+    await store.migrate();
+    const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
+    const pepper = deriveKey(master, 'api-key-hash');
+    const tenancy = await syncTenancy(store, config, pepper);
+    const { deployments, mock } = await attachMock(config);
+    const registry = createRegistry(buildSnapshot({ tenants: tenancy.tenants, keys: tenancy.keys, deployments }));
+    const adapters = createProviderAdapters();
+
+    const front = [identify(registry), authenticate({ registry, pepper })];
+    const inference = compose([
+      ...front,
+      parseBody({ maxBytes: config.server.maxBodyBytes }),
+      authorize(),
+      route(registry),
+      validate(),
+      callProvider(adapters),
+    ]);
+    const models = compose([...front, authorize()]);
+
+    let ready = false;
+    let server: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+    const handler = createHandler({
+      inference,
+      models,
+      renderModels: renderModels(registry),
+      isReady: () => ready,
+      isDraining: () => server?.draining ?? false,
+      logger,
+    });
+    server = await startHttpServer({
+      host: config.server.host,
+      port: config.server.port,
+      maxHeaderBytes: config.server.maxHeaderBytes,
+      handler,
+    });
+    ready = true;
+    const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${server.port}`;
+    logger.info(
+      { url, store: store.kind, deployments: deployments.length, tenants: tenancy.tenants.length },
+      'gatehouse listening',
+    );
+
+    let closing: Promise<void> | undefined;
+    const running = server;
+    return {
+      url,
+      port: server.port,
+      demoKey: tenancy.demoKey,
+      mock,
+      logger,
+      close() {
+        closing ??= (async () => {
+          ready = false;
+          logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
+          await running.shutdown(config.server.shutdownGraceMs);
+          await adapters.close();
+          await mock?.close();
+          await store.close();
+          logger.info('gatehouse stopped');
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 }

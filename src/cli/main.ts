@@ -1,0 +1,70 @@
+/**
+ * The `gatehouse` command. `start` runs the gateway until SIGTERM/SIGINT, then drains in-flight
+ * requests (up to server.shutdownGraceMs) and exits 0.
+ */
+import { Command } from 'commander';
+import { startGateway } from '../app.js';
+import { loadConfig } from '../config/load.js';
+
+function printDemoKey(key: string, url: string): void {
+  // Written to stdout directly, not to the log: the key is shown once, to the operator, and
+  // must never be stored in log files that outlive this terminal.
+  process.stdout.write(
+    [
+      '',
+      '  Gatehouse demo tenant "demo" is ready. Its API key (shown once, stored hashed):',
+      '',
+      `    ${key}`,
+      '',
+      `  Try:  curl ${url}/v1/chat/completions -H "Authorization: Bearer ${key}" \\`,
+      `          -H "Content-Type: application/json" -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'`,
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+async function start(): Promise<void> {
+  const config = await loadConfig();
+  const gateway = await startGateway(config);
+  if (gateway.demoKey !== undefined) printDemoKey(gateway.demoKey, gateway.url);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`gatehouse: second ${signal}, exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    gateway.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`gatehouse: shutdown failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+async function checkConfig(): Promise<void> {
+  const config = await loadConfig();
+  process.stdout.write(
+    `configuration OK${config.source ? ` (${config.source})` : ' (defaults)'}: ` +
+      `${config.deployments.length} deployments, ${config.tenants.length} tenants\n`,
+  );
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name('gatehouse')
+    .description('Multi-tenant AI API gateway. Configure with GATEHOUSE_CONFIG=<file.yaml> and GATEHOUSE_* variables.')
+    .version('0.1.0');
+  program.command('start').description('start the gateway (embedded store unless DATABASE_URL is set)').action(start);
+  program.command('check-config').description('validate the configuration and exit').action(checkConfig);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`gatehouse: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  }
+}

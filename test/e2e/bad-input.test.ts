@@ -1,0 +1,149 @@
+/**
+ * Hostile and broken input over real sockets: every case gets a clear 4xx in the OpenAI error
+ * envelope (or the connection is closed), never a crash or a hang, and never an upstream call.
+ */
+import net from 'node:net';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+let gw: TestGateway;
+
+beforeAll(async () => {
+  gw = await startTestGateway({ env: { GATEHOUSE_MAX_BODY_BYTES: '65536' } });
+});
+afterAll(async () => {
+  await gw?.stop();
+});
+
+async function send(body: string | Buffer, headers: Record<string, string> = {}, path = '/v1/chat/completions') {
+  const before = gw.mock?.requests.length ?? 0;
+  const res = await request(`${gw.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json', ...headers },
+    body,
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, text, headers: res.headers, upstream: (gw.mock?.requests.length ?? 0) - before };
+}
+
+function envelope(text: string): { message: string; type: string; code: string; param: string | null } {
+  const parsed = JSON.parse(text) as { error: { message: string; type: string; code: string; param: string | null } };
+  expect(Object.keys(parsed.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+  return parsed.error;
+}
+
+describe('bad input', () => {
+  it.each([
+    ['malformed JSON', '{"model": "gpt-4o-mini", "messages": [', 'invalid_json'],
+    ['a JSON array', '[]', 'invalid_json'],
+    ['an empty body', '', 'invalid_json'],
+    ['a missing model', '{"messages":[{"role":"user","content":"x"}]}', 'missing_model'],
+    ['a non-string model', '{"model":42,"messages":[{"role":"user","content":"x"}]}', 'invalid_request'],
+    ['a non-boolean stream', '{"model":"gpt-4o-mini","stream":"yes","messages":[{"role":"user","content":"x"}]}', 'invalid_request'],
+    ['messages of the wrong type', '{"model":"gpt-4o-mini","messages":"hi"}', 'invalid_request'],
+  ])('rejects %s with 400 in the envelope', async (_name, body, code) => {
+    const r = await send(body);
+    expect(r.status).toBe(400);
+    expect(envelope(r.text).code).toBe(code);
+    expect(r.upstream).toBe(0);
+  });
+
+  it('rejects invalid UTF-8', async () => {
+    const bytes = Buffer.concat([Buffer.from('{"model":"gpt-4o-mini","messages":[{"role":"user","content":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]}')]);
+    const r = await send(bytes);
+    expect(r.status).toBe(400);
+    expect(envelope(r.text).code).toBe('invalid_utf8');
+  });
+
+  it('rejects a body over the configured limit with 413, declared or streamed', async () => {
+    const big = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(70_000) }] });
+    const declared = await send(big);
+    expect(declared.status).toBe(413);
+    expect(envelope(declared.text).code).toBe('payload_too_large');
+    // Chunked (no Content-Length): the limit is enforced while reading.
+    const chunked = await request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json' },
+      body: (async function* () {
+        for (let i = 0; i < 20; i++) yield Buffer.alloc(8192, 0x61);
+      })(),
+    });
+    expect(chunked.statusCode).toBe(413);
+    await chunked.body.text();
+  });
+
+  it('rejects a wrong content type with 415', async () => {
+    const r = await send('model=gpt-4o-mini', { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(r.status).toBe(415);
+    expect(envelope(r.text).code).toBe('unsupported_media_type');
+  });
+
+  it('rejects oversized headers with 431 in the envelope', async () => {
+    const r = await send('{}', { 'x-padding': 'p'.repeat(40_000) });
+    expect(r.status).toBe(431);
+    expect(envelope(r.text).code).toBe('header_too_large');
+  });
+
+  it('answers a malformed HTTP request with 400 and closes', async () => {
+    const port = new URL(gw.url).port;
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => socket.write('GARBAGE / HTTP/1.1\r\n\r\n'));
+      let data = '';
+      socket.on('data', (d) => (data += d.toString()));
+      socket.on('end', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400/);
+    expect(raw).toContain('"type":"invalid_request_error"');
+  });
+
+  it('answers unknown routes with 404 and wrong methods with 405, in the envelope', async () => {
+    const notFound = await request(`${gw.url}/v1/nothing`, { headers: { authorization: `Bearer ${DEMO_KEY}` } });
+    expect(notFound.statusCode).toBe(404);
+    envelope(await notFound.body.text());
+    const wrong = await request(`${gw.url}/v1/chat/completions`, { headers: { authorization: `Bearer ${DEMO_KEY}` } });
+    expect(wrong.statusCode).toBe(405);
+    expect(wrong.headers.allow).toBe('POST');
+    envelope(await wrong.body.text());
+  });
+
+  it('echoes a valid inbound X-Request-ID and replaces an invalid one', async () => {
+    const ok = await send('{}', { 'x-request-id': 'trace-abc.123' });
+    expect(ok.headers['x-request-id']).toBe('trace-abc.123');
+    const bad = await send('{}', { 'x-request-id': 'bad id with spaces' });
+    expect(bad.headers['x-request-id']).not.toBe('bad id with spaces');
+    expect(bad.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('cancels the upstream request when the client disconnects mid-stream', async () => {
+    const mock = gw.mock;
+    if (mock === undefined) throw new Error('no mock');
+    const abortedBefore = mock.aborted;
+    const controller = new AbortController();
+    const res = await request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gpt-4o-mini',
+        stream: true,
+        messages: [{ role: 'user', content: 'long' }],
+        mock: { tokens: 2000, tokensPerSecond: 100 },
+      }),
+      signal: controller.signal,
+    });
+    expect(res.statusCode).toBe(200);
+    for await (const _chunk of res.body) {
+      controller.abort();
+      break;
+    }
+    const deadline = Date.now() + 3000;
+    while (mock.aborted === abortedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(mock.aborted).toBeGreaterThan(abortedBefore);
+  });
+
+  it('keeps serving after all of the above', async () => {
+    const r = await send(JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'still there?' }] }));
+    expect(r.status).toBe(200);
+  });
+});

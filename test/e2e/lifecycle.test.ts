@@ -1,0 +1,141 @@
+/**
+ * Process lifecycle through the real CLI: health probes, graceful shutdown on SIGTERM that lets
+ * an in-flight stream finish and exits 0, and logs that never contain keys or prompts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEMO_KEY, startTestGateway } from '../helpers/gateway.js';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'gatehouse.js');
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startCli(env: Record<string, string>): Promise<Started> {
+  const child = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const match = /"url":"(http:\/\/[^"]+)"/.exec(out);
+    if (match?.[1]) return { child, url: match[1], output: () => out, exited };
+    if (child.exitCode !== null) throw new Error(`gatehouse exited early:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`gatehouse did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+describe('gatehouse start', () => {
+  it('prints a generated demo key once, and not on the next start', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gatehouse-cli-'));
+    dirs.push(dir);
+    const env = { GATEHOUSE_DATA_DIR: dir, GATEHOUSE_PORT: '0', GATEHOUSE_HOST: '127.0.0.1', GATEHOUSE_DEMO_KEY: '' };
+    const first = await startCli(env);
+    const key = /(ghk_[A-Za-z0-9]{8}_[A-Za-z0-9]{40})/.exec(first.output())?.[1];
+    expect(key).toBeDefined();
+    const ok = await request(`${first.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+    expect(ok.statusCode).toBe(200);
+    await ok.body.text();
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+
+    const second = await startCli(env);
+    expect(second.output()).not.toContain(key);
+    const again = await request(`${second.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+    expect(again.statusCode).toBe(200);
+    await again.body.text();
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+
+  it('drains an in-flight stream on SIGTERM, refuses new work, and exits 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gatehouse-cli-'));
+    dirs.push(dir);
+    const gw = await startCli({
+      GATEHOUSE_DATA_DIR: dir,
+      GATEHOUSE_PORT: '0',
+      GATEHOUSE_HOST: '127.0.0.1',
+      GATEHOUSE_DEMO_KEY: DEMO_KEY,
+      GATEHOUSE_SHUTDOWN_GRACE_MS: '10000',
+    });
+    const ready = await request(`${gw.url}/readyz`);
+    expect(ready.statusCode).toBe(200);
+    await ready.body.text();
+
+    const res = await request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gpt-4o-mini',
+        stream: true,
+        messages: [{ role: 'user', content: 'x' }],
+        mock: { tokens: 40, tokensPerSecond: 40 },
+      }),
+    });
+    expect(res.statusCode).toBe(200);
+    gw.child.kill('SIGTERM');
+    const text = await res.body.text();
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    expect(await gw.exited).toBe(0);
+    await expect(request(`${gw.url}/healthz`)).rejects.toThrow();
+  });
+
+  it('stops with a clear message on invalid configuration', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gatehouse-cli-'));
+    dirs.push(dir);
+    const child = spawn(process.execPath, [BIN, 'start'], {
+      env: { ...process.env, GATEHOUSE_DATA_DIR: dir, GATEHOUSE_PORT: 'eighty' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(err).toContain('GATEHOUSE_PORT');
+  });
+});
+
+describe('logs', () => {
+  it('carry request and tenant ids but never keys or prompt content', async () => {
+    const gw = await startTestGateway();
+    try {
+      const canaryPrompt = 'CANARY-PROMPT-7f3a9c';
+      const wrongKey = 'ghk_canary00_' + 'c'.repeat(40);
+      for (const [key, body] of [
+        [DEMO_KEY, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: canaryPrompt }] }],
+        [DEMO_KEY, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: canaryPrompt }], mock: { errorRate: 1, errorStatus: 500 } }],
+        [wrongKey, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: canaryPrompt }] }],
+      ] as const) {
+        const res = await request(`${gw.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-request-id': 'log-test-1' },
+          body: JSON.stringify(body),
+        });
+        await res.body.text();
+      }
+      const all = gw.logs.join('');
+      expect(all).toContain('log-test-1');
+      expect(all).toContain('"tenant":"demo"');
+      expect(all).not.toContain(canaryPrompt);
+      expect(all).not.toContain(DEMO_KEY);
+      expect(all).not.toContain(wrongKey);
+    } finally {
+      await gw.stop();
+    }
+  });
+});
