@@ -1,0 +1,36 @@
+/**
+ * The provider adapters of the process, by provider kind. One OpenAI-wire adapter serves every
+ * kind that speaks that wire format; adapters for other APIs (issue 7: Anthropic, Gemini,
+ * Bedrock) get their own instance here, each reusing ./upstream-call.ts (the exchange),
+ * ./upstream-errors.ts, ./sse.ts and ./usage.ts.
+ */
+import { GatewayError } from '../errors.js';
+import { OPENAI_WIRE_KINDS, createOpenAIAdapter } from './openai/index.js';
+import type { ProviderAdapter, ProviderKind } from './types.js';
+
+export interface ProviderAdapters {
+  get(kind: ProviderKind): ProviderAdapter;
+  close(): Promise<void>;
+}
+
+export function createProviderAdapters(): ProviderAdapters {
+  const openai = createOpenAIAdapter();
+  const byKind = new Map<ProviderKind, ProviderAdapter>();
+  for (const kind of OPENAI_WIRE_KINDS) byKind.set(kind, openai);
+  // Issue 7: byKind.set('anthropic', createAnthropicAdapter()); 'gemini'; 'bedrock'.
+  const all: ProviderAdapter[] = [openai];
+
+  return {
+    get(kind: ProviderKind): ProviderAdapter {
+      const adapter = byKind.get(kind);
+      if (adapter === undefined) throw new GatewayError('internal_error', `No adapter for provider kind '${kind}'.`);
+      return adapter;
+    },
+    async close(): Promise<void> {
+      await Promise.all(all.map((a) => a.close()));
+    },
+  };
+}
+
+export type { ProviderAdapter, ProviderKind } from './types.js';
+export { UpstreamHttpError } from './upstream-errors.js';

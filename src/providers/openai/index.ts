@@ -1,0 +1,1 @@
+export { OpenAIAdapter, OPENAI_WIRE_KINDS, createOpenAIAdapter } from './adapter.js';

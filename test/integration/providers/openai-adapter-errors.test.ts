@@ -1,0 +1,195 @@
+/**
+ * Upstream failures as clients will see them: 5xx → 502, 429 → 429 with Retry-After, other 4xx
+ * passed through in the OpenAI envelope, timeouts → 504, unreachable → 502, and never a
+ * credential in an error.
+ */
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GatewayError } from '../../../src/errors.js';
+import { type MockProvider, startMockProvider } from '../../../src/providers/mock/index.js';
+import { UpstreamHttpError } from '../../../src/providers/index.js';
+import { OpenAIAdapter } from '../../../src/providers/openai/index.js';
+import { chatBody, deployment, readAll, upstreamRequest } from './helpers.js';
+
+const KEY = 'sk-test-CANARY-0123456789';
+let mock: MockProvider;
+let adapter: OpenAIAdapter;
+/** A raw upstream for shapes the mock never produces; `reply` decides each answer. */
+let raw: Server;
+let rawUrl: string;
+let reply: (res: import('node:http').ServerResponse) => void = (res) => res.end();
+
+beforeAll(async () => {
+  mock = await startMockProvider({ apiKey: KEY });
+  adapter = new OpenAIAdapter();
+  raw = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => reply(res));
+  });
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+  rawUrl = `http://127.0.0.1:${(raw.address() as AddressInfo).port}/v1`;
+});
+afterAll(async () => {
+  await adapter.close();
+  await mock.close();
+  raw.closeAllConnections();
+  await new Promise((r) => raw.close(r));
+});
+
+async function failure(promise: Promise<unknown>): Promise<GatewayError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(GatewayError);
+  const g = err as GatewayError;
+  // DESIGN §12: no credential in messages, causes or logs of errors.
+  expect(inspect(g, { depth: 6 })).not.toContain(KEY);
+  return g;
+}
+
+const injected = (errorStatus: number, extra: Record<string, unknown> = {}): Record<string, unknown> =>
+  chatBody('x', { mock: { errorRate: 1, errorStatus, ...extra } });
+
+describe('upstream status codes', () => {
+  it('5xx becomes upstream_error (502), with the upstream status as cause', async () => {
+    const err = await failure(adapter.send(deployment({ baseUrl: mock.url }), upstreamRequest(injected(503))));
+    expect(err.code).toBe('upstream_error');
+    expect(err.status).toBe(502);
+    expect(err.message).toContain('503');
+    expect(err.cause).toBeInstanceOf(UpstreamHttpError);
+    expect((err.cause as UpstreamHttpError).status).toBe(503);
+  });
+
+  it('a 5xx body that echoes the credential is redacted', async () => {
+    reply = (res) => {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: `key ${KEY} and Bearer ${KEY} failed` } }));
+    };
+    const err = await failure(adapter.send(deployment({ baseUrl: rawUrl }), upstreamRequest(chatBody())));
+    expect(err.message).toContain('[redacted]');
+  });
+
+  it('429 becomes rate_limit_exceeded with Retry-After passed through', async () => {
+    const err = await failure(adapter.send(deployment({ baseUrl: mock.url }), upstreamRequest(injected(429))));
+    expect(err.code).toBe('rate_limit_exceeded');
+    expect(err.status).toBe(429);
+    expect(err.headers['retry-after']).toBe('1');
+    reply = (res) => {
+      res.writeHead(429, { 'retry-after': '17' });
+      res.end('slow down');
+    };
+    const again = await failure(adapter.send(deployment({ baseUrl: rawUrl }), upstreamRequest(chatBody())));
+    expect(again.headers['retry-after']).toBe('17');
+  });
+
+  it('4xx with an OpenAI envelope passes through unchanged', async () => {
+    const res = await adapter.send(deployment({ baseUrl: mock.url }), upstreamRequest(injected(400)));
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toBe('application/json');
+    const body = JSON.parse(await readAll(res.body)) as { error: { message: string; type: string } };
+    expect(body.error.type).toBe('invalid_request_error');
+    expect(body.error.message).toContain('injected');
+    expect(await res.usage).toBeUndefined();
+  });
+
+  it('upstream 401 (bad platform key) passes through without the key', async () => {
+    const res = await adapter.send(deployment({ baseUrl: mock.url, apiKey: 'sk-wrong-CANARY-999999' }), upstreamRequest(chatBody()));
+    expect(res.status).toBe(401);
+    const text = await readAll(res.body);
+    expect(text).not.toContain('sk-wrong-CANARY-999999');
+    expect((JSON.parse(text) as { error: { code: string } }).error.code).toBe('invalid_api_key');
+  });
+
+  it('4xx without an envelope is wrapped into one (FastAPI detail, Ollama error string, plain text)', async () => {
+    const cases: [number, string, string, string][] = [
+      [422, 'application/json', '{"detail":"field required"}', 'field required'],
+      [404, 'application/json', '{"error":"model \\"llama9\\" not found"}', 'model "llama9" not found'],
+      [400, 'text/plain', `bad request for ${KEY}`, 'bad request for [redacted]'],
+    ];
+    for (const [status, type, body, message] of cases) {
+      reply = (res) => {
+        res.writeHead(status, { 'content-type': type });
+        res.end(body);
+      };
+      const res = await adapter.send(deployment({ baseUrl: rawUrl }), upstreamRequest(chatBody()));
+      expect(res.status).toBe(status);
+      const text = await readAll(res.body);
+      expect(Number(res.headers['content-length'])).toBe(Buffer.byteLength(text));
+      const env = JSON.parse(text) as { error: Record<string, unknown> };
+      expect(env.error).toEqual({ message, type: 'invalid_request_error', code: `upstream_http_${status}`, param: null });
+    }
+  });
+
+  it('a redirect is never followed: upstream_error', async () => {
+    reply = (res) => {
+      res.writeHead(307, { location: 'http://169.254.169.254/latest' });
+      res.end();
+    };
+    const err = await failure(adapter.send(deployment({ baseUrl: rawUrl }), upstreamRequest(chatBody())));
+    expect(err.code).toBe('upstream_error');
+  });
+});
+
+describe('transport failures', () => {
+  it('no headers within timeoutMs → upstream_timeout (504)', async () => {
+    const d = deployment({ baseUrl: mock.url, timeoutMs: 100 });
+    const t0 = Date.now();
+    const err = await failure(adapter.send(d, upstreamRequest(chatBody('slow', { mock: { latencyMs: 5_000 } }))));
+    expect(err.code).toBe('upstream_timeout');
+    expect(err.status).toBe(504);
+    // undici's header/body timers tick at ~0.5 s resolution (cheap on the hot path).
+    expect(Date.now() - t0).toBeLessThan(2_500);
+  });
+
+  it('a stream that stalls longer than timeoutMs between chunks fails with upstream_timeout', async () => {
+    const d = deployment({ baseUrl: mock.url, timeoutMs: 300 });
+    // One event now, the next in 5 s: the gap exceeds timeoutMs.
+    const res = await adapter.send(d, upstreamRequest(chatBody('stall', { stream: true, mock: { tokensPerSecond: 0.2 } })));
+    const t0 = Date.now();
+    const err = await readAll(res.body).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(GatewayError);
+    expect((err as GatewayError).code).toBe('upstream_timeout');
+    expect(Date.now() - t0).toBeLessThan(2_500);
+    expect(await res.usage).toBeUndefined();
+  });
+
+  it('connection refused → upstream_error (502)', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const err = await failure(adapter.send(deployment({ baseUrl: `http://127.0.0.1:${port}/v1` }), upstreamRequest(chatBody())));
+    expect(err.code).toBe('upstream_error');
+    expect(err.status).toBe(502);
+    expect(err.message).toContain('ECONNREFUSED');
+  });
+
+  it('a connection reset before the response → upstream_error', async () => {
+    reply = (res) => res.socket?.destroy();
+    const err = await failure(adapter.send(deployment({ baseUrl: rawUrl }), upstreamRequest(chatBody())));
+    expect(err.code).toBe('upstream_error');
+  });
+
+  it('a deadline on the signal (TimeoutError) → upstream_timeout', async () => {
+    const d = deployment({ baseUrl: mock.url });
+    const err = await failure(adapter.send(d, upstreamRequest(chatBody('x', { mock: { latencyMs: 2_000 } }), { signal: AbortSignal.timeout(50) })));
+    expect(err.code).toBe('upstream_timeout');
+  });
+
+  it('a client abort before headers rethrows the abort reason as-is and cancels upstream', async () => {
+    const d = deployment({ baseUrl: mock.url });
+    const ac = new AbortController();
+    const before = mock.aborted;
+    const reason = new Error('client went away');
+    setTimeout(() => ac.abort(reason), 50);
+    const err = await adapter.send(d, upstreamRequest(chatBody('x', { mock: { latencyMs: 2_000 } }), { signal: ac.signal })).catch((e: unknown) => e);
+    expect(err).toBe(reason);
+    await expect.poll(() => mock.aborted, { timeout: 2_000 }).toBe(before + 1);
+  });
+});
