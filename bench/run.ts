@@ -24,9 +24,9 @@ import { concurrentStreams, type ConcurrentStreamsResult } from './lib/streams.j
 import { chatBody, streamBody, type Target } from './lib/target.js';
 
 const LOAD_TOKENS = 16;
-// Paced streams for the concurrency check: ~2 s each, slow enough that all of them are open at
-// once even while a 2-CPU machine is still accepting connections, at ~20 chunks/s per stream.
-const PACED = { tokens: 40, latencyMs: 200, tokensPerSecond: 20 };
+// Paced streams for the concurrency check: ~4 s each, slow enough that all of them are open at
+// once even while a loaded 2-CPU machine is still accepting connections (2 s was not enough).
+const PACED = { tokens: 40, latencyMs: 200, tokensPerSecond: 10 };
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -38,11 +38,11 @@ function gitCommit(): string {
   }
 }
 
-/** The first line and the first error line of a start-up failure: enough for a report row. */
+/** The first line and the most telling log line of a start-up failure: enough for a report row. */
 function shortReason(reason: string): string {
   const lines = reason.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
-  const error = lines.slice(1).find((l) => /error/i.test(l));
-  return [lines[0], error].filter((l) => l !== undefined).join(' … ').slice(0, 500);
+  const telling = lines.slice(1).find((l) => /error|fail|cannot|refus/i.test(l)) ?? lines[1];
+  return [lines[0], telling].filter((l) => l !== undefined).join(' … ').slice(0, 300);
 }
 
 function toRecord<K extends string, V>(map: Map<K, V>): Partial<Record<K, V>> {
@@ -67,6 +67,10 @@ async function main(): Promise<void> {
     loadavgBefore: loadavg().map((v) => v.toFixed(2)).join(' '),
     commit: gitCommit(),
   };
+  const [load1] = loadavg();
+  if (load1 !== undefined && load1 > cpus().length) {
+    notes.push(`machine busy before the run (load ${load1.toFixed(1)} on ${cpus().length} CPUs): wall-clock figures (req/s, latency) are unreliable; compare CPU per request, or run again`);
+  }
   if (cpus().length < 4) {
     notes.push(`only ${cpus().length} CPUs: load generator, upstream and proxy compete for cores, so req/s and at-load latency are contended; CPU per request is the robust figure`);
   }
@@ -135,6 +139,7 @@ async function main(): Promise<void> {
         log(`${opts.streams} concurrent streams through ${t.name}`);
         const r = await concurrentStreams(t, paced, opts.streams, expected);
         streams.push(r);
+        if (r.peakOpen < r.requested) notes.push(`${t.name}: only ${r.peakOpen} of ${r.requested} streams were open at the same instant (the machine was slow to open them)`);
         if (t.name === 'gatehouse') ghStreams = r;
         if (t.name === 'bare') bareStreams = r;
       }
