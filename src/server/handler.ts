@@ -68,6 +68,18 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
   });
 }
 
+async function serveApi(deps: HandlerDeps, ctx: RequestContext, res: ServerResponse, isModels: boolean): Promise<void> {
+  if (isModels) {
+    await deps.models(ctx);
+    const body = deps.renderModels(ctx);
+    contextHeaders(res, ctx);
+    sendJson(res, 200, body);
+    return;
+  }
+  await deps.inference(ctx);
+  streamUpstream(deps, ctx, res);
+}
+
 export function createHandler(deps: HandlerDeps) {
   return function handle(req: IncomingMessage, res: ServerResponse): void {
     const startedAt = process.hrtime.bigint();
@@ -102,24 +114,13 @@ export function createHandler(deps: HandlerDeps) {
       req,
     };
     const isModels = match.endpoint.op === 'models.list' || match.endpoint.op === 'models.get';
-    const run = isModels ? deps.models : deps.inference;
-    run(ctx).then(
-      () => {
-        if (isModels) {
-          contextHeaders(res, ctx);
-          sendJson(res, 200, deps.renderModels(ctx));
-        } else {
-          streamUpstream(deps, ctx, res);
-        }
-      },
-      (err: unknown) => {
-        if (controller.signal.aborted) return; // the client is gone; nobody to answer
-        const failure = toGatewayError(err);
-        logFailure(deps, ctx, failure);
-        if (ctx.tenant !== undefined) res.setHeader('x-tenant-id', ctx.tenant.slug);
-        sendError(res, failure);
-      },
-    );
+    void serveApi(deps, ctx, res, isModels).catch((err: unknown) => {
+      if (controller.signal.aborted) return; // the client is gone; nobody to answer
+      const failure = toGatewayError(err);
+      logFailure(deps, ctx, failure);
+      if (ctx.tenant !== undefined && !res.headersSent) res.setHeader('x-tenant-id', ctx.tenant.slug);
+      sendError(res, failure);
+    });
   };
 }
 

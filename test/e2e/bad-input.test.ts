@@ -3,6 +3,7 @@
  * envelope (or the connection is closed), never a crash or a hang, and never an upstream call.
  */
 import net from 'node:net';
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -65,9 +66,11 @@ describe('bad input', () => {
     const chunked = await request(`${gw.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json' },
-      body: (async function* () {
-        for (let i = 0; i < 20; i++) yield Buffer.alloc(8192, 0x61);
-      })(),
+      body: Readable.from(
+        (function* () {
+          for (let i = 0; i < 20; i++) yield Buffer.alloc(8192, 0x61);
+        })(),
+      ),
     });
     expect(chunked.statusCode).toBe(413);
     await chunked.body.text();

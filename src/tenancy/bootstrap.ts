@@ -1,0 +1,110 @@
+/**
+ * Applies the tenants declared as code (and the demo tenant) to the store at start-up, then reads
+ * back what the snapshot needs. Configuration wins for what it declares: a declared key whose
+ * value changed replaces the old key of that name. Keys are stored hashed only; a generated demo
+ * key is returned once so the CLI can show it, and never again.
+ */
+import { generateApiKey, hashApiKey, keyPrefix } from '../crypto/keys.js';
+import type { LoadedConfig, ResolvedApiKey, ResolvedTenant } from '../config/types.js';
+import { apiKeysRepo, domainsRepo, teamsRepo, tenantsRepo, upsertTenantBySlug, type Store, type TenantTx } from '../store/index.js';
+import type { ApiKeyRecord, Tenant } from './types.js';
+
+export const DEMO_TENANT = 'demo';
+const DEMO_KEY_NAME = 'demo';
+
+export interface TenancyState {
+  tenants: Tenant[];
+  keys: ApiKeyRecord[];
+  /** Set only when this start generated the demo key. */
+  demoKey: string | undefined;
+}
+
+export class BootstrapError extends Error {
+  override name = 'BootstrapError';
+}
+
+/** Stores `key` under `name`, revoking any other key of that name (the value changed). */
+async function putKey(
+  tx: TenantTx,
+  tenantSlug: string,
+  spec: Omit<ResolvedApiKey, 'team'> & { teamId: string | null },
+  pepper: Buffer,
+): Promise<void> {
+  const hash = hashApiKey(spec.value, pepper);
+  const result = await apiKeysRepo.upsertByHash(tx, {
+    name: spec.name,
+    prefix: keyPrefix(spec.value),
+    hash,
+    teamId: spec.teamId,
+    scopes: spec.scopes,
+    allowedModels: spec.models ?? null,
+    expiresAt: spec.expiresAt ?? null,
+  });
+  if (!result.ok) {
+    throw new BootstrapError(`the key "${spec.name}" of tenant "${tenantSlug}" is already used by another tenant`);
+  }
+  for (const old of await apiKeysRepo.list(tx)) {
+    if (old.name === spec.name && old.id !== result.key.id && !old.revoked) await apiKeysRepo.revoke(tx, old.id);
+  }
+}
+
+async function applyTenant(store: Store, t: ResolvedTenant, pepper: Buffer): Promise<void> {
+  const { tenant } = await upsertTenantBySlug(store, {
+    slug: t.slug,
+    name: t.name ?? t.slug,
+    status: t.status,
+    regions: t.regions,
+    allowedModels: t.models,
+  });
+  await store.withTenant(tenant.id, async (tx) => {
+    const teamIds = new Map<string, string>();
+    for (const team of t.teams) {
+      const row = await teamsRepo.upsert(tx, { slug: team.slug, name: team.name ?? team.slug });
+      teamIds.set(team.slug, row.id);
+    }
+    for (const domain of t.domains) {
+      const added = await domainsRepo.add(tx, domain);
+      if (!added.ok) throw new BootstrapError(`the domain "${domain}" of tenant "${t.slug}" belongs to another tenant`);
+    }
+    for (const key of t.keys) {
+      await putKey(tx, t.slug, { ...key, teamId: key.team === undefined ? null : (teamIds.get(key.team) ?? null) }, pepper);
+    }
+  });
+}
+
+/** Ensures the demo tenant and its key; returns the key only if it was generated now. */
+async function applyDemo(store: Store, config: LoadedConfig, pepper: Buffer): Promise<string | undefined> {
+  const declared = config.tenants.find((t) => t.slug === DEMO_TENANT);
+  const { tenant } = declared
+    ? { tenant: { id: await store.platform((tx) => tenantsRepo.findIdBySlug(tx, DEMO_TENANT)) } }
+    : await upsertTenantBySlug(store, { slug: DEMO_TENANT, name: 'Demo', status: 'active', allowedModels: '*' });
+  if (tenant.id === null) throw new BootstrapError('the demo tenant vanished during start-up');
+  const demoKey = config.demo.key;
+  return store.withTenant(tenant.id, async (tx) => {
+    const spec = { name: DEMO_KEY_NAME, scopes: ['inference', 'models:read'] as const, teamId: null };
+    if (demoKey !== undefined) {
+      await putKey(tx, DEMO_TENANT, { ...spec, scopes: [...spec.scopes], value: demoKey }, pepper);
+      return undefined;
+    }
+    const existing = (await apiKeysRepo.list(tx)).some((k) => k.name === DEMO_KEY_NAME && !k.revoked);
+    if (existing) return undefined;
+    const generated = generateApiKey();
+    await putKey(tx, DEMO_TENANT, { ...spec, scopes: [...spec.scopes], value: generated.key }, pepper);
+    return generated.key;
+  });
+}
+
+export async function syncTenancy(store: Store, config: LoadedConfig, pepper: Buffer): Promise<TenancyState> {
+  for (const t of config.tenants) await applyTenant(store, t, pepper);
+  const demoKey = config.demo.enabled ? await applyDemo(store, config, pepper) : undefined;
+  return loadTenancy(store, demoKey);
+}
+
+/** Reads the snapshot's tenancy records through the platform role (metadata only). */
+export async function loadTenancy(store: Store, demoKey?: string): Promise<TenancyState> {
+  return store.platform(async (tx) => ({
+    tenants: await tenantsRepo.listForSnapshot(tx),
+    keys: await apiKeysRepo.listAll(tx),
+    demoKey,
+  }));
+}
