@@ -39,10 +39,14 @@ function passHeaders(upstream: IncomingHttpHeaders, contentType: string): Record
   return headers;
 }
 
-/** 429 and 5xx (and redirects, never followed) are thrown; other 4xx reach the client in the envelope. */
+/**
+ * 429 and 5xx (and redirects, never followed) are thrown; other 4xx reach the client in the
+ * envelope. Upstream 401/403 judge the gateway's provider credential, not the client's key: passed
+ * through, they would make the client's SDK report its own key as bad, so they are a 502.
+ */
 function reject(status: number, upstream: IncomingHttpHeaders, text: string, secret: string): UpstreamResponse | Error {
   if (status === 429) return rateLimited(upstream);
-  if (status < 400 || status >= 500) return serverError(status, text, secret);
+  if (status < 400 || status >= 500 || status === 401 || status === 403) return serverError(status, text, secret);
   const body = clientErrorBody(status, text, secret);
   const headers = passHeaders(upstream, 'application/json');
   headers['content-length'] = String(body.length);

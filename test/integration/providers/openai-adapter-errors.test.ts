@@ -95,12 +95,15 @@ describe('upstream status codes', () => {
     expect(await res.usage).toBeUndefined();
   });
 
-  it('upstream 401 (bad platform key) passes through without the key', async () => {
-    const res = await adapter.send(deployment({ baseUrl: mock.url, apiKey: 'sk-wrong-CANARY-999999' }), upstreamRequest(chatBody()));
-    expect(res.status).toBe(401);
-    const text = await readAll(res.body);
-    expect(text).not.toContain('sk-wrong-CANARY-999999');
-    expect((JSON.parse(text) as { error: { code: string } }).error.code).toBe('invalid_api_key');
+  it('upstream 401 (bad platform key) is a 502 for the client, without the key', async () => {
+    // Passed through, the client's SDK would report the client's own gateway key as wrong.
+    const err = await adapter
+      .send(deployment({ baseUrl: mock.url, apiKey: 'sk-wrong-CANARY-999999' }), upstreamRequest(chatBody()))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GatewayError);
+    expect((err as GatewayError).status).toBe(502);
+    expect((err as GatewayError).message).toContain('401');
+    expect((err as GatewayError).message).not.toContain('sk-wrong-CANARY-999999');
   });
 
   it('4xx without an envelope is wrapped into one (FastAPI detail, Ollama error string, plain text)', async () => {
