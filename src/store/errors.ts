@@ -1,0 +1,17 @@
+/** Recognising PostgreSQL errors by SQLSTATE; both drivers put it in `code`. */
+
+export const SQLSTATE = {
+  uniqueViolation: '23505',
+  foreignKeyViolation: '23503',
+  checkViolation: '23514',
+  insufficientPrivilege: '42501',
+} as const;
+
+export function sqlState(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
+  return typeof err.code === 'string' ? err.code : undefined;
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  return sqlState(err) === SQLSTATE.uniqueViolation;
+}

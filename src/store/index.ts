@@ -1,0 +1,26 @@
+/** The store's public surface: everything outside src/store/ imports from here. */
+export { openStore, StoreClosedError } from './store.js';
+export type {
+  AdminTx,
+  MigrateResult,
+  OpenStoreOptions,
+  PlatformTx,
+  Queryable,
+  QueryResult,
+  Store,
+  StoreKind,
+  TenantTx,
+} from './types.js';
+export { DataDirInUseError } from './lock.js';
+export { MigrationError } from './migrate.js';
+export { ForbiddenStatementError } from './guard.js';
+export { isUniqueViolation, sqlState, SQLSTATE } from './errors.js';
+export { tenantsRepo, upsertTenantBySlug } from './repos/tenants.js';
+export type { TenantInput, TenantPatch, TenantRecord } from './repos/tenants.js';
+export { domainsRepo } from './repos/domains.js';
+export type { AddDomainResult, DomainRecord } from './repos/domains.js';
+export { teamsRepo } from './repos/teams.js';
+export type { TeamRecord } from './repos/teams.js';
+export { apiKeysRepo } from './repos/api-keys.js';
+export type { InsertApiKeyResult, NewApiKey, StoredApiKey } from './repos/api-keys.js';
+export { metaRepo } from './repos/meta.js';

@@ -1,0 +1,10 @@
+/**
+ * The schema, as an explicit ordered list (DESIGN §11.10): no directory scanning, so the code
+ * that ships is exactly the schema it expects. Append only.
+ */
+import { migration0001 } from './0001_init.js';
+import type { Migration } from './types.js';
+
+export type { Migration } from './types.js';
+
+export const MIGRATIONS: readonly Migration[] = [migration0001];

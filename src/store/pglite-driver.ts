@@ -1,0 +1,54 @@
+/**
+ * PGlite (PostgreSQL in WASM) as a Driver. PGlite is one connection: its transaction() holds a
+ * mutex, so concurrent store calls simply queue.
+ */
+import { PGlite } from '@electric-sql/pglite';
+import type { PGliteOptions } from '@electric-sql/pglite';
+import type { Driver, SqlSession } from './driver.js';
+
+const BYTEA_OID = 17;
+const INT8_OID = 20;
+
+/**
+ * Values come back as node-postgres returns them, so repositories see one set of types in both
+ * modes: bytea as Buffer (PGlite: Uint8Array), int8 as string (PGlite: number, which silently
+ * loses precision above 2^53).
+ */
+const parsers: NonNullable<PGliteOptions['parsers']> = {
+  [BYTEA_OID]: (text: string) => Buffer.from(text.slice(2), 'hex'),
+  [INT8_OID]: (text: string) => text,
+};
+
+export async function createPgliteInstance(dataDir: string | undefined, loadDataDir?: Blob): Promise<PGlite> {
+  const options: PGliteOptions = { parsers };
+  if (dataDir !== undefined) options.dataDir = dataDir;
+  if (loadDataDir !== undefined) options.loadDataDir = loadDataDir;
+  return PGlite.create(options);
+}
+
+export function pgliteDriver(db: PGlite, onClose: () => Promise<void> = async () => {}): Driver {
+  return {
+    kind: 'embedded',
+    transaction<T>(fn: (session: SqlSession) => Promise<T>): Promise<T> {
+      return db.transaction(async (tx) => {
+        const session: SqlSession = {
+          async query<R>(sql: string, params: readonly unknown[]) {
+            const r = await tx.query<R>(sql, [...params]);
+            return { rows: r.rows, rowCount: r.rowCount ?? r.rows.length };
+          },
+          async exec(sql: string) {
+            await tx.exec(sql);
+          },
+        };
+        return fn(session);
+      });
+    },
+    async close() {
+      try {
+        if (!db.closed) await db.close();
+      } finally {
+        await onClose();
+      }
+    },
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * API keys: only the keyed hash and the public prefix are stored (src/crypto/keys.ts). The
+ * platform role lists every key for the authentication snapshot; everything else runs inside
+ * the key's tenant.
+ */
+import type { ApiKeyRecord, Scope } from '../../tenancy/types.js';
+import type { PlatformTx, TenantTx } from '../types.js';
+import { checkScopes, isUuid, toBuffer, toEpochMs, toScopes } from './convert.js';
+
+/** A stored key: the snapshot's record plus bookkeeping. */
+export interface StoredApiKey extends ApiKeyRecord {
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+export interface NewApiKey {
+  teamId?: string | null;
+  name: string;
+  prefix: string;
+  /** hashApiKey(key, pepper): 32 bytes. */
+  hash: Buffer;
+  scopes: readonly Scope[];
+  /** null: the tenant's list. */
+  allowedModels?: readonly string[] | null;
+  expiresAt?: Date | null;
+}
+
+export type InsertApiKeyResult = { ok: true; key: StoredApiKey } | { ok: false; reason: 'key_in_use' };
+
+interface ApiKeyRow {
+  id: string;
+  tenant_id: string;
+  team_id: string | null;
+  name: string;
+  prefix: string;
+  key_hash: Buffer;
+  scopes: string[];
+  allowed_models: string[] | null;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  created_at: Date;
+}
+
+// Exactly the columns gatehouse_platform may read, so one mapping serves both roles.
+const COLUMNS = 'id, tenant_id, team_id, name, prefix, key_hash, scopes, allowed_models, expires_at, revoked_at, created_at';
+
+function toRecord(r: ApiKeyRow): StoredApiKey {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    teamId: r.team_id,
+    name: r.name,
+    prefix: r.prefix,
+    hash: toBuffer(r.key_hash),
+    scopes: toScopes(r.scopes),
+    allowedModels: r.allowed_models,
+    expiresAt: toEpochMs(r.expires_at),
+    revoked: r.revoked_at !== null,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
+function params(tx: TenantTx, k: NewApiKey): unknown[] {
+  return [
+    tx.tenantId,
+    k.teamId ?? null,
+    k.name,
+    k.prefix,
+    k.hash,
+    checkScopes(k.scopes),
+    k.allowedModels === undefined || k.allowedModels === null ? null : [...k.allowedModels],
+    k.expiresAt ?? null,
+  ];
+}
+
+export const apiKeysRepo = {
+  /**
+   * Stores a new key. `key_in_use`: the same key (hash) already exists, in this tenant or any
+   * other; a key belongs to exactly one tenant.
+   */
+  async insert(tx: TenantTx, k: NewApiKey): Promise<InsertApiKeyResult> {
+    // DO NOTHING rather than catching the unique violation, which would abort the transaction.
+    const { rows } = await tx.query<ApiKeyRow>(
+      `INSERT INTO api_keys (tenant_id, team_id, name, prefix, key_hash, scopes, allowed_models, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
+      params(tx, k),
+    );
+    return rows[0] === undefined ? { ok: false, reason: 'key_in_use' } : { ok: true, key: toRecord(rows[0]) };
+  },
+
+  /**
+   * Bootstrap of keys declared in configuration: updates this tenant's key with the same hash
+   * (un-revoking it), or inserts it. `key_in_use` if another tenant has it.
+   */
+  async upsertByHash(tx: TenantTx, k: NewApiKey): Promise<InsertApiKeyResult> {
+    const { rows } = await tx.query<ApiKeyRow>(
+      `UPDATE api_keys SET team_id = $2, name = $3, prefix = $4, scopes = $6, allowed_models = $7,
+              expires_at = $8, revoked_at = NULL
+       WHERE tenant_id = $1 AND key_hash = $5 RETURNING ${COLUMNS}`,
+      params(tx, k),
+    );
+    if (rows[0] !== undefined) return { ok: true, key: toRecord(rows[0]) };
+    return apiKeysRepo.insert(tx, k);
+  },
+
+  async get(tx: TenantTx, id: string): Promise<StoredApiKey | null> {
+    if (!isUuid(id)) return null;
+    const { rows } = await tx.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys WHERE id = $1`, [id]);
+    return rows[0] === undefined ? null : toRecord(rows[0]);
+  },
+
+  async list(tx: TenantTx): Promise<StoredApiKey[]> {
+    const { rows } = await tx.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys ORDER BY created_at, id`);
+    return rows.map(toRecord);
+  },
+
+  /** Revokes the key (idempotent). False if this tenant has no such key. */
+  async revoke(tx: TenantTx, id: string): Promise<boolean> {
+    if (!isUuid(id)) return false;
+    const { rows } = await tx.query<{ id: string }>(
+      'UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING id',
+      [id],
+    );
+    return rows.length > 0;
+  },
+
+  /** Every key of every tenant, for the authentication snapshot. */
+  async listAll(tx: PlatformTx): Promise<StoredApiKey[]> {
+    const { rows } = await tx.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys ORDER BY tenant_id, created_at, id`);
+    return rows.map(toRecord);
+  },
+};

@@ -1,0 +1,122 @@
+/** The schema's isolation properties, read from the catalogue. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditTenantIsolation } from './isolation-audit.js';
+import type { StoreFactory, StoreHandle } from './factory.js';
+
+/** Exactly what gatehouse_platform may read; a new grant must be added here on purpose. */
+const PLATFORM_COLUMNS: Record<string, string[]> = {
+  api_keys: ['allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'scopes', 'team_id', 'tenant_id'],
+  meta: ['key', 'updated_at', 'value'],
+  teams: ['created_at', 'id', 'name', 'slug', 'tenant_id'],
+  tenant_domains: ['created_at', 'domain', 'tenant_id'],
+  tenants: ['allowed_models', 'created_at', 'id', 'name', 'regions', 'slug', 'status', 'tenant_id', 'time_zone', 'updated_at'],
+};
+
+class Rollback extends Error {}
+
+export function catalogContract(factory: StoreFactory): void {
+  describe(`schema isolation audit from the catalogue [${factory.label}]`, () => {
+    let h: StoreHandle;
+    beforeAll(async () => {
+      h = await factory.open();
+    });
+    afterAll(async () => h?.close());
+
+    it('every table with tenant_id has ENABLE + FORCE row-level security and the tenant policy', async () => {
+      expect(await h.store.admin((tx) => auditTenantIsolation(tx))).toEqual([]);
+    });
+
+    it('the audit catches a table that forgets FORCE, its policy, or tenant_id (it can fail)', async () => {
+      let problems: string[] = [];
+      await h.store
+        .admin(async (tx) => {
+          await tx.exec(`
+            CREATE TABLE leaky_no_policy (tenant_id uuid NOT NULL, x text);
+            ALTER TABLE leaky_no_policy ENABLE ROW LEVEL SECURITY;
+            CREATE TABLE leaky_no_force (tenant_id uuid NOT NULL, x text);
+            ALTER TABLE leaky_no_force ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY p ON leaky_no_force USING (tenant_id = gatehouse_current_tenant()) WITH CHECK (tenant_id = gatehouse_current_tenant());
+            CREATE TABLE leaky_open_policy (tenant_id uuid NOT NULL, x text);
+            ALTER TABLE leaky_open_policy ENABLE ROW LEVEL SECURITY;
+            ALTER TABLE leaky_open_policy FORCE ROW LEVEL SECURITY;
+            CREATE POLICY p ON leaky_open_policy USING (tenant_id = gatehouse_current_tenant()) WITH CHECK (tenant_id = gatehouse_current_tenant());
+            CREATE POLICY everyone ON leaky_open_policy USING (true);
+            CREATE TABLE forgot_tenant (id uuid PRIMARY KEY);
+            CREATE UNIQUE INDEX teams_id_global ON teams (id);
+          `);
+          problems = await auditTenantIsolation(tx);
+          throw new Rollback();
+        })
+        .catch((err: unknown) => {
+          if (!(err instanceof Rollback)) throw err;
+        });
+      expect(problems).toEqual(
+        expect.arrayContaining([
+          'leaky_no_policy: row-level security not forced',
+          'leaky_no_policy: no tenant policy with USING and WITH CHECK on gatehouse_current_tenant()',
+          'leaky_no_force: row-level security not forced',
+          'leaky_open_policy: unexpected policy everyone (ALL to public)',
+          'forgot_tenant: no tenant_id column and not a declared platform table',
+          'teams_id_global: unique index on teams does not lead with tenant_id',
+        ]),
+      );
+      expect(await h.store.admin((tx) => auditTenantIsolation(tx))).toEqual([]); // rolled back
+    });
+
+    it('the application roles cannot bypass row-level security and own nothing', async () => {
+      const roles = await h.store.admin(
+        async (tx) =>
+          (
+            await tx.query<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean; owned: number }>(
+              `SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+                      ((SELECT count(*) FROM pg_class WHERE relowner = r.oid) +
+                       (SELECT count(*) FROM pg_proc WHERE proowner = r.oid))::int AS owned
+               FROM pg_roles r WHERE r.rolname IN ('gatehouse_app', 'gatehouse_platform') ORDER BY r.rolname`,
+            )
+          ).rows,
+      );
+      expect(roles).toEqual([
+        { rolname: 'gatehouse_app', rolsuper: false, rolbypassrls: false, owned: 0 },
+        { rolname: 'gatehouse_platform', rolsuper: false, rolbypassrls: false, owned: 0 },
+      ]);
+    });
+
+    it('gatehouse_platform has SELECT on exactly the metadata columns', async () => {
+      const granted = await h.store.admin(async (tx) => {
+        const { rows } = await tx.query<{ table_name: string; column_name: string; privilege_type: string }>(
+          `SELECT table_name, column_name, privilege_type FROM information_schema.column_privileges
+           WHERE grantee = 'gatehouse_platform' AND table_schema = current_schema()
+           ORDER BY table_name, column_name`,
+        );
+        return rows;
+      });
+      expect(new Set(granted.map((g) => g.privilege_type))).toEqual(new Set(['SELECT']));
+      const byTable: Record<string, string[]> = {};
+      for (const g of granted) (byTable[g.table_name] ??= []).push(g.column_name);
+      expect(byTable).toEqual(PLATFORM_COLUMNS);
+    });
+
+    it('gatehouse_app has no table-level rights on platform tables', async () => {
+      const rights = await h.store.admin(
+        async (tx) =>
+          (
+            await tx.query<{ meta: boolean; migrations: boolean }>(
+              `SELECT has_table_privilege('gatehouse_app', 'meta', 'SELECT, INSERT, UPDATE, DELETE') AS meta,
+                      has_table_privilege('gatehouse_app', 'schema_migrations', 'SELECT, INSERT, UPDATE, DELETE') AS migrations`,
+            )
+          ).rows[0],
+      );
+      expect(rights).toEqual({ meta: false, migrations: false });
+    });
+
+    it('gatehouse_current_tenant() is NULL for unset and empty settings', async () => {
+      const values = await h.store.admin(async (tx) => {
+        const unset = (await tx.query<{ t: string | null }>('SELECT gatehouse_current_tenant() AS t')).rows[0]?.t;
+        await tx.query("SET LOCAL app.tenant_id = ''");
+        const empty = (await tx.query<{ t: string | null }>('SELECT gatehouse_current_tenant() AS t')).rows[0]?.t;
+        return { unset, empty };
+      });
+      expect(values).toEqual({ unset: null, empty: null });
+    });
+  });
+}

@@ -1,0 +1,83 @@
+/** What the store contract suites need from an implementation, and shared fixtures. */
+import { randomBytes } from 'node:crypto';
+import { generateApiKey, hashApiKey, keyPrefix } from '../../../src/crypto/keys.js';
+import { apiKeysRepo, domainsRepo, teamsRepo, upsertTenantBySlug } from '../../../src/store/index.js';
+import type { Store } from '../../../src/store/index.js';
+
+export interface StoreHandle {
+  store: Store;
+  close(): Promise<void>;
+}
+
+export interface StoreFactory {
+  label: string;
+  /** A migrated store on a database of its own. */
+  open(opts?: { poolSize?: number }): Promise<StoreHandle>;
+}
+
+export const PEPPER = Buffer.alloc(32, 0x5a);
+
+export interface SeededTenant {
+  id: string;
+  slug: string;
+  domain: string;
+  teamId: string;
+  keyId: string;
+  key: string;
+}
+
+export const uniq = (): string => randomBytes(4).toString('hex');
+
+export async function seedTenant(store: Store, label: string): Promise<SeededTenant> {
+  const slug = `${label}-${uniq()}`;
+  const { tenant } = await upsertTenantBySlug(store, {
+    slug,
+    name: `Tenant ${label}`,
+    settings: { secretish: `settings of ${slug}` },
+  });
+  const domain = `${slug}.example.com`;
+  const { key } = generateApiKey();
+  return store.withTenant(tenant.id, async (tx) => {
+    const added = await domainsRepo.add(tx, domain);
+    if (!added.ok) throw new Error('seed: domain taken');
+    const team = await teamsRepo.upsert(tx, { slug: 'core', name: 'Core' });
+    const inserted = await apiKeysRepo.insert(tx, {
+      teamId: team.id,
+      name: 'seed key',
+      prefix: keyPrefix(key),
+      hash: hashApiKey(key, PEPPER),
+      scopes: ['inference'],
+    });
+    if (!inserted.ok) throw new Error('seed: key in use');
+    return { id: tenant.id, slug, domain, teamId: team.id, keyId: inserted.key.id, key };
+  });
+}
+
+/** Tables in the store's schema that have a tenant_id column, from the catalogue. */
+export async function tenantTables(store: Store): Promise<string[]> {
+  return store.admin(async (tx) => {
+    const { rows } = await tx.query<{ relname: string }>(
+      `SELECT c.relname FROM pg_class c
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+       WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY c.relname`,
+    );
+    return rows.map((r) => r.relname);
+  });
+}
+
+/** Table names from the catalogue, quoted for the few test statements that must name them. */
+export function ident(name: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`unexpected table name ${name}`);
+  return `"${name}"`;
+}
+
+/** The SQLSTATE a rejected promise carries. */
+export async function sqlStateOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (err) {
+    return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'no code';
+  }
+  return undefined;
+}

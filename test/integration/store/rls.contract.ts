@@ -1,0 +1,151 @@
+/**
+ * Row-level security proven below the application: raw SQL as the database roles, not through
+ * the repositories, so a bug in a repository cannot make these pass.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashApiKey } from '../../../src/crypto/keys.js';
+import type { Queryable } from '../../../src/store/index.js';
+import { ident, PEPPER, seedTenant, sqlStateOf, tenantTables, uniq } from './factory.js';
+import type { SeededTenant, StoreFactory, StoreHandle } from './factory.js';
+
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+export function rlsContract(factory: StoreFactory): void {
+  describe(`row-level security below the application [${factory.label}]`, () => {
+    let h: StoreHandle;
+    let a: SeededTenant;
+    let b: SeededTenant;
+    let tables: string[];
+
+    beforeAll(async () => {
+      h = await factory.open();
+      a = await seedTenant(h.store, 'a');
+      b = await seedTenant(h.store, 'b');
+      tables = await tenantTables(h.store);
+    });
+    afterAll(async () => h?.close());
+
+    const count = async (q: Queryable, table: string) =>
+      (await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${ident(table)}`)).rows[0]?.n;
+
+    it('knows the tenant tables from the catalogue', () => {
+      expect(tables).toEqual(expect.arrayContaining(['api_keys', 'teams', 'tenant_domains', 'tenants']));
+    });
+
+    it('as gatehouse_app with no tenant set, every tenant table returns zero rows', async () => {
+      await h.store.admin(async (tx) => {
+        // The owner/superuser sees the seeded rows: the zero counts below are not an empty database.
+        for (const t of tables) expect(await count(tx, t)).toBeGreaterThanOrEqual(2);
+        await tx.query('SET LOCAL ROLE gatehouse_app');
+        for (const t of tables) expect({ t, n: await count(tx, t) }).toEqual({ t, n: 0 });
+      });
+    });
+
+    it("an empty tenant setting ('' after SET LOCAL on a pooled connection) still denies", async () => {
+      await h.store.admin(async (tx) => {
+        await tx.query('SET LOCAL ROLE gatehouse_app');
+        await tx.query("SET LOCAL app.tenant_id = ''");
+        for (const t of tables) expect({ t, n: await count(tx, t) }).toEqual({ t, n: 0 });
+        await tx.query("SELECT set_config('app.tenant_id', '', true)");
+        for (const t of tables) expect({ t, n: await count(tx, t) }).toEqual({ t, n: 0 });
+      });
+    });
+
+    it('a malformed tenant setting fails closed (error, no rows)', async () => {
+      const run = h.store.admin(async (tx) => {
+        await tx.query('SET LOCAL ROLE gatehouse_app');
+        await tx.query("SET LOCAL app.tenant_id = 'not-a-uuid'");
+        return tx.query('SELECT id FROM tenants');
+      });
+      expect(await sqlStateOf(run)).toBe('22P02');
+    });
+
+    it("with tenant A set, every tenant table shows only A's rows", async () => {
+      await h.store.withTenant(a.id, async (tx) => {
+        for (const t of tables) {
+          const all = await count(tx, t);
+          const { rows } = await tx.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM ${ident(t)} WHERE tenant_id = $1`,
+            [a.id],
+          );
+          expect(all).toBeGreaterThan(0);
+          expect({ t, n: rows[0]?.n }).toEqual({ t, n: all });
+        }
+      });
+    });
+
+    it("inserting a row for tenant B while A is set fails, in every table", async () => {
+      const attempts: [string, string, unknown[]][] = [
+        ['tenants', 'INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)', [randomUUID(), `x-${uniq()}`, 'x']],
+        ['tenant_domains', 'INSERT INTO tenant_domains (tenant_id, domain) VALUES ($1, $2)', [b.id, `${uniq()}.evil.test`]],
+        ['teams', 'INSERT INTO teams (tenant_id, slug, name) VALUES ($1, $2, $3)', [b.id, `t-${uniq()}`, 'x']],
+        [
+          'api_keys',
+          'INSERT INTO api_keys (tenant_id, name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4, $5)',
+          [b.id, 'x', 'ghk_x', hashApiKey(uniq(), PEPPER), ['inference']],
+        ],
+      ];
+      expect(attempts.map(([t]) => t).sort()).toEqual([...tables].sort());
+      for (const [table, sql, params] of attempts) {
+        const state = await sqlStateOf(h.store.withTenant(a.id, (tx) => tx.query(sql, params)));
+        expect({ table, state }).toEqual({ table, state: INSUFFICIENT_PRIVILEGE });
+      }
+    });
+
+    it("moving A's rows to tenant B fails (WITH CHECK)", async () => {
+      for (const table of ['tenant_domains', 'teams', 'api_keys']) {
+        const state = await sqlStateOf(
+          h.store.withTenant(a.id, (tx) => tx.query(`UPDATE ${ident(table)} SET tenant_id = $1`, [b.id])),
+        );
+        expect({ table, state }).toEqual({ table, state: INSUFFICIENT_PRIVILEGE });
+      }
+      const state = await sqlStateOf(h.store.withTenant(a.id, (tx) => tx.query('UPDATE tenants SET id = $1', [randomUUID()])));
+      expect(state).toBe(INSUFFICIENT_PRIVILEGE);
+    });
+
+    it("B's rows can be neither changed nor deleted while A is set", async () => {
+      const changed = await h.store.withTenant(a.id, async (tx) => {
+        let n = 0;
+        n += (await tx.query("UPDATE teams SET name = 'pwned' WHERE tenant_id = $1", [b.id])).rowCount;
+        n += (await tx.query('UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1', [b.id])).rowCount;
+        n += (await tx.query("UPDATE tenants SET name = 'pwned' WHERE id = $1", [b.id])).rowCount;
+        n += (await tx.query('DELETE FROM tenant_domains WHERE tenant_id = $1', [b.id])).rowCount;
+        n += (await tx.query('DELETE FROM api_keys WHERE tenant_id = $1', [b.id])).rowCount;
+        return n;
+      });
+      expect(changed).toBe(0);
+      const intact = await h.store.withTenant(b.id, async (tx) => ({
+        team: (await tx.query<{ name: string }>('SELECT name FROM teams')).rows.map((r) => r.name),
+        domains: (await tx.query('SELECT domain FROM tenant_domains')).rowCount,
+        keys: (await tx.query('SELECT id FROM api_keys WHERE revoked_at IS NULL')).rowCount,
+      }));
+      expect(intact).toEqual({ team: ['Core'], domains: 1, keys: 1 });
+    });
+
+    it('gatehouse_platform reads metadata of every tenant', async () => {
+      const ids = await h.store.platform(async (tx) => (await tx.query<{ id: string }>('SELECT id FROM tenants')).rows.map((r) => r.id));
+      expect(ids).toEqual(expect.arrayContaining([a.id, b.id]));
+    });
+
+    it('gatehouse_platform cannot read content or secret columns', async () => {
+      for (const sql of [
+        'SELECT settings FROM tenants',
+        'SELECT * FROM tenants',
+        'SELECT last_used_at FROM api_keys',
+        'SELECT count(settings) FROM tenants',
+      ]) {
+        const state = await sqlStateOf(h.store.platform((tx) => tx.query(sql)));
+        expect({ sql, state }).toEqual({ sql, state: INSUFFICIENT_PRIVILEGE });
+      }
+    });
+
+    it('gatehouse_platform cannot write', async () => {
+      for (const sql of ["UPDATE tenants SET name = 'x'", "INSERT INTO meta (key, value) VALUES ('k', 'v')", 'DELETE FROM api_keys']) {
+        // READ ONLY transaction (25006) or no privilege (42501): either way, refused.
+        const state = await sqlStateOf(h.store.platform((tx) => tx.query(sql)));
+        expect(['25006', INSUFFICIENT_PRIVILEGE]).toContain(state);
+      }
+    });
+  });
+}
