@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,14 @@ export function childScript(): Promise<string> {
     return join(out, 'child.js');
   })();
   return built;
+}
+
+/** Removes the transpiled copy (the symlink to node_modules is removed, not followed). */
+export async function removeChildScript(): Promise<void> {
+  if (built === undefined) return;
+  const script = await built;
+  built = undefined;
+  await rm(dirname(script), { recursive: true, force: true });
 }
 
 export interface ChildResult {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataDirInUseError, metaRepo, openStore } from '../../../src/store/index.js';
-import { runChild, startHolder, waitForExit } from './child-store.js';
+import { removeChildScript, runChild, startHolder, waitForExit } from './child-store.js';
 
 describe('embedded store on a data directory', () => {
   let root: string;
@@ -28,6 +28,7 @@ describe('embedded store on a data directory', () => {
   });
   afterAll(async () => {
     if (root !== undefined) await rm(root, { recursive: true, force: true });
+    await removeChildScript();
   });
 
   it('persists across reopen and refuses a second opener in this and another process', async () => {
