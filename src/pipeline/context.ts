@@ -3,6 +3,7 @@
  * read from here and nowhere else. Services are passed to stage factories, never stashed here.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { CancelSignal } from '../providers/cancel.js';
 import type { Deployment, Operation, UpstreamResponse, Usage } from '../providers/types.js';
 import type { Principal, Tenant } from '../tenancy/types.js';
 
@@ -26,7 +27,7 @@ export interface RequestContext {
   /** Tenant named by the path form /api/v1/tenants/{tenant}/..., if any. */
   readonly pathTenant: string | undefined;
   /** Aborted when the client goes away or the deadline passes. */
-  readonly signal: AbortSignal;
+  readonly signal: CancelSignal;
   /** The request itself, for the body stage (data, not a service). */
   readonly req: IncomingMessage;
 

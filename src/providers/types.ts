@@ -4,6 +4,7 @@
  * Nothing here knows about tenants or HTTP servers.
  */
 import type { Readable } from 'node:stream';
+import type { CancelSignal } from './cancel.js';
 
 export type Operation = 'chat' | 'completions' | 'embeddings';
 
@@ -71,7 +72,7 @@ export interface UpstreamRequest {
   body: Record<string, unknown>;
   stream: boolean;
   requestId: string;
-  signal: AbortSignal;
+  signal: CancelSignal;
 }
 
 export interface UpstreamResponse {

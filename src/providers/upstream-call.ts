@@ -12,6 +12,7 @@
  * aborts the request, which closes its socket, so no upstream work continues and no half-read
  * connection goes back to the pool (DESIGN §12, "cancellation never poisons shared state").
  */
+import type { CancelSignal } from './cancel.js';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { UpstreamResponse, Usage } from './types.js';
@@ -29,7 +30,7 @@ export interface CallHooks {
   /** Any other answer, with its body read up to ERROR_BODY_LIMIT: a response to return, or an error to throw. */
   reject(status: number, headers: IncomingHttpHeaders, body: string): UpstreamResponse | Error;
   /** A failure of the exchange itself (connect, timeout, reset, abort). */
-  transportError(err: unknown, signal: AbortSignal): unknown;
+  transportError(err: unknown, signal: CancelSignal): unknown;
 }
 
 const NO_USAGE: Promise<Usage | undefined> = Promise.resolve(undefined);
@@ -37,7 +38,7 @@ const NO_USAGE: Promise<Usage | undefined> = Promise.resolve(undefined);
 export function dispatchCall(
   dispatcher: Dispatcher,
   options: Dispatcher.DispatchOptions,
-  signal: AbortSignal,
+  signal: CancelSignal,
   hooks: CallHooks,
 ): Promise<UpstreamResponse> {
   if (signal.aborted) return Promise.reject(hooks.transportError(signal.reason, signal));
@@ -78,13 +79,13 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   private headers: IncomingHttpHeaders = {};
   private errorChunks: Buffer[] = [];
   private errorBytes = 0;
-  private readonly signal: AbortSignal;
+  private readonly signal: CancelSignal;
   private readonly hooks: CallHooks;
   private readonly resolve: (r: UpstreamResponse) => void;
   private readonly reject: (e: unknown) => void;
   private readonly onAbort = (): void => this.abort(this.signal.reason);
 
-  constructor(signal: AbortSignal, hooks: CallHooks, resolve: (r: UpstreamResponse) => void, reject: (e: unknown) => void) {
+  constructor(signal: CancelSignal, hooks: CallHooks, resolve: (r: UpstreamResponse) => void, reject: (e: unknown) => void) {
     this.signal = signal;
     this.hooks = hooks;
     this.resolve = resolve;

@@ -5,6 +5,7 @@
  * so SDKs raise their typed errors. Nothing here may echo a credential (DESIGN §12): upstream
  * text is redacted.
  */
+import type { CancelSignal } from './cancel.js';
 import { GatewayError, type ErrorEnvelope } from '../errors.js';
 import type { IncomingHttpHeaders } from './upstream-call.js';
 
@@ -27,7 +28,7 @@ export class UpstreamHttpError extends Error {
  * its reason is returned as-is (a client that went away needs no answer), except a deadline,
  * which is a 504.
  */
-export function transportError(err: unknown, signal: AbortSignal): unknown {
+export function transportError(err: unknown, signal: CancelSignal): unknown {
   if (err instanceof GatewayError) return err;
   if (signal.aborted) return abortReason(signal, err);
   const code = errorCode(err);
@@ -38,7 +39,7 @@ export function transportError(err: unknown, signal: AbortSignal): unknown {
   return new GatewayError('upstream_error', `The upstream provider could not be reached${detail}.`, { cause: err });
 }
 
-function abortReason(signal: AbortSignal, err: unknown): unknown {
+function abortReason(signal: CancelSignal, err: unknown): unknown {
   const reason: unknown = signal.reason;
   if (reason instanceof GatewayError) return reason;
   if (typeof reason === 'object' && reason !== null && (reason as { name?: unknown }).name === 'TimeoutError') {

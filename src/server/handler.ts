@@ -4,12 +4,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline as pipeStreams } from 'node:stream';
 import type { Logger } from 'pino';
 import { type GatewayError, errorEnvelope, toGatewayError } from '../errors.js';
 import type { Pipeline } from '../pipeline/compose.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { baseHeaders, contextHeaders, sendError, sendJson } from './respond.js';
+import { Cancellation } from '../providers/cancel.js';
+import { baseHeaders, sendError, sendJson, withContextHeaders } from './respond.js';
 import { matchRoute, type RouteMatch } from './router.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
@@ -28,12 +28,13 @@ export interface HandlerDeps {
   logger: Logger;
 }
 
-function abortOnClientGone(req: IncomingMessage, res: ServerResponse): AbortController {
-  const controller = new AbortController();
+/** A client that goes away before its response is complete cancels the upstream work. */
+function cancelOnClientGone(res: ServerResponse): Cancellation {
+  const cancellation = new Cancellation();
   res.once('close', () => {
-    if (!res.writableFinished) controller.abort(new Error('client disconnected'));
+    if (!res.writableFinished) cancellation.abort(new Error('client disconnected'));
   });
-  return controller;
+  return cancellation;
 }
 
 function logFailure(deps: HandlerDeps, ctx: RequestContext | undefined, err: GatewayError): void {
@@ -52,17 +53,26 @@ function failMidStream(res: ServerResponse, err: GatewayError): void {
   }
 }
 
+/**
+ * Pipes the upstream body to the client chunk by chunk (`pipe` keeps backpressure). Not
+ * stream.pipeline: on Node 20 it allocates an AbortController and a DOMException per call, ~10%
+ * of the gateway's CPU per request in the benchmark profile. Client-side closes are handled by
+ * the cancellation (the upstream call listens to it); upstream failures end the response here.
+ */
 function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerResponse): void {
   const upstream = ctx.upstream;
   if (upstream === undefined) throw new Error('no upstream response');
-  contextHeaders(res, ctx);
-  res.writeHead(upstream.status, upstream.headers);
-  pipeStreams(upstream.body, res, (err) => {
-    if (err === undefined || err === null || ctx.signal.aborted) return;
+  res.writeHead(upstream.status, withContextHeaders(upstream.headers, ctx));
+  const body = upstream.body;
+  body.once('error', (err: Error) => {
+    body.unpipe(res);
+    if (ctx.signal.aborted) return;
     const failure = toGatewayError(err);
     logFailure(deps, ctx, failure);
     failMidStream(res, failure);
   });
+  // A client that leaves mid-stream fires ctx.signal; the upstream call then destroys `body`.
+  body.pipe(res);
   void upstream.usage.then((usage) => {
     if (usage !== undefined) ctx.usage = usage;
   });
@@ -72,8 +82,7 @@ async function serveApi(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
   if (isModels) {
     await deps.models(ctx);
     const body = deps.renderModels(ctx);
-    contextHeaders(res, ctx);
-    sendJson(res, 200, body);
+    sendJson(res, 200, body, withContextHeaders({}, ctx));
     return;
   }
   await deps.inference(ctx);
@@ -100,7 +109,7 @@ export function createHandler(deps: HandlerDeps) {
       return;
     }
 
-    const controller = abortOnClientGone(req, res);
+    const cancellation = cancelOnClientGone(res);
     const ctx: RequestContext = {
       requestId,
       startedAt,
@@ -110,12 +119,12 @@ export function createHandler(deps: HandlerDeps) {
       remoteAddress: req.socket.remoteAddress ?? '',
       endpoint: match.endpoint,
       pathTenant: match.pathTenant,
-      signal: controller.signal,
+      signal: cancellation,
       req,
     };
     const isModels = match.endpoint.op === 'models.list' || match.endpoint.op === 'models.get';
     void serveApi(deps, ctx, res, isModels).catch((err: unknown) => {
-      if (controller.signal.aborted) return; // the client is gone; nobody to answer
+      if (cancellation.aborted) return; // the client is gone; nobody to answer
       const failure = toGatewayError(err);
       logFailure(deps, ctx, failure);
       if (ctx.tenant !== undefined && !res.headersSent) res.setHeader('x-tenant-id', ctx.tenant.slug);

@@ -17,24 +17,24 @@ export function processingMs(startedAt: bigint): string {
   return (Number(process.hrtime.bigint() - startedAt) / 1e6).toFixed(3);
 }
 
-/** Tenant and model headers, once the pipeline has decided them. */
-export function contextHeaders(res: ServerResponse, ctx: RequestContext): void {
-  if (ctx.tenant !== undefined) res.setHeader('x-tenant-id', ctx.tenant.slug);
+/** Adds the tenant and model headers, once the pipeline has decided them, to `headers`. */
+export function withContextHeaders(headers: Record<string, string>, ctx: RequestContext): Record<string, string> {
+  if (ctx.tenant !== undefined) headers['x-tenant-id'] = ctx.tenant.slug;
   const d = ctx.deployment;
   if (d !== undefined) {
-    res.setHeader('x-gatehouse-model', d.model);
-    res.setHeader('x-gatehouse-model-version', d.version);
-    res.setHeader('x-gatehouse-region', d.region);
+    headers['x-gatehouse-model'] = d.model;
+    headers['x-gatehouse-model-version'] = d.version;
+    headers['x-gatehouse-region'] = d.region;
   }
-  res.setHeader('x-gatehouse-processing-ms', processingMs(ctx.startedAt));
+  headers['x-gatehouse-processing-ms'] = processingMs(ctx.startedAt);
+  return headers;
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(payload),
-  });
+  headers['content-type'] = 'application/json';
+  headers['content-length'] = String(Buffer.byteLength(payload));
+  res.writeHead(status, headers);
   res.end(payload);
 }
 
