@@ -5,6 +5,7 @@
 import type { LoadedConfig } from './config/types.js';
 import { deriveKey, loadMasterKey } from './crypto/master-key.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
 import { authenticate } from './pipeline/authenticate.js';
 import { authorize } from './pipeline/authorize.js';
 import { parseBody } from './pipeline/body.js';
@@ -88,6 +89,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       isReady: () => ready,
       isDraining: () => server?.draining ?? false,
       logger,
+      metrics: createMetrics(),
+      requestTimeoutMs: config.server.requestTimeoutMs,
     });
     server = await startHttpServer({
       host: config.server.host,

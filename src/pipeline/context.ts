@@ -48,6 +48,9 @@ export interface RequestContext {
   operation?: Operation;
   /** Set by route. */
   deployment?: Deployment;
+  /** hrtime when the provider stage handed the request to the adapter, and when it answered. */
+  upstreamStartedAt?: bigint;
+  upstreamAnsweredAt?: bigint;
   /** Set by the provider stage: the upstream's answer, not yet sent to the client. */
   upstream?: UpstreamResponse;
   /** Set when the upstream reports usage. */

@@ -15,6 +15,7 @@ export function callProvider(adapters: AdapterSource): Stage {
     if (deployment === undefined || operation === undefined || body === undefined) {
       throw new Error('provider ran before route');
     }
+    ctx.upstreamStartedAt = process.hrtime.bigint();
     ctx.upstream = await adapters.get(deployment.provider).send(deployment, {
       operation,
       body,
@@ -22,5 +23,6 @@ export function callProvider(adapters: AdapterSource): Stage {
       requestId: ctx.requestId,
       signal: ctx.signal,
     });
+    ctx.upstreamAnsweredAt = process.hrtime.bigint();
   };
 }

@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { type GatewayError, errorEnvelope, toGatewayError } from '../errors.js';
+import { GatewayError, errorEnvelope, toGatewayError } from '../errors.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Pipeline } from '../pipeline/compose.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { Cancellation } from '../providers/cancel.js';
@@ -26,13 +27,27 @@ export interface HandlerDeps {
   isReady(): boolean;
   isDraining(): boolean;
   logger: Logger;
+  metrics: GatewayMetrics;
+  /** Whole-request deadline, upstream included. */
+  requestTimeoutMs: number;
 }
 
-/** A client that goes away before its response is complete cancels the upstream work. */
-function cancelOnClientGone(res: ServerResponse): Cancellation {
+/**
+ * One cancellation per request, fired when the client leaves before its response is complete or
+ * when the request deadline passes (then with a 504 as the reason). One 'close' listener does the
+ * bookkeeping: cheaper than a listener per concern.
+ */
+function watchRequest(deps: HandlerDeps, res: ServerResponse): Cancellation {
   const cancellation = new Cancellation();
+  const deadline = setTimeout(() => {
+    cancellation.abort(
+      new GatewayError('upstream_timeout', `The request exceeded the gateway's deadline of ${deps.requestTimeoutMs} ms.`),
+    );
+  }, deps.requestTimeoutMs);
   res.once('close', () => {
+    clearTimeout(deadline);
     if (!res.writableFinished) cancellation.abort(new Error('client disconnected'));
+    deps.metrics.countResponse(res.statusCode);
   });
   return cancellation;
 }
@@ -53,25 +68,32 @@ function failMidStream(res: ServerResponse, err: GatewayError): void {
   }
 }
 
+function observeOverhead(deps: HandlerDeps, ctx: RequestContext): void {
+  const { upstreamStartedAt, upstreamAnsweredAt } = ctx;
+  if (upstreamStartedAt === undefined || upstreamAnsweredAt === undefined) return;
+  const inside = upstreamStartedAt - ctx.startedAt + (process.hrtime.bigint() - upstreamAnsweredAt);
+  deps.metrics.observeOverhead(Number(inside) / 1e9);
+}
+
 /**
  * Pipes the upstream body to the client chunk by chunk (`pipe` keeps backpressure). Not
  * stream.pipeline: on Node 20 it allocates an AbortController and a DOMException per call, ~10%
- * of the gateway's CPU per request in the benchmark profile. Client-side closes are handled by
- * the cancellation (the upstream call listens to it); upstream failures end the response here.
+ * of the gateway's CPU per request in the benchmark profile. A client that leaves fires
+ * ctx.signal, and the upstream call then destroys `body`; upstream failures end the response here.
  */
 function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerResponse): void {
   const upstream = ctx.upstream;
   if (upstream === undefined) throw new Error('no upstream response');
   res.writeHead(upstream.status, withContextHeaders(upstream.headers, ctx));
+  observeOverhead(deps, ctx);
   const body = upstream.body;
   body.once('error', (err: Error) => {
     body.unpipe(res);
-    if (ctx.signal.aborted) return;
+    if (res.destroyed) return; // the client is gone
     const failure = toGatewayError(err);
     logFailure(deps, ctx, failure);
     failMidStream(res, failure);
   });
-  // A client that leaves mid-stream fires ctx.signal; the upstream call then destroys `body`.
   body.pipe(res);
   void upstream.usage.then((usage) => {
     if (usage !== undefined) ctx.usage = usage;
@@ -87,6 +109,12 @@ async function serveApi(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
   }
   await deps.inference(ctx);
   streamUpstream(deps, ctx, res);
+}
+
+async function serveMetrics(deps: HandlerDeps, res: ServerResponse): Promise<void> {
+  const text = await deps.metrics.registry.metrics();
+  res.writeHead(200, { 'content-type': deps.metrics.registry.contentType, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 export function createHandler(deps: HandlerDeps) {
@@ -108,8 +136,12 @@ export function createHandler(deps: HandlerDeps) {
       sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
       return;
     }
+    if (match.kind === 'metrics') {
+      serveMetrics(deps, res).catch((err: unknown) => sendError(res, toGatewayError(err)));
+      return;
+    }
 
-    const cancellation = cancelOnClientGone(res);
+    const cancellation = watchRequest(deps, res);
     const ctx: RequestContext = {
       requestId,
       startedAt,
@@ -123,8 +155,8 @@ export function createHandler(deps: HandlerDeps) {
       req,
     };
     const isModels = match.endpoint.op === 'models.list' || match.endpoint.op === 'models.get';
-    void serveApi(deps, ctx, res, isModels).catch((err: unknown) => {
-      if (cancellation.aborted) return; // the client is gone; nobody to answer
+    serveApi(deps, ctx, res, isModels).catch((err: unknown) => {
+      if (res.destroyed) return; // the client is gone; nobody to answer
       const failure = toGatewayError(err);
       logFailure(deps, ctx, failure);
       if (ctx.tenant !== undefined && !res.headersSent) res.setHeader('x-tenant-id', ctx.tenant.slug);
@@ -132,4 +164,3 @@ export function createHandler(deps: HandlerDeps) {
     });
   };
 }
-

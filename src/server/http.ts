@@ -52,7 +52,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   let idle: (() => void) | undefined;
 
   const server = http.createServer(
-    { maxHeaderSize: opts.maxHeaderBytes, keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 },
+    { maxHeaderSize: opts.maxHeaderBytes, keepAliveTimeout: 65_000, requestTimeout: 120_000, headersTimeout: 30_000 },
     (req, res) => {
       inFlight += 1;
       res.once('close', () => {

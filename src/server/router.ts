@@ -9,6 +9,7 @@ import { GatewayError } from '../errors.js';
 
 export type RouteMatch =
   | { kind: 'health'; probe: 'healthz' | 'readyz' }
+  | { kind: 'metrics' }
   | { kind: 'api'; endpoint: Endpoint; pathTenant: string | undefined };
 
 /** Route forms relative to a /v1 base, for documentation and the router-walk test. */
@@ -66,6 +67,10 @@ export function matchRoute(method: string, rawUrl: string): RouteMatch {
   if (path === '/healthz' || path === '/readyz') {
     if (method !== 'GET' && method !== 'HEAD') throw wrongMethod(method, 'GET');
     return { kind: 'health', probe: path === '/healthz' ? 'healthz' : 'readyz' };
+  }
+  if (path === '/metrics') {
+    if (method !== 'GET') throw wrongMethod(method, 'GET');
+    return { kind: 'metrics' };
   }
   if (path.startsWith('/v1/')) {
     return { kind: 'api', endpoint: matchV1(method, path.slice(3), path), pathTenant: undefined };
