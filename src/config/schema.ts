@@ -93,7 +93,7 @@ const hostname = z
 
 const tenant = z
   .object({
-    slug,
+    slug: slug.refine((v) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v), 'a slug that is not shaped like a tenant id (UUID)'),
     name: z.string().min(1).max(256).optional(),
     status: z.enum(['active', 'suspended']).default('active'),
     domains: z.array(hostname).default([]),

@@ -21,7 +21,8 @@ const OPERATION_OF_KIND: Record<ModelKind, Operation> = {
 };
 
 export function route(registry: Registry): Stage {
-  let turn = 0;
+  // One turn counter per model: a shared one would pin alternating models to fixed deployments.
+  const turns = new Map<string, number>();
   return function routeStage(ctx: RequestContext): void {
     const model = ctx.model;
     const tenant = ctx.tenant;
@@ -38,7 +39,8 @@ export function route(registry: Registry): Stage {
         `No deployment of \`${model}\` is available in the regions this tenant allows.`,
       );
     }
-    turn = (turn + 1) % 1_000_000;
+    const turn = ((turns.get(model) ?? -1) + 1) % 1_000_000;
+    turns.set(model, turn);
     const deployment = eligible[turn % eligible.length] as Deployment;
 
     const endpoint = ctx.endpoint;

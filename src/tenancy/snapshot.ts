@@ -68,9 +68,14 @@ export function createRegistry(initial: Snapshot): Registry {
   };
 }
 
-/** Resolves a tenant reference (slug or id) as clients write it. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Resolves a tenant reference as clients write it: a UUID is an id, anything else a slug. Never
+ * both, so a slug shaped like another tenant's id cannot capture claims made with that id.
+ */
 export function findTenant(snapshot: Snapshot, ref: string): Tenant | undefined {
-  return snapshot.tenantsBySlug.get(ref) ?? snapshot.tenantsById.get(ref);
+  return UUID.test(ref) ? snapshot.tenantsById.get(ref.toLowerCase()) : snapshot.tenantsBySlug.get(ref);
 }
 
 /** Models a tenant (and optionally a key) may use, in catalogue order. */

@@ -34,6 +34,16 @@ providers:
     ]);
   });
 
+  it('refuses a tenant slug shaped like a tenant id, which could capture id-based claims', async () => {
+    const f = await fixture(`tenants:
+  - slug: 0f8fad5b-d9cb-469f-a165-70867728950e
+`);
+    const lines = await f.fail();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('at tenants[0].slug');
+    expect(lines[0]).toContain('not shaped like a tenant id');
+  });
+
   it('names unknown keys, suggesting the near miss', async () => {
     const f = await fixture(`server:
   prot: 80

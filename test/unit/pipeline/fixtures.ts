@@ -17,7 +17,7 @@ export const pepper = randomBytes(32);
 
 export function makeTenant(slug: string, over: Partial<Tenant> = {}): Tenant {
   return {
-    id: `00000000-0000-4000-8000-${slug.padStart(12, '0').slice(-12)}`,
+    id: `00000000-0000-4000-8000-${Buffer.from(slug).toString('hex').padStart(12, '0').slice(-12)}`,
     slug,
     name: slug,
     status: 'active',

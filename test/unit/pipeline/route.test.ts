@@ -74,10 +74,10 @@ describe('route', () => {
     for (let i = 1; i < chosen.length; i++) expect(chosen[i]).not.toBe(chosen[i - 1]);
   });
 
-  // BUG (src/pipeline/route.ts:24,41): one `turn` counter is shared by every model, so when
-  // requests for two models alternate (a RAG client: embed, then chat, repeatedly) each model
-  // always lands on the same deployment of its own and the others never get traffic.
-  it.fails('round-robins each model on its own when requests for two models alternate', () => {
+  // Regression: one `turn` counter was shared by every model, so when requests for two models
+  // alternated (a RAG client: embed, then chat, repeatedly) each model always landed on the same
+  // deployment of its own and the others never got traffic.
+  it('round-robins each model on its own when requests for two models alternate', () => {
     const stage = route(registry);
     const chat: Deployment[] = [];
     const embed: Deployment[] = [];
