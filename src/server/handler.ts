@@ -30,6 +30,8 @@ export interface HandlerDeps {
   metrics: GatewayMetrics;
   /** Whole-request deadline, upstream included. */
   requestTimeoutMs: number;
+  /** The admin API below /admin/v1 (own routing, auth and roles); 404 when absent. */
+  admin?: (req: IncomingMessage, res: ServerResponse, requestId: string) => void;
 }
 
 /**
@@ -134,6 +136,11 @@ export function createHandler(deps: HandlerDeps) {
     if (match.kind === 'health') {
       const ok = match.probe === 'healthz' || (deps.isReady() && !deps.isDraining());
       sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
+      return;
+    }
+    if (match.kind === 'admin') {
+      if (deps.admin === undefined) sendError(res, new GatewayError('not_found', 'The admin API is not enabled.'));
+      else deps.admin(req, res, requestId);
       return;
     }
     if (match.kind === 'metrics') {

@@ -10,6 +10,8 @@ import { GatewayError } from '../errors.js';
 export type RouteMatch =
   | { kind: 'health'; probe: 'healthz' | 'readyz' }
   | { kind: 'metrics' }
+  /** The admin API: handled by src/admin, which does its own routing below /admin/v1. */
+  | { kind: 'admin' }
   | { kind: 'api'; endpoint: Endpoint; pathTenant: string | undefined };
 
 /** Route forms relative to a /v1 base, for documentation and the router-walk test. */
@@ -68,6 +70,7 @@ export function matchRoute(method: string, rawUrl: string): RouteMatch {
     if (method !== 'GET' && method !== 'HEAD') throw wrongMethod(method, 'GET');
     return { kind: 'health', probe: path === '/healthz' ? 'healthz' : 'readyz' };
   }
+  if (path === '/admin/v1' || path.startsWith('/admin/v1/')) return { kind: 'admin' };
   if (path === '/metrics') {
     if (method !== 'GET') throw wrongMethod(method, 'GET');
     return { kind: 'metrics' };
