@@ -18,15 +18,27 @@ export const ERRORS = {
   tenant_suspended: { status: 403, type: 'permission_denied_error' },
   insufficient_scope: { status: 403, type: 'permission_denied_error' },
   model_not_allowed: { status: 403, type: 'permission_denied_error' },
+  /** Admin API: the caller's role does not grant this action (DESIGN §3). */
+  forbidden: { status: 403, type: 'permission_denied_error' },
   unknown_tenant: { status: 404, type: 'invalid_request_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
+  /** Admin API: a resource with this name already exists, or the change contradicts its state. */
+  conflict: { status: 409, type: 'invalid_request_error' },
+  /** Admin API: an Idempotency-Key was reused with a different request. */
+  idempotency_key_reused: { status: 409, type: 'invalid_request_error' },
+  /** Admin API: If-Match did not match the resource's current ETag (RFC 9110 §13.1.1). */
+  precondition_failed: { status: 412, type: 'invalid_request_error' },
   payload_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  /** Admin API: a change to a mutable resource without If-Match (RFC 6585 §3). */
+  precondition_required: { status: 428, type: 'invalid_request_error' },
   header_too_large: { status: 431, type: 'invalid_request_error' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
   internal_error: { status: 500, type: 'server_error' },
+  /** A route whose backing component is not part of this build yet. */
+  not_implemented: { status: 501, type: 'server_error' },
   upstream_error: { status: 502, type: 'upstream_error' },
   upstream_unavailable: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
