@@ -24,3 +24,7 @@ export type { TeamRecord } from './repos/teams.js';
 export { apiKeysRepo } from './repos/api-keys.js';
 export type { InsertApiKeyResult, NewApiKey, StoredApiKey } from './repos/api-keys.js';
 export { metaRepo } from './repos/meta.js';
+export { auditRepo } from './repos/audit.js';
+export type { AuditHead, AuditRecord, AuditSearch, LockedAuditHead } from './repos/audit.js';
+export { findTenantByRef } from './repos/tenant-ref.js';
+export type { TenantRef } from './repos/tenant-ref.js';

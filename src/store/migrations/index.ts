@@ -3,8 +3,9 @@
  * that ships is exactly the schema it expects. Append only.
  */
 import { migration0001 } from './0001_init.js';
+import { migration0004 } from './0004_audit.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
 
-export const MIGRATIONS: readonly Migration[] = [migration0001];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0004];

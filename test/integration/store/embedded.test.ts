@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataDirInUseError, metaRepo, openStore } from '../../../src/store/index.js';
+import { MIGRATIONS } from '../../../src/store/migrations/index.js';
 import { removeChildScript, runChild, startHolder, waitForExit } from './child-store.js';
 
 describe('embedded store on a data directory', () => {
@@ -21,7 +22,7 @@ describe('embedded store on a data directory', () => {
     const store = await openStore({ dataDir });
     try {
       expect(store.kind).toBe('embedded');
-      expect(await store.migrate()).toEqual({ applied: [1] });
+      expect(await store.migrate()).toEqual({ applied: MIGRATIONS.map((m) => m.id) });
     } finally {
       await store.close();
     }

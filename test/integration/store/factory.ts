@@ -1,5 +1,6 @@
 /** What the store contract suites need from an implementation, and shared fixtures. */
 import { randomBytes } from 'node:crypto';
+import { appendAudit } from '../../../src/audit/index.js';
 import { generateApiKey, hashApiKey, keyPrefix } from '../../../src/crypto/keys.js';
 import { apiKeysRepo, domainsRepo, teamsRepo, upsertTenantBySlug } from '../../../src/store/index.js';
 import type { Store } from '../../../src/store/index.js';
@@ -49,6 +50,8 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
       scopes: ['inference'],
     });
     if (!inserted.ok) throw new Error('seed: key in use');
+    // One audit entry, so the audit tables (entries and head) have rows for the RLS suites too.
+    await appendAudit(tx, { actor: { kind: 'system', id: null }, action: 'tenant.seed', outcome: 'success' });
     return { id: tenant.id, slug, domain, teamId: team.id, keyId: inserted.key.id, key };
   });
 }

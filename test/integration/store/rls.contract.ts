@@ -85,6 +85,13 @@ export function rlsContract(factory: StoreFactory): void {
           'INSERT INTO api_keys (tenant_id, name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4, $5)',
           [b.id, 'x', 'ghk_x', hashApiKey(uniq(), PEPPER), ['inference']],
         ],
+        [
+          'audit_entries',
+          `INSERT INTO audit_entries (tenant_id, seq, id, at, actor_kind, action, outcome, prev_hash, hash, version)
+           VALUES ($1, 99, gen_random_uuid(), now(), 'system', 'test.forged', 'success', $2, $2, 1)`,
+          [b.id, Buffer.alloc(32)],
+        ],
+        ['audit_checkpoints', 'INSERT INTO audit_checkpoints (tenant_id, seq, hash) VALUES ($1, 0, $2)', [randomUUID(), Buffer.alloc(32)]],
       ];
       expect(attempts.map(([t]) => t).sort()).toEqual([...tables].sort());
       for (const [table, sql, params] of attempts) {
