@@ -55,3 +55,18 @@ export async function loadMasterKey({ env, dataDir }: MasterKeySource): Promise<
 export function deriveKey(master: Buffer, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `gatehouse:${purpose}`, 32));
 }
+
+/**
+ * Master keys being rotated out, from GATEHOUSE_MASTER_KEY_PREVIOUS (comma-separated, base64 or
+ * hex each): during a master-key rotation they still unwrap data keys that have not been
+ * re-wrapped yet (see master-rotation.ts). Empty when unset.
+ */
+export function parsePreviousMasterKeys(env: NodeJS.ProcessEnv): Buffer[] {
+  const text = env.GATEHOUSE_MASTER_KEY_PREVIOUS;
+  if (text === undefined || text.trim() === '') return [];
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s, i) => parseMasterKey(s, `GATEHOUSE_MASTER_KEY_PREVIOUS (entry ${i + 1})`));
+}

@@ -28,3 +28,16 @@ export { auditRepo } from './repos/audit.js';
 export type { AuditHead, AuditRecord, AuditSearch, LockedAuditHead } from './repos/audit.js';
 export { findTenantByRef } from './repos/tenant-ref.js';
 export type { TenantRef } from './repos/tenant-ref.js';
+export { dataKeysRepo, keyringsRepo } from './repos/data-keys.js';
+export type { DataKeyInfo, DataKeyState, KeyringState, ShredSchedule, StoredDataKey, UsableDataKey } from './repos/data-keys.js';
+export { dataKeysAdminRepo } from './repos/data-keys-admin.js';
+export type { WrappedDataKey } from './repos/data-keys-admin.js';
+export type { FieldRef, FieldSealer } from './repos/sealed.js';
+export { providerCredentialSecret, providerCredentialsRepo } from './repos/provider-credentials.js';
+export type {
+  CreateProviderCredentialResult,
+  ProviderCredentialInput,
+  ProviderCredentialRecord,
+} from './repos/provider-credentials.js';
+export { webhookSecret, webhooksRepo } from './repos/webhooks.js';
+export type { WebhookInput, WebhookMetadata, WebhookRecord } from './repos/webhooks.js';

@@ -7,9 +7,13 @@ import type { StoreFactory, StoreHandle } from './factory.js';
 const PLATFORM_COLUMNS: Record<string, string[]> = {
   api_keys: ['allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'scopes', 'team_id', 'tenant_id'],
   meta: ['key', 'updated_at', 'value'],
+  // Never a ciphertext, nor webhook URLs (they often embed a token); nothing of tenant_data_keys.
+  provider_credentials: ['base_url', 'created_at', 'id', 'key_version', 'name', 'provider', 'tenant_id', 'updated_at'],
   teams: ['created_at', 'id', 'name', 'slug', 'tenant_id'],
   tenant_domains: ['created_at', 'domain', 'tenant_id'],
+  tenant_keyrings: ['created_at', 'shred_after', 'shred_requested_at', 'shredded_at', 'tenant_id'],
   tenants: ['allowed_models', 'created_at', 'id', 'name', 'regions', 'slug', 'status', 'tenant_id', 'time_zone', 'updated_at'],
+  webhooks: ['created_at', 'enabled', 'events', 'id', 'key_version', 'tenant_id', 'updated_at'],
 };
 
 class Rollback extends Error {}

@@ -1,8 +1,18 @@
 /** What the store contract suites need from an implementation, and shared fixtures. */
 import { randomBytes } from 'node:crypto';
 import { appendAudit } from '../../../src/audit/index.js';
+import { tenantSealer } from '../../../src/crypto/envelope.js';
+import { createKeyring } from '../../../src/crypto/keyring.js';
 import { generateApiKey, hashApiKey, keyPrefix } from '../../../src/crypto/keys.js';
-import { apiKeysRepo, domainsRepo, teamsRepo, upsertTenantBySlug } from '../../../src/store/index.js';
+import { localKms } from '../../../src/crypto/kms.js';
+import {
+  apiKeysRepo,
+  domainsRepo,
+  providerCredentialsRepo,
+  teamsRepo,
+  upsertTenantBySlug,
+  webhooksRepo,
+} from '../../../src/store/index.js';
 import type { Store } from '../../../src/store/index.js';
 
 export interface StoreHandle {
@@ -17,6 +27,7 @@ export interface StoreFactory {
 }
 
 export const PEPPER = Buffer.alloc(32, 0x5a);
+const SEED_KEYRING = createKeyring(localKms(Buffer.alloc(32, 0x6b)));
 
 export interface SeededTenant {
   id: string;
@@ -50,6 +61,11 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
       scopes: ['inference'],
     });
     if (!inserted.ok) throw new Error('seed: key in use');
+    // An encrypted credential and webhook: the encryption tables (keys, keyring, both entity
+    // tables) get rows for the RLS suites too.
+    const sealer = tenantSealer(SEED_KEYRING);
+    await providerCredentialsRepo.create(tx, sealer, { name: 'seed', provider: 'openai', secret: `sk-seed-${slug}` });
+    await webhooksRepo.create(tx, sealer, { url: `https://${domain}/hook`, events: ['key.created'], secret: `whsec-${slug}` });
     // One audit entry, so the audit tables (entries and head) have rows for the RLS suites too.
     await appendAudit(tx, { actor: { kind: 'system', id: null }, action: 'tenant.seed', outcome: 'success' });
     return { id: tenant.id, slug, domain, teamId: team.id, keyId: inserted.key.id, key };

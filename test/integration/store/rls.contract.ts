@@ -85,6 +85,22 @@ export function rlsContract(factory: StoreFactory): void {
           'INSERT INTO api_keys (tenant_id, name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4, $5)',
           [b.id, 'x', 'ghk_x', hashApiKey(uniq(), PEPPER), ['inference']],
         ],
+        ['tenant_keyrings', 'INSERT INTO tenant_keyrings (tenant_id) VALUES ($1)', [b.id]],
+        [
+          'tenant_data_keys',
+          "INSERT INTO tenant_data_keys (tenant_id, version, wrapped_key, kek_id, state) VALUES ($1, 99, $2, 'k', 'retired')",
+          [b.id, Buffer.alloc(64)],
+        ],
+        [
+          'provider_credentials',
+          "INSERT INTO provider_credentials (tenant_id, id, name, provider, secret_ciphertext, key_version) VALUES ($1, $2, 'x', 'openai', $3, 1)",
+          [b.id, randomUUID(), Buffer.alloc(40)],
+        ],
+        [
+          'webhooks',
+          "INSERT INTO webhooks (tenant_id, id, url, secret_ciphertext, key_version) VALUES ($1, $2, 'https://x.example', $3, 1)",
+          [b.id, randomUUID(), Buffer.alloc(40)],
+        ],
         [
           'audit_entries',
           `INSERT INTO audit_entries (tenant_id, seq, id, at, actor_kind, action, outcome, prev_hash, hash, version)
