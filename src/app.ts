@@ -2,6 +2,7 @@
  * Assembles a gateway: configuration → store → tenancy snapshot → providers → pipeline → HTTP.
  * The only place that knows every part; each part knows only what it is handed.
  */
+import { createAdminHandler } from './admin/index.js';
 import type { LoadedConfig } from './config/types.js';
 import { deriveKey, loadMasterKey } from './crypto/master-key.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -21,7 +22,7 @@ import type { Deployment } from './providers/types.js';
 import { createHandler } from './server/handler.js';
 import { startHttpServer } from './server/http.js';
 import { openStore } from './store/index.js';
-import { syncTenancy } from './tenancy/bootstrap.js';
+import { loadTenancy, syncTenancy } from './tenancy/bootstrap.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
 
 export interface RunningGateway {
@@ -91,6 +92,14 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       logger,
       metrics: createMetrics(),
       requestTimeoutMs: config.server.requestTimeoutMs,
+      admin: createAdminHandler({
+        store,
+        pepper,
+        logger,
+        bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
+        // The data plane follows admin changes: a full snapshot reload after each one.
+        onChange: async () => registry.replace(buildSnapshot({ ...(await loadTenancy(store)), deployments })),
+      }),
     });
     server = await startHttpServer({
       host: config.server.host,

@@ -2,9 +2,12 @@
  * The `gatehouse` command. `start` runs the gateway until SIGTERM/SIGINT, then drains in-flight
  * requests (up to server.shutdownGraceMs) and exits 0.
  */
+import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { startGateway } from '../app.js';
 import { loadConfig } from '../config/load.js';
+import { formatApply, runApply } from './apply.js';
+import { runExport } from './export.js';
 
 function printDemoKey(key: string, url: string): void {
   // Written to stdout directly, not to the log: the key is shown once, to the operator, and
@@ -61,6 +64,26 @@ export async function main(argv: string[]): Promise<void> {
     .version('0.1.0');
   program.command('start').description('start the gateway (embedded store unless DATABASE_URL is set)').action(start);
   program.command('check-config').description('validate the configuration and exit').action(checkConfig);
+  program
+    .command('apply')
+    .description('make tenants, teams, domains, policies and keys match a tenants file (new key secrets are printed once)')
+    .requiredOption('-f, --file <tenants.yaml>', 'the tenants file')
+    .option('--dry-run', 'show the changes without making them')
+    .option('--prune', 'also remove undeclared domains and policies and revoke undeclared keys')
+    .action(async (o: { file: string; dryRun?: boolean; prune?: boolean }) => {
+      const dryRun = o.dryRun === true;
+      process.stdout.write(formatApply(await runApply({ file: o.file, dryRun, prune: o.prune === true }), dryRun));
+    });
+  program
+    .command('export')
+    .description('write tenants, teams, domains, policies and key metadata (never secrets) as a tenants file')
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .option('--tenant <slug>', 'only this tenant')
+    .action(async (o: { output?: string; tenant?: string }) => {
+      const text = await runExport({ tenant: o.tenant });
+      if (o.output === undefined) process.stdout.write(text);
+      else await writeFile(o.output, text, { mode: 0o600 });
+    });
   try {
     await program.parseAsync(argv);
   } catch (err) {

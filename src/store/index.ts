@@ -41,3 +41,25 @@ export type {
 } from './repos/provider-credentials.js';
 export { webhookSecret, webhooksRepo } from './repos/webhooks.js';
 export type { WebhookInput, WebhookMetadata, WebhookRecord } from './repos/webhooks.js';
+// Admin API repositories (src/admin).
+export type { Page, PageRequest } from './repos/page.js';
+export { usersRepo } from './repos/users.js';
+export type { InsertUserResult, UserPatch, UserRecord, UserStatus } from './repos/users.js';
+export { membershipsRepo, rolesByUser } from './repos/memberships.js';
+export type { InsertMembershipResult, MembershipRecord } from './repos/memberships.js';
+export { serviceAccountsRepo } from './repos/service-accounts.js';
+export type { ServiceAccountPatch, ServiceAccountRecord, ServiceAccountResult } from './repos/service-accounts.js';
+export { policiesRepo } from './repos/policies.js';
+export type { PolicyInput, PolicyPatch, PolicyRecord, PolicyResult } from './repos/policies.js';
+export { idempotencyRepo } from './repos/idempotency.js';
+export type { ClaimResult, IdempotencyRecord } from './repos/idempotency.js';
+export { adminKeysRepo } from './repos/admin-keys.js';
+export type { AdminCredential, AdminKeyRecord, NewAdminKey } from './repos/admin-keys.js';
+export { tenantsManageRepo } from './repos/tenants-manage.js';
+export type { FleetCounts, ManagedTenant, ManagedTenantRef, ManagedTenantStatus, TenantSummary } from './repos/tenants-manage.js';
+export { teamsManageRepo } from './repos/teams-manage.js';
+export type { ManagedTeam, RemoveTeamResult, TeamResult } from './repos/teams-manage.js';
+export { apiKeysManageRepo, apiKeyStatus } from './repos/api-keys-manage.js';
+export type { ApiKeyPatch, ApiKeyStatus, ManagedApiKey, NewManagedApiKey } from './repos/api-keys-manage.js';
+export { domainsManageRepo } from './repos/domains-manage.js';
+export type { ManagedDomain } from './repos/domains-manage.js';

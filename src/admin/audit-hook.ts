@@ -1,0 +1,74 @@
+/**
+ * Where the admin API meets the audit log (src/audit): every change appends its entry in the
+ * transaction that makes the change (DESIGN §11.11), and reads of the log go through the audit
+ * module, which records each read in the same transaction (DESIGN §12).
+ *
+ * Platform-scope changes (platform admin keys) append to the platform scope's own chain,
+ * PLATFORM_SCOPE_ID: audit rows are tenant-keyed but have no foreign key to tenants.
+ */
+import { appendAudit, checkAuditFilter, entryToJson, exportAuditJsonl, queryAudit, type AuditActor, type AuditReader } from '../audit/index.js';
+import type { AdminPrincipal } from '../identity/admin-principal.js';
+import type { TenantTx } from '../store/index.js';
+import type { Actor } from './context.js';
+
+export function auditActor(p: AdminPrincipal): AuditActor {
+  if (p.kind === 'cli') return { kind: 'system', id: p.id };
+  if (p.kind === 'bootstrap' || p.role === 'platform_admin') return { kind: 'platform_admin', id: p.id };
+  return { kind: 'api_key', id: p.id };
+}
+
+function reader(actor: Actor): AuditReader {
+  return { actor: auditActor(actor.principal), sourceIp: actor.sourceIp, requestId: actor.requestId };
+}
+
+/** Appends `action` on `target` by `actor` with a before/after that the audit log redacts. */
+export async function audit(
+  tx: TenantTx,
+  actor: Actor,
+  action: string,
+  target: { kind: string; id: string | null },
+  change: { before?: unknown; after?: unknown } = {},
+): Promise<void> {
+  await appendAudit(tx, {
+    actor: auditActor(actor.principal),
+    action,
+    target,
+    outcome: 'success',
+    sourceIp: actor.sourceIp,
+    requestId: actor.requestId,
+    ...change,
+  });
+}
+
+/** A validated audit-log query from the admin API (the audit module's AuditFilter). */
+export interface AdminAuditQuery {
+  from: Date | null;
+  to: Date | null;
+  action: string | null;
+  actor: { kind?: string; id?: string } | null;
+  limit: number | null;
+  cursor: string | null;
+  order: 'asc' | 'desc';
+}
+
+export type AdminAuditPage = { ok: true; entries: unknown[]; nextCursor: string | null } | { ok: false; message: string };
+
+/** One page of the transaction's tenant log; the read itself is audited in the same transaction. */
+export async function readAuditPage(tx: TenantTx, query: AdminAuditQuery, actor: Actor): Promise<AdminAuditPage> {
+  const page = await queryAudit(tx, query, reader(actor));
+  if (!page.ok) return { ok: false, message: page.message };
+  return { ok: true, entries: page.entries.map(entryToJson), nextCursor: page.nextCursor };
+}
+
+/** The JSON-lines export of the transaction's tenant log (bounded by `query.limit`). */
+export async function exportAuditLines(
+  tx: TenantTx,
+  query: AdminAuditQuery,
+  actor: Actor,
+): Promise<{ ok: true; text: string } | { ok: false; message: string }> {
+  const checked = checkAuditFilter({ ...query, order: 'asc' }, null);
+  if (!checked.ok) return { ok: false, message: checked.message };
+  let text = '';
+  for await (const line of exportAuditJsonl(tx, { ...query, order: 'asc' }, reader(actor))) text += line;
+  return { ok: true, text };
+}

@@ -1,0 +1,40 @@
+/** What admin routes and services are handed: dependencies in, nothing stashed on requests. */
+import type { Logger } from 'pino';
+import type { AdminPrincipal } from '../identity/admin-principal.js';
+import type { Store } from '../store/index.js';
+
+export interface AdminEnv {
+  store: Store;
+  /** Keys the hashes of API keys and admin keys (src/crypto/keys.ts). */
+  pepper: Buffer;
+  logger: Logger;
+  now(): Date;
+  /**
+   * Called after a committed change so the data plane's snapshot follows it. One line in
+   * app.ts decides what it does (reload now, or nothing once LISTEN/NOTIFY refresh runs).
+   */
+  onChange(): Promise<void>;
+}
+
+/** Who is acting, from where: every service call and audit entry carries it. */
+export interface Actor {
+  principal: AdminPrincipal;
+  requestId: string | null;
+  sourceIp: string | null;
+}
+
+/** The tenant a tenant-scoped route acts in, resolved and checked against the principal. */
+export interface TenantScope {
+  id: string;
+  slug: string;
+  deleting: boolean;
+}
+
+/** Runs a committed-change notification without letting its failure undo the response. */
+export async function notifyChange(env: AdminEnv): Promise<void> {
+  try {
+    await env.onChange();
+  } catch (err) {
+    env.logger.error({ err }, 'admin: reloading the configuration snapshot failed; it catches up on the next change');
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * The admin API's HTTP edge: route, authenticate, scope to a tenant, check the role, read and
+ * validate input, run the route, render. Every failure is rendered here once, in the envelope.
+ *
+ * Order matters for what a caller can learn: authentication first (nothing for anonymous
+ * callers), then the tenant scope (another tenant's resources are a 404 before any role check,
+ * so a 403 never confirms that they exist), then the role, then the body.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { GatewayError } from '../errors.js';
+import { createAdminAuthenticator, type AdminAuthOutcome } from '../identity/admin-auth.js';
+import { adminKeysRepo, sqlState, StoreClosedError, type Store } from '../store/index.js';
+import { sendError, sendJson } from '../server/respond.js';
+import type { Actor, AdminEnv, TenantScope } from './context.js';
+import { readJsonBody, refuseBody } from './http/body.js';
+import { parseIfMatch } from './http/etag.js';
+import { allows } from './permissions.js';
+import { conflict } from './problems.js';
+import type { AdminResult, AdminRoute, IdempotencyRequest } from './route.js';
+import { ADMIN_BASE, createAdminRouter } from './router.js';
+import { ADMIN_ROUTES } from './routes/index.js';
+import { resolveTenantScope } from './scope.js';
+import { requestHash } from './tx.js';
+
+export interface AdminHandlerOptions {
+  store: Store;
+  pepper: Buffer;
+  logger: Logger;
+  /** GATEHOUSE_ADMIN_KEY; undefined: only stored admin keys authenticate. */
+  bootstrapKey: string | undefined;
+  /** After each committed change: make the data plane's snapshot follow it. */
+  onChange(): Promise<void>;
+  now?: () => Date;
+  routes?: readonly AdminRoute[];
+}
+
+export type AdminHandler = (req: IncomingMessage, res: ServerResponse, requestId: string) => void;
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+function parseQuery(search: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of new URLSearchParams(search)) {
+    if (Object.hasOwn(out, k)) throw new GatewayError('invalid_request', `The query parameter "${k}" is given more than once.`, { param: k });
+    out[k] = v;
+  }
+  return out;
+}
+
+function authFailure(outcome: Exclude<AdminAuthOutcome, { ok: true }>): GatewayError {
+  switch (outcome.reason) {
+    case 'missing':
+      return new GatewayError('missing_api_key', 'You didn\'t provide an admin key. Send it as "Authorization: Bearer <admin key>".');
+    case 'expired':
+      return new GatewayError('expired_api_key', 'The admin key has expired.');
+    default:
+      return new GatewayError('invalid_api_key', 'Incorrect admin key provided.');
+  }
+}
+
+/** Store and unexpected failures as the client sees them; details go to the log only. */
+function toAdminError(err: unknown, logger: Logger, requestId: string): GatewayError {
+  if (err instanceof GatewayError) return err;
+  if (err instanceof StoreClosedError) return new GatewayError('shutting_down', 'The gateway is shutting down; retry.');
+  switch (sqlState(err)) {
+    case '23505':
+      return conflict('A resource with these values already exists.');
+    case '23503':
+      return new GatewayError('invalid_request', 'The request refers to something that does not exist.');
+    case '40001':
+    case '40P01':
+      return conflict('A concurrent change got in the way; retry.');
+    case '23514':
+    case '22001':
+    case '22P02':
+    case '22007':
+    case '22008':
+      return new GatewayError('invalid_request', 'The request contains a value the store refuses.');
+  }
+  logger.error({ reqId: requestId, err }, 'admin: request failed');
+  return new GatewayError('internal_error', 'The gateway failed to process the request.', { cause: err });
+}
+
+/** The request as the idempotency hash sees it: the tenant by id, however it was named. */
+function canonicalPath(route: AdminRoute, params: Record<string, string>, scope: TenantScope | null): string {
+  return route.path.replace(/\{([a-z_]+)\}/g, (_m, name: string) => (name === 'tenant' && scope !== null ? scope.id : (params[name] ?? '')));
+}
+
+function respond(res: ServerResponse, result: AdminResult, scope: TenantScope | null): void {
+  const headers: Record<string, string> = {};
+  if (result.etag !== undefined) headers.etag = result.etag;
+  if (result.location !== undefined) headers.location = result.location;
+  if (result.replayed === true) headers['idempotent-replayed'] = 'true';
+  if (scope !== null) headers['x-tenant-id'] = scope.slug;
+  if (result.raw !== undefined) {
+    headers['content-type'] = result.raw.contentType;
+    headers['content-length'] = String(Buffer.byteLength(result.raw.text));
+    res.writeHead(result.status, headers);
+    res.end(result.raw.text);
+  } else if (result.body === undefined) {
+    res.writeHead(result.status, headers);
+    res.end();
+  } else {
+    sendJson(res, result.status, result.body, headers);
+  }
+}
+
+export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
+  const router = createAdminRouter(opts.routes ?? ADMIN_ROUTES);
+  const now = opts.now ?? (() => new Date());
+  const env: AdminEnv = { store: opts.store, pepper: opts.pepper, logger: opts.logger, now, onChange: opts.onChange };
+  const authenticate = createAdminAuthenticator({
+    store: opts.store,
+    pepper: opts.pepper,
+    bootstrapKey: opts.bootstrapKey,
+    now,
+    onUse(scopeId, keyId) {
+      // Off the response path; a lost update only makes last_used_at older.
+      opts.store.withTenant(scopeId, (tx) => adminKeysRepo.touch(tx, keyId)).catch((err: unknown) => {
+        opts.logger.debug({ err }, 'admin: recording key use failed');
+      });
+    },
+  });
+
+  async function serve(req: IncomingMessage, res: ServerResponse, requestId: string, scopeOut: { scope: TenantScope | null }): Promise<void> {
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = (q === -1 ? url : url.slice(0, q)).slice(ADMIN_BASE.length);
+    const { route, params } = router.match(method, path);
+    const rawQuery = parseQuery(q === -1 ? '' : url.slice(q + 1));
+    const base = { params, tenant: null, ifMatch: null, idempotency: null, env };
+    if (route.permission === null) {
+      respond(res, await route.invoke({ ...base, actor: null, rawQuery, rawBody: undefined }), null);
+      return;
+    }
+
+    const outcome = await authenticate(req.headers.authorization);
+    if (!outcome.ok) throw authFailure(outcome);
+    const principal = outcome.principal;
+    const actor: Actor = { principal, requestId, sourceIp: req.socket.remoteAddress ?? null };
+
+    let scope: TenantScope | null = null;
+    if (params.tenant !== undefined) {
+      scope = await resolveTenantScope(opts.store, principal, params.tenant);
+      scopeOut.scope = scope;
+    }
+    if (!allows(principal.role, route.permission)) {
+      throw new GatewayError('forbidden', `The role ${principal.role} may not ${route.summary.charAt(0).toLowerCase()}${route.summary.slice(1)}.`);
+    }
+    if (scope?.deleting === true && method !== 'GET' && route.permission !== 'tenants.lifecycle' && route.permission !== 'tenants.update') {
+      throw conflict('The tenant is marked for deletion; its resources can no longer be changed.');
+    }
+
+    const ifMatch = route.ifMatch === undefined ? null : parseIfMatch(req.headers['if-match']);
+    let rawBody: Record<string, unknown> | undefined;
+    if (route.bodySchema !== undefined) rawBody = await readJsonBody(req, { optional: route.bodyOptional });
+    else await refuseBody(req);
+
+    let idempotency: IdempotencyRequest | null = null;
+    const idemHeader = req.headers['idempotency-key'];
+    if (route.idempotent && idemHeader !== undefined) {
+      if (typeof idemHeader !== 'string' || !IDEMPOTENCY_KEY.test(idemHeader)) {
+        throw new GatewayError('invalid_request', 'Idempotency-Key must be 1 to 255 printable ASCII characters.', { param: 'Idempotency-Key' });
+      }
+      idempotency = { key: idemHeader, requestHash: requestHash(method, canonicalPath(route, params, scope), rawBody) };
+    }
+
+    const result = await route.invoke({ ...base, tenant: scope, actor, ifMatch, idempotency, rawQuery, rawBody });
+    respond(res, result, scope);
+  }
+
+  return function handleAdmin(req, res, requestId) {
+    // Admin responses may carry one-time secrets and always carry tenant configuration.
+    res.setHeader('cache-control', 'no-store');
+    const scopeOut: { scope: TenantScope | null } = { scope: null };
+    serve(req, res, requestId, scopeOut).catch((err: unknown) => {
+      if (res.destroyed) return;
+      const failure = toAdminError(err, opts.logger, requestId);
+      if (failure.status < 500) opts.logger.debug({ reqId: requestId, code: failure.code, status: failure.status }, failure.message);
+      if (scopeOut.scope !== null && !res.headersSent) res.setHeader('x-tenant-id', scopeOut.scope.slug);
+      sendError(res, failure);
+    });
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * What each role may do in the admin API (DESIGN §3): the single source the router enforces and
+ * the role-matrix test reads. Per-field rules (what a permitted role sees of a resource) live
+ * in views.ts.
+ *
+ * Principles:
+ * - platform_admin operates tenants and sees metadata: never users (personal data), policies
+ *   (tenant configuration), key material or audit content. It may issue a tenant's admin keys,
+ *   so a tenant can be onboarded (and recovered) in one call; that issuance is audited in the
+ *   tenant's own log.
+ * - Auditors read the audit log and nothing else.
+ * - tenant_billing sees money-relevant metadata only (tenant plan and limits, team and key names
+ *   for chargeback), never key material or policies.
+ * - tenant_viewer reads everything a developer can, changes nothing.
+ */
+import type { Role } from '../identity/roles.js';
+
+export const PERMISSIONS = [
+  'self.read',
+  'fleet.read',
+  'tenants.list',
+  'tenants.create',
+  'tenants.read',
+  'tenants.update',
+  'tenants.lifecycle',
+  'platform_keys.read',
+  'platform_keys.write',
+  'teams.read',
+  'teams.write',
+  'users.read',
+  'users.write',
+  'service_accounts.read',
+  'service_accounts.write',
+  'api_keys.read',
+  'api_keys.write',
+  'admin_keys.read',
+  'admin_keys.write',
+  'policies.read',
+  'policies.write',
+  'domains.read',
+  'domains.write',
+  'audit.read',
+] as const;
+
+export type Permission = (typeof PERMISSIONS)[number];
+
+const GRANTS: Record<Role, readonly Permission[]> = {
+  platform_admin: [
+    'self.read',
+    'fleet.read',
+    'tenants.list',
+    'tenants.create',
+    'tenants.read',
+    'tenants.update',
+    'tenants.lifecycle',
+    'platform_keys.read',
+    'platform_keys.write',
+    'teams.read',
+    'api_keys.read',
+    'admin_keys.read',
+    'admin_keys.write',
+    'domains.read',
+  ],
+  platform_auditor: ['self.read', 'audit.read'],
+  tenant_admin: [
+    'self.read',
+    'tenants.read',
+    'teams.read',
+    'teams.write',
+    'users.read',
+    'users.write',
+    'service_accounts.read',
+    'service_accounts.write',
+    'api_keys.read',
+    'api_keys.write',
+    'admin_keys.read',
+    'admin_keys.write',
+    'policies.read',
+    'policies.write',
+    'domains.read',
+    'domains.write',
+    'audit.read',
+  ],
+  tenant_developer: [
+    'self.read',
+    'tenants.read',
+    'teams.read',
+    'service_accounts.read',
+    'api_keys.read',
+    'api_keys.write',
+    'policies.read',
+    'domains.read',
+  ],
+  tenant_billing: ['self.read', 'tenants.read', 'teams.read', 'api_keys.read'],
+  tenant_viewer: [
+    'self.read',
+    'tenants.read',
+    'teams.read',
+    'users.read',
+    'service_accounts.read',
+    'api_keys.read',
+    'policies.read',
+    'domains.read',
+  ],
+  tenant_auditor: ['self.read', 'audit.read'],
+};
+
+const SETS = new Map<Role, ReadonlySet<Permission>>(
+  (Object.keys(GRANTS) as Role[]).map((role) => [role, new Set(GRANTS[role])]),
+);
+
+export function allows(role: Role, permission: Permission): boolean {
+  return SETS.get(role)?.has(permission) ?? false;
+}

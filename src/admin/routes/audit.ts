@@ -1,0 +1,92 @@
+/**
+ * Tenant scope: reading the audit log (tenant admins and auditors for their tenant, platform
+ * auditors for any). Reading is itself audited, in the same transaction, by the audit module.
+ */
+import { z } from 'zod';
+import { exportAuditLines, readAuditPage, type AdminAuditQuery } from '../audit-hook.js';
+import { invalid } from '../problems.js';
+import { defineRoute, type AdminRoute } from '../route.js';
+import { timestamp } from '../schemas/common.js';
+import { read } from '../tx.js';
+import { tenantOf } from './lists.js';
+
+const TAG = 'Audit';
+const EXPORT_MAX_LINES = 50_000;
+
+const filter = {
+  from: timestamp.optional().describe('Entries at or after this time.'),
+  to: timestamp.optional().describe('Entries strictly before this time.'),
+  action: z.string().max(130).optional().describe("An exact action ('api_key.create') or a prefix ending in '.*'."),
+  actor_kind: z.string().max(32).optional(),
+  actor_id: z.string().max(256).optional(),
+  cursor: z.string().max(256).optional(),
+};
+
+const entryView = z
+  .object({ seq: z.number(), id: z.string(), at: z.string(), action: z.string(), outcome: z.string() })
+  .passthrough()
+  .describe('One entry of the hash-chained log (see the audit module for every field).');
+
+function toQuery(q: {
+  from?: string | undefined;
+  to?: string | undefined;
+  action?: string | undefined;
+  actor_kind?: string | undefined;
+  actor_id?: string | undefined;
+  cursor?: string | undefined;
+  limit?: number | undefined;
+  order?: 'asc' | 'desc' | undefined;
+}): AdminAuditQuery {
+  const actor = q.actor_kind !== undefined || q.actor_id !== undefined ? { kind: q.actor_kind, id: q.actor_id } : null;
+  return {
+    from: q.from === undefined ? null : new Date(q.from),
+    to: q.to === undefined ? null : new Date(q.to),
+    action: q.action ?? null,
+    actor: actor === null ? null : Object.fromEntries(Object.entries(actor).filter(([, v]) => v !== undefined)),
+    limit: q.limit ?? null,
+    cursor: q.cursor ?? null,
+    order: q.order ?? 'desc',
+  };
+}
+
+export const auditRoutes: AdminRoute[] = [
+  defineRoute({
+    method: 'GET',
+    path: '/tenants/{tenant}/audit',
+    operationId: 'queryAudit',
+    summary: 'Query the tenant audit log (newest first by default)',
+    tag: TAG,
+    permission: 'audit.read',
+    query: z.strictObject({
+      ...filter,
+      limit: z.coerce.number().int().min(1).max(1000).optional(),
+      order: z.enum(['asc', 'desc']).optional(),
+    }),
+    response: {
+      status: 200,
+      description: 'A page of entries.',
+      schema: z.object({ object: z.literal('list'), data: z.array(entryView), next_cursor: z.string().nullable() }),
+    },
+    async handle(call) {
+      const page = await read(call.env, tenantOf(call), (tx) => readAuditPage(tx, toQuery(call.query), call.actor));
+      if (!page.ok) throw invalid(page.message);
+      return { status: 200, body: { object: 'list', data: page.entries, next_cursor: page.nextCursor } };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/tenants/{tenant}/audit.jsonl',
+    operationId: 'exportAudit',
+    summary: 'Export the tenant audit log as JSON lines, in chain order',
+    tag: TAG,
+    permission: 'audit.read',
+    // Buffered in memory inside one transaction, so bounded; continue from the last `at` for more.
+    query: z.strictObject({ ...filter, limit: z.coerce.number().int().min(1).max(EXPORT_MAX_LINES).default(EXPORT_MAX_LINES) }),
+    response: { status: 200, description: 'One JSON entry per line.', contentType: 'application/x-ndjson' },
+    async handle(call) {
+      const out = await read(call.env, tenantOf(call), (tx) => exportAuditLines(tx, { ...toQuery(call.query), order: 'asc' }, call.actor));
+      if (!out.ok) throw invalid(out.message);
+      return { status: 200, raw: { contentType: 'application/x-ndjson', text: out.text } };
+    },
+  }),
+];

@@ -1,0 +1,28 @@
+/** Every admin route, in one table: the router, the OpenAPI document and the tests walk it. */
+import { buildOpenApi } from '../openapi.js';
+import type { AdminRoute } from '../route.js';
+import { adminKeyRoutes } from './admin-keys.js';
+import { apiKeyRoutes } from './api-keys.js';
+import { auditRoutes } from './audit.js';
+import { domainRoutes } from './domains.js';
+import { metaRoutes } from './meta.js';
+import { policyRoutes } from './policies.js';
+import { serviceAccountRoutes } from './service-accounts.js';
+import { teamRoutes } from './teams.js';
+import { tenantRoutes } from './tenants.js';
+import { userRoutes } from './users.js';
+
+let document: Record<string, unknown> | undefined;
+
+export const ADMIN_ROUTES: readonly AdminRoute[] = [
+  ...metaRoutes(() => (document ??= buildOpenApi(ADMIN_ROUTES))),
+  ...tenantRoutes,
+  ...adminKeyRoutes,
+  ...teamRoutes,
+  ...userRoutes,
+  ...serviceAccountRoutes,
+  ...apiKeyRoutes,
+  ...policyRoutes,
+  ...domainRoutes,
+  ...auditRoutes,
+];

@@ -1,0 +1,23 @@
+/** Custom domains; each call runs in the caller's tenant transaction. */
+import { domainsManageRepo, domainsRepo, type ManagedDomain, type TenantTx } from '../../store/index.js';
+import { audit } from '../audit-hook.js';
+import type { Actor } from '../context.js';
+import { conflict, notFound } from '../problems.js';
+
+/**
+ * A host name identifies at most one tenant, so a domain held by anyone (this tenant included)
+ * is a conflict. The answer says only "in use", never by whom (0001_init.ts).
+ */
+export async function addDomain(tx: TenantTx, actor: Actor, domain: string): Promise<ManagedDomain> {
+  const r = await domainsRepo.add(tx, domain);
+  if (!r.ok || !r.created) throw conflict(`The domain "${domain}" is already in use.`, 'domain');
+  const added = await domainsManageRepo.get(tx, domain);
+  if (added === null) throw notFound('domain');
+  await audit(tx, actor, 'domain.create', { kind: 'domain', id: added.domain });
+  return added;
+}
+
+export async function removeDomain(tx: TenantTx, actor: Actor, domain: string): Promise<void> {
+  if (!(await domainsRepo.remove(tx, domain))) throw notFound('domain');
+  await audit(tx, actor, 'domain.delete', { kind: 'domain', id: domain.toLowerCase() });
+}

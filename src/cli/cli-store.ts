@@ -1,0 +1,57 @@
+/**
+ * Opening the store for a one-shot command (`apply`, `export`). With the embedded store the data
+ * directory is locked by whoever opened it first (DESIGN §10), so next to a running gateway the
+ * command fails with a message that says what to do instead; PostgreSQL has no such limit.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Actor } from '../admin/context.js';
+import type { LoadedConfig } from '../config/types.js';
+import { deriveKey, loadMasterKey } from '../crypto/master-key.js';
+import { DataDirInUseError, openStore, type Store } from '../store/index.js';
+
+export class CliError extends Error {
+  override name = 'CliError';
+}
+
+export interface CliStore {
+  store: Store;
+  pepper: Buffer;
+  actor: Actor;
+  close(): Promise<void>;
+}
+
+export async function openCliStore(config: LoadedConfig, env: NodeJS.ProcessEnv, command: string): Promise<CliStore> {
+  const embedded = config.databaseUrl === undefined;
+  let store: Store;
+  try {
+    store = await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
+  } catch (err) {
+    if (err instanceof DataDirInUseError) {
+      throw new CliError(
+        `${command}: the embedded store in ${err.dataDir} is in use by process ${err.pid} (a running gateway?). ` +
+          'Only one process may open an embedded data directory. Stop the gateway and retry, ' +
+          'use the admin API (/admin/v1) of the running gateway instead, or run Gatehouse on PostgreSQL (DATABASE_URL), ' +
+          `where \`gatehouse ${command}\` works alongside running gateways.`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  try {
+    await store.migrate();
+    const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
+    return {
+      store,
+      pepper: deriveKey(master, 'api-key-hash'),
+      actor: {
+        principal: { scope: 'platform', role: 'platform_admin', id: 'cli', label: `gatehouse ${command}`, kind: 'cli', keyId: null },
+        requestId: randomUUID(),
+        sourceIp: null,
+      },
+      close: () => store.close(),
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,37 @@
+/** Resources of every kind in one tenant, created through the admin API. */
+import { expect } from 'vitest';
+import { str, type Client } from './helpers.js';
+
+export interface TenantFixtures {
+  tenant: string;
+  slug: string;
+  team: string;
+  user: string;
+  membership: string;
+  service_account: string;
+  api_key: string;
+  admin_key: string;
+  policy: string;
+  domain: string;
+}
+
+export const POLICY_DOC = { rules: [{ type: 'max_tokens', max: 1000 }] };
+
+async function created(r: Promise<{ status: number; text: string; json: Record<string, unknown> }>, field = 'id'): Promise<string> {
+  const reply = await r;
+  expect(reply.status, reply.text).toBe(201);
+  return str(reply.json[field]);
+}
+
+export async function seedResources(admin: Client, tenant: string, slug: string): Promise<TenantFixtures> {
+  const base = `/tenants/${tenant}`;
+  const team = await created(admin('POST', `${base}/teams`, { body: { slug: 'core', name: 'Core' } }));
+  const user = await created(admin('POST', `${base}/users`, { body: { email: `owner@${slug}.example.com`, roles: ['tenant_viewer'] } }));
+  const membership = await created(admin('POST', `${base}/memberships`, { body: { user_id: user, role: 'tenant_developer' } }));
+  const service_account = await created(admin('POST', `${base}/service-accounts`, { body: { name: 'ci' } }));
+  const api_key = await created(admin('POST', `${base}/api-keys`, { body: { name: 'app', team_id: team } }));
+  const admin_key = await created(admin('POST', `${base}/admin-keys`, { body: { name: 'ci', role: 'tenant_viewer', service_account_id: service_account } }));
+  const policy = await created(admin('POST', `${base}/policies`, { body: { name: 'caps', document: POLICY_DOC } }));
+  const domain = await created(admin('POST', `${base}/domains`, { body: { domain: `ai.${slug}.example.com` } }), 'domain');
+  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain };
+}
