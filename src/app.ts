@@ -21,9 +21,11 @@ import { startMockProvider, type MockProvider } from './providers/mock/index.js'
 import type { Deployment } from './providers/types.js';
 import { createHandler } from './server/handler.js';
 import { startHttpServer } from './server/http.js';
-import { openStore } from './store/index.js';
+import { openStore, type Store } from './store/index.js';
 import { loadTenancy, syncTenancy } from './tenancy/bootstrap.js';
+import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
+import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 
 export interface RunningGateway {
   /** e.g. http://127.0.0.1:8080 */
@@ -34,6 +36,8 @@ export interface RunningGateway {
   /** Built-in mock provider, when a deployment uses it. */
   mock: MockProvider | undefined;
   logger: Logger;
+  /** The gateway's store, for in-process administration and tests; closed by close(). */
+  store: Store;
   /** Graceful: stops accepting, drains in-flight requests up to the grace period, closes. */
   close(): Promise<void>;
 }
@@ -61,6 +65,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   const logger = createLogger(config.logLevel, opts.logDestination);
   const embedded = config.databaseUrl === undefined;
   const store = await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
+  let refresh: ConfigRefresh | undefined;
+  let keyTouch: KeyTouch | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -69,6 +75,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const { deployments, mock } = await attachMock(config);
     const registry = createRegistry(buildSnapshot({ tenants: tenancy.tenants, keys: tenancy.keys, deployments }));
     const adapters = createProviderAdapters();
+    // last_used_at, batched off the request path. Not yet fed: authenticate will report each key
+    // it accepts (issue 4): authenticate({ registry, pepper, onKeyUsed: touch.touch }).
+    const touch = createKeyTouch(store, { logger });
+    keyTouch = touch;
 
     const front = [identify(registry), authenticate({ registry, pepper })];
     const inference = compose([
@@ -101,6 +111,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         onChange: async () => registry.replace(buildSnapshot({ ...(await loadTenancy(store)), deployments })),
       }),
     });
+    // Keeps the snapshot fresh from LISTEN/NOTIFY; requests keep reading the registry meanwhile.
+    // Started before the port opens, so a failure to listen leaves no server behind.
+    refresh = createConfigRefresh({ store, registry, deployments, logger });
+    await refresh.start();
     server = await startHttpServer({
       host: config.server.host,
       port: config.server.port,
@@ -117,17 +131,21 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
 
     let closing: Promise<void> | undefined;
     const running = server;
+    const stopRefresh = refresh;
     return {
       url,
       port: server.port,
       demoKey: tenancy.demoKey,
       mock,
       logger,
+      store,
       close() {
         closing ??= (async () => {
           ready = false;
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
           await running.shutdown(config.server.shutdownGraceMs);
+          await stopRefresh.stop();
+          await touch.close(); // after the drain: in-flight requests may still touch keys
           await adapters.close();
           await mock?.close();
           await store.close();
@@ -137,6 +155,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       },
     };
   } catch (err) {
+    await refresh?.stop();
+    await keyTouch?.close();
     await store.close();
     throw err;
   }

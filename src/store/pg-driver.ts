@@ -2,12 +2,15 @@
 import pg from 'pg';
 import type { QueryConfig } from 'pg';
 import type { Driver, SqlSession } from './driver.js';
+import { createPgListener } from './notify-pg.js';
 
 export function pgDriver(databaseUrl: string, poolSize = 10): Driver {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, application_name: 'gatehouse' });
   // An idle client that loses its connection emits 'error' on the pool; without a listener
   // that would crash the process. The pool has already discarded the client.
   pool.on('error', () => {});
+  // Created now, connects on the first listen(): a LISTEN needs a session of its own.
+  const listener = createPgListener({ connectionString: databaseUrl });
 
   return {
     kind: 'postgres',
@@ -44,7 +47,9 @@ export function pgDriver(databaseUrl: string, poolSize = 10): Driver {
         client.release(poisoned);
       }
     },
+    listen: (channel, onMessage, events) => listener.listen(channel, onMessage, events),
     async close() {
+      await listener.close();
       await pool.end();
     },
   };

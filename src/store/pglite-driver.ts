@@ -5,6 +5,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import type { PGliteOptions } from '@electric-sql/pglite';
 import type { Driver, SqlSession } from './driver.js';
+import { createPgliteListener } from './notify-pglite.js';
 
 const BYTEA_OID = 17;
 const INT8_OID = 20;
@@ -27,6 +28,7 @@ export async function createPgliteInstance(dataDir: string | undefined, loadData
 }
 
 export function pgliteDriver(db: PGlite, onClose: () => Promise<void> = async () => {}): Driver {
+  const listener = createPgliteListener(db);
   return {
     kind: 'embedded',
     transaction<T>(fn: (session: SqlSession) => Promise<T>): Promise<T> {
@@ -43,8 +45,10 @@ export function pgliteDriver(db: PGlite, onClose: () => Promise<void> = async ()
         return fn(session);
       });
     },
+    listen: (channel, onMessage, events) => listener.listen(channel, onMessage, events),
     async close() {
       try {
+        await listener.close();
         if (!db.closed) await db.close();
       } finally {
         await onClose();

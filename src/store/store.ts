@@ -108,6 +108,8 @@ export function storeFromDriver(driver: Driver): Store {
       );
     },
 
+    listen: (channel, onMessage, events) => open(() => driver.listen(channel, onMessage, events)),
+
     async close() {
       if (closed) return;
       closed = true;

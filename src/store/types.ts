@@ -3,6 +3,8 @@
  * role-bound transaction handles, never a raw connection.
  */
 
+import type { ListenEvents, NotificationHandler, Unlisten } from './notify.js';
+
 export type StoreKind = 'embedded' | 'postgres';
 
 export type OpenStoreOptions =
@@ -64,5 +66,12 @@ export interface Store {
   platform<T>(fn: (tx: PlatformTx) => Promise<T>): Promise<T>;
   /** Owner access: migrations and bootstrap only, never request handling. */
   admin<T>(fn: (tx: AdminTx) => Promise<T>): Promise<T>;
+  /**
+   * Calls `onMessage` with the payload of every NOTIFY on `channel` committed by anyone on this
+   * database; resolves once listening. PostgreSQL keeps a dedicated connection and reconnects
+   * with backoff (then `events.onReconnect`: notifications sent meanwhile are lost); PGlite
+   * delivers in process. Returns the function that stops listening.
+   */
+  listen(channel: string, onMessage: NotificationHandler, events?: ListenEvents): Promise<Unlisten>;
   close(): Promise<void>;
 }

@@ -1,0 +1,344 @@
+/**
+ * DESIGN §9 "10,000 tenants and 100,000 keys": what the hot-path snapshot costs in memory and
+ * time, and whether key lookup stays flat as keys grow. See bench/README.md, "Snapshot memory".
+ *
+ *   npm run build && node --expose-gc dist/bench/snapshot-memory.js [--tenants N] [--keys N] [--no-gateway]
+ *
+ * 1. In process: records shaped exactly as loadTenancy returns them, then buildSnapshot; heap,
+ *    external and RSS deltas after a forced GC, the build time, and the peak while a reload
+ *    holds the old and the new snapshot at once.
+ * 2. The authenticate stage (keyed hash + map lookup) on that snapshot against a one-key one.
+ * 3. With PostgreSQL on 127.0.0.1:5432: the real gateway (`dist/src/cli/run.js`) on a database
+ *    seeded with those tenants and keys, against the same gateway on an empty database: its
+ *    resident memory (VmRSS, peak VmHWM) after start, after traffic and after a full reload,
+ *    and how long a new key takes to become usable at that size.
+ */
+import type { IncomingMessage } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { generateApiKey, hashApiKey, keyPrefix, randomBase62 } from '../src/crypto/keys.js';
+import { deriveKey } from '../src/crypto/master-key.js';
+import { authenticate } from '../src/pipeline/authenticate.js';
+import type { RequestContext } from '../src/pipeline/context.js';
+import { Cancellation } from '../src/providers/cancel.js';
+import { apiKeysRepo, openStore, tenantsRepo, type StoredApiKey, type Store } from '../src/store/index.js';
+import { createPostgresTestDatabase } from '../src/store/testing.js';
+import { loadTenancy } from '../src/tenancy/bootstrap.js';
+import { buildSnapshot, createRegistry, type Snapshot } from '../src/tenancy/snapshot.js';
+import type { Tenant } from '../src/tenancy/types.js';
+import { freePort, startChild, stopChild, waitForHttp200, type Child } from './lib/children.js';
+import { summarize } from './lib/stats.js';
+import { fmt, markdownTable } from './lib/table.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    tenants: { type: 'string', default: '10000' },
+    keys: { type: 'string', default: '100000' },
+    'no-gateway': { type: 'boolean', default: false },
+    database: { type: 'string', default: process.env.DATABASE_URL_TEST ?? 'postgres://root@127.0.0.1:5432/test' },
+  },
+});
+const TENANTS = Number(flags.tenants);
+const KEYS = Number(flags.keys);
+const MASTER_HEX = '5b'.repeat(32);
+const PEPPER = deriveKey(Buffer.from(MASTER_HEX, 'hex'), 'api-key-hash');
+const MB = 1024 * 1024;
+
+const gc: () => void =
+  typeof globalThis.gc === 'function' ? globalThis.gc : () => console.warn('run with node --expose-gc: deltas include garbage');
+
+interface Mem {
+  heap: number;
+  external: number;
+  rss: number;
+}
+function mem(): Mem {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed, external: m.external, rss: m.rss };
+}
+const delta = (a: Mem, b: Mem): Mem => ({ heap: b.heap - a.heap, external: b.external - a.external, rss: b.rss - a.rss });
+
+/** Records as tenantsRepo.listForSnapshot and apiKeysRepo.listAll build them from rows. */
+function records(tenantCount: number, keyCount: number): { tenants: Tenant[]; keys: StoredApiKey[] } {
+  const tenants: Tenant[] = [];
+  for (let i = 0; i < tenantCount; i++) {
+    const slug = `tenant-${String(i).padStart(5, '0')}`;
+    // One tenant in ten has a custom domain, as a guess at a real fleet.
+    tenants.push({ id: crypto.randomUUID(), slug, name: `Tenant ${i}`, status: 'active', domains: i % 10 === 0 ? [`${slug}.example.com`] : [], allowedModels: '*', regions: [] });
+  }
+  const keys: StoredApiKey[] = [];
+  for (let i = 0; i < keyCount; i++) {
+    const prefix = `ghk_${randomBase62(8)}`;
+    keys.push({
+      id: crypto.randomUUID(),
+      tenantId: tenants[i % tenantCount]?.id ?? '',
+      teamId: null,
+      name: `key ${i}`,
+      prefix,
+      // bytea arrives as hex text and is decoded per row, like this.
+      hash: Buffer.from(hashApiKey(`${prefix}_${i}`, PEPPER).toString('hex'), 'hex'),
+      scopes: ['inference', 'models:read'],
+      allowedModels: null,
+      expiresAt: null,
+      revoked: false,
+      createdAt: new Date(),
+      revokedAt: null,
+    });
+  }
+  return { tenants, keys };
+}
+
+/** ns per authenticate call with a valid key, and per raw prefix lookup, on `snapshot`. */
+function lookupCost(snapshot: Snapshot, key: string, iterations: number): { stageNs: number; mapNs: number } {
+  const stage = authenticate({ registry: createRegistry(snapshot), pepper: PEPPER });
+  const ctx: RequestContext = {
+    requestId: 'bench',
+    startedAt: 0n,
+    method: 'GET',
+    path: '/v1/models',
+    headers: {},
+    remoteAddress: '127.0.0.1',
+    endpoint: { op: 'models.list' },
+    pathTenant: undefined,
+    signal: new Cancellation(),
+    req: Readable.from([]) as unknown as IncomingMessage, // never read by authenticate
+    credential: key,
+  };
+  let t = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) void stage(ctx);
+  const stageNs = Number(process.hrtime.bigint() - t) / iterations;
+  if (ctx.principal === undefined) throw new Error('the probe key did not authenticate');
+  const prefixes = [...snapshot.keysByPrefix.keys()].slice(0, 1024);
+  let found = 0;
+  t = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) found += snapshot.keysByPrefix.get(prefixes[i & 1023] ?? prefixes[0] ?? '')?.length ?? 0;
+  const mapNs = Number(process.hrtime.bigint() - t) / iterations;
+  if (found === 0) throw new Error('no lookups hit');
+  return { stageNs, mapNs };
+}
+
+function inProcess(): string[] {
+  const out: string[] = [];
+  const m0 = mem();
+  let input: ReturnType<typeof records> | undefined = records(TENANTS, KEYS);
+  const m1 = mem();
+  const probe = generateApiKey().key;
+  const probeKey = { ...(input.keys[0] as StoredApiKey), id: crypto.randomUUID(), prefix: keyPrefix(probe), hash: hashApiKey(probe, PEPPER) };
+  input.keys.push(probeKey);
+  let t = performance.now();
+  const first = buildSnapshot({ ...input, deployments: [] });
+  const buildMs = performance.now() - t;
+  input = undefined; // the snapshot holds the records; nothing else does, as in the gateway
+  const m2 = mem();
+  // A reload: the new records and snapshot exist while the old snapshot still serves requests.
+  const next = records(TENANTS, KEYS);
+  next.keys.push({ ...probeKey, tenantId: next.tenants[0]?.id ?? '' });
+  const second = buildSnapshot({ ...next, deployments: [] });
+  const m3 = mem();
+  void first; // kept alive up to here: the old snapshot serves requests during a reload
+  const builds: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    t = performance.now();
+    buildSnapshot({ ...next, deployments: [] });
+    builds.push(performance.now() - t);
+  }
+
+  const row = (label: string, d: Mem): string[] => [label, fmt(d.heap / MB, 1), fmt(d.external / MB, 1), fmt(d.rss / MB, 1)];
+  out.push(`### In process: ${TENANTS} tenants, ${KEYS} keys\n`);
+  out.push(
+    markdownTable(
+      ['what (deltas after forced GC)', 'heap MB', 'external MB', 'RSS MB'],
+      [
+        row('records (as loaded from the store)', delta(m0, m1)),
+        row('+ snapshot indexes (records kept by it)', delta(m1, m2)),
+        row('snapshot total, steady state', delta(m0, m2)),
+        row('peak during a reload (old + new)', delta(m0, m3)),
+      ],
+    ),
+  );
+  const b = summarize(builds);
+  out.push(`\nbuildSnapshot: first ${fmt(buildMs, 0)} ms; then p50 ${fmt(b.p50, 0)} ms, max ${fmt(b.max, 0)} ms over ${b.n} builds (synchronous: the event loop is blocked that long per reload).\n`);
+
+  const small = buildSnapshot({ tenants: next.tenants.slice(0, 1), keys: [{ ...probeKey, tenantId: next.tenants[0]?.id ?? '' }], deployments: [] });
+  const rounds: { big: number[]; one: number[]; bigMap: number[]; oneMap: number[] } = { big: [], one: [], bigMap: [], oneMap: [] };
+  lookupCost(second, probe, 20_000); // warm up both paths
+  lookupCost(small, probe, 20_000);
+  for (let r = 0; r < 5; r++) {
+    // Alternate which goes first so drift on a shared machine lands on both.
+    const order = r % 2 === 0 ? ['big', 'one'] : ['one', 'big'];
+    for (const which of order) {
+      const c = lookupCost(which === 'big' ? second : small, probe, 100_000);
+      (which === 'big' ? rounds.big : rounds.one).push(c.stageNs);
+      (which === 'big' ? rounds.bigMap : rounds.oneMap).push(c.mapNs);
+    }
+  }
+  const p50 = (xs: number[]) => summarize(xs).p50;
+  out.push(
+    markdownTable(
+      ['lookup (p50 of 5 rounds × 100k calls)', `${KEYS} keys ns`, '1 key ns', 'ratio'],
+      [
+        ['authenticate stage (HMAC + map + checks)', fmt(p50(rounds.big), 0), fmt(p50(rounds.one), 0), fmt(p50(rounds.big) / p50(rounds.one), 2)],
+        ['keysByPrefix.get alone', fmt(p50(rounds.bigMap), 0), fmt(p50(rounds.oneMap), 0), fmt(p50(rounds.bigMap) / p50(rounds.oneMap), 2)],
+      ],
+    ),
+  );
+  return out;
+}
+
+/** 10,000 tenants and 100,000 keys in two statements (the triggers announce them; no one listens yet). */
+async function seed(store: Store): Promise<void> {
+  await store.admin(async (tx) => {
+    await tx.query(
+      `INSERT INTO tenants (slug, name) SELECT 'bench-' || lpad(i::text, 5, '0'), 'Bench tenant ' || i FROM generate_series(1, $1::int) i`,
+      [TENANTS],
+    );
+    await tx.query(
+      `INSERT INTO api_keys (tenant_id, name, prefix, key_hash, scopes)
+       SELECT t.id, 'key ' || k, 'ghk_' || substr(md5(t.id::text || k), 1, 8),
+              decode(md5(t.id::text || k) || md5(k || t.id::text), 'hex'), ARRAY['inference', 'models:read']
+       FROM (SELECT id, row_number() OVER (ORDER BY slug) AS n FROM tenants) t,
+            generate_series(1, $1::int) k
+       WHERE (t.n - 1) * $1::int + k <= $2::int`,
+      [Math.ceil(KEYS / TENANTS), KEYS],
+    );
+  });
+}
+
+function procStatus(pid: number): { rss: number; hwm: number } {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { rss: kb('VmRSS') * 1024, hwm: kb('VmHWM') * 1024 };
+}
+
+async function models(url: string, key: string): Promise<number> {
+  const res = await request(`${url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+interface GatewayFigures {
+  startMs: number;
+  started: { rss: number; hwm: number };
+  warm: { rss: number; hwm: number };
+  patched: { rss: number; hwm: number };
+  reloaded: { rss: number; hwm: number };
+  p50us: number;
+  newKeyMs: number;
+}
+
+/** Starts the built gateway on `url`, measures it, stops it. */
+async function measureGateway(dbUrl: string, store: Store, dir: string, name: string): Promise<GatewayFigures> {
+  const demoKey = generateApiKey().key;
+  const port = await freePort();
+  const t0 = performance.now();
+  const child: Child = startChild({
+    name,
+    script: join(import.meta.dirname, '..', 'src', 'cli', 'run.js'),
+    env: { DATABASE_URL: dbUrl, GATEHOUSE_MASTER_KEY: MASTER_HEX, GATEHOUSE_DEMO_KEY: demoKey, GATEHOUSE_PORT: String(port), GATEHOUSE_HOST: '127.0.0.1', GATEHOUSE_LOG_LEVEL: 'warn', GATEHOUSE_DATA_DIR: join(dir, name) },
+    logFile: join(dir, `${name}.log`),
+  });
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHttp200(child, `${url}/readyz`, 180_000);
+    const startMs = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 2_000)); // the start-up reload (refresh.start) settles
+    const started = procStatus(child.pid);
+    const samples: number[] = [];
+    for (let i = 0; i < 3_000; i++) {
+      const t = process.hrtime.bigint();
+      if ((await models(url, demoKey)) !== 200) throw new Error(`${name}: the demo key was refused`);
+      samples.push(Number(process.hrtime.bigint() - t) / 1_000);
+    }
+    const warm = procStatus(child.pid);
+    // A change: every replica reloads the whole snapshot; time until the new key works.
+    const demoId = await store.platform((tx) => tenantsRepo.findIdBySlug(tx, 'demo'));
+    const fresh = generateApiKey().key;
+    await store.withTenant(demoId ?? '', (tx) =>
+      apiKeysRepo.insert(tx, { name: 'fresh', prefix: keyPrefix(fresh), hash: hashApiKey(fresh, PEPPER), scopes: ['models:read'] }),
+    );
+    const t1 = performance.now();
+    while ((await models(url, fresh)) !== 200) {
+      if (performance.now() - t1 > 30_000) throw new Error(`${name}: the new key never became usable`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const newKeyMs = performance.now() - t1;
+    await new Promise((r) => setTimeout(r, 1_000));
+    const patched = procStatus(child.pid);
+    // What a TRUNCATE announces: every replica reloads everything (as after a reconnect, or
+    // the periodic safety net). Nothing observable marks its end at log level warn: wait.
+    await store.admin((tx) => tx.query('SELECT pg_notify($1, $2)', ['gatehouse_config', '{"op":"truncate","table":"api_keys","tenant_id":null}']));
+    await new Promise((r) => setTimeout(r, 8_000));
+    return { startMs, started, warm, patched, reloaded: procStatus(child.pid), p50us: summarize(samples).p50, newKeyMs };
+  } finally {
+    await stopChild(child, 5_000);
+  }
+}
+
+async function withDatabase<T>(fn: (url: string, store: Store) => Promise<T>, seeded: boolean): Promise<T> {
+  const db = await createPostgresTestDatabase(flags.database);
+  const store = await openStore({ databaseUrl: db.url, poolSize: 2 });
+  try {
+    await store.migrate();
+    if (seeded) await seed(store);
+    return await fn(db.url, store);
+  } finally {
+    await db.drop(store);
+  }
+}
+
+async function gateway(): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-snapmem-'));
+  try {
+    const empty = await withDatabase((url, store) => measureGateway(url, store, dir, 'empty'), false);
+    let reloadMs: number[] = [];
+    const full = await withDatabase(async (url, store) => {
+      // What one reload costs at this size, measured here in process: platform read + build.
+      reloadMs = [];
+      for (let i = 0; i < 3; i++) {
+        const t = performance.now();
+        const state = await loadTenancy(store);
+        buildSnapshot({ ...state, deployments: [] });
+        reloadMs.push(performance.now() - t);
+      }
+      return measureGateway(url, store, dir, 'full');
+    }, true);
+    const r = (g: GatewayFigures, k: 'started' | 'warm' | 'patched' | 'reloaded') => fmt(g[k].rss / MB, 0);
+    const d = (k: 'started' | 'warm' | 'patched' | 'reloaded') => fmt((full[k].rss - empty[k].rss) / MB, 0);
+    return [
+      `### The gateway process on PostgreSQL (\`dist/src/cli/run.js\`)\n`,
+      markdownTable(
+        ['figure', 'empty database', `${TENANTS} tenants, ${KEYS} keys`, 'difference'],
+        [
+          ['start to ready (ms)', fmt(empty.startMs, 0), fmt(full.startMs, 0), fmt(full.startMs - empty.startMs, 0)],
+          ['RSS after start (MB)', r(empty, 'started'), r(full, 'started'), d('started')],
+          ['RSS after 3,000 requests (MB)', r(empty, 'warm'), r(full, 'warm'), d('warm')],
+          ['RSS after a key change (tenant reload) (MB)', r(empty, 'patched'), r(full, 'patched'), d('patched')],
+          ['RSS after a full reload (MB)', r(empty, 'reloaded'), r(full, 'reloaded'), d('reloaded')],
+          ['peak RSS, VmHWM (MB)', fmt(empty.reloaded.hwm / MB, 0), fmt(full.reloaded.hwm / MB, 0), fmt((full.reloaded.hwm - empty.reloaded.hwm) / MB, 0)],
+          ['GET /v1/models p50, sequential (µs)', fmt(empty.p50us, 0), fmt(full.p50us, 0), fmt(full.p50us - empty.p50us, 0)],
+          ['new key usable on the gateway after commit (ms)', fmt(empty.newKeyMs, 0), fmt(full.newKeyMs, 0), fmt(full.newKeyMs - empty.newKeyMs, 0)],
+        ],
+      ),
+      `\nOne full reload in process at this size (loadTenancy over PostgreSQL + buildSnapshot): ${reloadMs.map((x) => fmt(x, 0)).join(', ')} ms.\n`,
+    ];
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const lines = [`## Snapshot memory (${new Date().toISOString()}, Node ${process.version})\n`, ...inProcess(), ''];
+if (!flags['no-gateway']) {
+  try {
+    lines.push(...(await gateway()));
+  } catch (err) {
+    lines.push(`Gateway figures not available: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+console.log(lines.join('\n'));
