@@ -2,7 +2,7 @@
  * Assembles a gateway: configuration → store → tenancy snapshot → providers → pipeline → HTTP.
  * The only place that knows every part; each part knows only what it is handed.
  */
-import { createAdminHandler } from './admin/index.js';
+import { adminSealer, createAdminHandler } from './admin/index.js';
 import type { LoadedConfig } from './config/types.js';
 import { deriveKey, loadMasterKey } from './crypto/master-key.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -105,6 +105,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       admin: createAdminHandler({
         store,
         pepper,
+        sealer: adminSealer(master, env),
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
         // The data plane follows admin changes: a full snapshot reload after each one.

@@ -1,12 +1,14 @@
 /** What admin routes and services are handed: dependencies in, nothing stashed on requests. */
 import type { Logger } from 'pino';
 import type { AdminPrincipal } from '../identity/admin-principal.js';
-import type { Store } from '../store/index.js';
+import type { FieldSealer, Store } from '../store/index.js';
 
 export interface AdminEnv {
   store: Store;
   /** Keys the hashes of API keys and admin keys (src/crypto/keys.ts). */
   pepper: Buffer;
+  /** Seals provider credentials and webhook secrets with the tenant's data key (src/crypto/envelope.ts). */
+  sealer: FieldSealer;
   logger: Logger;
   now(): Date;
   /**

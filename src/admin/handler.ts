@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { createAdminAuthenticator, type AdminAuthOutcome } from '../identity/admin-auth.js';
-import { adminKeysRepo, sqlState, StoreClosedError, type Store } from '../store/index.js';
+import { adminKeysRepo, sqlState, StoreClosedError, type FieldSealer, type Store } from '../store/index.js';
 import { sendError, sendJson } from '../server/respond.js';
 import type { Actor, AdminEnv, TenantScope } from './context.js';
 import { readJsonBody, refuseBody } from './http/body.js';
@@ -26,6 +26,8 @@ import { requestHash } from './tx.js';
 export interface AdminHandlerOptions {
   store: Store;
   pepper: Buffer;
+  /** tenantSealer(keyring): write-only secrets (provider credentials, webhooks). */
+  sealer: FieldSealer;
   logger: Logger;
   /** GATEHOUSE_ADMIN_KEY; undefined: only stored admin keys authenticate. */
   bootstrapKey: string | undefined;
@@ -109,7 +111,7 @@ function respond(res: ServerResponse, result: AdminResult, scope: TenantScope | 
 export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
   const router = createAdminRouter(opts.routes ?? ADMIN_ROUTES);
   const now = opts.now ?? (() => new Date());
-  const env: AdminEnv = { store: opts.store, pepper: opts.pepper, logger: opts.logger, now, onChange: opts.onChange };
+  const env: AdminEnv = { store: opts.store, pepper: opts.pepper, sealer: opts.sealer, logger: opts.logger, now, onChange: opts.onChange };
   const authenticate = createAdminAuthenticator({
     store: opts.store,
     pepper: opts.pepper,

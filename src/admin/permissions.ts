@@ -12,6 +12,8 @@
  * - tenant_billing sees money-relevant metadata only (tenant plan and limits, team and key names
  *   for chargeback), never key material or policies.
  * - tenant_viewer reads everything a developer can, changes nothing.
+ * - Provider credentials and webhook signing secrets are write-only for everyone: the routes
+ *   return metadata, never a secret, whatever the role.
  */
 import type { Role } from '../identity/roles.js';
 
@@ -39,6 +41,10 @@ export const PERMISSIONS = [
   'policies.write',
   'domains.read',
   'domains.write',
+  'provider_credentials.read',
+  'provider_credentials.write',
+  'webhooks.read',
+  'webhooks.write',
   'audit.read',
 ] as const;
 
@@ -79,6 +85,10 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'policies.write',
     'domains.read',
     'domains.write',
+    'provider_credentials.read',
+    'provider_credentials.write',
+    'webhooks.read',
+    'webhooks.write',
     'audit.read',
   ],
   tenant_developer: [
@@ -90,6 +100,8 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'api_keys.write',
     'policies.read',
     'domains.read',
+    'provider_credentials.read',
+    'webhooks.read',
   ],
   tenant_billing: ['self.read', 'tenants.read', 'teams.read', 'api_keys.read'],
   tenant_viewer: [
@@ -101,6 +113,8 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'api_keys.read',
     'policies.read',
     'domains.read',
+    'provider_credentials.read',
+    'webhooks.read',
   ],
   tenant_auditor: ['self.read', 'audit.read'],
 };

@@ -23,7 +23,7 @@ export function invalid(message: string, param?: string): GatewayError {
  * change: the lock makes check-then-write atomic, so of two writers holding the same ETag
  * exactly one succeeds and the other gets 412.
  */
-export async function lockedForChange<T extends { version: number }>(
+export async function lockedForChange<T extends { version: number | string }>(
   load: () => Promise<T | null>,
   kind: string,
   ifMatch: IfMatch | null,

@@ -67,3 +67,5 @@ export { apiKeysManageRepo, apiKeyStatus } from './repos/api-keys-manage.js';
 export type { ApiKeyPatch, ApiKeyStatus, ManagedApiKey, NewManagedApiKey } from './repos/api-keys-manage.js';
 export { domainsManageRepo } from './repos/domains-manage.js';
 export type { ManagedDomain } from './repos/domains-manage.js';
+export { sealedManageRepo } from './repos/sealed-manage.js';
+export type { CredentialMeta, WebhookMeta } from './repos/sealed-manage.js';

@@ -1,11 +1,12 @@
 /**
  * Optimistic concurrency (RFC 9110 §8.8.3, §13.1.1). A resource's ETag is its row version, which
  * a database trigger bumps on every real change (migration 0003), so no writer can change a row
- * without changing its ETag. Strong comparison: versions are exact.
+ * without changing its ETag; rows of tables without a version use their updated_at stamp
+ * (sealed-manage.ts). Strong comparison: versions are exact.
  */
 import { GatewayError } from '../../errors.js';
 
-export function etagOf(version: number): string {
+export function etagOf(version: number | string): string {
   return `"v${version}"`;
 }
 
@@ -34,7 +35,7 @@ export function parseIfMatch(header: string | string[] | undefined): IfMatch | n
  * Throws 412 unless `ifMatch` matches `version`. Weak tags never match (strong comparison, as
  * RFC 9110 §13.1.1 requires for If-Match).
  */
-export function checkIfMatch(ifMatch: IfMatch | null, version: number, opts: { required: boolean }): void {
+export function checkIfMatch(ifMatch: IfMatch | null, version: number | string, opts: { required: boolean }): void {
   if (ifMatch === null) {
     if (!opts.required) return;
     throw new GatewayError('precondition_required', 'This change requires an If-Match header with the ETag from a GET of the resource.', {

@@ -7,6 +7,7 @@ import { auditRoutes } from './audit.js';
 import { domainRoutes } from './domains.js';
 import { metaRoutes } from './meta.js';
 import { policyRoutes } from './policies.js';
+import { secretRoutes } from './secrets.js';
 import { serviceAccountRoutes } from './service-accounts.js';
 import { teamRoutes } from './teams.js';
 import { tenantRoutes } from './tenants.js';
@@ -24,5 +25,6 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   ...apiKeyRoutes,
   ...policyRoutes,
   ...domainRoutes,
+  ...secretRoutes,
   ...auditRoutes,
 ];

@@ -35,8 +35,8 @@ describe('ids', () => {
   it.each(withIds.map((e) => [`${e.method} ${e.path}`, e] as const))('%s: a malformed id is the same 404 as an unknown one', async (_l, e) => {
     const c = e.path.startsWith('/admin-keys') ? platform : admin;
     for (const bad of ['not-a-uuid', '12345', "1' OR '1'='1", 'ÄÖÜ', `${randomUUID()}x`]) {
-      const path = fill(e.path, { ...fx, team: bad, user: bad, membership: bad, service_account: bad, api_key: bad, admin_key: bad, policy: bad });
-      const unknown = fill(e.path, { ...fx, team: randomUUID(), user: randomUUID(), membership: randomUUID(), service_account: randomUUID(), api_key: randomUUID(), admin_key: randomUUID(), policy: randomUUID() });
+      const path = fill(e.path, { ...fx, team: bad, user: bad, membership: bad, service_account: bad, api_key: bad, admin_key: bad, policy: bad, provider_credential: bad, webhook: bad });
+      const unknown = fill(e.path, { ...fx, team: randomUUID(), user: randomUUID(), membership: randomUUID(), service_account: randomUUID(), api_key: randomUUID(), admin_key: randomUUID(), policy: randomUUID(), provider_credential: randomUUID(), webhook: randomUUID() });
       const headers: Record<string, string> = e.ifMatch === true ? { 'if-match': '*' } : {};
       const body = e.body?.(fx);
       const r = await c(e.method, path, body === undefined ? { headers } : { body, headers });

@@ -13,6 +13,8 @@ export interface TenantFixtures {
   admin_key: string;
   policy: string;
   domain: string;
+  provider_credential: string;
+  webhook: string;
 }
 
 export const POLICY_DOC = { rules: [{ type: 'max_tokens', max: 1000 }] };
@@ -33,5 +35,11 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
   const admin_key = await created(admin('POST', `${base}/admin-keys`, { body: { name: 'ci', role: 'tenant_viewer', service_account_id: service_account } }));
   const policy = await created(admin('POST', `${base}/policies`, { body: { name: 'caps', document: POLICY_DOC } }));
   const domain = await created(admin('POST', `${base}/domains`, { body: { domain: `ai.${slug}.example.com` } }), 'domain');
-  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain };
+  const provider_credential = await created(
+    admin('POST', `${base}/provider-credentials`, { body: { name: 'openai', provider: 'openai', secret: `sk-${slug}-SECRET-CANARY-0123456789` } }),
+  );
+  const webhook = await created(
+    admin('POST', `${base}/webhooks`, { body: { url: `https://hooks.${slug}.example.com/in`, events: ['budget.threshold'], secret: `whsec-${slug}-CANARY-0123456789` } }),
+  );
+  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, provider_credential, webhook };
 }

@@ -135,7 +135,9 @@ describe("cross-tenant: B's tenant admin against A's ids", () => {
     expect(await get(`/admin-keys/${a.admin_key}`)).toMatchObject({ status: 'active' });
     expect(await get(`/policies/${a.policy}`)).toMatchObject({ enabled: true });
     expect(await get(`/domains/${a.domain}`)).toMatchObject({ domain: a.domain });
-    for (const [list, n] of [['/teams', 1], ['/users', 1], ['/service-accounts', 1], ['/api-keys', 1], ['/policies', 1], ['/domains', 1]] as const) {
+    expect(await get(`/provider-credentials/${a.provider_credential}`)).toMatchObject({ name: 'openai', base_url: null });
+    expect(await get(`/webhooks/${a.webhook}`)).toMatchObject({ url: `https://hooks.${a.slug}.example.com/in`, enabled: true });
+    for (const [list, n] of [['/teams', 1], ['/users', 1], ['/service-accounts', 1], ['/api-keys', 1], ['/policies', 1], ['/domains', 1], ['/provider-credentials', 1], ['/webhooks', 1]] as const) {
       expect({ list, n: ((await get(list)).data as unknown[]).length }).toEqual({ list, n });
     }
   });

@@ -92,6 +92,17 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'GET', path: `${T}/domains/{domain}`, roles: [PA, TA, TD, TV] },
   { method: 'DELETE', path: `${T}/domains/{domain}`, roles: [TA] },
 
+  { method: 'GET', path: `${T}/provider-credentials`, roles: [TA, TD, TV] },
+  { method: 'POST', path: `${T}/provider-credentials`, roles: [TA], body: () => ({ name: `evil-${rand()}`, provider: 'openai', secret: 'sk-evil-0123456789' }) },
+  { method: 'GET', path: `${T}/provider-credentials/{provider_credential}`, roles: [TA, TD, TV] },
+  { method: 'POST', path: `${T}/provider-credentials/{provider_credential}/secret`, roles: [TA], body: () => ({ secret: 'sk-evil-replaced-0123' }) },
+  { method: 'DELETE', path: `${T}/provider-credentials/{provider_credential}`, roles: [TA], ifMatch: true },
+  { method: 'GET', path: `${T}/webhooks`, roles: [TA, TD, TV] },
+  { method: 'POST', path: `${T}/webhooks`, roles: [TA], body: () => ({ url: 'https://evil.example.com/x', events: ['budget.threshold'], secret: 'evil-secret-0123' }) },
+  { method: 'GET', path: `${T}/webhooks/{webhook}`, roles: [TA, TD, TV] },
+  { method: 'PATCH', path: `${T}/webhooks/{webhook}`, roles: [TA], body: () => ({ url: 'https://evil.example.com/stolen' }), ifMatch: true },
+  { method: 'DELETE', path: `${T}/webhooks/{webhook}`, roles: [TA], ifMatch: true },
+
   { method: 'GET', path: `${T}/audit`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: `${T}/audit.jsonl`, roles: [AUD, TA, TAU] },
 ];
@@ -109,6 +120,8 @@ export function nowhere(): TenantFixtures {
     admin_key: randomUUID(),
     policy: randomUUID(),
     domain: `nx-${rand()}.example.com`,
+    provider_credential: randomUUID(),
+    webhook: randomUUID(),
   };
 }
 

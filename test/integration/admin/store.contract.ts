@@ -9,11 +9,14 @@ import type { Actor } from '../../../src/admin/context.js';
 import { etagOf } from '../../../src/admin/http/etag.js';
 import { createTeam, updateTeam } from '../../../src/admin/services/teams.js';
 import { createTenant } from '../../../src/admin/services/tenants.js';
+import { createCredential } from '../../../src/admin/services/secrets.js';
+import { adminSealer } from '../../../src/admin/sealer.js';
 import { hashApiKey } from '../../../src/crypto/keys.js';
 import { PLATFORM_SCOPE_ID } from '../../../src/identity/roles.js';
 import {
   adminKeysRepo,
   idempotencyRepo,
+  providerCredentialsRepo,
   sqlState,
   teamsManageRepo,
   tenantsManageRepo,
@@ -181,6 +184,17 @@ export function adminStoreContract(factory: AdminStoreFactory): void {
       expect(seen.filter((e) => e.endsWith('@page.example.com'))).toHaveLength(7);
       const summary = await store.platform((tx) => tenantsManageRepo.list(tx, { after: null, limit: 500 }));
       expect(summary.items.map((t) => t.id)).toEqual(expect.arrayContaining([a, b]));
+    });
+
+    it("stores a provider credential's secret only encrypted, readable by its tenant alone", async () => {
+      const sealer = adminSealer(Buffer.alloc(32, 9), {});
+      const canary = `sk-CANARY-${randomUUID()}`;
+      const meta = await store.withTenant(a, (tx) => createCredential(tx, actor, sealer, { name: `c-${randomUUID()}`, provider: 'openai', secret: canary }));
+      const raw = await store.admin(async (tx) => (await tx.query<{ c: Buffer }>('SELECT secret_ciphertext AS c FROM provider_credentials WHERE id = $1', [meta.id])).rows[0]?.c);
+      expect(raw).toBeDefined();
+      expect(Buffer.from(raw ?? Buffer.alloc(0)).includes(Buffer.from('CANARY'))).toBe(false);
+      expect(await store.withTenant(a, (tx) => providerCredentialsRepo.readSecret(tx, sealer, meta.id))).toBe(canary);
+      expect(await store.withTenant(b, (tx) => providerCredentialsRepo.readSecret(tx, sealer, meta.id))).toBeNull();
     });
 
     it.skipIf(!factory.concurrent)('two connections racing to create one team slug: one wins, the other learns it is taken', async () => {
