@@ -4,7 +4,7 @@
  */
 import { adminSealer, createAdminHandler } from './admin/index.js';
 import type { LoadedConfig } from './config/types.js';
-import { deriveKey, loadMasterKey } from './crypto/master-key.js';
+import { deriveKey, loadMasterKey, parsePreviousMasterKeys } from './crypto/master-key.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { authenticate } from './pipeline/authenticate.js';
@@ -71,16 +71,16 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
     const pepper = deriveKey(master, 'api-key-hash');
+    const previousPeppers = parsePreviousMasterKeys(env).map((k) => deriveKey(k, 'api-key-hash'));
     const tenancy = await syncTenancy(store, config, pepper);
     const { deployments, mock } = await attachMock(config);
-    const registry = createRegistry(buildSnapshot({ tenants: tenancy.tenants, keys: tenancy.keys, deployments }));
+    const registry = createRegistry(buildSnapshot({ tenants: tenancy.tenants, keys: tenancy.keys, issuers: tenancy.issuers, deployments }));
     const adapters = createProviderAdapters();
-    // last_used_at, batched off the request path. Not yet fed: authenticate will report each key
-    // it accepts (issue 4): authenticate({ registry, pepper, onKeyUsed: touch.touch }).
+    // last_used_at, batched off the request path: authenticate reports each key it accepts.
     const touch = createKeyTouch(store, { logger });
     keyTouch = touch;
 
-    const front = [identify(registry), authenticate({ registry, pepper })];
+    const front = [identify(registry), authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch })];
     const inference = compose([
       ...front,
       parseBody({ maxBytes: config.server.maxBodyBytes }),

@@ -91,6 +91,27 @@ const hostname = z
   .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a lower-case host name without port')
   .describe('a lower-case host name without port');
 
+/** A public JWK: private members (d, p, q, dp, dq, qi, k) would put signing secrets in the file. */
+const publicJwk = z
+  .record(z.string(), z.unknown())
+  .refine((k) => typeof k.kty === 'string', 'a JWK with "kty"')
+  .refine((k) => !['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((m) => m in k), 'a public key (no private or symmetric key members)');
+
+const jwtIssuer = z
+  .object({
+    issuer: z.string().min(1).max(2048).describe('the exact "iss" of tokens'),
+    audience: z.string().min(1).max(2048).optional(),
+    jwks: z.object({ keys: z.array(publicJwk).min(1) }).strict().optional(),
+    jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
+    claims: z
+      .object({ tenant: z.string().min(1), roles: z.string().min(1), team: z.string().min(1), user: z.string().min(1) })
+      .partial()
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .refine((v) => (v.jwks === undefined) !== (v.jwksUrl === undefined), 'exactly one of "jwks" (inline keys) or "jwksUrl"');
+
 const tenant = z
   .object({
     slug: slug.refine((v) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v), 'a slug that is not shaped like a tenant id (UUID)'),
@@ -104,6 +125,8 @@ const tenant = z
     regions: z.array(z.string().min(1)).default([]),
     teams: z.array(team).default([]),
     keys: z.array(apiKey).default([]),
+    /** Identity providers trusted for bearer JWTs; when present, replaces the stored list. */
+    jwt: z.array(jwtIssuer).optional(),
   })
   .strict();
 
@@ -148,3 +171,4 @@ export type ProviderConfig = z.infer<typeof provider>;
 export type DeploymentConfig = z.infer<typeof deployment>;
 export type TenantConfig = z.infer<typeof tenant>;
 export type ApiKeyConfig = z.infer<typeof apiKey>;
+export type JwtIssuerConfig = z.infer<typeof jwtIssuer>;

@@ -7,7 +7,9 @@
 import { generateApiKey, hashApiKey, keyPrefix } from '../crypto/keys.js';
 import type { LoadedConfig, ResolvedApiKey, ResolvedTenant } from '../config/types.js';
 import { apiKeysRepo, domainsRepo, teamsRepo, tenantsRepo, upsertTenantBySlug, type Store, type TenantTx } from '../store/index.js';
-import type { ApiKeyRecord, Tenant } from './types.js';
+import { DEFAULT_CLAIMS } from '../identity/jwt.js';
+import { jwtIssuersRepo } from '../store/repos/jwt-issuers.js';
+import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
 
 export const DEMO_TENANT = 'demo';
 const DEMO_KEY_NAME = 'demo';
@@ -15,6 +17,7 @@ const DEMO_KEY_NAME = 'demo';
 export interface TenancyState {
   tenants: Tenant[];
   keys: ApiKeyRecord[];
+  issuers: JwtIssuer[];
   /** Set only when this start generated the demo key. */
   demoKey: string | undefined;
 }
@@ -69,6 +72,18 @@ async function applyTenant(store: Store, t: ResolvedTenant, pepper: Buffer): Pro
     for (const key of t.keys) {
       await putKey(tx, t.slug, { ...key, teamId: key.team === undefined ? null : (teamIds.get(key.team) ?? null) }, pepper);
     }
+    if (t.jwt !== undefined) {
+      for (const j of t.jwt) {
+        await jwtIssuersRepo.upsert(tx, {
+          issuer: j.issuer,
+          audience: j.audience ?? null,
+          jwks: j.jwks ?? null,
+          jwksUrl: j.jwksUrl ?? null,
+          claims: { ...DEFAULT_CLAIMS, ...j.claims },
+        });
+      }
+      await jwtIssuersRepo.retainOnly(tx, t.jwt.map((j) => j.issuer));
+    }
   });
 }
 
@@ -105,6 +120,7 @@ export async function loadTenancy(store: Store, demoKey?: string): Promise<Tenan
   return store.platform(async (tx) => ({
     tenants: await tenantsRepo.listForSnapshot(tx),
     keys: await apiKeysRepo.listAll(tx),
+    issuers: await jwtIssuersRepo.listAll(tx, DEFAULT_CLAIMS),
     demoKey,
   }));
 }

@@ -9,24 +9,33 @@
  * security guarantees a tenant's patch can only ever contain that tenant's rows.
  */
 import { apiKeysRepo, domainsRepo, tenantsRepo, type Store } from '../store/index.js';
+import { DEFAULT_CLAIMS } from '../identity/jwt.js';
+import { jwtIssuersRepo } from '../store/repos/jwt-issuers.js';
 import type { SnapshotInput } from './snapshot.js';
-import type { ApiKeyRecord, Tenant } from './types.js';
+import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
 
 /** The snapshot's database records as the last reload left them. */
 export type SnapshotRecords = Omit<SnapshotInput, 'deployments'>;
 
 /** Tables whose rows belong to one tenant's part of the snapshot (migration 0002 names them). */
-export const TENANT_SCOPED_TABLES: ReadonlySet<string> = new Set(['tenants', 'tenant_domains', 'teams', 'api_keys']);
+export const TENANT_SCOPED_TABLES: ReadonlySet<string> = new Set([
+  'tenants',
+  'tenant_domains',
+  'teams',
+  'api_keys',
+  'tenant_jwt_issuers',
+]);
 
 interface TenantPart {
   tenant: Tenant | null;
   keys: ApiKeyRecord[];
+  issuers: JwtIssuer[];
 }
 
 async function readTenant(store: Pick<Store, 'withTenant'>, tenantId: string): Promise<TenantPart> {
   return store.withTenant(tenantId, async (tx) => {
     const row = await tenantsRepo.get(tx);
-    if (row === null) return { tenant: null, keys: [] }; // deleted: its keys went with it (cascade)
+    if (row === null) return { tenant: null, keys: [], issuers: [] }; // deleted: its rows went with it (cascade)
     const tenant: Tenant = {
       id: row.id,
       slug: row.slug,
@@ -36,14 +45,13 @@ async function readTenant(store: Pick<Store, 'withTenant'>, tenantId: string): P
       allowedModels: row.allowedModels ?? '*',
       regions: row.regions,
     };
-    return { tenant, keys: await apiKeysRepo.list(tx) };
+    return { tenant, keys: await apiKeysRepo.list(tx), issuers: await jwtIssuersRepo.listAll(tx, DEFAULT_CLAIMS) };
   });
 }
 
 /**
- * `last` with the given tenants replaced by what the database holds now (or removed if they no
- * longer exist). Other record kinds in `last` (e.g. JWT issuers) are carried over unchanged:
- * their tables are not tenant-scoped here, so their changes take the full-reload path.
+ * `last` with the given tenants (their keys and JWT issuers too) replaced by what the database
+ * holds now, or removed if they no longer exist.
  */
 export async function patchTenants(
   store: Pick<Store, 'withTenant'>,
@@ -55,10 +63,12 @@ export async function patchTenants(
   const changed = new Set(tenantIds);
   const tenants = last.tenants.filter((t) => !changed.has(t.id));
   const keys = last.keys.filter((k) => !changed.has(k.tenantId));
+  const issuers = (last.issuers ?? []).filter((i) => !changed.has(i.tenantId));
   for (const part of parts) {
     if (part.tenant === null) continue;
     tenants.push(part.tenant);
     keys.push(...part.keys);
+    issuers.push(...part.issuers);
   }
-  return { ...last, tenants, keys };
+  return { ...last, tenants, keys, issuers };
 }

@@ -3,7 +3,8 @@
  * plain records, replaced whole (never mutated), so a request sees one consistent version.
  */
 import type { Deployment } from '../providers/types.js';
-import type { ApiKeyRecord, Tenant } from './types.js';
+import { trustIssuer, type TrustedIssuer } from '../identity/jwt.js';
+import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
 
 export interface Snapshot {
   readonly version: number;
@@ -14,12 +15,36 @@ export interface Snapshot {
   readonly keysByPrefix: ReadonlyMap<string, readonly ApiKeyRecord[]>;
   /** Public model name → deployments serving it, in declaration order. */
   readonly deploymentsByModel: ReadonlyMap<string, readonly Deployment[]>;
+  /** JWT `iss` → the tenants' registrations of that issuer (several tenants may share an IdP). */
+  readonly issuersByIss: ReadonlyMap<string, readonly TrustedIssuer[]>;
 }
 
 export interface SnapshotInput {
   tenants: readonly Tenant[];
   keys: readonly ApiKeyRecord[];
   deployments: readonly Deployment[];
+  issuers?: readonly JwtIssuer[];
+}
+
+/**
+ * Verifier objects survive snapshot rebuilds while their registration is unchanged, so a remote
+ * JWKS is not refetched on every configuration change. Bounded by the registrations in use.
+ */
+let trusted = new Map<string, TrustedIssuer>();
+
+function trustAll(issuers: readonly JwtIssuer[]): Map<string, TrustedIssuer[]> {
+  const next = new Map<string, TrustedIssuer>();
+  const byIss = new Map<string, TrustedIssuer[]>();
+  for (const issuer of issuers) {
+    const key = JSON.stringify(issuer);
+    const t = trusted.get(key) ?? trustIssuer(issuer);
+    next.set(key, t);
+    const list = byIss.get(issuer.issuer);
+    if (list) list.push(t);
+    else byIss.set(issuer.issuer, [t]);
+  }
+  trusted = next;
+  return byIss;
 }
 
 let versions = 0;
@@ -46,8 +71,9 @@ export function buildSnapshot(input: SnapshotInput): Snapshot {
     if (list) list.push(d);
     else deploymentsByModel.set(d.model, [d]);
   }
+  const issuersByIss = trustAll((input.issuers ?? []).filter((i) => tenantsById.has(i.tenantId)));
   versions += 1;
-  return { version: versions, tenantsById, tenantsBySlug, tenantsByDomain, keysByPrefix, deploymentsByModel };
+  return { version: versions, tenantsById, tenantsBySlug, tenantsByDomain, keysByPrefix, deploymentsByModel, issuersByIss };
 }
 
 /** Holds the current snapshot; stages read `registry.current` once per request. */

@@ -36,12 +36,36 @@ export interface ApiKeyRecord {
   revoked: boolean;
 }
 
-/** Who is calling, once authenticated. */
+/** Who is calling, once authenticated: an API key, or a user or service bearing a tenant JWT. */
 export interface Principal {
-  kind: 'api_key';
+  kind: 'api_key' | 'jwt';
+  /** The key id, or `jwt:<issuer>#<subject>` for a JWT bearer. */
   keyId: string;
   tenantId: string;
   teamId: string | null;
+  /** JWT bearers only: the subject (user or service) and the tenant roles the token carries. */
+  subject?: string;
+  roles?: readonly string[];
   scopes: readonly Scope[];
   allowedModels: readonly string[] | null;
+}
+
+/** Claim names a tenant's identity provider uses; defaults in src/identity/jwt.ts. */
+export interface JwtClaimNames {
+  tenant: string;
+  roles: string;
+  team: string;
+  user: string;
+}
+
+/** An identity provider a tenant trusts for bearer JWTs on the data plane. */
+export interface JwtIssuer {
+  tenantId: string;
+  issuer: string;
+  /** Expected `aud`; null accepts any audience. */
+  audience: string | null;
+  /** Inline JSON Web Key Set (public keys), or null when fetched from jwksUrl. */
+  jwks: { keys: Record<string, unknown>[] } | null;
+  jwksUrl: string | null;
+  claims: JwtClaimNames;
 }

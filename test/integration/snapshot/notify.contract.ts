@@ -14,7 +14,7 @@ export interface StoreUnderTest {
   close(): Promise<void>;
 }
 
-const TABLES = ['api_keys', 'teams', 'tenant_domains', 'tenants'];
+const TABLES = ['api_keys', 'teams', 'tenant_domains', 'tenant_jwt_issuers', 'tenants'];
 
 export function notifyContract(label: string, open: () => Promise<StoreUnderTest>): void {
   describe(`configuration notifications [${label}]`, () => {

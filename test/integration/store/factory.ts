@@ -14,6 +14,7 @@ import {
   webhooksRepo,
 } from '../../../src/store/index.js';
 import type { Store } from '../../../src/store/index.js';
+import { jwtIssuersRepo } from '../../../src/store/repos/jwt-issuers.js';
 
 export interface StoreHandle {
   store: Store;
@@ -66,6 +67,13 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
     const sealer = tenantSealer(SEED_KEYRING);
     await providerCredentialsRepo.create(tx, sealer, { name: 'seed', provider: 'openai', secret: `sk-seed-${slug}` });
     await webhooksRepo.create(tx, sealer, { url: `https://${domain}/hook`, events: ['key.created'], secret: `whsec-${slug}` });
+    await jwtIssuersRepo.upsert(tx, {
+      issuer: `https://idp.${domain}/`,
+      audience: null,
+      jwks: null,
+      jwksUrl: `https://idp.${domain}/jwks.json`,
+      claims: { tenant: 'tenant', roles: 'roles', team: 'team', user: 'sub' },
+    });
     // One audit entry, so the audit tables (entries and head) have rows for the RLS suites too.
     await appendAudit(tx, { actor: { kind: 'system', id: null }, action: 'tenant.seed', outcome: 'success' });
     return { id: tenant.id, slug, domain, teamId: team.id, keyId: inserted.key.id, key };

@@ -107,6 +107,11 @@ export function rlsContract(factory: StoreFactory): void {
            VALUES ($1, 99, gen_random_uuid(), now(), 'system', 'test.forged', 'success', $2, $2, 1)`,
           [b.id, Buffer.alloc(32)],
         ],
+        [
+          'tenant_jwt_issuers',
+          "INSERT INTO tenant_jwt_issuers (tenant_id, issuer, jwks_url) VALUES ($1, 'https://evil.test/', 'https://evil.test/jwks')",
+          [b.id],
+        ],
         ['audit_checkpoints', 'INSERT INTO audit_checkpoints (tenant_id, seq, hash) VALUES ($1, 0, $2)', [randomUUID(), Buffer.alloc(32)]],
       ];
       expect(attempts.map(([t]) => t).sort()).toEqual([...tables].sort());

@@ -44,6 +44,20 @@ providers:
     expect(lines[0]).toContain('not shaped like a tenant id');
   });
 
+  it('refuses private key material in a tenant\'s inline JWKS, and needs exactly one key source', async () => {
+    const f = await fixture(`tenants:
+  - slug: acme
+    jwt:
+      - issuer: https://idp.example/
+        jwks: { keys: [{ kty: EC, crv: P-256, x: abc, y: def, d: SECRET-CANARY }] }
+      - issuer: other
+`);
+    const lines = await f.fail();
+    expect(lines.some((l) => l.includes('tenants[0].jwt[0].jwks.keys[0]') && l.includes('public key'))).toBe(true);
+    expect(lines.some((l) => l.includes('tenants[0].jwt[1]') && l.includes('exactly one of'))).toBe(true);
+    expect(lines.join('\n')).not.toContain('SECRET-CANARY');
+  });
+
   it('names unknown keys, suggesting the near miss', async () => {
     const f = await fixture(`server:
   prot: 80

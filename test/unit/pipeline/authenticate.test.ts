@@ -136,3 +136,20 @@ describe('authenticate: tenant claims', () => {
     expect((await failure(() => localStage(ctxFor(acmeKey.key)))).code).toBe('invalid_api_key');
   });
 });
+
+describe('authenticate: master-key rotation', () => {
+  it('accepts keys hashed under a previous pepper only when that pepper is configured', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const { hashApiKey } = await import('../../../src/crypto/keys.js');
+    const oldPepper = randomBytes(32);
+    const legacy = makeKey(acme);
+    legacy.record = { ...legacy.record, hash: hashApiKey(legacy.key, oldPepper) };
+    const reg = makeRegistry([acme], [legacy]);
+    const strict = authenticate({ registry: reg, pepper, now: () => NOW });
+    expect((await failure(() => strict(ctxFor(legacy.key)))).code).toBe('invalid_api_key');
+    const rotating = authenticate({ registry: reg, pepper, previousPeppers: [oldPepper], now: () => NOW });
+    const ctx = ctxFor(legacy.key);
+    await rotating(ctx);
+    expect(ctx.principal?.keyId).toBe(legacy.record.id);
+  });
+});
