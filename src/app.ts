@@ -22,7 +22,7 @@ import type { Deployment } from './providers/types.js';
 import { createHandler } from './server/handler.js';
 import { startHttpServer } from './server/http.js';
 import { openStore, type Store } from './store/index.js';
-import { loadTenancy, syncTenancy } from './tenancy/bootstrap.js';
+import { syncTenancy } from './tenancy/bootstrap.js';
 import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
@@ -108,8 +108,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         sealer: adminSealer(master, env),
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
-        // The data plane follows admin changes: a full snapshot reload after each one.
-        onChange: async () => registry.replace(buildSnapshot({ ...(await loadTenancy(store)), deployments })),
+        // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
+        onChange: async (tenantId) => void (await refresh?.reloadTenant(tenantId)),
       }),
     });
     // Keeps the snapshot fresh from LISTEN/NOTIFY; requests keep reading the registry meanwhile.

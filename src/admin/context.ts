@@ -1,6 +1,7 @@
 /** What admin routes and services are handed: dependencies in, nothing stashed on requests. */
 import type { Logger } from 'pino';
 import type { AdminPrincipal } from '../identity/admin-principal.js';
+import { PLATFORM_SCOPE_ID } from '../identity/roles.js';
 import type { FieldSealer, Store } from '../store/index.js';
 
 export interface AdminEnv {
@@ -12,10 +13,11 @@ export interface AdminEnv {
   logger: Logger;
   now(): Date;
   /**
-   * Called after a committed change so the data plane's snapshot follows it. One line in
-   * app.ts decides what it does (reload now, or nothing once LISTEN/NOTIFY refresh runs).
+   * Called after a committed change in `tenantId` and awaited before the response, so this
+   * gateway's data plane already serves the change when the caller hears of it (other replicas
+   * follow through LISTEN/NOTIFY). One line in app.ts decides what it does.
    */
-  onChange(): Promise<void>;
+  onChange(tenantId: string): Promise<void>;
 }
 
 /** Who is acting, from where: every service call and audit entry carries it. */
@@ -33,9 +35,11 @@ export interface TenantScope {
 }
 
 /** Runs a committed-change notification without letting its failure undo the response. */
-export async function notifyChange(env: AdminEnv): Promise<void> {
+export async function notifyChange(env: AdminEnv, tenantId: string): Promise<void> {
+  // The platform scope holds no data-plane configuration (only platform admin keys).
+  if (tenantId === PLATFORM_SCOPE_ID) return;
   try {
-    await env.onChange();
+    await env.onChange(tenantId);
   } catch (err) {
     env.logger.error({ err }, 'admin: reloading the configuration snapshot failed; it catches up on the next change');
   }

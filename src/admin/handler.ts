@@ -31,8 +31,8 @@ export interface AdminHandlerOptions {
   logger: Logger;
   /** GATEHOUSE_ADMIN_KEY; undefined: only stored admin keys authenticate. */
   bootstrapKey: string | undefined;
-  /** After each committed change: make the data plane's snapshot follow it. */
-  onChange(): Promise<void>;
+  /** After each committed change in a tenant: make the data plane's snapshot follow it. */
+  onChange(tenantId: string): Promise<void>;
   now?: () => Date;
   routes?: readonly AdminRoute[];
 }

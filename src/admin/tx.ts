@@ -18,7 +18,7 @@ export function read<T>(env: AdminEnv, tenantId: string, fn: (tx: TenantTx) => P
 
 export async function write<T>(env: AdminEnv, tenantId: string, fn: (tx: TenantTx) => Promise<T>): Promise<T> {
   const result = await env.store.withTenant(tenantId, fn);
-  await notifyChange(env);
+  await notifyChange(env, tenantId);
   return result;
 }
 
@@ -109,6 +109,6 @@ export async function createOnce(
     }
     return created.result;
   });
-  if (result.replayed !== true) await notifyChange(env);
+  if (result.replayed !== true) await notifyChange(env, scopeId);
   return result;
 }

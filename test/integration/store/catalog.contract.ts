@@ -14,7 +14,8 @@ const PLATFORM_COLUMNS: Record<string, string[]> = {
   // Public keys and claim names only: the snapshot verifies JWTs without a query.
   tenant_jwt_issuers: ['audience', 'claims', 'created_at', 'id', 'issuer', 'jwks', 'jwks_url', 'tenant_id', 'updated_at'],
   tenant_keyrings: ['created_at', 'shred_after', 'shred_requested_at', 'shredded_at', 'tenant_id'],
-  tenants: ['allowed_models', 'created_at', 'id', 'name', 'regions', 'slug', 'status', 'tenant_id', 'time_zone', 'updated_at'],
+  // deletion_requested_at: fleet views show which tenants are being deleted (0003_admin).
+  tenants: ['allowed_models', 'created_at', 'deletion_requested_at', 'id', 'name', 'regions', 'slug', 'status', 'tenant_id', 'time_zone', 'updated_at'],
   webhooks: ['created_at', 'enabled', 'events', 'id', 'key_version', 'tenant_id', 'updated_at'],
 };
 

@@ -6,11 +6,17 @@ import { createKeyring } from '../../../src/crypto/keyring.js';
 import { generateApiKey, hashApiKey, keyPrefix } from '../../../src/crypto/keys.js';
 import { localKms } from '../../../src/crypto/kms.js';
 import {
+  adminKeysRepo,
   apiKeysRepo,
   domainsRepo,
+  idempotencyRepo,
+  membershipsRepo,
+  policiesRepo,
   providerCredentialsRepo,
+  serviceAccountsRepo,
   teamsRepo,
   upsertTenantBySlug,
+  usersRepo,
   webhooksRepo,
 } from '../../../src/store/index.js';
 import type { Store } from '../../../src/store/index.js';
@@ -74,6 +80,24 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
       jwksUrl: `https://idp.${domain}/jwks.json`,
       claims: { tenant: 'tenant', roles: 'roles', team: 'team', user: 'sub' },
     });
+    // A row in each admin API table (users, memberships, service accounts, policies, admin keys,
+    // idempotency records) for the RLS suites.
+    const user = await usersRepo.insert(tx, { email: `owner@${domain}`, name: 'Owner' });
+    if (!user.ok) throw new Error('seed: user');
+    await membershipsRepo.insert(tx, { userId: user.user.id, role: 'tenant_admin' });
+    await serviceAccountsRepo.insert(tx, { name: 'seed', description: '' });
+    await policiesRepo.insert(tx, { name: 'seed', description: '', enabled: true, document: { rules: [{ type: 'max_tokens', max: 1 }] } });
+    await adminKeysRepo.insert(tx, {
+      name: 'seed',
+      role: 'tenant_admin',
+      prefix: 'gha_seed',
+      hash: hashApiKey(`admin-${slug}`, PEPPER),
+      userId: null,
+      serviceAccountId: null,
+      createdBy: 'seed',
+      expiresAt: null,
+    });
+    await idempotencyRepo.claim(tx, { principal: 'seed', key: 'seed', requestHash: Buffer.alloc(32), ttlSeconds: 3600 });
     // One audit entry, so the audit tables (entries and head) have rows for the RLS suites too.
     await appendAudit(tx, { actor: { kind: 'system', id: null }, action: 'tenant.seed', outcome: 'success' });
     return { id: tenant.id, slug, domain, teamId: team.id, keyId: inserted.key.id, key };

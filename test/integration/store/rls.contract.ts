@@ -113,6 +113,20 @@ export function rlsContract(factory: StoreFactory): void {
           [b.id],
         ],
         ['audit_checkpoints', 'INSERT INTO audit_checkpoints (tenant_id, seq, hash) VALUES ($1, 0, $2)', [randomUUID(), Buffer.alloc(32)]],
+        ['users', "INSERT INTO users (tenant_id, email) VALUES ($1, 'evil@evil.test')", [b.id]],
+        ['memberships', "INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, 'tenant_admin')", [b.id, randomUUID()]],
+        ['service_accounts', "INSERT INTO service_accounts (tenant_id, name) VALUES ($1, 'evil')", [b.id]],
+        ['policies', "INSERT INTO policies (tenant_id, name, document) VALUES ($1, 'evil', '{}'::jsonb)", [b.id]],
+        [
+          'admin_keys',
+          "INSERT INTO admin_keys (tenant_id, name, role, prefix, key_hash, created_by) VALUES ($1, 'x', 'tenant_admin', 'gha_x', $2, 'x')",
+          [b.id, hashApiKey(uniq(), PEPPER)],
+        ],
+        [
+          'idempotency_keys',
+          "INSERT INTO idempotency_keys (tenant_id, principal, key, request_hash, status, expires_at) VALUES ($1, 'p', 'k', $2, 0, now())",
+          [b.id, Buffer.alloc(32)],
+        ],
       ];
       expect(attempts.map(([t]) => t).sort()).toEqual([...tables].sort());
       for (const [table, sql, params] of attempts) {
