@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { startGateway } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { formatApply, runApply } from './apply.js';
+import { auditVerify } from './audit.js';
 import { runExport } from './export.js';
 
 function printDemoKey(key: string, url: string): void {
@@ -83,6 +84,15 @@ export async function main(argv: string[]): Promise<void> {
       const text = await runExport({ tenant: o.tenant });
       if (o.output === undefined) process.stdout.write(text);
       else await writeFile(o.output, text, { mode: 0o600 });
+    });
+  program
+    .command('audit')
+    .description('audit log tools')
+    .command('verify')
+    .description("check a tenant's hash-chained audit log; exit 1 naming the first broken entry")
+    .requiredOption('--tenant <slug|id>', 'the tenant')
+    .action(async (o: { tenant: string }) => {
+      process.exitCode = await auditVerify(o.tenant);
     });
   try {
     await program.parseAsync(argv);

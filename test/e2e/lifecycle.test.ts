@@ -25,7 +25,7 @@ async function startCli(env: Record<string, string>): Promise<Started> {
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 90_000;
+  const deadline = Date.now() + 150_000;
   for (;;) {
     const match = /"url":"(http:\/\/[^"]+)"/.exec(out);
     if (match?.[1]) return { child, url: match[1], output: () => out, exited };
@@ -39,6 +39,10 @@ const dirs: string[] = [];
 afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
+
+// Spawning the CLI may compile the sources first and creates a new embedded database: slow on a
+// loaded CI machine, so these tests get minutes, not the default 30 s.
+const SLOW = 180_000;
 
 describe('gatehouse start', () => {
   it('prints a generated demo key once, and not on the next start', async () => {
@@ -61,7 +65,7 @@ describe('gatehouse start', () => {
     await again.body.text();
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-  });
+  }, SLOW);
 
   it('drains an in-flight stream on SIGTERM, refuses new work, and exits 0', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gatehouse-cli-'));
@@ -93,7 +97,7 @@ describe('gatehouse start', () => {
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
     expect(await gw.exited).toBe(0);
     await expect(request(`${gw.url}/healthz`)).rejects.toThrow();
-  });
+  }, SLOW);
 
   it('stops with a clear message on invalid configuration', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gatehouse-cli-'));
@@ -107,7 +111,7 @@ describe('gatehouse start', () => {
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code).toBe(1);
     expect(err).toContain('GATEHOUSE_PORT');
-  });
+  }, SLOW);
 });
 
 describe('logs', () => {
