@@ -26,6 +26,25 @@ export interface AuthenticateOptions {
   onKeyUsed?: (keyId: string, tenantId: string) => void;
 }
 
+/**
+ * Keys already verified against a snapshot, so a client's every request does not pay for an
+ * HMAC (~5-10 µs on Node 20, the largest single cost of this stage in the benchmark profile).
+ * Scoped to one snapshot: a revocation or any other change starts from an empty cache. Only
+ * successes are cached, so guessing is no cheaper; bounded, and cleared when full. It holds
+ * credentials in process memory, as the request headers already do while a request runs.
+ */
+const VERIFIED_LIMIT = 10_000;
+const verifiedBySnapshot = new WeakMap<Snapshot, Map<string, ApiKeyRecord>>();
+
+function verifiedKeys(snapshot: Snapshot): Map<string, ApiKeyRecord> {
+  let verified = verifiedBySnapshot.get(snapshot);
+  if (verified === undefined) {
+    verified = new Map();
+    verifiedBySnapshot.set(snapshot, verified);
+  }
+  return verified;
+}
+
 function findKey(candidates: readonly ApiKeyRecord[] | undefined, credential: string, pepper: Buffer) {
   if (candidates === undefined) return undefined;
   for (const record of candidates) {
@@ -92,13 +111,19 @@ export function authenticate(opts: AuthenticateOptions): Stage {
     const snapshot = opts.registry.current;
     if (looksLikeJwt(credential) && snapshot.issuersByIss.size > 0) return authenticateJwt(ctx, credential, snapshot);
 
-    const candidates = snapshot.keysByPrefix.get(keyPrefix(credential));
-    let record = findKey(candidates, credential, opts.pepper);
-    for (const old of previous) {
-      if (record !== undefined) break;
-      record = findKey(candidates, credential, old);
+    const verified = verifiedKeys(snapshot);
+    let record = verified.get(credential);
+    if (record === undefined) {
+      const candidates = snapshot.keysByPrefix.get(keyPrefix(credential));
+      record = findKey(candidates, credential, opts.pepper);
+      for (const old of previous) {
+        if (record !== undefined) break;
+        record = findKey(candidates, credential, old);
+      }
+      if (record === undefined) throw new GatewayError('invalid_api_key', 'Incorrect API key provided.');
+      if (verified.size >= VERIFIED_LIMIT) verified.clear();
+      verified.set(credential, record);
     }
-    if (record === undefined) throw new GatewayError('invalid_api_key', 'Incorrect API key provided.');
     if (record.expiresAt !== null && record.expiresAt <= now()) {
       throw new GatewayError('expired_api_key', 'The API key has expired.');
     }

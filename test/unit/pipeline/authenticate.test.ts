@@ -153,3 +153,25 @@ describe('authenticate: master-key rotation', () => {
     expect(ctx.principal?.keyId).toBe(legacy.record.id);
   });
 });
+
+describe('authenticate: verified-key cache', () => {
+  it('refuses a key revoked after it was used: a new snapshot starts with an empty cache', async () => {
+    const key = makeKey(acme);
+    const reg = makeRegistry([acme], [key]);
+    const s = authenticate({ registry: reg, pepper, now: () => NOW });
+    await s(ctxFor(key.key));
+    await s(ctxFor(key.key)); // served from the cache
+    const revokedReg = makeRegistry([acme], [{ ...key, record: { ...key.record, revoked: true } }]);
+    reg.replace(revokedReg.current);
+    expect((await failure(() => s(ctxFor(key.key)))).code).toBe('invalid_api_key');
+  });
+
+  it('still checks expiry for a cached key', async () => {
+    let now = NOW;
+    const key = makeKey(acme, { expiresAt: NOW + 1000 });
+    const s = authenticate({ registry: makeRegistry([acme], [key]), pepper, now: () => now });
+    await s(ctxFor(key.key));
+    now = NOW + 1000;
+    expect((await failure(() => s(ctxFor(key.key)))).code).toBe('expired_api_key');
+  });
+});
