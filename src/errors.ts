@@ -17,6 +17,7 @@ export const ERRORS = {
   tenant_mismatch: { status: 403, type: 'permission_denied_error' },
   tenant_suspended: { status: 403, type: 'permission_denied_error' },
   insufficient_scope: { status: 403, type: 'permission_denied_error' },
+  ip_not_allowed: { status: 403, type: 'permission_denied_error' },
   model_not_allowed: { status: 403, type: 'permission_denied_error' },
   /** Admin API: the caller's role does not grant this action (DESIGN §3). */
   forbidden: { status: 403, type: 'permission_denied_error' },

@@ -7,7 +7,7 @@
 import { keyPrefix, verifyApiKey } from '../crypto/keys.js';
 import { GatewayError } from '../errors.js';
 import { looksLikeJwt, verifyTenantJwt, type JwtOutcome } from '../identity/jwt.js';
-import type { Registry, Snapshot } from '../tenancy/snapshot.js';
+import { addressAllowed, type Registry, type Snapshot } from '../tenancy/snapshot.js';
 import type { ApiKeyRecord, Principal, Tenant } from '../tenancy/types.js';
 import type { RequestContext, Stage } from './context.js';
 
@@ -126,6 +126,12 @@ export function authenticate(opts: AuthenticateOptions): Stage {
     }
     if (record.expiresAt !== null && record.expiresAt <= now()) {
       throw new GatewayError('expired_api_key', 'The API key has expired.');
+    }
+    // The TCP peer: behind a load balancer that is the balancer (a trusted-proxy setting for
+    // X-Forwarded-For is not there yet).
+    const cidrs = snapshot.cidrsByKey.get(record.id);
+    if (cidrs !== undefined && !addressAllowed(cidrs, ctx.remoteAddress)) {
+      throw new GatewayError('ip_not_allowed', 'This API key may not be used from this address.');
     }
     const tenant = snapshot.tenantsById.get(record.tenantId);
     if (tenant === undefined) throw new GatewayError('invalid_api_key', 'Incorrect API key provided.');

@@ -2,6 +2,7 @@
  * The in-memory snapshot the hot path reads: tenants, keys and the model catalogue. Built from
  * plain records, replaced whole (never mutated), so a request sees one consistent version.
  */
+import { BlockList, isIPv4 } from 'node:net';
 import type { Deployment } from '../providers/types.js';
 import { trustIssuer, type TrustedIssuer } from '../identity/jwt.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
@@ -17,6 +18,27 @@ export interface Snapshot {
   readonly deploymentsByModel: ReadonlyMap<string, readonly Deployment[]>;
   /** JWT `iss` → the tenants' registrations of that issuer (several tenants may share an IdP). */
   readonly issuersByIss: ReadonlyMap<string, readonly TrustedIssuer[]>;
+  /** Key id → its IP allow-list, compiled; keys without a list are absent. */
+  readonly cidrsByKey: ReadonlyMap<string, BlockList>;
+}
+
+/** A compiled allow-list; entries were validated by the admin API and the database's cidr type. */
+function compileCidrs(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [net, bits] = cidr.split('/');
+    if (net === undefined) continue;
+    const family = isIPv4(net) ? 'ipv4' : 'ipv6';
+    list.addSubnet(net, Number(bits ?? (family === 'ipv4' ? 32 : 128)), family);
+  }
+  return list;
+}
+
+/** True when `address` (a socket's remoteAddress) lies in the list; IPv4-mapped IPv6 counts as IPv4. */
+export function addressAllowed(list: BlockList, address: string): boolean {
+  const v4 = address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : undefined;
+  if (v4 !== undefined) return list.check(v4, 'ipv4');
+  return isIPv4(address) ? list.check(address, 'ipv4') : list.check(address, 'ipv6');
 }
 
 export interface SnapshotInput {
@@ -59,8 +81,12 @@ export function buildSnapshot(input: SnapshotInput): Snapshot {
     for (const d of t.domains) tenantsByDomain.set(d, t);
   }
   const keysByPrefix = new Map<string, ApiKeyRecord[]>();
+  const cidrsByKey = new Map<string, BlockList>();
   for (const k of input.keys) {
     if (k.revoked || !tenantsById.has(k.tenantId)) continue;
+    if (k.allowedCidrs !== undefined && k.allowedCidrs !== null && k.allowedCidrs.length > 0) {
+      cidrsByKey.set(k.id, compileCidrs(k.allowedCidrs));
+    }
     const list = keysByPrefix.get(k.prefix);
     if (list) list.push(k);
     else keysByPrefix.set(k.prefix, [k]);
@@ -73,7 +99,16 @@ export function buildSnapshot(input: SnapshotInput): Snapshot {
   }
   const issuersByIss = trustAll((input.issuers ?? []).filter((i) => tenantsById.has(i.tenantId)));
   versions += 1;
-  return { version: versions, tenantsById, tenantsBySlug, tenantsByDomain, keysByPrefix, deploymentsByModel, issuersByIss };
+  return {
+    version: versions,
+    tenantsById,
+    tenantsBySlug,
+    tenantsByDomain,
+    keysByPrefix,
+    deploymentsByModel,
+    issuersByIss,
+    cidrsByKey,
+  };
 }
 
 /** Holds the current snapshot; stages read `registry.current` once per request. */

@@ -34,6 +34,8 @@ export interface ApiKeyRecord {
   /** Epoch ms; null means no expiry. */
   expiresAt: number | null;
   revoked: boolean;
+  /** IP allow-list (CIDR); null or absent means any address. */
+  allowedCidrs?: readonly string[] | null;
 }
 
 /** Who is calling, once authenticated: an API key, or a user or service bearing a tenant JWT. */

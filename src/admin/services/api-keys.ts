@@ -20,11 +20,10 @@ import type { IfMatch } from '../http/etag.js';
 import { conflict, invalid, lockedForChange, notFound } from '../problems.js';
 
 /**
- * IP allow-lists are validated and stored, but the data plane does not check them yet. Storing a
- * list that protects nothing would be worse than refusing it, so non-empty lists are refused
- * until the authenticate stage enforces them; flip this then.
+ * IP allow-lists are enforced by the authenticate stage (against the TCP peer address). Were
+ * that ever switched off, storing a list that protects nothing would be worse than refusing it.
  */
-export const CIDR_ALLOW_LISTS_ENFORCED = false;
+export const CIDR_ALLOW_LISTS_ENFORCED = true;
 
 export interface ApiKeyInput {
   name: string;

@@ -8,8 +8,9 @@ import { migration0003 } from './0003_admin.js';
 import { migration0004 } from './0004_audit.js';
 import { migration0005 } from './0005_jwt_issuers.js';
 import { migration0006 } from './0006_tenant_encryption.js';
+import { migration0007 } from './0007_key_cidrs.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
 
-export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005, migration0006];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005, migration0006, migration0007];

@@ -29,6 +29,7 @@ export type InsertApiKeyResult = { ok: true; key: StoredApiKey } | { ok: false; 
 
 interface ApiKeyRow {
   id: string;
+  allowed_cidrs: string[] | null;
   tenant_id: string;
   team_id: string | null;
   name: string;
@@ -42,7 +43,8 @@ interface ApiKeyRow {
 }
 
 // Exactly the columns gatehouse_platform may read, so one mapping serves both roles.
-const COLUMNS = 'id, tenant_id, team_id, name, prefix, key_hash, scopes, allowed_models, expires_at, revoked_at, created_at';
+const COLUMNS =
+  'id, tenant_id, team_id, name, prefix, key_hash, scopes, allowed_models, allowed_cidrs::text[] AS allowed_cidrs, expires_at, revoked_at, created_at';
 
 function toRecord(r: ApiKeyRow): StoredApiKey {
   return {
@@ -54,6 +56,7 @@ function toRecord(r: ApiKeyRow): StoredApiKey {
     hash: toBuffer(r.key_hash),
     scopes: toScopes(r.scopes),
     allowedModels: r.allowed_models,
+    allowedCidrs: r.allowed_cidrs,
     expiresAt: toEpochMs(r.expires_at),
     revoked: r.revoked_at !== null,
     createdAt: r.created_at,

@@ -113,9 +113,21 @@ describe('values', () => {
     expect(e.message).toMatch(why);
   });
 
-  it('CIDR allow-lists: valid v4 and v6 lists are refused with 501 while the data plane cannot enforce them; none is fine', async () => {
-    const r = await admin('POST', `${base}/api-keys`, { body: { name: 'cidr', allowed_cidrs: ['203.0.113.0/24', '2001:db8::/32'] } });
-    expect(envelope(r, 501, 'not_implemented').param).toBe('allowed_cidrs');
+  it('CIDR allow-lists: valid v4 and v6 lists are stored and enforced on the data plane; duplicates refused; none is fine', async () => {
+    const far = await admin('POST', `${base}/api-keys`, { body: { name: 'cidr-far', allowed_cidrs: ['203.0.113.0/24', '2001:db8::/32'] } });
+    expect(far.status).toBe(201);
+    expect(far.json.allowed_cidrs).toEqual(['203.0.113.0/24', '2001:db8::/32']);
+    const near = await admin('POST', `${base}/api-keys`, { body: { name: 'cidr-near', allowed_cidrs: ['127.0.0.0/8', '::1/128'] } });
+    expect(near.status).toBe(201);
+    const models = async (key: unknown) => {
+      const res = await fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${str(key)}` } });
+      return { status: res.status, body: (await res.json()) as { error?: { code: string } } };
+    };
+    // The test client connects from loopback: outside the first list, inside the second.
+    const refused = await models(far.json.key);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error?.code).toBe('ip_not_allowed');
+    expect((await models(near.json.key)).status).toBe(200);
     envelope(await admin('POST', `${base}/api-keys`, { body: { name: 'cidr', allowed_cidrs: ['10.0.0.0/8', '10.0.0.0/8'] } }), 400, 'invalid_request');
     const ok = await admin('POST', `${base}/api-keys`, { body: { name: 'open', allowed_cidrs: null } });
     expect(ok.status).toBe(201);

@@ -5,7 +5,7 @@ import type { StoreFactory, StoreHandle } from './factory.js';
 
 /** Exactly what gatehouse_platform may read; a new grant must be added here on purpose. */
 const PLATFORM_COLUMNS: Record<string, string[]> = {
-  api_keys: ['allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'scopes', 'team_id', 'tenant_id'],
+  api_keys: ['allowed_cidrs', 'allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'scopes', 'team_id', 'tenant_id'],
   meta: ['key', 'updated_at', 'value'],
   // Never a ciphertext, nor webhook URLs (they often embed a token); nothing of tenant_data_keys.
   provider_credentials: ['base_url', 'created_at', 'id', 'key_version', 'name', 'provider', 'tenant_id', 'updated_at'],

@@ -175,3 +175,19 @@ describe('authenticate: verified-key cache', () => {
     expect((await failure(() => s(ctxFor(key.key)))).code).toBe('expired_api_key');
   });
 });
+
+describe('authenticate: IP allow-lists', () => {
+  it('admits addresses inside the list (IPv4-mapped IPv6 counts as IPv4) and refuses the rest with 403', async () => {
+    const key = makeKey(acme, { allowedCidrs: ['10.1.0.0/16', '2001:db8::/32'] });
+    const s = authenticate({ registry: makeRegistry([acme], [key]), pepper, now: () => NOW });
+    const from = (remoteAddress: string) => {
+      const ctx = ctxFor(key.key);
+      return { ...ctx, remoteAddress };
+    };
+    for (const ok of ['10.1.2.3', '::ffff:10.1.200.1', '2001:db8::5']) await s(from(ok));
+    for (const bad of ['10.2.0.1', '127.0.0.1', '::ffff:192.168.0.1', '2001:db9::1', '']) {
+      const err = await failure(() => s(from(bad)));
+      expect([bad, err.code, err.status]).toEqual([bad, 'ip_not_allowed', 403]);
+    }
+  });
+});
