@@ -5,11 +5,13 @@
  * through to the provider untouched.
  */
 import { GatewayError } from '../errors.js';
+import type { IncomingMessage } from 'node:http';
 import type { RequestContext, Stage } from './context.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function isJsonContentType(value: string | undefined): boolean {
+/** application/json, or any application/*+json type, with or without parameters. */
+export function isJsonContentType(value: string | undefined): boolean {
   if (value === undefined) return false;
   const semi = value.indexOf(';');
   const type = (semi === -1 ? value : value.slice(0, semi)).trim().toLowerCase();
@@ -22,13 +24,13 @@ function tooLarge(maxBytes: number): GatewayError {
   });
 }
 
-export function readBody(ctx: RequestContext, maxBytes: number): Promise<Buffer> {
-  const declared = ctx.headers['content-length'];
+/** Reads a request body up to `maxBytes` (413 past it, declared or streamed). Shared with the admin API. */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) return Promise.reject(tooLarge(maxBytes));
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const req = ctx.req;
     const cleanup = () => {
       req.off('data', onData);
       req.off('end', onEnd);
@@ -87,7 +89,7 @@ export function parseBody(opts: { maxBytes: number }): Stage {
     if (!isJsonContentType(ctx.headers['content-type'])) {
       throw new GatewayError('unsupported_media_type', 'Content-Type must be application/json.');
     }
-    const body = parseJsonObject(await readBody(ctx, opts.maxBytes));
+    const body = parseJsonObject(await readBody(ctx.req, opts.maxBytes));
     const endpoint = ctx.endpoint;
     const pathModel = 'modelFromPath' in endpoint ? endpoint.modelFromPath : undefined;
     const model = pathModel ?? body.model;

@@ -99,17 +99,21 @@ export interface ContextInit {
 }
 
 export function makeContext(init: ContextInit = {}): RequestContext {
+  const headers = init.headers ?? {};
+  // As in node:http, the context's headers are the request's own.
+  const req = init.req ?? (Readable.from([]) as unknown as IncomingMessage);
+  req.headers = headers;
   return {
     requestId: 'req_test',
     startedAt: process.hrtime.bigint(),
     method: 'POST',
     path: '/v1/chat/completions',
-    headers: init.headers ?? {},
+    headers,
     remoteAddress: '127.0.0.1',
     endpoint: init.endpoint ?? { op: 'chat' },
     pathTenant: init.pathTenant,
     signal: new Cancellation(),
-    req: init.req ?? (Readable.from([]) as unknown as IncomingMessage),
+    req,
     ...init.fields,
   };
 }
