@@ -26,6 +26,9 @@ import { syncTenancy } from './tenancy/bootstrap.js';
 import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
+import { shredDueTenants } from './crypto/shredding.js';
+
+const SHRED_INTERVAL_MS = 3_600_000;
 
 export interface RunningGateway {
   /** e.g. http://127.0.0.1:8080 */
@@ -130,6 +133,18 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       'gatehouse listening',
     );
 
+    // Crypto-shredding of tenants whose deletion grace period has passed. Every replica may run
+    // it: destroying a tenant's keys is idempotent under its keyring row lock.
+    const shredTimer = setInterval(() => {
+      shredDueTenants(store).then(
+        (r) => {
+          if (r.shredded.length > 0) logger.info({ tenants: r.shredded.length }, 'tenant data keys destroyed');
+        },
+        (err: unknown) => logger.error({ err }, 'shred job failed'),
+      );
+    }, SHRED_INTERVAL_MS);
+    shredTimer.unref();
+
     let closing: Promise<void> | undefined;
     const running = server;
     const stopRefresh = refresh;
@@ -143,6 +158,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       close() {
         closing ??= (async () => {
           ready = false;
+          clearInterval(shredTimer);
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
           await running.shutdown(config.server.shutdownGraceMs);
           await stopRefresh.stop();

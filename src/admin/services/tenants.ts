@@ -8,6 +8,7 @@ import type { Actor } from '../context.js';
 import type { IfMatch } from '../http/etag.js';
 import { conflict, lockedForChange, notFound } from '../problems.js';
 import { planOf, TEMPLATES, withPlan, type Limits, type TemplateName, type TenantPlan } from '../templates.js';
+import { scheduleTenantShred } from '../../crypto/shredding.js';
 
 export interface CreateTenantInput {
   slug: string;
@@ -103,14 +104,16 @@ export async function setTenantStatus(
 }
 
 /**
- * Marks the tenant for deletion: suspended at once (the data plane refuses it), purged after the
- * grace period by a separate job, which also destroys its data key. Repeating it changes nothing.
+ * Marks the tenant for deletion: suspended at once (the data plane refuses it) and its data keys
+ * scheduled for destruction after the grace period (crypto-shredding, run by the gateway's
+ * periodic shred job). Repeating it changes nothing.
  */
 export async function deleteTenant(tx: TenantTx, actor: Actor, ifMatch: IfMatch | null): Promise<ManagedTenant> {
   const before = await lockedForChange(() => tenantsManageRepo.get(tx, { forUpdate: true }), 'tenant', ifMatch, true);
   if (before.deletionRequestedAt !== null) return before;
   const after = await tenantsManageRepo.markForDeletion(tx);
   if (after === null) throw notFound('tenant');
+  await scheduleTenantShred(tx);
   await audit(tx, actor, 'tenant.delete', { kind: 'tenant', id: after.id }, { before: auditable(before), after: auditable(after) });
   return after;
 }

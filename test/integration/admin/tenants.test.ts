@@ -101,6 +101,11 @@ describe('tenant lifecycle', () => {
     expect(again.status).toBe(202);
     const listed = await platform('GET', '/tenants?status=deleting');
     expect((listed.json.data as { slug: string }[]).map((x) => x.slug)).toContain('doomed');
+    // Its data keys are scheduled for crypto-shredding after the grace period.
+    const keyring = await gw.store.withTenant(t.id, (tx) =>
+      tx.query<{ shred_after: Date | null }>('SELECT shred_after FROM tenant_keyrings WHERE tenant_id = $1', [t.id]),
+    );
+    expect(keyring.rows[0]?.shred_after?.getTime()).toBeGreaterThan(Date.now() + 24 * 3600 * 1000);
   });
 
   it('a duplicate slug is a 409 and creates nothing', async () => {
