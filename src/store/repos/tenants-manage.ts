@@ -6,7 +6,7 @@ import type { TenantStatus } from '../../tenancy/types.js';
 import type { PlatformTx, TenantTx } from '../types.js';
 import { isUuid } from './convert.js';
 import { toPage, type Page, type PageRequest } from './page.js';
-import type { TenantRecord } from './tenants.js';
+import { toRecord, type TenantRecord, type TenantRow } from './tenants.js';
 
 /** What the admin API shows: a tenant marked for deletion is `deleting`, whatever its status. */
 export type ManagedTenantStatus = TenantStatus | 'deleting';
@@ -30,17 +30,7 @@ export interface TenantSummary {
   deletionRequestedAt: Date | null;
 }
 
-interface ManagedRow {
-  id: string;
-  slug: string;
-  name: string;
-  status: TenantStatus;
-  regions: string[];
-  allowed_models: string[] | null;
-  settings: Record<string, unknown>;
-  time_zone: string;
-  created_at: Date;
-  updated_at: Date;
+interface ManagedRow extends TenantRow {
   version: string | number;
   deletion_requested_at: Date | null;
 }
@@ -53,20 +43,7 @@ const MANAGED =
 const SUMMARY = 'id, slug, name, status, regions, allowed_models, time_zone, created_at, updated_at, deletion_requested_at';
 
 function toManaged(r: ManagedRow): ManagedTenant {
-  return {
-    id: r.id,
-    slug: r.slug,
-    name: r.name,
-    status: r.status,
-    regions: r.regions,
-    allowedModels: r.allowed_models,
-    settings: r.settings,
-    timeZone: r.time_zone,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    version: Number(r.version),
-    deletionRequestedAt: r.deletion_requested_at,
-  };
+  return { ...toRecord(r), version: Number(r.version), deletionRequestedAt: r.deletion_requested_at };
 }
 
 function toSummary(r: SummaryRow): TenantSummary {

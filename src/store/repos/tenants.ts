@@ -33,7 +33,8 @@ export interface TenantInput {
 
 export type TenantPatch = Partial<Omit<TenantInput, 'slug'>>;
 
-interface TenantRow {
+/** A `tenants` row as selected by COLUMNS. */
+export interface TenantRow {
   id: string;
   slug: string;
   name: string;
@@ -48,7 +49,7 @@ interface TenantRow {
 
 const COLUMNS = 'id, slug, name, status, regions, allowed_models, settings, time_zone, created_at, updated_at';
 
-function toRecord(r: TenantRow): TenantRecord {
+export function toRecord(r: TenantRow): TenantRecord {
   return {
     id: r.id,
     slug: r.slug,
