@@ -55,7 +55,27 @@ export interface RequestContext {
   upstream?: UpstreamResponse;
   /** Set when the upstream reports usage. */
   usage?: Usage;
+  /**
+   * Work to run once the response is over: sent, failed, refused or abandoned by the client.
+   * Stages that take something (a reservation, a scheduler slot) push its release here.
+   */
+  finishers?: Finisher[];
+  /** Response headers stages add (rate-limit state); the server writes them on every answer. */
+  extraHeaders?: Record<string, string>;
 }
+
+export interface RequestOutcome {
+  /** The status sent to the client (or about to be, when it left first). */
+  status: number;
+  /** Usage the provider reported; undefined when it reported none (errors, cut-off streams). */
+  usage: Usage | undefined;
+  /** The client went away before the response was complete. */
+  clientAborted: boolean;
+  /** ms from handing the request to the adapter to the upstream's response headers. */
+  upstreamMs: number | undefined;
+}
+
+export type Finisher = (outcome: RequestOutcome, ctx: RequestContext) => void;
 
 export interface TenantClaim {
   source: 'path' | 'header' | 'host';

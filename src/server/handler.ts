@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { GatewayError, errorEnvelope, toGatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Pipeline } from '../pipeline/compose.js';
-import type { RequestContext } from '../pipeline/context.js';
+import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
+import type { Usage } from '../providers/types.js';
 import { Cancellation } from '../providers/cancel.js';
 import { baseHeaders, sendError, sendJson, withContextHeaders } from './respond.js';
 import { matchRoute, type RouteMatch } from './router.js';
@@ -39,7 +40,7 @@ export interface HandlerDeps {
  * when the request deadline passes (then with a 504 as the reason). One 'close' listener does the
  * bookkeeping: cheaper than a listener per concern.
  */
-function watchRequest(deps: HandlerDeps, res: ServerResponse): Cancellation {
+function watchRequest(deps: HandlerDeps, res: ServerResponse, onClose: (aborted: boolean) => void): Cancellation {
   const cancellation = new Cancellation();
   const deadline = setTimeout(() => {
     cancellation.abort(
@@ -48,8 +49,10 @@ function watchRequest(deps: HandlerDeps, res: ServerResponse): Cancellation {
   }, deps.requestTimeoutMs);
   res.once('close', () => {
     clearTimeout(deadline);
-    if (!res.writableFinished) cancellation.abort(new Error('client disconnected'));
+    const aborted = !res.writableFinished;
+    if (aborted) cancellation.abort(new Error('client disconnected'));
     deps.metrics.countResponse(res.statusCode);
+    onClose(aborted);
   });
   return cancellation;
 }
@@ -102,6 +105,32 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
   });
 }
 
+/**
+ * Runs the finishers once the response is over and the usage is known (a stream's usage arrives
+ * with its last chunk, which may be after the socket closed). A finisher that throws is logged
+ * and does not stop the others: each one releases something.
+ */
+function finish(deps: HandlerDeps, ctx: RequestContext, status: number, clientAborted: boolean): void {
+  const run = (usage: Usage | undefined): void => {
+    const { upstreamStartedAt, upstreamAnsweredAt } = ctx;
+    const upstreamMs =
+      upstreamStartedAt !== undefined && upstreamAnsweredAt !== undefined
+        ? Number(upstreamAnsweredAt - upstreamStartedAt) / 1e6
+        : undefined;
+    const outcome: RequestOutcome = { status, usage: usage ?? ctx.usage, clientAborted, upstreamMs };
+    for (const finisher of ctx.finishers ?? []) {
+      try {
+        finisher(outcome, ctx);
+      } catch (err) {
+        deps.logger.error({ reqId: ctx.requestId, err }, 'request finisher failed');
+      }
+    }
+  };
+  const upstream = ctx.upstream;
+  if (upstream === undefined) run(undefined);
+  else upstream.usage.then(run, () => run(undefined));
+}
+
 async function serveApi(deps: HandlerDeps, ctx: RequestContext, res: ServerResponse, isModels: boolean): Promise<void> {
   if (isModels) {
     await deps.models(ctx);
@@ -148,8 +177,11 @@ export function createHandler(deps: HandlerDeps) {
       return;
     }
 
-    const cancellation = watchRequest(deps, res);
-    const ctx: RequestContext = {
+    let ctx: RequestContext | undefined;
+    const cancellation = watchRequest(deps, res, (aborted) => {
+      if (ctx?.finishers !== undefined) finish(deps, ctx, res.statusCode, aborted);
+    });
+    ctx = {
       requestId,
       startedAt,
       method: req.method ?? 'GET',
@@ -162,11 +194,16 @@ export function createHandler(deps: HandlerDeps) {
       req,
     };
     const isModels = match.endpoint.op === 'models.list' || match.endpoint.op === 'models.get';
-    serveApi(deps, ctx, res, isModels).catch((err: unknown) => {
+    const context = ctx;
+    serveApi(deps, context, res, isModels).catch((err: unknown) => {
       if (res.destroyed) return; // the client is gone; nobody to answer
       const failure = toGatewayError(err);
-      logFailure(deps, ctx, failure);
-      if (ctx.tenant !== undefined && !res.headersSent) res.setHeader('x-tenant-id', ctx.tenant.slug);
+      logFailure(deps, context, failure);
+      if (!res.headersSent) {
+        if (context.tenant !== undefined) res.setHeader('x-tenant-id', context.tenant.slug);
+        const extra = context.extraHeaders;
+        if (extra !== undefined) for (const name in extra) res.setHeader(name, extra[name] as string);
+      }
       sendError(res, failure);
     });
   };

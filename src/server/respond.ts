@@ -27,6 +27,8 @@ export function withContextHeaders(headers: Record<string, string>, ctx: Request
     headers['x-gatehouse-region'] = d.region;
   }
   headers['x-gatehouse-processing-ms'] = processingMs(ctx.startedAt);
+  const extra = ctx.extraHeaders;
+  if (extra !== undefined) for (const name in extra) headers[name] = extra[name] as string;
   return headers;
 }
 
