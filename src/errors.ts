@@ -35,6 +35,10 @@ export const ERRORS = {
   precondition_required: { status: 428, type: 'invalid_request_error' },
   header_too_large: { status: 431, type: 'invalid_request_error' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
+  /** A calendar quota (per day/month) of requests or tokens is used up until its reset. */
+  quota_exceeded: { status: 429, type: 'rate_limit_error' },
+  /** A spend budget is used up; OpenAI's type for exhausted credit, so SDKs treat it alike. */
+  budget_exceeded: { status: 429, type: 'insufficient_quota' },
   internal_error: { status: 500, type: 'server_error' },
   /** A route whose backing component is not part of this build yet. */
   not_implemented: { status: 501, type: 'server_error' },

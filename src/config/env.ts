@@ -20,6 +20,7 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { variable: 'GATEHOUSE_HOST', path: ['server', 'host'], kind: 'string', description: 'listen address' },
   { variable: 'GATEHOUSE_DATA_DIR', path: ['dataDir'], kind: 'string', description: 'data directory' },
   { variable: 'DATABASE_URL', path: ['databaseUrl'], kind: 'string', description: 'PostgreSQL URL' },
+  { variable: 'REDIS_URL', path: ['limits', 'redisUrl'], kind: 'string', description: 'Redis URL for shared limit counters' },
   { variable: 'GATEHOUSE_LOG_LEVEL', path: ['logLevel'], kind: 'string', description: 'log level' },
   { variable: 'GATEHOUSE_MAX_BODY_BYTES', path: ['server', 'maxBodyBytes'], kind: 'integer', description: 'request body limit' },
   {

@@ -163,6 +163,16 @@ export const configSchema = z
     providers: z.array(provider).default([]),
     deployments: z.array(deployment).default([]),
     tenants: z.array(tenant).default([]),
+    /** Admission (DESIGN §4): where counters live and how requests are bounded. */
+    limits: z
+      .object({
+        /** Shared counters for several replicas; absent = in-process counters (one instance). */
+        redisUrl: z.url({ protocol: /^rediss?$/ }).optional(),
+        /** Output tokens reserved (and sent upstream as max_tokens) when a request sets none. */
+        defaultMaxOutputTokens: z.number().int().min(1).max(10_000_000).default(4096),
+      })
+      .strict()
+      .default({ defaultMaxOutputTokens: 4096 }),
   })
   .strict();
 

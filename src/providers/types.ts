@@ -64,6 +64,11 @@ export interface Usage {
   completionTokens: number;
   totalTokens: number;
   cachedTokens: number;
+  /**
+   * True when the provider reported nothing and these counts are the gateway's estimate (a
+   * stream cut off or sent without usage: one output token per content chunk that passed).
+   */
+  estimated?: boolean;
 }
 
 export interface UpstreamRequest {

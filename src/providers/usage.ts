@@ -145,9 +145,17 @@ export class JsonUsageScanner implements UsageScanner {
   }
 }
 
-/** SSE: the shared scanner reports only `data:` lines that mention usage; the last one wins. */
+const CHOICE = Buffer.from('"choices":[{');
+
+/**
+ * SSE: the shared scanner reports only `data:` lines that mention usage; the last one wins.
+ * Content chunks are counted on the side (one native search per chunk): when the provider
+ * reports no usage (a stream cut off, or sent without include_usage), the count is the
+ * estimate of output tokens, since OpenAI-style streams carry about one token per chunk.
+ */
 export class SseUsageScanner implements UsageScanner {
   private seen: Usage | undefined;
+  private chunks = 0;
   // Only lines where `"usage"` holds an object are decoded: OpenAI sends `"usage":null` on
   // every chunk once include_usage is set, and the real one on the last.
   private readonly scanner = new SseScanner(
@@ -157,15 +165,25 @@ export class SseUsageScanner implements UsageScanner {
 
   push(chunk: Buffer): void {
     this.scanner.push(chunk);
+    let at = chunk.indexOf(CHOICE);
+    while (at !== -1) {
+      this.chunks++;
+      at = chunk.indexOf(CHOICE, at + CHOICE.length);
+    }
   }
 
   end(): Usage | undefined {
     this.scanner.end();
-    return this.seen;
+    return this.seen ?? this.estimate();
   }
 
   partial(): Usage | undefined {
-    return this.seen;
+    return this.seen ?? this.estimate();
+  }
+
+  private estimate(): Usage | undefined {
+    if (this.chunks === 0) return undefined;
+    return { promptTokens: 0, completionTokens: this.chunks, totalTokens: this.chunks, cachedTokens: 0, estimated: true };
   }
 
   private onData(data: string): void {

@@ -1,4 +1,5 @@
 /** Tenancy data as the hot path sees it: plain, immutable records from the snapshot. */
+import type { TenantLimits } from '../limits/types.js';
 
 export type TenantStatus = 'active' | 'suspended';
 
@@ -13,6 +14,8 @@ export interface Tenant {
   allowedModels: readonly string[] | '*';
   /** Regions whose deployments this tenant may reach; empty means any. */
   regions: readonly string[];
+  /** Plan, rules and budget behaviour; absent means no limits apply. */
+  limits?: TenantLimits;
 }
 
 /** What a key may call. 'inference' covers every model-calling operation. */

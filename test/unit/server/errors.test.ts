@@ -28,7 +28,8 @@ const SDK_TYPE: Record<number, string[]> = {
   401: ['authentication_error'],
   403: ['permission_denied_error'],
   404: ['invalid_request_error'],
-  429: ['rate_limit_error'],
+  // OpenAI itself answers exhausted credit with type insufficient_quota; SDKs map 429 by status.
+  429: ['rate_limit_error', 'insufficient_quota'],
 };
 
 describe('error catalogue', () => {
