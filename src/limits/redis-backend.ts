@@ -47,7 +47,11 @@ export interface RedisLimitBackend extends LimitBackend {
   settle(reservationId: string, charges: readonly Charge[], used: readonly number[]): Promise<void>;
   /** One PING; rejects with LimitsUnavailableError when Redis cannot answer. */
   ping(): Promise<void>;
-  /** Waits until the connection is ready (for start-up), at most the connect timeout. */
+  /**
+   * Waits until the connection is ready, at most the connect timeout; rejects on the first
+   * connection error. Reserve and settle wait for it until the first connection succeeded, so
+   * requests at start-up are not refused while the connection is still being made.
+   */
   ready(): Promise<void>;
 }
 
@@ -316,6 +320,10 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
   client.defineCommand('gatehouseLimitsReserveV1', { lua: RESERVE_LUA });
   client.defineCommand('gatehouseLimitsSettleV1', { lua: SETTLE_LUA });
   const scripts = client as unknown as ScriptClient;
+  let everReady = false;
+  client.once('ready', () => {
+    everReady = true;
+  });
 
   async function reserve(reservationId: string, charges: readonly Charge[], leaseMs: number): Promise<ReserveResult> {
     const n = charges.length;
@@ -334,6 +342,7 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
       pushParams(argv, c);
       argv.push(units(c.amount));
     }
+    if (!everReady) await ready();
     let reply: unknown;
     try {
       reply = await scripts.gatehouseLimitsReserveV1(keys.length, ...keys, ...argv);
@@ -355,6 +364,7 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
       argv.push(units(c.amount), units(used[i] ?? 0));
     }
     keys.push(first.key + SETTLED_INFIX + reservationId);
+    if (!everReady) await ready();
     try {
       await scripts.gatehouseLimitsSettleV1(keys.length, ...keys, ...argv);
     } catch (err) {
@@ -376,12 +386,15 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
       const done = (err?: Error) => {
         clearTimeout(timer);
         client.off('ready', onReady);
+        client.off('error', onError);
         if (err === undefined) resolve();
         else reject(err);
       };
       const onReady = () => done();
+      const onError = (err: unknown) => done(classify(err));
       const timer = setTimeout(() => done(new LimitsUnavailableError(`Redis not ready after ${connectTimeoutMs} ms`)), connectTimeoutMs);
       client.on('ready', onReady);
+      client.on('error', onError);
     });
   }
 
