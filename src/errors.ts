@@ -45,6 +45,8 @@ export const ERRORS = {
   upstream_error: { status: 502, type: 'upstream_error' },
   upstream_unavailable: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
+  /** The shared limits store (Redis) is unreachable and the deployment fails closed (DESIGN §4). */
+  limits_unavailable: { status: 503, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'timeout_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

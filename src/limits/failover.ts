@@ -1,0 +1,248 @@
+/**
+ * Redis-or-local limits (DESIGN §4, §12). Admission asks this wrapper, never the Redis backend
+ * directly. While Redis answers, every reservation goes there. When it cannot be reached
+ * (LimitsUnavailableError: refused, lost, timed out), the wrapper remembers that Redis is down,
+ * logs the transition once, and from then on does not try Redis on the request path: a probe
+ * PINGs it in the background and brings the state back up when it answers. Meanwhile each call
+ * chooses its fail mode: 'closed' refuses with `limits_unavailable` (503), 'open' reserves against
+ * this instance's own memory backend, with each limit scaled to `fallbackShare` (limit ÷
+ * replicas, DESIGN §12), and is counted.
+ *
+ * Settling goes to the backend that made the reservation: `reserve` returns `via`, and the caller
+ * hands it back to `settle` (no per-reservation state here). A settle meant for Redis that cannot
+ * be delivered is kept (bounded) and replayed when Redis is back; settles are idempotent per
+ * reservation id, so a replay never counts twice. `settle` never rejects.
+ */
+import type { Logger } from 'pino';
+import { GatewayError } from '../errors.js';
+import type { Charge, FailMode, LimitBackend, ReserveResult } from './types.js';
+import { LimitsUnavailableError } from './unavailable.js';
+
+export type LimitsState = 'up' | 'down';
+/** Which backend holds a reservation. */
+export type Via = 'primary' | 'fallback';
+export type FailoverReserveResult = ReserveResult & { readonly via: Via };
+
+/** A shared backend that can be probed (the Redis backend). */
+export interface ProbedBackend extends LimitBackend {
+  ping(): Promise<void>;
+}
+
+export interface FailoverOptions {
+  primary: ProbedBackend;
+  fallback: LimitBackend;
+  onStateChange?: (state: LimitsState) => void;
+  logger?: Logger;
+  /** How often a down primary is probed. Default 1,000 ms. */
+  probeIntervalMs?: number;
+  /** Share of every limit the fallback enforces, in (0, 1]: 1 ÷ replicas. Default 1. */
+  fallbackShare?: number;
+  /** Settles for the primary kept while it is down; the oldest are dropped beyond. Default 10,000. */
+  maxPendingSettles?: number;
+}
+
+export interface FailoverStats {
+  state: LimitsState;
+  /** Reservations served by the local fallback (fail open). */
+  fallbackReservations: number;
+  /** Requests refused because the primary was down (fail closed). */
+  unavailableRejections: number;
+  /** Primary calls on the request path that failed as unreachable. */
+  failures: number;
+  /** Settles that failed for another reason (a bug), or were dropped from a full replay queue. */
+  settleFailures: number;
+  droppedSettles: number;
+  replayedSettles: number;
+  pendingSettles: number;
+}
+
+export interface FailoverLimits {
+  reserve(reservationId: string, charges: readonly Charge[], leaseMs: number, failMode: FailMode): Promise<FailoverReserveResult>;
+  settle(via: Via, reservationId: string, charges: readonly Charge[], used: readonly number[]): Promise<void>;
+  state(): LimitsState;
+  stats(): FailoverStats;
+  /** Stops probing and closes both backends. */
+  close(): Promise<void>;
+}
+
+interface PendingSettle {
+  id: string;
+  charges: readonly Charge[];
+  used: readonly number[];
+}
+
+function share(limit: number, fraction: number): number {
+  return limit > 0 ? Math.max(1, Math.floor(limit * fraction)) : 0;
+}
+
+/** The fallback's charges: every limit (and burst) scaled to this instance's share. */
+function localCharges(charges: readonly Charge[], fraction: number): readonly Charge[] {
+  if (fraction >= 1) return charges;
+  return charges.map((c): Charge => {
+    if (c.kind === 'bucket') return { ...c, limit: share(c.limit, fraction), burst: share(c.burst, fraction) };
+    return { ...c, limit: share(c.limit, fraction) };
+  });
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+const RESOLVED = Promise.resolve();
+
+export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
+  const { primary, fallback, logger } = opts;
+  const probeIntervalMs = opts.probeIntervalMs ?? 1_000;
+  const fraction = opts.fallbackShare ?? 1;
+  if (!(fraction > 0 && fraction <= 1)) throw new Error('limits: fallbackShare must be in (0, 1]');
+  const maxPending = opts.maxPendingSettles ?? 10_000;
+
+  let state: LimitsState = 'up';
+  let probe: NodeJS.Timeout | undefined;
+  let probing = false;
+  let closed = false;
+  let pending: PendingSettle[] = [];
+  const counts = {
+    fallbackReservations: 0,
+    unavailableRejections: 0,
+    failures: 0,
+    settleFailures: 0,
+    droppedSettles: 0,
+    replayedSettles: 0,
+  };
+
+  function notify(next: LimitsState): void {
+    try {
+      opts.onStateChange?.(next);
+    } catch (err) {
+      logger?.error({ err: message(err) }, 'limits: state change listener failed');
+    }
+  }
+
+  function markDown(err: unknown): void {
+    counts.failures++;
+    if (state === 'down' || closed) return;
+    state = 'down';
+    logger?.warn({ err: message(err) }, 'limits: Redis unreachable; using the configured fail mode until it answers again');
+    notify('down');
+    probe = setInterval(runProbe, probeIntervalMs);
+    probe.unref();
+  }
+
+  function markUp(): void {
+    if (state === 'up' || closed) return;
+    state = 'up';
+    clearInterval(probe);
+    probe = undefined;
+    logger?.info({ replaying: pending.length }, 'limits: Redis reachable again');
+    notify('up');
+    const replay = pending;
+    pending = [];
+    for (const p of replay) {
+      void deliver(p).then((ok) => {
+        if (ok) counts.replayedSettles++;
+      });
+    }
+  }
+
+  function runProbe(): void {
+    if (probing) return;
+    probing = true;
+    primary.ping().then(
+      () => {
+        probing = false;
+        markUp();
+      },
+      () => {
+        probing = false;
+      },
+    );
+  }
+
+  function keep(p: PendingSettle): void {
+    if (pending.length >= maxPending) {
+      pending.shift();
+      counts.droppedSettles++;
+    }
+    pending.push(p);
+  }
+
+  /** Sends one settle to the primary; true when delivered. Never rejects. */
+  function deliver(p: PendingSettle): Promise<boolean> {
+    return Promise.resolve()
+      .then(() => primary.settle(p.id, p.charges, p.used))
+      .then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof LimitsUnavailableError) {
+            markDown(err);
+            keep(p);
+          } else {
+            counts.settleFailures++;
+            logger?.error({ err: message(err) }, 'limits: settling a reservation failed');
+          }
+          return false;
+        },
+      );
+  }
+
+  async function reserve(
+    reservationId: string,
+    charges: readonly Charge[],
+    leaseMs: number,
+    failMode: FailMode,
+  ): Promise<FailoverReserveResult> {
+    if (state === 'up') {
+      try {
+        const result = await primary.reserve(reservationId, charges, leaseMs);
+        return { ...result, via: 'primary' };
+      } catch (err) {
+        if (!(err instanceof LimitsUnavailableError)) throw err;
+        markDown(err);
+      }
+    }
+    if (failMode === 'closed') {
+      counts.unavailableRejections++;
+      throw new GatewayError('limits_unavailable', 'Rate limits cannot be checked right now; retry shortly.', {
+        headers: { 'retry-after': '1' },
+      });
+    }
+    counts.fallbackReservations++;
+    const result = await fallback.reserve(reservationId, localCharges(charges, fraction), leaseMs);
+    return { ...result, via: 'fallback' };
+  }
+
+  function settle(via: Via, reservationId: string, charges: readonly Charge[], used: readonly number[]): Promise<void> {
+    if (via === 'primary') {
+      const p = { id: reservationId, charges, used };
+      if (state === 'down') {
+        keep(p);
+        return RESOLVED;
+      }
+      return deliver(p).then(() => undefined);
+    }
+    try {
+      return Promise.resolve(fallback.settle(reservationId, localCharges(charges, fraction), used)).catch((err: unknown) => {
+        counts.settleFailures++;
+        logger?.error({ err: message(err) }, 'limits: settling a local reservation failed');
+      });
+    } catch (err) {
+      counts.settleFailures++;
+      logger?.error({ err: message(err) }, 'limits: settling a local reservation failed');
+      return RESOLVED;
+    }
+  }
+
+  return {
+    reserve,
+    settle,
+    state: () => state,
+    stats: () => ({ state, ...counts, pendingSettles: pending.length }),
+    async close() {
+      closed = true;
+      clearInterval(probe);
+      probe = undefined;
+      await Promise.all([primary.close(), fallback.close()]);
+    },
+  };
+}
