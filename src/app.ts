@@ -8,6 +8,9 @@ import { deriveKey, loadMasterKey, parsePreviousMasterKeys } from './crypto/mast
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { authenticate } from './pipeline/authenticate.js';
+import { createLimitService, type LimitService } from './limits/service.js';
+import { preloadTokenizers } from './limits/tokens.js';
+import { admit } from './pipeline/admit.js';
 import { authorize } from './pipeline/authorize.js';
 import { parseBody } from './pipeline/body.js';
 import { compose } from './pipeline/compose.js';
@@ -70,6 +73,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   const store = await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
   let refresh: ConfigRefresh | undefined;
   let keyTouch: KeyTouch | undefined;
+  let limitService: LimitService | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -83,6 +87,13 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const touch = createKeyTouch(store, { logger });
     keyTouch = touch;
 
+    limitService = createLimitService({
+      ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
+      logger,
+    });
+    // Encodings load in the background; requests meanwhile use the byte estimate.
+    preloadTokenizers(deployments.map((d) => d.upstreamModel));
+
     const front = [identify(registry), authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch })];
     const inference = compose([
       ...front,
@@ -90,6 +101,14 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       authorize(),
       route(registry),
       validate(),
+      admit({
+        limits: limitService,
+        // A reservation outlives any request it covers; a dead instance's expires after this.
+        leaseMs: config.server.requestTimeoutMs + 60_000,
+        defaultMaxOutputTokens: config.limits.defaultMaxOutputTokens,
+        weightOf: () => 1,
+        failModeOf: () => 'closed',
+      }),
       callProvider(adapters),
     ]);
     const models = compose([...front, authorize()]);
@@ -148,6 +167,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     let closing: Promise<void> | undefined;
     const running = server;
     const stopRefresh = refresh;
+    const limits = limitService;
     return {
       url,
       port: server.port,
@@ -163,6 +183,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await running.shutdown(config.server.shutdownGraceMs);
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
+          await limits.close(); // after the drain: in-flight requests settle their reservations
           await adapters.close();
           await mock?.close();
           await store.close();
@@ -174,6 +195,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   } catch (err) {
     await refresh?.stop();
     await keyTouch?.close();
+    await limitService?.close();
     await store.close();
     throw err;
   }

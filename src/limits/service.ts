@@ -1,0 +1,57 @@
+/**
+ * The limits backend a gateway runs with: in-process counters for a single instance (the
+ * default), or Redis shared by every replica with a local fallback for deployments that fail
+ * open. One shape for the admission stage either way.
+ */
+import type { Logger } from 'pino';
+import { createFailoverBackend, type FailoverStats, type Via } from './failover.js';
+import { createMemoryBackend } from './memory-backend.js';
+import { createRedisBackend } from './redis-backend.js';
+import type { Charge, FailMode, ReserveResult } from './types.js';
+
+export type ServiceReserveResult = ReserveResult & { readonly via?: Via };
+
+export interface LimitService {
+  readonly kind: 'memory' | 'redis';
+  reserve(id: string, charges: readonly Charge[], leaseMs: number, failMode: FailMode): ServiceReserveResult | Promise<ServiceReserveResult>;
+  /** Hands the reservation back to the backend that made it (`via`); never throws. */
+  settle(id: string, charges: readonly Charge[], used: readonly number[], via: Via | undefined): void;
+  /** Redis mode only: whether Redis is reachable, and the fallback counters. */
+  stats(): FailoverStats | undefined;
+  close(): Promise<void>;
+}
+
+export interface LimitServiceOptions {
+  redisUrl?: string;
+  logger: Logger;
+  /** Replicas the local fallback shares each limit with while Redis is down (1 ÷ replicas). */
+  fallbackShare?: number;
+  onStateChange?: (state: 'up' | 'down') => void;
+}
+
+export function createLimitService(opts: LimitServiceOptions): LimitService {
+  if (opts.redisUrl === undefined) {
+    const memory = createMemoryBackend();
+    return {
+      kind: 'memory',
+      reserve: (id, charges, leaseMs) => memory.reserve(id, charges, leaseMs),
+      settle: (id, charges, used) => memory.settle(id, charges, used),
+      stats: () => undefined,
+      close: () => memory.close(),
+    };
+  }
+  const failover = createFailoverBackend({
+    primary: createRedisBackend({ url: opts.redisUrl }),
+    fallback: createMemoryBackend(),
+    logger: opts.logger,
+    ...(opts.fallbackShare !== undefined ? { fallbackShare: opts.fallbackShare } : {}),
+    ...(opts.onStateChange !== undefined ? { onStateChange: opts.onStateChange } : {}),
+  });
+  return {
+    kind: 'redis',
+    reserve: (id, charges, leaseMs, failMode) => failover.reserve(id, charges, leaseMs, failMode),
+    settle: (id, charges, used, via) => void failover.settle(via ?? 'primary', id, charges, used),
+    stats: () => failover.stats(),
+    close: () => failover.close(),
+  };
+}
