@@ -27,11 +27,13 @@ export interface LimitServiceOptions {
   /** Replicas the local fallback shares each limit with while Redis is down (1 ÷ replicas). */
   fallbackShare?: number;
   onStateChange?: (state: 'up' | 'down') => void;
+  /** In-process counters' clock (tests); the admission stage must use the same one. */
+  now?: () => number;
 }
 
 export function createLimitService(opts: LimitServiceOptions): LimitService {
   if (opts.redisUrl === undefined) {
-    const memory = createMemoryBackend();
+    const memory = createMemoryBackend(opts.now !== undefined ? { now: opts.now } : {});
     return {
       kind: 'memory',
       reserve: (id, charges, leaseMs) => memory.reserve(id, charges, leaseMs),
