@@ -87,10 +87,13 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const touch = createKeyTouch(store, { logger });
     keyTouch = touch;
 
+    const metrics = createMetrics();
     limitService = createLimitService({
       ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
       logger,
     });
+    const service = limitService;
+    metrics.watchLimits(() => service.stats());
     // Encodings load in the background; requests meanwhile use the byte estimate.
     preloadTokenizers(deployments.map((d) => d.upstreamModel));
 
@@ -108,6 +111,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         defaultMaxOutputTokens: config.limits.defaultMaxOutputTokens,
         weightOf: () => 1,
         failModeOf: () => 'closed',
+        onRefusal: (code) => metrics.countLimitRefusal(code),
       }),
       callProvider(adapters),
     ]);
@@ -122,7 +126,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       isReady: () => ready,
       isDraining: () => server?.draining ?? false,
       logger,
-      metrics: createMetrics(),
+      metrics,
       requestTimeoutMs: config.server.requestTimeoutMs,
       admin: createAdminHandler({
         store,

@@ -39,6 +39,8 @@ export interface AdmitDeps {
   weightOf(deployment: Deployment): number;
   /** What to do when the shared backend is unreachable. */
   failModeOf(deployment: Deployment): FailMode;
+  /** Told of every refusal (metrics). */
+  onRefusal?: (code: ErrorCode) => void;
   now?: () => number;
 }
 
@@ -154,6 +156,11 @@ interface Admission {
 export function admit(deps: AdmitDeps): Stage {
   const now = deps.now ?? Date.now;
   const nextId = reservationIds();
+  const refuse = (planned: readonly Planned[], result: Extract<ReserveResult, { ok: false }>): GatewayError => {
+    const err = refusal(planned, result);
+    deps.onRefusal?.(err.code);
+    return err;
+  };
 
   function settleLater(ctx: RequestContext, id: string, admission: Admission, d: Deployment, weight: number): void {
     (ctx.finishers ??= []).push((outcome: RequestOutcome) => {
@@ -189,10 +196,10 @@ export function admit(deps: AdmitDeps): Stage {
       }
       const failed = admission.planned[result.failed] as Planned;
       const clampable = limits.budgetAction === 'clamp' && attempt < 3 && failed.charge.kind !== 'concurrency' && ctx.operation !== 'embeddings';
-      if (!clampable) throw refusal(admission.planned, result);
+      if (!clampable) throw refuse(admission.planned, result);
       const room = (result.states[result.failed] as ChargeState).remaining;
       const fits = Math.floor(outputThatFits(failed.rule.metric, room, admission.estimate, d.prices, weight) / bound.choices);
-      if (fits < MIN_CLAMPED_OUTPUT || fits >= bound.perChoice) throw refusal(admission.planned, result);
+      if (fits < MIN_CLAMPED_OUTPUT || fits >= bound.perChoice) throw refuse(admission.planned, result);
       bound.perChoice = fits;
       (ctx.body as Record<string, unknown>)[outputField(d.upstreamModel)] = fits;
       const estimate = estimateFor(ctx.operation as Operation, admission.estimate.inputTokens, fits * bound.choices, d, weight);
@@ -234,14 +241,14 @@ export function admit(deps: AdmitDeps): Stage {
     if (limits.budgetAction !== 'clamp') {
       const pending = deps.limits.reserve(id, charges, deps.leaseMs, deps.failModeOf(d));
       if (!(pending instanceof Promise)) {
-        if (!pending.ok) throw refusal(admission.planned, pending);
+        if (!pending.ok) throw refuse(admission.planned, pending);
         admission.via = pending.via;
         ctx.extraHeaders = rateHeaders(admission.planned, pending.states);
         settleLater(ctx, id, admission, d, weight);
         return;
       }
       return pending.then((result: ServiceReserveResult) => {
-        if (!result.ok) throw refusal(admission.planned, result);
+        if (!result.ok) throw refuse(admission.planned, result);
         admission.via = result.via;
         ctx.extraHeaders = rateHeaders(admission.planned, result.states);
         settleLater(ctx, id, admission, d, weight);
