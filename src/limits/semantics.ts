@@ -20,8 +20,9 @@ export const CONCURRENCY_RETRY_MIN_MS = 100;
 export const CONCURRENCY_RETRY_MAX_MS = 1_000;
 
 /**
- * A settled reservation id is remembered at least this long, so settling it again (a retried
- * settle, a caller bug) counts nothing twice.
+ * Redis remembers a settled reservation id this long, so settling it again (a settle retried
+ * after a lost reply or replayed after an outage, a caller bug) counts nothing twice. The memory
+ * backend has no retries and remembers the last few thousand ids instead (see there).
  */
 export const SETTLED_TTL_MS = 30_000;
 
