@@ -380,13 +380,17 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
     }
   }
 
+  // One wait shared by every caller: a burst of requests at start-up must not add a listener each.
+  let connecting: Promise<void> | undefined;
+
   function ready(): Promise<void> {
     if (client.status === 'ready') return Promise.resolve();
-    return new Promise((resolve, reject) => {
+    connecting ??= new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
         clearTimeout(timer);
         client.off('ready', onReady);
         client.off('error', onError);
+        connecting = undefined;
         if (err === undefined) resolve();
         else reject(err);
       };
@@ -396,6 +400,7 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
       client.on('ready', onReady);
       client.on('error', onError);
     });
+    return connecting;
   }
 
   async function close(): Promise<void> {

@@ -109,6 +109,24 @@ if (available) {
       expect(await admin.pttl(`${PREFIX}${key}`)).toBeGreaterThan(55_000);
     });
 
+    it('lets a burst of requests at start-up wait for the first connection together', async () => {
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(w.name);
+      process.on('warning', onWarning);
+      const fresh = createRedisBackend({ url: REDIS_URL, keyPrefix: PREFIX, commandTimeoutMs: 5_000 });
+      try {
+        const key = `gh:{${randomUUID()}}:w`;
+        const w: Charge = { kind: 'window', key, limit: 150, resetAt: Date.now() + 60_000, amount: 1 };
+        const results = await Promise.all(Array.from({ length: 200 }, () => fresh.reserve(randomUUID(), [w], 10_000)));
+        expect(results.filter((r) => r.ok)).toHaveLength(150);
+        await new Promise((r) => setImmediate(r));
+        expect(warnings).not.toContain('MaxListenersExceededWarning');
+      } finally {
+        process.off('warning', onWarning);
+        await fresh.close();
+      }
+    });
+
     it('refuses a key prefix that would move the hash tag', () => {
       expect(() => createRedisBackend({ url: REDIS_URL, keyPrefix: 'x{y}:' })).toThrow(/must not contain/);
     });
