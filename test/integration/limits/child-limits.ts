@@ -27,6 +27,8 @@ export interface Scenario {
   /** Per request, what is settled as used for the first charge; absent: no settle. */
   used?: number[];
   leaseMs: number;
+  /** Epoch ms at which to fire, so both processes start together. */
+  startAt?: number;
 }
 
 export interface ScenarioResult {
@@ -47,6 +49,7 @@ process.stdout.write('READY\\n');
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() === '') continue;
   const s = JSON.parse(line);
+  if (s.startAt) await new Promise((r) => setTimeout(r, Math.max(0, s.startAt - Date.now())));
   const started = Date.now();
   const errors = [];
   const ok = await Promise.all(Array.from({ length: s.count }, async (_, i) => {
