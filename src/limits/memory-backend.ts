@@ -9,6 +9,9 @@
  * their reset, concurrency counters with no holder are dropped: recreating them gives the same
  * answer), and `maxCounters` caps the total by evicting the oldest counter of the kind being
  * created (a last resort that forgets that counter's state; counted in `stats().evicted`).
+ *
+ * The keys of one request must be distinct (rule ids in the keys make them so): each charge is
+ * checked against its counter's state before the request, as the Redis script does.
  */
 import { CONCURRENCY_RETRY_MAX_MS, CONCURRENCY_RETRY_MIN_MS, LEVEL_EPSILON, units } from './semantics.js';
 import type { Charge, ChargeState, LimitBackend, ReserveResult } from './types.js';

@@ -19,7 +19,7 @@
  * concurrency: lease + margin), so Redis memory stays bounded.
  *
  * Reservation ids must be unique per reservation and chosen by the gateway: an id a client can
- * repeat would let two requests share one reservation.
+ * repeat would let two requests share one reservation. The keys of one request must be distinct.
  */
 import { Redis } from 'ioredis';
 import { CONCURRENCY_RETRY_MAX_MS, CONCURRENCY_RETRY_MIN_MS, LEVEL_EPSILON, SETTLED_TTL_MS, units } from './semantics.js';
