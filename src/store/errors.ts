@@ -3,6 +3,8 @@
 export const SQLSTATE = {
   uniqueViolation: '23505',
   foreignKeyViolation: '23503',
+  /** ON DELETE RESTRICT (NO ACTION reports foreignKeyViolation). */
+  restrictViolation: '23001',
   checkViolation: '23514',
   insufficientPrivilege: '42501',
 } as const;

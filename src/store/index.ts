@@ -69,3 +69,8 @@ export { domainsManageRepo } from './repos/domains-manage.js';
 export type { ManagedDomain } from './repos/domains-manage.js';
 export { sealedManageRepo } from './repos/sealed-manage.js';
 export type { CredentialMeta, WebhookMeta } from './repos/sealed-manage.js';
+// Plans (tiers) and per-tenant limit rules (migration 0008).
+export { plansRepo } from './repos/plans.js';
+export type { PlanInput, PlanPatch, PlanRecord, PlanRemoveResult, PlanResult, PlanUpdateResult } from './repos/plans.js';
+export { limitRulesRepo } from './repos/limit-rules.js';
+export type { RemoveLimitRuleResult, StoredLimitRule, UpsertLimitRuleResult } from './repos/limit-rules.js';

@@ -9,8 +9,18 @@ import { migration0004 } from './0004_audit.js';
 import { migration0005 } from './0005_jwt_issuers.js';
 import { migration0006 } from './0006_tenant_encryption.js';
 import { migration0007 } from './0007_key_cidrs.js';
+import { migration0008 } from './0008_limits.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
 
-export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005, migration0006, migration0007];
+export const MIGRATIONS: readonly Migration[] = [
+  migration0001,
+  migration0002,
+  migration0003,
+  migration0004,
+  migration0005,
+  migration0006,
+  migration0007,
+  migration0008,
+];

@@ -2,6 +2,7 @@
  * The admin API's view of tenants: the full row with its version inside the tenant, and
  * metadata-only listings, lookups and counts across tenants through the platform role.
  */
+import type { BudgetAction } from '../../limits/types.js';
 import type { TenantStatus } from '../../tenancy/types.js';
 import type { PlatformTx, TenantTx } from '../types.js';
 import { isUuid } from './convert.js';
@@ -25,6 +26,8 @@ export interface TenantSummary {
   regions: string[];
   allowedModels: string[] | null;
   timeZone: string;
+  planId: string | null;
+  budgetAction: BudgetAction | null;
   createdAt: Date;
   updatedAt: Date;
   deletionRequestedAt: Date | null;
@@ -38,9 +41,10 @@ interface ManagedRow extends TenantRow {
 type SummaryRow = Omit<ManagedRow, 'settings' | 'version'>;
 
 const MANAGED =
-  'id, slug, name, status, regions, allowed_models, settings, time_zone, created_at, updated_at, version, deletion_requested_at';
+  'id, slug, name, status, regions, allowed_models, settings, time_zone, plan_id, budget_action, created_at, updated_at, version, deletion_requested_at';
 // Exactly the columns granted to gatehouse_platform.
-const SUMMARY = 'id, slug, name, status, regions, allowed_models, time_zone, created_at, updated_at, deletion_requested_at';
+const SUMMARY =
+  'id, slug, name, status, regions, allowed_models, time_zone, plan_id, budget_action, created_at, updated_at, deletion_requested_at';
 
 function toManaged(r: ManagedRow): ManagedTenant {
   return { ...toRecord(r), version: Number(r.version), deletionRequestedAt: r.deletion_requested_at };
@@ -55,6 +59,8 @@ function toSummary(r: SummaryRow): TenantSummary {
     regions: r.regions,
     allowedModels: r.allowed_models,
     timeZone: r.time_zone,
+    planId: r.plan_id,
+    budgetAction: r.budget_action,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     deletionRequestedAt: r.deletion_requested_at,

@@ -1,5 +1,6 @@
 /** Tenants: created and changed inside their own tenant transaction, listed by the platform. */
 import { randomUUID } from 'node:crypto';
+import type { BudgetAction } from '../../limits/types.js';
 import type { Tenant, TenantStatus } from '../../tenancy/types.js';
 import { isUniqueViolation } from '../errors.js';
 import type { PlatformTx, Store, TenantTx } from '../types.js';
@@ -16,6 +17,10 @@ export interface TenantRecord {
   allowedModels: string[] | null;
   settings: Record<string, unknown>;
   timeZone: string;
+  /** The plan (tier) the tenant is on; null: none. */
+  planId: string | null;
+  /** null: the plan's. */
+  budgetAction: BudgetAction | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -29,6 +34,8 @@ export interface TenantInput {
   allowedModels?: readonly string[] | '*' | null;
   settings?: Record<string, unknown>;
   timeZone?: string;
+  planId?: string | null;
+  budgetAction?: BudgetAction | null;
 }
 
 export type TenantPatch = Partial<Omit<TenantInput, 'slug'>>;
@@ -43,11 +50,13 @@ export interface TenantRow {
   allowed_models: string[] | null;
   settings: Record<string, unknown>;
   time_zone: string;
+  plan_id: string | null;
+  budget_action: BudgetAction | null;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = 'id, slug, name, status, regions, allowed_models, settings, time_zone, created_at, updated_at';
+const COLUMNS = 'id, slug, name, status, regions, allowed_models, settings, time_zone, plan_id, budget_action, created_at, updated_at';
 
 export function toRecord(r: TenantRow): TenantRecord {
   return {
@@ -59,6 +68,8 @@ export function toRecord(r: TenantRow): TenantRecord {
     allowedModels: r.allowed_models,
     settings: r.settings,
     timeZone: r.time_zone,
+    planId: r.plan_id,
+    budgetAction: r.budget_action,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -82,8 +93,8 @@ export const tenantsRepo = {
   /** Creates the tenant whose id is set on the transaction (the caller picks a random uuid). */
   async insert(tx: TenantTx, input: TenantInput): Promise<TenantRecord> {
     const { rows } = await tx.query<TenantRow>(
-      `INSERT INTO tenants (id, slug, name, status, regions, allowed_models, settings, time_zone)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+      `INSERT INTO tenants (id, slug, name, status, regions, allowed_models, settings, time_zone, plan_id, budget_action)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${COLUMNS}`,
       [
         tx.tenantId,
         input.slug,
@@ -93,6 +104,8 @@ export const tenantsRepo = {
         modelsParam(input.allowedModels),
         input.settings ?? {},
         checkTimeZone(input.timeZone ?? 'UTC'),
+        input.planId ?? null,
+        input.budgetAction ?? null,
       ],
     );
     return toRecord(onlyRow(rows));
@@ -115,6 +128,8 @@ export const tenantsRepo = {
          allowed_models = CASE WHEN $8 THEN $9::text[] ELSE allowed_models END,
          settings = CASE WHEN $10 THEN $11::jsonb ELSE settings END,
          time_zone = CASE WHEN $12 THEN $13 ELSE time_zone END,
+         plan_id = CASE WHEN $14 THEN $15::uuid ELSE plan_id END,
+         budget_action = CASE WHEN $16 THEN $17 ELSE budget_action END,
          updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}`,
       [
@@ -131,6 +146,10 @@ export const tenantsRepo = {
         patch.settings ?? null,
         patch.timeZone !== undefined,
         patch.timeZone === undefined ? null : checkTimeZone(patch.timeZone),
+        patch.planId !== undefined,
+        patch.planId ?? null,
+        patch.budgetAction !== undefined,
+        patch.budgetAction ?? null,
       ],
     );
     return rows[0] === undefined ? null : toRecord(rows[0]);
@@ -189,6 +208,8 @@ export async function upsertTenantBySlug(
         allowedModels: input.allowedModels,
         settings: input.settings,
         timeZone: input.timeZone,
+        planId: input.planId,
+        budgetAction: input.budgetAction,
       };
       const tenant = await store.withTenant(id, (tx) => tenantsRepo.update(tx, patch));
       if (tenant !== null) return { tenant, created: false };

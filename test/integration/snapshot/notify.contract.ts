@@ -5,7 +5,18 @@
  * the gateway's own writes will.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { apiKeysRepo, domainsRepo, keyUsageRepo, teamsRepo, tenantsRepo, upsertTenantBySlug, type Store } from '../../../src/store/index.js';
+import {
+  apiKeysRepo,
+  domainsRepo,
+  keyUsageRepo,
+  limitRulesRepo,
+  plansRepo,
+  teamsRepo,
+  tenantsRepo,
+  upsertTenantBySlug,
+  type Store,
+} from '../../../src/store/index.js';
+import type { LimitRule } from '../../../src/limits/types.js';
 import { parseConfigChange } from '../../../src/store/notify.js';
 import { createKey, hear, type Heard } from './helpers.js';
 
@@ -14,7 +25,8 @@ export interface StoreUnderTest {
   close(): Promise<void>;
 }
 
-const TABLES = ['api_keys', 'teams', 'tenant_domains', 'tenant_jwt_issuers', 'tenants'];
+const TABLES = ['api_keys', 'limit_rules', 'plans', 'teams', 'tenant_domains', 'tenant_jwt_issuers', 'tenants'];
+const PLATFORM_SCOPE = '00000000-0000-0000-0000-000000000000';
 
 export function notifyContract(label: string, open: () => Promise<StoreUnderTest>): void {
   describe(`configuration notifications [${label}]`, () => {
@@ -126,6 +138,52 @@ export function notifyContract(label: string, open: () => Promise<StoreUnderTest
       });
       expect(catalog.triggers).toEqual(TABLES.map((table) => ({ table, n: 4 })));
       expect(catalog.definers).toEqual([]);
+    });
+
+    it("a tenant's limit rules and plan assignment name the tenant; rewriting a rule unchanged is silent", async () => {
+      const r: LimitRule = { id: 'rpm', scope: 'tenant', subject: null, metric: 'requests', window: 'minute', limit: 5, burst: null, models: null };
+      expect(await announced(() => h.store.withTenant(tenantId, (tx) => limitRulesRepo.upsert(tx, r)))).toEqual([
+        { op: 'insert', table: 'limit_rules', tenant_id: tenantId },
+      ]);
+      heard.payloads.length = 0;
+      expect(await announced(() => h.store.withTenant(tenantId, (tx) => limitRulesRepo.upsert(tx, r)))).toEqual([]);
+      expect(await announced(() => h.store.withTenant(tenantId, (tx) => limitRulesRepo.upsert(tx, { ...r, limit: 6 })))).toEqual([
+        { op: 'update', table: 'limit_rules', tenant_id: tenantId },
+      ]);
+      heard.payloads.length = 0;
+      expect(await announced(() => h.store.withTenant(tenantId, (tx) => limitRulesRepo.remove(tx, 'rpm')))).toEqual([
+        { op: 'delete', table: 'limit_rules', tenant_id: tenantId },
+      ]);
+      heard.payloads.length = 0;
+      const free = await h.store.withTenant(tenantId, (tx) => plansRepo.getByName(tx, 'free'));
+      expect(await announced(() => h.store.withTenant(tenantId, (tx) => tenantsRepo.update(tx, { planId: free?.id ?? null })))).toEqual([
+        { op: 'update', table: 'tenants', tenant_id: tenantId },
+      ]);
+      heard.payloads.length = 0;
+      expect(await announced(() => h.store.withTenant(tenantId, (tx) => tenantsRepo.update(tx, { budgetAction: 'clamp' })))).toEqual([
+        { op: 'update', table: 'tenants', tenant_id: tenantId },
+      ]);
+    });
+
+    it('a plan names no tenant: one notification per changing statement, nothing of the plan in it', async () => {
+      const name = `canary-plan-${slug}`;
+      const created = await h.store.withTenant(PLATFORM_SCOPE, (tx) => plansRepo.create(tx, { name, description: 'PLAN-CANARY', weight: 2, rules: [] }));
+      if (!created.ok) throw new Error('plan not created');
+      await heard.sync();
+      expect(heard.changes()).toEqual([{ op: 'insert', table: 'plans', tenant_id: null }]);
+      heard.payloads.length = 0;
+      const id = created.plan.id;
+      expect(await announced(() => h.store.withTenant(PLATFORM_SCOPE, (tx) => plansRepo.update(tx, id, { weight: 2 })))).toEqual([]);
+      expect(await announced(() => h.store.withTenant(PLATFORM_SCOPE, (tx) => plansRepo.update(tx, id, { weight: 3 })))).toEqual([
+        { op: 'update', table: 'plans', tenant_id: null },
+      ]);
+      heard.payloads.length = 0;
+      expect(await announced(() => h.store.withTenant(PLATFORM_SCOPE, (tx) => tx.query('DELETE FROM plans WHERE id = $1', ['00000000-0000-4000-8000-000000000000'])))).toEqual([]);
+      expect(await announced(() => h.store.withTenant(PLATFORM_SCOPE, (tx) => plansRepo.remove(tx, id)))).toEqual([
+        { op: 'delete', table: 'plans', tenant_id: null },
+      ]);
+      const all = heard.payloads.join('\n');
+      for (const secretish of [name, 'PLAN-CANARY', id]) expect(all).not.toContain(secretish);
     });
 
     it('TRUNCATE (owner only) announces "everything" with a null tenant', async () => {

@@ -1,10 +1,13 @@
 /** The schema's isolation properties, read from the catalogue. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditTenantIsolation } from './isolation-audit.js';
+import { auditTenantIsolation, PLATFORM_CATALOGUE_TABLES } from './isolation-audit.js';
 import type { StoreFactory, StoreHandle } from './factory.js';
 
 /** Exactly what gatehouse_platform may read; a new grant must be added here on purpose. */
 const PLATFORM_COLUMNS: Record<string, string[]> = {
+  // Limits are metadata: the snapshot builds every tenant's limits from them (0008_limits).
+  limit_rules: ['burst', 'created_at', 'id', 'limit', 'metric', 'models', 'scope', 'subject', 'tenant_id', 'updated_at', 'version', 'window'],
+  plans: ['budget_action', 'created_at', 'description', 'id', 'name', 'rules', 'updated_at', 'version', 'weight'],
   api_keys: ['allowed_cidrs', 'allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'scopes', 'team_id', 'tenant_id'],
   meta: ['key', 'updated_at', 'value'],
   // Never a ciphertext, nor webhook URLs (they often embed a token); nothing of tenant_data_keys.
@@ -15,7 +18,10 @@ const PLATFORM_COLUMNS: Record<string, string[]> = {
   tenant_jwt_issuers: ['audience', 'claims', 'created_at', 'id', 'issuer', 'jwks', 'jwks_url', 'tenant_id', 'updated_at'],
   tenant_keyrings: ['created_at', 'shred_after', 'shred_requested_at', 'shredded_at', 'tenant_id'],
   // deletion_requested_at: fleet views show which tenants are being deleted (0003_admin).
-  tenants: ['allowed_models', 'created_at', 'deletion_requested_at', 'id', 'name', 'regions', 'slug', 'status', 'tenant_id', 'time_zone', 'updated_at'],
+  // plan_id, budget_action: the snapshot's limits (0008_limits).
+  tenants: [
+    'allowed_models', 'budget_action', 'created_at', 'deletion_requested_at', 'id', 'name', 'plan_id', 'regions', 'slug', 'status', 'tenant_id', 'time_zone', 'updated_at',
+  ],
   webhooks: ['created_at', 'enabled', 'events', 'id', 'key_version', 'tenant_id', 'updated_at'],
 };
 
@@ -50,8 +56,20 @@ export function catalogContract(factory: StoreFactory): void {
             CREATE POLICY everyone ON leaky_open_policy USING (true);
             CREATE TABLE forgot_tenant (id uuid PRIMARY KEY);
             CREATE UNIQUE INDEX teams_id_global ON teams (id);
+            -- Declared catalogue tables (below) that break the catalogue rules.
+            CREATE TABLE leaky_catalogue_no_rls (id uuid PRIMARY KEY);
+            CREATE TABLE leaky_catalogue_open_write (id uuid PRIMARY KEY);
+            ALTER TABLE leaky_catalogue_open_write ENABLE ROW LEVEL SECURITY;
+            ALTER TABLE leaky_catalogue_open_write FORCE ROW LEVEL SECURITY;
+            CREATE POLICY r ON leaky_catalogue_open_write FOR SELECT TO gatehouse_app USING (true);
+            CREATE POLICY w ON leaky_catalogue_open_write FOR INSERT TO gatehouse_app WITH CHECK (true);
+            CREATE POLICY u ON leaky_catalogue_open_write FOR UPDATE TO public
+              USING (gatehouse_current_tenant() = '00000000-0000-0000-0000-000000000000'::uuid);
           `);
-          problems = await auditTenantIsolation(tx);
+          problems = await auditTenantIsolation(
+            tx,
+            new Map([...PLATFORM_CATALOGUE_TABLES, ['leaky_catalogue_no_rls', 'test'], ['leaky_catalogue_open_write', 'test'], ['teams', 'test']]),
+          );
           throw new Rollback();
         })
         .catch((err: unknown) => {
@@ -65,6 +83,12 @@ export function catalogContract(factory: StoreFactory): void {
           'leaky_open_policy: unexpected policy everyone (ALL to public)',
           'forgot_tenant: no tenant_id column and not a declared platform table',
           'teams_id_global: unique index on teams does not lead with tenant_id',
+          'leaky_catalogue_no_rls: row-level security not enabled',
+          'leaky_catalogue_no_rls: row-level security not forced',
+          'leaky_catalogue_no_rls: no read policy',
+          'leaky_catalogue_open_write: write policy w (INSERT to gatehouse_app) is not limited to the platform scope',
+          'leaky_catalogue_open_write: write policy u (UPDATE to public) is not limited to the platform scope',
+          'teams: declared a platform catalogue table but has tenant_id',
         ]),
       );
       expect(await h.store.admin((tx) => auditTenantIsolation(tx))).toEqual([]); // rolled back

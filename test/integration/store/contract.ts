@@ -2,6 +2,7 @@
 import { afterAll, describe } from 'vitest';
 import { catalogContract } from './catalog.contract.js';
 import type { StoreFactory, StoreHandle } from './factory.js';
+import { limitsContract } from './limits.contract.js';
 import { migrationsContract } from './migrations.contract.js';
 import { reposContract } from './repos.contract.js';
 import { rlsContract } from './rls.contract.js';
@@ -25,6 +26,7 @@ export function storeContract(factory: StoreFactory): void {
     rlsContract(sharedFactory);
     catalogContract(sharedFactory);
     reposContract(sharedFactory);
+    limitsContract({ ...sharedFactory, openUnmigrated: factory.openUnmigrated?.bind(factory) });
     migrationsContract(sharedFactory, factory);
     transactionsContract(factory);
   });

@@ -10,11 +10,14 @@ import {
   apiKeysRepo,
   domainsRepo,
   idempotencyRepo,
+  limitRulesRepo,
   membershipsRepo,
+  plansRepo,
   policiesRepo,
   providerCredentialsRepo,
   serviceAccountsRepo,
   teamsRepo,
+  tenantsRepo,
   upsertTenantBySlug,
   usersRepo,
   webhooksRepo,
@@ -31,6 +34,8 @@ export interface StoreFactory {
   label: string;
   /** A migrated store on a database of its own. */
   open(opts?: { poolSize?: number }): Promise<StoreHandle>;
+  /** An empty store on a database of its own, not migrated (tests of one migration's data conversion). */
+  openUnmigrated?(): Promise<StoreHandle>;
 }
 
 export const PEPPER = Buffer.alloc(32, 0x5a);
@@ -98,6 +103,20 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
       expiresAt: null,
     });
     await idempotencyRepo.claim(tx, { principal: 'seed', key: 'seed', requestHash: Buffer.alloc(32), ttlSeconds: 3600 });
+    // A plan and an own limit rule, so limit_rules has rows for the RLS suites.
+    const plan = await plansRepo.getByName(tx, 'standard');
+    if (plan === null) throw new Error('seed: the standard plan is missing');
+    await tenantsRepo.update(tx, { planId: plan.id });
+    await limitRulesRepo.upsert(tx, {
+      id: 'key-rpm',
+      scope: 'key',
+      subject: null,
+      metric: 'requests',
+      window: 'minute',
+      limit: 30,
+      burst: 10,
+      models: ['gpt-4o*'],
+    });
     // One audit entry, so the audit tables (entries and head) have rows for the RLS suites too.
     await appendAudit(tx, { actor: { kind: 'system', id: null }, action: 'tenant.seed', outcome: 'success' });
     return { id: tenant.id, slug, domain, teamId: team.id, keyId: inserted.key.id, key };

@@ -9,6 +9,19 @@ import type { Queryable } from '../../../src/store/index.js';
 export const PLATFORM_TABLES = new Set(['meta', 'schema_migrations']);
 
 /**
+ * Platform catalogue tables: no tenant_id because no tenant owns a row, yet the gateway role
+ * writes them, so they must have row-level security ENABLE + FORCE, may be read by anyone the
+ * gateway runs as, and may be written only in the platform scope (the all-zero tenant id). Each
+ * entry says why the table is not tenant-owned; a table without tenant_id that is not listed
+ * here or in PLATFORM_TABLES still fails the audit.
+ */
+export const PLATFORM_CATALOGUE_TABLES: ReadonlyMap<string, string> = new Map([
+  ['plans', 'tiers are shared by every tenant on them; tenants hold a plan_id (0008_limits)'],
+]);
+
+const PLATFORM_SCOPE = /gatehouse_current_tenant\(\) = '00000000-0000-0000-0000-000000000000'::uuid/;
+
+/**
  * Unique indexes on tenant tables that do not lead with tenant_id, each global by nature
  * (see 0001_init.ts): uniqueness that must hold across tenants.
  */
@@ -44,7 +57,32 @@ interface IndexRow {
   first_column: string | null;
 }
 
-export async function auditTenantIsolation(tx: Queryable): Promise<string[]> {
+/** What a catalogue table's policies may be: reads for the gateway roles, writes in the platform scope. */
+function catalogueProblems(table: string, own: readonly PolicyRow[]): string[] {
+  const problems: string[] = [];
+  const roles = (p: PolicyRow) => [...p.roles].sort().join(',');
+  for (const p of own) {
+    if (p.cmd === 'SELECT') {
+      if (roles(p) !== 'gatehouse_app,gatehouse_platform' && roles(p) !== 'gatehouse_app' && roles(p) !== 'gatehouse_platform') {
+        problems.push(`${table}: unexpected policy ${p.policyname} (${p.cmd} to ${p.roles.join(',')})`);
+      }
+      continue;
+    }
+    const gated =
+      roles(p) === 'gatehouse_app' &&
+      (p.qual === null || PLATFORM_SCOPE.test(p.qual)) &&
+      (p.with_check === null || PLATFORM_SCOPE.test(p.with_check)) &&
+      (p.qual !== null || p.with_check !== null);
+    if (!gated) problems.push(`${table}: write policy ${p.policyname} (${p.cmd} to ${p.roles.join(',')}) is not limited to the platform scope`);
+  }
+  if (!own.some((p) => p.cmd === 'SELECT')) problems.push(`${table}: no read policy`);
+  return problems;
+}
+
+export async function auditTenantIsolation(
+  tx: Queryable,
+  catalogue: ReadonlyMap<string, string> = PLATFORM_CATALOGUE_TABLES,
+): Promise<string[]> {
   const problems: string[] = [];
   const tables = (
     await tx.query<TableRow>(
@@ -65,9 +103,16 @@ export async function auditTenantIsolation(tx: Queryable): Promise<string[]> {
   for (const t of tables) {
     if (t.relkind === 'v' || t.relkind === 'm') continue; // views: checked below
     if (t.tenant_id_not_null === null) {
-      if (!PLATFORM_TABLES.has(t.relname)) problems.push(`${t.relname}: no tenant_id column and not a declared platform table`);
+      if (catalogue.has(t.relname)) {
+        if (!t.relrowsecurity) problems.push(`${t.relname}: row-level security not enabled`);
+        if (!t.relforcerowsecurity) problems.push(`${t.relname}: row-level security not forced`);
+        problems.push(...catalogueProblems(t.relname, policies.filter((p) => p.tablename === t.relname)));
+      } else if (!PLATFORM_TABLES.has(t.relname)) {
+        problems.push(`${t.relname}: no tenant_id column and not a declared platform table`);
+      }
       continue;
     }
+    if (catalogue.has(t.relname)) problems.push(`${t.relname}: declared a platform catalogue table but has tenant_id`);
     if (!t.tenant_id_not_null) problems.push(`${t.relname}: tenant_id is nullable`);
     if (!t.relrowsecurity) problems.push(`${t.relname}: row-level security not enabled`);
     if (!t.relforcerowsecurity) problems.push(`${t.relname}: row-level security not forced`);

@@ -15,6 +15,11 @@ if (available) {
       const { store, drop } = await openPostgresTestStore(POSTGRES_URL, opts);
       return { store, close: drop };
     },
+    async openUnmigrated() {
+      const db = await createPostgresTestDatabase(POSTGRES_URL);
+      const store = await openStore({ databaseUrl: db.url });
+      return { store, close: () => db.drop(store) };
+    },
   });
 }
 

@@ -118,6 +118,11 @@ export function rlsContract(factory: StoreFactory): void {
         ['service_accounts', "INSERT INTO service_accounts (tenant_id, name) VALUES ($1, 'evil')", [b.id]],
         ['policies', "INSERT INTO policies (tenant_id, name, document) VALUES ($1, 'evil', '{}'::jsonb)", [b.id]],
         [
+          'limit_rules',
+          `INSERT INTO limit_rules (tenant_id, id, scope, metric, "window", "limit") VALUES ($1, 'evil', 'tenant', 'requests', 'minute', 1)`,
+          [b.id],
+        ],
+        [
           'admin_keys',
           "INSERT INTO admin_keys (tenant_id, name, role, prefix, key_hash, created_by) VALUES ($1, 'x', 'tenant_admin', 'gha_x', $2, 'x')",
           [b.id, hashApiKey(uniq(), PEPPER)],
@@ -136,7 +141,7 @@ export function rlsContract(factory: StoreFactory): void {
     });
 
     it("moving A's rows to tenant B fails (WITH CHECK)", async () => {
-      for (const table of ['tenant_domains', 'teams', 'api_keys']) {
+      for (const table of ['tenant_domains', 'teams', 'api_keys', 'limit_rules']) {
         const state = await sqlStateOf(
           h.store.withTenant(a.id, (tx) => tx.query(`UPDATE ${ident(table)} SET tenant_id = $1`, [b.id])),
         );
@@ -154,6 +159,8 @@ export function rlsContract(factory: StoreFactory): void {
         n += (await tx.query("UPDATE tenants SET name = 'pwned' WHERE id = $1", [b.id])).rowCount;
         n += (await tx.query('DELETE FROM tenant_domains WHERE tenant_id = $1', [b.id])).rowCount;
         n += (await tx.query('DELETE FROM api_keys WHERE tenant_id = $1', [b.id])).rowCount;
+        n += (await tx.query('UPDATE limit_rules SET "limit" = 0 WHERE tenant_id = $1', [b.id])).rowCount;
+        n += (await tx.query('DELETE FROM limit_rules WHERE tenant_id = $1', [b.id])).rowCount;
         return n;
       });
       expect(changed).toBe(0);
@@ -161,8 +168,9 @@ export function rlsContract(factory: StoreFactory): void {
         team: (await tx.query<{ name: string }>('SELECT name FROM teams')).rows.map((r) => r.name),
         domains: (await tx.query('SELECT domain FROM tenant_domains')).rowCount,
         keys: (await tx.query('SELECT id FROM api_keys WHERE revoked_at IS NULL')).rowCount,
+        limits: (await tx.query<{ limit: string }>('SELECT "limit"::text AS "limit" FROM limit_rules')).rows.map((r) => r.limit),
       }));
-      expect(intact).toEqual({ team: ['Core'], domains: 1, keys: 1 });
+      expect(intact).toEqual({ team: ['Core'], domains: 1, keys: 1, limits: ['30'] });
     });
 
     it('gatehouse_platform reads metadata of every tenant', async () => {
@@ -180,6 +188,65 @@ export function rlsContract(factory: StoreFactory): void {
         const state = await sqlStateOf(h.store.platform((tx) => tx.query(sql)));
         expect({ sql, state }).toEqual({ sql, state: INSUFFICIENT_PRIVILEGE });
       }
+    });
+
+    describe('the plan catalogue (a platform table without tenant_id)', () => {
+      const PLATFORM_SCOPE = '00000000-0000-0000-0000-000000000000';
+      const insertPlan = "INSERT INTO plans (name, weight, rules) VALUES ($1, 2, '[]'::jsonb) RETURNING id";
+
+      it('is readable by the gateway role in any tenant, with no tenant, and by the platform role', async () => {
+        const names = (rows: { name: string }[]) => rows.map((r) => r.name);
+        const inA = await h.store.withTenant(a.id, async (tx) => names((await tx.query<{ name: string }>('SELECT name FROM plans')).rows));
+        const none = await h.store.admin(async (tx) => {
+          await tx.query('SET LOCAL ROLE gatehouse_app');
+          return names((await tx.query<{ name: string }>('SELECT name FROM plans')).rows);
+        });
+        const platform = await h.store.platform(async (tx) => names((await tx.query<{ name: string }>('SELECT name FROM plans')).rows));
+        for (const seen of [inA, none, platform]) expect(seen).toEqual(expect.arrayContaining(['free', 'standard', 'enterprise']));
+      });
+
+      it('a tenant scope cannot insert, change or delete a plan', async () => {
+        expect(await sqlStateOf(h.store.withTenant(a.id, (tx) => tx.query(insertPlan, [`evil-${uniq()}`])))).toBe(INSUFFICIENT_PRIVILEGE);
+        const touched = await h.store.withTenant(a.id, async (tx) => {
+          let n = 0;
+          n += (await tx.query("UPDATE plans SET weight = 999 WHERE name = 'free'")).rowCount;
+          n += (await tx.query("UPDATE plans SET rules = '[]'::jsonb")).rowCount;
+          n += (await tx.query("DELETE FROM plans WHERE name = 'enterprise'")).rowCount;
+          return n;
+        });
+        expect(touched).toBe(0);
+        const free = await h.store.platform(async (tx) => (await tx.query<{ weight: number }>("SELECT weight FROM plans WHERE name = 'free'")).rows[0]);
+        expect(free).toEqual({ weight: 1 });
+      });
+
+      it('the gateway role with no tenant set cannot write plans either', async () => {
+        const run = h.store.admin(async (tx) => {
+          await tx.query('SET LOCAL ROLE gatehouse_app');
+          return tx.query(insertPlan, [`none-${uniq()}`]);
+        });
+        expect(await sqlStateOf(run)).toBe(INSUFFICIENT_PRIVILEGE);
+        const touched = await h.store.admin(async (tx) => {
+          await tx.query('SET LOCAL ROLE gatehouse_app');
+          return (await tx.query("UPDATE plans SET weight = 999 WHERE name = 'free'")).rowCount;
+        });
+        expect(touched).toBe(0);
+      });
+
+      it('the platform scope inserts, changes and deletes plans', async () => {
+        const name = `ops-${uniq()}`;
+        const done = await h.store.withTenant(PLATFORM_SCOPE, async (tx) => {
+          const id = (await tx.query<{ id: string }>(insertPlan, [name])).rows[0]?.id;
+          const updated = (await tx.query('UPDATE plans SET weight = 3 WHERE id = $1', [id])).rowCount;
+          const deleted = (await tx.query('DELETE FROM plans WHERE id = $1', [id])).rowCount;
+          return { id: typeof id, updated, deleted };
+        });
+        expect(done).toEqual({ id: 'string', updated: 1, deleted: 1 });
+      });
+
+      it('the platform role reads but cannot write plans', async () => {
+        const state = await sqlStateOf(h.store.platform((tx) => tx.query("UPDATE plans SET weight = 5 WHERE name = 'free'")));
+        expect(['25006', INSUFFICIENT_PRIVILEGE]).toContain(state);
+      });
     });
 
     it('gatehouse_platform cannot write', async () => {

@@ -1,0 +1,62 @@
+/**
+ * A tenant's effective limits from its plan (tier) and its own overrides (DESIGN §4: "limits
+ * come from plans with per-tenant overrides"). Plans and overrides are kept apart in the
+ * snapshot's records, so a plan change is applied to every tenant on it by re-reading the plans
+ * alone (src/tenancy/refresh.ts), never every tenant.
+ */
+import { parseStoredRules } from './rules-schema.js';
+import type { BudgetAction, LimitRule, TenantLimits } from './types.js';
+
+/** A plan as the snapshot needs it. */
+export interface PlanLimits {
+  id: string;
+  name: string;
+  /** Fair-share weight, ≥ 1. */
+  weight: number;
+  budgetAction: BudgetAction;
+  rules: readonly LimitRule[];
+}
+
+/** What one tenant contributes: which plan, and its own settings and rules. */
+export interface TenantLimitSource {
+  tenantId: string;
+  /** null: no plan. */
+  planId: string | null;
+  /** null: the plan's action (or 'reject' without a plan). */
+  budgetAction: BudgetAction | null;
+  timeZone: string;
+  /** The tenant's overrides, ordered by id. */
+  rules: readonly LimitRule[];
+}
+
+/**
+ * The plan's rules in the plan's order, each replaced by the tenant's rule of the same id, then
+ * the tenant's other rules. `plan` undefined (no plan, or one this snapshot does not know yet)
+ * reads as no plan: weight 1, the tenant's rules only.
+ */
+export function composeLimits(plan: PlanLimits | undefined, source: TenantLimitSource): TenantLimits {
+  const own = new Map(source.rules.map((r) => [r.id, r]));
+  const rules: LimitRule[] = [];
+  for (const r of plan?.rules ?? []) {
+    const replaced = own.get(r.id);
+    rules.push(replaced ?? r);
+    own.delete(r.id);
+  }
+  rules.push(...own.values());
+  return {
+    plan: plan?.name ?? null,
+    weight: plan?.weight ?? 1,
+    rules,
+    timeZone: source.timeZone,
+    budgetAction: source.budgetAction ?? plan?.budgetAction ?? 'reject',
+  };
+}
+
+/**
+ * A stored plan as the snapshot holds it. Its rules are parsed again: one this version cannot
+ * read (written by hand, or by a newer version with a new metric) is left out rather than
+ * enforced half-understood.
+ */
+export function planLimitsOf(plan: { id: string; name: string; weight: number; budgetAction: BudgetAction; rules: unknown }): PlanLimits {
+  return { id: plan.id, name: plan.name, weight: plan.weight, budgetAction: plan.budgetAction, rules: parseStoredRules(plan.rules) };
+}
