@@ -81,7 +81,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const previousPeppers = parsePreviousMasterKeys(env).map((k) => deriveKey(k, 'api-key-hash'));
     const tenancy = await syncTenancy(store, config, pepper);
     const { deployments, mock } = await attachMock(config);
-    const registry = createRegistry(buildSnapshot({ tenants: tenancy.tenants, keys: tenancy.keys, issuers: tenancy.issuers, deployments }));
+    const { tenants, keys, issuers, plans, limitSources } = tenancy;
+    const registry = createRegistry(buildSnapshot({ tenants, keys, issuers, plans, limitSources, deployments }));
     const adapters = createProviderAdapters();
     // last_used_at, batched off the request path: authenticate reports each key it accepts.
     const touch = createKeyTouch(store, { logger });

@@ -35,21 +35,28 @@ export interface TenantLimitSource {
  * reads as no plan: weight 1, the tenant's rules only.
  */
 export function composeLimits(plan: PlanLimits | undefined, source: TenantLimitSource): TenantLimits {
-  const own = new Map(source.rules.map((r) => [r.id, r]));
-  const rules: LimitRule[] = [];
-  for (const r of plan?.rules ?? []) {
-    const replaced = own.get(r.id);
-    rules.push(replaced ?? r);
-    own.delete(r.id);
-  }
-  rules.push(...own.values());
   return {
     plan: plan?.name ?? null,
     weight: plan?.weight ?? 1,
-    rules,
+    rules: overlay(plan?.rules ?? [], source.rules),
     timeZone: source.timeZone,
     budgetAction: source.budgetAction ?? plan?.budgetAction ?? 'reject',
   };
+}
+
+/** `base` with `own` rules replacing those of the same id, the rest appended. */
+function overlay(base: readonly LimitRule[], own: readonly LimitRule[]): readonly LimitRule[] {
+  // Most tenants have no rules of their own: share the plan's array (10,000 tenants, one copy).
+  if (own.length === 0) return base;
+  if (base.length === 0) return own;
+  const byId = new Map(own.map((r) => [r.id, r]));
+  const rules: LimitRule[] = [];
+  for (const r of base) {
+    rules.push(byId.get(r.id) ?? r);
+    byId.delete(r.id);
+  }
+  rules.push(...byId.values());
+  return rules;
 }
 
 /**

@@ -6,7 +6,19 @@
  */
 import { generateApiKey, hashApiKey, keyPrefix } from '../crypto/keys.js';
 import type { LoadedConfig, ResolvedApiKey, ResolvedTenant } from '../config/types.js';
-import { apiKeysRepo, domainsRepo, teamsRepo, tenantsRepo, upsertTenantBySlug, type Store, type TenantTx } from '../store/index.js';
+import { planLimitsOf, type PlanLimits, type TenantLimitSource } from '../limits/compose.js';
+import {
+  apiKeysRepo,
+  domainsRepo,
+  limitRulesRepo,
+  plansRepo,
+  teamsRepo,
+  tenantsRepo,
+  upsertTenantBySlug,
+  type PlatformTx,
+  type Store,
+  type TenantTx,
+} from '../store/index.js';
 import { DEFAULT_CLAIMS } from '../identity/jwt.js';
 import { jwtIssuersRepo } from '../store/repos/jwt-issuers.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
@@ -18,6 +30,8 @@ export interface TenancyState {
   tenants: Tenant[];
   keys: ApiKeyRecord[];
   issuers: JwtIssuer[];
+  plans: PlanLimits[];
+  limitSources: TenantLimitSource[];
   /** Set only when this start generated the demo key. */
   demoKey: string | undefined;
 }
@@ -116,11 +130,18 @@ export async function syncTenancy(store: Store, config: LoadedConfig, pepper: Bu
 }
 
 /** Reads the snapshot's tenancy records through the platform role (metadata only). */
-export async function loadTenancy(store: Store, demoKey?: string): Promise<TenancyState> {
+export async function loadTenancy(store: Pick<Store, 'platform'>, demoKey?: string): Promise<TenancyState> {
   return store.platform(async (tx) => ({
     tenants: await tenantsRepo.listForSnapshot(tx),
     keys: await apiKeysRepo.listAll(tx),
     issuers: await jwtIssuersRepo.listAll(tx, DEFAULT_CLAIMS),
+    plans: await loadPlans(tx),
+    limitSources: await limitRulesRepo.listSources(tx),
     demoKey,
   }));
+}
+
+/** The plan catalogue as the snapshot holds it (a handful of rows: re-read whole on any plan change). */
+export async function loadPlans(tx: PlatformTx | TenantTx): Promise<PlanLimits[]> {
+  return (await plansRepo.listAll(tx)).map(planLimitsOf);
 }

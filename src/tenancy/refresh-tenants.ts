@@ -8,8 +8,9 @@
  * path uses, so the records are shaped exactly as a full load shapes them, and row-level
  * security guarantees a tenant's patch can only ever contain that tenant's rows.
  */
-import { apiKeysRepo, domainsRepo, tenantsRepo, type Store } from '../store/index.js';
+import { apiKeysRepo, domainsRepo, limitRulesRepo, plansRepo, tenantsRepo, type Store } from '../store/index.js';
 import { DEFAULT_CLAIMS } from '../identity/jwt.js';
+import { planLimitsOf, type PlanLimits, type TenantLimitSource } from '../limits/compose.js';
 import { jwtIssuersRepo } from '../store/repos/jwt-issuers.js';
 import type { SnapshotInput } from './snapshot.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
@@ -24,18 +25,23 @@ export const TENANT_SCOPED_TABLES: ReadonlySet<string> = new Set([
   'teams',
   'api_keys',
   'tenant_jwt_issuers',
+  'limit_rules',
 ]);
 
 interface TenantPart {
   tenant: Tenant | null;
   keys: ApiKeyRecord[];
   issuers: JwtIssuer[];
+  limitSource: TenantLimitSource | null;
+  /** The tenant's plan as read now (so a tenant moved to a plan newer than `last` still gets it). */
+  plan: PlanLimits | null;
 }
 
 async function readTenant(store: Pick<Store, 'withTenant'>, tenantId: string): Promise<TenantPart> {
   return store.withTenant(tenantId, async (tx) => {
     const row = await tenantsRepo.get(tx);
-    if (row === null) return { tenant: null, keys: [], issuers: [] }; // deleted: its rows went with it (cascade)
+    // Deleted: its rows went with it (cascade).
+    if (row === null) return { tenant: null, keys: [], issuers: [], limitSource: null, plan: null };
     const tenant: Tenant = {
       id: row.id,
       slug: row.slug,
@@ -45,13 +51,21 @@ async function readTenant(store: Pick<Store, 'withTenant'>, tenantId: string): P
       allowedModels: row.allowedModels ?? '*',
       regions: row.regions,
     };
-    return { tenant, keys: await apiKeysRepo.list(tx), issuers: await jwtIssuersRepo.listAll(tx, DEFAULT_CLAIMS) };
+    const [limitSource] = await limitRulesRepo.listSources(tx);
+    const plan = row.planId === null ? null : await plansRepo.get(tx, row.planId);
+    return {
+      tenant,
+      keys: await apiKeysRepo.list(tx),
+      issuers: await jwtIssuersRepo.listAll(tx, DEFAULT_CLAIMS),
+      limitSource: limitSource ?? null,
+      plan: plan === null ? null : planLimitsOf(plan),
+    };
   });
 }
 
 /**
- * `last` with the given tenants (their keys and JWT issuers too) replaced by what the database
- * holds now, or removed if they no longer exist.
+ * `last` with the given tenants (their keys, JWT issuers and limit records too) replaced by what
+ * the database holds now, or removed if they no longer exist.
  */
 export async function patchTenants(
   store: Pick<Store, 'withTenant'>,
@@ -64,11 +78,15 @@ export async function patchTenants(
   const tenants = last.tenants.filter((t) => !changed.has(t.id));
   const keys = last.keys.filter((k) => !changed.has(k.tenantId));
   const issuers = (last.issuers ?? []).filter((i) => !changed.has(i.tenantId));
+  const limitSources = (last.limitSources ?? []).filter((s) => !changed.has(s.tenantId));
+  const plans = new Map((last.plans ?? []).map((p) => [p.id, p]));
   for (const part of parts) {
     if (part.tenant === null) continue;
     tenants.push(part.tenant);
     keys.push(...part.keys);
     issuers.push(...part.issuers);
+    if (part.limitSource !== null) limitSources.push(part.limitSource);
+    if (part.plan !== null) plans.set(part.plan.id, part.plan);
   }
-  return { ...last, tenants, keys, issuers };
+  return { ...last, tenants, keys, issuers, limitSources, plans: [...plans.values()] };
 }

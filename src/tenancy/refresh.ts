@@ -17,7 +17,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { Deployment } from '../providers/types.js';
 import { CONFIG_CHANNEL, parseConfigChange, type Store, type Unlisten } from '../store/index.js';
-import { loadTenancy } from './bootstrap.js';
+import { loadPlans, loadTenancy } from './bootstrap.js';
 import { patchTenants, TENANT_SCOPED_TABLES, type SnapshotRecords } from './refresh-tenants.js';
 import { buildSnapshot, type Registry } from './snapshot.js';
 
@@ -76,6 +76,8 @@ export interface ConfigRefresh {
    * resolves too, leaving the old snapshot (it is retried).
    */
   reloadTenant(tenantId: string): Promise<void>;
+  /** The same for the plan catalogue (after a plan change): every tenant on a changed plan. */
+  reloadPlans(): Promise<void>;
   /** The same for everything: resolves after a full reload that started after this call. */
   reloadAll(): Promise<void>;
   /** Resolves once no reload is running or queued (tests, shutdown). */
@@ -91,7 +93,11 @@ const message = (err: unknown): string => (err instanceof Error ? err.message : 
 interface Pending {
   full: Set<ReloadReason>;
   tenants: Set<string>;
+  plans: boolean;
 }
+
+/** The table whose notifications name no tenant but are answered without a full reload. */
+const PLANS_TABLE = 'plans';
 
 export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
   const debounceMs = opts.debounceMs ?? 50;
@@ -103,7 +109,7 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
   const { logger, registry } = opts;
 
   const stats: RefreshStats = { reloads: 0, patches: 0, failures: 0, notifications: 0, lastReloadMs: 0, lastPatchMs: 0 };
-  let pending: Pending = { full: new Set(), tenants: new Set() };
+  let pending: Pending = { full: new Set(), tenants: new Set(), plans: false };
   /** The records behind the current snapshot; tenant patches are spliced into these. */
   let last: SnapshotRecords | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -132,7 +138,7 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
   }
 
   const idle = (): boolean => running === undefined && timer === undefined;
-  const hasPending = (): boolean => pending.full.size > 0 || pending.tenants.size > 0;
+  const hasPending = (): boolean => pending.full.size > 0 || pending.tenants.size > 0 || pending.plans;
 
   function wakeWaiters(): void {
     if (!idle()) return;
@@ -167,12 +173,24 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
     kick();
   }
 
+  function requestPlans(): void {
+    if (stopped) return;
+    pending.plans = true;
+    kick();
+  }
+
+  /** The plans first: a tenant read afterwards may bring a newer copy of its own plan. */
+  async function patch(base: SnapshotRecords, work: Pending): Promise<SnapshotRecords> {
+    const records = work.plans ? { ...base, plans: await opts.store.platform((tx) => loadPlans(tx)) } : base;
+    return work.tenants.size > 0 ? patchTenants(opts.store, records, [...work.tenants]) : records;
+  }
+
   async function reload(work: Pending): Promise<boolean> {
     const started = performance.now();
     // A full reload also covers every tenant named so far: it reads after their commits.
     const full = work.full.size > 0 || last === undefined || work.tenants.size > maxTenantPatch;
     try {
-      const records = full ? await load() : await patchTenants(opts.store, last as SnapshotRecords, [...work.tenants]);
+      const records = full ? await load() : await patch(last as SnapshotRecords, work);
       if (stopped) return true;
       // Deployments last: configuration, never from the database.
       const next = buildSnapshot({ ...records, deployments: opts.deployments });
@@ -188,7 +206,16 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
         stats.lastPatchMs = ms;
       }
       logger.debug(
-        { version: next.version, full, tenants: records.tenants.length, keys: records.keys.length, ms: Math.round(ms), reasons: [...work.full], changed: work.tenants.size },
+        {
+          version: next.version,
+          full,
+          tenants: records.tenants.length,
+          keys: records.keys.length,
+          ms: Math.round(ms),
+          reasons: [...work.full],
+          changed: work.tenants.size,
+          plans: work.plans,
+        },
         'configuration snapshot reloaded',
       );
       return true;
@@ -197,6 +224,7 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
       logger.error({ err: message(err), full, reasons: [...work.full] }, 'configuration reload failed; keeping the previous snapshot');
       // Retried as it was (what arrived meanwhile is pending already).
       for (const id of work.tenants) pending.tenants.add(id);
+      if (work.plans) pending.plans = true;
       if (full) pending.full.add('retry');
       return false;
     }
@@ -205,7 +233,7 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
   function run(): void {
     if (stopped || running !== undefined || !hasPending()) return;
     const work = pending;
-    pending = { full: new Set(), tenants: new Set() };
+    pending = { full: new Set(), tenants: new Set(), plans: false };
     runsStarted += 1;
     running = reload(work).then((ok) => {
       running = undefined;
@@ -227,6 +255,10 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
     const change = parseConfigChange(payload);
     if (change !== undefined && change.tenantId !== null && TENANT_SCOPED_TABLES.has(change.table)) {
       requestTenant(change.tenantId);
+      return;
+    }
+    if (change !== undefined && change.table === PLANS_TABLE) {
+      requestPlans();
       return;
     }
     // TRUNCATE, a table this version does not patch, or a payload it does not understand: all.
@@ -256,6 +288,12 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
     reloadTenant(tenantId) {
       const done = afterNextRun();
       requestTenant(tenantId);
+      return done;
+    },
+
+    reloadPlans() {
+      const done = afterNextRun();
+      requestPlans();
       return done;
     },
 

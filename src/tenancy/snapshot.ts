@@ -5,6 +5,7 @@
 import { BlockList, isIPv4 } from 'node:net';
 import type { Deployment } from '../providers/types.js';
 import { trustIssuer, type TrustedIssuer } from '../identity/jwt.js';
+import { composeLimits, type PlanLimits, type TenantLimitSource } from '../limits/compose.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
 
 export interface Snapshot {
@@ -46,6 +47,22 @@ export interface SnapshotInput {
   keys: readonly ApiKeyRecord[];
   deployments: readonly Deployment[];
   issuers?: readonly JwtIssuer[];
+  /** The plan catalogue. Kept apart from tenants, so a plan change re-reads only this. */
+  plans?: readonly PlanLimits[];
+  /** Each tenant's plan, budget action, time zone and own rules; tenants.limits is built from them. */
+  limitSources?: readonly TenantLimitSource[];
+}
+
+/** The tenants with their limits composed, when the input carries limit records. */
+function withLimits(input: SnapshotInput): readonly Tenant[] {
+  if (input.limitSources === undefined) return input.tenants;
+  const plans = new Map((input.plans ?? []).map((p) => [p.id, p]));
+  const sources = new Map(input.limitSources.map((s) => [s.tenantId, s]));
+  return input.tenants.map((t) => {
+    const source = sources.get(t.id);
+    if (source === undefined) return t;
+    return { ...t, limits: composeLimits(source.planId === null ? undefined : plans.get(source.planId), source) };
+  });
 }
 
 /**
@@ -75,7 +92,7 @@ export function buildSnapshot(input: SnapshotInput): Snapshot {
   const tenantsById = new Map<string, Tenant>();
   const tenantsBySlug = new Map<string, Tenant>();
   const tenantsByDomain = new Map<string, Tenant>();
-  for (const t of input.tenants) {
+  for (const t of withLimits(input)) {
     tenantsById.set(t.id, t);
     tenantsBySlug.set(t.slug, t);
     for (const d of t.domains) tenantsByDomain.set(d, t);

@@ -14,7 +14,11 @@ export interface Tenant {
   allowedModels: readonly string[] | '*';
   /** Regions whose deployments this tenant may reach; empty means any. */
   regions: readonly string[];
-  /** Plan, rules and budget behaviour; absent means no limits apply. */
+  /**
+   * Plan and overrides composed (src/limits/compose.ts). Set for every tenant loaded from the
+   * store, with `rules: []` when it has neither plan nor rules of its own; undefined only where a
+   * snapshot is built without limit records (tests): no limits apply then.
+   */
   limits?: TenantLimits;
 }
 
