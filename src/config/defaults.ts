@@ -44,6 +44,8 @@ function demo(
       version,
       region: 'default',
       capacity: 256,
+      weight: 1,
+      limitsFailMode: 'closed',
       prices: { input: prices.input, output: prices.output ?? 0, cachedInput: prices.cachedInput ?? 0, request: 0 },
     },
     created,

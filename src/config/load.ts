@@ -11,6 +11,7 @@ import { applyEnvOverrides, isPlainObject, pathKey } from './env.js';
 import { ConfigError, formatPath } from './errors.js';
 import type { ConfigIssue, ConfigOrigin, PathSegment } from './errors.js';
 import { convertIssue } from './issues.js';
+import { checkPlans } from './plans.js';
 import type { RawIssue } from './issues.js';
 import { resolveDeployments, resolveProviders } from './resolve.js';
 import type { Report } from './resolve.js';
@@ -91,6 +92,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
 
   const providers = resolveProviders(config, providerKeys, report);
   const deployments = resolveDeployments(config, providers, Math.floor(Date.now() / 1000), report);
+  checkPlans(config, deployments, report);
   const tenants = resolveTenants(config, deployments, keyValues, report);
   if (demoKey !== undefined) {
     const clash = keyNamedByValue(tenants, demoKey);

@@ -154,6 +154,8 @@ export function resolveDeployments(
       apiKey: provider.apiKey,
       region: d.region,
       capacity: d.capacity,
+      weight: d.weight,
+      limitsFailMode: d.limitsFailMode,
       timeoutMs: provider.timeoutMs,
       prices,
       ownedBy: provider.name,

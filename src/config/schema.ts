@@ -4,6 +4,7 @@
  * the code trusts the parsed type.
  */
 import { z } from 'zod';
+import { planRulesSchema } from '../limits/rules-schema.js';
 import { SCOPES } from '../tenancy/types.js';
 
 const slug = z
@@ -64,6 +65,13 @@ const deployment = z
     region: z.string().min(1).max(64).default('default'),
     capacity: z.number().int().min(1).max(1_000_000).default(256),
     prices: prices.default({ input: 0, output: 0, cachedInput: 0, request: 0 }),
+    /** Compute units per unit of work (model-weighted limits): an expensive model weighs more. */
+    weight: z.number().gt(0).max(1_000_000).default(1),
+    /**
+     * Shared limits backend (Redis) unreachable: 'closed' answers 503, 'open' falls back to
+     * per-instance limits. Closed by default: budgets must never overshoot (DESIGN §4).
+     */
+    limitsFailMode: z.enum(['open', 'closed']).default('closed'),
   })
   .strict();
 
@@ -112,6 +120,33 @@ const jwtIssuer = z
   .strict()
   .refine((v) => (v.jwks === undefined) !== (v.jwksUrl === undefined), 'exactly one of "jwks" (inline keys) or "jwksUrl"');
 
+const budgetAction = z.enum(['reject', 'clamp']);
+
+const ianaTimeZone = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine((tz) => {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'an IANA time zone such as Europe/Berlin')
+  .describe('an IANA time zone such as Europe/Berlin');
+
+/** A plan (tier): fair-share weight, budget action and limit rules, shared by the tenants on it. */
+const plan = z
+  .object({
+    name: slug,
+    description: z.string().max(1024).optional(),
+    weight: z.number().int().min(1).max(1_000_000),
+    budgetAction: budgetAction.default('reject'),
+    rules: planRulesSchema,
+  })
+  .strict();
+
 const tenant = z
   .object({
     slug: slug.refine((v) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v), 'a slug that is not shaped like a tenant id (UUID)'),
@@ -127,6 +162,14 @@ const tenant = z
     keys: z.array(apiKey).default([]),
     /** Identity providers trusted for bearer JWTs; when present, replaces the stored list. */
     jwt: z.array(jwtIssuer).optional(),
+    /** Plan name; null: no plan; absent: leave the stored plan. */
+    plan: slug.nullable().optional(),
+    /** For daily and monthly windows; absent: leave the stored zone (UTC for a new tenant). */
+    timeZone: ianaTimeZone.optional(),
+    /** null: the plan's; absent: leave the stored one. */
+    budgetAction: budgetAction.nullable().optional(),
+    /** The tenant's own rules (overriding the plan's of the same id); when present, replaces the stored list. */
+    limits: planRulesSchema.optional(),
   })
   .strict();
 
@@ -162,6 +205,8 @@ export const configSchema = z
       .default({ enabled: true }),
     providers: z.array(provider).default([]),
     deployments: z.array(deployment).default([]),
+    /** Plans declared as code; created or updated at start, never deleted (the admin API may add more). */
+    plans: z.array(plan).default([]),
     tenants: z.array(tenant).default([]),
     /** Admission (DESIGN §4): where counters live and how requests are bounded. */
     limits: z
@@ -182,3 +227,4 @@ export type DeploymentConfig = z.infer<typeof deployment>;
 export type TenantConfig = z.infer<typeof tenant>;
 export type ApiKeyConfig = z.infer<typeof apiKey>;
 export type JwtIssuerConfig = z.infer<typeof jwtIssuer>;
+export type PlanConfig = z.infer<typeof plan>;

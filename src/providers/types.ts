@@ -4,6 +4,7 @@
  * Nothing here knows about tenants or HTTP servers.
  */
 import type { Readable } from 'node:stream';
+import type { FailMode } from '../limits/types.js';
 import type { CancelSignal } from './cancel.js';
 
 export type Operation = 'chat' | 'completions' | 'embeddings';
@@ -40,6 +41,10 @@ export interface Deployment {
   region: string;
   /** Max concurrent upstream requests. */
   capacity: number;
+  /** Compute units one unit of work on this model costs (> 0; 1 = the reference model). */
+  weight: number;
+  /** What admission does here when the shared limits backend (Redis) cannot be reached. */
+  limitsFailMode: FailMode;
   timeoutMs: number;
   prices: Prices;
   /** Mock provider behaviour, when provider is 'mock'. */

@@ -5,7 +5,9 @@
  * key is returned once so the CLI can show it, and never again.
  */
 import { generateApiKey, hashApiKey, keyPrefix } from '../crypto/keys.js';
+import type { PlanConfig } from '../config/schema.js';
 import type { LoadedConfig, ResolvedApiKey, ResolvedTenant } from '../config/types.js';
+import { PLATFORM_SCOPE_ID } from '../identity/roles.js';
 import { planLimitsOf, type PlanLimits, type TenantLimitSource } from '../limits/compose.js';
 import {
   apiKeysRepo,
@@ -65,15 +67,53 @@ async function putKey(
   }
 }
 
-async function applyTenant(store: Store, t: ResolvedTenant, pepper: Buffer): Promise<void> {
+/**
+ * Creates or updates each declared plan in the platform scope. Plans are never deleted here:
+ * the admin API may have added more, and tenants may be on them. An update that changes nothing
+ * neither moves the version nor announces a change.
+ */
+async function applyPlans(store: Store, plans: readonly PlanConfig[]): Promise<Map<string, string>> {
+  for (const p of plans) {
+    const want = { name: p.name, description: p.description ?? '', weight: p.weight, budgetAction: p.budgetAction, rules: p.rules };
+    await store.withTenant(PLATFORM_SCOPE_ID, async (tx) => {
+      // Two replicas starting together: the loser of the insert finds the winner's row next time.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const have = await plansRepo.getByName(tx, p.name, { forUpdate: true });
+        if (have !== null) {
+          await plansRepo.update(tx, have.id, want);
+          return;
+        }
+        if ((await plansRepo.create(tx, want)).ok) return;
+      }
+      throw new BootstrapError(`the plan "${p.name}" keeps changing concurrently`);
+    });
+  }
+  return new Map((await store.platform((tx) => plansRepo.listAll(tx))).map((p) => [p.name, p.id]));
+}
+
+/** undefined: leave the stored plan; null: none. */
+function planIdOf(t: ResolvedTenant, planIds: ReadonlyMap<string, string>): string | null | undefined {
+  if (t.plan === undefined || t.plan === null) return t.plan;
+  const id = planIds.get(t.plan);
+  // Configuration checks plan names against the declared and seeded ones; a seeded plan may
+  // have been deleted through the admin API since.
+  if (id === undefined) throw new BootstrapError(`the plan "${t.plan}" of tenant "${t.slug}" does not exist; declare it under plans`);
+  return id;
+}
+
+async function applyTenant(store: Store, t: ResolvedTenant, pepper: Buffer, planIds: ReadonlyMap<string, string>): Promise<void> {
   const { tenant } = await upsertTenantBySlug(store, {
     slug: t.slug,
     name: t.name ?? t.slug,
     status: t.status,
     regions: t.regions,
     allowedModels: t.models,
+    timeZone: t.timeZone,
+    planId: planIdOf(t, planIds),
+    budgetAction: t.budgetAction,
   });
   await store.withTenant(tenant.id, async (tx) => {
+    if (t.limits !== undefined) await limitRulesRepo.replaceAll(tx, t.limits);
     const teamIds = new Map<string, string>();
     for (const team of t.teams) {
       const row = await teamsRepo.upsert(tx, { slug: team.slug, name: team.name ?? team.slug });
@@ -124,7 +164,8 @@ async function applyDemo(store: Store, config: LoadedConfig, pepper: Buffer): Pr
 }
 
 export async function syncTenancy(store: Store, config: LoadedConfig, pepper: Buffer): Promise<TenancyState> {
-  for (const t of config.tenants) await applyTenant(store, t, pepper);
+  const planIds = await applyPlans(store, config.plans);
+  for (const t of config.tenants) await applyTenant(store, t, pepper, planIds);
   const demoKey = config.demo.enabled ? await applyDemo(store, config, pepper) : undefined;
   return loadTenancy(store, demoKey);
 }

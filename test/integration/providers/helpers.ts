@@ -13,6 +13,8 @@ export function deployment(over: Partial<Deployment> & Pick<Deployment, 'baseUrl
     apiKey: 'sk-test-CANARY-0123456789',
     region: 'default',
     capacity: 8,
+    weight: 1,
+    limitsFailMode: 'closed',
     timeoutMs: 5_000,
     prices: { inputPerMTok: 0, outputPerMTok: 0, cachedInputPerMTok: 0, perRequest: 0 },
     ownedBy: 'test',

@@ -38,6 +38,12 @@ it('the annotated example configuration loads', async () => {
     ['acme', ['acme-research-key', 'acme-support-key']],
     ['globex', ['globex-key']],
   ]);
+  expect(config.plans.map((p) => [p.name, p.weight, p.rules.length])).toEqual([['pro', 8, 5]]);
+  expect(config.tenants.map((t) => [t.plan, t.limits?.length])).toEqual([
+    ['pro', 2],
+    ['free', undefined],
+  ]);
+  expect(config.deployments.map((d) => d.limitsFailMode)).toEqual(['closed', 'closed', 'closed', 'open', 'closed']);
 });
 
 /** Every key name the schema accepts, at any depth. */

@@ -78,6 +78,8 @@ export function makeDeployment(model: string, over: Partial<Deployment> = {}): D
     apiKey: '',
     region: 'us',
     capacity: 10,
+    weight: 1,
+    limitsFailMode: 'closed',
     timeoutMs: 1000,
     prices: { inputPerMTok: 0, outputPerMTok: 0, cachedInputPerMTok: 0, perRequest: 0 },
     ownedBy: 'test',
