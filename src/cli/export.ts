@@ -5,7 +5,7 @@
  * Reads through the same repositories as the admin API.
  */
 import { stringify } from 'yaml';
-import { planOf } from '../admin/templates.js';
+import { readPlan } from '../admin/templates.js';
 import { presentPolicy } from '../admin/schemas/policies.js';
 import { loadConfig } from '../config/load.js';
 import {
@@ -41,7 +41,7 @@ export async function runExport(opts: ExportOptions = {}): Promise<string> {
         await cli.store.withTenant(summary.id, async (tx) => {
           const t = await tenantsManageRepo.get(tx);
           if (t === null) throw new CliError(`export: tenant ${summary.slug} vanished`);
-          const plan = planOf(t.settings);
+          const plan = await readPlan(tx, t);
           const teams = await allPages((p) => teamsManageRepo.list(tx, p));
           const slugOf = new Map(teams.map((x) => [x.id, x.slug]));
           const keys = (await allPages((p) => apiKeysManageRepo.list(tx, p)))

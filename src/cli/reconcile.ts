@@ -12,11 +12,12 @@ import { addDomain, removeDomain } from '../admin/services/domains.js';
 import { createPolicy, deletePolicy, updatePolicy } from '../admin/services/policies.js';
 import { createTeam, updateTeam } from '../admin/services/teams.js';
 import { setTenantStatus, updateTenant, type PatchTenantInput } from '../admin/services/tenants.js';
-import { planOf, TEMPLATES } from '../admin/templates.js';
+import { legacyLimits, readPlan } from '../admin/templates.js';
 import {
   apiKeysManageRepo,
   apiKeyStatus,
   domainsManageRepo,
+  plansRepo,
   policiesRepo,
   teamsManageRepo,
   tenantsManageRepo,
@@ -70,12 +71,16 @@ function fieldDiff(fields: Record<string, [unknown, unknown]>): string {
 async function reconcileTenantRow(tx: TenantTx, r: Reconcile, spec: TenantSpec): Promise<void> {
   const t = await tenantsManageRepo.get(tx);
   if (t === null) throw new Error(`tenant ${spec.slug} vanished`);
-  const plan = planOf(t.settings);
+  const plan = await readPlan(tx, t);
   const patch: PatchTenantInput = {};
   const fields: Record<string, [unknown, unknown]> = {};
   if (spec.name !== undefined && spec.name !== t.name) [patch.name, fields.name] = [spec.name, [t.name, spec.name]];
   if (spec.template !== undefined && spec.template !== plan.template) [patch.template, fields.template] = [spec.template, [plan.template, spec.template]];
-  const baseLimits = spec.template !== undefined && spec.template !== plan.template ? TEMPLATES[spec.template] : plan.limits;
+  // A new plan starts from its own limits (overrides of the legacy fields are dropped with the move).
+  const baseLimits =
+    spec.template !== undefined && spec.template !== plan.template
+      ? legacyLimits((await plansRepo.getByName(tx, spec.template))?.rules ?? [])
+      : plan.limits;
   const limits = { ...baseLimits, ...spec.limits };
   if (!isDeepStrictEqual(limits, plan.limits)) [patch.limits, fields.limits] = [limits, [plan.limits, limits]];
   if (spec.regions !== undefined && !isDeepStrictEqual(spec.regions, t.regions)) [patch.regions, fields.regions] = [spec.regions, [t.regions, spec.regions]];

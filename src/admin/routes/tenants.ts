@@ -1,21 +1,20 @@
 /** Platform scope: tenants and the fleet overview. */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { tenantsManageRepo, type ManagedTenant } from '../../store/index.js';
+import { tenantsManageRepo } from '../../store/index.js';
 import type { AdminCall, AdminResult, AdminRoute } from '../route.js';
 import { defineRoute } from '../route.js';
 import { decodeCursor, listBody, pageQuery } from '../http/cursor.js';
 import { etagOf } from '../http/etag.js';
-import { notFound } from '../problems.js';
 import { createTenantBody, fleetView, patchTenantBody, presentTenant, presentTenantSummary, tenantStatus, tenantView } from '../schemas/tenants.js';
 import { emptyBody } from '../schemas/common.js';
-import { createTenant, deleteTenant, setTenantStatus, updateTenant } from '../services/tenants.js';
+import { createTenant, deleteTenant, loadTenant, setTenantStatus, updateTenant, type TenantWithPlan } from '../services/tenants.js';
 import { createOnce, idempotentTenantId, read, write } from '../tx.js';
 import { listOf, tenantOf } from './lists.js';
 
 const TAG = 'Tenants';
 
-function tenantResult(call: AdminCall<unknown, unknown>, t: ManagedTenant, status = 200): AdminResult {
+function tenantResult(call: AdminCall<unknown, unknown>, t: TenantWithPlan, status = 200): AdminResult {
   return { status, body: presentTenant(t, call.actor.principal.role), etag: etagOf(t.version) };
 }
 
@@ -65,8 +64,7 @@ export const tenantRoutes: AdminRoute[] = [
     permission: 'tenants.read',
     response: { status: 200, description: 'The tenant.', schema: tenantView },
     async handle(call) {
-      const t = await read(call.env, tenantOf(call), (tx) => tenantsManageRepo.get(tx));
-      if (t === null) throw notFound('tenant');
+      const t = await read(call.env, tenantOf(call), (tx) => loadTenant(tx));
       return tenantResult(call, t);
     },
   }),

@@ -1,8 +1,9 @@
 /** Tenant bodies and views. Platform admins see metadata and the plan, never raw settings. */
 import { z } from 'zod';
 import type { Role } from '../../identity/roles.js';
-import type { ManagedTenant, TenantSummary } from '../../store/index.js';
-import { limitsSchema, planOf, TEMPLATE_NAMES } from '../templates.js';
+import type { TenantSummary } from '../../store/index.js';
+import type { TenantWithPlan } from '../services/tenants.js';
+import { limitsSchema, TEMPLATE_NAMES } from '../templates.js';
 import { displayName, iso, isoOut, modelName, region, slug, timeZone, uniqueList } from './common.js';
 
 const models = uniqueList(modelName, 500).nullable().describe('Models the tenant may use; null: every model in the catalogue.');
@@ -37,7 +38,7 @@ export const tenantView = z.object({
   slug: z.string(),
   name: z.string(),
   status: tenantStatus,
-  template: z.enum(TEMPLATE_NAMES).nullable().optional(),
+  template: z.string().nullable().optional().describe('The plan the tenant is on (null: none).'),
   limits: limitsSchema.optional(),
   regions: z.array(z.string()).optional(),
   allowed_models: z.array(z.string()).nullable().optional(),
@@ -53,9 +54,8 @@ export function statusOf(t: { status: 'active' | 'suspended'; deletionRequestedA
 }
 
 /** Billing sees what it needs for money: identity, status, plan and limits. */
-export function presentTenant(t: ManagedTenant, role: Role): TenantView {
-  const plan = planOf(t.settings);
-  const base: TenantView = { object: 'tenant', id: t.id, slug: t.slug, name: t.name, status: statusOf(t), template: plan.template, limits: plan.limits };
+export function presentTenant(t: TenantWithPlan, role: Role): TenantView {
+  const base: TenantView = { object: 'tenant', id: t.id, slug: t.slug, name: t.name, status: statusOf(t), template: t.plan.template, limits: t.plan.limits };
   if (role === 'tenant_billing') return base;
   return {
     ...base,
@@ -68,7 +68,7 @@ export function presentTenant(t: ManagedTenant, role: Role): TenantView {
   };
 }
 
-/** Listings come from the platform role's metadata columns: no plan (it lives in settings). */
+/** Listings come from the platform role's metadata columns (the plan's limits are not composed here). */
 export function presentTenantSummary(t: TenantSummary): TenantView {
   return {
     object: 'tenant',

@@ -90,6 +90,14 @@ export const tenantsManageRepo = {
     return rows[0] === undefined ? null : toManaged(rows[0]);
   },
 
+  /**
+   * Moves the tenant's version on a change stored elsewhere (its limit rules, for the admin API's
+   * legacy `limits` field), so an ETag of the tenant cannot miss it.
+   */
+  async bumpVersion(tx: TenantTx): Promise<void> {
+    await tx.query('UPDATE tenants SET version = version + 1, updated_at = now() WHERE id = $1', [tx.tenantId]);
+  },
+
   /** Marks the tenant for deletion and suspends it, so the data plane refuses it at once. */
   async markForDeletion(tx: TenantTx): Promise<ManagedTenant | null> {
     const { rows } = await tx.query<ManagedRow>(
