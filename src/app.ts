@@ -110,8 +110,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         // A reservation outlives any request it covers; a dead instance's expires after this.
         leaseMs: config.server.requestTimeoutMs + 60_000,
         defaultMaxOutputTokens: config.limits.defaultMaxOutputTokens,
-        weightOf: () => 1,
-        failModeOf: () => 'closed',
+        weightOf: (d) => d.weight,
+        failModeOf: (d) => d.limitsFailMode,
         onRefusal: (code) => metrics.countLimitRefusal(code),
       }),
       callProvider(adapters),
