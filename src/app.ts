@@ -91,6 +91,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const metrics = createMetrics();
     limitService = createLimitService({
       ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
+      redisTimeoutMs: config.limits.redisTimeoutMs,
       logger,
     });
     const service = limitService;

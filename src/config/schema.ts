@@ -213,11 +213,17 @@ export const configSchema = z
       .object({
         /** Shared counters for several replicas; absent = in-process counters (one instance). */
         redisUrl: z.url({ protocol: /^rediss?$/ }).optional(),
+        /**
+         * A Redis call slower than this counts as Redis being down (fail mode applies). Measured on
+         * this process's event loop, so under a burst it includes the loop's own lag: too tight a
+         * value turns load into false outages.
+         */
+        redisTimeoutMs: z.number().int().min(10).max(60_000).default(1000),
         /** Output tokens reserved (and sent upstream as max_tokens) when a request sets none. */
         defaultMaxOutputTokens: z.number().int().min(1).max(10_000_000).default(4096),
       })
       .strict()
-      .default({ defaultMaxOutputTokens: 4096 }),
+      .default({ defaultMaxOutputTokens: 4096, redisTimeoutMs: 1000 }),
   })
   .strict();
 

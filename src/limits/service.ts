@@ -23,6 +23,8 @@ export interface LimitService {
 
 export interface LimitServiceOptions {
   redisUrl?: string;
+  /** Per Redis call; slower counts as unreachable. */
+  redisTimeoutMs?: number;
   logger: Logger;
   /** Replicas the local fallback shares each limit with while Redis is down (1 ÷ replicas). */
   fallbackShare?: number;
@@ -43,7 +45,10 @@ export function createLimitService(opts: LimitServiceOptions): LimitService {
     };
   }
   const failover = createFailoverBackend({
-    primary: createRedisBackend({ url: opts.redisUrl }),
+    primary: createRedisBackend({
+      url: opts.redisUrl,
+      ...(opts.redisTimeoutMs !== undefined ? { commandTimeoutMs: opts.redisTimeoutMs } : {}),
+    }),
     fallback: createMemoryBackend(),
     logger: opts.logger,
     ...(opts.fallbackShare !== undefined ? { fallbackShare: opts.fallbackShare } : {}),
