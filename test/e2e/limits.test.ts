@@ -71,7 +71,7 @@ async function chat(key: string, body: Record<string, unknown>) {
   return { status: res.statusCode, headers: res.headers, json };
 }
 
-const hello = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] };
+const hello = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'hello' }] };
 
 describe('rate limits', () => {
   it('answers with x-ratelimit headers, then a typed 429 naming the key limit with Retry-After', async () => {
