@@ -245,7 +245,8 @@ export function createMemoryBackend(opts: MemoryBackendOptions = {}): MemoryLimi
         const taken = w.used + w.pending;
         slots[i] = w;
         values[i] = taken;
-        ok = c.limit > 0 && taken + amount <= c.limit;
+        // Limit 0 refuses anything that counts; a zero amount (a free model on a zero budget) passes.
+        ok = taken + amount <= c.limit;
         if (!ok) retry = Math.ceil(c.resetAt - now);
       } else {
         const k = concurrencyFor(c.key);

@@ -133,7 +133,7 @@ for i = 1, n do
     k = k + 2
     local taken = (tonumber(h[1]) or 0) + (tonumber(h[2]) or 0)
     vals[i] = taken
-    ok = limit > 0 and taken + amount <= limit
+    ok = taken + amount <= limit
     if not ok then r = math.ceil(p1 - now) end
   else
     redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', now)

@@ -42,7 +42,11 @@ export interface LimitRule {
   metric: Metric;
   /** null exactly when metric is 'concurrency'. */
   window: LimitWindow | null;
-  /** Integer ≥ 0. 0 blocks every request the rule applies to. */
+  /**
+   * Integer ≥ 0. 0 blocks every request that would count against it: all requests for request,
+   * token and concurrency rules; for a day/month spend budget, every request that costs anything
+   * (a zero budget still allows free models).
+   */
   limit: number;
   /** Rate windows only: bucket size; null means `limit`. */
   burst: number | null;

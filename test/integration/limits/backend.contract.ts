@@ -273,6 +273,11 @@ export function limitBackendContract(factory: BackendFactory): void {
       expect(c.states[0]?.remaining).toBe(0);
     });
 
+    it('a window of 0 still passes what counts nothing (a free model on a zero budget)', async () => {
+      expect((await reserve([window('zero-free', 0, 0, 20_000)])).ok).toBe(true);
+      refused(await reserve([window('zero-free', 0, 1, 20_000)]));
+    });
+
     it('keeps counters apart by key', async () => {
       const w = window('shared-name', 1, 1);
       expect((await reserve([w])).ok).toBe(true);

@@ -148,11 +148,13 @@ describe('responses and usage', () => {
     expect(await res.usage).toMatchObject({ completionTokens: 50, totalTokens: 50 + Math.ceil('stream usage'.length / 4) });
   });
 
-  it('SSE without include_usage resolves usage to undefined', async () => {
+  it('SSE without include_usage resolves to an estimate: one output token per choice chunk', async () => {
     const d = deployment({ baseUrl: mock.url });
     const res = await adapter.send(d, upstreamRequest(chatBody('x', { stream: true })));
-    await readAll(res.body);
-    expect(await res.usage).toBeUndefined();
+    const text = await readAll(res.body);
+    const chunks = text.split('"choices":[{').length - 1;
+    expect(chunks).toBeGreaterThan(1);
+    expect(await res.usage).toEqual({ promptTokens: 0, completionTokens: chunks, totalTokens: chunks, cachedTokens: 0, estimated: true });
   });
 
   it('serves many concurrent requests over the pool', async () => {
