@@ -138,6 +138,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
         onChange: async (tenantId) => void (await refresh?.reloadTenant(tenantId)),
+        onPlansChange: async () => void (await refresh?.reloadPlans()),
       }),
     });
     // Keeps the snapshot fresh from LISTEN/NOTIFY; requests keep reading the registry meanwhile.

@@ -18,6 +18,12 @@ export interface AdminEnv {
    * follow through LISTEN/NOTIFY). One line in app.ts decides what it does.
    */
   onChange(tenantId: string): Promise<void>;
+  /**
+   * Called after a committed change to the plan catalogue and awaited before the response: a
+   * plan names no tenant, yet every tenant on it must be served its new limits (other replicas
+   * hear the catalogue's own notification).
+   */
+  onPlansChange(): Promise<void>;
 }
 
 /** Who is acting, from where: every service call and audit entry carries it. */
@@ -32,6 +38,15 @@ export interface TenantScope {
   id: string;
   slug: string;
   deleting: boolean;
+}
+
+/** After a committed plan change; like notifyChange, a failure is logged, never answered. */
+export async function notifyPlansChange(env: AdminEnv): Promise<void> {
+  try {
+    await env.onPlansChange();
+  } catch (err) {
+    env.logger.error({ err }, 'admin: reloading the plan catalogue failed; it catches up on the next change');
+  }
 }
 
 /** Runs a committed-change notification without letting its failure undo the response. */

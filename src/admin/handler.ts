@@ -33,6 +33,8 @@ export interface AdminHandlerOptions {
   bootstrapKey: string | undefined;
   /** After each committed change in a tenant: make the data plane's snapshot follow it. */
   onChange(tenantId: string): Promise<void>;
+  /** After each committed change to the plan catalogue: the same for every tenant on the plan. */
+  onPlansChange(): Promise<void>;
   now?: () => Date;
   routes?: readonly AdminRoute[];
 }
@@ -111,7 +113,7 @@ function respond(res: ServerResponse, result: AdminResult, scope: TenantScope | 
 export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
   const router = createAdminRouter(opts.routes ?? ADMIN_ROUTES);
   const now = opts.now ?? (() => new Date());
-  const env: AdminEnv = { store: opts.store, pepper: opts.pepper, sealer: opts.sealer, logger: opts.logger, now, onChange: opts.onChange };
+  const env: AdminEnv = { store: opts.store, pepper: opts.pepper, sealer: opts.sealer, logger: opts.logger, now, onChange: opts.onChange, onPlansChange: opts.onPlansChange };
   const authenticate = createAdminAuthenticator({
     store: opts.store,
     pepper: opts.pepper,
@@ -151,7 +153,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     if (!allows(principal.role, route.permission)) {
       throw new GatewayError('forbidden', `The role ${principal.role} may not ${route.summary.charAt(0).toLowerCase()}${route.summary.slice(1)}.`);
     }
-    if (scope?.deleting === true && method !== 'GET' && route.permission !== 'tenants.lifecycle' && route.permission !== 'tenants.update') {
+    if (scope?.deleting === true && method !== 'GET' && route.permission !== 'tenants.lifecycle' && route.permission !== 'tenants.settings') {
       throw conflict('The tenant is marked for deletion; its resources can no longer be changed.');
     }
 

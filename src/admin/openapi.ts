@@ -100,7 +100,7 @@ export function buildOpenApi(routes: readonly AdminRoute[]): Json {
       title: 'Gatehouse admin API',
       version: '1',
       description:
-        'Tenants, teams, users, keys, policies and domains. Authenticate with `Authorization: Bearer <admin key>`. ' +
+        'Tenants, plans and limits, teams, users, keys, policies and domains. Authenticate with `Authorization: Bearer <admin key>`. ' +
         'Lists take `limit` and `cursor` (from `next_cursor`). Changes to mutable resources need `If-Match`. ' +
         'Errors use the OpenAI envelope.',
     },

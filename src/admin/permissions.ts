@@ -14,6 +14,16 @@
  * - tenant_viewer reads everything a developer can, changes nothing.
  * - Provider credentials and webhook signing secrets are write-only for everyone: the routes
  *   return metadata, never a secret, whatever the role.
+ * - Plans (the limit bundles tenants are on) are a platform catalogue: platform_admin reads and
+ *   writes them; a tenant sees its own plan through its effective limits, never the catalogue.
+ *   platform_auditor does not read them either: auditors read the audit log and nothing else.
+ * - A tenant's limits carry no secrets: every tenant role but the auditor reads them (billing
+ *   needs the budgets). tenant_admin writes the tenant's own rules only within what its plan
+ *   allows (src/admin/services/limits.ts); platform_admin writes any value, which is how a
+ *   platform raises one tenant above its plan.
+ * - PATCH of a tenant needs `tenants.settings` (the tenant's own settings: time zone and budget
+ *   action, which a tenant_admin may set); every other field (name, plan, regions, models) also
+ *   needs `tenants.update`, which only platform_admin holds. Checked per field in the service.
  */
 import type { Role } from '../identity/roles.js';
 
@@ -24,7 +34,12 @@ export const PERMISSIONS = [
   'tenants.create',
   'tenants.read',
   'tenants.update',
+  'tenants.settings',
   'tenants.lifecycle',
+  'plans.read',
+  'plans.write',
+  'limits.read',
+  'limits.write',
   'platform_keys.read',
   'platform_keys.write',
   'teams.read',
@@ -58,7 +73,12 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'tenants.create',
     'tenants.read',
     'tenants.update',
+    'tenants.settings',
     'tenants.lifecycle',
+    'plans.read',
+    'plans.write',
+    'limits.read',
+    'limits.write',
     'platform_keys.read',
     'platform_keys.write',
     'teams.read',
@@ -71,6 +91,9 @@ const GRANTS: Record<Role, readonly Permission[]> = {
   tenant_admin: [
     'self.read',
     'tenants.read',
+    'tenants.settings',
+    'limits.read',
+    'limits.write',
     'teams.read',
     'teams.write',
     'users.read',
@@ -94,6 +117,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
   tenant_developer: [
     'self.read',
     'tenants.read',
+    'limits.read',
     'teams.read',
     'service_accounts.read',
     'api_keys.read',
@@ -103,10 +127,11 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'provider_credentials.read',
     'webhooks.read',
   ],
-  tenant_billing: ['self.read', 'tenants.read', 'teams.read', 'api_keys.read'],
+  tenant_billing: ['self.read', 'tenants.read', 'limits.read', 'teams.read', 'api_keys.read'],
   tenant_viewer: [
     'self.read',
     'tenants.read',
+    'limits.read',
     'teams.read',
     'users.read',
     'service_accounts.read',

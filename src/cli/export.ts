@@ -1,17 +1,22 @@
 /**
- * `gatehouse export [-o file] [--tenant slug]`: tenants, teams, domains, policies and API key
- * metadata as a tenants file that `gatehouse apply` accepts (applying it unchanged is a no-op).
+ * `gatehouse export [-o file] [--tenant slug]`: the plan catalogue, and tenants with their plan,
+ * limit rules, teams, domains, policies and API key metadata, as a tenants file that
+ * `gatehouse apply` accepts (applying it unchanged is a no-op).
  * Never secrets: keys appear by name and settings only; key material stays in the store.
  * Reads through the same repositories as the admin API.
  */
 import { stringify } from 'yaml';
-import { readPlan } from '../admin/templates.js';
+import { isUuidText } from '../admin/schemas/ids.js';
 import { presentPolicy } from '../admin/schemas/policies.js';
+import { planNameOf } from '../admin/services/tenants.js';
+import type { LimitRule } from '../limits/types.js';
 import { loadConfig } from '../config/load.js';
 import {
   apiKeysManageRepo,
   apiKeyStatus,
   domainsManageRepo,
+  limitRulesRepo,
+  plansRepo,
   policiesRepo,
   teamsManageRepo,
   tenantsManageRepo,
@@ -19,6 +24,20 @@ import {
 } from '../store/index.js';
 import { CliError, openCliStore } from './cli-store.js';
 import { allPages } from './reconcile.js';
+
+/** A rule as a file says it: defaults left out (the file's schema puts them back). */
+export function compactRule(r: LimitRule, subject: string | null = r.subject): Record<string, unknown> {
+  return {
+    id: r.id,
+    ...(r.scope === 'tenant' ? {} : { scope: r.scope }),
+    ...(subject === null ? {} : { subject }),
+    metric: r.metric,
+    ...(r.window === null ? {} : { window: r.window }),
+    limit: r.limit,
+    ...(r.burst === null ? {} : { burst: r.burst }),
+    ...(r.models === null ? {} : { models: [...r.models] }),
+  };
+}
 
 export interface ExportOptions {
   tenant?: string | undefined;
@@ -31,7 +50,10 @@ export async function runExport(opts: ExportOptions = {}): Promise<string> {
   const config = await loadConfig({ env, cwd: opts.cwd ?? process.cwd() });
   const cli = await openCliStore(config, env, 'export');
   try {
-    const all = await cli.store.platform((tx) => allPages((p) => tenantsManageRepo.list(tx, p)));
+    const { all, plans } = await cli.store.platform(async (tx) => ({
+      all: await allPages((p) => tenantsManageRepo.list(tx, p)),
+      plans: await plansRepo.listAll(tx),
+    }));
     const chosen: TenantSummary[] = all.filter((t) => t.status !== 'deleting' && (opts.tenant === undefined || t.slug === opts.tenant || t.id === opts.tenant));
     if (opts.tenant !== undefined && chosen.length === 0) throw new CliError(`export: no tenant ${opts.tenant}`);
     const now = new Date();
@@ -41,7 +63,6 @@ export async function runExport(opts: ExportOptions = {}): Promise<string> {
         await cli.store.withTenant(summary.id, async (tx) => {
           const t = await tenantsManageRepo.get(tx);
           if (t === null) throw new CliError(`export: tenant ${summary.slug} vanished`);
-          const plan = await readPlan(tx, t);
           const teams = await allPages((p) => teamsManageRepo.list(tx, p));
           const slugOf = new Map(teams.map((x) => [x.id, x.slug]));
           const keys = (await allPages((p) => apiKeysManageRepo.list(tx, p)))
@@ -50,12 +71,17 @@ export async function runExport(opts: ExportOptions = {}): Promise<string> {
           // One entry per name (a rotated key and its replacement share one during the grace period).
           const newest = new Map<string, (typeof keys)[number]>();
           for (const k of keys) if (!newest.has(k.name)) newest.set(k.name, k);
+          // Rules name teams by slug and keys by name where that names exactly this one (as apply reads them).
+          const keyName = new Map([...newest.values()].filter((k) => !isUuidText(k.name)).map((k) => [k.id, k.name]));
+          const subjectOf = (r: LimitRule): string | null =>
+            r.subject === null ? null : ((r.scope === 'team' ? slugOf.get(r.subject) : r.scope === 'key' ? keyName.get(r.subject) : undefined) ?? r.subject);
           return {
             slug: t.slug,
             name: t.name,
             status: t.status,
-            ...(plan.template === null ? {} : { template: plan.template }),
-            limits: plan.limits,
+            plan: await planNameOf(tx, t),
+            ...(t.budgetAction === null ? {} : { budget_action: t.budgetAction }),
+            limits: (await limitRulesRepo.list(tx)).map((r) => compactRule(r, subjectOf(r))),
             regions: t.regions,
             allowed_models: t.allowedModels,
             time_zone: t.timeZone,
@@ -77,7 +103,14 @@ export async function runExport(opts: ExportOptions = {}): Promise<string> {
       );
     }
     const header = `# Exported by gatehouse export at ${now.toISOString()}. No secrets: API keys by name and settings only.\n`;
-    return header + stringify({ tenants }, { lineWidth: 0 });
+    const catalogue = plans.map((p) => ({
+      name: p.name,
+      ...(p.description === '' ? {} : { description: p.description }),
+      weight: p.weight,
+      budget_action: p.budgetAction,
+      rules: p.rules.map((r) => compactRule(r)),
+    }));
+    return header + stringify({ plans: catalogue, tenants }, { lineWidth: 0 });
   } finally {
     await cli.close();
   }

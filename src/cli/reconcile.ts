@@ -11,13 +11,16 @@ import { createApiKey, revokeApiKey, updateApiKey } from '../admin/services/api-
 import { addDomain, removeDomain } from '../admin/services/domains.js';
 import { createPolicy, deletePolicy, updatePolicy } from '../admin/services/policies.js';
 import { createTeam, updateTeam } from '../admin/services/teams.js';
-import { setTenantStatus, updateTenant, type PatchTenantInput } from '../admin/services/tenants.js';
-import { legacyLimits, readPlan } from '../admin/templates.js';
+import { createRule, deleteRule, updateRule } from '../admin/services/limits.js';
+import { planNameOf, setTenantStatus, updateTenant, type PatchTenantInput } from '../admin/services/tenants.js';
+import { isUuidText } from '../admin/schemas/ids.js';
+import { plainRule } from '../admin/schemas/limits.js';
+import type { LimitRule } from '../limits/types.js';
 import {
   apiKeysManageRepo,
   apiKeyStatus,
   domainsManageRepo,
-  plansRepo,
+  limitRulesRepo,
   policiesRepo,
   teamsManageRepo,
   tenantsManageRepo,
@@ -41,6 +44,13 @@ export interface Reconcile {
   changes: Change[];
   /** Keys created by this run: printed once, then forgotten. */
   secrets: { tenant: string; name: string; key: string }[];
+  /**
+   * Plans this run creates that are not in the store, because it is a dry run (rolled back):
+   * moving a tenant onto one is shown, not done.
+   */
+  unbornPlans: ReadonlySet<string>;
+  /** The tenant was created by this run (its creation line already names its plan). */
+  created: boolean;
 }
 
 /** Every item of a keyset-paginated list. */
@@ -68,21 +78,27 @@ function fieldDiff(fields: Record<string, [unknown, unknown]>): string {
     .join(', ');
 }
 
+/** The plan a spec asks for (`template` is its old name); undefined: leave it. */
+export function wantedPlan(spec: TenantSpec): string | null | undefined {
+  return spec.plan !== undefined ? spec.plan : spec.template;
+}
+
 async function reconcileTenantRow(tx: TenantTx, r: Reconcile, spec: TenantSpec): Promise<void> {
   const t = await tenantsManageRepo.get(tx);
   if (t === null) throw new Error(`tenant ${spec.slug} vanished`);
-  const plan = await readPlan(tx, t);
   const patch: PatchTenantInput = {};
   const fields: Record<string, [unknown, unknown]> = {};
   if (spec.name !== undefined && spec.name !== t.name) [patch.name, fields.name] = [spec.name, [t.name, spec.name]];
-  if (spec.template !== undefined && spec.template !== plan.template) [patch.template, fields.template] = [spec.template, [plan.template, spec.template]];
-  // A new plan starts from its own limits (overrides of the legacy fields are dropped with the move).
-  const baseLimits =
-    spec.template !== undefined && spec.template !== plan.template
-      ? legacyLimits((await plansRepo.getByName(tx, spec.template))?.rules ?? [])
-      : plan.limits;
-  const limits = { ...baseLimits, ...spec.limits };
-  if (!isDeepStrictEqual(limits, plan.limits)) [patch.limits, fields.limits] = [limits, [plan.limits, limits]];
+  const plan = wantedPlan(spec);
+  const currentPlan = await planNameOf(tx, t);
+  if (plan !== undefined && plan !== currentPlan) {
+    const unborn = plan !== null && r.unbornPlans.has(plan);
+    if (!unborn) patch.plan = plan;
+    if (!(unborn && r.created)) fields.plan = [currentPlan, plan];
+  }
+  if (spec.budget_action !== undefined && spec.budget_action !== t.budgetAction) {
+    [patch.budget_action, fields.budget_action] = [spec.budget_action, [t.budgetAction, spec.budget_action]];
+  }
   if (spec.regions !== undefined && !isDeepStrictEqual(spec.regions, t.regions)) [patch.regions, fields.regions] = [spec.regions, [t.regions, spec.regions]];
   if (spec.allowed_models !== undefined && !isDeepStrictEqual(spec.allowed_models, t.allowedModels)) {
     [patch.allowed_models, fields.allowed_models] = [spec.allowed_models, [t.allowedModels, spec.allowed_models]];
@@ -90,7 +106,7 @@ async function reconcileTenantRow(tx: TenantTx, r: Reconcile, spec: TenantSpec):
   if (spec.time_zone !== undefined && spec.time_zone !== t.timeZone) [patch.time_zone, fields.time_zone] = [spec.time_zone, [t.timeZone, spec.time_zone]];
   if (Object.keys(fields).length > 0) {
     await step(r, { op: '~', what: `tenant ${spec.slug}`, detail: fieldDiff(fields) }, async () => {
-      await updateTenant(tx, r.actor, patch, exactly(t.version));
+      if (Object.keys(patch).length > 0) await updateTenant(tx, r.actor, patch, exactly(t.version));
     });
   }
   if (spec.status !== undefined && spec.status !== t.status) {
@@ -158,6 +174,57 @@ async function reconcilePolicies(tx: TenantTx, r: Reconcile, spec: TenantSpec): 
   }
 }
 
+/**
+ * The subject of a rule as stored: a team rule in the file may name the team by slug and a key
+ * rule the key by name (the newest active key of that name); ids pass through unchanged.
+ */
+async function storedSubject(tx: TenantTx, r: Reconcile, rule: LimitRule, teams: Map<string, string>): Promise<string | null> {
+  if (rule.subject === null || isUuidText(rule.subject)) return rule.subject;
+  if (rule.scope === 'team') {
+    const id = teams.get(rule.subject);
+    if (id === undefined) throw new Error(`limit rule ${rule.id}: no team "${rule.subject}" in this tenant`);
+    return id;
+  }
+  if (rule.scope === 'key') {
+    const keys = (await allPages((p) => apiKeysManageRepo.list(tx, p)))
+      .filter((k) => k.name === rule.subject && apiKeyStatus(k, r.now) === 'active')
+      .sort((x, y) => y.createdAt.getTime() - x.createdAt.getTime());
+    const id = keys[0]?.id;
+    if (id === undefined) throw new Error(`limit rule ${rule.id}: no active API key named "${rule.subject}" in this tenant`);
+    return id;
+  }
+  return rule.subject;
+}
+
+async function reconcileLimits(tx: TenantTx, r: Reconcile, spec: TenantSpec, teams: Map<string, string>): Promise<void> {
+  if (spec.limits === undefined) return;
+  const current = new Map((await limitRulesRepo.list(tx)).map((x) => [x.id, x]));
+  for (const declared of spec.limits) {
+    const want = { ...plainRule(declared), subject: await storedSubject(tx, r, declared, teams) };
+    const have = current.get(want.id);
+    const what = `limit rule ${spec.slug}/${want.id}`;
+    if (have === undefined) {
+      await step(r, { op: '+', what }, async () => void (await createRule(tx, r.actor, want)));
+      continue;
+    }
+    const before = plainRule(have);
+    const fields: Record<string, [unknown, unknown]> = {};
+    for (const k of ['scope', 'subject', 'metric', 'window', 'limit', 'burst', 'models'] as const) {
+      if (!isDeepStrictEqual(before[k], want[k])) fields[k] = [before[k], want[k]];
+    }
+    if (Object.keys(fields).length > 0) {
+      const { id: _id, ...patch } = want;
+      await step(r, { op: '~', what, detail: fieldDiff(fields) }, async () => void (await updateRule(tx, r.actor, want.id, patch, exactly(have.version))));
+    }
+  }
+  if (!r.prune) return;
+  for (const have of current.values()) {
+    if (!spec.limits.some((x) => x.id === have.id)) {
+      await step(r, { op: '-', what: `limit rule ${spec.slug}/${have.id}` }, () => deleteRule(tx, r.actor, have.id, exactly(have.version)));
+    }
+  }
+}
+
 async function reconcileKeys(tx: TenantTx, r: Reconcile, spec: TenantSpec, teams: Map<string, string>): Promise<void> {
   const active = (await allPages((p) => apiKeysManageRepo.list(tx, p))).filter((k) => apiKeyStatus(k, r.now) === 'active');
   for (const key of spec.keys) {
@@ -214,4 +281,6 @@ export async function reconcileTenant(tx: TenantTx, r: Reconcile, spec: TenantSp
   await reconcileDomains(tx, r, spec);
   await reconcilePolicies(tx, r, spec);
   await reconcileKeys(tx, r, spec, teams);
+  // Last: a rule may name a team or key declared above.
+  await reconcileLimits(tx, r, spec, teams);
 }

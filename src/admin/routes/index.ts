@@ -5,7 +5,9 @@ import { adminKeyRoutes } from './admin-keys.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditRoutes } from './audit.js';
 import { domainRoutes } from './domains.js';
+import { limitRoutes } from './limits.js';
 import { metaRoutes } from './meta.js';
+import { planRoutes } from './plans.js';
 import { policyRoutes } from './policies.js';
 import { secretRoutes } from './secrets.js';
 import { serviceAccountRoutes } from './service-accounts.js';
@@ -18,6 +20,8 @@ let document: Record<string, unknown> | undefined;
 export const ADMIN_ROUTES: readonly AdminRoute[] = [
   ...metaRoutes(() => (document ??= buildOpenApi(ADMIN_ROUTES))),
   ...tenantRoutes,
+  ...planRoutes,
+  ...limitRoutes,
   ...adminKeyRoutes,
   ...teamRoutes,
   ...userRoutes,

@@ -1,21 +1,23 @@
 /** Platform scope: tenants and the fleet overview. */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { tenantsManageRepo } from '../../store/index.js';
+import { plansRepo, tenantsManageRepo, type ManagedTenant, type TenantTx } from '../../store/index.js';
 import type { AdminCall, AdminResult, AdminRoute } from '../route.js';
 import { defineRoute } from '../route.js';
 import { decodeCursor, listBody, pageQuery } from '../http/cursor.js';
 import { etagOf } from '../http/etag.js';
+import { notFound } from '../problems.js';
 import { createTenantBody, fleetView, patchTenantBody, presentTenant, presentTenantSummary, tenantStatus, tenantView } from '../schemas/tenants.js';
 import { emptyBody } from '../schemas/common.js';
-import { createTenant, deleteTenant, loadTenant, setTenantStatus, updateTenant, type TenantWithPlan } from '../services/tenants.js';
+import { createTenant, deleteTenant, planNameOf, setTenantStatus, updateTenant } from '../services/tenants.js';
 import { createOnce, idempotentTenantId, read, write } from '../tx.js';
 import { listOf, tenantOf } from './lists.js';
 
 const TAG = 'Tenants';
 
-function tenantResult(call: AdminCall<unknown, unknown>, t: TenantWithPlan, status = 200): AdminResult {
-  return { status, body: presentTenant(t, call.actor.principal.role), etag: etagOf(t.version) };
+/** Read in the transaction that produced `t`, so the plan named is the one it is on. */
+async function tenantResult(tx: TenantTx, call: AdminCall<unknown, unknown>, t: ManagedTenant, status = 200): Promise<AdminResult> {
+  return { status, body: presentTenant(t, await planNameOf(tx, t), call.actor.principal.role), etag: etagOf(t.version) };
 }
 
 export const tenantRoutes: AdminRoute[] = [
@@ -30,17 +32,18 @@ export const tenantRoutes: AdminRoute[] = [
     response: { status: 200, description: 'A page of tenants.', schema: listOf(tenantView) },
     async handle(call) {
       const after = decodeCursor('tenants', call.query.cursor);
-      const page = await call.env.store.platform((tx) =>
-        tenantsManageRepo.list(tx, { after, limit: call.query.limit }, { status: call.query.status }),
-      );
-      return { status: 200, body: listBody('tenants', page, presentTenantSummary) };
+      const { page, plans } = await call.env.store.platform(async (tx) => ({
+        page: await tenantsManageRepo.list(tx, { after, limit: call.query.limit }, { status: call.query.status }),
+        plans: new Map((await plansRepo.listAll(tx)).map((p) => [p.id, p.name])),
+      }));
+      return { status: 200, body: listBody('tenants', page, (t) => presentTenantSummary(t, t.planId === null ? null : (plans.get(t.planId) ?? null))) };
     },
   }),
   defineRoute({
     method: 'POST',
     path: '/tenants',
     operationId: 'createTenant',
-    summary: 'Create a tenant from a policy template',
+    summary: 'Create a tenant on a plan (tier)',
     tag: TAG,
     permission: 'tenants.create',
     body: createTenantBody,
@@ -51,7 +54,7 @@ export const tenantRoutes: AdminRoute[] = [
       const id = call.idempotency === null ? randomUUID() : idempotentTenantId(call.env.pepper, principalId, call.idempotency.key);
       return createOnce(call.env, id, principalId, call.idempotency, async (tx) => {
         const t = await createTenant(tx, call.actor, call.body);
-        return { result: { ...tenantResult(call, t, 201), location: `/admin/v1/tenants/${t.id}` } };
+        return { result: { ...(await tenantResult(tx, call, t, 201)), location: `/admin/v1/tenants/${t.id}` } };
       });
     },
   }),
@@ -64,23 +67,25 @@ export const tenantRoutes: AdminRoute[] = [
     permission: 'tenants.read',
     response: { status: 200, description: 'The tenant.', schema: tenantView },
     async handle(call) {
-      const t = await read(call.env, tenantOf(call), (tx) => loadTenant(tx));
-      return tenantResult(call, t);
+      return read(call.env, tenantOf(call), async (tx) => {
+        const t = await tenantsManageRepo.get(tx);
+        if (t === null) throw notFound('tenant');
+        return tenantResult(tx, call, t);
+      });
     },
   }),
   defineRoute({
     method: 'PATCH',
     path: '/tenants/{tenant}',
     operationId: 'updateTenant',
-    summary: 'Change a tenant (name, plan, limits, regions, models, time zone)',
+    summary: 'Change a tenant (tenant admins: time zone and budget action; platform admins: also name, plan, regions, models)',
     tag: TAG,
-    permission: 'tenants.update',
+    permission: 'tenants.settings',
     body: patchTenantBody,
     ifMatch: 'required',
     response: { status: 200, description: 'The changed tenant.', schema: tenantView },
     async handle(call) {
-      const t = await write(call.env, tenantOf(call), (tx) => updateTenant(tx, call.actor, call.body, call.ifMatch));
-      return tenantResult(call, t);
+      return write(call.env, tenantOf(call), async (tx) => tenantResult(tx, call, await updateTenant(tx, call.actor, call.body, call.ifMatch)));
     },
   }),
   defineRoute({
@@ -93,8 +98,7 @@ export const tenantRoutes: AdminRoute[] = [
     ifMatch: 'required',
     response: { status: 202, description: 'The tenant, now `deleting`.', schema: tenantView },
     async handle(call) {
-      const t = await write(call.env, tenantOf(call), (tx) => deleteTenant(tx, call.actor, call.ifMatch));
-      return tenantResult(call, t, 202);
+      return write(call.env, tenantOf(call), async (tx) => tenantResult(tx, call, await deleteTenant(tx, call.actor, call.ifMatch), 202));
     },
   }),
   defineRoute({
@@ -109,8 +113,7 @@ export const tenantRoutes: AdminRoute[] = [
     ifMatch: 'optional',
     response: { status: 200, description: 'The tenant.', schema: tenantView },
     async handle(call) {
-      const t = await write(call.env, tenantOf(call), (tx) => setTenantStatus(tx, call.actor, 'suspended', call.ifMatch));
-      return tenantResult(call, t);
+      return write(call.env, tenantOf(call), async (tx) => tenantResult(tx, call, await setTenantStatus(tx, call.actor, 'suspended', call.ifMatch)));
     },
   }),
   defineRoute({
@@ -125,8 +128,7 @@ export const tenantRoutes: AdminRoute[] = [
     ifMatch: 'optional',
     response: { status: 200, description: 'The tenant.', schema: tenantView },
     async handle(call) {
-      const t = await write(call.env, tenantOf(call), (tx) => setTenantStatus(tx, call.actor, 'active', call.ifMatch));
-      return tenantResult(call, t);
+      return write(call.env, tenantOf(call), async (tx) => tenantResult(tx, call, await setTenantStatus(tx, call.actor, 'active', call.ifMatch)));
     },
   }),
   defineRoute({

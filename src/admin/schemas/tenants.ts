@@ -1,33 +1,50 @@
 /** Tenant bodies and views. Platform admins see metadata and the plan, never raw settings. */
 import { z } from 'zod';
+import { planRulesSchema } from '../../limits/rules-schema.js';
 import type { Role } from '../../identity/roles.js';
-import type { TenantSummary } from '../../store/index.js';
-import type { TenantWithPlan } from '../services/tenants.js';
-import { limitsSchema, TEMPLATE_NAMES } from '../templates.js';
+import type { ManagedTenant, TenantSummary } from '../../store/index.js';
 import { displayName, iso, isoOut, modelName, region, slug, timeZone, uniqueList } from './common.js';
+import { budgetAction } from './limits.js';
 
 const models = uniqueList(modelName, 500).nullable().describe('Models the tenant may use; null: every model in the catalogue.');
 const regions = uniqueList(region, 32).describe('Regions whose deployments the tenant may reach; empty: any.');
 
-export const createTenantBody = z.strictObject({
-  slug,
-  name: displayName,
-  template: z.enum(TEMPLATE_NAMES).default('standard').describe('Policy template: its limits are the starting point.'),
-  limits: limitsSchema.optional().describe('Overrides of the template limits.'),
-  regions: regions.optional(),
-  allowed_models: models.optional(),
-  time_zone: timeZone.optional(),
-});
+/** The plan a tenant is on, by name or id (GET /admin/v1/plans lists them). */
+export const planRef = z.string().min(1).max(64).describe('A plan (tier) by name or id.');
+const tenantBudgetAction = budgetAction.nullable().describe("What to do when the budget cannot cover a request; null: the plan's.");
 
-export const patchTenantBody = z
+/** `template` is what the plan was called before plans existed; both may be given only if equal. */
+function oneOfPlanOrTemplate(b: { plan?: string | null | undefined; template?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (b.template !== undefined && b.plan !== undefined && b.plan !== b.template) {
+    ctx.addIssue({ code: 'custom', path: ['template'], message: 'is an alias of `plan`; give one of them' });
+  }
+}
+
+export const createTenantBody = z
   .strictObject({
-    name: displayName.optional(),
-    template: z.enum(TEMPLATE_NAMES).optional().describe('Re-applies the template limits (then `limits` on top).'),
-    limits: limitsSchema.optional().describe('Overrides merged over the current limits; null removes a limit.'),
+    slug,
+    name: displayName,
+    plan: planRef.nullable().optional().describe('The plan (tier) whose limits the tenant gets; absent: "standard" when the catalogue has it; null: none.'),
+    template: planRef.optional().describe('Deprecated alias of `plan`.'),
+    budget_action: tenantBudgetAction.optional(),
+    limits: planRulesSchema.optional().describe("The tenant's own limit rules: overrides of plan rules (same id) and additions."),
     regions: regions.optional(),
     allowed_models: models.optional(),
     time_zone: timeZone.optional(),
   })
+  .superRefine(oneOfPlanOrTemplate);
+
+export const patchTenantBody = z
+  .strictObject({
+    name: displayName.optional(),
+    plan: planRef.nullable().optional().describe("Moves the tenant to another plan (null: none); the tenant's own rules stay."),
+    template: planRef.optional().describe('Deprecated alias of `plan`.'),
+    budget_action: tenantBudgetAction.optional(),
+    regions: regions.optional(),
+    allowed_models: models.optional(),
+    time_zone: timeZone.optional(),
+  })
+  .superRefine(oneOfPlanOrTemplate)
   .refine((b) => Object.keys(b).length > 0, 'at least one field must be given');
 
 export const tenantStatus = z.enum(['active', 'suspended', 'deleting']);
@@ -38,8 +55,8 @@ export const tenantView = z.object({
   slug: z.string(),
   name: z.string(),
   status: tenantStatus,
-  template: z.string().nullable().optional().describe('The plan the tenant is on (null: none).'),
-  limits: limitsSchema.optional(),
+  plan: z.string().nullable().describe('The plan (tier) by name; null: none. Its limits: GET .../limits.'),
+  budget_action: tenantBudgetAction,
   regions: z.array(z.string()).optional(),
   allowed_models: z.array(z.string()).nullable().optional(),
   time_zone: z.string().optional(),
@@ -53,9 +70,12 @@ export function statusOf(t: { status: 'active' | 'suspended'; deletionRequestedA
   return t.deletionRequestedAt === null ? t.status : 'deleting';
 }
 
-/** Billing sees what it needs for money: identity, status, plan and limits. */
-export function presentTenant(t: TenantWithPlan, role: Role): TenantView {
-  const base: TenantView = { object: 'tenant', id: t.id, slug: t.slug, name: t.name, status: statusOf(t), template: t.plan.template, limits: t.plan.limits };
+/**
+ * Billing sees what it needs for money: identity, status, plan and budget action (and the
+ * limits, through GET .../limits).
+ */
+export function presentTenant(t: ManagedTenant, planName: string | null, role: Role): TenantView {
+  const base: TenantView = { object: 'tenant', id: t.id, slug: t.slug, name: t.name, status: statusOf(t), plan: planName, budget_action: t.budgetAction };
   if (role === 'tenant_billing') return base;
   return {
     ...base,
@@ -68,14 +88,16 @@ export function presentTenant(t: TenantWithPlan, role: Role): TenantView {
   };
 }
 
-/** Listings come from the platform role's metadata columns (the plan's limits are not composed here). */
-export function presentTenantSummary(t: TenantSummary): TenantView {
+/** Listings come from the platform role's metadata columns (never settings). */
+export function presentTenantSummary(t: TenantSummary, planName: string | null): TenantView {
   return {
     object: 'tenant',
     id: t.id,
     slug: t.slug,
     name: t.name,
     status: t.status,
+    plan: planName,
+    budget_action: t.budgetAction,
     regions: t.regions,
     allowed_models: t.allowedModels,
     time_zone: t.timeZone,

@@ -2,20 +2,31 @@
  * Tenant lifecycle, shared by the admin API and `gatehouse apply`. Every function runs inside the
  * tenant's own transaction (the caller opens it) and appends its audit entry there.
  */
-import { isUniqueViolation, tenantsManageRepo, tenantsRepo, type ManagedTenant, type TenantTx } from '../../store/index.js';
+import { GatewayError } from '../../errors.js';
+import type { BudgetAction, LimitRule } from '../../limits/types.js';
+import { isUniqueViolation, plansRepo, tenantsManageRepo, tenantsRepo, type ManagedTenant, type PlanRecord, type TenantTx } from '../../store/index.js';
 import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
 import type { IfMatch } from '../http/etag.js';
-import { conflict, lockedForChange, notFound } from '../problems.js';
-import { planIdByName, readPlan, writePlan, type Limits, type TenantPlan } from '../templates.js';
+import { allows } from '../permissions.js';
+import { conflict, invalid, lockedForChange, notFound } from '../problems.js';
 import { scheduleTenantShred } from '../../crypto/shredding.js';
+import { findPlan } from './plans.js';
+import { createRule } from './limits.js';
+
+/** The plan a tenant created without naming one starts on, when the catalogue has it. */
+export const DEFAULT_PLAN = 'standard';
 
 export interface CreateTenantInput {
   slug: string;
   name: string;
-  /** A plan name (the seeded plans are the former templates). */
-  template: string;
-  limits?: Limits | undefined;
+  /** A plan by name or id; null: none; absent: DEFAULT_PLAN when it exists. */
+  plan?: string | null | undefined;
+  /** Deprecated alias of `plan`. */
+  template?: string | undefined;
+  budget_action?: BudgetAction | null | undefined;
+  /** The tenant's own rules. */
+  limits?: readonly LimitRule[] | undefined;
   regions?: string[] | undefined;
   allowed_models?: string[] | null | undefined;
   time_zone?: string | undefined;
@@ -23,45 +34,47 @@ export interface CreateTenantInput {
 
 export interface PatchTenantInput {
   name?: string | undefined;
+  plan?: string | null | undefined;
   template?: string | undefined;
-  limits?: Limits | undefined;
+  budget_action?: BudgetAction | null | undefined;
   regions?: string[] | undefined;
   allowed_models?: string[] | null | undefined;
   time_zone?: string | undefined;
 }
 
-/** A tenant with its plan and limits as the admin API's tenant fields show them. */
-export type TenantWithPlan = ManagedTenant & { plan: TenantPlan };
+/** What a tenant role may change of its own tenant; the rest needs `tenants.update`. */
+const TENANT_SETTINGS: ReadonlySet<string> = new Set(['time_zone', 'budget_action']);
 
 /** What an audit entry may hold of a tenant: never its raw settings. */
-function auditable(t: TenantWithPlan): Record<string, unknown> {
-  return { slug: t.slug, name: t.name, status: t.status, template: t.plan.template, limits: t.plan.limits, regions: t.regions, allowedModels: t.allowedModels, timeZone: t.timeZone, deletionRequestedAt: t.deletionRequestedAt };
+async function auditable(tx: TenantTx, t: ManagedTenant): Promise<Record<string, unknown>> {
+  return { slug: t.slug, name: t.name, status: t.status, plan: await planNameOf(tx, t), budgetAction: t.budgetAction, regions: t.regions, allowedModels: t.allowedModels, timeZone: t.timeZone, deletionRequestedAt: t.deletionRequestedAt };
 }
 
-async function withPlan(tx: TenantTx, t: ManagedTenant): Promise<TenantWithPlan> {
-  return { ...t, plan: await readPlan(tx, t) };
-}
-
-/** The transaction's tenant with its plan; 404 if it does not exist. */
-export async function loadTenant(tx: TenantTx, opts: { forUpdate?: boolean } = {}): Promise<TenantWithPlan> {
-  const t = await tenantsManageRepo.get(tx, opts);
+async function reload(tx: TenantTx): Promise<ManagedTenant> {
+  const t = await tenantsManageRepo.get(tx);
   if (t === null) throw notFound('tenant');
-  return withPlan(tx, t);
+  return t;
 }
 
-async function reload(tx: TenantTx): Promise<TenantWithPlan> {
-  return loadTenant(tx);
+/** The plan a body names under `plan` (or its alias `template`); a 400 naming that field if none. */
+async function resolvePlan(tx: TenantTx, input: { plan?: string | null | undefined; template?: string | undefined }): Promise<PlanRecord | null | undefined> {
+  const field = input.plan !== undefined ? 'plan' : 'template';
+  const ref = input.plan !== undefined ? input.plan : input.template;
+  if (ref === undefined || ref === null) return ref;
+  const plan = await findPlan(tx, ref);
+  if (plan === null) throw invalid(`${field}: there is no plan "${ref}" (GET /admin/v1/plans lists them).`, field);
+  return plan;
 }
 
-/** lockedForChange over the tenant row, with the plan added. */
-async function lockedTenant(tx: TenantTx, ifMatch: IfMatch | null, required: boolean): Promise<TenantWithPlan> {
-  const t = await lockedForChange(() => tenantsManageRepo.get(tx, { forUpdate: true }), 'tenant', ifMatch, required);
-  return withPlan(tx, t);
+/** The name of the tenant's plan, for views. */
+export async function planNameOf(tx: TenantTx, t: ManagedTenant): Promise<string | null> {
+  return t.planId === null ? null : ((await plansRepo.get(tx, t.planId))?.name ?? null);
 }
 
-/** Creates the transaction's tenant (its id is the transaction's tenant id). */
-export async function createTenant(tx: TenantTx, actor: Actor, input: CreateTenantInput): Promise<TenantWithPlan> {
-  const planId = await planIdByName(tx, input.template);
+/** Creates the transaction's tenant (its id is the transaction's tenant id), on its plan, with its own rules. */
+export async function createTenant(tx: TenantTx, actor: Actor, input: CreateTenantInput): Promise<ManagedTenant> {
+  const named = await resolvePlan(tx, input);
+  const plan = named !== undefined ? named : await plansRepo.getByName(tx, DEFAULT_PLAN);
   try {
     await tenantsRepo.insert(tx, {
       slug: input.slug,
@@ -69,31 +82,49 @@ export async function createTenant(tx: TenantTx, actor: Actor, input: CreateTena
       regions: input.regions ?? [],
       allowedModels: input.allowed_models ?? null,
       timeZone: input.time_zone ?? 'UTC',
-      planId,
+      planId: plan?.id ?? null,
+      budgetAction: input.budget_action ?? null,
     });
   } catch (err) {
     // Slugs are global (they name tenants in URLs); the platform admin may learn one is taken.
     if (isUniqueViolation(err)) throw conflict(`A tenant with the slug "${input.slug}" already exists.`, 'slug');
     throw err;
   }
-  await writePlan(tx, { limits: input.limits }, { creating: true });
   const tenant = await reload(tx);
-  await audit(tx, actor, 'tenant.create', { kind: 'tenant', id: tenant.id }, { after: auditable(tenant) });
+  await audit(tx, actor, 'tenant.create', { kind: 'tenant', id: tenant.id }, { after: await auditable(tx, tenant) });
+  for (const rule of input.limits ?? []) await createRule(tx, actor, rule);
   return tenant;
 }
 
-export async function updateTenant(tx: TenantTx, actor: Actor, patch: PatchTenantInput, ifMatch: IfMatch | null): Promise<TenantWithPlan> {
-  const before = await lockedTenant(tx, ifMatch, true);
+/** Refuses fields the actor's role may not change (per field: DESIGN §3), naming them. */
+function checkFields(actor: Actor, patch: PatchTenantInput): void {
+  const role = actor.principal.role;
+  if (allows(role, 'tenants.update')) return;
+  const refused = Object.entries(patch)
+    .filter(([k, v]) => v !== undefined && !TENANT_SETTINGS.has(k))
+    .map(([k]) => k);
+  if (refused.length > 0) {
+    throw new GatewayError('forbidden', `The role ${role} may change only the time_zone and budget_action of a tenant, not: ${refused.join(', ')}.`, {
+      param: refused[0] ?? null,
+    });
+  }
+}
+
+export async function updateTenant(tx: TenantTx, actor: Actor, patch: PatchTenantInput, ifMatch: IfMatch | null): Promise<ManagedTenant> {
+  checkFields(actor, patch);
+  const before = await lockedForChange(() => tenantsManageRepo.get(tx, { forUpdate: true }), 'tenant', ifMatch, true);
   if (before.deletionRequestedAt !== null) throw conflict('The tenant is marked for deletion and can no longer be changed.');
+  const plan = await resolvePlan(tx, patch);
   await tenantsRepo.update(tx, {
     name: patch.name,
     regions: patch.regions,
     allowedModels: patch.allowed_models,
     timeZone: patch.time_zone,
+    planId: plan === undefined ? undefined : (plan?.id ?? null),
+    budgetAction: patch.budget_action,
   });
-  if (patch.template !== undefined || patch.limits !== undefined) await writePlan(tx, { template: patch.template, limits: patch.limits });
   const after = await reload(tx);
-  await audit(tx, actor, 'tenant.update', { kind: 'tenant', id: after.id }, { before: auditable(before), after: auditable(after) });
+  await audit(tx, actor, 'tenant.update', { kind: 'tenant', id: after.id }, { before: await auditable(tx, before), after: await auditable(tx, after) });
   return after;
 }
 
@@ -102,8 +133,8 @@ export async function setTenantStatus(
   actor: Actor,
   status: 'active' | 'suspended',
   ifMatch: IfMatch | null,
-): Promise<TenantWithPlan> {
-  const before = await lockedTenant(tx, ifMatch, false);
+): Promise<ManagedTenant> {
+  const before = await lockedForChange(() => tenantsManageRepo.get(tx, { forUpdate: true }), 'tenant', ifMatch, false);
   if (before.deletionRequestedAt !== null) throw conflict('The tenant is marked for deletion; it cannot be suspended or resumed.');
   if (before.status === status) return before;
   await tenantsRepo.update(tx, { status });
@@ -120,13 +151,12 @@ export async function setTenantStatus(
  * scheduled for destruction after the grace period (crypto-shredding, run by the gateway's
  * periodic shred job). Repeating it changes nothing.
  */
-export async function deleteTenant(tx: TenantTx, actor: Actor, ifMatch: IfMatch | null): Promise<TenantWithPlan> {
-  const before = await lockedTenant(tx, ifMatch, true);
+export async function deleteTenant(tx: TenantTx, actor: Actor, ifMatch: IfMatch | null): Promise<ManagedTenant> {
+  const before = await lockedForChange(() => tenantsManageRepo.get(tx, { forUpdate: true }), 'tenant', ifMatch, true);
   if (before.deletionRequestedAt !== null) return before;
-  const marked = await tenantsManageRepo.markForDeletion(tx);
-  if (marked === null) throw notFound('tenant');
-  const after = await withPlan(tx, marked);
+  const after = await tenantsManageRepo.markForDeletion(tx);
+  if (after === null) throw notFound('tenant');
   await scheduleTenantShred(tx);
-  await audit(tx, actor, 'tenant.delete', { kind: 'tenant', id: after.id }, { before: auditable(before), after: auditable(after) });
+  await audit(tx, actor, 'tenant.delete', { kind: 'tenant', id: after.id }, { before: await auditable(tx, before), after: await auditable(tx, after) });
   return after;
 }

@@ -33,10 +33,10 @@ afterAll(async () => {
 describe('ids', () => {
   const withIds = MATRIX.filter((e) => resourceParams(e.path).some((p) => p !== 'domain'));
   it.each(withIds.map((e) => [`${e.method} ${e.path}`, e] as const))('%s: a malformed id is the same 404 as an unknown one', async (_l, e) => {
-    const c = e.path.startsWith('/admin-keys') ? platform : admin;
+    const c = e.path.startsWith('/tenants/') ? admin : platform;
     for (const bad of ['not-a-uuid', '12345', "1' OR '1'='1", 'ÄÖÜ', `${randomUUID()}x`]) {
-      const path = fill(e.path, { ...fx, team: bad, user: bad, membership: bad, service_account: bad, api_key: bad, admin_key: bad, policy: bad, provider_credential: bad, webhook: bad });
-      const unknown = fill(e.path, { ...fx, team: randomUUID(), user: randomUUID(), membership: randomUUID(), service_account: randomUUID(), api_key: randomUUID(), admin_key: randomUUID(), policy: randomUUID(), provider_credential: randomUUID(), webhook: randomUUID() });
+      const path = fill(e.path, { ...fx, team: bad, user: bad, membership: bad, service_account: bad, api_key: bad, admin_key: bad, policy: bad, provider_credential: bad, webhook: bad, plan: bad, rule: bad });
+      const unknown = fill(e.path, { ...fx, team: randomUUID(), user: randomUUID(), membership: randomUUID(), service_account: randomUUID(), api_key: randomUUID(), admin_key: randomUUID(), policy: randomUUID(), provider_credential: randomUUID(), webhook: randomUUID(), plan: randomUUID(), rule: randomUUID() });
       const headers: Record<string, string> = e.ifMatch === true ? { 'if-match': '*' } : {};
       const body = e.body?.(fx);
       const r = await c(e.method, path, body === undefined ? { headers } : { body, headers });
@@ -72,9 +72,10 @@ describe('values', () => {
     ['an empty name', { slug: 'ok-slug', name: '' }, 'name'],
     ['a name with control characters', { slug: 'ok-slug', name: 'a\u0000b' }, 'name'],
     ['an unknown time zone', { slug: 'ok-slug', name: 'x', time_zone: 'Mars/Olympus' }, 'time_zone'],
-    ['a negative limit', { slug: 'ok-slug', name: 'x', limits: { requests_per_minute: -1 } }, 'limits.requests_per_minute'],
-    ['a fractional limit', { slug: 'ok-slug', name: 'x', limits: { tokens_per_day: 1.5 } }, 'limits.tokens_per_day'],
-    ['an unknown field', { slug: 'ok-slug', name: 'x', plan: 'gold' }, null],
+    ['a negative limit', { slug: 'ok-slug', name: 'x', limits: [{ id: 'rpm', metric: 'requests', window: 'minute', limit: -1 }] }, 'limits.0.limit'],
+    ['a fractional limit', { slug: 'ok-slug', name: 'x', limits: [{ id: 'tpd', metric: 'tokens', window: 'day', limit: 1.5 }] }, 'limits.0.limit'],
+    ['an unknown plan', { slug: 'ok-slug', name: 'x', plan: 'gold' }, 'plan'],
+    ['an unknown field', { slug: 'ok-slug', name: 'x', tier: 'gold' }, null],
     ['duplicate models', { slug: 'ok-slug', name: 'x', allowed_models: ['a', 'a'] }, 'allowed_models'],
   ])('tenants: refuses %s', async (_n, body, param) => {
     const r = await platform('POST', '/tenants', { body });

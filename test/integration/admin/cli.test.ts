@@ -21,7 +21,10 @@ tenants:
   - slug: acme
     name: Acme Corp
     template: free
-    limits: { requests_per_minute: 90 }
+    limits:
+      - { id: requests-per-minute, metric: requests, window: minute, limit: 90 }
+      - { id: data-team-tpd, scope: team, subject: data, metric: tokens, window: day, limit: 5000 }
+      - { id: app-rps, scope: key, subject: app, metric: requests, window: second, limit: 5, burst: 10 }
     time_zone: Europe/Paris
     teams:
       - { slug: core, name: Core }
@@ -65,6 +68,9 @@ describe('apply and export on the embedded store', () => {
       '+ domain acme/ai.acme.example.com',
       '+ policy acme/caps',
       '+ api key acme/app',
+      '+ limit rule acme/requests-per-minute',
+      '+ limit rule acme/data-team-tpd',
+      '+ limit rule acme/app-rps',
       '+ tenant globex',
       '+ api key globex/main',
     ]);
@@ -76,7 +82,7 @@ describe('apply and export on the embedded store', () => {
   it('applies, prints each new secret once, and a second run finds nothing to do', async () => {
     const f = join(dir, 'tenants.yaml');
     const real = await runApply({ file: f, dryRun: false, prune: false, env, cwd: dir });
-    expect(real.changes).toHaveLength(8);
+    expect(real.changes).toHaveLength(11);
     expect(real.secrets.map((s) => `${s.tenant}/${s.name}`)).toEqual(['acme/app', 'globex/main']);
     expect(formatApply(real, false)).toContain(str(real.secrets[0]?.key));
     const again = await runApply({ file: f, dryRun: false, prune: false, env, cwd: dir });
@@ -86,7 +92,11 @@ describe('apply and export on the embedded store', () => {
   it('exports no secrets, and applying the export changes nothing', async () => {
     const text = await runExport({ env, cwd: dir });
     expect(text).toContain('slug: acme');
-    expect(text).toContain('requests_per_minute: 90');
+    expect(text).toContain('limit: 90');
+    // Rules name the team by slug and the key by name, as the file did.
+    expect(text).toMatch(/subject: data\b/);
+    expect(text).toMatch(/subject: app\b/);
+    expect(text).toMatch(/^plans:/m);
     expect(text).not.toMatch(/ghk_/);
     expect(text).not.toMatch(/key_hash|prefix/);
     const f = await file('exported.yaml', text);
@@ -116,6 +126,52 @@ describe('apply and export on the embedded store', () => {
     expect(text).toContain('api.acme.example.com');
     expect(text).not.toContain('ai.acme.example.com');
     expect(text).toContain('name: Core Platform');
+  });
+
+  it('declares plans too: a dry run shows a tenant on a plan it would create; changes are shown as diffs', async () => {
+    const gold = `
+plans:
+  - name: gold
+    description: Gold tier
+    weight: 8
+    rules:
+      - { id: requests-per-minute, metric: requests, window: minute, limit: 500 }
+tenants:
+  - slug: goldco
+    plan: gold
+    budget_action: clamp
+    limits:
+      - { id: requests-per-minute, metric: requests, window: minute, limit: 400 }
+`;
+    const f = await file('gold.yaml', gold);
+    const line = (c: { op: string; what: string; detail?: string }) => `${c.op} ${c.what}${c.detail ? `: ${c.detail}` : ''}`;
+    const dry = await runApply({ file: f, dryRun: true, prune: false, env, cwd: dir });
+    expect(dry.changes.map(line)).toEqual(['+ plan gold', '+ tenant goldco: plan gold', '+ limit rule goldco/requests-per-minute']);
+    expect(await runExport({ env, cwd: dir })).not.toContain('gold');
+    const real = await runApply({ file: f, dryRun: false, prune: false, env, cwd: dir });
+    expect(real.changes.map(line)).toEqual(dry.changes.map(line));
+    expect((await runApply({ file: f, dryRun: false, prune: false, env, cwd: dir })).changes).toEqual([]);
+
+    const edited = gold.replace('weight: 8', 'weight: 9').replace('budget_action: clamp', 'budget_action: reject').replace('limit: 400', 'limit: 300');
+    const changed = await runApply({ file: await file('gold2.yaml', edited), dryRun: false, prune: false, env, cwd: dir });
+    expect(changed.changes.map(line)).toEqual([
+      '~ plan gold: weight: 8 → 9',
+      '~ tenant goldco: budget_action: "clamp" → "reject"',
+      '~ limit rule goldco/requests-per-minute: limit: 400 → 300',
+    ]);
+    const text = await runExport({ env, cwd: dir, tenant: 'goldco' });
+    expect(text).toMatch(/- name: gold\n\s+description: Gold tier\n\s+weight: 9/);
+    expect(text).toContain('plan: gold');
+    // A tenant admin's ceiling does not bind apply (it acts as a platform admin): above the plan is allowed.
+    const above = await runApply({ file: await file('gold3.yaml', edited.replace('limit: 300', 'limit: 900')), dryRun: true, prune: false, env, cwd: dir });
+    expect(above.changes.map(line)).toEqual(['~ limit rule goldco/requests-per-minute: limit: 300 → 900']);
+    // Unknown plans and rules that name nothing are refused with the tenant named.
+    await expect(runApply({ file: await file('nope.yaml', 'tenants:\n  - slug: goldco\n    plan: platinum\n'), dryRun: true, prune: false, env, cwd: dir })).rejects.toThrow(
+      /tenant goldco: plan: there is no plan "platinum"/,
+    );
+    await expect(
+      runApply({ file: await file('nope2.yaml', 'tenants:\n  - slug: goldco\n    limits: [{ id: t, scope: team, subject: ghost, metric: requests, window: minute, limit: 1 }]\n'), dryRun: true, prune: false, env, cwd: dir }),
+    ).rejects.toThrow(/tenant goldco: limit rule t: no team "ghost"/);
   });
 
   it('refuses an invalid file before touching the store, naming each problem', async () => {

@@ -15,6 +15,10 @@ export interface TenantFixtures {
   domain: string;
   provider_credential: string;
   webhook: string;
+  /** The plan the tenant is on (a platform resource: the same for every tenant). */
+  plan: string;
+  /** A limit rule of the tenant's own, with an id no other tenant's fixtures use. */
+  rule: string;
 }
 
 export const POLICY_DOC = { rules: [{ type: 'max_tokens', max: 1000 }] };
@@ -41,5 +45,8 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
   const webhook = await created(
     admin('POST', `${base}/webhooks`, { body: { url: `https://hooks.${slug}.example.com/in`, events: ['budget.threshold'], secret: `whsec-${slug}-CANARY-0123456789` } }),
   );
-  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, provider_credential, webhook };
+  const rule = await created(
+    admin('POST', `${base}/limits/rules`, { body: { id: `${slug}-app-rpm`, scope: 'key', subject: api_key, metric: 'requests', window: 'minute', limit: 10 } }),
+  );
+  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, provider_credential, webhook, plan: 'standard', rule };
 }

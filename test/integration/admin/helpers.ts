@@ -2,9 +2,12 @@
  * A real gateway with the admin API enabled (bootstrap key set), and a small HTTP client for it.
  * Tests talk to it over HTTP only, like an operator would.
  */
+import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { expect } from 'vitest';
+import { createPostgresTestDatabase } from '../../../src/store/testing.js';
 import { startTestGateway, type TestGateway, type TestGatewayOptions } from '../../helpers/gateway.js';
+import { POSTGRES_URL, postgresAvailable } from '../../helpers/services.js';
 
 export const BOOTSTRAP_KEY = 'boot-0123456789abcdef0123456789abcdef0123';
 
@@ -104,4 +107,44 @@ export function etag(r: Reply): string {
   const v = r.headers.etag;
   if (typeof v !== 'string') throw new Error(`no ETag on ${r.status} ${r.text}`);
   return v;
+}
+
+/** The stores an admin test runs against: embedded PGlite always, PostgreSQL when reachable. */
+export interface AdminBackend {
+  label: string;
+  start(): Promise<{ gw: TestGateway; stop(): Promise<void> }>;
+}
+
+export async function adminBackends(): Promise<AdminBackend[]> {
+  const out: AdminBackend[] = [
+    {
+      label: 'PGlite',
+      async start() {
+        const gw = await startAdminGateway();
+        return { gw, stop: () => gw.stop() };
+      },
+    },
+  ];
+  if (await postgresAvailable()) {
+    out.push({
+      label: 'PostgreSQL',
+      async start() {
+        const db = await createPostgresTestDatabase(POSTGRES_URL);
+        try {
+          const gw = await startAdminGateway({ env: { DATABASE_URL: db.url, GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64') } });
+          return {
+            gw,
+            async stop() {
+              await gw.stop();
+              await db.drop();
+            },
+          };
+        } catch (err) {
+          await db.drop();
+          throw err;
+        }
+      },
+    });
+  }
+  return out;
 }

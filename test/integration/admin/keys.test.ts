@@ -60,7 +60,7 @@ describe('API keys', () => {
     expect(dev.json).toHaveProperty('prefix');
     expect(dev.json).toHaveProperty('owner');
     const tb = await client(gw, await roleKey(admin, tenant.id, 'tenant_billing'))('GET', base());
-    expect(Object.keys(tb.json).sort()).toEqual(['id', 'limits', 'name', 'object', 'slug', 'status', 'template']);
+    expect(Object.keys(tb.json).sort()).toEqual(['budget_action', 'id', 'name', 'object', 'plan', 'slug', 'status']);
   });
 
   it('enforces scopes and expiry on the data plane as set through the API', async () => {

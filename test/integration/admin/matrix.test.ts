@@ -137,7 +137,9 @@ describe("cross-tenant: B's tenant admin against A's ids", () => {
     expect(await get(`/domains/${a.domain}`)).toMatchObject({ domain: a.domain });
     expect(await get(`/provider-credentials/${a.provider_credential}`)).toMatchObject({ name: 'openai', base_url: null });
     expect(await get(`/webhooks/${a.webhook}`)).toMatchObject({ url: `https://hooks.${a.slug}.example.com/in`, enabled: true });
-    for (const [list, n] of [['/teams', 1], ['/users', 1], ['/service-accounts', 1], ['/api-keys', 1], ['/policies', 1], ['/domains', 1], ['/provider-credentials', 1], ['/webhooks', 1]] as const) {
+    expect(await get(`/limits/rules/${a.rule}`)).toMatchObject({ limit: 10, subject: a.api_key });
+    expect(await get('')).toMatchObject({ plan: 'standard', budget_action: null, time_zone: 'UTC' });
+    for (const [list, n] of [['/teams', 1], ['/users', 1], ['/service-accounts', 1], ['/api-keys', 1], ['/policies', 1], ['/domains', 1], ['/provider-credentials', 1], ['/webhooks', 1], ['/limits/rules', 1]] as const) {
       expect({ list, n: ((await get(list)).data as unknown[]).length }).toEqual({ list, n });
     }
   });

@@ -37,11 +37,24 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'GET', path: '/tenants', roles: [PA] },
   { method: 'POST', path: '/tenants', roles: [PA], body: () => ({ slug: `x-${rand()}`, name: 'X' }) },
   { method: 'GET', path: T, roles: [PA, TA, TD, TB, TV] },
-  { method: 'PATCH', path: T, roles: [PA], body: () => ({ name: 'Pwned' }), ifMatch: true },
+  { method: 'PATCH', path: T, roles: [PA, TA], body: () => ({ name: 'Pwned' }), ifMatch: true },
   { method: 'DELETE', path: T, roles: [PA], ifMatch: true },
   { method: 'POST', path: `${T}/suspend`, roles: [PA] },
   { method: 'POST', path: `${T}/resume`, roles: [PA] },
   { method: 'GET', path: '/fleet', roles: [PA] },
+
+  { method: 'GET', path: '/plans', roles: [PA] },
+  { method: 'POST', path: '/plans', roles: [PA], body: () => ({ name: `evil-${rand()}` }) },
+  { method: 'GET', path: '/plans/{plan}', roles: [PA] },
+  { method: 'PATCH', path: '/plans/{plan}', roles: [PA], body: () => ({ description: 'Pwned' }), ifMatch: true },
+  { method: 'DELETE', path: '/plans/{plan}', roles: [PA], ifMatch: true },
+
+  { method: 'GET', path: `${T}/limits`, roles: [PA, TA, TD, TB, TV] },
+  { method: 'GET', path: `${T}/limits/rules`, roles: [PA, TA, TD, TB, TV] },
+  { method: 'POST', path: `${T}/limits/rules`, roles: [PA, TA], body: () => ({ id: `evil-${rand()}`, metric: 'requests', window: 'minute', limit: 0 }) },
+  { method: 'GET', path: `${T}/limits/rules/{rule}`, roles: [PA, TA, TD, TB, TV] },
+  { method: 'PATCH', path: `${T}/limits/rules/{rule}`, roles: [PA, TA], body: () => ({ limit: 0 }), ifMatch: true },
+  { method: 'DELETE', path: `${T}/limits/rules/{rule}`, roles: [PA, TA], ifMatch: true },
 
   { method: 'GET', path: '/admin-keys', roles: [PA] },
   { method: 'POST', path: '/admin-keys', roles: [PA], body: () => ({ name: 'x', role: 'platform_auditor' }) },
@@ -122,6 +135,8 @@ export function nowhere(): TenantFixtures {
     domain: `nx-${rand()}.example.com`,
     provider_credential: randomUUID(),
     webhook: randomUUID(),
+    plan: `no-such-plan-${rand()}`,
+    rule: `no-such-rule-${rand()}`,
   };
 }
 

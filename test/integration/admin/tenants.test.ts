@@ -1,5 +1,5 @@
 /**
- * Tenants through the admin API, as the data plane sees them: templates and limits, optimistic
+ * Tenants through the admin API, as the data plane sees them: plans and limits, optimistic
  * concurrency, pagination, suspension, deletion, and idempotent creation.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,24 +18,34 @@ afterAll(async () => {
 });
 
 describe('tenant lifecycle', () => {
-  it('creates from a template, limits overridable; the template is validated', async () => {
+  it('creates on a plan (template is its old name), with its own rules; the plan is validated', async () => {
     const r = await platform('POST', '/tenants', {
-      body: { slug: 'tmpl', name: 'Templated', template: 'free', limits: { requests_per_minute: 120 }, time_zone: 'Europe/Berlin' },
+      body: {
+        slug: 'tmpl',
+        name: 'Templated',
+        template: 'free',
+        limits: [{ id: 'requests-per-minute', metric: 'requests', window: 'minute', limit: 120 }],
+        time_zone: 'Europe/Berlin',
+      },
     });
     expect(r.status, r.text).toBe(201);
-    expect(r.json).toMatchObject({
-      object: 'tenant',
-      slug: 'tmpl',
-      status: 'active',
-      template: 'free',
-      limits: { requests_per_minute: 120, tokens_per_day: 200_000, max_concurrency: 4, monthly_budget_cents: 0 },
-      time_zone: 'Europe/Berlin',
-      allowed_models: null,
-    });
+    expect(r.json).toMatchObject({ object: 'tenant', slug: 'tmpl', status: 'active', plan: 'free', budget_action: null, time_zone: 'Europe/Berlin', allowed_models: null });
     expect(r.headers.location).toBe(`/admin/v1/tenants/${str(r.json.id)}`);
     expect(r.headers.etag).toBe('"v1"');
+    const limits = await platform('GET', `/tenants/${str(r.json.id)}/limits`);
+    expect((limits.json.rules as { id: string; limit: number; source: string }[]).slice(0, 3).map((x) => `${x.source}:${x.id}=${x.limit}`)).toEqual([
+      'plan:requests-per-minute=60',
+      'tenant:requests-per-minute=120',
+      'plan:tokens-per-day=200000',
+    ]);
     const bad = await platform('POST', '/tenants', { body: { slug: 'tmpl2', name: 'x', template: 'platinum' } });
     expect(envelope(bad, 400, 'invalid_request').param).toBe('template');
+    const both = await platform('POST', '/tenants', { body: { slug: 'tmpl3', name: 'x', template: 'free', plan: 'standard' } });
+    expect(envelope(both, 400, 'invalid_request').param).toBe('template');
+    // Without a plan named: "standard"; null: none.
+    expect((await platform('POST', '/tenants', { body: { slug: 'tmpl4', name: 'x' } })).json.plan).toBe('standard');
+    expect((await platform('POST', '/tenants', { body: { slug: 'tmpl5', name: 'x', plan: null } })).json.plan).toBeNull();
+    expect((await platform('GET', '/tenants?limit=200')).json.data).toContainEqual(expect.objectContaining({ slug: 'tmpl', plan: 'free' }));
   });
 
   it('PATCH needs If-Match: 428 without, 412 when stale, 200 with the current ETag', async () => {
@@ -49,8 +59,9 @@ describe('tenant lifecycle', () => {
     envelope(stale, 412, 'precondition_failed');
     envelope(await platform('PATCH', path, { body: { name: 'Weak' }, headers: { 'if-match': `W/${etag(first)}` } }), 412, 'precondition_failed');
     expect((await platform('GET', path)).json.name).toBe('One');
-    const templ = await platform('PATCH', path, { body: { template: 'enterprise', limits: { max_concurrency: 7 } }, headers: { 'if-match': etag(first) } });
-    expect(templ.json).toMatchObject({ template: 'enterprise', limits: { requests_per_minute: 30_000, tokens_per_day: null, max_concurrency: 7 } });
+    const templ = await platform('PATCH', path, { body: { plan: 'enterprise', budget_action: 'clamp' }, headers: { 'if-match': etag(first) } });
+    expect(templ.json).toMatchObject({ plan: 'enterprise', budget_action: 'clamp' });
+    expect(etag(templ)).not.toBe(etag(first));
   });
 
   it('of concurrent PATCHes holding the same ETag exactly one wins; the rest get 412', async () => {
