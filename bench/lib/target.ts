@@ -1,6 +1,6 @@
 /** One thing the bench sends requests to, and the process whose CPU that costs. */
 
-export type TargetName = 'direct' | 'bare' | 'gatehouse' | 'fetch';
+export type TargetName = 'direct' | 'bare' | 'gatehouse' | 'fetch' | 'limits' | 'limits-redis';
 
 export interface Target {
   name: TargetName;
