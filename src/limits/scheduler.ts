@@ -350,7 +350,8 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
     const at = now();
     dep.inFlight -= 1;
     t.inFlight -= 1;
-    dep.avgHoldMs += 0.1 * (at - slot.at - dep.avgHoldMs);
+    const held = at - slot.at;
+    dep.avgHoldMs = dep.avgHoldMs === 0 ? held : dep.avgHoldMs + 0.1 * (held - dep.avgHoldMs);
     if (dep.adaptive !== undefined) adaptive?.observe(dep.adaptive, outcome);
     if (t.inFlight === 0 && !t.active && t.queued === 0) dep.tenants.delete(t.id);
     if (dep.queued > 0) dispatch(dep, at);
