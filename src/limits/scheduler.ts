@@ -412,6 +412,11 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
 
   function dispatch(dep: DeploymentState, at: number): void {
     expire(dep, at);
+    serve(dep, at);
+  }
+
+  /** Gives free slots to waiting requests, in order, while any of them may take one. */
+  function serve(dep: DeploymentState, at: number): void {
     while (dep.queued > 0) {
       const w = choose(dep);
       if (w === undefined) break;
@@ -513,11 +518,13 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
       const at = now();
       const weight = req.weight > 0 ? req.weight : 1;
       const dep = deploymentOf(req.deploymentId, req.capacity);
+      // Expire before looking up the tenant: expiry drops the state of idle tenants, and this
+      // request's tenant must keep one state object (its counts) until it is granted or queued.
+      expire(dep, at);
       const t = tenantOf(dep, req.tenantId, weight);
       touch(dep, t, weight, at);
       // Waiters first: expiries since the last look, or a larger capacity, may let them in.
-      if (dep.queued > 0) dispatch(dep, at);
-      else expire(dep, at);
+      if (dep.queued > 0) serve(dep, at);
       if (t.queued === 0 && mayTake(dep, t)) return grant(dep, t, at);
       return enqueue(dep, t, req);
     },

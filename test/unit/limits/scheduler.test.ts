@@ -399,3 +399,54 @@ describe('slots', () => {
     expect(s.stats(DEP)?.inFlight).toBe(7);
   });
 });
+
+describe('under a flood', () => {
+  /** 80 closed-loop clients of one tenant (20 × its share of 4), each slot held 20 ms. */
+  async function flood(reserveIdleMs: number): Promise<{ waits: number[]; s: Scheduler }> {
+    const s = makeScheduler(reserveIdleMs);
+    let running = true;
+    const client = async () => {
+      while (running) {
+        const got = s.acquire(req('noisy', { capacity: 8 }));
+        const slot = got instanceof Promise ? await got : got;
+        await new Promise<void>((r) => setTimeout(r, 20));
+        slot.release(OK);
+      }
+    };
+    for (let i = 0; i < 80; i++) void client();
+    // The quiet tenant: one request every 10 ms, each holding its slot 20 ms.
+    const waits: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      await vi.advanceTimersByTimeAsync(10);
+      const asked = Date.now();
+      const got = s.acquire(req('quiet', { capacity: 8 }));
+      void Promise.resolve(got).then((slot) => {
+        waits.push(Date.now() - asked);
+        setTimeout(() => slot.release(OK), 20);
+      });
+    }
+    await vi.advanceTimersByTimeAsync(100);
+    running = false;
+    return { waits, s };
+  }
+
+  it('a quiet tenant under its share waits only for the slots the flood borrowed before it was seen', async () => {
+    const { waits, s } = await flood(1000);
+    expect(waits).toHaveLength(100);
+    expect(waits[0]).toBeGreaterThan(0); // all 8 slots were the flood's when it first came
+    expect(waits.slice(1).every((w) => w === 0)).toBe(true);
+    expect(inFlightOf(s, 'noisy')).toBe(4); // its share: the quiet tenant's is kept free
+    await vi.advanceTimersByTimeAsync(5000);
+  });
+
+  it('keeps one account per tenant even when nothing is reserved (reserveIdleMs 0)', async () => {
+    const s = makeScheduler(0);
+    for (let i = 0; i < 4; i++) now(s.acquire(req('a')));
+    expect(s.acquire(req('a'))).toBeInstanceOf(Promise);
+    expect(s.stats(DEP)?.tenants.filter((t) => t.tenantId === 'a')).toMatchObject([{ inFlight: 4, queued: 1 }]);
+    const { waits } = await flood(0);
+    // Nothing reserved: each quiet request waits for the next release, never behind the queue.
+    expect(Math.max(...waits)).toBeLessThanOrEqual(20);
+    await vi.advanceTimersByTimeAsync(5000);
+  });
+});
