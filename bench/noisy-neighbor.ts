@@ -52,12 +52,12 @@ interface Options {
 
 const HELP = `noisy-neighbor flags:
   --quick              short smoke run (duration 3, rate 50, 1 round)
-  --duration <s>       measured seconds per phase (default 10)
+  --duration <s>       measured seconds per phase (default 5)
   --rate <n>           quiet tenant's requests per second, open loop (default 100)
   --capacity <n>       deployment capacity (default 8)
   --latency <ms>       upstream latency per request (default 20)
   --factor <n>         flood concurrency = factor × share (capacity/2) (default 20)
-  --rounds <n>         solo+noisy pairs, order alternating (default 2)
+  --rounds <n>         solo+noisy pairs, order alternating (default 4)
   --queue-depth <n>    gateway scheduling.maxQueueDepth (default 1000)
   --reserve-idle <ms>  gateway scheduling.reserveIdleMs (default 1000; 0 = control run: the
                        quiet tenant's idle share is lent out between its requests)
@@ -96,12 +96,12 @@ function parseOptions(argv: string[]): Options {
   };
   const q = values.quick;
   return {
-    duration: num(values.duration, q ? 3 : 10, 'duration', 1),
+    duration: num(values.duration, q ? 3 : 5, 'duration', 1),
     rate: num(values.rate, q ? 50 : 100, 'rate', 1),
     capacity: Math.round(num(values.capacity, 8, 'capacity', 2)),
     latencyMs: num(values.latency, 20, 'latency', 0),
     factor: num(values.factor, 20, 'factor', 1),
-    rounds: Math.round(num(values.rounds, q ? 1 : 2, 'rounds', 1)),
+    rounds: Math.round(num(values.rounds, q ? 1 : 4, 'rounds', 1)),
     queueDepth: Math.round(num(values['queue-depth'], 1000, 'queue-depth', 0)),
     reserveIdleMs: Math.round(num(values['reserve-idle'], 1000, 'reserve-idle', 0)),
     warmup: num(values.warmup, q ? 1 : 2, 'warmup', 0),
@@ -128,11 +128,13 @@ interface QuietRun {
   latencyMs: number[];
   /** From the moment it was due (open-loop schedule) to the end of the body, ms: sender lag included. */
   fromDueMs: number[];
+  /** x-gatehouse-queue-ms of the requests that waited for a slot in the gateway. */
+  queuedMs: number[];
 }
 
 /** Open loop: request i is sent at t0 + i/rate, whether or not earlier ones have answered. */
 async function quietTraffic(pool: Pool, target: Target, payload: string, rate: number, seconds: number): Promise<QuietRun> {
-  const run: QuietRun = { sent: 0, failures: 0, latencyMs: [], fromDueMs: [] };
+  const run: QuietRun = { sent: 0, failures: 0, latencyMs: [], fromDueMs: [], queuedMs: [] };
   const headers = { 'content-type': 'application/json', ...target.headers };
   const interval = 1000 / rate;
   const total = Math.round(rate * seconds);
@@ -156,6 +158,8 @@ async function quietTraffic(pool: Pool, target: Target, payload: string, rate: n
           const end = performance.now();
           run.latencyMs.push(end - sentAt);
           run.fromDueMs.push(end - due);
+          const queued = res.headers['x-gatehouse-queue-ms'];
+          if (typeof queued === 'string') run.queuedMs.push(Number(queued));
         } catch {
           run.failures += 1;
         }
@@ -200,7 +204,15 @@ class Flood {
 interface Phase {
   round: number;
   kind: 'solo' | 'noisy';
-  quiet: { sent: number; failures: number; latency: Summary; fromDue: Summary };
+  quiet: {
+    sent: number;
+    failures: number;
+    latency: Summary;
+    fromDue: Summary;
+    /** Requests that waited in the gateway's queue, and the longest wait (ms). */
+    queued: number;
+    maxQueuedMs: number;
+  };
   noisy?: { ok: number; rateLimited: number; otherStatus: number; errors: number; okPerSecond: number };
   gatewayCpuS: number;
   /** gatehouse_deployment_capacity_effective at the end of the phase. */
@@ -251,7 +263,7 @@ function sections(r: NoisyReport): { title: string; header: Row; rows: Row[] }[]
     },
     {
       title: 'Per phase',
-      header: ['round', 'phase', 'quiet sent', 'quiet failed', 'p50 ms', 'p99 ms', 'p99 from due ms', 'flood 200/s', 'flood 429', 'flood other', 'gateway CPU s', 'eff. capacity'],
+      header: ['round', 'phase', 'quiet sent', 'quiet failed', 'p50 ms', 'p99 ms', 'p99 from due ms', 'quiet queued (max ms)', 'flood 200/s', 'flood 429', 'flood other', 'gateway CPU s', 'eff. capacity'],
       rows: r.phases.map((p) => [
         String(p.round + 1),
         p.kind,
@@ -260,6 +272,7 @@ function sections(r: NoisyReport): { title: string; header: Row; rows: Row[] }[]
         ms(p.quiet.latency.p50),
         ms(p.quiet.latency.p99),
         ms(p.quiet.fromDue.p99),
+        `${p.quiet.queued} (${fmt(p.quiet.maxQueuedMs, 1)})`,
         p.noisy === undefined ? '—' : fmt(p.noisy.okPerSecond, 0),
         p.noisy === undefined ? '—' : String(p.noisy.rateLimited),
         p.noisy === undefined ? '—' : String(p.noisy.otherStatus + p.noisy.errors),
@@ -270,10 +283,19 @@ function sections(r: NoisyReport): { title: string; header: Row; rows: Row[] }[]
   ];
 }
 
+function queuedLine(r: NoisyReport, kind: Phase['kind']): string {
+  const phases = r.phases.filter((p) => p.kind === kind);
+  const n = phases.reduce((a, p) => a + p.quiet.queued, 0);
+  const sent = phases.reduce((a, p) => a + p.quiet.sent, 0);
+  const max = Math.max(0, ...phases.map((p) => p.quiet.maxQueuedMs));
+  return `${n} of ${sent}${n > 0 ? ` (longest ${fmt(max, 1)} ms)` : ''}`;
+}
+
 function extras(r: NoisyReport): string[] {
   const o = r.options;
   return [
     `target (DESIGN §9): quiet p99 with flood ≤ 1.10 × solo — ${r.verdict} (${fmt(r.p99Ratio, 3)} ×)`,
+    `quiet requests that waited for a slot in the gateway (x-gatehouse-queue-ms): ${queuedLine(r, 'solo')} solo, ${queuedLine(r, 'noisy')} with the flood`,
     `setup: deployment capacity ${o.capacity}, upstream latency ${o.latencyMs} ms, 2 tenants of weight 1 (share ${o.capacity / 2} each); flood ${r.floodConnections} closed-loop connections (${o.factor} × share) honouring Retry-After; gateway maxQueueDepth ${o.queueDepth}, reserveIdleMs ${o.reserveIdleMs}`,
     ...r.notes,
     `environment: ${Object.entries(r.environment).map(([k, v]) => `${k}=${v}`).join(', ')}`,
@@ -379,7 +401,14 @@ export async function noisyNeighbor(argv: string[]): Promise<void> {
         const phase: Phase = {
           round,
           kind,
-          quiet: { sent: run.sent, failures: run.failures, latency: summarize(run.latencyMs), fromDue: summarize(run.fromDueMs) },
+          quiet: {
+            sent: run.sent,
+            failures: run.failures,
+            latency: summarize(run.latencyMs),
+            fromDue: summarize(run.fromDueMs),
+            queued: run.queuedMs.length,
+            maxQueuedMs: Math.max(0, ...run.queuedMs),
+          },
           gatewayCpuS: cpu,
           effectiveCapacity: await effectiveCapacity(base.origin),
         };

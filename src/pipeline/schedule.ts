@@ -4,13 +4,16 @@
  * the deployment has a slot this tenant may take; otherwise the request waits in its tenant's
  * queue, and a full queue or a long wait answers 429 with Retry-After.
  *
- * Priority comes from `x-gatehouse-priority: interactive | batch` (default interactive).
+ * Priority comes from `x-gatehouse-priority: interactive | batch` (default interactive). A
+ * request that had to wait says how long in `x-gatehouse-queue-ms` (only then: nothing is added
+ * on the hot path), so a client can tell queueing at the gateway from a slow upstream.
  */
 import { GatewayError } from '../errors.js';
 import type { Priority, Scheduler, Slot } from '../limits/scheduler.js';
 import type { RequestContext, Stage } from './context.js';
 
 export const PRIORITY_HEADER = 'x-gatehouse-priority';
+export const QUEUE_MS_HEADER = 'x-gatehouse-queue-ms';
 
 export interface ScheduleDeps {
   scheduler: Scheduler;
@@ -61,7 +64,13 @@ export function schedule(deps: ScheduleDeps): Stage {
       queueTimeoutMs,
       maxQueueDepth,
     });
-    if (got instanceof Promise) return got.then((slot) => hold(ctx, slot));
+    if (got instanceof Promise) {
+      const since = performance.now();
+      return got.then((slot) => {
+        hold(ctx, slot);
+        (ctx.extraHeaders ??= {})[QUEUE_MS_HEADER] = (performance.now() - since).toFixed(1);
+      });
+    }
     hold(ctx, got);
   };
 }

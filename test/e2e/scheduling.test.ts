@@ -92,6 +92,10 @@ describe('fair scheduling', () => {
     // The flood's queue drains through its one slot.
     const all = await Promise.all(flood);
     expect(all.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 429, 429]);
+    // The queued ones say how long they waited; the quiet tenant did not wait at all.
+    const waited = all.filter((a) => a.status === 200).map((a) => Number(a.headers['x-gatehouse-queue-ms'] ?? 0));
+    expect(waited.filter((ms) => ms >= SLOW_MS * 0.9)).toHaveLength(3);
+    expect(quiet.headers['x-gatehouse-queue-ms']).toBeUndefined();
   }, 20_000);
 
   it('refuses an unknown priority with 400 naming the header', async () => {

@@ -49,6 +49,7 @@ describe('schedule stage', () => {
     expect(stage(ctx)).toBeUndefined();
     expect(scheduler.stats(deployment.id)?.inFlight).toBe(1);
     expect(ctx.finishers).toHaveLength(1);
+    expect(ctx.extraHeaders).toBeUndefined(); // nothing to say when it did not wait
     finish(ctx, outcome(200));
     expect(scheduler.stats(deployment.id)?.inFlight).toBe(0);
   });
@@ -92,9 +93,11 @@ describe('schedule stage', () => {
     const pending = stage(second);
     expect(pending).toBeInstanceOf(Promise);
     expect(second.finishers).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 30));
     finish(first, outcome(200));
     await pending;
     expect(second.finishers).toHaveLength(1);
+    expect(Number(second.extraHeaders?.['x-gatehouse-queue-ms'])).toBeGreaterThanOrEqual(25);
     expect(scheduler.stats(deployment.id)?.inFlight).toBe(1);
   });
 
