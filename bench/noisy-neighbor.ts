@@ -385,7 +385,9 @@ export async function noisyNeighbor(argv: string[]): Promise<void> {
         if (kind === 'noisy') {
           flood = new Flood({ origin: base.origin, path: noisy.path, headers: noisy.headers, body: payload, connections: floodConnections, honorRetryAfter: true });
           flood.start();
-          await sleep(Math.max(500, opts.warmup * 1000)); // the flood's queue fills up
+          // The flood's queue fills up while the quiet tenant keeps sending (unmeasured): steady
+          // traffic has no pause in which its idle share would be lent to the flood.
+          await quietTraffic(pool, quiet, payload, opts.rate, Math.max(1, opts.warmup));
           before = await flood.count();
         }
         const cpu0 = cpuSeconds(base.pid);
