@@ -130,11 +130,14 @@ interface QuietRun {
   fromDueMs: number[];
   /** x-gatehouse-queue-ms of the requests that waited for a slot in the gateway. */
   queuedMs: number[];
+  /** Most quiet requests in flight at once: above its share, it has to queue beside a flood. */
+  peakInFlight: number;
 }
 
 /** Open loop: request i is sent at t0 + i/rate, whether or not earlier ones have answered. */
 async function quietTraffic(pool: Pool, target: Target, payload: string, rate: number, seconds: number): Promise<QuietRun> {
-  const run: QuietRun = { sent: 0, failures: 0, latencyMs: [], fromDueMs: [], queuedMs: [] };
+  const run: QuietRun = { sent: 0, failures: 0, latencyMs: [], fromDueMs: [], queuedMs: [], peakInFlight: 0 };
+  let inFlight = 0;
   const headers = { 'content-type': 'application/json', ...target.headers };
   const interval = 1000 / rate;
   const total = Math.round(rate * seconds);
@@ -148,6 +151,8 @@ async function quietTraffic(pool: Pool, target: Target, payload: string, rate: n
     pending.push(
       (async () => {
         const sentAt = performance.now();
+        inFlight += 1;
+        if (inFlight > run.peakInFlight) run.peakInFlight = inFlight;
         try {
           const res = await pool.request({ method: 'POST', path: target.path, headers, body: payload });
           await res.body.dump();
@@ -162,6 +167,8 @@ async function quietTraffic(pool: Pool, target: Target, payload: string, rate: n
           if (typeof queued === 'string') run.queuedMs.push(Number(queued));
         } catch {
           run.failures += 1;
+        } finally {
+          inFlight -= 1;
         }
       })(),
     );
@@ -212,6 +219,7 @@ interface Phase {
     /** Requests that waited in the gateway's queue, and the longest wait (ms). */
     queued: number;
     maxQueuedMs: number;
+    peakInFlight: number;
   };
   noisy?: { ok: number; rateLimited: number; otherStatus: number; errors: number; okPerSecond: number };
   gatewayCpuS: number;
@@ -263,7 +271,7 @@ function sections(r: NoisyReport): { title: string; header: Row; rows: Row[] }[]
     },
     {
       title: 'Per phase',
-      header: ['round', 'phase', 'quiet sent', 'quiet failed', 'p50 ms', 'p99 ms', 'p99 from due ms', 'quiet queued (max ms)', 'flood 200/s', 'flood 429', 'flood other', 'gateway CPU s', 'eff. capacity'],
+      header: ['round', 'phase', 'quiet sent', 'quiet failed', 'p50 ms', 'p99 ms', 'p99 from due ms', 'quiet peak in flight', 'quiet queued (max ms)', 'flood 200/s', 'flood 429', 'flood other', 'gateway CPU s', 'eff. capacity'],
       rows: r.phases.map((p) => [
         String(p.round + 1),
         p.kind,
@@ -272,6 +280,7 @@ function sections(r: NoisyReport): { title: string; header: Row; rows: Row[] }[]
         ms(p.quiet.latency.p50),
         ms(p.quiet.latency.p99),
         ms(p.quiet.fromDue.p99),
+        String(p.quiet.peakInFlight),
         `${p.quiet.queued} (${fmt(p.quiet.maxQueuedMs, 1)})`,
         p.noisy === undefined ? '—' : fmt(p.noisy.okPerSecond, 0),
         p.noisy === undefined ? '—' : String(p.noisy.rateLimited),
@@ -410,6 +419,7 @@ export async function noisyNeighbor(argv: string[]): Promise<void> {
             fromDue: summarize(run.fromDueMs),
             queued: run.queuedMs.length,
             maxQueuedMs: Math.max(0, ...run.queuedMs),
+            peakInFlight: run.peakInFlight,
           },
           gatewayCpuS: cpu,
           effectiveCapacity: await effectiveCapacity(base.origin),
