@@ -52,12 +52,12 @@ interface Options {
 
 const HELP = `noisy-neighbor flags:
   --quick              short smoke run (duration 3, rate 50, 1 round)
-  --duration <s>       measured seconds per phase (default 5)
+  --duration <s>       measured seconds per phase (default 4)
   --rate <n>           quiet tenant's requests per second, open loop (default 100)
   --capacity <n>       deployment capacity (default 8)
   --latency <ms>       upstream latency per request (default 20)
   --factor <n>         flood concurrency = factor × share (capacity/2) (default 20)
-  --rounds <n>         solo+noisy pairs, order alternating (default 4)
+  --rounds <n>         solo+noisy pairs, order alternating (default 8)
   --queue-depth <n>    gateway scheduling.maxQueueDepth (default 1000)
   --reserve-idle <ms>  gateway scheduling.reserveIdleMs (default 1000; 0 = control run: the
                        quiet tenant's idle share is lent out between its requests)
@@ -96,12 +96,12 @@ function parseOptions(argv: string[]): Options {
   };
   const q = values.quick;
   return {
-    duration: num(values.duration, q ? 3 : 5, 'duration', 1),
+    duration: num(values.duration, q ? 3 : 4, 'duration', 1),
     rate: num(values.rate, q ? 50 : 100, 'rate', 1),
     capacity: Math.round(num(values.capacity, 8, 'capacity', 2)),
     latencyMs: num(values.latency, 20, 'latency', 0),
     factor: num(values.factor, 20, 'factor', 1),
-    rounds: Math.round(num(values.rounds, q ? 1 : 4, 'rounds', 1)),
+    rounds: Math.round(num(values.rounds, q ? 1 : 8, 'rounds', 1)),
     queueDepth: Math.round(num(values['queue-depth'], 1000, 'queue-depth', 0)),
     reserveIdleMs: Math.round(num(values['reserve-idle'], 1000, 'reserve-idle', 0)),
     warmup: num(values.warmup, q ? 1 : 2, 'warmup', 0),
@@ -253,6 +253,9 @@ interface NoisyReport {
   noisy: Summary;
   p50Ratio: number;
   p99Ratio: number;
+  /** Per round, noisy p99 / solo p99 of that round; their median (robust to one stalled phase). */
+  roundP99Ratios: number[];
+  medianRoundP99Ratio: number;
   verdict: 'PASS' | 'FAIL';
   notes: string[];
 }
@@ -292,6 +295,13 @@ function sections(r: NoisyReport): { title: string; header: Row; rows: Row[] }[]
   ];
 }
 
+function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
 function queuedLine(r: NoisyReport, kind: Phase['kind']): string {
   const phases = r.phases.filter((p) => p.kind === kind);
   const n = phases.reduce((a, p) => a + p.quiet.queued, 0);
@@ -303,7 +313,8 @@ function queuedLine(r: NoisyReport, kind: Phase['kind']): string {
 function extras(r: NoisyReport): string[] {
   const o = r.options;
   return [
-    `target (DESIGN §9): quiet p99 with flood ≤ 1.10 × solo — ${r.verdict} (${fmt(r.p99Ratio, 3)} ×)`,
+    `target (DESIGN §9): quiet p99 with flood ≤ 1.10 × solo — ${r.verdict} (${fmt(r.p99Ratio, 3)} ×, pooled samples)`,
+    `p99 ratio per round: ${r.roundP99Ratios.map((x) => fmt(x, 2)).join(', ')}; median ${fmt(r.medianRoundP99Ratio, 3)} ×`,
     `quiet requests that waited for a slot in the gateway (x-gatehouse-queue-ms): ${queuedLine(r, 'solo')} solo, ${queuedLine(r, 'noisy')} with the flood`,
     `setup: deployment capacity ${o.capacity}, upstream latency ${o.latencyMs} ms, 2 tenants of weight 1 (share ${o.capacity / 2} each); flood ${r.floodConnections} closed-loop connections (${o.factor} × share) honouring Retry-After; gateway maxQueueDepth ${o.queueDepth}, reserveIdleMs ${o.reserveIdleMs}`,
     ...r.notes,
@@ -442,6 +453,10 @@ export async function noisyNeighbor(argv: string[]): Promise<void> {
     const soloAll = pooled('solo');
     const noisyAll = pooled('noisy');
     const p99Ratio = noisyAll.p99 / soloAll.p99;
+    const roundP99Ratios = Array.from({ length: opts.rounds }, (_, round) => {
+      const of = (kind: Phase['kind']) => phases.find((p) => p.round === round && p.kind === kind)?.quiet.latency.p99 ?? Number.NaN;
+      return of('noisy') / of('solo');
+    });
     const report: NoisyReport = {
       startedAt: started.toISOString(),
       finishedAt: new Date().toISOString(),
@@ -453,6 +468,8 @@ export async function noisyNeighbor(argv: string[]): Promise<void> {
       noisy: noisyAll,
       p50Ratio: noisyAll.p50 / soloAll.p50,
       p99Ratio,
+      roundP99Ratios,
+      medianRoundP99Ratio: medianOf(roundP99Ratios),
       verdict: p99Ratio <= 1.1 ? 'PASS' : 'FAIL',
       notes,
     };
