@@ -13,6 +13,7 @@
  *
  *   node dist/bench/run.js noisy-neighbor [--quick] [--duration 10] [--rate 100] [--help]
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +112,14 @@ function parseOptions(argv: string[]): Options {
 }
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
 
 function body(latencyMs: number): string {
   return JSON.stringify({
@@ -359,6 +368,7 @@ export async function noisyNeighbor(argv: string[]): Promise<void> {
     node: process.version,
     cpus: cpus().length,
     loadavgBefore: loadavg().map((v) => v.toFixed(2)).join(' '),
+    commit: gitCommit(),
   };
   const [load1] = loadavg();
   if (load1 !== undefined && load1 > cpus().length) notes.push(`machine busy before the run (load ${load1.toFixed(1)} on ${cpus().length} CPUs)`);
