@@ -451,6 +451,7 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
       },
       Math.max(0, Math.ceil(at - now())),
     );
+    dep.wake.unref?.(); // waiting requests keep the server busy; this timer alone must not
   }
 
   /** Seconds until this tenant's queue has likely moved: its queue at its share's pace. */
