@@ -4,6 +4,7 @@
  * this process only generates load and reads /proc.
  *
  *   node dist/bench/run.js [--quick] [--duration 5] [--connections 50] [--help]
+ *   node dist/bench/run.js noisy-neighbor [--quick] [--help]    (bench/noisy-neighbor.ts)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -183,7 +184,19 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
+/** Sub-commands: `npm run bench -- noisy-neighbor`; no sub-command runs the default bench. */
+const SUBCOMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<void>>> = {
+  'noisy-neighbor': async () => (await import('./noisy-neighbor.js')).noisyNeighbor,
+};
+
+async function dispatch(): Promise<void> {
+  const [first, ...rest] = process.argv.slice(2);
+  const sub = first === undefined ? undefined : SUBCOMMANDS[first];
+  if (sub !== undefined) return (await sub())(rest);
+  return main();
+}
+
+dispatch().catch((err: unknown) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });

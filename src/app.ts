@@ -7,6 +7,10 @@ import type { LoadedConfig } from './config/types.js';
 import { deriveKey, loadMasterKey, parsePreviousMasterKeys } from './crypto/master-key.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
+import { createAdaptiveCapacity } from './limits/adaptive.js';
+import { createScheduler, type Scheduler } from './limits/scheduler.js';
+import { schedule } from './pipeline/schedule.js';
 import { authenticate } from './pipeline/authenticate.js';
 import { createLimitService, type LimitService } from './limits/service.js';
 import { preloadTokenizers } from './limits/tokens.js';
@@ -66,6 +70,16 @@ async function attachMock(config: LoadedConfig): Promise<{ deployments: Deployme
   return { deployments, mock };
 }
 
+/** Fair scheduler over every deployment's capacity, adaptive unless configured off (DESIGN §4). */
+function startScheduler(config: LoadedConfig): Scheduler {
+  const { reserveIdleMs, adaptive } = config.scheduling;
+  return createScheduler({ reserveIdleMs, ...(adaptive ? { adaptive: createAdaptiveCapacity() } : {}) });
+}
+
+function schedulingLoad(scheduler: Scheduler) {
+  return scheduler.deploymentIds().flatMap((id) => scheduler.stats(id) ?? []);
+}
+
 export async function startGateway(config: LoadedConfig, opts: StartOptions = {}): Promise<RunningGateway> {
   const env = opts.env ?? process.env;
   const logger = createLogger(config.logLevel, opts.logDestination);
@@ -98,6 +112,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     metrics.watchLimits(() => service.stats());
     // Encodings load in the background; requests meanwhile use the byte estimate.
     preloadTokenizers(deployments.map((d) => d.upstreamModel));
+    const scheduler = startScheduler(config);
+    registerSchedulingMetrics(metrics.registry, () => schedulingLoad(scheduler));
 
     const front = [identify(registry), authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch })];
     const inference = compose([
@@ -115,6 +131,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         failModeOf: (d) => d.limitsFailMode,
         onRefusal: (code) => metrics.countLimitRefusal(code),
       }),
+      schedule({ scheduler, defaults: config.scheduling }),
       callProvider(adapters),
     ]);
     const models = compose([...front, authorize()]);

@@ -59,17 +59,46 @@ export type GatehouseStart = { ok: true; started: Started } | { ok: false; reaso
  * provider pointing at the mock, one deployment, and the demo tenant holding our key.
  */
 export async function startGatehouse(workDir: string, upstream: string, streamsWanted: number, nodeArgs: string[] = []): Promise<GatehouseStart> {
-  if (!existsSync(GATEHOUSE_MAIN)) return { ok: false, reason: `CLI not built (${GATEHOUSE_MAIN} missing)` };
-  const port = await freePort();
   const key = benchKey();
-  const configFile = join(workDir, 'gatehouse.yaml');
   const config = {
-    server: { host: '127.0.0.1', port, shutdownGraceMs: 1000 },
+    server: { host: '127.0.0.1', shutdownGraceMs: 1000 },
     logLevel: 'warn',
     providers: [{ name: 'upstream', kind: 'openai-compatible', baseUrl: `${upstream}/v1`, apiKey: 'bench-upstream-key' }],
     // Capacity above the concurrent-stream count, so that check measures streaming, not queueing.
     deployments: [{ model: MODEL, provider: 'upstream', capacity: Math.max(1024, streamsWanted * 2) }],
   };
+  return launchGatehouse(workDir, config, { GATEHOUSE_DEMO_KEY: key }, key, nodeArgs);
+}
+
+/**
+ * Tenants for a gateway started with startGatehouseFor: each gets one key in the gateway's own
+ * format. Returns the keys by slug.
+ */
+export function benchTenants(slugs: readonly string[]): { yaml: Record<string, unknown>[]; keys: Map<string, string> } {
+  const keys = new Map(slugs.map((s) => [s, benchKey()]));
+  const yaml = slugs.map((slug) => ({ slug, keys: [{ name: 'bench', value: keys.get(slug) }] }));
+  return { yaml, keys };
+}
+
+/**
+ * The gateway as it ships with a configuration of the caller's (merged over a quiet server
+ * section); the returned target carries no key: callers set `authorization` per tenant.
+ */
+export async function startGatehouseFor(workDir: string, config: Record<string, unknown>, nodeArgs: string[] = []): Promise<GatehouseStart> {
+  const full = { server: { host: '127.0.0.1', shutdownGraceMs: 1000 }, logLevel: 'warn', ...config };
+  return launchGatehouse(workDir, full, { GATEHOUSE_DEMO: 'false' }, undefined, nodeArgs);
+}
+
+async function launchGatehouse(
+  workDir: string,
+  config: Record<string, unknown>,
+  env: Record<string, string>,
+  key: string | undefined,
+  nodeArgs: string[],
+): Promise<GatehouseStart> {
+  if (!existsSync(GATEHOUSE_MAIN)) return { ok: false, reason: `CLI not built (${GATEHOUSE_MAIN} missing)` };
+  const port = await freePort();
+  const configFile = join(workDir, 'gatehouse.yaml');
   await writeFile(configFile, stringify(config));
   const child = startChild({
     name: 'gatehouse',
@@ -80,8 +109,8 @@ export async function startGatehouse(workDir: string, upstream: string, streamsW
       GATEHOUSE_CONFIG: configFile,
       GATEHOUSE_PORT: String(port),
       GATEHOUSE_DATA_DIR: join(workDir, 'gatehouse-data'),
-      GATEHOUSE_DEMO_KEY: key,
       GATEHOUSE_LOG_LEVEL: 'warn',
+      ...env,
     },
     logFile: join(workDir, 'gatehouse.log'),
   });
@@ -91,6 +120,7 @@ export async function startGatehouse(workDir: string, upstream: string, streamsW
   } catch (err) {
     return { ok: false, reason: err instanceof Error ? err.message : String(err), child };
   }
-  const target: Target = { name: 'gatehouse', label: 'gatehouse', origin, path: CHAT_PATH, headers: { authorization: `Bearer ${key}` }, pid: child.pid };
+  const headers: Record<string, string> = key === undefined ? {} : { authorization: `Bearer ${key}` };
+  const target: Target = { name: 'gatehouse', label: 'gatehouse', origin, path: CHAT_PATH, headers, pid: child.pid };
   return { ok: true, started: { child, target } };
 }

@@ -203,6 +203,20 @@ export const configSchema = z
       .object({ enabled: z.boolean().default(true), key: secretRef.optional() })
       .strict()
       .default({ enabled: true }),
+    /** Fair scheduling of each deployment's capacity (DESIGN §4). */
+    scheduling: z
+      .object({
+        /** A request waiting longer than this for a slot gets 429. */
+        queueTimeoutMs: z.number().int().min(1).max(3_600_000).default(30_000),
+        /** Requests one tenant may have waiting per deployment; more get 429 (0: none wait). */
+        maxQueueDepth: z.number().int().min(0).max(1_000_000).default(1000),
+        /** A tenant keeps its share reserved this long after its last request. */
+        reserveIdleMs: z.number().int().min(0).max(3_600_000).default(1000),
+        /** Lower a deployment's concurrency on upstream 429/503 or slowdowns, recover gradually. */
+        adaptive: z.boolean().default(true),
+      })
+      .strict()
+      .default({ queueTimeoutMs: 30_000, maxQueueDepth: 1000, reserveIdleMs: 1000, adaptive: true }),
     providers: z.array(provider).default([]),
     deployments: z.array(deployment).default([]),
     /** Plans declared as code; created or updated at start, never deleted (the admin API may add more). */

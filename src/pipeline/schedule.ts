@@ -1,0 +1,76 @@
+/**
+ * Stage: take a slot of the chosen deployment from the fair scheduler (DESIGN §4) before the
+ * upstream call, and give it back when the response is over. Runs after route. Synchronous when
+ * the deployment has a slot this tenant may take; otherwise the request waits in its tenant's
+ * queue, and a full queue or a long wait answers 429 with Retry-After.
+ *
+ * Priority comes from `x-gatehouse-priority: interactive | batch` (default interactive). A
+ * request that had to wait says how long in `x-gatehouse-queue-ms` (only then: nothing is added
+ * on the hot path), so a client can tell queueing at the gateway from a slow upstream.
+ */
+import { GatewayError } from '../errors.js';
+import type { Priority, Scheduler, Slot } from '../limits/scheduler.js';
+import type { RequestContext, Stage } from './context.js';
+
+export const PRIORITY_HEADER = 'x-gatehouse-priority';
+export const QUEUE_MS_HEADER = 'x-gatehouse-queue-ms';
+
+export interface ScheduleDeps {
+  scheduler: Scheduler;
+  defaults: { queueTimeoutMs: number; maxQueueDepth: number };
+}
+
+function priorityOf(value: string | string[] | undefined): Priority {
+  if (value === undefined) return 'interactive';
+  const v = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
+  if (v === 'interactive' || v === 'batch') return v;
+  throw new GatewayError('invalid_request', `The ${PRIORITY_HEADER} header must be "interactive" or "batch".`, {
+    param: PRIORITY_HEADER,
+  });
+}
+
+function abortReason(ctx: RequestContext): unknown {
+  return ctx.signal.reason ?? new Error('request aborted');
+}
+
+/**
+ * Hands the slot to the finishers. A request aborted before it got here (the client left, or the
+ * deadline passed while it waited) gives the slot back at once: the client's close may already
+ * have run the finishers, so one pushed now would never run.
+ */
+function hold(ctx: RequestContext, slot: Slot): void {
+  if (ctx.signal.aborted) {
+    slot.release({ status: 499, upstreamMs: undefined });
+    throw abortReason(ctx);
+  }
+  (ctx.finishers ??= []).push((outcome) => slot.release(outcome));
+}
+
+export function schedule(deps: ScheduleDeps): Stage {
+  const { scheduler } = deps;
+  const { queueTimeoutMs, maxQueueDepth } = deps.defaults;
+  return function scheduleStage(ctx: RequestContext): void | Promise<void> {
+    const { deployment, tenant } = ctx;
+    if (deployment === undefined || tenant === undefined) throw new Error('schedule ran before route');
+    const priority = priorityOf(ctx.headers[PRIORITY_HEADER]);
+    if (ctx.signal.aborted) throw abortReason(ctx);
+    const got = scheduler.acquire({
+      deploymentId: deployment.id,
+      capacity: deployment.capacity,
+      tenantId: tenant.id,
+      weight: tenant.limits?.weight ?? 1,
+      priority,
+      signal: ctx.signal,
+      queueTimeoutMs,
+      maxQueueDepth,
+    });
+    if (got instanceof Promise) {
+      const since = performance.now();
+      return got.then((slot) => {
+        hold(ctx, slot);
+        (ctx.extraHeaders ??= {})[QUEUE_MS_HEADER] = (performance.now() - since).toFixed(1);
+      });
+    }
+    hold(ctx, got);
+  };
+}
