@@ -5,6 +5,7 @@
  *
  *   node dist/bench/run.js [--quick] [--duration 5] [--connections 50] [--help]
  *   node dist/bench/run.js noisy-neighbor [--quick] [--help]    (bench/noisy-neighbor.ts)
+ *   node dist/bench/run.js admission [--quick] [--help]         (bench/admission.ts)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -187,6 +188,7 @@ async function main(): Promise<void> {
 /** Sub-commands: `npm run bench -- noisy-neighbor`; no sub-command runs the default bench. */
 const SUBCOMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<void>>> = {
   'noisy-neighbor': async () => (await import('./noisy-neighbor.js')).noisyNeighbor,
+  admission: async () => (await import('./admission.js')).admissionBench,
 };
 
 async function dispatch(): Promise<void> {
