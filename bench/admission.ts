@@ -80,8 +80,8 @@ async function startGateway(workDir: string, name: string, upstream: string, key
   await writeFile(join(dir, 'gatehouse.yaml'), stringify(config));
   const child = startChild({
     name,
-    script: GATEHOUSE_MAIN.replace(/cli[\\/]main\.js$/, 'cli/run.js'),
-    args: ['start'],
+    // run.js is `gatehouse start` from the compiled tree.
+    script: GATEHOUSE_MAIN.replace(/main\.js$/, 'run.js'),
     env: {
       GATEHOUSE_CONFIG: join(dir, 'gatehouse.yaml'),
       GATEHOUSE_DATA_DIR: join(dir, 'data'),
