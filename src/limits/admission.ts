@@ -102,19 +102,38 @@ function amountOf(metric: Metric, a: Estimate | Actual): number {
   }
 }
 
-/** Current calendar window per (zone, window): recomputed only when it has ended. */
-const windowCache = new Map<string, { id: string; resetAt: number }>();
+/** Current calendar window per zone: recomputed only when it has ended (no allocation per request). */
+const dayCache = new Map<string, { id: string; resetAt: number }>();
+const monthCache = new Map<string, { id: string; resetAt: number }>();
 
 function currentWindow(nowMs: number, timeZone: string, window: 'day' | 'month'): { id: string; resetAt: number } {
-  const cacheKey = `${timeZone}|${window}`;
-  const cached = windowCache.get(cacheKey);
-  if (cached !== undefined && nowMs < cached.resetAt && nowMs >= cached.resetAt - (window === 'day' ? 90_000_000 : 2_764_800_000)) {
+  const cache = window === 'day' ? dayCache : monthCache;
+  const cached = cache.get(timeZone);
+  // Longest day (DST) 25 h; longest month 31 days + 1 h: a clock set back lands outside and recomputes.
+  if (cached !== undefined && nowMs < cached.resetAt && nowMs >= cached.resetAt - (window === 'day' ? 90_000_000 : 2_682_000_000)) {
     return cached;
   }
   const w = calendarWindow(nowMs, timeZone, window);
-  if (windowCache.size > 10_000) windowCache.clear();
-  windowCache.set(cacheKey, w);
+  if (cache.size > 10_000) cache.clear();
+  cache.set(timeZone, w);
   return w;
+}
+
+/** `gh:{tenant}:rule` per rule of a tenant's limits, built once per snapshot object. */
+const basesByLimits = new WeakMap<TenantLimits, Map<LimitRule, string>>();
+
+function baseOf(limits: TenantLimits, rule: LimitRule, tenantId: string): string {
+  let bases = basesByLimits.get(limits);
+  if (bases === undefined) {
+    bases = new Map();
+    basesByLimits.set(limits, bases);
+  }
+  let base = bases.get(rule);
+  if (base === undefined) {
+    base = `gh:{${tenantId}}:${rule.id}`;
+    bases.set(rule, base);
+  }
+  return base;
 }
 
 /**
@@ -122,8 +141,9 @@ function currentWindow(nowMs: number, timeZone: string, window: 'day' | 'month')
  * slot, so one script can check and reserve them all. Rule ids are slugs (no ':'), window ids
  * contain none either, so the subject (which may) comes last and keys cannot collide.
  */
-function chargeFor(rule: LimitRule, subject: string, s: Subjects, timeZone: string, amount: number, nowMs: number): Charge {
-  const base = `gh:{${s.tenantId}}:${rule.id}`;
+function chargeFor(limits: TenantLimits, rule: LimitRule, subject: string, s: Subjects, amount: number, nowMs: number): Charge {
+  const base = baseOf(limits, rule, s.tenantId);
+  const timeZone = limits.timeZone;
   const window: LimitWindow | null = rule.window;
   if (rule.metric === 'concurrency' || window === null) {
     return { kind: 'concurrency', key: `${base}:c:${subject}`, limit: rule.limit, amount: 1 };
@@ -151,7 +171,7 @@ export function planCharges(
 ): Planned[] {
   return rules.map(({ rule, subject }) => ({
     rule,
-    charge: chargeFor(rule, subject, s, limits.timeZone, amountOf(rule.metric, estimate), nowMs),
+    charge: chargeFor(limits, rule, subject, s, amountOf(rule.metric, estimate), nowMs),
   }));
 }
 
