@@ -27,7 +27,7 @@ import type { Via } from '../limits/failover.js';
 import type { LimitService, ServiceReserveResult } from '../limits/service.js';
 import type { ChargeState, FailMode, ReserveResult, TenantLimits } from '../limits/types.js';
 import type { Deployment, Operation } from '../providers/types.js';
-import type { RequestContext, RequestOutcome, Stage } from './context.js';
+import { addFinisher, type RequestContext, type RequestOutcome, type Stage } from './context.js';
 
 export interface AdmitDeps {
   limits: LimitService;
@@ -163,7 +163,7 @@ export function admit(deps: AdmitDeps): Stage {
   };
 
   function settleLater(ctx: RequestContext, id: string, admission: Admission, d: Deployment, weight: number): void {
-    (ctx.finishers ??= []).push((outcome: RequestOutcome) => {
+    addFinisher(ctx, (outcome: RequestOutcome) => {
       const actual = actualUsage(outcome, admission.estimate, d, weight);
       deps.limits.settle(id, admission.planned.map((p) => p.charge), settledAmounts(admission.planned, actual), admission.via);
     });

@@ -60,6 +60,8 @@ export interface RequestContext {
    * Stages that take something (a reservation, a scheduler slot) push its release here.
    */
   finishers?: Finisher[];
+  /** Set by the server when the response is over; finishers added later run at once. */
+  closed?: { status: number; clientAborted: boolean };
   /** Response headers stages add (rate-limit state); the server writes them on every answer. */
   extraHeaders?: Record<string, string>;
 }
@@ -76,6 +78,20 @@ export interface RequestOutcome {
 }
 
 export type Finisher = (outcome: RequestOutcome, ctx: RequestContext) => void;
+
+/**
+ * Registers work for when the response is over. A stage that was still awaiting (a Redis call)
+ * when the client left finds the response already closed: its finisher runs now, so nothing it
+ * took (a reservation, a slot) waits for a lease to expire.
+ */
+export function addFinisher(ctx: RequestContext, finisher: Finisher): void {
+  const closed = ctx.closed;
+  if (closed === undefined) {
+    (ctx.finishers ??= []).push(finisher);
+    return;
+  }
+  finisher({ status: closed.status, usage: undefined, clientAborted: closed.clientAborted, upstreamMs: undefined }, ctx);
+}
 
 export interface TenantClaim {
   source: 'path' | 'header' | 'host';

@@ -10,7 +10,7 @@
  */
 import { GatewayError } from '../errors.js';
 import type { Priority, Scheduler, Slot } from '../limits/scheduler.js';
-import type { RequestContext, Stage } from './context.js';
+import { addFinisher, type RequestContext, type Stage } from './context.js';
 
 export const PRIORITY_HEADER = 'x-gatehouse-priority';
 export const QUEUE_MS_HEADER = 'x-gatehouse-queue-ms';
@@ -43,7 +43,7 @@ function hold(ctx: RequestContext, slot: Slot): void {
     slot.release({ status: 499, upstreamMs: undefined });
     throw abortReason(ctx);
   }
-  (ctx.finishers ??= []).push((outcome) => slot.release(outcome));
+  addFinisher(ctx, (outcome) => slot.release(outcome));
 }
 
 export function schedule(deps: ScheduleDeps): Stage {

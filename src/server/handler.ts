@@ -179,7 +179,9 @@ export function createHandler(deps: HandlerDeps) {
 
     let ctx: RequestContext | undefined;
     const cancellation = watchRequest(deps, res, (aborted) => {
-      if (ctx?.finishers !== undefined) finish(deps, ctx, res.statusCode, aborted);
+      if (ctx === undefined) return;
+      ctx.closed = { status: res.statusCode, clientAborted: aborted };
+      if (ctx.finishers !== undefined) finish(deps, ctx, res.statusCode, aborted);
     });
     ctx = {
       requestId,

@@ -161,3 +161,15 @@ describe('admission stage', () => {
     expect(bad.param).toBe('user');
   });
 });
+
+describe('admission and a client that already left', () => {
+  it('settles at once when the response closed while the reservation was being made', async () => {
+    const { run, ctx } = setup([rule({ id: 'conc', metric: 'concurrency', window: null, limit: 1 })]);
+    const c = ctx();
+    c.closed = { status: 200, clientAborted: true }; // the server saw the socket close first
+    await run(c);
+    expect(c.finishers).toBeUndefined();
+    // The slot is free again: no lease to wait out.
+    await expect(run(ctx())).resolves.toBeDefined();
+  });
+});
