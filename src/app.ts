@@ -3,6 +3,7 @@
  * The only place that knows every part; each part knows only what it is handed.
  */
 import { adminSealer, createAdminHandler } from './admin/index.js';
+import { auditAuthFailures, createAuditQueue, type AuditQueue } from './audit/index.js';
 import type { LoadedConfig } from './config/types.js';
 import { deriveKey, loadMasterKey, parsePreviousMasterKeys } from './crypto/master-key.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -88,6 +89,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let refresh: ConfigRefresh | undefined;
   let keyTouch: KeyTouch | undefined;
   let limitService: LimitService | undefined;
+  let auditQueue: AuditQueue | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -115,12 +117,17 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const scheduler = startScheduler(config);
     registerSchedulingMetrics(metrics.registry, () => schedulingLoad(scheduler));
 
-    const front = [identify(registry), authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch })];
+    // Refused credentials of known tenants, appended to their audit logs off the request path.
+    const audits = createAuditQueue(store, { logger });
+    auditQueue = audits;
+    const onAuthFailure = auditAuthFailures(audits);
+
+    const front = [identify(registry), authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure })];
     const inference = compose([
       ...front,
       parseBody({ maxBytes: config.server.maxBodyBytes }),
-      authorize(),
-      route(registry),
+      authorize({ onAuthFailure }),
+      route(registry, { onAuthFailure }),
       validate(),
       admit({
         limits: limitService,
@@ -134,7 +141,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       schedule({ scheduler, defaults: config.scheduling }),
       callProvider(adapters),
     ]);
-    const models = compose([...front, authorize()]);
+    const models = compose([...front, authorize({ onAuthFailure })]);
 
     let ready = false;
     let server: Awaited<ReturnType<typeof startHttpServer>> | undefined;
@@ -208,6 +215,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
           await limits.close(); // after the drain: in-flight requests settle their reservations
+          await audits.close(); // likewise: and its last flush needs the store
           await adapters.close();
           await mock?.close();
           await store.close();
@@ -220,6 +228,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await refresh?.stop();
     await keyTouch?.close();
     await limitService?.close();
+    await auditQueue?.close();
     await store.close();
     throw err;
   }

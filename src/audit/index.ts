@@ -1,5 +1,9 @@
 /** The hash-chained, per-tenant audit log (DESIGN §3.4, §12 "Audit"). */
 export { appendAudit, AuditIntegrityError } from './append.js';
+export { createAuditQueue } from './async-appender.js';
+export type { AuditQueue, AuditQueueOptions, AuditQueueStats } from './async-appender.js';
+export { AUTH_FAILURE_REASONS, auditAuthFailures, authFailureEvent } from './auth-failures.js';
+export type { AuthFailure, AuthFailureHook, AuthFailureReason } from './auth-failures.js';
 export { canonicalEntry, canonicalJson, entryHash, GENESIS_HASH } from './canonical.js';
 export { entryToJson, recordToEntry } from './entry.js';
 export { AuditFilterError, checkAuditFilter, DEFAULT_PAGE, exportAuditJsonl, MAX_PAGE, queryAudit } from './query.js';

@@ -36,6 +36,19 @@ export function looksLikeJwt(credential: string): boolean {
   return credential.startsWith('eyJ') && credential.split('.').length === 3;
 }
 
+/**
+ * The `iss` a token claims, unverified: only to name the tenant whose issuer a failed token
+ * claims to come from (its audit log), never to trust anything.
+ */
+export function claimedIssuer(token: string): string | undefined {
+  try {
+    const iss = decodeJwt(token).iss;
+    return typeof iss === 'string' ? iss : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export type JwtOutcome =
   | { ok: true; issuer: TrustedIssuer; subject: string; roles: string[]; team: string | null; scopes: Scope[] }
   | { ok: false; reason: 'malformed' | 'unknown_issuer' | 'invalid' | 'expired' | 'wrong_tenant' | 'no_role' };

@@ -3,6 +3,8 @@
  * answers exactly like a model that does not exist (404), so a tenant never learns of another
  * tenant's models.
  */
+import type { AuthFailureHook } from '../audit/auth-failures.js';
+import { keyPrefix } from '../crypto/keys.js';
 import { GatewayError } from '../errors.js';
 import { modelAllowed } from '../tenancy/snapshot.js';
 import type { Principal, Scope } from '../tenancy/types.js';
@@ -27,19 +29,34 @@ export function modelNotFound(model: string): GatewayError {
   );
 }
 
-export function requireScope(principal: Principal, op: ScopedOp): void {
-  if (!hasScope(principal, op)) {
-    throw new GatewayError('insufficient_scope', `This API key is not allowed to call ${op}.`);
-  }
+export interface ScopeOptions {
+  /** Told of each refusal for lack of scope (the tenant's audit log); failure path only. */
+  onAuthFailure?: AuthFailureHook;
 }
 
-export function authorize(): Stage {
+export function requireScope(ctx: RequestContext, principal: Principal, op: ScopedOp, hook?: AuthFailureHook): void {
+  if (hasScope(principal, op)) return;
+  const apiKey = principal.kind === 'api_key';
+  hook?.({
+    tenantId: principal.tenantId,
+    credential: principal.kind,
+    keyId: principal.keyId,
+    keyPrefix: apiKey && ctx.credential !== undefined ? keyPrefix(ctx.credential) : null,
+    reason: 'insufficient_scope',
+    requestId: ctx.requestId,
+    sourceIp: ctx.remoteAddress,
+  });
+  throw new GatewayError('insufficient_scope', `This API key is not allowed to call ${op}.`);
+}
+
+export function authorize(opts: ScopeOptions = {}): Stage {
+  const hook = opts.onAuthFailure;
   return function authorizeStage(ctx: RequestContext): void {
     const { principal, tenant } = ctx;
     if (principal === undefined || tenant === undefined) {
       throw new Error('authorize ran before authenticate');
     }
-    requireScope(principal, ctx.endpoint.op);
+    requireScope(ctx, principal, ctx.endpoint.op, hook);
     const model = ctx.endpoint.op === 'models.get' ? ctx.endpoint.model : ctx.model;
     if (model !== undefined && !modelAllowed(tenant, principal.allowedModels, model)) {
       throw modelNotFound(model);

@@ -6,7 +6,7 @@
 import { GatewayError } from '../errors.js';
 import type { Deployment, ModelKind, Operation } from '../providers/types.js';
 import type { Registry } from '../tenancy/snapshot.js';
-import { modelNotFound, requireScope } from './authorize.js';
+import { modelNotFound, requireScope, type ScopeOptions } from './authorize.js';
 import type { RequestContext, Stage } from './context.js';
 
 const KIND_OF_OPERATION: Record<Operation, ModelKind> = {
@@ -20,7 +20,8 @@ const OPERATION_OF_KIND: Record<ModelKind, Operation> = {
   embedding: 'embeddings',
 };
 
-export function route(registry: Registry): Stage {
+export function route(registry: Registry, opts: ScopeOptions = {}): Stage {
+  const hook = opts.onAuthFailure;
   // One turn counter per model: a shared one would pin alternating models to fixed deployments.
   const turns = new Map<string, number>();
   return function routeStage(ctx: RequestContext): void {
@@ -47,7 +48,7 @@ export function route(registry: Registry): Stage {
     let operation: Operation;
     if (endpoint.op === 'predict') {
       operation = OPERATION_OF_KIND[deployment.kind];
-      requireScope(ctx.principal, operation);
+      requireScope(ctx, ctx.principal, operation, hook);
     } else if (endpoint.op === 'chat' || endpoint.op === 'completions' || endpoint.op === 'embeddings') {
       operation = endpoint.op;
       if (KIND_OF_OPERATION[operation] !== deployment.kind) {

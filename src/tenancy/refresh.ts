@@ -19,7 +19,7 @@ import type { Deployment } from '../providers/types.js';
 import { CONFIG_CHANNEL, parseConfigChange, type Store, type Unlisten } from '../store/index.js';
 import { loadPlans, loadTenancy } from './bootstrap.js';
 import { patchTenants, TENANT_SCOPED_TABLES, type SnapshotRecords } from './refresh-tenants.js';
-import { buildSnapshot, type Registry } from './snapshot.js';
+import { buildSnapshot, revokedKept, type Registry } from './snapshot.js';
 
 export type ReloadReason = 'start' | 'notify' | 'reconnect' | 'periodic' | 'retry';
 
@@ -195,8 +195,10 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
       // Deployments last: configuration, never from the database.
       const next = buildSnapshot({ ...records, deployments: opts.deployments });
       registry.replace(next);
-      // Revoked keys are not in the snapshot; holding them here would keep them alive.
-      last = { ...records, keys: records.keys.filter((k) => !k.revoked) };
+      // Revoked keys are not in the snapshot, apart from recent ones kept for auditing their use;
+      // holding the others here would keep them alive.
+      const at = Date.now();
+      last = { ...records, keys: records.keys.filter((k) => !k.revoked || revokedKept(k, at)) };
       const ms = performance.now() - started;
       if (full) {
         stats.reloads += 1;

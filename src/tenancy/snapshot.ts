@@ -21,6 +21,19 @@ export interface Snapshot {
   readonly issuersByIss: ReadonlyMap<string, readonly TrustedIssuer[]>;
   /** Key id → its IP allow-list, compiled; keys without a list are absent. */
   readonly cidrsByKey: ReadonlyMap<string, BlockList>;
+  /**
+   * Keys revoked within REVOKED_KEPT_MS, by prefix. Never used to authenticate: only to name the
+   * tenant and key when a revoked key is presented, for its audit log (a leaked key still in use).
+   */
+  readonly revokedByPrefix: ReadonlyMap<string, readonly ApiKeyRecord[]>;
+}
+
+/** How long a revoked key stays known to the snapshot for auditing its use. */
+export const REVOKED_KEPT_MS = 30 * 86_400_000;
+
+/** A revoked key the snapshot still keeps (for auditing, see revokedByPrefix). */
+export function revokedKept(k: ApiKeyRecord, now: number): boolean {
+  return k.revoked && typeof k.revokedAtMs === 'number' && now - k.revokedAtMs < REVOKED_KEPT_MS;
 }
 
 /** A compiled allow-list; entries were validated by the admin API and the database's cidr type. */
@@ -51,6 +64,8 @@ export interface SnapshotInput {
   plans?: readonly PlanLimits[];
   /** Each tenant's plan, budget action, time zone and own rules; tenants.limits is built from them. */
   limitSources?: readonly TenantLimitSource[];
+  /** For the revoked keys' retention; Date.now by default. */
+  now?: number;
 }
 
 /** The tenants with their limits composed, when the input carries limit records. */
@@ -99,8 +114,17 @@ export function buildSnapshot(input: SnapshotInput): Snapshot {
   }
   const keysByPrefix = new Map<string, ApiKeyRecord[]>();
   const cidrsByKey = new Map<string, BlockList>();
+  const revokedByPrefix = new Map<string, ApiKeyRecord[]>();
+  const now = input.now ?? Date.now();
   for (const k of input.keys) {
-    if (k.revoked || !tenantsById.has(k.tenantId)) continue;
+    if (!tenantsById.has(k.tenantId)) continue;
+    if (k.revoked) {
+      if (!revokedKept(k, now)) continue;
+      const list = revokedByPrefix.get(k.prefix);
+      if (list) list.push(k);
+      else revokedByPrefix.set(k.prefix, [k]);
+      continue;
+    }
     if (k.allowedCidrs !== undefined && k.allowedCidrs !== null && k.allowedCidrs.length > 0) {
       cidrsByKey.set(k.id, compileCidrs(k.allowedCidrs));
     }
@@ -125,6 +149,7 @@ export function buildSnapshot(input: SnapshotInput): Snapshot {
     deploymentsByModel,
     issuersByIss,
     cidrsByKey,
+    revokedByPrefix,
   };
 }
 

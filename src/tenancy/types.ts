@@ -41,6 +41,11 @@ export interface ApiKeyRecord {
   /** Epoch ms; null means no expiry. */
   expiresAt: number | null;
   revoked: boolean;
+  /**
+   * Epoch ms of the revocation, when revoked. Recently revoked keys stay in the snapshot, apart
+   * from the live ones, only to tell an auditor that a revoked key was used (snapshot.ts).
+   */
+  revokedAtMs?: number | null;
   /** IP allow-list (CIDR); null or absent means any address. */
   allowedCidrs?: readonly string[] | null;
 }

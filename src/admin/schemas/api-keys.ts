@@ -14,7 +14,7 @@ export const owner = z
 
 const cidrs = uniqueList(cidr, 64)
   .nullable()
-  .describe('Source networks allowed to use the key; null: any. Not yet enforced by the data plane, so non-empty lists are refused (501).');
+  .describe('Source networks allowed to use the key (checked against the client address); null: any.');
 
 export const createApiKeyBody = z.strictObject({
   name: displayName,

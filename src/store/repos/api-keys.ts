@@ -59,6 +59,7 @@ function toRecord(r: ApiKeyRow): StoredApiKey {
     allowedCidrs: r.allowed_cidrs,
     expiresAt: toEpochMs(r.expires_at),
     revoked: r.revoked_at !== null,
+    revokedAtMs: toEpochMs(r.revoked_at),
     createdAt: r.created_at,
     revokedAt: r.revoked_at,
   };

@@ -3,6 +3,7 @@ import { afterAll, describe } from 'vitest';
 import type { StoreFactory, StoreHandle } from '../store/factory.js';
 import { accessContract } from './access.contract.js';
 import { chainContract } from './chain.contract.js';
+import { queueContract } from './queue.contract.js';
 import { readContract } from './read.contract.js';
 
 export function auditContract(factory: StoreFactory): void {
@@ -22,5 +23,6 @@ export function auditContract(factory: StoreFactory): void {
     chainContract(sharedFactory);
     accessContract(sharedFactory);
     readContract(sharedFactory);
+    queueContract(sharedFactory);
   });
 }
