@@ -160,6 +160,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         sealer: adminSealer(master, env),
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
+        audit: audits,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
         onChange: async (tenantId) => void (await refresh?.reloadTenant(tenantId)),
         onPlansChange: async () => void (await refresh?.reloadPlans()),

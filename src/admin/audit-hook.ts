@@ -6,8 +6,10 @@
  * Platform-scope changes (platform admin keys) append to the platform scope's own chain,
  * PLATFORM_SCOPE_ID: audit rows are tenant-keyed but have no foreign key to tenants.
  */
-import { appendAudit, checkAuditFilter, entryToJson, exportAuditJsonl, queryAudit, type AuditActor, type AuditReader } from '../audit/index.js';
+import { appendAudit, checkAuditFilter, entryToJson, exportAuditJsonl, queryAudit, type AuditActor, type AuditQueue, type AuditReader } from '../audit/index.js';
+import type { AdminAuthFailure } from '../identity/admin-auth.js';
 import type { AdminPrincipal } from '../identity/admin-principal.js';
+import { PLATFORM_SCOPE_ID } from '../identity/roles.js';
 import type { TenantTx } from '../store/index.js';
 import type { Actor } from './context.js';
 
@@ -38,6 +40,36 @@ export async function audit(
     requestId: actor.requestId,
     ...change,
   });
+}
+
+/** A refused admin login: the authenticator's finding, or the login limiter's refusal. */
+export type AdminLoginRefusal = AdminAuthFailure | { reason: 'rate_limited'; scopeId: null; keyId: null; prefix: string | null };
+
+/**
+ * Queues the audit entry of a refused admin login (off the response path, throttled per key or
+ * address and reason): in the scope of the key it claimed to be, else in the platform scope.
+ */
+export function auditAdminLoginFailure(
+  queue: Pick<AuditQueue, 'enqueue'>,
+  refusal: AdminLoginRefusal,
+  sourceIp: string | null,
+  requestId: string,
+): void {
+  const { keyId } = refusal;
+  const scopeId = keyId === null ? PLATFORM_SCOPE_ID : (refusal.scopeId ?? PLATFORM_SCOPE_ID);
+  queue.enqueue(
+    scopeId,
+    {
+      actor: keyId === null ? { kind: 'anonymous', id: null } : { kind: 'api_key', id: `admin_key:${keyId}` },
+      action: 'admin_key.auth_failed',
+      target: keyId === null ? null : { kind: 'admin_key', id: keyId },
+      outcome: refusal.reason === 'rate_limited' ? 'denied' : 'failure',
+      sourceIp: sourceIp === '' ? null : sourceIp,
+      requestId,
+      after: { reason: refusal.reason, ...(refusal.prefix === null ? {} : { key_prefix: refusal.prefix }) },
+    },
+    `admin\0${keyId ?? `ip:${sourceIp ?? ''}`}\0${refusal.reason}`,
+  );
 }
 
 /** A validated audit-log query from the admin API (the audit module's AuditFilter). */

@@ -8,12 +8,16 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { AuditQueue } from '../audit/index.js';
 import { GatewayError } from '../errors.js';
-import { createAdminAuthenticator, type AdminAuthOutcome } from '../identity/admin-auth.js';
+import { bearer, createAdminAuthenticator, type AdminAuthOutcome } from '../identity/admin-auth.js';
+import { adminKeyPrefix } from '../identity/admin-keys.js';
 import { adminKeysRepo, sqlState, StoreClosedError, type FieldSealer, type Store } from '../store/index.js';
 import { sendError, sendJson } from '../server/respond.js';
+import { auditAdminLoginFailure } from './audit-hook.js';
 import type { Actor, AdminEnv, TenantScope } from './context.js';
 import { readJsonBody, refuseBody } from './http/body.js';
+import { createLoginLimiter, type LoginLimitOptions } from './http/login-limit.js';
 import { parseIfMatch } from './http/etag.js';
 import { allows } from './permissions.js';
 import { conflict } from './problems.js';
@@ -37,6 +41,10 @@ export interface AdminHandlerOptions {
   onPlansChange(): Promise<void>;
   now?: () => Date;
   routes?: readonly AdminRoute[];
+  /** Where refused logins are audited (asynchronously); not audited without one. */
+  audit?: Pick<AuditQueue, 'enqueue'>;
+  /** Failed-login limits per client address and key prefix (defaults: 10 per minute). */
+  loginLimit?: LoginLimitOptions;
 }
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, requestId: string) => void;
@@ -50,6 +58,18 @@ function parseQuery(search: string): Record<string, string> {
     out[k] = v;
   }
   return out;
+}
+
+/** The public prefix the caller presents, for the login limiter: '' for anything not an admin key. */
+function presentedPrefix(authorization: string | string[] | undefined): string {
+  const credential = bearer(authorization);
+  return typeof credential === 'string' ? (adminKeyPrefix(credential) ?? '') : '';
+}
+
+function tooManyFailures(retryAfter: number): GatewayError {
+  return new GatewayError('rate_limit_exceeded', `Too many failed authentications from this address; retry in ${retryAfter} s.`, {
+    headers: { 'retry-after': String(retryAfter) },
+  });
 }
 
 function authFailure(outcome: Exclude<AdminAuthOutcome, { ok: true }>): GatewayError {
@@ -113,6 +133,7 @@ function respond(res: ServerResponse, result: AdminResult, scope: TenantScope | 
 export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
   const router = createAdminRouter(opts.routes ?? ADMIN_ROUTES);
   const now = opts.now ?? (() => new Date());
+  const limiter = createLoginLimiter(opts.loginLimit);
   const env: AdminEnv = { store: opts.store, pepper: opts.pepper, sealer: opts.sealer, logger: opts.logger, now, onChange: opts.onChange, onPlansChange: opts.onPlansChange };
   const authenticate = createAdminAuthenticator({
     store: opts.store,
@@ -140,10 +161,24 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
       return;
     }
 
+    const sourceIp = req.socket.remoteAddress ?? null;
+    const prefix = presentedPrefix(req.headers.authorization);
+    const wait = limiter.retryAfter(sourceIp ?? '', prefix);
+    if (wait > 0) {
+      if (opts.audit) auditAdminLoginFailure(opts.audit, { reason: 'rate_limited', scopeId: null, keyId: null, prefix: prefix || null }, sourceIp, requestId);
+      throw tooManyFailures(wait);
+    }
     const outcome = await authenticate(req.headers.authorization);
-    if (!outcome.ok) throw authFailure(outcome);
+    if (!outcome.ok) {
+      // No credential at all is not a login attempt: neither counted nor audited.
+      if (outcome.reason !== 'missing') {
+        limiter.fail(sourceIp ?? '', prefix);
+        if (opts.audit) auditAdminLoginFailure(opts.audit, outcome.failure, sourceIp, requestId);
+      }
+      throw authFailure(outcome);
+    }
     const principal = outcome.principal;
-    const actor: Actor = { principal, requestId, sourceIp: req.socket.remoteAddress ?? null };
+    const actor: Actor = { principal, requestId, sourceIp };
 
     let scope: TenantScope | null = null;
     if (params.tenant !== undefined) {

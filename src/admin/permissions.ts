@@ -8,7 +8,8 @@
  *   (tenant configuration), key material or audit content. It may issue a tenant's admin keys,
  *   so a tenant can be onboarded (and recovered) in one call; that issuance is audited in the
  *   tenant's own log.
- * - Auditors read the audit log and nothing else.
+ * - Auditors read the audit log and nothing else. The platform scope's own log (platform admin
+ *   keys, admin logins no tenant can be named for) is read by platform auditors only.
  * - tenant_billing sees money-relevant metadata only (tenant plan and limits, team and key names
  *   for chargeback), never key material or policies.
  * - tenant_viewer reads everything a developer can, changes nothing.
@@ -61,6 +62,7 @@ export const PERMISSIONS = [
   'webhooks.read',
   'webhooks.write',
   'audit.read',
+  'platform_audit.read',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -87,7 +89,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'admin_keys.write',
     'domains.read',
   ],
-  platform_auditor: ['self.read', 'audit.read'],
+  platform_auditor: ['self.read', 'audit.read', 'platform_audit.read'],
   tenant_admin: [
     'self.read',
     'tenants.read',

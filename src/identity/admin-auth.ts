@@ -9,7 +9,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { hashApiKey } from '../crypto/keys.js';
 import { adminKeysRepo, type Store } from '../store/index.js';
-import { adminKeyScope } from './admin-keys.js';
+import { adminKeyPrefix, adminKeyScope } from './admin-keys.js';
 import type { AdminPrincipal } from './admin-principal.js';
 import { isPlatformRole, isTenantRole, PLATFORM_SCOPE_ID } from './roles.js';
 
@@ -20,9 +20,36 @@ export class AdminKeyConfigError extends Error {
   override name = 'AdminKeyConfigError';
 }
 
+/** Why an admin credential was refused, in the words of the audit log. */
+export type AdminAuthFailureReason =
+  /** Not a Bearer credential. */
+  | 'malformed'
+  /** Neither the bootstrap key nor the prefix of any admin key. */
+  | 'unknown_key'
+  /** The prefix of an admin key with another secret. */
+  | 'wrong_secret'
+  | 'expired'
+  | 'revoked'
+  /** The key's user lost its role or was disabled, or its service account is disabled. */
+  | 'owner_inactive'
+  | 'tenant_deleting';
+
+/**
+ * Who a refused credential claimed to be: the scope (tenant id or PLATFORM_SCOPE_ID) and key,
+ * when a stored key matches it or its prefix; else nothing is known (the caller audits it in the
+ * platform scope). `prefix` is the public prefix of a well-formed admin key, never more.
+ */
+export interface AdminAuthFailure {
+  reason: AdminAuthFailureReason;
+  scopeId: string | null;
+  keyId: string | null;
+  prefix: string | null;
+}
+
 export type AdminAuthOutcome =
   | { ok: true; principal: AdminPrincipal }
-  | { ok: false; reason: 'missing' | 'malformed' | 'invalid' | 'expired' };
+  | { ok: false; reason: 'missing' }
+  | { ok: false; reason: 'malformed' | 'invalid' | 'expired'; failure: AdminAuthFailure };
 
 export interface AdminAuthenticatorOptions {
   store: Store;
@@ -45,8 +72,8 @@ const BOOTSTRAP: AdminPrincipal = {
   keyId: null,
 };
 
-/** The credential of `Authorization: Bearer <credential>`; undefined if absent or not Bearer. */
-function bearer(header: string | string[] | undefined): string | undefined | null {
+/** The credential of `Authorization: Bearer <credential>`; undefined if absent, null if not Bearer. */
+export function bearer(header: string | string[] | undefined): string | undefined | null {
   if (header === undefined) return undefined;
   if (typeof header !== 'string') return null;
   const m = /^Bearer +([\x21-\x7e]{1,512}) *$/i.exec(header);
@@ -68,28 +95,43 @@ export function createAdminAuthenticator(opts: AdminAuthenticatorOptions): Admin
   return async function authenticateAdmin(authorization) {
     const credential = bearer(authorization);
     if (credential === undefined) return { ok: false, reason: 'missing' };
-    if (credential === null) return { ok: false, reason: 'malformed' };
+    if (credential === null) return { ok: false, reason: 'malformed', failure: { reason: 'malformed', scopeId: null, keyId: null, prefix: null } };
     const hash = hashApiKey(credential, opts.pepper);
     if (bootstrapHash !== undefined && timingSafeEqual(hash, bootstrapHash)) return { ok: true, principal: BOOTSTRAP };
 
     const scopeId = adminKeyScope(credential);
-    if (scopeId === undefined) return { ok: false, reason: 'invalid' };
-    const found = await opts.store.withTenant(scopeId, (tx) => adminKeysRepo.findCredential(tx, hash));
-    if (found === null || found.revoked || !found.ownerActive || found.tenantDeleting) return { ok: false, reason: 'invalid' };
-    if (found.expiresAt !== null && found.expiresAt.getTime() <= now().getTime()) return { ok: false, reason: 'expired' };
-    opts.onUse?.(scopeId, found.id);
+    const prefix = adminKeyPrefix(credential) ?? null;
+    const refuse = (reason: AdminAuthFailureReason, keyId: string | null, client: 'invalid' | 'expired' = 'invalid'): AdminAuthOutcome => ({
+      ok: false,
+      reason: client,
+      failure: { reason, scopeId: keyId === null ? null : (scopeId ?? null), keyId, prefix },
+    });
+    if (scopeId === undefined) return refuse('unknown_key', null);
+    const found = await opts.store.withTenant(scopeId, async (tx) => {
+      const match = await adminKeysRepo.findCredential(tx, hash);
+      // Failure path only: which key of the scope the caller claimed to be, for the audit log.
+      const claimed = match === null && prefix !== null ? await adminKeysRepo.idsByPrefix(tx, prefix) : [];
+      return { match, claimed };
+    });
+    const k = found.match;
+    if (k === null) return refuse(found.claimed.length === 1 ? 'wrong_secret' : 'unknown_key', found.claimed.length === 1 ? (found.claimed[0] ?? null) : null);
+    if (k.revoked) return refuse('revoked', k.id);
+    if (!k.ownerActive) return refuse('owner_inactive', k.id);
+    if (k.tenantDeleting) return refuse('tenant_deleting', k.id);
+    if (k.expiresAt !== null && k.expiresAt.getTime() <= now().getTime()) return refuse('expired', k.id, 'expired');
+    opts.onUse?.(scopeId, k.id);
 
-    const base = { id: `admin_key:${found.id}`, kind: 'admin_key' as const, keyId: found.id };
-    if (scopeId === PLATFORM_SCOPE_ID && isPlatformRole(found.role)) {
-      return { ok: true, principal: { ...base, scope: 'platform', role: found.role, label: `admin key ${found.id}` } };
+    const base = { id: `admin_key:${k.id}`, kind: 'admin_key' as const, keyId: k.id };
+    if (scopeId === PLATFORM_SCOPE_ID && isPlatformRole(k.role)) {
+      return { ok: true, principal: { ...base, scope: 'platform', role: k.role, label: `admin key ${k.id}` } };
     }
-    if (scopeId !== PLATFORM_SCOPE_ID && isTenantRole(found.role) && found.tenantSlug !== null) {
+    if (scopeId !== PLATFORM_SCOPE_ID && isTenantRole(k.role) && k.tenantSlug !== null) {
       return {
         ok: true,
-        principal: { ...base, scope: 'tenant', role: found.role, tenantId: scopeId, tenantSlug: found.tenantSlug, label: `admin key ${found.id}` },
+        principal: { ...base, scope: 'tenant', role: k.role, tenantId: scopeId, tenantSlug: k.tenantSlug, label: `admin key ${k.id}` },
       };
     }
     // A row contradicting its scope (prevented by a CHECK constraint): refuse, never guess.
-    return { ok: false, reason: 'invalid' };
+    return refuse('unknown_key', null);
   };
 }

@@ -33,6 +33,12 @@ export function generateAdminKey(scopeId: string): GeneratedAdminKey {
   return { key: `${ADMIN_KEY_TAG}${hexOf(scopeId)}_${random}`, prefix: `${ADMIN_KEY_TAG}${random.slice(0, PREFIX_RANDOM_CHARS)}` };
 }
 
+/** The public prefix of a well-formed admin key (as listed); undefined for anything else. */
+export function adminKeyPrefix(key: string): string | undefined {
+  const m = FORMAT.exec(key);
+  return m?.[2] === undefined ? undefined : `${ADMIN_KEY_TAG}${m[2].slice(0, PREFIX_RANDOM_CHARS)}`;
+}
+
 /** The scope a well-formed admin key names; undefined for anything else. */
 export function adminKeyScope(key: string): string | undefined {
   const m = FORMAT.exec(key);

@@ -1,11 +1,14 @@
 /**
- * Tenant scope: reading the audit log (tenant admins and auditors for their tenant, platform
- * auditors for any). Reading is itself audited, in the same transaction, by the audit module.
+ * Reading the audit log: a tenant's (tenant admins and auditors for their tenant, platform
+ * auditors for any), and the platform scope's own (platform auditors). Reading is itself
+ * audited, in the same transaction, by the audit module.
  */
 import { z } from 'zod';
 import { exportAuditLines, readAuditPage, type AdminAuditQuery } from '../audit-hook.js';
 import { invalid } from '../problems.js';
 import { defineRoute, type AdminRoute } from '../route.js';
+import { PLATFORM_SCOPE_ID } from '../../identity/roles.js';
+import type { Permission } from '../permissions.js';
 import { timestamp } from '../schemas/common.js';
 import { read } from '../tx.js';
 import { tenantOf } from './lists.js';
@@ -49,44 +52,59 @@ function toQuery(q: {
   };
 }
 
-export const auditRoutes: AdminRoute[] = [
-  defineRoute({
-    method: 'GET',
-    path: '/tenants/{tenant}/audit',
-    operationId: 'queryAudit',
-    summary: 'Query the tenant audit log (newest first by default)',
-    tag: TAG,
-    permission: 'audit.read',
-    query: z.strictObject({
-      ...filter,
-      limit: z.coerce.number().int().min(1).max(1000).optional(),
-      order: z.enum(['asc', 'desc']).optional(),
+interface AuditScope {
+  base: string;
+  idPrefix: string;
+  permission: Permission;
+  what: string;
+  scopeId(call: Parameters<typeof tenantOf>[0]): string;
+}
+
+function routesFor(a: AuditScope): AdminRoute[] {
+  return [
+    defineRoute({
+      method: 'GET',
+      path: `${a.base}/audit`,
+      operationId: `query${a.idPrefix}Audit`,
+      summary: `Query the ${a.what} audit log (newest first by default)`,
+      tag: TAG,
+      permission: a.permission,
+      query: z.strictObject({
+        ...filter,
+        limit: z.coerce.number().int().min(1).max(1000).optional(),
+        order: z.enum(['asc', 'desc']).optional(),
+      }),
+      response: {
+        status: 200,
+        description: 'A page of entries.',
+        schema: z.object({ object: z.literal('list'), data: z.array(entryView), next_cursor: z.string().nullable() }),
+      },
+      async handle(call) {
+        const page = await read(call.env, a.scopeId(call), (tx) => readAuditPage(tx, toQuery(call.query), call.actor));
+        if (!page.ok) throw invalid(page.message);
+        return { status: 200, body: { object: 'list', data: page.entries, next_cursor: page.nextCursor } };
+      },
     }),
-    response: {
-      status: 200,
-      description: 'A page of entries.',
-      schema: z.object({ object: z.literal('list'), data: z.array(entryView), next_cursor: z.string().nullable() }),
-    },
-    async handle(call) {
-      const page = await read(call.env, tenantOf(call), (tx) => readAuditPage(tx, toQuery(call.query), call.actor));
-      if (!page.ok) throw invalid(page.message);
-      return { status: 200, body: { object: 'list', data: page.entries, next_cursor: page.nextCursor } };
-    },
-  }),
-  defineRoute({
-    method: 'GET',
-    path: '/tenants/{tenant}/audit.jsonl',
-    operationId: 'exportAudit',
-    summary: 'Export the tenant audit log as JSON lines, in chain order',
-    tag: TAG,
-    permission: 'audit.read',
-    // Buffered in memory inside one transaction, so bounded; continue from the last `at` for more.
-    query: z.strictObject({ ...filter, limit: z.coerce.number().int().min(1).max(EXPORT_MAX_LINES).default(EXPORT_MAX_LINES) }),
-    response: { status: 200, description: 'One JSON entry per line.', contentType: 'application/x-ndjson' },
-    async handle(call) {
-      const out = await read(call.env, tenantOf(call), (tx) => exportAuditLines(tx, { ...toQuery(call.query), order: 'asc' }, call.actor));
-      if (!out.ok) throw invalid(out.message);
-      return { status: 200, raw: { contentType: 'application/x-ndjson', text: out.text } };
-    },
-  }),
+    defineRoute({
+      method: 'GET',
+      path: `${a.base}/audit.jsonl`,
+      operationId: `export${a.idPrefix}Audit`,
+      summary: `Export the ${a.what} audit log as JSON lines, in chain order`,
+      tag: TAG,
+      permission: a.permission,
+      // Buffered in memory inside one transaction, so bounded; continue from the last `at` for more.
+      query: z.strictObject({ ...filter, limit: z.coerce.number().int().min(1).max(EXPORT_MAX_LINES).default(EXPORT_MAX_LINES) }),
+      response: { status: 200, description: 'One JSON entry per line.', contentType: 'application/x-ndjson' },
+      async handle(call) {
+        const out = await read(call.env, a.scopeId(call), (tx) => exportAuditLines(tx, { ...toQuery(call.query), order: 'asc' }, call.actor));
+        if (!out.ok) throw invalid(out.message);
+        return { status: 200, raw: { contentType: 'application/x-ndjson', text: out.text } };
+      },
+    }),
+  ];
+}
+
+export const auditRoutes: AdminRoute[] = [
+  ...routesFor({ base: '/tenants/{tenant}', idPrefix: '', permission: 'audit.read', what: 'tenant', scopeId: tenantOf }),
+  ...routesFor({ base: '/platform', idPrefix: 'Platform', permission: 'platform_audit.read', what: "platform scope's", scopeId: () => PLATFORM_SCOPE_ID }),
 ];

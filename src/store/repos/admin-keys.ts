@@ -134,6 +134,15 @@ export const adminKeysRepo = {
     };
   },
 
+  /**
+   * Ids of this scope's admin keys with this public prefix: names the key a failed login claimed
+   * to be, for the audit log (src/identity/admin-auth.ts).
+   */
+  async idsByPrefix(tx: TenantTx, prefix: string): Promise<string[]> {
+    const { rows } = await tx.query<{ id: string }>('SELECT id FROM admin_keys WHERE prefix = $1 ORDER BY id LIMIT 2', [prefix]);
+    return rows.map((r) => r.id);
+  },
+
   /** Records use at most once a minute per key: attribution without a write per request. */
   async touch(tx: TenantTx, id: string): Promise<void> {
     await tx.query(

@@ -171,7 +171,7 @@ describe('admin keys', () => {
     const auditor = await platform('POST', '/admin-keys', { body: { name: 'aud', role: 'platform_auditor', expires_at: '2099-01-01T00:00:00Z' } });
     expect(auditor.json).toMatchObject({ role: 'platform_auditor', status: 'active', created_by: 'bootstrap' });
     const aud = client(gw, str(auditor.json.key));
-    expect((await aud('GET', '/whoami')).json).toMatchObject({ role: 'platform_auditor', tenant: null, permissions: ['self.read', 'audit.read'] });
+    expect((await aud('GET', '/whoami')).json).toMatchObject({ role: 'platform_auditor', tenant: null, permissions: ['self.read', 'audit.read', 'platform_audit.read'] });
     envelope(await aud('GET', '/tenants'), 403, 'forbidden');
   });
 

@@ -118,6 +118,8 @@ export const MATRIX: readonly MatrixEntry[] = [
 
   { method: 'GET', path: `${T}/audit`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: `${T}/audit.jsonl`, roles: [AUD, TA, TAU] },
+  { method: 'GET', path: '/platform/audit', roles: [AUD] },
+  { method: 'GET', path: '/platform/audit.jsonl', roles: [AUD] },
 ];
 
 /** Ids that exist nowhere, in the shapes the fixtures have. */
