@@ -27,6 +27,7 @@ import { validate } from './pipeline/validate.js';
 import { createProviderAdapters } from './providers/index.js';
 import { startMockProvider, type MockProvider } from './providers/mock/index.js';
 import type { Deployment } from './providers/types.js';
+import { clientAddressResolver } from './server/client-address.js';
 import { createHandler } from './server/handler.js';
 import { startHttpServer } from './server/http.js';
 import { openStore, type Store } from './store/index.js';
@@ -154,6 +155,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       logger,
       metrics,
       requestTimeoutMs: config.server.requestTimeoutMs,
+      clientAddress: clientAddressResolver(config.server),
       admin: createAdminHandler({
         store,
         pepper,

@@ -47,7 +47,8 @@ export interface AdminHandlerOptions {
   loginLimit?: LoginLimitOptions;
 }
 
-export type AdminHandler = (req: IncomingMessage, res: ServerResponse, requestId: string) => void;
+/** `clientAddress`: as the server decided it (trusted proxies); the socket's peer by default. */
+export type AdminHandler = (req: IncomingMessage, res: ServerResponse, requestId: string, clientAddress?: string) => void;
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -148,7 +149,13 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     },
   });
 
-  async function serve(req: IncomingMessage, res: ServerResponse, requestId: string, scopeOut: { scope: TenantScope | null }): Promise<void> {
+  async function serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    clientAddress: string | undefined,
+    scopeOut: { scope: TenantScope | null },
+  ): Promise<void> {
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -161,7 +168,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
       return;
     }
 
-    const sourceIp = req.socket.remoteAddress ?? null;
+    const sourceIp = clientAddress ?? req.socket.remoteAddress ?? null;
     const prefix = presentedPrefix(req.headers.authorization);
     const wait = limiter.retryAfter(sourceIp ?? '', prefix);
     if (wait > 0) {
@@ -210,11 +217,11 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     respond(res, result, scope);
   }
 
-  return function handleAdmin(req, res, requestId) {
+  return function handleAdmin(req, res, requestId, clientAddress) {
     // Admin responses may carry one-time secrets and always carry tenant configuration.
     res.setHeader('cache-control', 'no-store');
     const scopeOut: { scope: TenantScope | null } = { scope: null };
-    serve(req, res, requestId, scopeOut).catch((err: unknown) => {
+    serve(req, res, requestId, clientAddress, scopeOut).catch((err: unknown) => {
       if (res.destroyed) return;
       const failure = toAdminError(err, opts.logger, requestId);
       if (failure.status < 500) opts.logger.debug({ reqId: requestId, code: failure.code, status: failure.status }, failure.message);

@@ -4,6 +4,7 @@
  * the code trusts the parsed type.
  */
 import { z } from 'zod';
+import { cidrProblem } from '../admin/schemas/net.js';
 import { planRulesSchema } from '../limits/rules-schema.js';
 import { SCOPES } from '../tenancy/types.js';
 
@@ -11,6 +12,11 @@ const slug = z
   .string()
   .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a slug: lower-case letters, digits and dashes, 1-63 characters')
   .describe('a slug (lower-case letters, digits and dashes, 1-63 characters)');
+
+const cidrBlock = z
+  .string()
+  .refine((c) => cidrProblem(c) === undefined, { error: (issue) => `expected a CIDR block (${cidrProblem(String(issue.input)) ?? 'invalid'})` })
+  .describe('a CIDR block (e.g. 10.0.0.0/8 or 2001:db8::/32; a single address is /32 or /128)');
 
 /** A secret given inline (bootstrapping only), or by reference to an env variable or file. */
 export const secretRef = z
@@ -185,6 +191,13 @@ export const configSchema = z
         requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(600_000),
         /** How long in-flight requests may run after SIGTERM before the process exits. */
         shutdownGraceMs: z.number().int().min(0).max(3_600_000).default(15_000),
+        /**
+         * Peers (load balancers, reverse proxies) whose forwarding header names the client.
+         * Empty: the client is always the connecting peer.
+         */
+        trustedProxies: z.array(cidrBlock).max(256).default([]),
+        /** The header those proxies set: X-Forwarded-For, or RFC 7239 Forwarded (for=). */
+        forwardedHeader: z.enum(['x-forwarded-for', 'forwarded']).default('x-forwarded-for'),
       })
       .strict()
       .default({
@@ -194,6 +207,8 @@ export const configSchema = z
         maxHeaderBytes: 16 * 1024,
         requestTimeoutMs: 600_000,
         shutdownGraceMs: 15_000,
+        trustedProxies: [],
+        forwardedHeader: 'x-forwarded-for',
       }),
     dataDir: z.string().min(1).default('./.gatehouse'),
     databaseUrl: z.string().min(1).optional(),

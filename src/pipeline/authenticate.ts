@@ -208,8 +208,8 @@ export function authenticate(opts: AuthenticateOptions): Stage {
       report(hook, ctx, keyOf(record), 'expired');
       throw new GatewayError('expired_api_key', 'The API key has expired.');
     }
-    // The TCP peer: behind a load balancer that is the balancer (a trusted-proxy setting for
-    // X-Forwarded-For is not there yet).
+    // The client address the server decided once: the peer, or behind trusted proxies the
+    // address their forwarding header names (src/server/client-address.ts).
     const cidrs = snapshot.cidrsByKey.get(record.id);
     if (cidrs !== undefined && !addressAllowed(cidrs, ctx.remoteAddress)) {
       report(hook, ctx, keyOf(record), 'ip_not_allowed');

@@ -22,6 +22,10 @@ export interface RequestContext {
   readonly method: string;
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
+  /**
+   * The client's address: the connecting peer, or behind a trusted proxy the address its
+   * forwarding header names (decided once by the server, src/server/client-address.ts).
+   */
   readonly remoteAddress: string;
   readonly endpoint: Endpoint;
   /** Tenant named by the path form /api/v1/tenants/{tenant}/..., if any. */

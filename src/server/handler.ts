@@ -32,7 +32,17 @@ export interface HandlerDeps {
   /** Whole-request deadline, upstream included. */
   requestTimeoutMs: number;
   /** The admin API below /admin/v1 (own routing, auth and roles); 404 when absent. */
-  admin?: (req: IncomingMessage, res: ServerResponse, requestId: string) => void;
+  admin?: (req: IncomingMessage, res: ServerResponse, requestId: string, clientAddress: string) => void;
+  /**
+   * The client address from the socket's peer and the headers (trusted proxies, see
+   * client-address.ts); the peer itself when absent. Decided once per request, here.
+   */
+  clientAddress?: (peer: string, headers: IncomingMessage['headers']) => string;
+}
+
+function clientOf(deps: HandlerDeps, req: IncomingMessage): string {
+  const peer = req.socket.remoteAddress ?? '';
+  return deps.clientAddress === undefined ? peer : deps.clientAddress(peer, req.headers);
 }
 
 /**
@@ -58,7 +68,7 @@ function watchRequest(deps: HandlerDeps, res: ServerResponse, onClose: (aborted:
 }
 
 function logFailure(deps: HandlerDeps, ctx: RequestContext | undefined, err: GatewayError): void {
-  const fields = { reqId: ctx?.requestId, tenant: ctx?.tenant?.slug, code: err.code, status: err.status };
+  const fields = { reqId: ctx?.requestId, tenant: ctx?.tenant?.slug, ip: ctx?.remoteAddress, code: err.code, status: err.status };
   if (err.status >= 500) deps.logger.error({ ...fields, err: err.cause ?? err }, err.message);
   else deps.logger.debug(fields, err.message);
 }
@@ -169,7 +179,7 @@ export function createHandler(deps: HandlerDeps) {
     }
     if (match.kind === 'admin') {
       if (deps.admin === undefined) sendError(res, new GatewayError('not_found', 'The admin API is not enabled.'));
-      else deps.admin(req, res, requestId);
+      else deps.admin(req, res, requestId, clientOf(deps, req));
       return;
     }
     if (match.kind === 'metrics') {
@@ -189,7 +199,7 @@ export function createHandler(deps: HandlerDeps) {
       method: req.method ?? 'GET',
       path: req.url ?? '/',
       headers: req.headers,
-      remoteAddress: req.socket.remoteAddress ?? '',
+      remoteAddress: clientOf(deps, req),
       endpoint: match.endpoint,
       pathTenant: match.pathTenant,
       signal: cancellation,

@@ -37,7 +37,7 @@ export function revokedKept(k: ApiKeyRecord, now: number): boolean {
 }
 
 /** A compiled allow-list; entries were validated by the admin API and the database's cidr type. */
-function compileCidrs(cidrs: readonly string[]): BlockList {
+export function compileCidrs(cidrs: readonly string[]): BlockList {
   const list = new BlockList();
   for (const cidr of cidrs) {
     const [net, bits] = cidr.split('/');

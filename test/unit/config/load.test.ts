@@ -15,6 +15,8 @@ describe('defaults', () => {
       maxHeaderBytes: 16 * 1024,
       requestTimeoutMs: 600_000,
       shutdownGraceMs: 15_000,
+      trustedProxies: [],
+      forwardedHeader: 'x-forwarded-for',
     });
     expect(config.dataDir).toBe(path.join(cwd, '.gatehouse'));
     expect(config.databaseUrl).toBeUndefined();
@@ -137,6 +139,8 @@ demo:
       maxHeaderBytes: 16384,
       requestTimeoutMs: 30000,
       shutdownGraceMs: 0,
+      trustedProxies: [],
+      forwardedHeader: 'x-forwarded-for',
     });
     // A relative path from the environment is relative to the working directory.
     expect(config.dataDir).toBe(path.join(cwd, 'env-data'));
