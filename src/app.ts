@@ -159,6 +159,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       admin: createAdminHandler({
         store,
         pepper,
+        previousPeppers,
         sealer: adminSealer(master, env),
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,

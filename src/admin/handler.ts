@@ -30,6 +30,8 @@ import { requestHash } from './tx.js';
 export interface AdminHandlerOptions {
   store: Store;
   pepper: Buffer;
+  /** Peppers of previous master keys, during a master-key rotation (see admin-auth.ts). */
+  previousPeppers?: readonly Buffer[];
   /** tenantSealer(keyring): write-only secrets (provider credentials, webhooks). */
   sealer: FieldSealer;
   logger: Logger;
@@ -139,6 +141,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
   const authenticate = createAdminAuthenticator({
     store: opts.store,
     pepper: opts.pepper,
+    previousPeppers: opts.previousPeppers ?? [],
     bootstrapKey: opts.bootstrapKey,
     now,
     onUse(scopeId, keyId) {

@@ -4,11 +4,10 @@
  * gateway builds one keyring per process for everything, pass its tenantSealer instead.
  */
 import { tenantSealer } from '../crypto/envelope.js';
-import { createKeyring } from '../crypto/keyring.js';
-import { localKms } from '../crypto/kms.js';
 import { parsePreviousMasterKeys } from '../crypto/master-key.js';
+import { processKeyring } from '../crypto/process-keyring.js';
 import type { FieldSealer } from '../store/index.js';
 
 export function adminSealer(master: Buffer, env: NodeJS.ProcessEnv): FieldSealer {
-  return tenantSealer(createKeyring(localKms(master), { previous: parsePreviousMasterKeys(env).map(localKms) }));
+  return tenantSealer(processKeyring(master, parsePreviousMasterKeys(env)));
 }

@@ -1,12 +1,14 @@
 /**
- * Opening the store for a one-shot command (`apply`, `export`). With the embedded store the data
+ * Opening the store for a one-shot command (`apply`, `export`, `audit`, `keys`). With the embedded store the data
  * directory is locked by whoever opened it first (DESIGN §10), so next to a running gateway the
  * command fails with a message that says what to do instead; PostgreSQL has no such limit.
  */
 import { randomUUID } from 'node:crypto';
 import type { Actor } from '../admin/context.js';
 import type { LoadedConfig } from '../config/types.js';
-import { deriveKey, loadMasterKey } from '../crypto/master-key.js';
+import type { Keyring } from '../crypto/keyring.js';
+import { deriveKey, loadMasterKey, parsePreviousMasterKeys } from '../crypto/master-key.js';
+import { processKeyring } from '../crypto/process-keyring.js';
 import { DataDirInUseError, openStore, type Store } from '../store/index.js';
 
 export class CliError extends Error {
@@ -16,6 +18,8 @@ export class CliError extends Error {
 export interface CliStore {
   store: Store;
   pepper: Buffer;
+  /** GATEHOUSE_MASTER_KEY's KEK, and GATEHOUSE_MASTER_KEY_PREVIOUS's for unwrapping. */
+  keyring: Keyring;
   actor: Actor;
   close(): Promise<void>;
 }
@@ -43,6 +47,7 @@ export async function openCliStore(config: LoadedConfig, env: NodeJS.ProcessEnv,
     return {
       store,
       pepper: deriveKey(master, 'api-key-hash'),
+      keyring: processKeyring(master, parsePreviousMasterKeys(env)),
       actor: {
         principal: { scope: 'platform', role: 'platform_admin', id: 'cli', label: `gatehouse ${command}`, kind: 'cli', keyId: null },
         requestId: randomUUID(),

@@ -9,6 +9,13 @@ import { loadConfig } from '../config/load.js';
 import { formatApply, runApply } from './apply.js';
 import { auditVerify } from './audit.js';
 import { runExport } from './export.js';
+import { runRotateDataKey, runRotateMaster, runShredDue, type CommandReport } from './keys.js';
+
+function report(r: CommandReport): void {
+  process.stdout.write(r.out);
+  process.stderr.write(r.err);
+  process.exitCode = r.exitCode;
+}
 
 function printDemoKey(key: string, url: string): void {
   // Written to stdout directly, not to the log: the key is shown once, to the operator, and
@@ -94,6 +101,23 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (o: { tenant: string }) => {
       process.exitCode = await auditVerify(o.tenant);
     });
+  const keys = program.command('keys').description('master key and tenant data key management');
+  keys
+    .command('rotate-master')
+    .description(
+      're-wrap every tenant data key under GATEHOUSE_MASTER_KEY (the new master key), unwrapping with GATEHOUSE_MASTER_KEY_PREVIOUS (the old ones)',
+    )
+    .action(async () => report(await runRotateMaster()));
+  keys
+    .command('rotate-data-key')
+    .description("give a tenant a new data key and re-encrypt its secrets onto it")
+    .requiredOption('--tenant <slug|id>', 'the tenant')
+    .option('--no-reencrypt', 'leave existing ciphertexts under their keys (they keep decrypting)')
+    .action(async (o: { tenant: string; reencrypt: boolean }) => report(await runRotateDataKey(o.tenant, { reencrypt: o.reencrypt })));
+  keys
+    .command('shred-due')
+    .description('destroy the data keys of deleted tenants whose grace period has passed (crypto-shredding)')
+    .action(async () => report(await runShredDue()));
   try {
     await program.parseAsync(argv);
   } catch (err) {

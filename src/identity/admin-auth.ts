@@ -54,6 +54,11 @@ export type AdminAuthOutcome =
 export interface AdminAuthenticatorOptions {
   store: Store;
   pepper: Buffer;
+  /**
+   * Peppers of previous master keys (GATEHOUSE_MASTER_KEY_PREVIOUS): admin keys hashed before a
+   * master-key rotation keep working while they are configured. Tried only after a miss.
+   */
+  previousPeppers?: readonly Buffer[];
   /** GATEHOUSE_ADMIN_KEY; undefined disables the bootstrap key. */
   bootstrapKey: string | undefined;
   now?: () => Date;
@@ -108,7 +113,11 @@ export function createAdminAuthenticator(opts: AdminAuthenticatorOptions): Admin
     });
     if (scopeId === undefined) return refuse('unknown_key', null);
     const found = await opts.store.withTenant(scopeId, async (tx) => {
-      const match = await adminKeysRepo.findCredential(tx, hash);
+      let match = await adminKeysRepo.findCredential(tx, hash);
+      for (const old of opts.previousPeppers ?? []) {
+        if (match !== null) break;
+        match = await adminKeysRepo.findCredential(tx, hashApiKey(credential, old));
+      }
       // Failure path only: which key of the scope the caller claimed to be, for the audit log.
       const claimed = match === null && prefix !== null ? await adminKeysRepo.idsByPrefix(tx, prefix) : [];
       return { match, claimed };
