@@ -2,10 +2,12 @@
  * Assembles a gateway: configuration → store → tenancy snapshot → providers → pipeline → HTTP.
  * The only place that knows every part; each part knows only what it is handed.
  */
-import { adminSealer, createAdminHandler } from './admin/index.js';
+import { createAdminHandler } from './admin/index.js';
 import { auditAuthFailures, createAuditQueue, type AuditQueue } from './audit/index.js';
 import type { LoadedConfig } from './config/types.js';
+import { tenantSealer } from './crypto/envelope.js';
 import { deriveKey, loadMasterKey, parsePreviousMasterKeys } from './crypto/master-key.js';
+import { processKeyring } from './crypto/process-keyring.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
@@ -95,7 +97,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
     const pepper = deriveKey(master, 'api-key-hash');
-    const previousPeppers = parsePreviousMasterKeys(env).map((k) => deriveKey(k, 'api-key-hash'));
+    const previousMasters = parsePreviousMasterKeys(env);
+    const previousPeppers = previousMasters.map((k) => deriveKey(k, 'api-key-hash'));
+    // One keyring per process: one cache of unwrapped data keys, which shredding can empty.
+    const keyring = processKeyring(master, previousMasters);
     const tenancy = await syncTenancy(store, config, pepper);
     const { deployments, mock } = await attachMock(config);
     const { tenants, keys, issuers, plans, limitSources } = tenancy;
@@ -160,7 +165,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         store,
         pepper,
         previousPeppers,
-        sealer: adminSealer(master, env),
+        sealer: tenantSealer(keyring),
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
         audit: audits,
@@ -190,7 +195,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     // Crypto-shredding of tenants whose deletion grace period has passed. Every replica may run
     // it: destroying a tenant's keys is idempotent under its keyring row lock.
     const shredTimer = setInterval(() => {
-      shredDueTenants(store).then(
+      shredDueTenants(store, { keyrings: [keyring] }).then(
         (r) => {
           if (r.shredded.length > 0) logger.info({ tenants: r.shredded.length }, 'tenant data keys destroyed');
         },

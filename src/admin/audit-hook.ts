@@ -6,11 +6,11 @@
  * Platform-scope changes (platform admin keys) append to the platform scope's own chain,
  * PLATFORM_SCOPE_ID: audit rows are tenant-keyed but have no foreign key to tenants.
  */
-import { appendAudit, checkAuditFilter, entryToJson, exportAuditJsonl, queryAudit, type AuditActor, type AuditQueue, type AuditReader } from '../audit/index.js';
+import { appendAudit, checkAuditFilter, entryToJson, queryAudit, streamAuditJsonl, type AuditActor, type AuditQueue, type AuditReader } from '../audit/index.js';
 import type { AdminAuthFailure } from '../identity/admin-auth.js';
 import type { AdminPrincipal } from '../identity/admin-principal.js';
 import { PLATFORM_SCOPE_ID } from '../identity/roles.js';
-import type { TenantTx } from '../store/index.js';
+import type { Store, TenantTx } from '../store/index.js';
 import type { Actor } from './context.js';
 
 export function auditActor(p: AdminPrincipal): AuditActor {
@@ -92,15 +92,17 @@ export async function readAuditPage(tx: TenantTx, query: AdminAuditQuery, actor:
   return { ok: true, entries: page.entries.map(entryToJson), nextCursor: page.nextCursor };
 }
 
-/** The JSON-lines export of the transaction's tenant log (bounded by `query.limit`). */
-export async function exportAuditLines(
-  tx: TenantTx,
+/**
+ * The JSON-lines export of a tenant's log, streamed page by page (src/audit/query.ts): the
+ * filter is checked before anything is read, so a bad one is still a 400.
+ */
+export function exportAuditStream(
+  store: Pick<Store, 'withTenant'>,
+  tenantId: string,
   query: AdminAuditQuery,
   actor: Actor,
-): Promise<{ ok: true; text: string } | { ok: false; message: string }> {
+): { ok: true; chunks: AsyncIterable<string> } | { ok: false; message: string } {
   const checked = checkAuditFilter({ ...query, order: 'asc' }, null);
   if (!checked.ok) return { ok: false, message: checked.message };
-  let text = '';
-  for await (const line of exportAuditJsonl(tx, { ...query, order: 'asc' }, reader(actor))) text += line;
-  return { ok: true, text };
+  return { ok: true, chunks: streamAuditJsonl(store, tenantId, { ...query, order: 'asc' }, reader(actor)) };
 }

@@ -32,7 +32,7 @@ export interface AdminHandlerOptions {
   pepper: Buffer;
   /** Peppers of previous master keys, during a master-key rotation (see admin-auth.ts). */
   previousPeppers?: readonly Buffer[];
-  /** tenantSealer(keyring): write-only secrets (provider credentials, webhooks). */
+  /** tenantSealer(the process keyring): write-only secrets (provider credentials, webhooks). */
   sealer: FieldSealer;
   logger: Logger;
   /** GATEHOUSE_ADMIN_KEY; undefined: only stored admin keys authenticate. */
@@ -114,17 +114,51 @@ function canonicalPath(route: AdminRoute, params: Record<string, string>, scope:
   return route.path.replace(/\{([a-z_]+)\}/g, (_m, name: string) => (name === 'tenant' && scope !== null ? scope.id : (params[name] ?? '')));
 }
 
-function respond(res: ServerResponse, result: AdminResult, scope: TenantScope | null): void {
+/** Resolves once `res` can take more (or is gone): write() returned false. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/**
+ * Writes a streamed body chunk by chunk, waiting for the client when its buffer is full, and
+ * stops reading (which ends the producer) when the client leaves. A failure after the status
+ * line was sent propagates: the caller's error path then cuts the response.
+ */
+async function respondStream(res: ServerResponse, status: number, headers: Record<string, string>, chunks: AsyncIterable<string>): Promise<void> {
+  const it = chunks[Symbol.asyncIterator]();
+  try {
+    let next = await it.next();
+    headers['content-type'] = headers['content-type'] ?? 'application/octet-stream';
+    res.writeHead(status, headers);
+    while (next.done !== true) {
+      if (res.destroyed) return;
+      // destroyed is set at once, 'close' comes later: checked, no wait can miss its wake-up.
+      if (!res.write(next.value) && !res.destroyed) await drained(res);
+      next = await it.next();
+    }
+    res.end();
+  } finally {
+    await it.return?.();
+  }
+}
+
+async function respond(res: ServerResponse, result: AdminResult, scope: TenantScope | null): Promise<void> {
   const headers: Record<string, string> = {};
   if (result.etag !== undefined) headers.etag = result.etag;
   if (result.location !== undefined) headers.location = result.location;
   if (result.replayed === true) headers['idempotent-replayed'] = 'true';
   if (scope !== null) headers['x-tenant-id'] = scope.slug;
-  if (result.raw !== undefined) {
-    headers['content-type'] = result.raw.contentType;
-    headers['content-length'] = String(Buffer.byteLength(result.raw.text));
-    res.writeHead(result.status, headers);
-    res.end(result.raw.text);
+  if (result.stream !== undefined) {
+    headers['content-type'] = result.stream.contentType;
+    await respondStream(res, result.status, headers, result.stream.chunks);
   } else if (result.body === undefined) {
     res.writeHead(result.status, headers);
     res.end();
@@ -167,7 +201,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     const rawQuery = parseQuery(q === -1 ? '' : url.slice(q + 1));
     const base = { params, tenant: null, ifMatch: null, idempotency: null, env };
     if (route.permission === null) {
-      respond(res, await route.invoke({ ...base, actor: null, rawQuery, rawBody: undefined }), null);
+      await respond(res, await route.invoke({ ...base, actor: null, rawQuery, rawBody: undefined }), null);
       return;
     }
 
@@ -217,7 +251,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     }
 
     const result = await route.invoke({ ...base, tenant: scope, actor, ifMatch, idempotency, rawQuery, rawBody });
-    respond(res, result, scope);
+    await respond(res, result, scope);
   }
 
   return function handleAdmin(req, res, requestId, clientAddress) {

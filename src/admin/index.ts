@@ -3,6 +3,5 @@ export { createAdminHandler } from './handler.js';
 export type { AdminHandler, AdminHandlerOptions } from './handler.js';
 export { ADMIN_ROUTES } from './routes/index.js';
 export { ADMIN_BASE } from './router.js';
-export { adminSealer } from './sealer.js';
 export { PERMISSIONS, allows } from './permissions.js';
 export type { Permission } from './permissions.js';

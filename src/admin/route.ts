@@ -16,8 +16,11 @@ export interface AdminResult {
   status: number;
   /** JSON body; absent for 204. */
   body?: unknown;
-  /** Pre-rendered body with its content type (JSON lines export). */
-  raw?: { contentType: string; text: string };
+  /**
+   * A body written as it is produced (the JSON-lines export), with backpressure; its first chunk
+   * is produced before the status line, so a failure that early is still an error response.
+   */
+  stream?: { contentType: string; chunks: AsyncIterable<string> };
   etag?: string;
   location?: string;
   /** True when an Idempotency-Key replayed a stored response. */

@@ -6,7 +6,7 @@ export { AUTH_FAILURE_REASONS, auditAuthFailures, authFailureEvent } from './aut
 export type { AuthFailure, AuthFailureHook, AuthFailureReason } from './auth-failures.js';
 export { canonicalEntry, canonicalJson, entryHash, GENESIS_HASH } from './canonical.js';
 export { entryToJson, recordToEntry } from './entry.js';
-export { AuditFilterError, checkAuditFilter, DEFAULT_PAGE, exportAuditJsonl, MAX_PAGE, queryAudit } from './query.js';
+export { AuditFilterError, checkAuditFilter, DEFAULT_PAGE, exportAuditJsonl, MAX_PAGE, queryAudit, streamAuditJsonl } from './query.js';
 export type { AuditFilter, AuditFilterProblem, CheckedAuditFilter, QueryAuditResult } from './query.js';
 export { isSecretName, REDACTED, redactText, redactValue } from './redact.js';
 export { runAuditVerify } from './cli.js';

@@ -6,7 +6,7 @@
  * outcome 'denied', through appendAudit.
  */
 import { auditRepo } from '../store/index.js';
-import type { AuditSearch, TenantTx } from '../store/index.js';
+import type { AuditSearch, Store, TenantTx } from '../store/index.js';
 import { appendAudit } from './append.js';
 import { entryToJson, recordToEntry } from './entry.js';
 import type { AuditEntry, AuditReader, JsonValue } from './types.js';
@@ -172,6 +172,42 @@ export async function* exportAuditJsonl(tx: TenantTx, filter: AuditFilter, reade
     const size = Math.min(EXPORT_PAGE, remaining);
     const rows = await auditRepo.search(tx, { ...checked.search, afterSeq, maxSeq: head.seq, limit: size });
     for (const r of rows) yield `${JSON.stringify(entryToJson(recordToEntry(r)))}\n`;
+    remaining -= rows.length;
+    const last = rows[rows.length - 1];
+    if (rows.length < size || last === undefined) return;
+    afterSeq = last.seq;
+  }
+}
+
+/**
+ * The export for a reader that may be slow (an HTTP client): the read is recorded, and the head
+ * it stops at fixed, in one short transaction; then every page is read in a transaction of its
+ * own. Nothing is held while the caller waits for its client: no connection, and no lock on the
+ * chain head (appending the read entry locks it until its transaction ends, so one long
+ * transaction would stall every audited change of the tenant for as long as the download runs).
+ * Entries never change and seq only grows, so the pages still form one consistent export, up to
+ * the fixed head. Yields one chunk of JSON lines per page; throws AuditFilterError on a bad filter.
+ */
+export async function* streamAuditJsonl(
+  store: Pick<Store, 'withTenant'>,
+  tenantId: string,
+  filter: AuditFilter,
+  reader: AuditReader,
+): AsyncGenerator<string, void, undefined> {
+  const checked = checkAuditFilter({ ...filter, order: 'asc' }, null);
+  if (!checked.ok) throw new AuditFilterError(checked.reason, checked.message);
+  const head = await store.withTenant(tenantId, async (tx) => {
+    const h = await auditRepo.readHead(tx);
+    await recordRead(tx, reader, describe(filter, 'export', null));
+    return h;
+  });
+  if (head === null) return;
+  let remaining = checked.limit ?? Number.POSITIVE_INFINITY;
+  let afterSeq = checked.search.afterSeq;
+  while (remaining > 0) {
+    const size = Math.min(EXPORT_PAGE, remaining);
+    const rows = await store.withTenant(tenantId, (tx) => auditRepo.search(tx, { ...checked.search, afterSeq, maxSeq: head.seq, limit: size }));
+    if (rows.length > 0) yield rows.map((r) => `${JSON.stringify(entryToJson(recordToEntry(r)))}\n`).join('');
     remaining -= rows.length;
     const last = rows[rows.length - 1];
     if (rows.length < size || last === undefined) return;

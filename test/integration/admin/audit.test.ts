@@ -3,7 +3,9 @@
  * what, target, source and request id, never a secret; auditors and tenant admins read their
  * tenant's log (and the read is itself audited); the JSON-lines export verifies as a chain.
  */
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAudit } from '../../../src/audit/index.js';
 import type { TestGateway } from '../../helpers/gateway.js';
 import { BOOTSTRAP_KEY, client, envelope, makeTenant, roleKey, startAdminGateway, str, type Client } from './helpers.js';
 
@@ -101,4 +103,52 @@ describe('admin changes in the audit log', () => {
     envelope(await admin('GET', `/tenants/${tenant.id}/audit?action=DROP TABLE`), 400, 'invalid_request');
     envelope(await admin('GET', `/tenants/${tenant.id}/audit?cursor=forged`), 400, 'invalid_request');
   });
+
+  it('streams a large export page by page, without holding the log: changes go on while a client reads slowly', async () => {
+    // ~3,000 entries of ~1.5 KB: several MB, far more than socket buffers hold.
+    const filler = 'x'.repeat(1500);
+    for (let i = 0; i < 15; i++) {
+      await gw.store.withTenant(tenant.id, async (tx) => {
+        for (let j = 0; j < 200; j++) {
+          await appendAudit(tx, { actor: { kind: 'system', id: 'seed' }, action: 'test.bulk', outcome: 'success', after: { i, j, filler } });
+        }
+      });
+    }
+    const res = await request(`${gw.url}/admin/v1/tenants/${tenant.id}/audit.jsonl`, { headers: { authorization: `Bearer ${tenant.admin}` } });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-length']).toBeUndefined();
+    expect(res.headers['transfer-encoding']).toBe('chunked');
+    const body = res.body;
+    const chunks: Buffer[] = [];
+    const first = await new Promise<Buffer>((resolve) => body.once('data', resolve));
+    chunks.push(first);
+    body.pause(); // a slow client: the gateway waits for it, between pages
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    const team = await admin('POST', `/tenants/${tenant.id}/teams`, { body: { slug: 'during-export' } });
+    expect(team.status, team.text).toBe(201);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    body.on('data', (c: Buffer) => chunks.push(c));
+    body.resume();
+    await new Promise((resolve) => body.once('end', resolve));
+    const lines = Buffer.concat(chunks).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { seq: number; action: string; prev_hash: string; hash: string });
+    expect(lines.filter((l) => l.action === 'test.bulk')).toHaveLength(3000);
+    lines.forEach((l, i) => {
+      expect(l.seq).toBe(i + 1);
+      if (i > 0) expect(l.prev_hash).toBe(lines[i - 1]?.hash);
+    });
+    // The export stops at the head it started from: the change made meanwhile is after it.
+    const created = (await entries(admin, '&action=team.create')).find((e) => e.target_id === str(team.json.id));
+    expect(created?.seq).toBeGreaterThan(lines[lines.length - 1]?.seq ?? Infinity);
+  }, 120_000);
+
+  it('a client that leaves mid-export does not disturb the gateway', async () => {
+    const res = await request(`${gw.url}/admin/v1/tenants/${tenant.id}/audit.jsonl`, { headers: { authorization: `Bearer ${tenant.admin}` } });
+    await new Promise((resolve) => res.body.once('data', resolve));
+    res.body.destroy();
+    expect((await admin('GET', '/whoami')).status).toBe(200);
+    const again = await admin('GET', `/tenants/${tenant.id}/audit.jsonl?action=test.bulk&limit=10`);
+    expect(again.text.trim().split('\n')).toHaveLength(10);
+  }, 60_000);
 });
+

@@ -10,7 +10,8 @@ import { etagOf } from '../../../src/admin/http/etag.js';
 import { createTeam, updateTeam } from '../../../src/admin/services/teams.js';
 import { createTenant } from '../../../src/admin/services/tenants.js';
 import { createCredential } from '../../../src/admin/services/secrets.js';
-import { adminSealer } from '../../../src/admin/sealer.js';
+import { tenantSealer } from '../../../src/crypto/envelope.js';
+import { processKeyring } from '../../../src/crypto/process-keyring.js';
 import { hashApiKey } from '../../../src/crypto/keys.js';
 import { PLATFORM_SCOPE_ID } from '../../../src/identity/roles.js';
 import {
@@ -187,7 +188,7 @@ export function adminStoreContract(factory: AdminStoreFactory): void {
     });
 
     it("stores a provider credential's secret only encrypted, readable by its tenant alone", async () => {
-      const sealer = adminSealer(Buffer.alloc(32, 9), {});
+      const sealer = tenantSealer(processKeyring(Buffer.alloc(32, 9), []));
       const canary = `sk-CANARY-${randomUUID()}`;
       const meta = await store.withTenant(a, (tx) => createCredential(tx, actor, sealer, { name: `c-${randomUUID()}`, provider: 'openai', secret: canary }));
       const raw = await store.admin(async (tx) => (await tx.query<{ c: Buffer }>('SELECT secret_ciphertext AS c FROM provider_credentials WHERE id = $1', [meta.id])).rows[0]?.c);
