@@ -10,7 +10,9 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminSealer, createAdminHandler } from '../../../src/admin/index.js';
+import { createAdminHandler } from '../../../src/admin/index.js';
+import { tenantSealer } from '../../../src/crypto/envelope.js';
+import { processKeyring } from '../../../src/crypto/process-keyring.js';
 import { PLATFORM_SCOPE_ID } from '../../../src/identity/roles.js';
 import { openPgliteTestStore } from '../../../src/store/testing.js';
 import type { Store } from '../../../src/store/index.js';
@@ -195,7 +197,7 @@ describe('the snapshot hooks of the admin handler', () => {
     const handler = createAdminHandler({
       store,
       pepper: randomBytes(32),
-      sealer: adminSealer(randomBytes(32), {}),
+      sealer: tenantSealer(processKeyring(randomBytes(32), [])),
       logger: pino({ level: 'silent' }),
       bootstrapKey: BOOTSTRAP_KEY,
       onChange: (tenantId) => slow(`tenant:${tenantId}`)(),
