@@ -64,6 +64,8 @@ export interface RequestContext {
    * Stages that take something (a reservation, a scheduler slot) push its release here.
    */
   finishers?: Finisher[];
+  /** The upstream's HTTP status when it answered with an error (set by the server). */
+  upstreamErrorStatus?: number;
   /** Set by the server when the response is over; finishers added later run at once. */
   closed?: { status: number; clientAborted: boolean };
   /** Response headers stages add (rate-limit state); the server writes them on every answer. */
@@ -79,6 +81,8 @@ export interface RequestOutcome {
   clientAborted: boolean;
   /** ms from handing the request to the adapter to the upstream's response headers. */
   upstreamMs: number | undefined;
+  /** The upstream's own HTTP status when it answered (a 503 upstream reaches the client as 502). */
+  upstreamStatus?: number | undefined;
 }
 
 export type Finisher = (outcome: RequestOutcome, ctx: RequestContext) => void;

@@ -43,7 +43,8 @@ function hold(ctx: RequestContext, slot: Slot): void {
     slot.release({ status: 499, upstreamMs: undefined });
     throw abortReason(ctx);
   }
-  addFinisher(ctx, (outcome) => slot.release(outcome));
+  // Adaptive capacity reacts to what the upstream said (a 503 there is a 502 to the client).
+  addFinisher(ctx, (outcome) => slot.release({ status: outcome.upstreamStatus ?? outcome.status, upstreamMs: outcome.upstreamMs }));
 }
 
 export function schedule(deps: ScheduleDeps): Stage {

@@ -11,6 +11,7 @@ import type { Pipeline } from '../pipeline/compose.js';
 import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
 import type { Usage } from '../providers/types.js';
 import { Cancellation } from '../providers/cancel.js';
+import { UpstreamHttpError } from '../providers/upstream-errors.js';
 import { baseHeaders, sendError, sendJson, withContextHeaders } from './respond.js';
 import { matchRoute, type RouteMatch } from './router.js';
 
@@ -127,7 +128,8 @@ function finish(deps: HandlerDeps, ctx: RequestContext, status: number, clientAb
       upstreamStartedAt !== undefined && upstreamAnsweredAt !== undefined
         ? Number(upstreamAnsweredAt - upstreamStartedAt) / 1e6
         : undefined;
-    const outcome: RequestOutcome = { status, usage: usage ?? ctx.usage, clientAborted, upstreamMs };
+    const upstreamStatus = ctx.upstream?.status ?? ctx.upstreamErrorStatus;
+    const outcome: RequestOutcome = { status, usage: usage ?? ctx.usage, clientAborted, upstreamMs, upstreamStatus };
     for (const finisher of ctx.finishers ?? []) {
       try {
         finisher(outcome, ctx);
@@ -210,6 +212,7 @@ export function createHandler(deps: HandlerDeps) {
     serveApi(deps, context, res, isModels).catch((err: unknown) => {
       if (res.destroyed) return; // the client is gone; nobody to answer
       const failure = toGatewayError(err);
+      if (failure.cause instanceof UpstreamHttpError) context.upstreamErrorStatus = failure.cause.status;
       logFailure(deps, context, failure);
       if (!res.headersSent) {
         if (context.tenant !== undefined) res.setHeader('x-tenant-id', context.tenant.slug);

@@ -25,6 +25,9 @@ deployments:
   - model: shared-model
     provider: mock
     capacity: 2
+  - model: flaky-model
+    provider: mock
+    capacity: 10
 tenants:
   - slug: flood
     keys: [{ name: main, value: ${FLOOD} }]
@@ -110,5 +113,18 @@ describe('fair scheduling', () => {
     expect(text).toMatch(/^gatehouse_deployment_capacity\{deployment="mock-shared-model"\} 2$/m);
     expect(text).toMatch(/^gatehouse_deployment_capacity_effective\{deployment="mock-shared-model"\} 2$/m);
     expect(text).toMatch(/^gatehouse_deployment_queued\{deployment="mock-shared-model"\} 0$/m);
+  });
+
+  it('lowers a deployment\'s capacity when its upstream answers 503, which the client sees as 502', async () => {
+    const res = await request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${QUIET}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'flaky-model', messages: [{ role: 'user', content: 'hi' }], mock: { errorRate: 1, errorStatus: 503 } }),
+    });
+    await res.body.dump();
+    expect(res.statusCode).toBe(502);
+    const metrics = await (await request(`${gw.url}/metrics`)).body.text();
+    const effective = Number(/^gatehouse_deployment_capacity_effective\{deployment="mock-flaky-model"\} (\d+)$/m.exec(metrics)?.[1]);
+    expect(effective).toBe(7); // 10 × 0.7
   });
 });
