@@ -3,49 +3,22 @@
  * Redis. 1,000 concurrent requests, half through each, against a limit of 100 admit exactly 100;
  * a limit changed in the store reaches both within a second.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCli, stopCli, type CliGateway } from '../helpers/cli.js';
 import { limitRulesRepo, openStore, tenantsRepo, type Store } from '../../src/store/index.js';
 import { createPostgresTestDatabase, type PostgresTestDatabase } from '../../src/store/testing.js';
 import { POSTGRES_URL, REDIS_URL, postgresAvailable, redisAvailable } from '../helpers/services.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'gatehouse.js');
 const available = (await postgresAvailable()) && (await redisAvailable());
 const MASTER_KEY_HEX = randomBytes(32).toString('hex');
 const KEY = `sk-replicas-${randomBytes(16).toString('hex')}`;
 
-interface Gateway {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<number | null>;
-}
-
-async function startCli(env: Record<string, string>): Promise<Gateway> {
-  const child = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 150_000;
-  for (;;) {
-    const match = /"url":"(http:\/\/[^"]+)"/.exec(out);
-    if (match?.[1]) return { child, url: match[1], exited };
-    if (child.exitCode !== null) throw new Error(`gatehouse exited early:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`gatehouse did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function stopCli(g: Gateway | undefined): Promise<void> {
-  if (g === undefined || g.child.exitCode !== null) return;
-  g.child.kill('SIGTERM');
-  await g.exited;
-}
+type Gateway = CliGateway;
 
 const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
 

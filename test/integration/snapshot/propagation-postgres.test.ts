@@ -3,51 +3,22 @@
  * created or revoked through one process's store is accepted or refused by the other within
  * one second, and changes still arrive after the listener's connection is killed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCli, stopCli, type CliGateway } from '../../helpers/cli.js';
 import { generateApiKey } from '../../../src/crypto/keys.js';
 import { apiKeysRepo, openStore, tenantsRepo, type Store } from '../../../src/store/index.js';
 import { createPostgresTestDatabase, type PostgresTestDatabase } from '../../../src/store/testing.js';
 import { POSTGRES_URL, postgresAvailable } from '../../helpers/services.js';
 import { createKey, MASTER_KEY_HEX, revokeKey, statusWith, waitFor } from './helpers.js';
 
-const BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'gatehouse.js');
 const available = await postgresAvailable();
 /** The issue's bound. The measured figures are printed too. */
 const WITHIN_MS = 1_000;
 
-interface Gateway {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-async function startCli(env: Record<string, string>): Promise<Gateway> {
-  const child = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  // The first start may compile the sources (bin/gatehouse.js): allow for it.
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const match = /"url":"(http:\/\/[^"]+)"/.exec(out);
-    if (match?.[1]) return { child, url: match[1], output: () => out, exited };
-    if (child.exitCode !== null) throw new Error(`gatehouse exited early:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`gatehouse did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function stopCli(g: Gateway | undefined): Promise<void> {
-  if (g === undefined || g.child.exitCode !== null) return;
-  g.child.kill('SIGTERM');
-  await g.exited;
-}
+type Gateway = CliGateway;
 
 describe.skipIf(!available)('snapshot propagation between two gateway processes [PostgreSQL]', () => {
   let dir: string;
