@@ -114,6 +114,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     limitService = createLimitService({
       ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
       redisTimeoutMs: config.limits.redisTimeoutMs,
+      fallbackShare: 1 / config.limits.replicas,
       logger,
     });
     const service = limitService;

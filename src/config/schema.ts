@@ -248,11 +248,16 @@ export const configSchema = z
          * value turns load into false outages.
          */
         redisTimeoutMs: z.number().int().min(10).max(60_000).default(1000),
+        /**
+         * Replicas sharing the Redis counters. While Redis is down, a deployment that fails open
+         * enforces 1/replicas of every limit on each replica, so together they stay near the limit.
+         */
+        replicas: z.number().int().min(1).max(10_000).default(1),
         /** Output tokens reserved (and sent upstream as max_tokens) when a request sets none. */
         defaultMaxOutputTokens: z.number().int().min(1).max(10_000_000).default(4096),
       })
       .strict()
-      .default({ defaultMaxOutputTokens: 4096, redisTimeoutMs: 1000 }),
+      .default({ defaultMaxOutputTokens: 4096, redisTimeoutMs: 1000, replicas: 1 }),
   })
   .strict();
 
