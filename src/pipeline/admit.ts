@@ -75,6 +75,13 @@ function outputField(model: string): 'max_completion_tokens' | 'max_tokens' {
   return /^(o\d|gpt-5)/.test(model) ? 'max_completion_tokens' : 'max_tokens';
 }
 
+/** Writes the bound into the field the client used (both at once is refused by OpenAI), else the model's. */
+function setOutputBound(body: Record<string, unknown>, model: string, tokens: number): void {
+  if (body.max_completion_tokens !== undefined) body.max_completion_tokens = tokens;
+  else if (body.max_tokens !== undefined) body.max_tokens = tokens;
+  else body[outputField(model)] = tokens;
+}
+
 function estimateFor(op: Operation, inputTokens: number, outputTokens: number, d: Deployment, weight: number): Estimate {
   return {
     inputTokens,
@@ -201,7 +208,7 @@ export function admit(deps: AdmitDeps): Stage {
       const fits = Math.floor(outputThatFits(failed.rule.metric, room, admission.estimate, d.prices, weight) / bound.choices);
       if (fits < MIN_CLAMPED_OUTPUT || fits >= bound.perChoice) throw refuse(admission.planned, result);
       bound.perChoice = fits;
-      (ctx.body as Record<string, unknown>)[outputField(d.upstreamModel)] = fits;
+      setOutputBound(ctx.body as Record<string, unknown>, d.upstreamModel, fits);
       const estimate = estimateFor(ctx.operation as Operation, admission.estimate.inputTokens, fits * bound.choices, d, weight);
       admission = { estimate, planned: planCharges(limits, rules, subjects, estimate, now()) };
       clamped = fits;
@@ -232,7 +239,7 @@ export function admit(deps: AdmitDeps): Stage {
     const estimate = estimateFor(operation, inputTokens, bound.perChoice * bound.choices, d, weight);
     // A token or spend quota must never be overshot: the upstream is told the bound that was
     // reserved, so it cannot generate past it even when the client set none.
-    if (tokens && !bound.explicit) body[outputField(d.upstreamModel)] = bound.perChoice;
+    if (tokens && !bound.explicit) setOutputBound(body, d.upstreamModel, bound.perChoice);
 
     const admission: Admission = { estimate, planned: planCharges(limits, rules, subjects, estimate, now()) };
     const id = nextId();

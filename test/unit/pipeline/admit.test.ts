@@ -173,3 +173,13 @@ describe('admission and a client that already left', () => {
     await expect(run(ctx())).resolves.toBeDefined();
   });
 });
+
+describe('the output bound sent upstream', () => {
+  it('clamps the field the client used, never adding the other one', async () => {
+    const { run, ctx } = setup([rule({ id: 'budget', metric: 'cost', window: 'month', limit: 1500 })], { budgetAction: 'clamp' });
+    await run(ctx({ model: 'gpt-4o-mini', prompt: 'Hello world!', max_completion_tokens: 100 }));
+    const c = await run(ctx({ model: 'gpt-4o-mini', prompt: 'Hello world!', max_completion_tokens: 100 }));
+    expect(c.body?.max_completion_tokens).toBe(49);
+    expect(c.body).not.toHaveProperty('max_tokens');
+  });
+});
