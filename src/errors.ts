@@ -18,6 +18,8 @@ export const ERRORS = {
   tenant_suspended: { status: 403, type: 'permission_denied_error' },
   insufficient_scope: { status: 403, type: 'permission_denied_error' },
   ip_not_allowed: { status: 403, type: 'permission_denied_error' },
+  /** Admin API: creating the object would exceed the tenant's `config_objects` storage quota. */
+  storage_quota_exceeded: { status: 403, type: 'permission_denied_error' },
   /** Admin API: the caller's role does not grant this action (DESIGN §3). */
   forbidden: { status: 403, type: 'permission_denied_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },

@@ -4,7 +4,7 @@
  * The backend makes the check-and-reserve atomic; this module only computes.
  */
 import type { Prices } from '../providers/types.js';
-import type { Charge, LimitRule, LimitScope, LimitWindow, Metric, TenantLimits } from './types.js';
+import { STORAGE_METRICS, type Charge, type LimitRule, type LimitScope, type LimitWindow, type Metric, type TenantLimits } from './types.js';
 import { calendarWindow, rateWindowMs } from './windows.js';
 
 /** Who and what one request is, as far as limits care. */
@@ -70,6 +70,8 @@ function modelMatches(models: readonly string[] | null, model: string): boolean 
 export function applicableRules(limits: TenantLimits, s: Subjects): { rule: LimitRule; subject: string }[] {
   const out: { rule: LimitRule; subject: string }[] = [];
   for (const rule of limits.rules) {
+    // Storage quotas count what a tenant holds, checked by the admin API: a request never charges them.
+    if (STORAGE_METRICS.has(rule.metric)) continue;
     const subject = subjectOf(rule.scope, s);
     if (subject === undefined) continue; // e.g. a team rule and a key without a team
     if (rule.subject !== null && rule.subject !== subject) continue;
@@ -99,6 +101,8 @@ function amountOf(metric: Metric, a: Estimate | Actual): number {
       return a.costMicros;
     case 'compute_units':
       return a.computeUnits;
+    case 'config_objects':
+      return 0; // never reached: applicableRules leaves storage quotas out
   }
 }
 
@@ -229,6 +233,7 @@ const METRIC_LABEL: Record<Metric, string> = {
   cost: 'spend',
   compute_units: 'compute units',
   concurrency: 'concurrent requests',
+  config_objects: 'configuration objects',
 };
 
 const SCOPE_LABEL: Record<LimitScope, string> = {

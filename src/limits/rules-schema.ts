@@ -8,11 +8,13 @@
  *   the rate, smaller smooths traffic (60/minute with burst 10 admits at most 10 at once). A
  *   request whose amount exceeds the bucket can never be admitted, so token rules want a burst at
  *   least as large as the biggest request (null: the bucket is `limit`).
+ * - A storage quota (`config_objects`) is tenant-wide with no window, burst or models: only its
+ *   id and limit mean anything, and anything else set is an error rather than silently ignored.
  * - Nullable fields default to null and `scope` to 'tenant', so a file can say
  *   `{ id: rpm, metric: requests, window: minute, limit: 60 }`; the output is always a full rule.
  */
 import { z } from 'zod';
-import { LIMIT_SCOPES, METRICS, RATE_WINDOWS, WINDOWS, type LimitRule } from './types.js';
+import { LIMIT_SCOPES, METRICS, RATE_WINDOWS, STORAGE_METRICS, WINDOWS, type LimitRule } from './types.js';
 
 /** Largest limit or burst: far above any real quota, still exact as a double and a bigint. */
 export const MAX_LIMIT = 1_000_000_000_000_000;
@@ -56,6 +58,15 @@ export const limitRuleSchema = z
       .describe('model names (a trailing * is a prefix), or null: every model'),
   })
   .superRefine((r, ctx) => {
+    if (STORAGE_METRICS.has(r.metric)) {
+      // A storage quota is one number per tenant: nothing else of the rule means anything.
+      const tenantWide = `a storage quota ("${r.metric}") applies to the whole tenant`;
+      if (r.scope !== 'tenant') ctx.addIssue({ code: 'custom', path: ['scope'], input: r.scope, message: `must be "tenant": ${tenantWide}` });
+      for (const field of ['subject', 'window', 'burst', 'models'] as const) {
+        if (r[field] !== null) ctx.addIssue({ code: 'custom', path: [field], input: r[field], message: `must be null (or absent): ${tenantWide}` });
+      }
+      return;
+    }
     if (r.metric === 'concurrency' && r.window !== null) {
       ctx.addIssue({ code: 'custom', path: ['window'], input: r.window, message: 'must be null (or absent) for metric "concurrency"' });
     }

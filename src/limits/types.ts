@@ -5,7 +5,14 @@
  * Nothing here knows about HTTP or the database.
  */
 
-/** What a limit counts. `cost` is in micro-units of the currency (1 USD = 1,000,000). */
+/**
+ * What a limit counts. `cost` is in micro-units of the currency (1 USD = 1,000,000).
+ * `config_objects` is a storage quota, not a request metric: the number of configuration objects
+ * a tenant holds (teams, users, service accounts, API keys not revoked or expired, policies,
+ * domains, provider credentials, webhooks, limit rules). The admin API checks it when one is
+ * created (src/admin/services/storage-quota.ts); admission never charges requests against it.
+ * Its rules are tenant-wide: scope 'tenant', no subject, window, burst or models.
+ */
 export const METRICS = [
   'requests',
   'tokens',
@@ -14,6 +21,7 @@ export const METRICS = [
   'cost',
   'compute_units',
   'concurrency',
+  'config_objects',
 ] as const;
 export type Metric = (typeof METRICS)[number];
 
@@ -25,6 +33,9 @@ export type Metric = (typeof METRICS)[number];
 export const WINDOWS = ['second', 'minute', 'hour', 'day', 'month'] as const;
 export type LimitWindow = (typeof WINDOWS)[number];
 export const RATE_WINDOWS: readonly LimitWindow[] = ['second', 'minute', 'hour'];
+
+/** Quotas on what a tenant stores, checked where objects are created, never by admission. */
+export const STORAGE_METRICS: ReadonlySet<Metric> = new Set<Metric>(['config_objects']);
 
 /** Who a counter belongs to: the tightest applicable rule decides. */
 export const LIMIT_SCOPES = ['tenant', 'team', 'key', 'user'] as const;
@@ -40,7 +51,7 @@ export interface LimitRule {
    */
   subject: string | null;
   metric: Metric;
-  /** null exactly when metric is 'concurrency'. */
+  /** null exactly when metric is 'concurrency' or a storage quota ('config_objects'). */
   window: LimitWindow | null;
   /**
    * Integer ≥ 0. 0 blocks every request that would count against it: all requests for request,

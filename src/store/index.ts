@@ -74,3 +74,5 @@ export { plansRepo } from './repos/plans.js';
 export type { PlanInput, PlanPatch, PlanRecord, PlanRemoveResult, PlanResult, PlanUpdateResult } from './repos/plans.js';
 export { limitRulesRepo } from './repos/limit-rules.js';
 export type { RemoveLimitRuleResult, StoredLimitRule, UpsertLimitRuleResult } from './repos/limit-rules.js';
+// The config_objects storage quota (migration 0009).
+export { configObjectsRepo } from './repos/config-objects.js';

@@ -18,6 +18,7 @@ import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
 import type { IfMatch } from '../http/etag.js';
 import { conflict, invalid, lockedForChange, notFound } from '../problems.js';
+import { assertRoomFor } from './storage-quota.js';
 
 /**
  * IP allow-lists are enforced by the authenticate stage (against the TCP peer address). Were
@@ -95,6 +96,7 @@ export async function createApiKey(tx: TenantTx, actor: Actor, pepper: Buffer, i
   const expiresAt = futureExpiry(input.expires_at, now) ?? null;
   await checkTeam(tx, input.team_id);
   const owner = await ownerIds(tx, input.owner);
+  await assertRoomFor(tx);
   const issued = await issue(tx, pepper, {
     teamId: input.team_id ?? null,
     name: input.name,

@@ -3,12 +3,14 @@ import { domainsManageRepo, domainsRepo, type ManagedDomain, type TenantTx } fro
 import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
 import { conflict, notFound } from '../problems.js';
+import { assertRoomFor } from './storage-quota.js';
 
 /**
  * A host name identifies at most one tenant, so a domain held by anyone (this tenant included)
  * is a conflict. The answer says only "in use", never by whom (0001_init.ts).
  */
 export async function addDomain(tx: TenantTx, actor: Actor, domain: string): Promise<ManagedDomain> {
+  await assertRoomFor(tx);
   const r = await domainsRepo.add(tx, domain);
   if (!r.ok || !r.created) throw conflict(`The domain "${domain}" is already in use.`, 'domain');
   const added = await domainsManageRepo.get(tx, domain);

@@ -23,6 +23,7 @@ import { allows } from '../permissions.js';
 import { conflict, invalid, notFound } from '../problems.js';
 import { validationError } from '../route.js';
 import { plainRule, type RulePatch } from '../schemas/limits.js';
+import { assertRoomFor } from './storage-quota.js';
 
 /** Who may set plans may set any limit; everyone else stays under the plan's ceiling. */
 export function boundByPlan(actor: Actor): boolean {
@@ -97,6 +98,7 @@ export async function createRule(tx: TenantTx, actor: Actor, rule: LimitRule): P
     throw conflict(`The tenant already has ${MAX_RULES} limit rules, the most it may have; delete one first.`);
   }
   await checkRule(tx, actor, rule);
+  await assertRoomFor(tx);
   const r = await limitRulesRepo.upsert(tx, rule);
   if (!r.ok) throw new Error(`creating limit rule ${rule.id}: ${r.reason}`);
   await audit(tx, actor, 'limit_rule.create', { kind: 'limit_rule', id: rule.id }, { after: plainRule(r.rule) });

@@ -4,10 +4,12 @@ import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
 import type { IfMatch } from '../http/etag.js';
 import { conflict, lockedForChange, notFound } from '../problems.js';
+import { assertRoomFor } from './storage-quota.js';
 
 const view = (p: PolicyRecord) => ({ name: p.name, description: p.description, enabled: p.enabled, document: p.document });
 
 export async function createPolicy(tx: TenantTx, actor: Actor, input: PolicyInput): Promise<PolicyRecord> {
+  await assertRoomFor(tx);
   const r = await policiesRepo.insert(tx, input);
   if (!r.ok) throw conflict(`A policy named "${input.name}" already exists.`, 'name');
   await audit(tx, actor, 'policy.create', { kind: 'policy', id: r.policy.id }, { after: view(r.policy) });

@@ -15,6 +15,7 @@ import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
 import type { IfMatch } from '../http/etag.js';
 import { conflict, lockedForChange, notFound } from '../problems.js';
+import { assertRoomFor } from './storage-quota.js';
 
 const versioned = <T extends { stamp: string }>(row: T | null) => (row === null ? null : { ...row, version: row.stamp });
 const credentialView = (c: CredentialMeta) => ({ name: c.name, provider: c.provider, baseUrl: c.baseUrl });
@@ -26,6 +27,7 @@ export async function createCredential(
   sealer: FieldSealer,
   input: { name: string; provider: string; base_url?: string | null | undefined; secret: string },
 ): Promise<CredentialMeta> {
+  await assertRoomFor(tx);
   const r = await providerCredentialsRepo.create(tx, sealer, { name: input.name, provider: input.provider, baseUrl: input.base_url ?? null, secret: input.secret });
   if (!r.ok) throw conflict(`A provider credential named "${input.name}" already exists.`, 'name');
   const meta = await sealedManageRepo.credential(tx, r.credential.id);
@@ -55,6 +57,7 @@ export async function createWebhook(
   sealer: FieldSealer,
   input: { url: string; events: string[]; enabled: boolean; secret: string },
 ): Promise<WebhookMeta> {
+  await assertRoomFor(tx);
   const w = await webhooksRepo.create(tx, sealer, input);
   const meta = await sealedManageRepo.webhook(tx, w.id);
   if (meta === null) throw notFound('webhook');

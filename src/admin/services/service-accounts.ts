@@ -10,6 +10,7 @@ import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
 import type { IfMatch } from '../http/etag.js';
 import { conflict, lockedForChange, notFound } from '../problems.js';
+import { assertRoomFor } from './storage-quota.js';
 
 const view = (s: ServiceAccountRecord) => ({ name: s.name, description: s.description, disabled: s.disabled });
 
@@ -18,6 +19,7 @@ export async function createServiceAccount(
   actor: Actor,
   input: { name: string; description?: string | undefined },
 ): Promise<ServiceAccountRecord> {
+  await assertRoomFor(tx);
   const r = await serviceAccountsRepo.insert(tx, { name: input.name, description: input.description ?? '' });
   if (!r.ok) throw conflict(`A service account named "${input.name}" already exists.`, 'name');
   await audit(tx, actor, 'service_account.create', { kind: 'service_account', id: r.account.id }, { after: view(r.account) });

@@ -4,10 +4,12 @@ import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
 import type { IfMatch } from '../http/etag.js';
 import { conflict, lockedForChange, notFound } from '../problems.js';
+import { assertRoomFor } from './storage-quota.js';
 
 const view = (t: ManagedTeam) => ({ slug: t.slug, name: t.name });
 
 export async function createTeam(tx: TenantTx, actor: Actor, input: { slug: string; name?: string | undefined }): Promise<ManagedTeam> {
+  await assertRoomFor(tx);
   const r = await teamsManageRepo.insert(tx, { slug: input.slug, name: input.name ?? input.slug });
   if (!r.ok) throw conflict(`A team with the slug "${input.slug}" already exists.`, 'slug');
   await audit(tx, actor, 'team.create', { kind: 'team', id: r.team.id }, { after: view(r.team) });

@@ -13,6 +13,7 @@ import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
 import type { IfMatch } from '../http/etag.js';
 import { conflict, invalid, lockedForChange, notFound } from '../problems.js';
+import { assertRoomFor } from './storage-quota.js';
 
 const view = (u: UserRecord) => ({ email: u.email, name: u.name, status: u.status });
 
@@ -21,6 +22,7 @@ export async function createUser(
   actor: Actor,
   input: { email: string; name?: string | undefined; roles?: TenantRole[] | undefined },
 ): Promise<{ user: UserRecord; roles: TenantRole[] }> {
+  await assertRoomFor(tx);
   const r = await usersRepo.insert(tx, { email: input.email, name: input.name ?? '' });
   if (!r.ok) throw conflict('A user with this email already exists in the tenant.', 'email');
   const roles = [...new Set(input.roles ?? [])].sort();

@@ -44,6 +44,17 @@ describe('applicable rules', () => {
     expect(withUser.map((r) => r.rule.id)).toEqual(['tenant-rpm', 'this-key', 'per-user']);
   });
 
+  it('never charges a request against a storage quota (config_objects), even a quota of 0', () => {
+    const limits = limitsOf([
+      rule({ id: 'config-objects', metric: 'config_objects', window: null, limit: 0 }),
+      rule({ id: 'tenant-rpm' }),
+    ]);
+    expect(applicableRules(limits, subjects).map((r) => r.rule.id)).toEqual(['tenant-rpm']);
+    const onlyQuota = limitsOf([rule({ id: 'config-objects', metric: 'config_objects', window: null, limit: 0 })]);
+    expect(applicableRules(onlyQuota, subjects)).toEqual([]);
+    expect(planCharges(onlyQuota, applicableRules(onlyQuota, subjects), subjects, { inputTokens: 1, outputTokens: 1, costMicros: 1, computeUnits: 1 }, 0)).toEqual([]);
+  });
+
   it('matches models exactly or by prefix (a model group)', () => {
     const limits = limitsOf([
       rule({ id: 'exact', models: ['gpt-4o'] }),

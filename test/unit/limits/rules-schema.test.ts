@@ -56,6 +56,30 @@ describe('limitRuleSchema', () => {
   });
 });
 
+describe('limitRuleSchema: the config_objects storage quota', () => {
+  const quota = { id: 'config-objects', metric: 'config_objects', limit: 200 };
+
+  it('is a tenant-wide number: id and limit, everything else null', () => {
+    expect(limitRuleSchema.parse(quota)).toEqual({ ...quota, scope: 'tenant', subject: null, window: null, burst: null, models: null });
+    expect(problems({ ...quota, limit: 0 })).toEqual([]);
+  });
+
+  it.each([
+    ['scope team', { ...quota, scope: 'team' }, 'scope: must be "tenant": a storage quota ("config_objects") applies to the whole tenant'],
+    ['scope key with a subject', { ...quota, scope: 'key', subject: 'k1' }, 'subject: must be null (or absent): a storage quota'],
+    ['a window', { ...quota, window: 'day' }, 'window: must be null (or absent): a storage quota ("config_objects")'],
+    ['a burst', { ...quota, burst: 10 }, 'burst: must be null (or absent)'],
+    ['models', { ...quota, models: ['gpt-4o'] }, 'models: must be null (or absent)'],
+  ])('refuses %s', (_what, value, expected) => {
+    const found = problems(value);
+    expect(found.some((p) => p.startsWith(expected)), found.join('; ')).toBe(true);
+  });
+
+  it('names every wrong field at once', () => {
+    expect(problems({ ...quota, scope: 'user', window: 'minute', models: ['a'] }).map((p) => p.split(':')[0])).toEqual(['scope', 'window', 'models']);
+  });
+});
+
 describe('planRulesSchema', () => {
   it('refuses duplicate ids with the path of the second, and more than MAX_RULES rules', () => {
     expect(problems([base, { ...base, limit: 1 }], planRulesSchema)).toEqual(['1.id: duplicate rule id "rpm" (also [0])']);
