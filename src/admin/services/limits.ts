@@ -14,7 +14,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { GatewayError } from '../../errors.js';
 import { limitRuleSchema, MAX_RULES } from '../../limits/rules-schema.js';
-import type { BudgetAction, LimitRule } from '../../limits/types.js';
+import { STORAGE_METRICS, type BudgetAction, type LimitRule } from '../../limits/types.js';
 import { apiKeysManageRepo, limitRulesRepo, plansRepo, teamsManageRepo, tenantsManageRepo, type PlanRecord, type StoredLimitRule, type TenantTx } from '../../store/index.js';
 import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
@@ -98,7 +98,9 @@ export async function createRule(tx: TenantTx, actor: Actor, rule: LimitRule): P
     throw conflict(`The tenant already has ${MAX_RULES} limit rules, the most it may have; delete one first.`);
   }
   await checkRule(tx, actor, rule);
-  await assertRoomFor(tx);
+  // A rule that sets the quota is never refused for room: a full tenant must still be able to get
+  // its quota raised (or lowered); every other rule is an object like any other.
+  if (!STORAGE_METRICS.has(rule.metric)) await assertRoomFor(tx);
   const r = await limitRulesRepo.upsert(tx, rule);
   if (!r.ok) throw new Error(`creating limit rule ${rule.id}: ${r.reason}`);
   await audit(tx, actor, 'limit_rule.create', { kind: 'limit_rule', id: rule.id }, { after: plainRule(r.rule) });

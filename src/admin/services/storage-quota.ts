@@ -8,7 +8,9 @@
  * with room for 3, ten at once admit exactly 3.
  *
  * Deliberately not checked: rotating an API key (it replaces a key; refusing it would keep a
- * leaked key alive) and changes or deletions of existing objects.
+ * leaked key alive), creating a `config_objects` rule (a full tenant must still be able to get
+ * its quota raised), objects the configuration file bootstraps (the operator's own), and
+ * changes or deletions of existing objects.
  */
 import { GatewayError } from '../../errors.js';
 import { composeLimits, planLimitsOf } from '../../limits/compose.js';

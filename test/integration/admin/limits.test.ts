@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestGateway } from '../../helpers/gateway.js';
 import { adminBackends, BOOTSTRAP_KEY, chat, client, envelope, etag, makeTenant, roleKey, str, type Client } from './helpers.js';
 
-/** The "standard" plan's rules (migration 0008). */
+/** The "standard" plan's rules (migrations 0008 and 0009). */
 const STANDARD_RPM = { id: 'requests-per-minute', scope: 'tenant', subject: null, metric: 'requests', window: 'minute', limit: 3000, burst: null, models: null };
 
 interface RuleOut {
@@ -60,6 +60,7 @@ for (const backend of await adminBackends()) {
         'plan:tokens-per-day=50000000',
         'plan:concurrency=64',
         'plan:budget-monthly=5000000000',
+        'plan:config-objects=10000',
       ]);
       for (const role of ['tenant_developer', 'tenant_billing', 'tenant_viewer']) {
         const c = client(gw, await roleKey(admin, tenant.id, role));

@@ -131,6 +131,7 @@ for (const backend of await adminBackends()) {
         'plan:tokens-per-day=200000',
         'plan:concurrency=4',
         'plan:budget-monthly=0',
+        'plan:config-objects=200',
       ]);
       const view = await platform('GET', `/tenants/${str(a.json.id)}/limits`);
       expect(view.json).toMatchObject({ plan: { name: 'silver', weight: 2 }, budget_action: 'reject', time_zone: 'UTC' });

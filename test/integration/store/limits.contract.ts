@@ -44,7 +44,7 @@ export function limitsContract(factory: StoreFactory): void {
 
     const inPlatform = <T,>(fn: (tx: TenantTx) => Promise<T>): Promise<T> => h.store.withTenant(PLATFORM_SCOPE, fn);
 
-    it('seeds free, standard and enterprise from the old templates (money in micro-units)', async () => {
+    it('seeds free, standard and enterprise from the old templates (money in micro-units), with a config_objects quota (0009)', async () => {
       const plans = await h.store.platform((tx) => plansRepo.listAll(tx));
       const seeded = Object.fromEntries(
         plans.filter((p) => ['free', 'standard', 'enterprise'].includes(p.name)).map((p) => [p.name, { weight: p.weight, budgetAction: p.budgetAction, rules: p.rules }]),
@@ -58,6 +58,7 @@ export function limitsContract(factory: StoreFactory): void {
             tenantRule('tokens-per-day', 'tokens', 'day', 200_000),
             tenantRule('concurrency', 'concurrency', null, 4),
             tenantRule('budget-monthly', 'cost', 'month', 0),
+            tenantRule('config-objects', 'config_objects', null, 200),
           ],
         },
         standard: {
@@ -68,12 +69,17 @@ export function limitsContract(factory: StoreFactory): void {
             tenantRule('tokens-per-day', 'tokens', 'day', 50_000_000),
             tenantRule('concurrency', 'concurrency', null, 64),
             tenantRule('budget-monthly', 'cost', 'month', 5_000 * 1_000_000),
+            tenantRule('config-objects', 'config_objects', null, 10_000),
           ],
         },
         enterprise: {
           weight: 16,
           budgetAction: 'reject',
-          rules: [tenantRule('requests-per-minute', 'requests', 'minute', 30_000), tenantRule('concurrency', 'concurrency', null, 512)],
+          rules: [
+            tenantRule('requests-per-minute', 'requests', 'minute', 30_000),
+            tenantRule('concurrency', 'concurrency', null, 512),
+            tenantRule('config-objects', 'config_objects', null, 1_000_000),
+          ],
         },
       });
     });
@@ -233,6 +239,12 @@ export function limitsContract(factory: StoreFactory): void {
           ['an id that is not a slug', ['Bad Id', 'tenant', null, 'requests', 'minute', 1, null, null]],
           ['an empty model list', ['c11', 'tenant', null, 'requests', 'minute', 1, null, []]],
           ['an empty model name', ['c12', 'tenant', null, 'requests', 'minute', 1, null, ['']]],
+          // The config_objects storage quota (0009): tenant-wide, nothing but a limit.
+          ['config_objects with a window', ['c13', 'tenant', null, 'config_objects', 'day', 1, null, null]],
+          ['config_objects per team', ['c14', 'team', null, 'config_objects', null, 1, null, null]],
+          ['config_objects for one key', ['c15', 'key', 'k1', 'config_objects', null, 1, null, null]],
+          ['config_objects with a burst', ['c16', 'tenant', null, 'config_objects', null, 1, 5, null]],
+          ['config_objects for some models', ['c17', 'tenant', null, 'config_objects', null, 1, null, ['m']]],
         ];
         for (const [what, values] of bad) {
           const state = await sqlStateOf(
@@ -245,6 +257,10 @@ export function limitsContract(factory: StoreFactory): void {
           tx.query(`INSERT INTO limit_rules (${cols}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text[])`, [a, 'c-ok', 'key', 'k1', 'requests', 'second', 0, 3, ['m']]),
         );
         expect(ok.rowCount).toBe(1);
+        const quota = await h.store.withTenant(a, (tx) =>
+          tx.query(`INSERT INTO limit_rules (${cols}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text[])`, [a, 'c-quota', 'tenant', null, 'config_objects', null, 5, null, null]),
+        );
+        expect(quota.rowCount).toBe(1);
       });
     });
 
