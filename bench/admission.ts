@@ -7,25 +7,18 @@
  *
  *   node dist/bench/run.js admission [--samples 2000] [--duration 5] [--connections 32]
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { stringify } from 'yaml';
-import { freePort, installCleanup, startChild, stopChild, waitForHttp200, type Child } from './lib/children.js';
+import { installCleanup, stopChild, type Child } from './lib/children.js';
 import { runLoad } from './lib/load.js';
 import { latencyProbe } from './lib/probe.js';
-import { GATEHOUSE_MAIN, startMock } from './lib/servers.js';
+import { benchTenants, startGatehouseFor, startMock } from './lib/servers.js';
 import { summarize } from './lib/stats.js';
 import { chatBody, MODEL, type Target } from './lib/target.js';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-const key = () => {
-  const pick = (n: number) => Array.from(randomBytes(n), (b) => BASE62[b % 62] ?? '0').join('');
-  return `ghk_${pick(8)}_${pick(40)}`;
-};
 
 /** Rules a paying tenant typically has: every dimension admission checks, none of them binding. */
 const RULES = [
@@ -62,38 +55,18 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-async function startGateway(workDir: string, name: string, upstream: string, keys: { plain: string; limited: string }, env: Record<string, string>): Promise<{ child: Child; origin: string }> {
+/** A gateway with the two bench tenants; `limits` is merged into its config (Redis or not). */
+async function startGateway(workDir: string, name: string, upstream: string, tenants: Record<string, unknown>[], limits: Record<string, unknown>): Promise<{ child: Child; origin: string }> {
   const dir = join(workDir, name);
   await mkdir(dir, { recursive: true });
-  const port = await freePort();
-  const config = {
-    server: { host: '127.0.0.1', port, shutdownGraceMs: 1000 },
-    logLevel: 'warn',
-    demo: { enabled: false },
+  const started = await startGatehouseFor(dir, {
     providers: [{ name: 'upstream', kind: 'openai-compatible', baseUrl: `${upstream}/v1`, apiKey: 'bench-upstream-key' }],
     deployments: [{ model: MODEL, provider: 'upstream', capacity: 4096, prices: { input: 0.15, output: 0.6 }, limitsFailMode: 'closed' }],
-    tenants: [
-      { slug: 'plain', keys: [{ name: 'k', value: { env: 'BENCH_PLAIN_KEY' } }] },
-      { slug: 'limited', keys: [{ name: 'k', value: { env: 'BENCH_LIMITED_KEY' } }], limits: RULES },
-    ],
-  };
-  await writeFile(join(dir, 'gatehouse.yaml'), stringify(config));
-  const child = startChild({
-    name,
-    // run.js is `gatehouse start` from the compiled tree.
-    script: GATEHOUSE_MAIN.replace(/main\.js$/, 'run.js'),
-    env: {
-      GATEHOUSE_CONFIG: join(dir, 'gatehouse.yaml'),
-      GATEHOUSE_DATA_DIR: join(dir, 'data'),
-      BENCH_PLAIN_KEY: keys.plain,
-      BENCH_LIMITED_KEY: keys.limited,
-      ...env,
-    },
-    logFile: join(dir, 'gatehouse.log'),
+    tenants,
+    limits,
   });
-  const origin = `http://127.0.0.1:${port}`;
-  await waitForHttp200(child, `${origin}/readyz`, 120_000);
-  return { child, origin };
+  if (!started.ok) throw new Error(`${name}: ${started.reason}`);
+  return { child: started.started.child, origin: started.started.target.origin };
 }
 
 async function redisScriptCalls(redis: Redis): Promise<number> {
@@ -118,14 +91,16 @@ export async function admissionBench(argv: string[]): Promise<void> {
     log(`admission bench: ${cpus().length} CPUs, load ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);
     const mock = await startMock(workDir);
     children.push(mock.child);
-    const keys = { plain: key(), limited: key() };
-    const memory = await startGateway(workDir, 'gatehouse-memory', mock.target.origin, keys, {});
+    const bench = benchTenants(['plain', 'limited']);
+    const tenants = bench.yaml.map((t) => (t.slug === 'limited' ? { ...t, limits: RULES } : t));
+    const keys = { plain: bench.keys.get('plain') ?? '', limited: bench.keys.get('limited') ?? '' };
+    const memory = await startGateway(workDir, 'gatehouse-memory', mock.target.origin, tenants, {});
     children.push(memory.child);
     redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0 });
     let withRedis: { child: Child; origin: string } | undefined;
     try {
       await redis.connect();
-      withRedis = await startGateway(workDir, 'gatehouse-redis', mock.target.origin, keys, { REDIS_URL: redisUrl });
+      withRedis = await startGateway(workDir, 'gatehouse-redis', mock.target.origin, tenants, { redisUrl });
       children.push(withRedis.child);
     } catch (err) {
       log(`Redis at ${redisUrl} not usable (${err instanceof Error ? err.message : String(err)}): the Redis figures are skipped`);
