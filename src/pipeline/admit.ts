@@ -247,19 +247,15 @@ export function admit(deps: AdmitDeps): Stage {
     // The common case stays synchronous (memory backend, request admitted): no promise, no await.
     if (limits.budgetAction !== 'clamp') {
       const pending = deps.limits.reserve(id, charges, deps.leaseMs, deps.failModeOf(d));
-      if (!(pending instanceof Promise)) {
-        if (!pending.ok) throw refuse(admission.planned, pending);
-        admission.via = pending.via;
-        ctx.extraHeaders = rateHeaders(admission.planned, pending.states);
-        settleLater(ctx, id, admission, d, weight);
-        return;
-      }
-      return pending.then((result: ServiceReserveResult) => {
+      const accept = (result: ServiceReserveResult): void => {
         if (!result.ok) throw refuse(admission.planned, result);
         admission.via = result.via;
         ctx.extraHeaders = rateHeaders(admission.planned, result.states);
         settleLater(ctx, id, admission, d, weight);
-      });
+      };
+      if (pending instanceof Promise) return pending.then(accept);
+      accept(pending);
+      return;
     }
     return reserveWithClamp(ctx, id, limits, rules, subjects, admission, d, weight, bound).then((final) => {
       settleLater(ctx, id, final, d, weight);
