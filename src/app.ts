@@ -38,6 +38,8 @@ import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
+import { createCache, type ResponseCache } from './cache/index.js';
+import { cacheFill, cacheLookup } from './pipeline/cache.js';
 
 const SHRED_INTERVAL_MS = 3_600_000;
 
@@ -92,6 +94,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let refresh: ConfigRefresh | undefined;
   let keyTouch: KeyTouch | undefined;
   let limitService: LimitService | undefined;
+  let responseCache: ResponseCache | undefined;
   let auditQueue: AuditQueue | undefined;
   try {
     await store.migrate();
@@ -121,6 +124,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     metrics.watchLimits(() => service.stats());
     // Encodings load in the background; requests meanwhile use the byte estimate.
     preloadTokenizers(deployments.map((d) => d.upstreamModel));
+    // Response cache (src/cache/): built even when no tenant opts in yet, so a tenant that does
+    // through the admin API needs no restart; idle, it costs nothing per request.
+    const cache = createCache({ config, store, keyring, registry: metrics.registry, logger });
+    responseCache = cache;
     const scheduler = startScheduler(config);
     registerSchedulingMetrics(metrics.registry, () => schedulingLoad(scheduler));
 
@@ -145,8 +152,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         failModeOf: (d) => d.limitsFailMode,
         onRefusal: (code) => metrics.countLimitRefusal(code),
       }),
+      cacheLookup(cache),
       schedule({ scheduler, defaults: config.scheduling }),
       callProvider(adapters),
+      cacheFill(cache),
     ]);
     const models = compose([...front, authorize({ onAuthFailure })]);
 
@@ -225,6 +234,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
           await limits.close(); // after the drain: in-flight requests settle their reservations
+          await cache.close();
           await audits.close(); // likewise: and its last flush needs the store
           await adapters.close();
           await mock?.close();
@@ -238,6 +248,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await refresh?.stop();
     await keyTouch?.close();
     await limitService?.close();
+    await responseCache?.close();
     await auditQueue?.close();
     await store.close();
     throw err;

@@ -100,6 +100,13 @@ function pickTightest(planned: readonly Planned[], states: readonly ChargeState[
   return best;
 }
 
+/**
+ * A response-cache hit (src/pipeline/cache.ts) settles as one request that used nothing: no
+ * upstream tokens were generated or paid for, so token, cost and compute-unit limits give back
+ * their whole reservation. Request-rate and concurrency limits count it like any request.
+ */
+const CACHE_HIT: Actual = { requests: 1, inputTokens: 0, outputTokens: 0, costMicros: 0, computeUnits: 0 };
+
 const REQUEST_METRICS = new Set(['requests']);
 const TOKEN_HEADER_METRICS = new Set(['tokens', 'input_tokens', 'output_tokens']);
 const COST_METRICS = new Set(['cost']);
@@ -170,8 +177,8 @@ export function admit(deps: AdmitDeps): Stage {
   };
 
   function settleLater(ctx: RequestContext, id: string, admission: Admission, d: Deployment, weight: number): void {
-    addFinisher(ctx, (outcome: RequestOutcome) => {
-      const actual = actualUsage(outcome, admission.estimate, d, weight);
+    addFinisher(ctx, (outcome: RequestOutcome, done: RequestContext) => {
+      const actual = done.answered === 'cache' ? CACHE_HIT : actualUsage(outcome, admission.estimate, d, weight);
       deps.limits.settle(id, admission.planned.map((p) => p.charge), settledAmounts(admission.planned, actual), admission.via);
     });
   }
