@@ -38,12 +38,11 @@ export function createCache(deps: CacheDeps): ResponseCache {
       ? createRedisStore({ url: redisUrl, commandTimeoutMs: c.redisTimeoutMs })
       : createMemoryStore({ maxBytes: c.maxBytes, maxTenantBytes: c.maxTenantBytes });
   const keys = createKeySource({
-    load: storeKeyLoader(deps.store, deps.keyring),
+    load: storeKeyLoader(deps.store, deps.keyring, (tenantId, err) => deps.logger.debug({ tenantId, err }, 'response cache: no usable tenant key')),
     refreshMs: KEY_REFRESH_MS,
     retryMs: KEY_RETRY_MS,
     maxTenants: MAX_TENANT_KEYS,
-    // A tenant without a usable data key (shredded, scheduled for deletion) simply gets no cache.
-    onError: (tenantId, err) => deps.logger.debug({ tenantId, err }, 'response cache: no tenant key'),
+    onError: (tenantId, err) => deps.logger.warn({ tenantId, err }, 'response cache: cannot read tenant cache settings'),
   });
   let warned = 0;
   return createResponseCache({

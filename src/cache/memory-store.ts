@@ -36,7 +36,14 @@ export function entrySize(key: string, value: Buffer): number {
   return value.length + key.length + ENTRY_OVERHEAD_BYTES;
 }
 
-export function createMemoryStore(opts: MemoryStoreOptions): CacheStore & { tenantBytes(tenantId: string): number } {
+/** The memory store answers synchronously: a hit costs no promise. */
+export interface MemoryStore extends CacheStore {
+  get(tenantId: string, key: string): Buffer | undefined;
+  set(tenantId: string, key: string, value: Buffer, ttlMs: number, quotaBytes: number): StoreResult;
+  tenantBytes(tenantId: string): number;
+}
+
+export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
   const now = opts.now ?? Date.now;
   const buckets = new Map<string, Bucket>();
   let total = 0;
@@ -64,7 +71,7 @@ export function createMemoryStore(opts: MemoryStoreOptions): CacheStore & { tena
 
   return {
     kind: 'memory',
-    get(tenantId, key) {
+    get(tenantId, key): Buffer | undefined {
       const bucket = buckets.get(tenantId);
       const e = bucket?.entries.get(key);
       if (bucket === undefined || e === undefined) return undefined;

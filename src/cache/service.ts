@@ -77,7 +77,7 @@ export function createResponseCache(opts: ResponseCacheOptions): ResponseCache {
     },
     async save(tenantId, normalized, entry, ttlMs, quotaBytes) {
       try {
-        const keys = await opts.keys.get(tenantId);
+        const keys = (await opts.keys.get(tenantId))?.keys;
         if (keys === undefined) {
           count('error');
           return 'error';

@@ -10,7 +10,7 @@
  * it streams to the client, storing it once complete with a 2xx status.
  *
  * Only tenants that opted in see any of this (`x-gatehouse-cache: hit | miss | bypass` response
- * header); for everyone else the lookup stage is one property check.
+ * header); for everyone else the lookup stage is one map lookup (src/cache/tenant-keys.ts).
  */
 import { Readable } from 'node:stream';
 import { captureBody } from '../cache/capture.js';
@@ -50,12 +50,13 @@ function serve(ctx: RequestContext, entry: CachedResponse | undefined, now: numb
 
 export function cacheLookup(cache: ResponseCache, now: () => number = Date.now): Stage {
   return function cacheLookupStage(ctx: RequestContext): void | Promise<void> {
-    const settings = ctx.tenant?.cache;
-    if (settings === undefined || !settings.enabled) return;
     const { tenant, operation, body, deployment } = ctx;
     if (tenant === undefined || operation === undefined || body === undefined || deployment === undefined) {
       throw new Error('cache ran before route');
     }
+    const state = cache.keys.peek(tenant.id);
+    const settings = state?.settings;
+    if (settings === undefined) return;
     const control = parseCacheControl(ctx.headers['cache-control'], ctx.headers[CACHE_HEADER]);
     const headers = (ctx.extraHeaders ??= {});
     if ((!control.lookup && !control.store) || (!control.forced && !isDeterministic(operation, body))) {
@@ -67,7 +68,7 @@ export function cacheLookup(cache: ResponseCache, now: () => number = Date.now):
     const normalized = normalizedRequest(operation, deployment.model, body);
     const ttlMs = settings.ttlSeconds * 1000;
     if (control.store) ctx.cacheFill = { normalized, ttlMs, quotaBytes: cacheQuotaOf(tenant) };
-    const keys = control.lookup ? cache.keys.peek(tenant.id) : undefined;
+    const keys = control.lookup ? state?.keys : undefined;
     if (keys === undefined) {
       cache.count('miss');
       return;

@@ -8,7 +8,6 @@
  * path uses, so the records are shaped exactly as a full load shapes them, and row-level
  * security guarantees a tenant's patch can only ever contain that tenant's rows.
  */
-import { cacheSettingsOf } from '../cache/settings.js';
 import { apiKeysRepo, domainsRepo, limitRulesRepo, plansRepo, tenantsRepo, type Store } from '../store/index.js';
 import { DEFAULT_CLAIMS } from '../identity/jwt.js';
 import { planLimitsOf, type PlanLimits, type TenantLimitSource } from '../limits/compose.js';
@@ -52,8 +51,6 @@ async function readTenant(store: Pick<Store, 'withTenant'>, tenantId: string): P
       allowedModels: row.allowedModels ?? '*',
       regions: row.regions,
     };
-    const cache = cacheSettingsOf(row.settings);
-    if (cache !== undefined) tenant.cache = cache;
     const [limitSource] = await limitRulesRepo.listSources(tx);
     const plan = row.planId === null ? null : await plansRepo.get(tx, row.planId);
     return {

@@ -1,5 +1,4 @@
 /** Tenancy data as the hot path sees it: plain, immutable records from the snapshot. */
-import type { TenantCacheSettings } from '../cache/types.js';
 import type { TenantLimits } from '../limits/types.js';
 
 export type TenantStatus = 'active' | 'suspended';
@@ -21,8 +20,6 @@ export interface Tenant {
    * snapshot is built without limit records (tests): no limits apply then.
    */
   limits?: TenantLimits;
-  /** Response cache opt-in (tenant settings `cache`); absent: off. */
-  cache?: TenantCacheSettings;
 }
 
 /** What a key may call. 'inference' covers every model-calling operation. */
