@@ -54,7 +54,8 @@ export function tenantPrefix(tenantId: string): string {
   return `gh:cache:{${tenantId.toLowerCase()}}:`;
 }
 
-export function createRedisStore(opts: RedisStoreOptions): CacheStore {
+/** The Redis store; `ready` resolves once connected (until then every call is a quick miss). */
+export function createRedisStore(opts: RedisStoreOptions): CacheStore & { ready(): Promise<void> } {
   const client = new Redis(opts.url, {
     connectTimeout: Math.max(opts.commandTimeoutMs * 4, 1000),
     commandTimeout: opts.commandTimeoutMs,
@@ -78,6 +79,7 @@ export function createRedisStore(opts: RedisStoreOptions): CacheStore {
       return { outcome: stored === 1 ? 'stored' : 'quota', evicted: 0 };
     },
     bytes: () => undefined,
+    ready: () => (client.status === 'ready' ? Promise.resolve() : new Promise((resolve) => client.once('ready', () => resolve()))),
     async close() {
       client.disconnect();
     },
