@@ -36,7 +36,7 @@ const normalized = normalizedRequest('chat', 'gpt-4o-mini', { messages: [{ role:
 function twoTenants(): { a: string; b: string; cacheOver: (store: CacheStore, maxTenantBytes?: number) => ResponseCache } {
   const a = randomUUID();
   const b = randomUUID();
-  const dataKeys = new Map([
+  const dataKeys = new Map<string, Buffer>([
     [a, randomBytes(32)],
     [b, randomBytes(32)],
   ]);
