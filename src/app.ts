@@ -180,7 +180,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
         audit: audits,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
-        onChange: async (tenantId) => void (await refresh?.reloadTenant(tenantId)),
+        onChange: async (tenantId) => {
+          cache.keys.forget(tenantId); // its cache opt-in may have changed; re-read on next use
+          await refresh?.reloadTenant(tenantId);
+        },
         onPlansChange: async () => void (await refresh?.reloadPlans()),
       }),
     });

@@ -17,6 +17,12 @@ export const tenantCacheSchema = z
   })
   .describe('response cache opt-in: { enabled, ttlSeconds }');
 
+/** The stored opt-in as it is, on or off (the default when there is none or it is malformed). */
+export function storedCacheSettings(settings: Record<string, unknown> | null | undefined): TenantCacheSettings {
+  const parsed = tenantCacheSchema.safeParse(settings?.cache);
+  return parsed.success ? parsed.data : { enabled: false, ttlSeconds: DEFAULT_TTL_SECONDS };
+}
+
 /** The tenant's cache settings from its stored settings document; undefined: off. */
 export function cacheSettingsOf(settings: Record<string, unknown> | null | undefined): TenantCacheSettings | undefined {
   const parsed = tenantCacheSchema.safeParse(settings?.cache);
