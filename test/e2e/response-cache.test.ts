@@ -7,6 +7,7 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { REDIS_URL, redisAvailable } from '../helpers/services.js';
 
 const ACME = 'sk-acme-cache-0123456789abcdef0123456789ab';
 const GLOBEX = 'sk-globex-cache-0123456789abcdef0123456789';
@@ -215,5 +216,44 @@ describe('response cache', () => {
     const res = await chat(ACME, ask('bad'), { 'cache-control': 'max-age=soon' });
     expect(res.status).toBe(400);
     expect(JSON.parse(res.text).error.param).toBe('cache-control');
+  });
+});
+
+describe.skipIf(!(await redisAvailable()))('response cache in Redis', () => {
+  let rgw: TestGateway;
+  beforeAll(async () => {
+    rgw = await startTestGateway({ yaml: `${YAML}\ncache:\n  redisUrl: ${REDIS_URL}\n` });
+    for (const key of [ACME, GLOBEX]) {
+      await request(`${rgw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'warm up' }] }),
+      }).then((r) => r.body.text());
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }, 120_000);
+  afterAll(async () => {
+    await rgw?.stop();
+  });
+
+  const rchat = async (key: string, body: Record<string, unknown>) => {
+    const res = await request(`${rgw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify(body),
+    });
+    return { headers: res.headers, text: await res.body.text() };
+  };
+
+  it('hits come from Redis; the other tenant on the same Redis misses', async () => {
+    const body = ask(`redis ${Date.now()}`);
+    expect((await rchat(ACME, body)).headers['x-gatehouse-cache']).toBe('miss');
+    // Stored after the response, off the client's path.
+    await new Promise((r) => setTimeout(r, 300));
+    const seen = (await rchat(ACME, body)).headers['x-gatehouse-cache'];
+    expect(seen).toBe('hit');
+    const before = (rgw.mock?.completed ?? 0);
+    expect((await rchat(GLOBEX, body)).headers['x-gatehouse-cache']).toBe('miss');
+    expect(rgw.mock?.completed).toBe(before + 1);
   });
 });
