@@ -211,6 +211,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       shredDueTenants(store, { keyrings: [keyring] }).then(
         (r) => {
           if (r.shredded.length > 0) logger.info({ tenants: r.shredded.length }, 'tenant data keys destroyed');
+          for (const s of r.shredded) cache.keys.forget(s.tenantId); // its cache entries: unreadable now
         },
         (err: unknown) => logger.error({ err }, 'shred job failed'),
       );

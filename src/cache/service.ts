@@ -17,7 +17,7 @@ export interface ResponseCacheOptions {
   keys: CacheKeySource;
   /** Bigger answers are passed through without being stored. */
   maxEntryBytes: number;
-  /** A tenant's room when no cache_bytes limit says otherwise, and the most any limit gives. */
+  /** Redis: a tenant's room when no cache_bytes limit says otherwise, and the most any limit gives. */
   maxTenantBytes: number;
   onEvent?: (event: CacheEvent, evicted?: number) => void;
   onError?: (err: unknown) => void;
@@ -84,7 +84,9 @@ export function createResponseCache(opts: ResponseCacheOptions): ResponseCache {
         }
         const key = cacheKey(keys.hmacKey, normalized);
         const sealed = sealEntry(keys, key, encodeEntry(entry));
-        const room = Math.min(quotaBytes ?? opts.maxTenantBytes, opts.maxTenantBytes);
+        // In memory the per-tenant bound makes the tenant's own LRU entries give way (the store
+        // knows it); Redis evicts nothing for room, so there the bound caps the quota instead.
+        const room = opts.store.kind === 'memory' ? (quotaBytes ?? Infinity) : Math.min(quotaBytes ?? opts.maxTenantBytes, opts.maxTenantBytes);
         const result = await opts.store.set(tenantId, key, sealed, ttlMs, room);
         count(result.outcome, result.evicted);
         return result.outcome;

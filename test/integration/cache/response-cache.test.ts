@@ -195,3 +195,17 @@ describe('response cache and tenant data keys (embedded store)', () => {
     }
   }, 60_000);
 });
+
+describe('response cache in memory: per-tenant bound', () => {
+  it('a tenant without a cache_bytes limit makes room from its own least recently used entries', async () => {
+    const { a, b, cacheOver } = twoTenants();
+    const store = createMemoryStore({ maxBytes: 10_000_000, maxTenantBytes: 500 });
+    const cache = cacheOver(store, 500);
+    const other = normalizedRequest('chat', 'gpt-4o-mini', { messages: [{ role: 'user', content: 'other' }], temperature: 0 });
+    expect(await cache.save(b, normalized, entry(), 60_000, undefined)).toBe('stored');
+    expect(await cache.save(a, normalized, entry(), 60_000, undefined)).toBe('stored');
+    expect(await cache.save(a, other, entry(), 60_000, undefined)).toBe('stored');
+    expect(await lookup(cache, a)).toBeUndefined(); // evicted: A's oldest
+    expect(await lookup(cache, b)).toBeDefined(); // B's untouched
+  });
+});
