@@ -218,6 +218,17 @@ export const configSchema = z
       .object({ enabled: z.boolean().default(true), key: secretRef.optional() })
       .strict()
       .default({ enabled: true }),
+    /** The admin API's platform sign-in: the operator's identity provider for platform roles. */
+    admin: z
+      .object({
+        /**
+         * Bearer JWTs from this issuer are platform principals; the roles claim must carry
+         * platform_admin or platform_auditor. Tenant staff sign in with their tenant's issuers.
+         */
+        jwt: jwtIssuer.optional(),
+      })
+      .strict()
+      .optional(),
     /** Fair scheduling of each deployment's capacity (DESIGN §4). */
     scheduling: z
       .object({
