@@ -37,6 +37,7 @@ import { syncTenancy } from './tenancy/bootstrap.js';
 import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
 import { adminJwtSources } from './tenancy/admin-sign-in.js';
+import { txtResolver } from './tenancy/dns.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
 
@@ -171,6 +172,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
         jwt: adminJwtSources(registry, store, config.admin?.jwt),
+        resolveTxt: txtResolver(config.domainVerification.resolvers),
         audit: audits,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
         onChange: async (tenantId) => void (await refresh?.reloadTenant(tenantId)),

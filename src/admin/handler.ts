@@ -6,6 +6,7 @@
  * callers), then the tenant scope (another tenant's resources are a 404 before any role check,
  * so a 403 never confirms that they exist), then the role, then the body.
  */
+import { promises as dnsPromises } from 'node:dns';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditQueue } from '../audit/index.js';
@@ -50,6 +51,8 @@ export interface AdminHandlerOptions {
   loginLimit?: LoginLimitOptions;
   /** Sign-in with bearer JWTs of tenant and platform identity providers; absent: admin keys only. */
   jwt?: AdminJwtSources;
+  /** DNS TXT lookups for domain ownership proofs; the system resolver by default. */
+  resolveTxt?: (name: string) => Promise<string[][]>;
 }
 
 /** `clientAddress`: as the server decided it (trusted proxies); the socket's peer by default. */
@@ -180,7 +183,16 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
   const router = createAdminRouter(opts.routes ?? ADMIN_ROUTES);
   const now = opts.now ?? (() => new Date());
   const limiter = createLoginLimiter(opts.loginLimit);
-  const env: AdminEnv = { store: opts.store, pepper: opts.pepper, sealer: opts.sealer, logger: opts.logger, now, onChange: opts.onChange, onPlansChange: opts.onPlansChange };
+  const env: AdminEnv = {
+    store: opts.store,
+    pepper: opts.pepper,
+    sealer: opts.sealer,
+    logger: opts.logger,
+    now,
+    onChange: opts.onChange,
+    onPlansChange: opts.onPlansChange,
+    resolveTxt: opts.resolveTxt ?? ((name) => dnsPromises.resolveTxt(name)),
+  };
   const authenticate = createAdminAuthenticator({
     store: opts.store,
     pepper: opts.pepper,

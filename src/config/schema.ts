@@ -229,6 +229,17 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    /** Proofs of custom-domain ownership (DNS TXT records) added through the admin API. */
+    domainVerification: z
+      .object({
+        /** DNS servers to ask (`ip` or `ip:port`); empty: the system's resolvers. */
+        resolvers: z
+          .array(z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?|\[[0-9a-fA-F:]+\](?::\d{1,5})?|[0-9a-fA-F:]+)$/, 'an IP address, optionally with :port'))
+          .max(8)
+          .default([]),
+      })
+      .strict()
+      .default({ resolvers: [] }),
     /** Fair scheduling of each deployment's capacity (DESIGN §4). */
     scheduling: z
       .object({
