@@ -106,7 +106,7 @@ const hostname = z
   .describe('a lower-case host name without port');
 
 /** A public JWK: private members (d, p, q, dp, dq, qi, k) would put signing secrets in the file. */
-const publicJwk = z
+export const publicJwk = z
   .record(z.string(), z.unknown())
   .refine((k) => typeof k.kty === 'string', 'a JWK with "kty"')
   .refine((k) => !['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((m) => m in k), 'a public key (no private or symmetric key members)');
