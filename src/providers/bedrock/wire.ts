@@ -105,6 +105,7 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   AccessDeniedException: 403,
   UnrecognizedClientException: 403,
   InvalidSignatureException: 403,
+  MissingAuthenticationTokenException: 403,
   ResourceNotFoundException: 404,
   ModelTimeoutException: 408,
   ModelErrorException: 424,
