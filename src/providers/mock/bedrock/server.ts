@@ -241,6 +241,8 @@ async function converseStream(req: IncomingMessage, res: ServerResponse, a: Answ
         send('contentBlockDelta', { contentBlockIndex: index, delta: { text: word } });
         deltas += 1;
         if (a.flags.cut && deltas === 2) {
+          // Let the frames so far reach the client first: the cut is mid-body, not before it.
+          await new Promise((r) => setTimeout(r, 30));
           res.destroy();
           return;
         }
