@@ -102,10 +102,12 @@ export class ConverseStreamTranslator extends Transform {
         // An unparseable exception body still ends the stream with the type.
       }
     }
+    // The catalogue's codes and types (src/errors.ts), as the envelope of a non-stream failure would carry.
+    const throttled = kind.toLowerCase().includes('throttl');
     const error = {
       message: `The upstream provider failed mid-stream (${kind})${text === '' ? '' : `: ${text.slice(0, 200)}`}`,
-      type: kind.toLowerCase().includes('throttl') ? 'rate_limit_error' : 'upstream_error',
-      code: 'upstream_stream_error',
+      type: throttled ? 'rate_limit_error' : 'upstream_error',
+      code: throttled ? 'rate_limit_exceeded' : 'upstream_error',
       param: null,
     };
     return `data: ${JSON.stringify({ error })}\n\n`;

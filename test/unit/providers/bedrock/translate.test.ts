@@ -184,7 +184,7 @@ describe('ConverseStream → chat.completion.chunk SSE', () => {
   it('turns an exception event into an error payload, without [DONE], and estimates usage', async () => {
     const out = await translate([frames[0] as Uint8Array, frames[1] as Uint8Array, exceptionFrame('throttlingException', 'slow down')], true);
     expect(out.text).not.toContain('[DONE]');
-    expect(out.events.at(-1)).toMatchObject({ error: { type: 'rate_limit_error', code: 'upstream_stream_error' } });
+    expect(out.events.at(-1)).toMatchObject({ error: { type: 'rate_limit_error', code: 'rate_limit_exceeded' } });
     expect(out.usage).toEqual({ promptTokens: 0, completionTokens: 1, totalTokens: 1, cachedTokens: 0, estimated: true });
   });
 
