@@ -119,6 +119,25 @@ describe('OpenAI SDK → gateway → Bedrock', () => {
     expect(res.usage.prompt_tokens).toBe(3);
   });
 
+  it('a client that aborts its stream cancels the upstream ConverseStream', async () => {
+    const before = mock.cancelledStreams;
+    const ac = new AbortController();
+    const stream = await client.chat.completions.create(
+      { model: 'claude-haiku', messages: [{ role: 'user', content: 'long answer [slow]' }], stream: true },
+      { signal: ac.signal },
+    );
+    let chunks = 0;
+    // The SDK ends the iteration quietly (or throws) on abort: either way the client is gone.
+    await (async () => {
+      for await (const _chunk of stream) {
+        chunks += 1;
+        if (chunks === 3) ac.abort();
+      }
+    })().catch(() => undefined);
+    expect(chunks).toBeLessThan(50);
+    await expect.poll(() => mock.cancelledStreams, { timeout: 5_000 }).toBe(before + 1);
+  });
+
   it('surfaces an upstream throttle as the SDK RateLimitError', async () => {
     await expect(
       client.chat.completions.create({ model: 'claude-haiku', messages: [{ role: 'user', content: 'x [error:ThrottlingException]' }] }),
