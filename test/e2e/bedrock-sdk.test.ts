@@ -138,6 +138,17 @@ describe('OpenAI SDK → gateway → Bedrock', () => {
     await expect.poll(() => mock.cancelledStreams, { timeout: 5_000 }).toBe(before + 1);
   });
 
+  it('refuses a remote image URL with a 400 the SDK raises as BadRequestError', async () => {
+    const err = await client.chat.completions
+      .create({
+        model: 'claude-haiku',
+        messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }] }],
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).message).toMatch(/data URL/);
+  });
+
   it('surfaces an upstream throttle as the SDK RateLimitError', async () => {
     await expect(
       client.chat.completions.create({ model: 'claude-haiku', messages: [{ role: 'user', content: 'x [error:ThrottlingException]' }] }),

@@ -118,8 +118,9 @@ function translateMessage(m: ChatMessage, i: number, system: TextBlock[], out: B
       for (const [j, call] of (m.tool_calls ?? []).entries()) {
         blocks.push({ toolUse: { toolUseId: call.id, name: call.function.name, input: toolInput(call.function.arguments, i, j) } });
       }
-      if (blocks.length === 0) blocks.push({ text: ' ' });
-      append(out, 'assistant', blocks);
+      // An empty assistant turn says nothing Bedrock accepts (blank text is refused); dropping it
+      // merges the user turns around it, which keeps the roles alternating.
+      if (blocks.length > 0) append(out, 'assistant', blocks);
       return;
     }
     case 'tool':

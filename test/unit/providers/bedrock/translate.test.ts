@@ -45,6 +45,17 @@ describe('OpenAI chat request → Converse', () => {
     });
   });
 
+  it('merges consecutive turns of one role and drops empty assistant turns', () => {
+    const out = toConverseRequest({
+      messages: [
+        { role: 'user', content: 'a' },
+        { role: 'assistant', content: '' },
+        { role: 'user', content: 'b' },
+      ],
+    });
+    expect(out.request.messages).toEqual([{ role: 'user', content: [{ text: 'a' }, { text: 'b' }] }]);
+  });
+
   it('asks for JSON through the system prompt in JSON mode', () => {
     const out = toConverseRequest({ messages: [{ role: 'user', content: 'hi' }], response_format: { type: 'json_object' } });
     expect(out.request.system).toEqual([{ text: JSON_OBJECT_INSTRUCTION }]);
