@@ -38,13 +38,30 @@ const mockBehaviour = z
   })
   .strict();
 
+const awsRegion = z
+  .string()
+  .regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'an AWS region name such as us-east-1')
+  .describe('an AWS region name (e.g. us-east-1)');
+
+/** Kind 'bedrock': requests are SigV4-signed with these (by reference, like apiKey). */
+const awsCredentials = z
+  .object({
+    accessKeyId: secretRef,
+    secretAccessKey: secretRef,
+    sessionToken: secretRef.optional(),
+    /** Default AWS region of this provider's deployments (a deployment's awsRegion wins). */
+    region: awsRegion.optional(),
+  })
+  .strict();
+
 const provider = z
   .object({
     name: slug,
-    kind: z.enum(['openai', 'azure', 'openai-compatible', 'mock']),
+    kind: z.enum(['openai', 'azure', 'openai-compatible', 'mock', 'bedrock']),
     baseUrl: z.url({ protocol: /^https?$/ }).optional(),
     apiKey: secretRef.optional(),
     apiVersion: z.string().min(1).optional(),
+    aws: awsCredentials.optional(),
     timeoutMs: z.number().int().min(100).max(3_600_000).default(600_000),
     mock: mockBehaviour.optional(),
   })
@@ -69,6 +86,11 @@ const deployment = z
     kind: z.enum(['chat', 'completion', 'embedding']).default('chat'),
     version: z.string().min(1).max(128).optional(),
     region: z.string().min(1).max(64).default('default'),
+    /**
+     * Bedrock: the AWS region to call when it differs from the data-residency label in
+     * `region` (e.g. region "eu", awsRegion "eu-central-1").
+     */
+    awsRegion: awsRegion.optional(),
     capacity: z.number().int().min(1).max(1_000_000).default(256),
     prices: prices.default({ input: 0, output: 0, cachedInput: 0, request: 0 }),
     /** Compute units per unit of work (model-weighted limits): an expensive model weighs more. */
@@ -285,6 +307,7 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type ProviderConfig = z.infer<typeof provider>;
+export type AwsCredentialsConfig = z.infer<typeof awsCredentials>;
 export type DeploymentConfig = z.infer<typeof deployment>;
 export type TenantConfig = z.infer<typeof tenant>;
 export type ApiKeyConfig = z.infer<typeof apiKey>;
