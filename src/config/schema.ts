@@ -41,7 +41,7 @@ const mockBehaviour = z
 const provider = z
   .object({
     name: slug,
-    kind: z.enum(['openai', 'azure', 'openai-compatible', 'mock']),
+    kind: z.enum(['openai', 'azure', 'openai-compatible', 'mock', 'gemini']),
     baseUrl: z.url({ protocol: /^https?$/ }).optional(),
     apiKey: secretRef.optional(),
     apiVersion: z.string().min(1).optional(),

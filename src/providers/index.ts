@@ -5,6 +5,7 @@
  * ./upstream-errors.ts, ./sse.ts and ./usage.ts.
  */
 import { GatewayError } from '../errors.js';
+import { createGeminiAdapter } from './gemini/index.js';
 import { OPENAI_WIRE_KINDS, createOpenAIAdapter } from './openai/index.js';
 import type { ProviderAdapter, ProviderKind } from './types.js';
 
@@ -17,8 +18,10 @@ export function createProviderAdapters(): ProviderAdapters {
   const openai = createOpenAIAdapter();
   const byKind = new Map<ProviderKind, ProviderAdapter>();
   for (const kind of OPENAI_WIRE_KINDS) byKind.set(kind, openai);
-  // Issue 7: byKind.set('anthropic', createAnthropicAdapter()); 'gemini'; 'bedrock'.
-  const all: ProviderAdapter[] = [openai];
+  const gemini = createGeminiAdapter();
+  byKind.set('gemini', gemini);
+  // Issue 7: byKind.set('anthropic', createAnthropicAdapter()); 'bedrock'.
+  const all: ProviderAdapter[] = [openai, gemini];
 
   return {
     get(kind: ProviderKind): ProviderAdapter {
