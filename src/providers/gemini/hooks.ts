@@ -8,7 +8,7 @@
  * Gemini-specific: its body is `{"error":{"code","message","status"}}`, which has a string
  * `message` and so would pass as an OpenAI envelope; it is rewrapped so the client gets `type`
  * and `code`. A 400 whose reason is API_KEY_INVALID (Gemini's answer to a wrong key) is the
- * gateway's credential too, so it is a 502 like 401/403.
+ * gateway's credential too, so it is a 502 like 401/403. A 429's RetryInfo delay becomes Retry-After.
  */
 import { Readable } from 'node:stream';
 import type { CallHooks, IncomingHttpHeaders } from '../upstream-call.js';
@@ -35,8 +35,8 @@ function passHeaders(upstream: IncomingHttpHeaders): Record<string, string> {
 }
 
 function reject(status: number, upstream: IncomingHttpHeaders, text: string, secret: string): UpstreamResponse | Error {
-  if (status === 429) return rateLimited(upstream);
   const error = parseError(text);
+  if (status === 429) return rateLimited(withRetryAfter(upstream, error));
   if (status < 400 || status >= 500 || status === 401 || status === 403 || isKeyInvalid(error)) {
     return serverError(status, error === undefined ? text : JSON.stringify({ message: error.message }), secret);
   }
@@ -58,6 +58,18 @@ function parseError(text: string): GeminiErrorBody['error'] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Gemini states the delay of a 429 in a RetryInfo detail (`"retryDelay":"7s"`), not in a
+ * Retry-After header; the client gets it as Retry-After (rounded up to whole seconds).
+ */
+function withRetryAfter(upstream: IncomingHttpHeaders, e: GeminiErrorBody['error'] | undefined): IncomingHttpHeaders {
+  if (header(upstream, 'retry-after') !== undefined) return upstream;
+  const delay = e?.details?.find((d) => typeof d.retryDelay === 'string')?.retryDelay;
+  const m = delay === undefined ? null : /^(\d{1,6}(?:\.\d+)?)s$/.exec(delay);
+  if (m === null) return upstream;
+  return { ...upstream, 'retry-after': String(Math.max(1, Math.ceil(Number(m[1])))) };
 }
 
 function isKeyInvalid(e: GeminiErrorBody['error'] | undefined): boolean {

@@ -144,7 +144,7 @@ export interface GeminiErrorBody {
     code: number;
     message: string;
     status: string;
-    details?: { '@type'?: string; reason?: string }[];
+    details?: { '@type'?: string; reason?: string; retryDelay?: string }[];
   };
 }
 
