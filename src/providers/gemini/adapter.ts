@@ -64,6 +64,8 @@ export class GeminiAdapter implements ProviderAdapter {
     const body = JSON.stringify(toGenerateContentRequest(req.body));
     const ctx = translationContext(typeof req.body.model === 'string' ? req.body.model : d.upstreamModel);
     const res = await this.call(d, endpoint, req, req.stream ? endpoint.stream : endpoint.generate, body, req.stream);
+    // A client error (4xx), already in the OpenAI envelope by the hooks: nothing to translate.
+    if (res.status >= 300) return res;
     if (req.stream) {
       const options = req.body.stream_options;
       const includeUsage = typeof options === 'object' && options !== null && (options as { include_usage?: unknown }).include_usage === true;
@@ -85,6 +87,7 @@ export class GeminiAdapter implements ProviderAdapter {
   private async embeddings(d: Deployment, endpoint: GeminiEndpoint, req: UpstreamRequest): Promise<UpstreamResponse> {
     const t = toBatchEmbedRequest(req.body, d.upstreamModel);
     const res = await this.call(d, endpoint, req, endpoint.embed, JSON.stringify(t.request), false);
+    if (res.status >= 300) return res;
     const upstream = parseBody<GeminiBatchEmbedContentsResponse>(await readWhole(res.body));
     const list = toEmbeddingList(upstream, t.inputs, typeof req.body.model === 'string' ? req.body.model : d.upstreamModel, t.base64);
     const usage: Usage = {

@@ -139,6 +139,8 @@ class MockGeminiServer implements MockGemini {
     const cutAt = plan.cut ? Math.max(1, Math.floor(chunks.length / 2)) : -1;
     for (let i = 0; i < chunks.length; i++) {
       if (i === cutAt) {
+        // Flush what was written, then drop the connection mid-stream.
+        await new Promise<void>((resolve) => res.write('', () => resolve()));
         res.destroy();
         return;
       }
