@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { resolveProviders } from '../../../src/config/resolve.js';
+import { configSchema } from '../../../src/config/schema.js';
 import { GatewayError } from '../../../src/errors.js';
 import { geminiHeaders, geminiPaths } from '../../../src/providers/gemini/index.js';
 import { geminiHooks } from '../../../src/providers/gemini/hooks.js';
@@ -267,5 +269,15 @@ describe('error mapping', () => {
     }
     const timeout = hooks.transportError(Object.assign(new Error('t'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), new Cancellation()) as GatewayError;
     expect(timeout.code).toBe('upstream_timeout');
+  });
+});
+
+describe('configuration', () => {
+  it('kind gemini defaults its baseUrl to the Generative Language API', () => {
+    const config = configSchema.parse({ demo: { enabled: false }, providers: [{ name: 'google', kind: 'gemini' }] });
+    const issues: string[] = [];
+    const [p] = resolveProviders(config, new Map([[0, 'AIza-key']]), (_path, message) => issues.push(message));
+    expect(issues).toEqual([]);
+    expect(p).toMatchObject({ kind: 'gemini', baseUrl: 'https://generativelanguage.googleapis.com', apiKey: 'AIza-key' });
   });
 });
