@@ -192,6 +192,11 @@ class TranslatedStream extends Readable {
     this.usage = new Promise((resolve) => (this.settle = resolve));
     source.on('data', (chunk: Buffer) => {
       const out = translator.push(chunk);
+      if (translator.failure !== undefined) {
+        // The server ends the client's stream with an error event; the upstream call is aborted.
+        this.destroy(new GatewayError('upstream_error', `The upstream provider failed mid-stream (${translator.failure}).`));
+        return;
+      }
       if (out !== '' && !this.push(out)) source.pause();
     });
     source.once('end', () => {

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { GatewayError } from '../../errors.js';
+import { signatureOf } from './response.js';
 import type {
   GeminiBatchEmbedContentsRequest,
   GeminiContent,
@@ -185,7 +186,10 @@ function toContents(messages: readonly Message[]): { contents: GeminiContent[]; 
         const parts = toParts(m.content, `${at}.content`, false);
         m.tool_calls?.forEach((call, j) => {
           callNames.set(call.id, call.function.name);
-          parts.push({ functionCall: { name: call.function.name, args: parseArguments(call.function.arguments, `${at}.tool_calls[${j}].function.arguments`) } });
+          const part: GeminiPart = { functionCall: { name: call.function.name, args: parseArguments(call.function.arguments, `${at}.tool_calls[${j}].function.arguments`) } };
+          const signature = signatureOf(call.id);
+          if (signature !== undefined) part.thoughtSignature = signature;
+          parts.push(part);
         });
         add('model', parts);
         break;

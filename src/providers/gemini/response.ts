@@ -17,6 +17,23 @@ export interface TranslationContext {
   callId(n: number): string;
 }
 
+/**
+ * Gemini's thought signatures must go back with the function calls they came with (Gemini 3
+ * rejects a function-call turn without them), but OpenAI clients only echo a tool call's id. So
+ * the signature rides in the id: `call_..._0__ts_<signature>`. Base64 has no `_`, so the last
+ * `__ts_` separates them unambiguously; request.ts takes it apart again.
+ */
+const SIGNATURE_SEPARATOR = '__ts_';
+
+export function toolCallId(base: string, signature: string | undefined): string {
+  return signature === undefined || signature === '' ? base : `${base}${SIGNATURE_SEPARATOR}${signature}`;
+}
+
+export function signatureOf(id: string): string | undefined {
+  const at = id.lastIndexOf(SIGNATURE_SEPARATOR);
+  return at === -1 ? undefined : id.slice(at + SIGNATURE_SEPARATOR.length) || undefined;
+}
+
 export type OpenAIFinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls';
 
 const FILTERED = new Set(['SAFETY', 'RECITATION', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY']);
@@ -107,7 +124,7 @@ export function toChatCompletion(r: GeminiGenerateContentResponse, ctx: Translat
     for (const p of c.content?.parts ?? []) {
       if (p.functionCall === undefined) continue;
       toolCalls.push({
-        id: ctx.callId(calls++),
+        id: toolCallId(ctx.callId(calls++), p.thoughtSignature),
         type: 'function',
         function: { name: p.functionCall.name, arguments: JSON.stringify(p.functionCall.args ?? {}) },
       });

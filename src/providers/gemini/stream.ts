@@ -10,7 +10,7 @@
  */
 import { SseScanner } from '../sse.js';
 import type { Usage } from '../types.js';
-import { type OpenAIUsage, type TranslationContext, finishReason, gatewayUsage, openAIUsage } from './response.js';
+import { type OpenAIUsage, type TranslationContext, finishReason, gatewayUsage, openAIUsage, toolCallId } from './response.js';
 import type { GeminiCandidate, GeminiGenerateContentResponse } from './wire.js';
 
 interface ChoiceState {
@@ -28,6 +28,8 @@ export class GeminiStreamTranslator {
   /** Content deltas sent: the output-token estimate when the upstream reports no usage. */
   private deltas = 0;
   private usage: OpenAIUsage | undefined;
+  /** Set when the upstream sent an error event inside its 200 stream: its status name. */
+  failure: string | undefined;
   private model: string;
   /** JSON text of the fields every chunk repeats, built once the model is known. */
   private head: string | undefined;
@@ -89,6 +91,11 @@ export class GeminiStreamTranslator {
       return; // Not a response chunk (a keep-alive or garbage): nothing to translate.
     }
     if (typeof r !== 'object' || r === null) return;
+    const error = (r as { error?: { status?: unknown } }).error;
+    if (typeof error === 'object' && error !== null) {
+      this.failure = typeof error.status === 'string' && /^[A-Z_]{1,64}$/.test(error.status) ? error.status : 'UNKNOWN';
+      return;
+    }
     if (this.head === undefined && typeof r.modelVersion === 'string') this.model = r.modelVersion;
     // Gemini repeats usageMetadata on chunks; the last one is complete.
     if (r.usageMetadata !== undefined) this.usage = openAIUsage(r.usageMetadata);
@@ -120,7 +127,7 @@ export class GeminiStreamTranslator {
       if (p.functionCall !== undefined) {
         const call = {
           index: state.toolCalls++,
-          id: this.ctx.callId(this.calls++),
+          id: toolCallId(this.ctx.callId(this.calls++), p.thoughtSignature),
           type: 'function',
           function: { name: p.functionCall.name, arguments: JSON.stringify(p.functionCall.args ?? {}) },
         };

@@ -113,6 +113,32 @@ describe('chat (JSON)', () => {
     expect(body.choices[0]?.message.content).toBe('Results: get_weather={"content":"sunny"}');
   });
 
+  it('Gemini 3: thought signatures ride in tool call ids and go back with the calls', async () => {
+    const g3 = deployment({ ...dep, upstreamModel: 'gemini-3-pro-preview' });
+    const first = JSON.parse(await readAll((await adapter.send(g3, upstreamRequest(chatBody('Weather?', { tools: [weatherTool], tool_choice: 'required' })))).body)) as Completion;
+    const call = first.choices[0]?.message.tool_calls?.[0];
+    expect(call?.id).toContain('__ts_');
+    const history = (id: string | undefined): Record<string, unknown> => ({
+      model: 'm',
+      tools: [weatherTool],
+      messages: [
+        { role: 'user', content: 'Weather?' },
+        { role: 'assistant', content: null, tool_calls: [{ ...call, id }] },
+        { role: 'tool', tool_call_id: id, content: 'sunny' },
+      ],
+    });
+    const ok = await adapter.send(g3, upstreamRequest(history(call?.id)));
+    const sent = mock.requests[mock.requests.length - 1]?.body as { contents: { parts: { thoughtSignature?: string }[] }[] };
+    expect(sent.contents[1]?.parts[0]?.thoughtSignature).toBe(Buffer.from('sig:get_weather').toString('base64'));
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(await readAll(ok.body))).toMatchObject({ choices: [{ message: { content: 'Results: get_weather={"content":"sunny"}' } }] });
+
+    // A client that dropped the signature gets Gemini's own 400, in the OpenAI envelope.
+    const lost = await adapter.send(g3, upstreamRequest(history('call_plain')));
+    expect(lost.status).toBe(400);
+    expect(await readAll(lost.body)).toContain('thought_signature');
+  });
+
   it('n, max_tokens and json_schema reach Gemini as candidateCount, maxOutputTokens and responseSchema', async () => {
     const res = await adapter.send(dep, upstreamRequest(chatBody('one two three four five six', { n: 2, max_tokens: 3 })));
     const body = JSON.parse(await readAll(res.body)) as Completion;
@@ -189,6 +215,17 @@ describe('chat (stream)', () => {
     const bare = await adapter.send(dep, upstreamRequest(chatBody('[[chunks:10]] [[cut]] [[no-usage]]', { stream: true })));
     await expect(readAll(bare.body)).rejects.toBeInstanceOf(GatewayError);
     expect(await bare.usage).toEqual({ promptTokens: 0, completionTokens: 5, totalTokens: 5, cachedTokens: 0, estimated: true });
+  });
+
+  it('an error event inside the 200 stream fails the body (the server ends the client stream with an error)', async () => {
+    const res = await adapter.send(dep, upstreamRequest(chatBody('[[chunks:5]] [[stream-error]]', { stream: true })));
+    const err = await readAll(res.body).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(GatewayError);
+    expect((err as GatewayError).message).toContain('UNAVAILABLE');
+    expect((await res.usage)?.promptTokens).toBeGreaterThan(0);
   });
 
   it('a client that stops reading (body destroyed) cancels the upstream request', async () => {

@@ -46,6 +46,24 @@ describe('request translation', () => {
     expect(toGenerateContentRequest(json('chat-full.openai.json'))).toEqual(json('chat-full.gemini.json'));
   });
 
+  it('sends a thought signature carried in a tool call id back on its functionCall part', () => {
+    const completion = toChatCompletion(json('function-call.response.json'), ctx);
+    const calls = completion.choices[0]?.message.tool_calls ?? [];
+    const out = toGenerateContentRequest({
+      messages: [
+        { role: 'user', content: 'weather?' },
+        { role: 'assistant', content: null, tool_calls: calls },
+        { role: 'tool', tool_call_id: calls[0]?.id, content: '{"t":21}' },
+        { role: 'tool', tool_call_id: calls[1]?.id, content: '{"now":"14:05"}' },
+      ],
+    });
+    expect(out.contents[1]?.parts).toEqual([
+      { functionCall: { name: 'get_weather', args: { city: 'Paris', unit: 'C' } }, thoughtSignature: 'c2lnbmF0dXJlLWE=' },
+      { functionCall: { name: 'get_time', args: {} } },
+    ]);
+    expect(out.contents[2]?.parts.map((p) => p.functionResponse?.name)).toEqual(['get_weather', 'get_time']);
+  });
+
   it('maps tool_choice strings to function calling modes', () => {
     const base = { messages: [{ role: 'user', content: 'hi' }] };
     const mode = (choice: string): unknown => toGenerateContentRequest({ ...base, tool_choice: choice }).toolConfig;
@@ -217,9 +235,17 @@ describe('stream translation', () => {
     const { out } = translateStream(text('function-call.sse'), false);
     const choices = chunksOf(out).data.map((c) => (c as { choices: { delta: { tool_calls?: unknown }; finish_reason: unknown }[] }).choices[0]);
     expect(choices[1]?.delta.tool_calls).toEqual([
-      { index: 0, id: 'call_fixture_0', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+      { index: 0, id: 'call_fixture_0__ts_c2ln', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
     ]);
     expect(choices[choices.length - 1]?.finish_reason).toBe('tool_calls');
+  });
+
+  it('an error event inside a 200 stream is reported as a failure, not as a normal end', () => {
+    const t = new GeminiStreamTranslator(ctx, false);
+    t.push(Buffer.from('data: {"candidates":[{"content":{"parts":[{"text":"a"}]},"index":0}]}\r\n\r\n'));
+    expect(t.failure).toBeUndefined();
+    t.push(Buffer.from('data: {"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}\r\n\r\n'));
+    expect(t.failure).toBe('UNAVAILABLE');
   });
 
   it('a stream cut before any usage resolves an estimate from the deltas seen', () => {

@@ -10,6 +10,7 @@
  *   [[finish:SAFETY]] that finishReason
  *   [[cached:N]]      cachedContentTokenCount N
  *   [[tool]]          call a declared function (mode AUTO); mode ANY always calls one
+ *   [[stream-error]]  stream: an error event (UNAVAILABLE) after the first chunk
  *
  * A request whose last turn holds function responses gets a text answer quoting them.
  */
@@ -32,6 +33,7 @@ export interface Plan {
   usage: GeminiUsageMetadata | undefined;
   delayMs: number;
   cut: boolean;
+  streamError: boolean;
   modelVersion: string;
   responseId: string;
 }
@@ -61,7 +63,8 @@ export function planGenerate(req: GeminiGenerateContentRequest, model: string): 
   for (let i = 0; i < count; i++) {
     const call = responses.length === 0 ? chooseCall(req, last) : undefined;
     if (call !== undefined) {
-      candidates.push({ pieces: [{ functionCall: call }], finishReason: 'STOP' });
+      // Like thinking models, every function call carries a thought signature to send back.
+      candidates.push({ pieces: [{ functionCall: call, thoughtSignature: Buffer.from(`sig:${call.name}`).toString('base64') }], finishReason: 'STOP' });
       continue;
     }
     const text =
@@ -98,6 +101,7 @@ export function planGenerate(req: GeminiGenerateContentRequest, model: string): 
     usage,
     delayMs: Number(marker(last, 'delay') ?? 0),
     cut: marker(last, 'cut') !== undefined,
+    streamError: marker(last, 'stream-error') !== undefined,
     modelVersion: model,
     responseId: `mockresp${(++served).toString(36)}`,
   };

@@ -7,7 +7,13 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GEMINI_STATUS_NAMES, type GeminiBatchEmbedContentsRequest, type GeminiErrorBody } from '../../gemini/wire.js';
+import {
+  GEMINI_STATUS_NAMES,
+  type GeminiBatchEmbedContentsRequest,
+  type GeminiErrorBody,
+  type GeminiGenerateContentRequest,
+  type GeminiPart,
+} from '../../gemini/wire.js';
 import { wait } from '../respond.js';
 import { generateResponse, marker, planGenerate, streamChunks } from './generate.js';
 import { GeminiInvalid, textOf, validateGenerateContent } from './validate.js';
@@ -117,6 +123,7 @@ class MockGeminiServer implements MockGemini {
     try {
       if (method === 'batchEmbedContents') return this.embed(body as GeminiBatchEmbedContentsRequest, model, res);
       const request = validateGenerateContent(body);
+      if (model.startsWith('gemini-3')) requireSignatures(request);
       const last = textOf(request.contents.slice(-1));
       const status = Number(marker(last, 'error'));
       if (Number.isInteger(status) && status >= 400) return sendGeminiError(res, status, `Mock Gemini injected HTTP ${status}.`, retryInfo(status));
@@ -145,6 +152,10 @@ class MockGeminiServer implements MockGemini {
         return;
       }
       if (res.destroyed) return;
+      if (i === 1 && plan.streamError) {
+        res.end(`data: ${JSON.stringify({ error: { code: 503, message: 'The model is overloaded. Please try again later.', status: 'UNAVAILABLE' } })}\r\n\r\n`);
+        return;
+      }
       // Google ends each event with CRLF CRLF.
       res.write(`data: ${JSON.stringify(chunks[i])}\r\n\r\n`);
       if (plan.delayMs > 0 && !(await wait(res, plan.delayMs))) return;
@@ -175,6 +186,19 @@ class MockGeminiServer implements MockGemini {
     }
     sendJson(res, 200, { embeddings });
   }
+}
+
+/**
+ * Gemini 3 rejects a function-call turn whose first call lost its thought signature (clients must
+ * send back what the model sent).
+ */
+function requireSignatures(req: GeminiGenerateContentRequest): void {
+  req.contents.forEach((c, i) => {
+    const first = c.parts.findIndex((p) => p.functionCall !== undefined);
+    if (c.role === 'model' && first !== -1 && (c.parts[first] as GeminiPart).thoughtSignature === undefined) {
+      throw new GeminiInvalid(`Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call \`default_api:${(c.parts[first] as GeminiPart).functionCall?.name}\` , position ${i + 1}.`);
+    }
+  });
 }
 
 /** A unit vector derived from the text: the same text always embeds the same. */
