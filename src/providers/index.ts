@@ -1,6 +1,6 @@
 /**
  * The provider adapters of the process, by provider kind. One OpenAI-wire adapter serves every
- * kind that speaks that wire format; adapters for other APIs (issue 7: Anthropic, Gemini,
+ * kind that speaks that wire format; adapters for other APIs (Gemini; issue 7: Anthropic,
  * Bedrock) get their own instance here, each reusing ./upstream-call.ts (the exchange),
  * ./upstream-errors.ts, ./sse.ts and ./usage.ts.
  */

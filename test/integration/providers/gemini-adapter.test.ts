@@ -7,6 +7,7 @@ import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../src/errors.js';
 import { GeminiAdapter } from '../../../src/providers/gemini/index.js';
+import { createProviderAdapters } from '../../../src/providers/index.js';
 import { type MockGemini, startMockGemini } from '../../../src/providers/mock/gemini/index.js';
 import type { Deployment } from '../../../src/providers/types.js';
 import { UpstreamHttpError } from '../../../src/providers/upstream-errors.js';
@@ -61,6 +62,13 @@ async function failure(promise: Promise<unknown>): Promise<GatewayError> {
 }
 
 describe('chat (JSON)', () => {
+  it('is the registered adapter of provider kind gemini', async () => {
+    const adapters = createProviderAdapters();
+    expect(adapters.get('gemini')).toBeInstanceOf(GeminiAdapter);
+    expect(adapters.get('gemini')).not.toBe(adapters.get('openai'));
+    await adapters.close();
+  });
+
   it('translates both ways, with the key only in x-goog-api-key and usage resolved', async () => {
     const res = await adapter.send(dep, upstreamRequest(chatBody('Hello Gemini [[cached:2]]', { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello Gemini [[cached:2]]' }] })));
     expect(res.status).toBe(200);
