@@ -145,6 +145,30 @@ describe('OpenAI SDK → gateway → Gemini', () => {
     expect(res.usage.prompt_tokens).toBeGreaterThan(0);
   });
 
+  it('a client that disconnects mid-stream cancels the Gemini request', async () => {
+    const before = mock.aborted;
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create(
+      { model: 'gemini-flash', messages: [{ role: 'user', content: '[[chunks:500]] [[delay:20]]' }], stream: true },
+      { signal: controller.signal },
+    );
+    let chunks = 0;
+    // The SDK ends the iteration (or throws, depending on timing) once its request is aborted.
+    try {
+      for await (const chunk of stream) {
+        if (chunk.choices[0]?.delta.content !== undefined) chunks += 1;
+        if (chunks === 3) controller.abort();
+      }
+    } catch {
+      // Aborted: expected.
+    }
+    expect(chunks).toBe(3);
+    const deadline = Date.now() + 5_000;
+    while (mock.aborted === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(mock.aborted).toBe(before + 1);
+    expect(mock.completed).toBeGreaterThan(0);
+  });
+
   it('an upstream 429 is the SDK RateLimitError with Retry-After', async () => {
     const err = await client.chat.completions.create({ model: 'gemini-flash', messages: [{ role: 'user', content: '[[error:429]]' }] }).then(
       () => undefined,
