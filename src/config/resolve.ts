@@ -13,6 +13,8 @@ export type Report = (path: PathSegment[], message: string) => void;
 
 const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 const AWS_REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+/** The Gemini adapter appends `/v1beta/models/...` itself. */
+const GEMINI_BASE_URL = 'https://generativelanguage.googleapis.com';
 
 /**
  * @param apiKeys resolved credentials by provider index (absent: none configured or unresolvable)
@@ -59,6 +61,9 @@ function resolveProvider(p: ProviderConfig, i: number, apiKey: string, builtIn: 
       break;
     case 'openai-compatible':
       if (baseUrl === undefined) report(at('baseUrl'), 'required for kind "openai-compatible"');
+      break;
+    case 'gemini':
+      baseUrl ??= GEMINI_BASE_URL;
       break;
     case 'mock':
       break;

@@ -1,11 +1,12 @@
 /**
  * The provider adapters of the process, by provider kind. One OpenAI-wire adapter serves every
- * kind that speaks that wire format; adapters for other APIs (issue 7: Anthropic, Gemini,
+ * kind that speaks that wire format; adapters for other APIs (Gemini; issue 7: Anthropic,
  * Bedrock) get their own instance here, each reusing ./upstream-call.ts (the exchange),
  * ./upstream-errors.ts, ./sse.ts and ./usage.ts.
  */
 import { GatewayError } from '../errors.js';
 import { createBedrockAdapter } from './bedrock/index.js';
+import { createGeminiAdapter } from './gemini/index.js';
 import { OPENAI_WIRE_KINDS, createOpenAIAdapter } from './openai/index.js';
 import type { ProviderAdapter, ProviderKind } from './types.js';
 
@@ -20,8 +21,9 @@ export function createProviderAdapters(): ProviderAdapters {
   for (const kind of OPENAI_WIRE_KINDS) byKind.set(kind, openai);
   const bedrock = createBedrockAdapter();
   byKind.set('bedrock', bedrock);
-  // Issue 7: byKind.set('anthropic', createAnthropicAdapter()); 'gemini'.
-  const all: ProviderAdapter[] = [openai, bedrock];
+  const gemini = createGeminiAdapter();
+  byKind.set('gemini', gemini);
+  const all: ProviderAdapter[] = [openai, bedrock, gemini];
 
   return {
     get(kind: ProviderKind): ProviderAdapter {
