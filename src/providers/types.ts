@@ -12,7 +12,7 @@ export type Operation = 'chat' | 'completions' | 'embeddings';
 /** What a deployment serves; decides which operations it accepts. */
 export type ModelKind = 'chat' | 'completion' | 'embedding';
 
-export type ProviderKind = 'openai' | 'azure' | 'openai-compatible' | 'mock';
+export type ProviderKind = 'openai' | 'azure' | 'openai-compatible' | 'mock' | 'bedrock' | 'gemini';
 
 export interface Prices {
   /** Price per million input tokens, in micro-units of the currency (integer). */
@@ -38,6 +38,8 @@ export interface Deployment {
   apiKey: string;
   /** Azure only. */
   apiVersion?: string;
+  /** Bedrock only: the AWS credentials and the AWS region requests are signed for. */
+  aws?: AwsAccess;
   region: string;
   /** Max concurrent upstream requests. */
   capacity: number;
@@ -51,6 +53,14 @@ export interface Deployment {
   mock?: MockBehaviour;
   ownedBy: string;
   created: number;
+}
+
+/** Resolved AWS credentials (never logged) and the AWS region of the endpoint (e.g. us-east-1). */
+export interface AwsAccess {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  region: string;
 }
 
 export interface MockBehaviour {
