@@ -50,6 +50,11 @@ export interface RedisStoreOptions {
   commandTimeoutMs: number;
 }
 
+/** The script as an EVALSHA command (ioredis falls back to EVAL once when Redis lacks it). */
+interface ScriptClient {
+  gatehouseCacheSetV1(entry: string, index: string, sizes: string, member: string, value: Buffer, size: number, ttlMs: number, quota: number): Promise<unknown>;
+}
+
 export function tenantPrefix(tenantId: string): string {
   return `gh:cache:{${tenantId.toLowerCase()}}:`;
 }
@@ -66,6 +71,8 @@ export function createRedisStore(opts: RedisStoreOptions): CacheStore & { ready(
   });
   // Errors surface on the commands; an 'error' listener keeps ioredis from logging each retry.
   client.on('error', () => undefined);
+  client.defineCommand('gatehouseCacheSetV1', { numberOfKeys: 3, lua: SET_SCRIPT });
+  const scripts = client as unknown as ScriptClient;
 
   return {
     kind: 'redis',
@@ -75,7 +82,8 @@ export function createRedisStore(opts: RedisStoreOptions): CacheStore & { ready(
     },
     async set(tenantId, key, value, ttlMs, quotaBytes): Promise<StoreResult> {
       const p = tenantPrefix(tenantId);
-      const stored = await client.eval(SET_SCRIPT, 3, `${p}e:${key}`, `${p}i`, `${p}s`, key, value, entrySize(key, value), Math.max(1, Math.round(ttlMs)), quotaBytes);
+      const ttl = Math.max(1, Math.round(ttlMs));
+      const stored = await scripts.gatehouseCacheSetV1(`${p}e:${key}`, `${p}i`, `${p}s`, key, value, entrySize(key, value), ttl, quotaBytes);
       return { outcome: stored === 1 ? 'stored' : 'quota', evicted: 0 };
     },
     bytes: () => undefined,
