@@ -38,6 +38,7 @@ import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
 import { adminJwtSources } from './tenancy/admin-sign-in.js';
 import { txtResolver } from './tenancy/dns.js';
+import { createKeyRehash, type KeyRehash } from './tenancy/key-rehash.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
 
@@ -93,6 +94,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   const store = await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
   let refresh: ConfigRefresh | undefined;
   let keyTouch: KeyTouch | undefined;
+  let keyRehash: KeyRehash | undefined;
   let limitService: LimitService | undefined;
   let auditQueue: AuditQueue | undefined;
   try {
@@ -131,7 +133,13 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     auditQueue = audits;
     const onAuthFailure = auditAuthFailures(audits);
 
-    const front = [identify(registry), authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure })];
+    // Keys hashed before a master-key rotation move onto the current key on first use.
+    const rehash = previousPeppers.length === 0 ? undefined : createKeyRehash(store, logger);
+    keyRehash = rehash;
+    const front = [
+      identify(registry),
+      authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure, ...(rehash ? { onStaleHash: rehash.report } : {}) }),
+    ];
     const inference = compose([
       ...front,
       parseBody({ maxBytes: config.server.maxBodyBytes }),
@@ -228,6 +236,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await running.shutdown(config.server.shutdownGraceMs);
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
+          await keyRehash?.close();
           await limits.close(); // after the drain: in-flight requests settle their reservations
           await audits.close(); // likewise: and its last flush needs the store
           await adapters.close();
@@ -241,6 +250,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   } catch (err) {
     await refresh?.stop();
     await keyTouch?.close();
+    await keyRehash?.close();
     await limitService?.close();
     await auditQueue?.close();
     await store.close();
