@@ -13,6 +13,7 @@ export type Report = (path: PathSegment[], message: string) => void;
 
 const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 const AWS_REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
 
 /**
  * @param apiKeys resolved credentials by provider index (absent: none configured or unresolvable)
@@ -66,6 +67,9 @@ function resolveProvider(p: ProviderConfig, i: number, apiKey: string, builtIn: 
       // No baseUrl: each deployment calls bedrock-runtime.{its AWS region}.amazonaws.com.
       if (p.aws === undefined) report(at('aws'), 'required for kind "bedrock" (accessKeyId, secretAccessKey, optional sessionToken and region)');
       if (p.apiKey !== undefined) report(at('apiKey'), 'not used by kind "bedrock" (requests are signed with aws credentials)');
+      break;
+    case 'anthropic':
+      baseUrl ??= ANTHROPIC_BASE_URL;
       break;
   }
   if (p.aws !== undefined && p.kind !== 'bedrock') report(at('aws'), `only used by kind "bedrock", not "${p.kind}"`);

@@ -5,6 +5,7 @@
  * ./upstream-errors.ts, ./sse.ts and ./usage.ts.
  */
 import { GatewayError } from '../errors.js';
+import { createAnthropicAdapter } from './anthropic/index.js';
 import { createBedrockAdapter } from './bedrock/index.js';
 import { OPENAI_WIRE_KINDS, createOpenAIAdapter } from './openai/index.js';
 import type { ProviderAdapter, ProviderKind } from './types.js';
@@ -20,8 +21,10 @@ export function createProviderAdapters(): ProviderAdapters {
   for (const kind of OPENAI_WIRE_KINDS) byKind.set(kind, openai);
   const bedrock = createBedrockAdapter();
   byKind.set('bedrock', bedrock);
-  // Issue 7: byKind.set('anthropic', createAnthropicAdapter()); 'gemini'.
-  const all: ProviderAdapter[] = [openai, bedrock];
+  const anthropic = createAnthropicAdapter();
+  byKind.set('anthropic', anthropic);
+  // Issue 7: 'gemini'.
+  const all: ProviderAdapter[] = [openai, bedrock, anthropic];
 
   return {
     get(kind: ProviderKind): ProviderAdapter {
