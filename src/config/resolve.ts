@@ -142,6 +142,11 @@ export function resolveDeployments(
       report(at('provider'), `unknown provider "${d.provider}"; ${known ? `declared providers: ${known}` : 'no providers are declared'}`);
       continue;
     }
+    // Anthropic's Messages API has no embeddings or legacy completions.
+    if (provider.kind === 'anthropic' && d.kind !== 'chat') {
+      report(at('kind'), `provider kind "anthropic" serves chat models only, not "${d.kind}"`);
+      continue;
+    }
     const id = d.id ?? slugify(`${d.provider}-${d.model}`);
     if (ids.has(id)) {
       const other = ids.get(id);

@@ -13,6 +13,7 @@ const KEY = 'sk-acme-0123456789abcdef0123456789abcdef';
 const UPSTREAM_KEY = 'sk-ant-upstream-CANARY-0123456789';
 
 let upstream: MockAnthropic;
+let slowUpstream: MockAnthropic;
 let gw: TestGateway;
 let client: Anthropic;
 
@@ -24,6 +25,7 @@ const WEATHER: Anthropic.Tool = {
 
 beforeAll(async () => {
   upstream = await startMockAnthropic({ apiKey: UPSTREAM_KEY });
+  slowUpstream = await startMockAnthropic({ apiKey: UPSTREAM_KEY, eventDelayMs: 40 });
   gw = await startTestGateway({
     yaml: `
 demo: { enabled: false }
@@ -34,7 +36,17 @@ providers:
     kind: anthropic
     baseUrl: ${upstream.url}
     apiKey: ${UPSTREAM_KEY}
+  - name: claude-slow
+    kind: anthropic
+    baseUrl: ${slowUpstream.url}
+    apiKey: ${UPSTREAM_KEY}
 deployments:
+  - model: claude-slow
+    provider: claude-slow
+    upstreamModel: claude-mock
+  - model: claude-flaky
+    provider: claude
+    upstreamModel: claude-stream-error
   - model: gpt-4o-mini
     provider: mock
   - model: claude-test
@@ -53,6 +65,7 @@ tenants:
 afterAll(async () => {
   await gw?.stop();
   await upstream?.close();
+  await slowUpstream?.close();
 });
 
 describe.each(['gpt-4o-mini', 'claude-test'])('Anthropic SDK → /v1/messages → %s', (model) => {
@@ -187,6 +200,24 @@ describe('Anthropic SDK errors', () => {
     });
     expect(other.status).toBeGreaterThanOrEqual(400);
     expect(((await other.json()) as { type: string }).type).toBe('error');
+  });
+});
+
+describe('Anthropic SDK streams that end early', () => {
+  it('an upstream failure mid-stream reaches the SDK as an error event', async () => {
+    const stream = client.messages.stream({ model: 'claude-flaky', max_tokens: 50, messages: [{ role: 'user', content: 'hello there' }] });
+    const err = await stream.finalMessage().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Anthropic.APIError);
+    expect(String((err as Error).message)).toMatch(/overloaded_error|failed mid-stream/);
+  });
+
+  it('a client that aborts its stream cancels the upstream request', async () => {
+    const before = slowUpstream.aborted;
+    const stream = client.messages.stream({ model: 'claude-slow', max_tokens: 100, messages: [{ role: 'user', content: 'a b c d e f g h i j k l m n o p q r s t' }] });
+    await new Promise<void>((resolve) => stream.once('text', () => resolve()));
+    stream.abort();
+    await stream.done().catch(() => undefined);
+    await expect.poll(() => slowUpstream.aborted, { timeout: 5_000 }).toBe(before + 1);
   });
 });
 
