@@ -13,11 +13,13 @@ import type { UpstreamResponse } from '../providers/types.js';
 import { sendJson } from './respond.js';
 
 /** The same answer in Anthropic's format; usage (for metering) stays the upstream's. */
-export function toAnthropicUpstream(upstream: UpstreamResponse, model: string): UpstreamResponse {
+export function toAnthropicUpstream(upstream: UpstreamResponse, model: string, requestId: string): UpstreamResponse {
   const sse = upstream.status < 300 && upstream.headers['content-type']?.startsWith('text/event-stream') === true;
   const translator = sse ? new OpenAIStreamToAnthropic(model) : new OpenAIJsonToAnthropic(upstream.status);
   const headers: Record<string, string> = { 'content-type': sse ? 'text/event-stream' : 'application/json' };
   if (sse) headers['cache-control'] = 'no-cache';
+  // Anthropic SDKs expose this header as the response's `_request_id`.
+  headers['request-id'] = requestId;
   const id = upstream.headers['x-upstream-request-id'];
   if (id !== undefined) headers['x-upstream-request-id'] = id;
   return { status: upstream.status, headers, body: translateBody(upstream.body, translator).body, usage: upstream.usage };
@@ -29,6 +31,8 @@ export function sendAnthropicError(res: ServerResponse, err: GatewayError): void
     return;
   }
   for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
+  const id = res.getHeader('x-request-id');
+  if (typeof id === 'string') res.setHeader('request-id', id);
   sendJson(res, err.status, errorBody(err.status, err.message));
 }
 

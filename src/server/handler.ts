@@ -154,7 +154,7 @@ async function serveApi(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
   }
   await deps.inference(ctx);
   if (dialectOf(ctx.endpoint) === 'anthropic' && ctx.upstream !== undefined) {
-    ctx.upstream = toAnthropicUpstream(ctx.upstream, ctx.model ?? '');
+    ctx.upstream = toAnthropicUpstream(ctx.upstream, ctx.model ?? '', ctx.requestId);
   }
   streamUpstream(deps, ctx, res);
 }

@@ -81,6 +81,7 @@ describe.each(['gpt-4o-mini', 'claude-test'])('Anthropic SDK â†’ /v1/messages â†
     expect(data.usage.output_tokens).toBeGreaterThan(0);
     expect(response.headers.get('x-tenant-id')).toBe('acme');
     expect(response.headers.get('x-gatehouse-model')).toBe(model);
+    expect(response.headers.get('request-id')).toBe(response.headers.get('x-request-id'));
   });
 
   it('returns tool_use blocks and takes tool_result turns', async () => {
@@ -170,6 +171,7 @@ describe('Anthropic SDK errors', () => {
     const limited = err as InstanceType<typeof Anthropic.RateLimitError>;
     expect(limited.headers?.get('retry-after')).toBe('7');
     expect(limited.error).toMatchObject({ error: { type: 'rate_limit_error' } });
+    expect(limited.requestID).toBe(limited.headers?.get('x-request-id'));
   });
 
   it('bad input is a 400 invalid_request_error naming the field', async () => {
