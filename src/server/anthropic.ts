@@ -15,7 +15,7 @@ import { sendJson } from './respond.js';
 /** The same answer in Anthropic's format; usage (for metering) stays the upstream's. */
 export function toAnthropicUpstream(upstream: UpstreamResponse, model: string, requestId: string): UpstreamResponse {
   const sse = upstream.status < 300 && upstream.headers['content-type']?.startsWith('text/event-stream') === true;
-  const translator = sse ? new OpenAIStreamToAnthropic(model) : new OpenAIJsonToAnthropic(upstream.status);
+  const translator = sse ? new OpenAIStreamToAnthropic(model) : new OpenAIJsonToAnthropic(upstream.status, requestId);
   const headers: Record<string, string> = { 'content-type': sse ? 'text/event-stream' : 'application/json' };
   if (sse) headers['cache-control'] = 'no-cache';
   // Anthropic SDKs expose this header as the response's `_request_id`.
@@ -31,16 +31,18 @@ export function sendAnthropicError(res: ServerResponse, err: GatewayError): void
     return;
   }
   for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
-  const id = res.getHeader('x-request-id');
-  if (typeof id === 'string') res.setHeader('request-id', id);
-  sendJson(res, err.status, errorBody(err.status, err.message));
+  const raw = res.getHeader('x-request-id');
+  const id = typeof raw === 'string' ? raw : undefined;
+  if (id !== undefined) res.setHeader('request-id', id);
+  sendJson(res, err.status, errorBody(err.status, err.message, id));
 }
 
 /** Headers are out: an SSE stream ends with Anthropic's `error` event (SDKs raise it), anything else is cut. */
 export function failAnthropicStream(res: ServerResponse, err: GatewayError): void {
   const type = res.getHeader('content-type');
   if (typeof type === 'string' && type.startsWith('text/event-stream') && !res.writableEnded && !res.destroyed) {
-    res.end(`event: error\ndata: ${JSON.stringify(errorBody(err.status, err.message))}\n\n`);
+    const id = res.getHeader('x-request-id');
+    res.end(`event: error\ndata: ${JSON.stringify(errorBody(err.status, err.message, typeof id === 'string' ? id : undefined))}\n\n`);
   } else {
     res.destroy();
   }

@@ -185,6 +185,7 @@ describe('Anthropic SDK errors', () => {
     expect(body.type).toBe('error');
     expect(body.error.type).toBe('invalid_request_error');
     expect(body.error.message).toMatch(/^max_tokens/);
+    expect((body as { request_id?: string }).request_id).toBe(res.headers.get('x-request-id'));
   });
 
   it('accepts Authorization: Bearer and the tenant-scoped path', async () => {

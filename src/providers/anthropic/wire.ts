@@ -113,4 +113,6 @@ export type AnthropicErrorType =
 export interface AnthropicErrorBody {
   type: 'error';
   error: { type: AnthropicErrorType; message: string };
+  /** The request's id, as in the `request-id` header. */
+  request_id?: string;
 }

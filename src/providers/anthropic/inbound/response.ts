@@ -94,8 +94,10 @@ export function errorType(status: number): AnthropicErrorType {
   return 'invalid_request_error';
 }
 
-export function errorBody(status: number, message: string): AnthropicErrorBody {
-  return { type: 'error', error: { type: errorType(status), message } };
+export function errorBody(status: number, message: string, requestId?: string): AnthropicErrorBody {
+  const body: AnthropicErrorBody = { type: 'error', error: { type: errorType(status), message } };
+  if (requestId !== undefined) body.request_id = requestId;
+  return body;
 }
 
 const MAX_BYTES = 32 * 1024 * 1024;
@@ -108,9 +110,11 @@ export class OpenAIJsonToAnthropic implements BodyTranslator {
   private chunks: Buffer[] = [];
   private bytes = 0;
   private readonly status: number;
+  private readonly requestId: string | undefined;
 
-  constructor(status: number) {
+  constructor(status: number, requestId?: string) {
     this.status = status;
+    this.requestId = requestId;
   }
 
   push(chunk: Buffer): string {
@@ -131,7 +135,7 @@ export class OpenAIJsonToAnthropic implements BodyTranslator {
     if (this.status >= 400) {
       const error = isObj(parsed) && isObj(parsed.error) ? parsed.error : {};
       const message = typeof error.message === 'string' ? error.message : `The request failed with HTTP ${this.status}.`;
-      return JSON.stringify(errorBody(this.status, message));
+      return JSON.stringify(errorBody(this.status, message, this.requestId));
     }
     return JSON.stringify(toAnthropicMessage(isObj(parsed) ? parsed : {}));
   }

@@ -168,7 +168,7 @@ function validate(body: unknown): AnthropicRequest {
 
 function sendError(res: ServerResponse, status: number, message: string): void {
   const type = STATUS_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
-  const text = JSON.stringify({ type: 'error', error: { type, message } });
+  const text = JSON.stringify({ type: 'error', error: { type, message }, request_id: 'req_mockerror' });
   const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), 'request-id': 'req_mockerror' };
   if (status === 429) headers['retry-after'] = '7';
   res.writeHead(status, headers);
