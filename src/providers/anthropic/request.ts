@@ -21,7 +21,6 @@ import type {
   AnthropicToolChoice,
   ImageBlock,
   RequestBlock,
-  TextBlock,
 } from './wire.js';
 
 export const DEFAULT_MAX_TOKENS = 4096;
@@ -228,4 +227,3 @@ function jsonInstruction(format: unknown): string | undefined {
   throw invalid('response_format', 'response_format.type must be text, json_object or json_schema.');
 }
 
-export type { TextBlock };
