@@ -31,6 +31,8 @@ export class AnthropicStreamTranslator implements BodyTranslator {
   private readonly scanner: SseScanner;
   private raw: Partial<AnthropicUsage> = {};
   private sawUsage = false;
+  /** message_delta's usage arrived: the counts are the provider's final ones. */
+  private sawFinalUsage = false;
   private stopReason: StopReason | null = null;
   /** Anthropic block index → OpenAI tool-call index. */
   private readonly toolIndex = new Map<number, number>();
@@ -58,9 +60,14 @@ export class AnthropicStreamTranslator implements BodyTranslator {
   }
 
   usage(): Usage | undefined {
-    if (this.sawUsage) return toUsage(this.raw);
-    if (this.deltas === 0) return undefined;
-    return { promptTokens: 0, completionTokens: this.deltas, totalTokens: this.deltas, cachedTokens: 0, estimated: true };
+    const seen = this.sawUsage ? toUsage(this.raw) : undefined;
+    if (this.sawFinalUsage && seen !== undefined) return seen;
+    // Cut off before message_delta: message_start's output count is a placeholder (1), so the
+    // output is estimated from the deltas that passed (about one token each), never less.
+    if (seen === undefined && this.deltas === 0) return undefined;
+    const promptTokens = seen?.promptTokens ?? 0;
+    const completionTokens = Math.max(seen?.completionTokens ?? 0, this.deltas);
+    return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens: seen?.cachedTokens ?? 0, estimated: true };
   }
 
   private take(): string {
@@ -112,6 +119,7 @@ export class AnthropicStreamTranslator implements BodyTranslator {
       case 'message_delta':
         this.stopReason = event.delta?.stop_reason ?? this.stopReason;
         this.mergeUsage(event.usage);
+        if (event.usage !== undefined && event.usage !== null) this.sawFinalUsage = true;
         return;
       case 'message_stop':
         this.finish();

@@ -183,7 +183,14 @@ describe('stream: Anthropic SSE → OpenAI chunks', () => {
   it('fails on an error event, keeping the usage seen so far', () => {
     const t = new AnthropicStreamTranslator({ includeUsage: false, created: 1, model: 'm' });
     expect(() => t.push(Buffer.from(fixtureText('stream-error.sse')))).toThrow(/overloaded_error/);
-    expect(t.usage()).toMatchObject({ promptTokens: 10, completionTokens: 1 });
+    expect(t.usage()).toMatchObject({ promptTokens: 10, completionTokens: 1, estimated: true });
+  });
+
+  it('a stream cut before message_delta is metered by the deltas that passed, with the real input count', () => {
+    const text = fixtureText('stream-tool-use.sse');
+    const t = new AnthropicStreamTranslator({ includeUsage: false, created: 1, model: 'm' });
+    t.push(Buffer.from(text.slice(0, text.indexOf('event: message_delta'))));
+    expect(t.usage()).toEqual({ promptTokens: 472, completionTokens: 4, totalTokens: 476, cachedTokens: 0, estimated: true });
   });
 
   it('ends a stream cut before message_stop with a finish chunk and [DONE]', () => {
