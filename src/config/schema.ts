@@ -57,7 +57,7 @@ const awsCredentials = z
 const provider = z
   .object({
     name: slug,
-    kind: z.enum(['openai', 'azure', 'openai-compatible', 'mock', 'bedrock', 'gemini']),
+    kind: z.enum(['openai', 'azure', 'openai-compatible', 'mock', 'bedrock', 'gemini', 'anthropic']),
     baseUrl: z.url({ protocol: /^https?$/ }).optional(),
     apiKey: secretRef.optional(),
     apiVersion: z.string().min(1).optional(),

@@ -12,7 +12,7 @@ export type Operation = 'chat' | 'completions' | 'embeddings';
 /** What a deployment serves; decides which operations it accepts. */
 export type ModelKind = 'chat' | 'completion' | 'embedding';
 
-export type ProviderKind = 'openai' | 'azure' | 'openai-compatible' | 'mock' | 'bedrock' | 'gemini';
+export type ProviderKind = 'openai' | 'azure' | 'openai-compatible' | 'mock' | 'bedrock' | 'gemini' | 'anthropic';
 
 export interface Prices {
   /** Price per million input tokens, in micro-units of the currency (integer). */
