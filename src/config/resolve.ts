@@ -161,6 +161,7 @@ export function resolveDeployments(
       ownedBy: provider.name,
       created,
     };
+    if (d.routingWeight !== undefined) deployment.routingWeight = d.routingWeight;
     if (provider.apiVersion !== undefined) deployment.apiVersion = provider.apiVersion;
     if (provider.mock !== undefined) deployment.mock = { ...provider.mock };
     out.push(deployment);
