@@ -80,12 +80,16 @@ export function sleep(ms: number, signal: CancelSignal): Promise<void> {
  * One attempt under a time limit (until the response headers). Without a limit the client's
  * signal is passed as is: no timer, no extra listener on the hot path.
  */
-async function attemptOnce<C>(deps: AttemptDeps<C>, context: C, d: Deployment, signal: CancelSignal, limitMs: number, what: string): Promise<UpstreamResponse> {
+async function attemptOnce<C>(deps: AttemptDeps<C>, context: C, d: Deployment, signal: CancelSignal, limitMs: number, policy: ModelPolicy): Promise<UpstreamResponse> {
   if (limitMs === Infinity) return deps.send(d, signal, context);
   const child = new Cancellation();
   const forward = (): void => child.abort(signal.reason);
   signal.addEventListener('abort', forward, { once: true });
   const timer = setTimeout(() => {
+    const what =
+      limitMs === policy.attemptTimeoutMs
+        ? `the attempt timeout of ${policy.attemptTimeoutMs} ms`
+        : `the total timeout of ${policy.totalTimeoutMs} ms`;
     child.abort(new GatewayError('upstream_timeout', `The upstream provider did not answer within ${what}.`));
   }, Math.max(1, limitMs));
   try {
@@ -159,13 +163,12 @@ export async function runAttempts<C>(deps: AttemptDeps<C>, req: AttemptRequest<C
   for (let attempt = 1; ; attempt++) {
     const t0 = now();
     const limit = Math.min(attemptLimit, deadline - t0);
-    const what = limit === attemptLimit ? `the attempt timeout of ${attemptLimit} ms` : `the total timeout of ${policy.totalTimeoutMs} ms`;
     req.attempts = attempt;
     req.current = d;
     router.begin(d);
     let response: UpstreamResponse;
     try {
-      response = await attemptOnce(deps, req.context, d, signal, limit, what);
+      response = await attemptOnce(deps, req.context, d, signal, limit, policy);
     } catch (err) {
       router.end(d);
       const r = signal.aborted ? undefined : retryable(err);
