@@ -39,6 +39,8 @@ import { openStore, type Store } from './store/index.js';
 import { syncTenancy } from './tenancy/bootstrap.js';
 import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
+import { adminJwtSources } from './tenancy/admin-sign-in.js';
+import { txtResolver } from './tenancy/dns.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
 
@@ -184,6 +186,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         sealer: tenantSealer(keyring),
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
+        jwt: adminJwtSources(registry, store, config.admin?.jwt),
+        resolveTxt: txtResolver(config.domainVerification.resolvers),
         audit: audits,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
         onChange: async (tenantId) => void (await refresh?.reloadTenant(tenantId)),

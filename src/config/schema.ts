@@ -269,6 +269,28 @@ export const configSchema = z
       .object({ enabled: z.boolean().default(true), key: secretRef.optional() })
       .strict()
       .default({ enabled: true }),
+    /** The admin API's platform sign-in: the operator's identity provider for platform roles. */
+    admin: z
+      .object({
+        /**
+         * Bearer JWTs from this issuer are platform principals; the roles claim must carry
+         * platform_admin or platform_auditor. Tenant staff sign in with their tenant's issuers.
+         */
+        jwt: jwtIssuer.optional(),
+      })
+      .strict()
+      .optional(),
+    /** Proofs of custom-domain ownership (DNS TXT records) added through the admin API. */
+    domainVerification: z
+      .object({
+        /** DNS servers to ask (`ip` or `ip:port`); empty: the system's resolvers. */
+        resolvers: z
+          .array(z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?|\[[0-9a-fA-F:]+\](?::\d{1,5})?|[0-9a-fA-F:]+)$/, 'an IP address, optionally with :port'))
+          .max(8)
+          .default([]),
+      })
+      .strict()
+      .default({ resolvers: [] }),
     /** Fair scheduling of each deployment's capacity (DESIGN §4). */
     scheduling: z
       .object({

@@ -9,7 +9,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import { hashApiKey } from '../crypto/keys.js';
 import { adminKeysRepo, type Store } from '../store/index.js';
+import { authenticateAdminJwt, type AdminJwtFailureReason, type AdminJwtSources } from './admin-jwt.js';
 import { adminKeyPrefix, adminKeyScope } from './admin-keys.js';
+import { looksLikeJwt } from './jwt.js';
 import type { AdminPrincipal } from './admin-principal.js';
 import { isPlatformRole, isTenantRole, PLATFORM_SCOPE_ID } from './roles.js';
 
@@ -32,7 +34,8 @@ export type AdminAuthFailureReason =
   | 'revoked'
   /** The key's user lost its role or was disabled, or its service account is disabled. */
   | 'owner_inactive'
-  | 'tenant_deleting';
+  | 'tenant_deleting'
+  | AdminJwtFailureReason;
 
 /**
  * Who a refused credential claimed to be: the scope (tenant id or PLATFORM_SCOPE_ID) and key,
@@ -62,6 +65,8 @@ export interface AdminAuthenticatorOptions {
   /** GATEHOUSE_ADMIN_KEY; undefined disables the bootstrap key. */
   bootstrapKey: string | undefined;
   now?: () => Date;
+  /** Bearer JWTs (tenant and platform identity providers); absent: admin keys only. */
+  jwt?: AdminJwtSources;
   /** Called with a key id after a successful authentication (records last use off the response path). */
   onUse?: (scopeId: string, keyId: string) => void;
 }
@@ -103,6 +108,12 @@ export function createAdminAuthenticator(opts: AdminAuthenticatorOptions): Admin
     if (credential === null) return { ok: false, reason: 'malformed', failure: { reason: 'malformed', scopeId: null, keyId: null, prefix: null } };
     const hash = hashApiKey(credential, opts.pepper);
     if (bootstrapHash !== undefined && timingSafeEqual(hash, bootstrapHash)) return { ok: true, principal: BOOTSTRAP };
+
+    if (opts.jwt !== undefined && looksLikeJwt(credential)) {
+      const signedIn = await authenticateAdminJwt(credential, opts.jwt);
+      if (signedIn.ok) return signedIn;
+      return { ok: false, reason: signedIn.client, failure: { reason: signedIn.reason, scopeId: signedIn.scopeId, keyId: null, prefix: null } };
+    }
 
     const scopeId = adminKeyScope(credential);
     const prefix = adminKeyPrefix(credential) ?? null;

@@ -103,6 +103,7 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'GET', path: `${T}/domains`, roles: [PA, TA, TD, TV] },
   { method: 'POST', path: `${T}/domains`, roles: [TA], body: () => ({ domain: `evil-${rand()}.example.com` }) },
   { method: 'GET', path: `${T}/domains/{domain}`, roles: [PA, TA, TD, TV] },
+  { method: 'POST', path: `${T}/domains/{domain}/verify`, roles: [TA] },
   { method: 'DELETE', path: `${T}/domains/{domain}`, roles: [TA] },
 
   { method: 'GET', path: `${T}/provider-credentials`, roles: [TA, TD, TV] },
