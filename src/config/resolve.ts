@@ -162,6 +162,7 @@ export function resolveDeployments(
       created,
     };
     if (d.routingWeight !== undefined) deployment.routingWeight = d.routingWeight;
+    if (d.attemptTimeoutMs !== undefined) deployment.attemptTimeoutMs = d.attemptTimeoutMs;
     if (provider.apiVersion !== undefined) deployment.apiVersion = provider.apiVersion;
     if (provider.mock !== undefined) deployment.mock = { ...provider.mock };
     out.push(deployment);

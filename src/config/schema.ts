@@ -80,6 +80,8 @@ const deployment = z
     limitsFailMode: z.enum(['open', 'closed']).default('closed'),
     /** Share of the model's traffic under the `weighted` routing strategy (default 1); not `weight`. */
     routingWeight: z.number().int().min(1).max(1_000_000).optional(),
+    /** One attempt on this deployment until response headers; overrides routing's per-model value. */
+    attemptTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
   })
   .strict();
 

@@ -48,6 +48,8 @@ export interface Deployment {
    * which prices work for limits: a cheap, big deployment may take most traffic at weight 1.
    */
   routingWeight?: number;
+  /** Per-attempt timeout until response headers, overriding the model's routing setting. */
+  attemptTimeoutMs?: number;
   /** What admission does here when the shared limits backend (Redis) cannot be reached. */
   limitsFailMode: FailMode;
   timeoutMs: number;

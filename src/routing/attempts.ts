@@ -86,10 +86,8 @@ async function attemptOnce<C>(deps: AttemptDeps<C>, context: C, d: Deployment, s
   const forward = (): void => child.abort(signal.reason);
   signal.addEventListener('abort', forward, { once: true });
   const timer = setTimeout(() => {
-    const what =
-      limitMs === policy.attemptTimeoutMs
-        ? `the attempt timeout of ${policy.attemptTimeoutMs} ms`
-        : `the total timeout of ${policy.totalTimeoutMs} ms`;
+    const attemptMs = d.attemptTimeoutMs ?? (policy.attemptTimeoutMs > 0 ? policy.attemptTimeoutMs : Infinity);
+    const what = limitMs < attemptMs ? `the total timeout of ${policy.totalTimeoutMs} ms` : `the attempt timeout of ${limitMs} ms`;
     child.abort(new GatewayError('upstream_timeout', `The upstream provider did not answer within ${what}.`));
   }, Math.max(1, limitMs));
   try {
@@ -162,7 +160,8 @@ export async function runAttempts<C>(deps: AttemptDeps<C>, req: AttemptRequest<C
 
   for (let attempt = 1; ; attempt++) {
     const t0 = now();
-    const limit = Math.min(attemptLimit, deadline - t0);
+    const own = d.attemptTimeoutMs;
+    const limit = Math.min(own === undefined ? attemptLimit : own, deadline - t0);
     req.attempts = attempt;
     req.current = d;
     router.begin(d);

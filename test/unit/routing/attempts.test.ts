@@ -234,3 +234,20 @@ describe('fallback chain resolution', () => {
     expect(candidateDeployments(registry.current, makeTenant('any'), 'gpt-4o-mini')).toHaveLength(1);
   });
 });
+
+describe('per-deployment attempt timeout', () => {
+  it("overrides the model's, and the error says which timeout ran out", async () => {
+    const d = makeDeployment('m', { attemptTimeoutMs: 80 });
+    const h = harness([d], new Map([[d, ['stall', 'stall', 'stall']]]), config({ attemptTimeoutMs: 10_000 }));
+    const started = Date.now();
+    const err = (await h.run('m').done.catch((e: unknown) => e)) as GatewayError;
+    expect(err.code).toBe('upstream_timeout');
+    expect(err.message).toContain('attempt timeout of 80 ms');
+    expect(h.sent).toHaveLength(3);
+    expect(Date.now() - started).toBeLessThan(1000);
+
+    const total = harness([d], new Map([[d, ['stall', 'stall', 'stall']]]), config({ totalTimeoutMs: 120 }));
+    const err2 = (await total.run('m').done.catch((e: unknown) => e)) as GatewayError;
+    expect(err2.message).toContain('total timeout of 120 ms');
+  });
+});
