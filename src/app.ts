@@ -13,7 +13,10 @@ import { createMetrics } from './observability/metrics.js';
 import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
 import { createAdaptiveCapacity } from './limits/adaptive.js';
 import { createScheduler, type Scheduler } from './limits/scheduler.js';
-import { schedule } from './pipeline/schedule.js';
+import { schedule, slotMover } from './pipeline/schedule.js';
+import { registerRoutingMetrics } from './observability/routing-metrics.js';
+import { routingConfig } from './config/routing.js';
+import { createRouter } from './routing/router.js';
 import { authenticate } from './pipeline/authenticate.js';
 import { createLimitService, type LimitService } from './limits/service.js';
 import { preloadTokenizers } from './limits/tokens.js';
@@ -38,6 +41,7 @@ import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
 import { adminJwtSources } from './tenancy/admin-sign-in.js';
 import { txtResolver } from './tenancy/dns.js';
+import { createKeyRehash, type KeyRehash } from './tenancy/key-rehash.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
 import { createCache, type ResponseCache } from './cache/index.js';
@@ -95,6 +99,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   const store = await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
   let refresh: ConfigRefresh | undefined;
   let keyTouch: KeyTouch | undefined;
+  let keyRehash: KeyRehash | undefined;
   let limitService: LimitService | undefined;
   let responseCache: ResponseCache | undefined;
   let auditQueue: AuditQueue | undefined;
@@ -138,12 +143,30 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     auditQueue = audits;
     const onAuthFailure = auditAuthFailures(audits);
 
-    const front = [identify(registry), authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure })];
+    // Strategies, breakers and fallbacks: one router shared by the route and provider stages.
+    const router = createRouter({
+      config: routingConfig(config.routing),
+      onBreakerChange: ({ deploymentId, from, to }) => {
+        const fields = { deployment: deploymentId, from, to };
+        if (to === 'open') logger.warn(fields, 'circuit breaker opened: deployment out of rotation');
+        else logger.info(fields, 'circuit breaker state changed');
+      },
+    });
+    registerRoutingMetrics(metrics.registry, () => router.breakerStates());
+    const scheduleDeps = { scheduler, defaults: config.scheduling };
+
+    // Keys hashed before a master-key rotation move onto the current key on first use.
+    const rehash = previousPeppers.length === 0 ? undefined : createKeyRehash(store, logger);
+    keyRehash = rehash;
+    const front = [
+      identify(registry),
+      authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure, ...(rehash ? { onStaleHash: rehash.report } : {}) }),
+    ];
     const inference = compose([
       ...front,
       parseBody({ maxBytes: config.server.maxBodyBytes }),
       authorize({ onAuthFailure }),
-      route(registry, { onAuthFailure }),
+      route(registry, { onAuthFailure, router }),
       validate(),
       admit({
         limits: limitService,
@@ -155,8 +178,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         onRefusal: (code) => metrics.countLimitRefusal(code),
       }),
       cacheLookup(cache),
-      schedule({ scheduler, defaults: config.scheduling }),
-      callProvider(adapters),
+      schedule(scheduleDeps),
+      callProvider(adapters, { router, registry, moveSlot: slotMover(scheduleDeps) }),
       cacheFill(cache),
     ]);
     const models = compose([...front, authorize({ onAuthFailure })]);
@@ -241,6 +264,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await running.shutdown(config.server.shutdownGraceMs);
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
+          await keyRehash?.close();
           await limits.close(); // after the drain: in-flight requests settle their reservations
           await cache.close();
           await audits.close(); // likewise: and its last flush needs the store
@@ -255,6 +279,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   } catch (err) {
     await refresh?.stop();
     await keyTouch?.close();
+    await keyRehash?.close();
     await limitService?.close();
     await responseCache?.close();
     await auditQueue?.close();

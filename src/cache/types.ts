@@ -40,6 +40,8 @@ export interface CacheStore {
 export interface CacheFill {
   /** The normalized request (key.ts); hashed under the tenant's key when stored. */
   normalized: string;
+  /** The public model the key was made for: an answer a fallback got from another model is not stored. */
+  model: string;
   ttlMs: number;
   /** The tenant's cache_bytes limit, if it has one. */
   quotaBytes: number | undefined;

@@ -15,6 +15,7 @@ const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 const AWS_REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
 /** The Gemini adapter appends `/v1beta/models/...` itself. */
 const GEMINI_BASE_URL = 'https://generativelanguage.googleapis.com';
+const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
 
 /**
  * @param apiKeys resolved credentials by provider index (absent: none configured or unresolvable)
@@ -71,6 +72,9 @@ function resolveProvider(p: ProviderConfig, i: number, apiKey: string, builtIn: 
       // No baseUrl: each deployment calls bedrock-runtime.{its AWS region}.amazonaws.com.
       if (p.aws === undefined) report(at('aws'), 'required for kind "bedrock" (accessKeyId, secretAccessKey, optional sessionToken and region)');
       if (p.apiKey !== undefined) report(at('apiKey'), 'not used by kind "bedrock" (requests are signed with aws credentials)');
+      break;
+    case 'anthropic':
+      baseUrl ??= ANTHROPIC_BASE_URL;
       break;
   }
   if (p.aws !== undefined && p.kind !== 'bedrock') report(at('aws'), `only used by kind "bedrock", not "${p.kind}"`);
@@ -143,6 +147,11 @@ export function resolveDeployments(
       report(at('provider'), `unknown provider "${d.provider}"; ${known ? `declared providers: ${known}` : 'no providers are declared'}`);
       continue;
     }
+    // Anthropic's Messages API has no embeddings or legacy completions.
+    if (provider.kind === 'anthropic' && d.kind !== 'chat') {
+      report(at('kind'), `provider kind "anthropic" serves chat models only, not "${d.kind}"`);
+      continue;
+    }
     const id = d.id ?? slugify(`${d.provider}-${d.model}`);
     if (ids.has(id)) {
       const other = ids.get(id);
@@ -182,6 +191,8 @@ export function resolveDeployments(
       ownedBy: provider.name,
       created,
     };
+    if (d.routingWeight !== undefined) deployment.routingWeight = d.routingWeight;
+    if (d.attemptTimeoutMs !== undefined) deployment.attemptTimeoutMs = d.attemptTimeoutMs;
     if (provider.apiVersion !== undefined) deployment.apiVersion = provider.apiVersion;
     if (provider.kind === 'bedrock') {
       const region = d.awsRegion ?? provider.aws?.region ?? (AWS_REGION.test(d.region) ? d.region : undefined);

@@ -67,7 +67,7 @@ export function cacheLookup(cache: ResponseCache, now: () => number = Date.now):
     headers[CACHE_HEADER] = 'miss';
     const normalized = normalizedRequest(operation, deployment.model, body);
     const ttlMs = settings.ttlSeconds * 1000;
-    if (control.store) ctx.cacheFill = { normalized, ttlMs, quotaBytes: cacheQuotaOf(tenant) };
+    if (control.store) ctx.cacheFill = { normalized, model: deployment.model, ttlMs, quotaBytes: cacheQuotaOf(tenant) };
     const keys = control.lookup ? state?.keys : undefined;
     if (keys === undefined) {
       cache.count('miss');
@@ -86,7 +86,7 @@ export function cacheFill(cache: ResponseCache, now: () => number = Date.now): S
     const upstream = ctx.upstream;
     const tenant = ctx.tenant;
     if (fill === undefined || upstream === undefined || tenant === undefined) return;
-    if (upstream.status < 200 || upstream.status >= 300) return;
+    if (upstream.status < 200 || upstream.status >= 300 || ctx.deployment?.model !== fill.model) return;
     const contentType = upstream.headers['content-type'] ?? 'application/json';
     const body = captureBody(
       upstream.body,

@@ -6,15 +6,25 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { CacheFill } from '../cache/types.js';
 import type { CancelSignal } from '../providers/cancel.js';
 import type { Deployment, Operation, UpstreamResponse, Usage } from '../providers/types.js';
+import type { Slot } from '../limits/scheduler.js';
 import type { Principal, Tenant } from '../tenancy/types.js';
 
 /** What the router understood of the request before any stage ran. */
 export type Endpoint =
-  | { op: Operation; modelFromPath?: string }
+  /** dialect: the client speaks another API (POST /v1/messages); the pipeline sees the canonical body. */
+  | { op: Operation; modelFromPath?: string; dialect?: Dialect }
   | { op: 'models.list' }
   | { op: 'models.get'; model: string }
   /** Tenant-scoped predict: chat or embeddings, decided by the model's kind. */
   | { op: 'predict'; modelFromPath: string };
+
+/** Client-facing APIs other than OpenAI's, translated at the edge. */
+export type Dialect = 'anthropic';
+
+/** The dialect of the request, when it is not OpenAI's. */
+export function dialectOf(endpoint: Endpoint): Dialect | undefined {
+  return 'dialect' in endpoint ? endpoint.dialect : undefined;
+}
 
 export interface RequestContext {
   readonly requestId: string;
@@ -51,8 +61,16 @@ export interface RequestContext {
   model?: string;
   /** Operation after resolving 'predict'. */
   operation?: Operation;
-  /** Set by route. */
+  /**
+   * Set by route; the provider stage replaces it with the deployment that actually served (a
+   * retry or fallback may move the request), so headers and metering name that one.
+   */
   deployment?: Deployment;
+  /**
+   * The scheduler slot the request holds (set by schedule), released by its finisher; the
+   * provider stage moves it when a retry goes to another deployment.
+   */
+  heldSlot?: Slot;
   /** hrtime when the provider stage handed the request to the adapter, and when it answered. */
   upstreamStartedAt?: bigint;
   upstreamAnsweredAt?: bigint;

@@ -5,6 +5,7 @@
  * ./upstream-errors.ts, ./sse.ts and ./usage.ts.
  */
 import { GatewayError } from '../errors.js';
+import { createAnthropicAdapter } from './anthropic/index.js';
 import { createBedrockAdapter } from './bedrock/index.js';
 import { createGeminiAdapter } from './gemini/index.js';
 import { OPENAI_WIRE_KINDS, createOpenAIAdapter } from './openai/index.js';
@@ -23,7 +24,9 @@ export function createProviderAdapters(): ProviderAdapters {
   byKind.set('bedrock', bedrock);
   const gemini = createGeminiAdapter();
   byKind.set('gemini', gemini);
-  const all: ProviderAdapter[] = [openai, bedrock, gemini];
+  const anthropic = createAnthropicAdapter();
+  byKind.set('anthropic', anthropic);
+  const all: ProviderAdapter[] = [openai, bedrock, gemini, anthropic];
 
   return {
     get(kind: ProviderKind): ProviderAdapter {

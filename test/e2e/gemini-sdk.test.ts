@@ -157,7 +157,11 @@ describe('OpenAI SDK → gateway → Gemini', () => {
     try {
       for await (const chunk of stream) {
         if (chunk.choices[0]?.delta.content !== undefined) chunks += 1;
-        if (chunks === 3) controller.abort();
+        if (chunks === 3) {
+          controller.abort();
+          // Chunks that arrived in the same read would still be yielded: stop here.
+          break;
+        }
       }
     } catch {
       // Aborted: expected.
