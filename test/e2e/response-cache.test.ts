@@ -212,6 +212,21 @@ describe('response cache', () => {
     expect((await chat(ACME, ask('stream me'))).headers['x-gatehouse-cache']).toBe('miss');
   });
 
+  it('an Anthropic /v1/messages request is cached too, and replayed in Anthropic\'s format', async () => {
+    const stored = await metric('stored');
+    const body = { model: 'gpt-4o-mini', max_tokens: 50, temperature: 0, messages: [{ role: 'user', content: 'anthropic cache' }] };
+    const first = await post(ACME, '/v1/messages', body, { 'anthropic-version': '2023-06-01' });
+    expect(first.status, first.text).toBe(200);
+    expect(first.headers['x-gatehouse-cache']).toBe('miss');
+    await storedAtLeast(stored + 1);
+    const before = upstreamCalls();
+    const hit = await post(ACME, '/v1/messages', body, { 'anthropic-version': '2023-06-01' });
+    expect(hit.headers['x-gatehouse-cache']).toBe('hit');
+    expect(JSON.parse(hit.text)).toMatchObject({ type: 'message', role: 'assistant' });
+    expect(JSON.parse(hit.text).content).toEqual(JSON.parse(first.text).content);
+    expect(upstreamCalls()).toBe(before);
+  });
+
   it('a malformed Cache-Control is a 400', async () => {
     const res = await chat(ACME, ask('bad'), { 'cache-control': 'max-age=soon' });
     expect(res.status).toBe(400);
