@@ -34,4 +34,4 @@ WHERE p.name = q.name
 ALTER TABLE plans FORCE ROW LEVEL SECURITY;
 `;
 
-export const migration0013: Migration = { id: 13, name: 'cache_bytes', sql };
+export const migration0011: Migration = { id: 11, name: 'cache_bytes', sql };
