@@ -6,6 +6,7 @@
  * callers), then the tenant scope (another tenant's resources are a 404 before any role check,
  * so a 403 never confirms that they exist), then the role, then the body.
  */
+import { compileOutboundPolicy, type OutboundPolicy, type Resolver } from '../routing/ssrf.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditQueue } from '../audit/index.js';
@@ -34,6 +35,10 @@ export interface AdminHandlerOptions {
   previousPeppers?: readonly Buffer[];
   /** tenantSealer(the process keyring): write-only secrets (provider credentials, webhooks). */
   sealer: FieldSealer;
+  /** Rules for addresses tenants set (security.outbound); everything non-public refused by default. */
+  outbound?: OutboundPolicy;
+  /** Resolves host names for the save-time address check (tests inject one). */
+  resolve?: Resolver;
   logger: Logger;
   /** GATEHOUSE_ADMIN_KEY; undefined: only stored admin keys authenticate. */
   bootstrapKey: string | undefined;
@@ -171,7 +176,17 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
   const router = createAdminRouter(opts.routes ?? ADMIN_ROUTES);
   const now = opts.now ?? (() => new Date());
   const limiter = createLoginLimiter(opts.loginLimit);
-  const env: AdminEnv = { store: opts.store, pepper: opts.pepper, sealer: opts.sealer, logger: opts.logger, now, onChange: opts.onChange, onPlansChange: opts.onPlansChange };
+  const env: AdminEnv = {
+    store: opts.store,
+    pepper: opts.pepper,
+    sealer: opts.sealer,
+    outbound: opts.outbound ?? compileOutboundPolicy(),
+    ...(opts.resolve !== undefined ? { resolve: opts.resolve } : {}),
+    logger: opts.logger,
+    now,
+    onChange: opts.onChange,
+    onPlansChange: opts.onPlansChange,
+  };
   const authenticate = createAdminAuthenticator({
     store: opts.store,
     pepper: opts.pepper,

@@ -5,6 +5,7 @@
  */
 import { GatewayError } from '../errors.js';
 import type { Deployment, ModelKind, Operation } from '../providers/types.js';
+import { deploymentsFor } from '../routing/tenant-deployments.js';
 import type { Registry } from '../tenancy/snapshot.js';
 import { modelNotFound, requireScope, type ScopeOptions } from './authorize.js';
 import type { RequestContext, Stage } from './context.js';
@@ -30,7 +31,7 @@ export function route(registry: Registry, opts: ScopeOptions = {}): Stage {
     if (model === undefined || tenant === undefined || ctx.principal === undefined) {
       throw new Error('route ran before body/authenticate');
     }
-    const all = registry.current.deploymentsByModel.get(model);
+    const all = deploymentsFor(registry.current, tenant, model);
     if (all === undefined) throw modelNotFound(model);
     const eligible: readonly Deployment[] =
       tenant.regions.length === 0 ? all : all.filter((d) => tenant.regions.includes(d.region));
