@@ -7,8 +7,8 @@ import type { Migration } from './types.js';
  *   for that tenant only, overrides a platform model of the same name), the provider kind, base
  *   URL, the tenant's own provider credential, and the routing figures of a YAML deployment.
  *   The credential reference is a foreign key INCLUDING tenant_id, so a row can never point at
- *   another tenant's credential even if a writer got the id; RESTRICT, so a credential in use
- *   cannot vanish from under a deployment (the admin API answers 409).
+ *   another tenant's credential even if a writer got the id; NO ACTION, so a credential in use
+ *   cannot vanish from under a deployment (the admin API answers 409 first).
  * - tenant_model_aliases: `alias → model` per tenant, resolved before authorization.
  *
  * Both: RLS ENABLE + FORCE with tenant_isolation; gatehouse_app has full DML. The platform role
@@ -41,7 +41,9 @@ CREATE TABLE tenant_deployments (
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant_id, id),
-  FOREIGN KEY (tenant_id, credential_id) REFERENCES provider_credentials (tenant_id, id) ON DELETE RESTRICT
+  -- NO ACTION, not RESTRICT: checked at the end of the statement, so deleting the tenant (which
+  -- cascades to both tables) succeeds, while deleting a credential still in use fails.
+  FOREIGN KEY (tenant_id, credential_id) REFERENCES provider_credentials (tenant_id, id)
 );
 CREATE INDEX tenant_deployments_model_idx ON tenant_deployments (tenant_id, model);
 CREATE INDEX tenant_deployments_credential_idx ON tenant_deployments (tenant_id, credential_id);

@@ -68,6 +68,18 @@ describe('tenant_deployments', () => {
     await expect(store.platform((tx) => tx.query('SELECT model FROM tenant_model_aliases'))).rejects.toMatchObject({ code: '42501' });
   });
 
+  it('deleting a tenant takes its deployments and credentials with it (the credential FK does not block the cascade)', async () => {
+    const c = (await upsertTenantBySlug(store, { slug: 'dep-c', name: 'C' })).tenant.id;
+    await store.withTenant(c, async (tx) => {
+      const cred = await providerCredentialsRepo.create(tx, sealer, { name: 'k', provider: 'openai', secret: 'sk-C-0123456789' });
+      if (!cred.ok) throw new Error('seed');
+      await tenantDeploymentsRepo.create(tx, input({ credentialId: cred.credential.id }));
+    });
+    await store.admin((tx) => tx.query('DELETE FROM tenants WHERE id = $1', [c]));
+    const left = await store.admin((tx) => tx.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_deployments WHERE tenant_id = $1', [c]));
+    expect(left.rows[0]?.n).toBe(0);
+  });
+
   it('a tenant whose secrets cannot be opened loses its dedicated deployments, not the reload', async () => {
     const wrong = tenantSealer(createKeyring(localKms(Buffer.alloc(32, 8))));
     const errors: unknown[] = [];
