@@ -39,6 +39,9 @@ import { openStore, type Store } from './store/index.js';
 import { syncTenancy } from './tenancy/bootstrap.js';
 import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
+import { adminJwtSources } from './tenancy/admin-sign-in.js';
+import { txtResolver } from './tenancy/dns.js';
+import { createKeyRehash, type KeyRehash } from './tenancy/key-rehash.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
 
@@ -94,6 +97,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   const store = await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
   let refresh: ConfigRefresh | undefined;
   let keyTouch: KeyTouch | undefined;
+  let keyRehash: KeyRehash | undefined;
   let limitService: LimitService | undefined;
   let auditQueue: AuditQueue | undefined;
   try {
@@ -139,7 +143,13 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     auditQueue = audits;
     const onAuthFailure = auditAuthFailures(audits);
 
-    const front = [identify(registry), authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure })];
+    // Keys hashed before a master-key rotation move onto the current key on first use.
+    const rehash = previousPeppers.length === 0 ? undefined : createKeyRehash(store, logger);
+    keyRehash = rehash;
+    const front = [
+      identify(registry),
+      authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure, ...(rehash ? { onStaleHash: rehash.report } : {}) }),
+    ];
     const inference = compose([
       ...front,
       parseBody({ maxBytes: config.server.maxBodyBytes }),
@@ -181,6 +191,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         outbound,
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
+        jwt: adminJwtSources(registry, store, config.admin?.jwt),
+        resolveTxt: txtResolver(config.domainVerification.resolvers),
         audit: audits,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
         onChange: async (tenantId) => void (await refresh?.reloadTenant(tenantId)),
@@ -236,6 +248,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await running.shutdown(config.server.shutdownGraceMs);
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
+          await keyRehash?.close();
           await limits.close(); // after the drain: in-flight requests settle their reservations
           await audits.close(); // likewise: and its last flush needs the store
           await adapters.close();
@@ -249,6 +262,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   } catch (err) {
     await refresh?.stop();
     await keyTouch?.close();
+    await keyRehash?.close();
     await limitService?.close();
     await auditQueue?.close();
     await store.close();

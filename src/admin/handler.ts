@@ -6,12 +6,14 @@
  * callers), then the tenant scope (another tenant's resources are a 404 before any role check,
  * so a 403 never confirms that they exist), then the role, then the body.
  */
+import { promises as dnsPromises } from 'node:dns';
 import { compileOutboundPolicy, type OutboundPolicy, type Resolver } from '../routing/ssrf.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditQueue } from '../audit/index.js';
 import { GatewayError } from '../errors.js';
 import { bearer, createAdminAuthenticator, type AdminAuthOutcome } from '../identity/admin-auth.js';
+import type { AdminJwtSources } from '../identity/admin-jwt.js';
 import { adminKeyPrefix } from '../identity/admin-keys.js';
 import { adminKeysRepo, sqlState, StoreClosedError, type FieldSealer, type Store } from '../store/index.js';
 import { sendError, sendJson } from '../server/respond.js';
@@ -52,6 +54,10 @@ export interface AdminHandlerOptions {
   audit?: Pick<AuditQueue, 'enqueue'>;
   /** Failed-login limits per client address and key prefix (defaults: 10 per minute). */
   loginLimit?: LoginLimitOptions;
+  /** Sign-in with bearer JWTs of tenant and platform identity providers; absent: admin keys only. */
+  jwt?: AdminJwtSources;
+  /** DNS TXT lookups for domain ownership proofs; the system resolver by default. */
+  resolveTxt?: (name: string) => Promise<string[][]>;
 }
 
 /** `clientAddress`: as the server decided it (trusted proxies); the socket's peer by default. */
@@ -85,9 +91,15 @@ function authFailure(outcome: Exclude<AdminAuthOutcome, { ok: true }>): GatewayE
     case 'missing':
       return new GatewayError('missing_api_key', 'You didn\'t provide an admin key. Send it as "Authorization: Bearer <admin key>".');
     case 'expired':
-      return new GatewayError('expired_api_key', 'The admin key has expired.');
+      return new GatewayError('expired_api_key', outcome.failure.reason.startsWith('jwt_') ? 'The sign-in token has expired.' : 'The admin key has expired.');
     default:
-      return new GatewayError('invalid_api_key', 'Incorrect admin key provided.');
+      if (outcome.failure.reason === 'jwt_no_role') {
+        return new GatewayError('invalid_api_key', 'The sign-in token carries no Gatehouse admin role in its roles claim.');
+      }
+      return new GatewayError(
+        'invalid_api_key',
+        outcome.failure.reason.startsWith('jwt_') ? 'The sign-in token was not accepted.' : 'Incorrect admin key provided.',
+      );
   }
 }
 
@@ -186,12 +198,14 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     now,
     onChange: opts.onChange,
     onPlansChange: opts.onPlansChange,
+    resolveTxt: opts.resolveTxt ?? ((name) => dnsPromises.resolveTxt(name)),
   };
   const authenticate = createAdminAuthenticator({
     store: opts.store,
     pepper: opts.pepper,
     previousPeppers: opts.previousPeppers ?? [],
     bootstrapKey: opts.bootstrapKey,
+    ...(opts.jwt === undefined ? {} : { jwt: opts.jwt }),
     now,
     onUse(scopeId, keyId) {
       // Off the response path; a lost update only makes last_used_at older.

@@ -38,13 +38,30 @@ const mockBehaviour = z
   })
   .strict();
 
+const awsRegion = z
+  .string()
+  .regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'an AWS region name such as us-east-1')
+  .describe('an AWS region name (e.g. us-east-1)');
+
+/** Kind 'bedrock': requests are SigV4-signed with these (by reference, like apiKey). */
+const awsCredentials = z
+  .object({
+    accessKeyId: secretRef,
+    secretAccessKey: secretRef,
+    sessionToken: secretRef.optional(),
+    /** Default AWS region of this provider's deployments (a deployment's awsRegion wins). */
+    region: awsRegion.optional(),
+  })
+  .strict();
+
 const provider = z
   .object({
     name: slug,
-    kind: z.enum(['openai', 'azure', 'openai-compatible', 'mock']),
+    kind: z.enum(['openai', 'azure', 'openai-compatible', 'mock', 'bedrock', 'gemini', 'anthropic']),
     baseUrl: z.url({ protocol: /^https?$/ }).optional(),
     apiKey: secretRef.optional(),
     apiVersion: z.string().min(1).optional(),
+    aws: awsCredentials.optional(),
     timeoutMs: z.number().int().min(100).max(3_600_000).default(600_000),
     mock: mockBehaviour.optional(),
   })
@@ -69,6 +86,11 @@ const deployment = z
     kind: z.enum(['chat', 'completion', 'embedding']).default('chat'),
     version: z.string().min(1).max(128).optional(),
     region: z.string().min(1).max(64).default('default'),
+    /**
+     * Bedrock: the AWS region to call when it differs from the data-residency label in
+     * `region` (e.g. region "eu", awsRegion "eu-central-1").
+     */
+    awsRegion: awsRegion.optional(),
     capacity: z.number().int().min(1).max(1_000_000).default(256),
     prices: prices.default({ input: 0, output: 0, cachedInput: 0, request: 0 }),
     /** Compute units per unit of work (model-weighted limits): an expensive model weighs more. */
@@ -106,7 +128,7 @@ const hostname = z
   .describe('a lower-case host name without port');
 
 /** A public JWK: private members (d, p, q, dp, dq, qi, k) would put signing secrets in the file. */
-const publicJwk = z
+export const publicJwk = z
   .record(z.string(), z.unknown())
   .refine((k) => typeof k.kty === 'string', 'a JWK with "kty"')
   .refine((k) => !['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((m) => m in k), 'a public key (no private or symmetric key members)');
@@ -224,6 +246,28 @@ export const configSchema = z
       .object({ enabled: z.boolean().default(true), key: secretRef.optional() })
       .strict()
       .default({ enabled: true }),
+    /** The admin API's platform sign-in: the operator's identity provider for platform roles. */
+    admin: z
+      .object({
+        /**
+         * Bearer JWTs from this issuer are platform principals; the roles claim must carry
+         * platform_admin or platform_auditor. Tenant staff sign in with their tenant's issuers.
+         */
+        jwt: jwtIssuer.optional(),
+      })
+      .strict()
+      .optional(),
+    /** Proofs of custom-domain ownership (DNS TXT records) added through the admin API. */
+    domainVerification: z
+      .object({
+        /** DNS servers to ask (`ip` or `ip:port`); empty: the system's resolvers. */
+        resolvers: z
+          .array(z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?|\[[0-9a-fA-F:]+\](?::\d{1,5})?|[0-9a-fA-F:]+)$/, 'an IP address, optionally with :port'))
+          .max(8)
+          .default([]),
+      })
+      .strict()
+      .default({ resolvers: [] }),
     /** Fair scheduling of each deployment's capacity (DESIGN §4). */
     scheduling: z
       .object({
@@ -289,6 +333,7 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type ProviderConfig = z.infer<typeof provider>;
+export type AwsCredentialsConfig = z.infer<typeof awsCredentials>;
 export type DeploymentConfig = z.infer<typeof deployment>;
 export type TenantConfig = z.infer<typeof tenant>;
 export type ApiKeyConfig = z.infer<typeof apiKey>;

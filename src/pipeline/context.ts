@@ -9,11 +9,20 @@ import type { Principal, Tenant } from '../tenancy/types.js';
 
 /** What the router understood of the request before any stage ran. */
 export type Endpoint =
-  | { op: Operation; modelFromPath?: string }
+  /** dialect: the client speaks another API (POST /v1/messages); the pipeline sees the canonical body. */
+  | { op: Operation; modelFromPath?: string; dialect?: Dialect }
   | { op: 'models.list' }
   | { op: 'models.get'; model: string }
   /** Tenant-scoped predict: chat or embeddings, decided by the model's kind. */
   | { op: 'predict'; modelFromPath: string };
+
+/** Client-facing APIs other than OpenAI's, translated at the edge. */
+export type Dialect = 'anthropic';
+
+/** The dialect of the request, when it is not OpenAI's. */
+export function dialectOf(endpoint: Endpoint): Dialect | undefined {
+  return 'dialect' in endpoint ? endpoint.dialect : undefined;
+}
 
 export interface RequestContext {
   readonly requestId: string;

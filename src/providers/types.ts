@@ -13,7 +13,7 @@ export type Operation = 'chat' | 'completions' | 'embeddings';
 /** What a deployment serves; decides which operations it accepts. */
 export type ModelKind = 'chat' | 'completion' | 'embedding';
 
-export type ProviderKind = 'openai' | 'azure' | 'openai-compatible' | 'mock';
+export type ProviderKind = 'openai' | 'azure' | 'openai-compatible' | 'mock' | 'bedrock' | 'gemini' | 'anthropic';
 
 export interface Prices {
   /** Price per million input tokens, in micro-units of the currency (integer). */
@@ -39,6 +39,8 @@ export interface Deployment {
   apiKey: string;
   /** Azure only. */
   apiVersion?: string;
+  /** Bedrock only: the AWS credentials and the AWS region requests are signed for. */
+  aws?: AwsAccess;
   region: string;
   /** Max concurrent upstream requests. */
   capacity: number;
@@ -68,6 +70,14 @@ export interface OutboundGuard {
   readonly lookup: LookupFunction;
   /** Node does no lookup for an IP-literal host: the reason such a base URL is refused, if it is. */
   refuses(baseUrl: string): string | undefined;
+}
+
+/** Resolved AWS credentials (never logged) and the AWS region of the endpoint (e.g. us-east-1). */
+export interface AwsAccess {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  region: string;
 }
 
 export interface MockBehaviour {

@@ -8,10 +8,11 @@ import type { Logger } from 'pino';
 import { GatewayError, errorEnvelope, toGatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Pipeline } from '../pipeline/compose.js';
-import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
+import { dialectOf, type RequestContext, type RequestOutcome } from '../pipeline/context.js';
 import type { Usage } from '../providers/types.js';
 import { Cancellation } from '../providers/cancel.js';
 import { UpstreamHttpError } from '../providers/upstream-errors.js';
+import { failAnthropicStream, sendAnthropicError, toAnthropicUpstream } from './anthropic.js';
 import { baseHeaders, sendError, sendJson, withContextHeaders } from './respond.js';
 import { matchRoute, type RouteMatch } from './router.js';
 
@@ -108,7 +109,8 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
     if (res.destroyed) return; // the client is gone
     const failure = toGatewayError(err);
     logFailure(deps, ctx, failure);
-    failMidStream(res, failure);
+    if (dialectOf(ctx.endpoint) === 'anthropic') failAnthropicStream(res, failure);
+    else failMidStream(res, failure);
   });
   body.pipe(res);
   void upstream.usage.then((usage) => {
@@ -151,6 +153,9 @@ async function serveApi(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
     return;
   }
   await deps.inference(ctx);
+  if (dialectOf(ctx.endpoint) === 'anthropic' && ctx.upstream !== undefined) {
+    ctx.upstream = toAnthropicUpstream(ctx.upstream, ctx.model ?? '', ctx.requestId);
+  }
   streamUpstream(deps, ctx, res);
 }
 
@@ -219,7 +224,8 @@ export function createHandler(deps: HandlerDeps) {
         const extra = context.extraHeaders;
         if (extra !== undefined) for (const name in extra) res.setHeader(name, extra[name] as string);
       }
-      sendError(res, failure);
+      if (dialectOf(context.endpoint) === 'anthropic') sendAnthropicError(res, failure);
+      else sendError(res, failure);
     });
   };
 }

@@ -1,7 +1,7 @@
 import type { Migration } from './types.js';
 
 /**
- * PLACEHOLDER, not a schema change: migration ids must be consecutive (migrate.ts) and 0011 belongs
+ * PLACEHOLDER, not a schema change: migration ids must be consecutive (migrate.ts) 0011 belongs
  * to the metering branch, developed at the same time as 0012. When merging, drop this file and
  * its line in index.ts in favour of the real 0011.
  */

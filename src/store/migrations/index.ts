@@ -11,7 +11,7 @@ import { migration0006 } from './0006_tenant_encryption.js';
 import { migration0007 } from './0007_key_cidrs.js';
 import { migration0008 } from './0008_limits.js';
 import { migration0009 } from './0009_config_objects.js';
-import { migration0010 } from './0010_placeholder.js';
+import { migration0010 } from './0010_domain_verification.js';
 import { migration0011 } from './0011_placeholder.js';
 import { migration0012 } from './0012_tenant_deployments.js';
 import type { Migration } from './types.js';

@@ -172,7 +172,8 @@ export const tenantsRepo = {
       domains: string[];
     }>(
       `SELECT t.id, t.slug, t.name, t.status, t.regions, t.allowed_models,
-              COALESCE((SELECT array_agg(d.domain ORDER BY d.domain) FROM tenant_domains d WHERE d.tenant_id = t.id),
+              COALESCE((SELECT array_agg(d.domain ORDER BY d.domain) FROM tenant_domains d
+                        WHERE d.tenant_id = t.id AND d.verified_at IS NOT NULL),
                        '{}'::text[]) AS domains
        FROM tenants t ORDER BY t.slug`,
     );
