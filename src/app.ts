@@ -13,7 +13,10 @@ import { createMetrics } from './observability/metrics.js';
 import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
 import { createAdaptiveCapacity } from './limits/adaptive.js';
 import { createScheduler, type Scheduler } from './limits/scheduler.js';
-import { schedule } from './pipeline/schedule.js';
+import { schedule, slotMover } from './pipeline/schedule.js';
+import { registerRoutingMetrics } from './observability/routing-metrics.js';
+import { routingConfig } from './config/routing.js';
+import { createRouter } from './routing/router.js';
 import { authenticate } from './pipeline/authenticate.js';
 import { createLimitService, type LimitService } from './limits/service.js';
 import { preloadTokenizers } from './limits/tokens.js';
@@ -143,6 +146,18 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     auditQueue = audits;
     const onAuthFailure = auditAuthFailures(audits);
 
+    // Strategies, breakers and fallbacks: one router shared by the route and provider stages.
+    const router = createRouter({
+      config: routingConfig(config.routing),
+      onBreakerChange: ({ deploymentId, from, to }) => {
+        const fields = { deployment: deploymentId, from, to };
+        if (to === 'open') logger.warn(fields, 'circuit breaker opened: deployment out of rotation');
+        else logger.info(fields, 'circuit breaker state changed');
+      },
+    });
+    registerRoutingMetrics(metrics.registry, () => router.breakerStates());
+    const scheduleDeps = { scheduler, defaults: config.scheduling };
+
     // Keys hashed before a master-key rotation move onto the current key on first use.
     const rehash = previousPeppers.length === 0 ? undefined : createKeyRehash(store, logger);
     keyRehash = rehash;
@@ -155,7 +170,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       parseBody({ maxBytes: config.server.maxBodyBytes }),
       resolveModelAlias(registry),
       authorize({ onAuthFailure }),
-      route(registry, { onAuthFailure }),
+      route(registry, { onAuthFailure, router }),
       validate(),
       admit({
         limits: limitService,
@@ -166,8 +181,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         failModeOf: (d) => d.limitsFailMode,
         onRefusal: (code) => metrics.countLimitRefusal(code),
       }),
-      schedule({ scheduler, defaults: config.scheduling }),
-      callProvider(adapters),
+      schedule(scheduleDeps),
+      callProvider(adapters, { router, registry, moveSlot: slotMover(scheduleDeps) }),
     ]);
     const models = compose([...front, resolveModelAlias(registry), authorize({ onAuthFailure })]);
 

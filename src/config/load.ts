@@ -14,6 +14,7 @@ import { convertIssue } from './issues.js';
 import { checkPlans } from './plans.js';
 import type { RawIssue } from './issues.js';
 import { resolveDeployments, resolveProviders } from './resolve.js';
+import { checkRouting } from './routing.js';
 import type { Report } from './resolve.js';
 import { configSchema } from './schema.js';
 import type { SecretRef } from './schema.js';
@@ -106,6 +107,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
   const providers = resolveProviders(config, providerKeys, report, providerAws);
   const deployments = resolveDeployments(config, providers, Math.floor(Date.now() / 1000), report);
   checkPlans(config, deployments, report);
+  checkRouting(config.routing, deployments, report);
   const tenants = resolveTenants(config, deployments, keyValues, report);
   if (demoKey !== undefined) {
     const clash = keyNamedByValue(tenants, demoKey);

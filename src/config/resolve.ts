@@ -191,6 +191,8 @@ export function resolveDeployments(
       ownedBy: provider.name,
       created,
     };
+    if (d.routingWeight !== undefined) deployment.routingWeight = d.routingWeight;
+    if (d.attemptTimeoutMs !== undefined) deployment.attemptTimeoutMs = d.attemptTimeoutMs;
     if (provider.apiVersion !== undefined) deployment.apiVersion = provider.apiVersion;
     if (provider.kind === 'bedrock') {
       const region = d.awsRegion ?? provider.aws?.region ?? (AWS_REGION.test(d.region) ? d.region : undefined);

@@ -100,6 +100,59 @@ const deployment = z
      * per-instance limits. Closed by default: budgets must never overshoot (DESIGN §4).
      */
     limitsFailMode: z.enum(['open', 'closed']).default('closed'),
+    /** Share of the model's traffic under the `weighted` routing strategy (default 1); not `weight`. */
+    routingWeight: z.number().int().min(1).max(1_000_000).optional(),
+    /** One attempt on this deployment until response headers; overrides routing's per-model value. */
+    attemptTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+  })
+  .strict();
+
+/** Per-model routing settings; every field optional, laid over `routing`'s own. */
+const modelRouting = z
+  .object({
+    strategy: z.enum(['weighted', 'least-busy', 'lowest-latency']),
+    /** Upstream attempts per request, the first included (1 = no retry and no fallback). */
+    maxAttempts: z.number().int().min(1).max(10),
+    baseBackoffMs: z.number().int().min(0).max(60_000),
+    maxBackoffMs: z.number().int().min(0).max(300_000),
+    maxRetryAfterMs: z.number().int().min(0).max(300_000),
+    /** One attempt until the upstream's response headers; 0 = the provider's timeoutMs only. */
+    attemptTimeoutMs: z.number().int().min(0).max(3_600_000),
+    /** All attempts and backoffs until response headers; 0 = the request deadline only. */
+    totalTimeoutMs: z.number().int().min(0).max(3_600_000),
+    /** Upstream refusals that move the request on to its fallback models. */
+    fallbackOn: z.array(z.enum(['context_window', 'content_policy'])).max(2),
+  })
+  .partial()
+  .strict();
+
+const breaker = z
+  .object({
+    consecutiveFailures: z.number().int().min(1).max(1000).default(5),
+    failureRate: z.number().gt(0).max(1).default(0.5),
+    minRequests: z.number().int().min(1).max(100_000).default(20),
+    windowMs: z.number().int().min(100).max(3_600_000).default(30_000),
+    openMs: z.number().int().min(10).max(3_600_000).default(5_000),
+    maxOpenMs: z.number().int().min(10).max(3_600_000).default(60_000),
+  })
+  .strict();
+
+/** Load balancing, retries, timeouts, fallbacks and circuit breakers (DESIGN §6; src/routing/). */
+const routing = z
+  .object({
+    strategy: z.enum(['weighted', 'least-busy', 'lowest-latency']).default('weighted'),
+    maxAttempts: z.number().int().min(1).max(10).default(3),
+    baseBackoffMs: z.number().int().min(0).max(60_000).default(100),
+    maxBackoffMs: z.number().int().min(0).max(300_000).default(2_000),
+    maxRetryAfterMs: z.number().int().min(0).max(300_000).default(5_000),
+    attemptTimeoutMs: z.number().int().min(0).max(3_600_000).default(0),
+    totalTimeoutMs: z.number().int().min(0).max(3_600_000).default(0),
+    fallbackOn: z.array(z.enum(['context_window', 'content_policy'])).max(2).default([]),
+    /** Per public model name. */
+    models: z.record(z.string().min(1).max(256), modelRouting).default({}),
+    /** Public model name → fallback models in order, e.g. { gpt-4o: [gpt-4o-mini, claude-3-5-sonnet] }. */
+    fallbacks: z.record(z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(10)).default({}),
+    breaker: breaker.prefault({}),
   })
   .strict();
 
@@ -282,6 +335,7 @@ export const configSchema = z
       })
       .strict()
       .default({ queueTimeoutMs: 30_000, maxQueueDepth: 1000, reserveIdleMs: 1000, adaptive: true }),
+    routing: routing.prefault({}),
     providers: z.array(provider).default([]),
     deployments: z.array(deployment).default([]),
     /** Plans declared as code; created or updated at start, never deleted (the admin API may add more). */
@@ -339,3 +393,4 @@ export type TenantConfig = z.infer<typeof tenant>;
 export type ApiKeyConfig = z.infer<typeof apiKey>;
 export type JwtIssuerConfig = z.infer<typeof jwtIssuer>;
 export type PlanConfig = z.infer<typeof plan>;
+export type RoutingSettings = z.infer<typeof routing>;

@@ -2,7 +2,8 @@
  * Stage: admission (DESIGN §4). Reserves the request's worst case on every applicable limit in
  * one atomic backend call, refuses with 429 naming the limit when one is exhausted, writes the
  * x-ratelimit-* headers, and settles the reservation with the real usage once the response is
- * over. Runs after route (prices and compute weight are the chosen deployment's).
+ * over. Runs after route (prices and compute weight are the chosen deployment's); the settle
+ * prices the usage at the deployment that actually served.
  */
 import { randomBytes } from 'node:crypto';
 import { GatewayError, type ErrorCode } from '../errors.js';
@@ -170,8 +171,11 @@ export function admit(deps: AdmitDeps): Stage {
   };
 
   function settleLater(ctx: RequestContext, id: string, admission: Admission, d: Deployment, weight: number): void {
-    addFinisher(ctx, (outcome: RequestOutcome) => {
-      const actual = actualUsage(outcome, admission.estimate, d, weight);
+    addFinisher(ctx, (outcome: RequestOutcome, c: RequestContext) => {
+      // Priced at the deployment that served: a retry or fallback (src/routing/) may have moved
+      // the request to another deployment or model after this reservation was made for `d`.
+      const served = c.deployment ?? d;
+      const actual = actualUsage(outcome, admission.estimate, served, served === d ? weight : deps.weightOf(served));
       deps.limits.settle(id, admission.planned.map((p) => p.charge), settledAmounts(admission.planned, actual), admission.via);
     });
   }

@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { CancelSignal } from '../providers/cancel.js';
 import type { Deployment, Operation, UpstreamResponse, Usage } from '../providers/types.js';
+import type { Slot } from '../limits/scheduler.js';
 import type { Principal, Tenant } from '../tenancy/types.js';
 
 /** What the router understood of the request before any stage ran. */
@@ -61,8 +62,16 @@ export interface RequestContext {
   requestedModel?: string;
   /** Operation after resolving 'predict'. */
   operation?: Operation;
-  /** Set by route. */
+  /**
+   * Set by route; the provider stage replaces it with the deployment that actually served (a
+   * retry or fallback may move the request), so headers and metering name that one.
+   */
   deployment?: Deployment;
+  /**
+   * The scheduler slot the request holds (set by schedule), released by its finisher; the
+   * provider stage moves it when a retry goes to another deployment.
+   */
+  heldSlot?: Slot;
   /** hrtime when the provider stage handed the request to the adapter, and when it answered. */
   upstreamStartedAt?: bigint;
   upstreamAnsweredAt?: bigint;

@@ -46,6 +46,13 @@ export interface Deployment {
   capacity: number;
   /** Compute units one unit of work on this model costs (> 0; 1 = the reference model). */
   weight: number;
+  /**
+   * Share of the model's traffic under the `weighted` routing strategy (default 1). Not `weight`,
+   * which prices work for limits: a cheap, big deployment may take most traffic at weight 1.
+   */
+  routingWeight?: number;
+  /** Per-attempt timeout until response headers, overriding the model's routing setting. */
+  attemptTimeoutMs?: number;
   /** What admission does here when the shared limits backend (Redis) cannot be reached. */
   limitsFailMode: FailMode;
   timeoutMs: number;
