@@ -244,6 +244,8 @@ describe('outbound address rules', () => {
     }
     expect([502, 503]).toContain(status);
     expect(upstream.seen.length).toBe(before);
+    // Refused by the guard, not by a closed port: the connect error names the rule.
+    expect(gw.logs.join('')).toMatch(/outbound connection refused: must not name a local host/);
     expect(gw.logs.join('')).not.toContain('CANARY');
   });
 });
