@@ -47,6 +47,8 @@ import { txtResolver } from './tenancy/dns.js';
 import { createKeyRehash, type KeyRehash } from './tenancy/key-rehash.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
+import { createCache, type ResponseCache } from './cache/index.js';
+import { cacheFill, cacheLookup } from './pipeline/cache.js';
 
 const SHRED_INTERVAL_MS = 3_600_000;
 
@@ -102,6 +104,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let keyTouch: KeyTouch | undefined;
   let keyRehash: KeyRehash | undefined;
   let limitService: LimitService | undefined;
+  let responseCache: ResponseCache | undefined;
   let auditQueue: AuditQueue | undefined;
   try {
     await store.migrate();
@@ -138,6 +141,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     metrics.watchLimits(() => service.stats());
     // Encodings load in the background; requests meanwhile use the byte estimate.
     preloadTokenizers(deployments.map((d) => d.upstreamModel));
+    // Response cache (src/cache/): built even when no tenant opts in yet, so a tenant that does
+    // through the admin API needs no restart; idle, it costs nothing per request.
+    const cache = createCache({ config, store, keyring, registry: metrics.registry, logger });
+    responseCache = cache;
     const scheduler = startScheduler(config);
     registerSchedulingMetrics(metrics.registry, () => schedulingLoad(scheduler));
 
@@ -181,8 +188,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         failModeOf: (d) => d.limitsFailMode,
         onRefusal: (code) => metrics.countLimitRefusal(code),
       }),
+      cacheLookup(cache),
       schedule(scheduleDeps),
       callProvider(adapters, { router, registry, moveSlot: slotMover(scheduleDeps) }),
+      cacheFill(cache),
     ]);
     const models = compose([...front, resolveModelAlias(registry), authorize({ onAuthFailure })]);
 
@@ -210,7 +219,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         resolveTxt: txtResolver(config.domainVerification.resolvers),
         audit: audits,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
-        onChange: async (tenantId) => void (await refresh?.reloadTenant(tenantId)),
+        onChange: async (tenantId) => {
+          cache.keys.forget(tenantId); // its cache opt-in may have changed; re-read on next use
+          await refresh?.reloadTenant(tenantId);
+        },
         onPlansChange: async () => void (await refresh?.reloadPlans()),
       }),
     });
@@ -238,6 +250,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       shredDueTenants(store, { keyrings: [keyring] }).then(
         (r) => {
           if (r.shredded.length > 0) logger.info({ tenants: r.shredded.length }, 'tenant data keys destroyed');
+          for (const s of r.shredded) cache.keys.forget(s.tenantId); // its cache entries: unreadable now
         },
         (err: unknown) => logger.error({ err }, 'shred job failed'),
       );
@@ -265,6 +278,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await touch.close(); // after the drain: in-flight requests may still touch keys
           await keyRehash?.close();
           await limits.close(); // after the drain: in-flight requests settle their reservations
+          await cache.close();
           await audits.close(); // likewise: and its last flush needs the store
           await adapters.close();
           await mock?.close();
@@ -279,6 +293,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await keyTouch?.close();
     await keyRehash?.close();
     await limitService?.close();
+    await responseCache?.close();
     await auditQueue?.close();
     await store.close();
     throw err;

@@ -25,8 +25,8 @@
  *   needs the budgets). tenant_admin writes the tenant's own rules only within what its plan
  *   allows (src/admin/services/limits.ts); platform_admin writes any value, which is how a
  *   platform raises one tenant above its plan.
- * - PATCH of a tenant needs `tenants.settings` (the tenant's own settings: time zone and budget
- *   action, which a tenant_admin may set); every other field (name, plan, regions, models) also
+ * - PATCH of a tenant needs `tenants.settings` (the tenant's own settings: time zone, budget
+ *   action and response-cache opt-in, which a tenant_admin may set); every other field (name, plan, regions, models) also
  *   needs `tenants.update`, which only platform_admin holds. Checked per field in the service.
  */
 import type { Role } from '../identity/roles.js';

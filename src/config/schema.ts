@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { cidrProblem } from '../admin/schemas/net.js';
+import { tenantCacheSchema } from '../cache/settings.js';
 import { planRulesSchema } from '../limits/rules-schema.js';
 import { SCOPES } from '../tenancy/types.js';
 
@@ -257,6 +258,8 @@ const tenant = z
       .refine((a) => Object.keys(a).length <= 1000, 'at most 1000 aliases')
       .refine((a) => Object.entries(a).every(([k, v]) => k !== v), 'an alias must not name itself')
       .optional(),
+    /** Response cache opt-in (src/cache/); absent: leave the stored setting (off for a new tenant). */
+    cache: tenantCacheSchema.optional(),
   })
   .strict();
 
@@ -382,6 +385,22 @@ export const configSchema = z
       })
       .strict()
       .default({ outbound: { allowPrivate: false, allowHosts: [], allowCidrs: [] } }),
+    /** The per-tenant response cache (src/cache/); tenants opt in with `tenants[].cache`. */
+    cache: z
+      .object({
+        /** Shared entries for several replicas; absent: limits.redisUrl if set, else in-process memory. */
+        redisUrl: z.url({ protocol: /^rediss?$/ }).optional(),
+        /** A cache call slower than this is a miss. */
+        redisTimeoutMs: z.number().int().min(10).max(60_000).default(200),
+        /** In-process store: all tenants together. */
+        maxBytes: z.number().int().min(0).max(2 ** 40).default(256 * 1024 * 1024),
+        /** One tenant's entries at most (in memory: its least recently used give way; in Redis: a cap on its cache_bytes quota). */
+        maxTenantBytes: z.number().int().min(0).max(2 ** 40).default(64 * 1024 * 1024),
+        /** Bigger answers are not stored (the copy stops at this size, the client still gets all). */
+        maxEntryBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      })
+      .strict()
+      .default({ redisTimeoutMs: 200, maxBytes: 256 * 1024 * 1024, maxTenantBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024 }),
   })
   .strict();
 

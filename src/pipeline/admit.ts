@@ -101,6 +101,13 @@ function pickTightest(planned: readonly Planned[], states: readonly ChargeState[
   return best;
 }
 
+/**
+ * A response-cache hit (src/pipeline/cache.ts) settles as one request that used nothing: no
+ * upstream tokens were generated or paid for, so token, cost and compute-unit limits give back
+ * their whole reservation. Request-rate and concurrency limits count it like any request.
+ */
+const CACHE_HIT: Actual = { requests: 1, inputTokens: 0, outputTokens: 0, costMicros: 0, computeUnits: 0 };
+
 const REQUEST_METRICS = new Set(['requests']);
 const TOKEN_HEADER_METRICS = new Set(['tokens', 'input_tokens', 'output_tokens']);
 const COST_METRICS = new Set(['cost']);
@@ -175,7 +182,8 @@ export function admit(deps: AdmitDeps): Stage {
       // Priced at the deployment that served: a retry or fallback (src/routing/) may have moved
       // the request to another deployment or model after this reservation was made for `d`.
       const served = c.deployment ?? d;
-      const actual = actualUsage(outcome, admission.estimate, served, served === d ? weight : deps.weightOf(served));
+      const actual =
+        c.answered === 'cache' ? CACHE_HIT : actualUsage(outcome, admission.estimate, served, served === d ? weight : deps.weightOf(served));
       deps.limits.settle(id, admission.planned.map((p) => p.charge), settledAmounts(admission.planned, actual), admission.via);
     });
   }

@@ -3,6 +3,7 @@
  * read from here and nowhere else. Services are passed to stage factories, never stashed here.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { CacheFill } from '../cache/types.js';
 import type { CancelSignal } from '../providers/cancel.js';
 import type { Deployment, Operation, UpstreamResponse, Usage } from '../providers/types.js';
 import type { Slot } from '../limits/scheduler.js';
@@ -79,6 +80,13 @@ export interface RequestContext {
   upstream?: UpstreamResponse;
   /** Set when the upstream reports usage. */
   usage?: Usage;
+  /**
+   * Set by a stage that answered the request itself, without the upstream ('cache': a response
+   * cache hit, whose `upstream` is the cached answer). compose runs no stage after it.
+   */
+  answered?: 'cache';
+  /** Set by the cache stage on a miss that may be stored: what the fill stage needs. */
+  cacheFill?: CacheFill;
   /**
    * Work to run once the response is over: sent, failed, refused or abandoned by the client.
    * Stages that take something (a reservation, a scheduler slot) push its release here.
