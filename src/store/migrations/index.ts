@@ -13,6 +13,7 @@ import { migration0008 } from './0008_limits.js';
 import { migration0009 } from './0009_config_objects.js';
 import { migration0010 } from './0010_domain_verification.js';
 import { migration0011 } from './0011_cache_bytes.js';
+import { migration0012 } from './0012_tenant_deployments.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -29,4 +30,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0009,
   migration0010,
   migration0011,
+  migration0012,
 ];
