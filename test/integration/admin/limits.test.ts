@@ -61,6 +61,7 @@ for (const backend of await adminBackends()) {
         'plan:concurrency=64',
         'plan:budget-monthly=5000000000',
         'plan:config-objects=10000',
+        'plan:cache-bytes=67108864',
       ]);
       for (const role of ['tenant_developer', 'tenant_billing', 'tenant_viewer']) {
         const c = client(gw, await roleKey(admin, tenant.id, role));
