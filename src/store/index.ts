@@ -87,3 +87,4 @@ export type {
   UsageTagRollupQuery,
   UsageTagRollupRow,
 } from './repos/usage.js';
+export { usageMaintenanceRepo } from './repos/usage-maintenance.js';
