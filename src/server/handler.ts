@@ -121,15 +121,23 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
   if (ctx.body?.stream === true) body.once('data', () => void (ctx.firstByteAt = process.hrtime.bigint()));
   body.pipe(res, { end: false });
   body.once('end', () => {
-    upstream.usage.then(
-      (usage) => {
-        if (usage !== undefined) ctx.usage = usage;
-        endAfterCompletion(deps, ctx, res, usage);
-      },
-      () => endAfterCompletion(deps, ctx, res, undefined),
-    );
+    let settled = false;
+    const go = (usage: Usage | undefined) => {
+      if (settled) return;
+      settled = true;
+      if (usage !== undefined) ctx.usage = usage;
+      endAfterCompletion(deps, ctx, res, usage);
+    };
+    upstream.usage.then(go, () => go(undefined));
+    // Adapters settle usage before the body ends; one that does not must not hold the last byte.
+    setImmediate(() => {
+      if (!settled) setTimeout(() => go(undefined), USAGE_GRACE_MS).unref();
+    });
   });
 }
+
+/** How long the last byte waits for usage an adapter reports after its body ended. */
+const USAGE_GRACE_MS = 1_000;
 
 function outcomeOf(ctx: RequestContext, status: number, clientAborted: boolean, usage: Usage | undefined): RequestOutcome {
   const { upstreamStartedAt, upstreamAnsweredAt } = ctx;
