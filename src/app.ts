@@ -13,7 +13,10 @@ import { createMetrics } from './observability/metrics.js';
 import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
 import { createAdaptiveCapacity } from './limits/adaptive.js';
 import { createScheduler, type Scheduler } from './limits/scheduler.js';
-import { schedule } from './pipeline/schedule.js';
+import { schedule, slotMover } from './pipeline/schedule.js';
+import { registerRoutingMetrics } from './observability/routing-metrics.js';
+import { routingConfig } from './config/routing.js';
+import { createRouter } from './routing/router.js';
 import { authenticate } from './pipeline/authenticate.js';
 import { createLimitService, type LimitService } from './limits/service.js';
 import { preloadTokenizers } from './limits/tokens.js';
@@ -36,8 +39,13 @@ import { openStore, type Store } from './store/index.js';
 import { syncTenancy } from './tenancy/bootstrap.js';
 import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
+import { adminJwtSources } from './tenancy/admin-sign-in.js';
+import { txtResolver } from './tenancy/dns.js';
+import { createKeyRehash, type KeyRehash } from './tenancy/key-rehash.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
+import { createCache, type ResponseCache } from './cache/index.js';
+import { cacheFill, cacheLookup } from './pipeline/cache.js';
 import { startMetering, type Metering } from './metering/index.js';
 import { meter } from './pipeline/meter.js';
 import { resolve as resolvePath } from 'node:path';
@@ -96,7 +104,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   const store = await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
   let refresh: ConfigRefresh | undefined;
   let keyTouch: KeyTouch | undefined;
+  let keyRehash: KeyRehash | undefined;
   let limitService: LimitService | undefined;
+  let responseCache: ResponseCache | undefined;
   let auditQueue: AuditQueue | undefined;
   let meteringService: Metering | undefined;
   try {
@@ -127,6 +137,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     metrics.watchLimits(() => service.stats());
     // Encodings load in the background; requests meanwhile use the byte estimate.
     preloadTokenizers(deployments.map((d) => d.upstreamModel));
+    // Response cache (src/cache/): built even when no tenant opts in yet, so a tenant that does
+    // through the admin API needs no restart; idle, it costs nothing per request.
+    const cache = createCache({ config, store, keyring, registry: metrics.registry, logger });
+    responseCache = cache;
     const scheduler = startScheduler(config);
     registerSchedulingMetrics(metrics.registry, () => schedulingLoad(scheduler));
 
@@ -165,13 +179,32 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       };
     });
 
-    const front = [identify(registry), authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure })];
+
+    // Strategies, breakers and fallbacks: one router shared by the route and provider stages.
+    const router = createRouter({
+      config: routingConfig(config.routing),
+      onBreakerChange: ({ deploymentId, from, to }) => {
+        const fields = { deployment: deploymentId, from, to };
+        if (to === 'open') logger.warn(fields, 'circuit breaker opened: deployment out of rotation');
+        else logger.info(fields, 'circuit breaker state changed');
+      },
+    });
+    registerRoutingMetrics(metrics.registry, () => router.breakerStates());
+    const scheduleDeps = { scheduler, defaults: config.scheduling };
+
+    // Keys hashed before a master-key rotation move onto the current key on first use.
+    const rehash = previousPeppers.length === 0 ? undefined : createKeyRehash(store, logger);
+    keyRehash = rehash;
+    const front = [
+      identify(registry),
+      authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure, ...(rehash ? { onStaleHash: rehash.report } : {}) }),
+    ];
     const inference = compose([
       ...front,
       meter(metering),
       parseBody({ maxBytes: config.server.maxBodyBytes }),
       authorize({ onAuthFailure }),
-      route(registry, { onAuthFailure }),
+      route(registry, { onAuthFailure, router }),
       validate(),
       admit({
         limits: limitService,
@@ -182,8 +215,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         failModeOf: (d) => d.limitsFailMode,
         onRefusal: (code) => metrics.countLimitRefusal(code),
       }),
-      schedule({ scheduler, defaults: config.scheduling }),
-      callProvider(adapters),
+      cacheLookup(cache),
+      schedule(scheduleDeps),
+      callProvider(adapters, { router, registry, moveSlot: slotMover(scheduleDeps) }),
+      cacheFill(cache),
     ]);
     const models = compose([...front, authorize({ onAuthFailure })]);
 
@@ -206,9 +241,14 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         sealer: tenantSealer(keyring),
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
+        jwt: adminJwtSources(registry, store, config.admin?.jwt),
+        resolveTxt: txtResolver(config.domainVerification.resolvers),
         audit: audits,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
-        onChange: async (tenantId) => void (await refresh?.reloadTenant(tenantId)),
+        onChange: async (tenantId) => {
+          cache.keys.forget(tenantId); // its cache opt-in may have changed; re-read on next use
+          await refresh?.reloadTenant(tenantId);
+        },
         onPlansChange: async () => void (await refresh?.reloadPlans()),
       }),
     });
@@ -236,6 +276,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       shredDueTenants(store, { keyrings: [keyring] }).then(
         (r) => {
           if (r.shredded.length > 0) logger.info({ tenants: r.shredded.length }, 'tenant data keys destroyed');
+          for (const s of r.shredded) cache.keys.forget(s.tenantId); // its cache entries: unreadable now
         },
         (err: unknown) => logger.error({ err }, 'shred job failed'),
       );
@@ -262,7 +303,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await running.shutdown(config.server.shutdownGraceMs);
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
+          await keyRehash?.close();
           await limits.close(); // after the drain: in-flight requests settle their reservations
+          await cache.close();
           await audits.close(); // likewise: and its last flush needs the store
           await metering.close(); // after the drain: every finished request has spooled its event
           await adapters.close();
@@ -276,7 +319,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   } catch (err) {
     await refresh?.stop();
     await keyTouch?.close();
+    await keyRehash?.close();
     await limitService?.close();
+    await responseCache?.close();
     await auditQueue?.close();
     await meteringService?.close();
     await store.close();

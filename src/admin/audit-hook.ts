@@ -15,6 +15,7 @@ import type { Actor } from './context.js';
 
 export function auditActor(p: AdminPrincipal): AuditActor {
   if (p.kind === 'cli') return { kind: 'system', id: p.id };
+  if (p.kind === 'jwt') return { kind: 'jwt', id: p.id };
   if (p.kind === 'bootstrap' || p.role === 'platform_admin') return { kind: 'platform_admin', id: p.id };
   return { kind: 'api_key', id: p.id };
 }
@@ -56,12 +57,14 @@ export function auditAdminLoginFailure(
   requestId: string,
 ): void {
   const { keyId } = refusal;
-  const scopeId = keyId === null ? PLATFORM_SCOPE_ID : (refusal.scopeId ?? PLATFORM_SCOPE_ID);
+  const jwt = refusal.reason.startsWith('jwt_') || (keyId === null && refusal.reason === 'tenant_deleting');
+  // A key's scope counts once the key was found; a token's once its signature held (admin-jwt.ts).
+  const scopeId = keyId === null && !jwt ? PLATFORM_SCOPE_ID : (refusal.scopeId ?? PLATFORM_SCOPE_ID);
   queue.enqueue(
     scopeId,
     {
       actor: keyId === null ? { kind: 'anonymous', id: null } : { kind: 'api_key', id: `admin_key:${keyId}` },
-      action: 'admin_key.auth_failed',
+      action: jwt ? 'admin_jwt.auth_failed' : 'admin_key.auth_failed',
       target: keyId === null ? null : { kind: 'admin_key', id: keyId },
       outcome: refusal.reason === 'rate_limited' ? 'denied' : 'failure',
       sourceIp: sourceIp === '' ? null : sourceIp,

@@ -24,6 +24,8 @@ export interface AdminEnv {
    * hear the catalogue's own notification).
    */
   onPlansChange(): Promise<void>;
+  /** DNS TXT lookup for proofs of domain ownership (node:dns by default; tests point it at their own server). */
+  resolveTxt(name: string): Promise<string[][]>;
 }
 
 /** Who is acting, from where: every service call and audit entry carries it. */

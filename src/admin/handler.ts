@@ -6,11 +6,13 @@
  * callers), then the tenant scope (another tenant's resources are a 404 before any role check,
  * so a 403 never confirms that they exist), then the role, then the body.
  */
+import { promises as dnsPromises } from 'node:dns';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditQueue } from '../audit/index.js';
 import { GatewayError } from '../errors.js';
 import { bearer, createAdminAuthenticator, type AdminAuthOutcome } from '../identity/admin-auth.js';
+import type { AdminJwtSources } from '../identity/admin-jwt.js';
 import { adminKeyPrefix } from '../identity/admin-keys.js';
 import { adminKeysRepo, sqlState, StoreClosedError, type FieldSealer, type Store } from '../store/index.js';
 import { sendError, sendJson } from '../server/respond.js';
@@ -47,6 +49,10 @@ export interface AdminHandlerOptions {
   audit?: Pick<AuditQueue, 'enqueue'>;
   /** Failed-login limits per client address and key prefix (defaults: 10 per minute). */
   loginLimit?: LoginLimitOptions;
+  /** Sign-in with bearer JWTs of tenant and platform identity providers; absent: admin keys only. */
+  jwt?: AdminJwtSources;
+  /** DNS TXT lookups for domain ownership proofs; the system resolver by default. */
+  resolveTxt?: (name: string) => Promise<string[][]>;
 }
 
 /** `clientAddress`: as the server decided it (trusted proxies); the socket's peer by default. */
@@ -80,9 +86,15 @@ function authFailure(outcome: Exclude<AdminAuthOutcome, { ok: true }>): GatewayE
     case 'missing':
       return new GatewayError('missing_api_key', 'You didn\'t provide an admin key. Send it as "Authorization: Bearer <admin key>".');
     case 'expired':
-      return new GatewayError('expired_api_key', 'The admin key has expired.');
+      return new GatewayError('expired_api_key', outcome.failure.reason.startsWith('jwt_') ? 'The sign-in token has expired.' : 'The admin key has expired.');
     default:
-      return new GatewayError('invalid_api_key', 'Incorrect admin key provided.');
+      if (outcome.failure.reason === 'jwt_no_role') {
+        return new GatewayError('invalid_api_key', 'The sign-in token carries no Gatehouse admin role in its roles claim.');
+      }
+      return new GatewayError(
+        'invalid_api_key',
+        outcome.failure.reason.startsWith('jwt_') ? 'The sign-in token was not accepted.' : 'Incorrect admin key provided.',
+      );
   }
 }
 
@@ -171,12 +183,22 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
   const router = createAdminRouter(opts.routes ?? ADMIN_ROUTES);
   const now = opts.now ?? (() => new Date());
   const limiter = createLoginLimiter(opts.loginLimit);
-  const env: AdminEnv = { store: opts.store, pepper: opts.pepper, sealer: opts.sealer, logger: opts.logger, now, onChange: opts.onChange, onPlansChange: opts.onPlansChange };
+  const env: AdminEnv = {
+    store: opts.store,
+    pepper: opts.pepper,
+    sealer: opts.sealer,
+    logger: opts.logger,
+    now,
+    onChange: opts.onChange,
+    onPlansChange: opts.onPlansChange,
+    resolveTxt: opts.resolveTxt ?? ((name) => dnsPromises.resolveTxt(name)),
+  };
   const authenticate = createAdminAuthenticator({
     store: opts.store,
     pepper: opts.pepper,
     previousPeppers: opts.previousPeppers ?? [],
     bootstrapKey: opts.bootstrapKey,
+    ...(opts.jwt === undefined ? {} : { jwt: opts.jwt }),
     now,
     onUse(scopeId, keyId) {
       // Off the response path; a lost update only makes last_used_at older.

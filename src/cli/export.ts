@@ -86,7 +86,8 @@ export async function runExport(opts: ExportOptions = {}): Promise<string> {
             allowed_models: t.allowedModels,
             time_zone: t.timeZone,
             teams: teams.map((x) => ({ slug: x.slug, name: x.name })),
-            domains: (await allPages((p) => domainsManageRepo.list(tx, p))).map((d) => d.domain),
+            // Pending claims stay out: applying the file would verify them without proof.
+            domains: (await allPages((p) => domainsManageRepo.list(tx, p))).filter((d) => d.verifiedAt !== null).map((d) => d.domain),
             policies: (await allPages((p) => policiesRepo.list(tx, p))).map((p) => {
               const v = presentPolicy(p);
               return { name: v.name, ...(v.description === '' ? {} : { description: v.description }), enabled: v.enabled, document: v.document };

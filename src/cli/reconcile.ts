@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Actor } from '../admin/context.js';
 import { etagOf, type IfMatch } from '../admin/http/etag.js';
 import { createApiKey, revokeApiKey, updateApiKey } from '../admin/services/api-keys.js';
-import { addDomain, removeDomain } from '../admin/services/domains.js';
+import { declareDomain, removeDomain } from '../admin/services/domains.js';
 import { createPolicy, deletePolicy, updatePolicy } from '../admin/services/policies.js';
 import { createTeam, updateTeam } from '../admin/services/teams.js';
 import { createRule, deleteRule, updateRule } from '../admin/services/limits.js';
@@ -137,12 +137,17 @@ async function reconcileTeams(tx: TenantTx, r: Reconcile, spec: TenantSpec): Pro
 }
 
 async function reconcileDomains(tx: TenantTx, r: Reconcile, spec: TenantSpec): Promise<void> {
-  const current = new Set((await allPages((p) => domainsManageRepo.list(tx, p))).map((d) => d.domain));
+  const all = await allPages((p) => domainsManageRepo.list(tx, p));
+  const verified = new Set(all.filter((d) => d.verifiedAt !== null).map((d) => d.domain));
+  // The operator's file is proof of ownership: declared names are added verified, and a pending
+  // claim of one is promoted.
   for (const domain of spec.domains) {
-    if (!current.has(domain)) await step(r, { op: '+', what: `domain ${spec.slug}/${domain}` }, async () => void (await addDomain(tx, r.actor, domain)));
+    if (!verified.has(domain)) {
+      await step(r, { op: '+', what: `domain ${spec.slug}/${domain}` }, async () => void (await declareDomain(tx, r.actor, domain)));
+    }
   }
   if (!r.prune) return;
-  for (const domain of current) {
+  for (const { domain } of all) {
     if (!spec.domains.includes(domain)) await step(r, { op: '-', what: `domain ${spec.slug}/${domain}` }, () => removeDomain(tx, r.actor, domain));
   }
 }

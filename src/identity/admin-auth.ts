@@ -9,7 +9,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import { hashApiKey } from '../crypto/keys.js';
 import { adminKeysRepo, type Store } from '../store/index.js';
+import { authenticateAdminJwt, type AdminJwtFailureReason, type AdminJwtSources } from './admin-jwt.js';
 import { adminKeyPrefix, adminKeyScope } from './admin-keys.js';
+import { looksLikeJwt } from './jwt.js';
 import type { AdminPrincipal } from './admin-principal.js';
 import { isPlatformRole, isTenantRole, PLATFORM_SCOPE_ID } from './roles.js';
 
@@ -32,7 +34,8 @@ export type AdminAuthFailureReason =
   | 'revoked'
   /** The key's user lost its role or was disabled, or its service account is disabled. */
   | 'owner_inactive'
-  | 'tenant_deleting';
+  | 'tenant_deleting'
+  | AdminJwtFailureReason;
 
 /**
  * Who a refused credential claimed to be: the scope (tenant id or PLATFORM_SCOPE_ID) and key,
@@ -62,6 +65,8 @@ export interface AdminAuthenticatorOptions {
   /** GATEHOUSE_ADMIN_KEY; undefined disables the bootstrap key. */
   bootstrapKey: string | undefined;
   now?: () => Date;
+  /** Bearer JWTs (tenant and platform identity providers); absent: admin keys only. */
+  jwt?: AdminJwtSources;
   /** Called with a key id after a successful authentication (records last use off the response path). */
   onUse?: (scopeId: string, keyId: string) => void;
 }
@@ -104,6 +109,12 @@ export function createAdminAuthenticator(opts: AdminAuthenticatorOptions): Admin
     const hash = hashApiKey(credential, opts.pepper);
     if (bootstrapHash !== undefined && timingSafeEqual(hash, bootstrapHash)) return { ok: true, principal: BOOTSTRAP };
 
+    if (opts.jwt !== undefined && looksLikeJwt(credential)) {
+      const signedIn = await authenticateAdminJwt(credential, opts.jwt);
+      if (signedIn.ok) return signedIn;
+      return { ok: false, reason: signedIn.client, failure: { reason: signedIn.reason, scopeId: signedIn.scopeId, keyId: null, prefix: null } };
+    }
+
     const scopeId = adminKeyScope(credential);
     const prefix = adminKeyPrefix(credential) ?? null;
     const refuse = (reason: AdminAuthFailureReason, keyId: string | null, client: 'invalid' | 'expired' = 'invalid'): AdminAuthOutcome => ({
@@ -116,7 +127,11 @@ export function createAdminAuthenticator(opts: AdminAuthenticatorOptions): Admin
       let match = await adminKeysRepo.findCredential(tx, hash);
       for (const old of opts.previousPeppers ?? []) {
         if (match !== null) break;
-        match = await adminKeysRepo.findCredential(tx, hashApiKey(credential, old));
+        const oldHash = hashApiKey(credential, old);
+        match = await adminKeysRepo.findCredential(tx, oldHash);
+        // Hashed before a master-key rotation: move it onto the current key, so the previous
+        // one can be dropped once every key in use has moved.
+        if (match !== null && !match.revoked) await adminKeysRepo.rehash(tx, match.id, oldHash, hash);
       }
       // Failure path only: which key of the scope the caller claimed to be, for the audit log.
       const claimed = match === null && prefix !== null ? await adminKeysRepo.idsByPrefix(tx, prefix) : [];

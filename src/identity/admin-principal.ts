@@ -4,12 +4,12 @@ import type { PlatformRole, TenantRole } from './roles.js';
 interface PrincipalBase {
   /**
    * Stable id for attribution, audit and idempotency scoping: `bootstrap`, `cli`, or
-   * `admin_key:<uuid>`. Never secret.
+   * `admin_key:<uuid>`, `jwt:<subject>`. Never secret.
    */
   readonly id: string;
   /** Shown in audit entries. */
   readonly label: string;
-  readonly kind: 'bootstrap' | 'admin_key' | 'cli';
+  readonly kind: 'bootstrap' | 'admin_key' | 'cli' | 'jwt';
   /** The admin key's id, when the principal is one. */
   readonly keyId: string | null;
 }

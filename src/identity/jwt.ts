@@ -70,15 +70,21 @@ function scopesOf(roles: readonly string[]): Scope[] {
   return [...out];
 }
 
+/** A token whose signature, issuer, audience, expiry and tenant claim were verified. */
+export type VerifiedJwt =
+  | { ok: true; issuer: TrustedIssuer; payload: JWTPayload; roles: string[] }
+  | { ok: false; reason: 'malformed' | 'unknown_issuer' | 'invalid' | 'expired' | 'wrong_tenant' };
+
 /**
  * Verifies `token` against the issuers registered under its `iss`. `tenantMatches` says whether
- * a tenant claim value names the issuer's tenant (slug or id).
+ * a tenant claim value names the issuer's tenant (slug or id); null means the issuers belong to
+ * no tenant (the platform's own identity provider) and no tenant claim is read.
  */
-export async function verifyTenantJwt(
+export async function verifyJwt(
   token: string,
   issuersByIss: ReadonlyMap<string, readonly TrustedIssuer[]>,
-  tenantMatches: (issuer: TrustedIssuer, claimed: string) => boolean,
-): Promise<JwtOutcome> {
+  tenantMatches: ((issuer: TrustedIssuer, claimed: string) => boolean) | null,
+): Promise<VerifiedJwt> {
   let iss: string | undefined;
   try {
     iss = decodeJwt(token).iss;
@@ -87,7 +93,7 @@ export async function verifyTenantJwt(
   }
   const candidates = iss === undefined ? undefined : issuersByIss.get(iss);
   if (candidates === undefined || candidates.length === 0) return { ok: false, reason: 'unknown_issuer' };
-  let last: JwtOutcome = { ok: false, reason: 'invalid' };
+  let last: VerifiedJwt = { ok: false, reason: 'invalid' };
   // Several tenants may trust one IdP (one issuer, a tenant claim per token).
   for (const issuer of candidates) {
     let payload: JWTPayload;
@@ -104,22 +110,40 @@ export async function verifyTenantJwt(
       last = { ok: false, reason: code === 'ERR_JWT_EXPIRED' ? 'expired' : 'invalid' };
       continue;
     }
-    const claimed = stringClaim(payload, issuer.claims.tenant);
-    if (claimed === undefined || !tenantMatches(issuer, claimed)) {
-      last = { ok: false, reason: 'wrong_tenant' };
-      continue;
+    if (tenantMatches !== null) {
+      const claimed = stringClaim(payload, issuer.claims.tenant);
+      if (claimed === undefined || !tenantMatches(issuer, claimed)) {
+        last = { ok: false, reason: 'wrong_tenant' };
+        continue;
+      }
     }
-    const roles = rolesClaim(payload, issuer.claims.roles);
-    const scopes = scopesOf(roles);
-    if (scopes.length === 0) return { ok: false, reason: 'no_role' };
-    return {
-      ok: true,
-      issuer,
-      subject: stringClaim(payload, issuer.claims.user) ?? 'unknown',
-      roles,
-      team: stringClaim(payload, issuer.claims.team) ?? null,
-      scopes,
-    };
+    return { ok: true, issuer, payload, roles: rolesClaim(payload, issuer.claims.roles) };
   }
   return last;
+}
+
+/** The token's subject under the issuer's user claim. */
+export function jwtSubject(issuer: TrustedIssuer, payload: JWTPayload): string {
+  return stringClaim(payload, issuer.claims.user) ?? 'unknown';
+}
+
+/** A data-plane token: verified, and carrying a role with data-plane scopes. */
+export async function verifyTenantJwt(
+  token: string,
+  issuersByIss: ReadonlyMap<string, readonly TrustedIssuer[]>,
+  tenantMatches: (issuer: TrustedIssuer, claimed: string) => boolean,
+): Promise<JwtOutcome> {
+  const verified = await verifyJwt(token, issuersByIss, tenantMatches);
+  if (!verified.ok) return verified;
+  const { issuer, payload, roles } = verified;
+  const scopes = scopesOf(roles);
+  if (scopes.length === 0) return { ok: false, reason: 'no_role' };
+  return {
+    ok: true,
+    issuer,
+    subject: jwtSubject(issuer, payload),
+    roles,
+    team: stringClaim(payload, issuer.claims.team) ?? null,
+    scopes,
+  };
 }

@@ -8,10 +8,11 @@ import type { Logger } from 'pino';
 import { GatewayError, errorEnvelope, toGatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Pipeline } from '../pipeline/compose.js';
-import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
+import { dialectOf, type RequestContext, type RequestOutcome } from '../pipeline/context.js';
 import type { Usage } from '../providers/types.js';
 import { Cancellation } from '../providers/cancel.js';
 import { UpstreamHttpError } from '../providers/upstream-errors.js';
+import { failAnthropicStream, sendAnthropicError, toAnthropicUpstream } from './anthropic.js';
 import { baseHeaders, sendError, sendJson, withContextHeaders } from './respond.js';
 import { matchRoute, type RouteMatch } from './router.js';
 
@@ -108,7 +109,8 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
     if (res.destroyed) return; // the client is gone
     const failure = toGatewayError(err);
     logFailure(deps, ctx, failure);
-    failMidStream(res, failure);
+    if (dialectOf(ctx.endpoint) === 'anthropic') failAnthropicStream(res, failure);
+    else failMidStream(res, failure);
   });
   if (ctx.completion === undefined) {
     body.pipe(res);
@@ -134,6 +136,12 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
       if (!settled) setTimeout(() => go(undefined), USAGE_GRACE_MS).unref();
     });
   });
+}
+
+/** The error in the client's dialect. */
+function answerError(res: ServerResponse, ctx: RequestContext, failure: GatewayError): void {
+  if (dialectOf(ctx.endpoint) === 'anthropic') sendAnthropicError(res, failure);
+  else sendError(res, failure);
 }
 
 /** How long the last byte waits for usage an adapter reports after its body ended. */
@@ -209,6 +217,9 @@ async function serveApi(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
     return;
   }
   await deps.inference(ctx);
+  if (dialectOf(ctx.endpoint) === 'anthropic' && ctx.upstream !== undefined) {
+    ctx.upstream = toAnthropicUpstream(ctx.upstream, ctx.model ?? '', ctx.requestId);
+  }
   streamUpstream(deps, ctx, res);
 }
 
@@ -286,16 +297,16 @@ export function createHandler(deps: HandlerDeps) {
         }
         if (pending !== undefined) {
           pending.then(
-            () => sendError(res, failure),
+            () => answerError(res, context, failure),
             (e: unknown) => {
               deps.logger.error({ reqId: context.requestId, err: e }, 'request completion failed');
-              sendError(res, failure);
+              answerError(res, context, failure);
             },
           );
           return;
         }
       }
-      sendError(res, failure);
+      answerError(res, context, failure);
     });
   };
 }

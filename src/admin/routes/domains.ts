@@ -5,7 +5,7 @@ import { decodeCursor, listBody, pageQuery } from '../http/cursor.js';
 import { notFound } from '../problems.js';
 import { defineRoute, type AdminRoute } from '../route.js';
 import { createDomainBody, domainView, presentDomain } from '../schemas/domains.js';
-import { addDomain, removeDomain } from '../services/domains.js';
+import { addDomain, confirmDomain, proveDomain, removeDomain } from '../services/domains.js';
 import { createOnce, read, write } from '../tx.js';
 import { listOf, tenantOf } from './lists.js';
 
@@ -58,6 +58,25 @@ export const domainRoutes: AdminRoute[] = [
       const d = await read(call.env, tenantOf(call), (tx) => domainsManageRepo.get(tx, call.params.domain ?? ''));
       if (d === null) throw notFound('domain');
       return { status: 200, body: presentDomain(d) };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: `${BASE}/{domain}/verify`,
+    operationId: 'verifyDomain',
+    summary: 'Verify a custom domain from its DNS TXT record',
+    tag: TAG,
+    permission: 'domains.write',
+    response: { status: 200, description: 'The domain, verified (409 when the record is missing or another tenant proved the name first).', schema: domainView },
+    async handle(call) {
+      const tenantId = tenantOf(call);
+      const name = call.params.domain ?? '';
+      const d = await read(call.env, tenantId, (tx) => domainsManageRepo.get(tx, name));
+      if (d === null) throw notFound('domain');
+      if (d.verifiedAt !== null) return { status: 200, body: presentDomain(d) };
+      await proveDomain(call.env.resolveTxt, d);
+      const verified = await write(call.env, tenantId, (tx) => confirmDomain(tx, call.actor, name));
+      return { status: 200, body: presentDomain(verified) };
     },
   }),
   defineRoute({

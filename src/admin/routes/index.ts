@@ -5,6 +5,7 @@ import { adminKeyRoutes } from './admin-keys.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditRoutes } from './audit.js';
 import { domainRoutes } from './domains.js';
+import { jwtIssuerRoutes } from './jwt-issuers.js';
 import { limitRoutes } from './limits.js';
 import { metaRoutes } from './meta.js';
 import { planRoutes } from './plans.js';
@@ -29,6 +30,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   ...apiKeyRoutes,
   ...policyRoutes,
   ...domainRoutes,
+  ...jwtIssuerRoutes,
   ...secretRoutes,
   ...auditRoutes,
 ];

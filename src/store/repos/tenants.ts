@@ -1,5 +1,6 @@
 /** Tenants: created and changed inside their own tenant transaction, listed by the platform. */
 import { randomUUID } from 'node:crypto';
+import type { TenantCacheSettings } from '../../cache/types.js';
 import type { BudgetAction } from '../../limits/types.js';
 import type { Tenant, TenantStatus } from '../../tenancy/types.js';
 import { isUniqueViolation } from '../errors.js';
@@ -155,6 +156,14 @@ export const tenantsRepo = {
     return rows[0] === undefined ? null : toRecord(rows[0]);
   },
 
+  /** Sets the response-cache opt-in in the tenant's settings document, leaving its other settings. */
+  async setCacheSettings(tx: TenantTx, cache: TenantCacheSettings): Promise<void> {
+    await tx.query(`UPDATE tenants SET settings = settings || jsonb_build_object('cache', $2::jsonb), updated_at = now() WHERE id = $1`, [
+      tx.tenantId,
+      JSON.stringify(cache),
+    ]);
+  },
+
   async findIdBySlug(tx: PlatformTx, slug: string): Promise<string | null> {
     const { rows } = await tx.query<{ id: string }>('SELECT id FROM tenants WHERE slug = $1', [slug]);
     return rows[0]?.id ?? null;
@@ -172,7 +181,8 @@ export const tenantsRepo = {
       domains: string[];
     }>(
       `SELECT t.id, t.slug, t.name, t.status, t.regions, t.allowed_models,
-              COALESCE((SELECT array_agg(d.domain ORDER BY d.domain) FROM tenant_domains d WHERE d.tenant_id = t.id),
+              COALESCE((SELECT array_agg(d.domain ORDER BY d.domain) FROM tenant_domains d
+                        WHERE d.tenant_id = t.id AND d.verified_at IS NOT NULL),
                        '{}'::text[]) AS domains
        FROM tenants t ORDER BY t.slug`,
     );

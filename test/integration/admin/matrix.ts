@@ -103,7 +103,13 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'GET', path: `${T}/domains`, roles: [PA, TA, TD, TV] },
   { method: 'POST', path: `${T}/domains`, roles: [TA], body: () => ({ domain: `evil-${rand()}.example.com` }) },
   { method: 'GET', path: `${T}/domains/{domain}`, roles: [PA, TA, TD, TV] },
+  { method: 'POST', path: `${T}/domains/{domain}/verify`, roles: [TA] },
   { method: 'DELETE', path: `${T}/domains/{domain}`, roles: [TA] },
+
+  { method: 'GET', path: `${T}/jwt-issuers`, roles: [TA, TD, TV] },
+  { method: 'POST', path: `${T}/jwt-issuers`, roles: [TA], body: () => ({ issuer: `https://evil-${rand()}.example.com/`, jwks_url: 'https://evil.example.com/jwks.json' }) },
+  { method: 'GET', path: `${T}/jwt-issuers/{jwt_issuer}`, roles: [TA, TD, TV] },
+  { method: 'DELETE', path: `${T}/jwt-issuers/{jwt_issuer}`, roles: [TA] },
 
   { method: 'GET', path: `${T}/provider-credentials`, roles: [TA, TD, TV] },
   { method: 'POST', path: `${T}/provider-credentials`, roles: [TA], body: () => ({ name: `evil-${rand()}`, provider: 'openai', secret: 'sk-evil-0123456789' }) },
@@ -135,6 +141,7 @@ export function nowhere(): TenantFixtures {
     admin_key: randomUUID(),
     policy: randomUUID(),
     domain: `nx-${rand()}.example.com`,
+    jwt_issuer: randomBytes(16).toString('base64url').slice(0, 22),
     provider_credential: randomUUID(),
     webhook: randomUUID(),
     plan: `no-such-plan-${rand()}`,

@@ -13,7 +13,7 @@ const PLATFORM_COLUMNS: Record<string, string[]> = {
   // Never a ciphertext, nor webhook URLs (they often embed a token); nothing of tenant_data_keys.
   provider_credentials: ['base_url', 'created_at', 'id', 'key_version', 'name', 'provider', 'tenant_id', 'updated_at'],
   teams: ['created_at', 'id', 'name', 'slug', 'tenant_id'],
-  tenant_domains: ['created_at', 'domain', 'tenant_id'],
+  tenant_domains: ['created_at', 'domain', 'tenant_id', 'verified_at'],
   // Public keys and claim names only: the snapshot verifies JWTs without a query.
   tenant_jwt_issuers: ['audience', 'claims', 'created_at', 'id', 'issuer', 'jwks', 'jwks_url', 'tenant_id', 'updated_at'],
   tenant_keyrings: ['created_at', 'shred_after', 'shred_requested_at', 'shredded_at', 'tenant_id'],
