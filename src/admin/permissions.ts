@@ -15,6 +15,9 @@
  * - tenant_viewer reads everything a developer can, changes nothing.
  * - Provider credentials and webhook signing secrets are write-only for everyone: the routes
  *   return metadata, never a secret, whatever the role.
+ * - Dedicated deployments and model aliases (the tenant's own upstreams) are tenant
+ *   configuration like credentials: tenant_admin writes, developers and viewers read, the
+ *   platform admin neither (it operates the platform's catalogue in the configuration file).
  * - Plans (the limit bundles tenants are on) are a platform catalogue: platform_admin reads and
  *   writes them; a tenant sees its own plan through its effective limits, never the catalogue.
  *   platform_auditor does not read them either: auditors read the audit log and nothing else.
@@ -63,6 +66,8 @@ export const PERMISSIONS = [
   'provider_credentials.write',
   'webhooks.read',
   'webhooks.write',
+  'deployments.read',
+  'deployments.write',
   'audit.read',
   'platform_audit.read',
 ] as const;
@@ -118,6 +123,8 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'provider_credentials.write',
     'webhooks.read',
     'webhooks.write',
+    'deployments.read',
+    'deployments.write',
     'audit.read',
   ],
   tenant_developer: [
@@ -133,6 +140,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'jwt_issuers.read',
     'provider_credentials.read',
     'webhooks.read',
+    'deployments.read',
   ],
   tenant_billing: ['self.read', 'tenants.read', 'limits.read', 'teams.read', 'api_keys.read'],
   tenant_viewer: [
@@ -148,6 +156,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'jwt_issuers.read',
     'provider_credentials.read',
     'webhooks.read',
+    'deployments.read',
   ],
   tenant_auditor: ['self.read', 'audit.read'],
 };

@@ -16,6 +16,10 @@ export interface TenantFixtures {
   jwt_issuer: string;
   provider_credential: string;
   webhook: string;
+  /** A dedicated deployment (without a credential, so deleting the credential stays possible). */
+  deployment: string;
+  /** A model alias of the tenant's own, named uniquely per tenant. */
+  alias: string;
   /** The plan the tenant is on (a platform resource: the same for every tenant). */
   plan: string;
   /** A limit rule of the tenant's own, with an id no other tenant's fixtures use. */
@@ -52,5 +56,11 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
   const rule = await created(
     admin('POST', `${base}/limits/rules`, { body: { id: `${slug}-app-rpm`, scope: 'key', subject: api_key, metric: 'requests', window: 'minute', limit: 10 } }),
   );
-  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, jwt_issuer, provider_credential, webhook, plan: 'standard', rule };
+  const deployment = await created(
+    admin('POST', `${base}/deployments`, { body: { model: `${slug}-llm`, provider: 'openai-compatible', base_url: `https://llm.${slug}.example.com/v1` } }),
+  );
+  const alias = `${slug}-fast`;
+  const aliased = await admin('POST', `${base}/aliases`, { body: { alias, model: 'gpt-4o-mini' } });
+  expect(aliased.status, aliased.text).toBe(201);
+  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, jwt_issuer, provider_credential, webhook, deployment, alias, plan: 'standard', rule };
 }

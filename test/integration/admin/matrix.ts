@@ -122,6 +122,20 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'PATCH', path: `${T}/webhooks/{webhook}`, roles: [TA], body: () => ({ url: 'https://evil.example.com/stolen' }), ifMatch: true },
   { method: 'DELETE', path: `${T}/webhooks/{webhook}`, roles: [TA], ifMatch: true },
 
+  { method: 'GET', path: `${T}/deployments`, roles: [TA, TD, TV] },
+  {
+    method: 'POST',
+    path: `${T}/deployments`,
+    roles: [TA],
+    body: (fx) => ({ model: `evil-${rand()}`, provider: 'openai', base_url: 'https://evil.example.com/v1', credential_id: fx.provider_credential }),
+  },
+  { method: 'GET', path: `${T}/deployments/{deployment}`, roles: [TA, TD, TV] },
+  { method: 'PATCH', path: `${T}/deployments/{deployment}`, roles: [TA], body: () => ({ base_url: 'https://evil.example.com/stolen' }), ifMatch: true },
+  { method: 'DELETE', path: `${T}/deployments/{deployment}`, roles: [TA], ifMatch: true },
+  { method: 'GET', path: `${T}/aliases`, roles: [TA, TD, TV] },
+  { method: 'POST', path: `${T}/aliases`, roles: [TA], body: () => ({ alias: `evil-${rand()}`, model: 'gpt-4o-mini' }) },
+  { method: 'DELETE', path: `${T}/aliases/{alias}`, roles: [TA] },
+
   { method: 'GET', path: `${T}/audit`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: `${T}/audit.jsonl`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: '/platform/audit', roles: [AUD] },
@@ -144,6 +158,8 @@ export function nowhere(): TenantFixtures {
     jwt_issuer: randomBytes(16).toString('base64url').slice(0, 22),
     provider_credential: randomUUID(),
     webhook: randomUUID(),
+    deployment: randomUUID(),
+    alias: `no-such-alias-${rand()}`,
     plan: `no-such-plan-${rand()}`,
     rule: `no-such-rule-${rand()}`,
   };
