@@ -49,6 +49,9 @@ import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
 import { createCache, type ResponseCache } from './cache/index.js';
 import { cacheFill, cacheLookup } from './pipeline/cache.js';
+import { startMetering, type Metering } from './metering/index.js';
+import { meter } from './pipeline/meter.js';
+import { resolve as resolvePath } from 'node:path';
 
 const SHRED_INTERVAL_MS = 3_600_000;
 
@@ -63,6 +66,8 @@ export interface RunningGateway {
   logger: Logger;
   /** The gateway's store, for in-process administration and tests; closed by close(). */
   store: Store;
+  /** Usage metering (spool and shipper), for tests and benchmarks. */
+  metering: Metering;
   /** Graceful: stops accepting, drains in-flight requests up to the grace period, closes. */
   close(): Promise<void>;
 }
@@ -106,6 +111,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let limitService: LimitService | undefined;
   let responseCache: ResponseCache | undefined;
   let auditQueue: AuditQueue | undefined;
+  let meteringService: Metering | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -153,6 +159,37 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     auditQueue = audits;
     const onAuthFailure = auditAuthFailures(audits);
 
+    const m = config.metering;
+    const metering = await startMetering({
+      store,
+      spoolDir: resolvePath(config.dataDir, m.spoolDir),
+      fsyncIntervalMs: m.fsyncIntervalMs,
+      segmentBytes: m.segmentBytes,
+      spoolMaxBytes: m.spoolMaxBytes,
+      ackMode: m.ackMode,
+      batchSize: m.batchSize,
+      lingerMs: m.shipLingerMs,
+      concurrency: m.shipConcurrency,
+      retention: { defaultDays: m.retentionDays, maxDays: m.maxRetentionDays, monthsAhead: 2, intervalMs: 6 * 3_600_000 },
+      logger,
+    });
+    meteringService = metering;
+    metrics.watchMetering(() => {
+      const { spool, shipper, writeFailures } = metering.stats();
+      return {
+        spoolBytes: spool.bytes,
+        backlogBytes: spool.backlogBytes,
+        segments: spool.segments,
+        spooled: spool.appended,
+        shipped: shipper.shipped,
+        shipFailures: shipper.failures,
+        shipperUp: shipper.state === 'up',
+        writeFailures,
+        corrupt: spool.corrupt,
+      };
+    });
+
+
     // Strategies, breakers and fallbacks: one router shared by the route and provider stages.
     const router = createRouter({
       config: routingConfig(config.routing),
@@ -174,6 +211,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     ];
     const inference = compose([
       ...front,
+      meter(metering),
       parseBody({ maxBytes: config.server.maxBodyBytes }),
       resolveModelAlias(registry),
       authorize({ onAuthFailure }),
@@ -268,6 +306,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       mock,
       logger,
       store,
+      metering,
       close() {
         closing ??= (async () => {
           ready = false;
@@ -280,6 +319,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await limits.close(); // after the drain: in-flight requests settle their reservations
           await cache.close();
           await audits.close(); // likewise: and its last flush needs the store
+          await metering.close(); // after the drain: every finished request has spooled its event
           await adapters.close();
           await mock?.close();
           await store.close();
@@ -295,6 +335,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await limitService?.close();
     await responseCache?.close();
     await auditQueue?.close();
+    await meteringService?.close();
     await store.close();
     throw err;
   }

@@ -78,3 +78,15 @@ export type { RemoveLimitRuleResult, StoredLimitRule, UpsertLimitRuleResult } fr
 export { configObjectsRepo } from './repos/config-objects.js';
 export { modelAliasesRepo, tenantDeploymentsRepo } from './repos/tenant-deployments.js';
 export type { AliasRecord, TenantDeploymentInput, TenantDeploymentRecord, TenantDeploymentWithSecret } from './repos/tenant-deployments.js';
+// Usage metering (migration 0013).
+export { usageRepo } from './repos/usage.js';
+export type {
+  UsageEventRecord,
+  UsageGranularity,
+  UsageRollupQuery,
+  UsageRollupRow,
+  UsageStatusClass,
+  UsageTagRollupQuery,
+  UsageTagRollupRow,
+} from './repos/usage.js';
+export { usageMaintenanceRepo } from './repos/usage-maintenance.js';

@@ -14,6 +14,7 @@ import { migration0009 } from './0009_config_objects.js';
 import { migration0010 } from './0010_domain_verification.js';
 import { migration0011 } from './0011_cache_bytes.js';
 import { migration0012 } from './0012_tenant_deployments.js';
+import { migration0013 } from './0013_usage.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -31,4 +32,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0010,
   migration0011,
   migration0012,
+  migration0013,
 ];
