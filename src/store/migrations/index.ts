@@ -13,6 +13,7 @@ import { migration0008 } from './0008_limits.js';
 import { migration0009 } from './0009_config_objects.js';
 import { migration0010 } from './0010_domain_verification.js';
 import { migration0010 as migration0010usage } from './0010_usage.js';
+import { migration0014 } from './0014_alerts.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -30,4 +31,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0010,
   // Renumbered locally so the list stays gapless on this branch; the lead renumbers at merge.
   { ...migration0010usage, id: 11 },
+  { ...migration0014, id: 12 },
 ];
