@@ -223,6 +223,17 @@ export const alertsRepo = {
     return rows.map((r) => r.tenant_id);
   },
 
+  /** This tenant's hourly totals over every team, key and model, for buckets in [from, to). */
+  async hourlyTotals(tx: TenantTx, from: Date, to: Date): Promise<{ bucketStart: Date; requests: number; costMicros: number }[]> {
+    const { rows } = await tx.query<{ bucket_start: Date; requests: string; cost_micros: string }>(
+      `SELECT bucket_start, sum(requests)::text AS requests, sum(cost_micros)::text AS cost_micros
+       FROM usage_rollups WHERE tenant_id = $1 AND granularity = 'hour' AND bucket_start >= $2 AND bucket_start < $3
+       GROUP BY bucket_start ORDER BY bucket_start`,
+      [tx.tenantId, from.toISOString(), to.toISOString()],
+    );
+    return rows.map((r) => ({ bucketStart: r.bucket_start, requests: Number(r.requests), costMicros: Number(r.cost_micros) }));
+  },
+
   /** The tenant's `alerts` settings object ({} when unset). */
   async settings(tx: TenantTx): Promise<Record<string, unknown>> {
     const { rows } = await tx.query<{ alerts: Record<string, unknown> | string | null }>(
