@@ -42,6 +42,7 @@ import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
 import { startMetering, type Metering } from './metering/index.js';
 import { meter } from './pipeline/meter.js';
+import { createForecastCache, startAlerts, type Alerts } from './billing/alerts/index.js';
 import { resolve as resolvePath } from 'node:path';
 
 const SHRED_INTERVAL_MS = 3_600_000;
@@ -101,6 +102,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let limitService: LimitService | undefined;
   let auditQueue: AuditQueue | undefined;
   let meteringService: Metering | undefined;
+  let alertsService: Alerts | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -167,6 +169,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       };
     });
 
+    // Filled by the alert job (started once the server listens); read by admission per request.
+    const forecastCache = createForecastCache();
+    const sealer = tenantSealer(keyring);
+
     const front = [identify(registry), authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure })];
     const inference = compose([
       ...front,
@@ -183,6 +189,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         weightOf: (d) => d.weight,
         failModeOf: (d) => d.limitsFailMode,
         onRefusal: (code) => metrics.countLimitRefusal(code),
+        budgetExhaustsAt: forecastCache.exhaustsAt,
       }),
       schedule({ scheduler, defaults: config.scheduling }),
       callProvider(adapters),
@@ -205,7 +212,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         store,
         pepper,
         previousPeppers,
-        sealer: tenantSealer(keyring),
+        sealer,
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
         jwt: adminJwtSources(registry, store, config.admin?.jwt),
@@ -246,6 +253,16 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     }, SHRED_INTERVAL_MS);
     shredTimer.unref();
 
+    alertsService = startAlerts({
+      store,
+      sealer,
+      tenants: () => registry.current.tenantsById.values(),
+      config: config.alerts,
+      forecasts: forecastCache,
+      logger,
+    });
+    const alerts = alertsService;
+
     let closing: Promise<void> | undefined;
     const running = server;
     const stopRefresh = refresh;
@@ -264,6 +281,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           clearInterval(shredTimer);
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
           await running.shutdown(config.server.shutdownGraceMs);
+          await alerts.close();
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
           await limits.close(); // after the drain: in-flight requests settle their reservations
@@ -283,6 +301,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await limitService?.close();
     await auditQueue?.close();
     await meteringService?.close();
+    await alertsService?.close();
     await store.close();
     throw err;
   }

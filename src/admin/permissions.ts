@@ -25,6 +25,9 @@
  * - PATCH of a tenant needs `tenants.settings` (the tenant's own settings: time zone and budget
  *   action, which a tenant_admin may set); every other field (name, plan, regions, models) also
  *   needs `tenants.update`, which only platform_admin holds. Checked per field in the service.
+ * - Alerts (budget thresholds, anomalies), their delivery status and budget forecasts are money
+ *   matters of the tenant: tenant_admin and tenant_billing read them; only tenant_admin changes
+ *   the alert settings. Auditors read the audit log (where alerts are recorded), nothing else.
  */
 import type { Role } from '../identity/roles.js';
 
@@ -61,6 +64,8 @@ export const PERMISSIONS = [
   'provider_credentials.write',
   'webhooks.read',
   'webhooks.write',
+  'alerts.read',
+  'alerts.write',
   'audit.read',
   'platform_audit.read',
 ] as const;
@@ -114,6 +119,8 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'provider_credentials.write',
     'webhooks.read',
     'webhooks.write',
+    'alerts.read',
+    'alerts.write',
     'audit.read',
   ],
   tenant_developer: [
@@ -129,7 +136,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'provider_credentials.read',
     'webhooks.read',
   ],
-  tenant_billing: ['self.read', 'tenants.read', 'limits.read', 'teams.read', 'api_keys.read'],
+  tenant_billing: ['self.read', 'tenants.read', 'limits.read', 'teams.read', 'api_keys.read', 'alerts.read'],
   tenant_viewer: [
     'self.read',
     'tenants.read',

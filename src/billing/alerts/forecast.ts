@@ -22,6 +22,11 @@ export interface Forecast {
   /** Epoch ms; null when the budget does not run out before the window resets. */
   exhaustsAt: number | null;
   resetAt: number;
+  /**
+   * True when the rule has one counter for every request it applies to (tenant-wide, or a fixed
+   * team/key); false for "each team/key" rules, whose counters differ per caller.
+   */
+  single: boolean;
 }
 
 /** When `remaining` runs out at `ratePerHour` from `nowMs`, if before `resetAt`. */
@@ -58,14 +63,15 @@ export function forecasts(usage: readonly WindowUsage[], hourRows: readonly Usag
       ratePerHour,
       exhaustsAt: exhaustionTime(u.used, u.rule.limit, ratePerHour, nowMs, u.resetAt),
       resetAt: u.resetAt,
+      single: u.rule.scope === 'tenant' || u.rule.subject !== null,
     };
   });
 }
 
 /**
- * What the data plane reads: per tenant, the earliest exhaustion of its rules as an ISO string
- * per rule id (tenant-wide counters, or the earliest over a rule's subjects). Replaced whole by
- * the periodic job; one Map lookup per request.
+ * What the data plane reads: per tenant, when each rule with a single counter runs out, as an ISO
+ * string by rule id. "Each team/key" rules are left out: the header would otherwise tell one
+ * caller another's forecast. Replaced per tenant by the periodic job; a Map lookup per request.
  */
 export interface ForecastCache {
   /** The ISO time the tenant's rule `ruleId` runs out, if it is forecast to this window. */
@@ -81,7 +87,7 @@ export function createForecastCache(): ForecastCache {
     set(tenantId, fs) {
       const earliest = new Map<string, number>();
       for (const f of fs) {
-        if (f.exhaustsAt === null) continue;
+        if (f.exhaustsAt === null || !f.single) continue;
         const prev = earliest.get(f.ruleId);
         if (prev === undefined || f.exhaustsAt < prev) earliest.set(f.ruleId, f.exhaustsAt);
       }

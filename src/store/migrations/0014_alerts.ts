@@ -23,7 +23,8 @@ CREATE TABLE alerts (
   kind text NOT NULL CHECK (kind IN ('budget.threshold', 'budget.forecast', 'usage.anomaly', 'webhook.test')),
   alert_key text NOT NULL CHECK (length(alert_key) BETWEEN 1 AND 512),
   payload jsonb NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now(),
+  -- Milliseconds: the admin API's page cursor carries this time as JavaScript reads it.
+  created_at timestamptz NOT NULL DEFAULT date_trunc('milliseconds', now()),
   PRIMARY KEY (tenant_id, id),
   UNIQUE (tenant_id, alert_key)
 );

@@ -1,4 +1,5 @@
 /** Resources of every kind in one tenant, created through the admin API. */
+import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import { str, type Client } from './helpers.js';
 
@@ -15,6 +16,11 @@ export interface TenantFixtures {
   domain: string;
   provider_credential: string;
   webhook: string;
+  /**
+   * An alert id. Alerts are raised by the alert job, not through the API, so a fixture tenant
+   * has none: a random id (the cross-tenant checks still compare A's answer with "no such id").
+   */
+  alert: string;
   /** The plan the tenant is on (a platform resource: the same for every tenant). */
   plan: string;
   /** A limit rule of the tenant's own, with an id no other tenant's fixtures use. */
@@ -48,5 +54,5 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
   const rule = await created(
     admin('POST', `${base}/limits/rules`, { body: { id: `${slug}-app-rpm`, scope: 'key', subject: api_key, metric: 'requests', window: 'minute', limit: 10 } }),
   );
-  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, provider_credential, webhook, plan: 'standard', rule };
+  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, provider_credential, webhook, alert: randomUUID(), plan: 'standard', rule };
 }

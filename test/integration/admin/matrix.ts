@@ -117,6 +117,12 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'PATCH', path: `${T}/webhooks/{webhook}`, roles: [TA], body: () => ({ url: 'https://evil.example.com/stolen' }), ifMatch: true },
   { method: 'DELETE', path: `${T}/webhooks/{webhook}`, roles: [TA], ifMatch: true },
 
+  { method: 'GET', path: `${T}/alerts`, roles: [TA, TB] },
+  { method: 'GET', path: `${T}/alerts/{alert}/deliveries`, roles: [TA, TB] },
+  { method: 'GET', path: `${T}/forecast`, roles: [TA, TB] },
+  { method: 'GET', path: `${T}/alert-settings`, roles: [TA, TB] },
+  { method: 'PATCH', path: `${T}/alert-settings`, roles: [TA], body: () => ({ budget_thresholds: [1] }) },
+
   { method: 'GET', path: `${T}/audit`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: `${T}/audit.jsonl`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: '/platform/audit', roles: [AUD] },
@@ -138,6 +144,7 @@ export function nowhere(): TenantFixtures {
     domain: `nx-${rand()}.example.com`,
     provider_credential: randomUUID(),
     webhook: randomUUID(),
+    alert: randomUUID(),
     plan: `no-such-plan-${rand()}`,
     rule: `no-such-rule-${rand()}`,
   };
