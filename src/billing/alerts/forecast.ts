@@ -78,6 +78,8 @@ export interface ForecastCache {
   exhaustsAt(tenantId: string, ruleId: string): string | undefined;
   set(tenantId: string, fs: readonly Forecast[]): void;
   delete(tenantId: string): void;
+  /** Drops every tenant not in `ids` (deleted tenants leave no entry behind). */
+  retain(ids: ReadonlySet<string>): void;
 }
 
 export function createForecastCache(): ForecastCache {
@@ -95,5 +97,8 @@ export function createForecastCache(): ForecastCache {
       else byTenant.set(tenantId, new Map([...earliest].map(([id, t]) => [id, new Date(t).toISOString()])));
     },
     delete: (tenantId) => void byTenant.delete(tenantId),
+    retain(ids) {
+      for (const id of byTenant.keys()) if (!ids.has(id)) byTenant.delete(id);
+    },
   };
 }

@@ -112,8 +112,10 @@ export function createAlertJob(opts: AlertJobOptions): AlertJob {
 
   async function round(): Promise<number> {
     let raised = 0;
+    const seen = new Set<string>();
     for (const t of opts.tenants()) {
-      if (stopped) break;
+      if (stopped) return raised;
+      seen.add(t.id);
       try {
         const r = await opts.store.withTenant(t.id, (tx) => evaluateTenant(tx, t, now(), opts.anomaly));
         opts.cache.set(t.id, r.forecasts);
@@ -122,6 +124,7 @@ export function createAlertJob(opts: AlertJobOptions): AlertJob {
         opts.logger?.error({ err, tenantId: t.id }, 'alert evaluation failed');
       }
     }
+    opts.cache.retain(seen);
     return raised;
   }
 

@@ -183,6 +183,8 @@ describe('forecast math', () => {
     expect(cache.exhaustsAt('t', 'team-day')).toBeUndefined();
     cache.set('t', [{ ...(fa as NonNullable<typeof fa>), exhaustsAt: now + HOUR, single: true }]);
     expect(cache.exhaustsAt('t', 'team-day')).toBe(new Date(now + HOUR).toISOString());
+    cache.retain(new Set(['other']));
+    expect(cache.exhaustsAt('t', 'team-day')).toBeUndefined();
   });
 });
 
