@@ -1,6 +1,7 @@
 /** Resources of every kind in one tenant, created through the admin API. */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
+import { alertsRepo, type Store } from '../../../src/store/index.js';
 import { str, type Client } from './helpers.js';
 
 export interface TenantFixtures {
@@ -17,8 +18,8 @@ export interface TenantFixtures {
   provider_credential: string;
   webhook: string;
   /**
-   * An alert id. Alerts are raised by the alert job, not through the API, so a fixture tenant
-   * has none: a random id (the cross-tenant checks still compare A's answer with "no such id").
+   * An alert id. Alerts are raised by the alert job, not through the API: seedAlert raises one
+   * through the store; until then it is a random id.
    */
   alert: string;
   /** The plan the tenant is on (a platform resource: the same for every tenant). */
@@ -55,4 +56,11 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
     admin('POST', `${base}/limits/rules`, { body: { id: `${slug}-app-rpm`, scope: 'key', subject: api_key, metric: 'requests', window: 'minute', limit: 10 } }),
   );
   return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, provider_credential, webhook, alert: randomUUID(), plan: 'standard', rule };
+}
+
+/** Raises an alert in the tenant through the store (a kind no fixture webhook subscribes to). */
+export async function seedAlert(store: Pick<Store, 'withTenant'>, tenant: string): Promise<string> {
+  const raised = await store.withTenant(tenant, (tx) => alertsRepo.raise(tx, { kind: 'webhook.test', alertKey: `fixture-${randomUUID()}`, payload: { fixture: true } }));
+  if (raised === null) throw new Error('fixture alert exists');
+  return raised.alert.id;
 }
