@@ -13,7 +13,10 @@ import { createMetrics } from './observability/metrics.js';
 import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
 import { createAdaptiveCapacity } from './limits/adaptive.js';
 import { createScheduler, type Scheduler } from './limits/scheduler.js';
-import { schedule } from './pipeline/schedule.js';
+import { schedule, slotMover } from './pipeline/schedule.js';
+import { registerRoutingMetrics } from './observability/routing-metrics.js';
+import { routingConfig } from './config/routing.js';
+import { createRouter } from './routing/router.js';
 import { authenticate } from './pipeline/authenticate.js';
 import { createLimitService, type LimitService } from './limits/service.js';
 import { preloadTokenizers } from './limits/tokens.js';
@@ -38,8 +41,11 @@ import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
 import { adminJwtSources } from './tenancy/admin-sign-in.js';
 import { txtResolver } from './tenancy/dns.js';
+import { createKeyRehash, type KeyRehash } from './tenancy/key-rehash.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
+import { createCache, type ResponseCache } from './cache/index.js';
+import { cacheFill, cacheLookup } from './pipeline/cache.js';
 import { startMetering, type Metering } from './metering/index.js';
 import { meter } from './pipeline/meter.js';
 import { createForecastCache, startAlerts, type Alerts } from './billing/alerts/index.js';
@@ -99,7 +105,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   const store = await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
   let refresh: ConfigRefresh | undefined;
   let keyTouch: KeyTouch | undefined;
+  let keyRehash: KeyRehash | undefined;
   let limitService: LimitService | undefined;
+  let responseCache: ResponseCache | undefined;
   let auditQueue: AuditQueue | undefined;
   let meteringService: Metering | undefined;
   let alertsService: Alerts | undefined;
@@ -131,6 +139,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     metrics.watchLimits(() => service.stats());
     // Encodings load in the background; requests meanwhile use the byte estimate.
     preloadTokenizers(deployments.map((d) => d.upstreamModel));
+    // Response cache (src/cache/): built even when no tenant opts in yet, so a tenant that does
+    // through the admin API needs no restart; idle, it costs nothing per request.
+    const cache = createCache({ config, store, keyring, registry: metrics.registry, logger });
+    responseCache = cache;
     const scheduler = startScheduler(config);
     registerSchedulingMetrics(metrics.registry, () => schedulingLoad(scheduler));
 
@@ -173,13 +185,31 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const forecastCache = createForecastCache();
     const sealer = tenantSealer(keyring);
 
-    const front = [identify(registry), authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure })];
+    // Strategies, breakers and fallbacks: one router shared by the route and provider stages.
+    const router = createRouter({
+      config: routingConfig(config.routing),
+      onBreakerChange: ({ deploymentId, from, to }) => {
+        const fields = { deployment: deploymentId, from, to };
+        if (to === 'open') logger.warn(fields, 'circuit breaker opened: deployment out of rotation');
+        else logger.info(fields, 'circuit breaker state changed');
+      },
+    });
+    registerRoutingMetrics(metrics.registry, () => router.breakerStates());
+    const scheduleDeps = { scheduler, defaults: config.scheduling };
+
+    // Keys hashed before a master-key rotation move onto the current key on first use.
+    const rehash = previousPeppers.length === 0 ? undefined : createKeyRehash(store, logger);
+    keyRehash = rehash;
+    const front = [
+      identify(registry),
+      authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure, ...(rehash ? { onStaleHash: rehash.report } : {}) }),
+    ];
     const inference = compose([
       ...front,
       meter(metering),
       parseBody({ maxBytes: config.server.maxBodyBytes }),
       authorize({ onAuthFailure }),
-      route(registry, { onAuthFailure }),
+      route(registry, { onAuthFailure, router }),
       validate(),
       admit({
         limits: limitService,
@@ -191,8 +221,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         onRefusal: (code) => metrics.countLimitRefusal(code),
         budgetExhaustsAt: forecastCache.exhaustsAt,
       }),
-      schedule({ scheduler, defaults: config.scheduling }),
-      callProvider(adapters),
+      cacheLookup(cache),
+      schedule(scheduleDeps),
+      callProvider(adapters, { router, registry, moveSlot: slotMover(scheduleDeps) }),
+      cacheFill(cache),
     ]);
     const models = compose([...front, authorize({ onAuthFailure })]);
 
@@ -219,7 +251,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         resolveTxt: txtResolver(config.domainVerification.resolvers),
         audit: audits,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
-        onChange: async (tenantId) => void (await refresh?.reloadTenant(tenantId)),
+        onChange: async (tenantId) => {
+          cache.keys.forget(tenantId); // its cache opt-in may have changed; re-read on next use
+          await refresh?.reloadTenant(tenantId);
+        },
         onPlansChange: async () => void (await refresh?.reloadPlans()),
       }),
     });
@@ -247,6 +282,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       shredDueTenants(store, { keyrings: [keyring] }).then(
         (r) => {
           if (r.shredded.length > 0) logger.info({ tenants: r.shredded.length }, 'tenant data keys destroyed');
+          for (const s of r.shredded) cache.keys.forget(s.tenantId); // its cache entries: unreadable now
         },
         (err: unknown) => logger.error({ err }, 'shred job failed'),
       );
@@ -284,7 +320,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await alerts.close();
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
+          await keyRehash?.close();
           await limits.close(); // after the drain: in-flight requests settle their reservations
+          await cache.close();
           await audits.close(); // likewise: and its last flush needs the store
           await metering.close(); // after the drain: every finished request has spooled its event
           await adapters.close();
@@ -298,7 +336,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   } catch (err) {
     await refresh?.stop();
     await keyTouch?.close();
+    await keyRehash?.close();
     await limitService?.close();
+    await responseCache?.close();
     await auditQueue?.close();
     await meteringService?.close();
     await alertsService?.close();

@@ -22,8 +22,8 @@
  *   needs the budgets). tenant_admin writes the tenant's own rules only within what its plan
  *   allows (src/admin/services/limits.ts); platform_admin writes any value, which is how a
  *   platform raises one tenant above its plan.
- * - PATCH of a tenant needs `tenants.settings` (the tenant's own settings: time zone and budget
- *   action, which a tenant_admin may set); every other field (name, plan, regions, models) also
+ * - PATCH of a tenant needs `tenants.settings` (the tenant's own settings: time zone, budget
+ *   action and response-cache opt-in, which a tenant_admin may set); every other field (name, plan, regions, models) also
  *   needs `tenants.update`, which only platform_admin holds. Checked per field in the service.
  * - Alerts (budget thresholds, anomalies), their delivery status and budget forecasts are money
  *   matters of the tenant: tenant_admin and tenant_billing read them; only tenant_admin changes
@@ -60,6 +60,8 @@ export const PERMISSIONS = [
   'policies.write',
   'domains.read',
   'domains.write',
+  'jwt_issuers.read',
+  'jwt_issuers.write',
   'provider_credentials.read',
   'provider_credentials.write',
   'webhooks.read',
@@ -115,6 +117,8 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'policies.write',
     'domains.read',
     'domains.write',
+    'jwt_issuers.read',
+    'jwt_issuers.write',
     'provider_credentials.read',
     'provider_credentials.write',
     'webhooks.read',
@@ -133,6 +137,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'api_keys.write',
     'policies.read',
     'domains.read',
+    'jwt_issuers.read',
     'provider_credentials.read',
     'webhooks.read',
   ],
@@ -147,6 +152,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'api_keys.read',
     'policies.read',
     'domains.read',
+    'jwt_issuers.read',
     'provider_credentials.read',
     'webhooks.read',
   ],

@@ -15,7 +15,7 @@ export interface RawIssue {
  * Path segments under which a value may be a credential. A wrong value there is described by
  * its type only, never quoted (a literal secret must not end up in a log via an error).
  */
-const SECRET_SEGMENTS = new Set<PathSegment>(['apiKey', 'value', 'key', 'databaseUrl']);
+const SECRET_SEGMENTS = new Set<PathSegment>(['apiKey', 'value', 'key', 'databaseUrl', 'accessKeyId', 'secretAccessKey', 'sessionToken']);
 
 export function isSecretPath(path: readonly PathSegment[]): boolean {
   return path.some((seg) => SECRET_SEGMENTS.has(seg));

@@ -14,12 +14,13 @@ import { convertIssue } from './issues.js';
 import { checkPlans } from './plans.js';
 import type { RawIssue } from './issues.js';
 import { resolveDeployments, resolveProviders } from './resolve.js';
+import { checkRouting } from './routing.js';
 import type { Report } from './resolve.js';
 import { configSchema } from './schema.js';
 import type { SecretRef } from './schema.js';
 import { describeFsError, resolveSecret } from './secrets.js';
 import { keyNamedByValue, resolveTenants } from './tenants.js';
-import type { LoadedConfig } from './types.js';
+import type { LoadedConfig, ResolvedAwsCredentials } from './types.js';
 
 export interface LoadConfigOptions {
   /** Defaults to process.env. Tests pass their own instead of mutating the global one. */
@@ -80,6 +81,19 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
     const value = await secret(p.apiKey, ['providers', i, 'apiKey']);
     if (value !== undefined) providerKeys.set(i, value);
   }
+  const providerAws = new Map<number, ResolvedAwsCredentials>();
+  for (const [i, p] of config.providers.entries()) {
+    if (p.aws === undefined) continue;
+    const at = (key: string): PathSegment[] => ['providers', i, 'aws', key];
+    const accessKeyId = await secret(p.aws.accessKeyId, at('accessKeyId'));
+    const secretAccessKey = await secret(p.aws.secretAccessKey, at('secretAccessKey'));
+    const sessionToken = await secret(p.aws.sessionToken, at('sessionToken'));
+    if (accessKeyId === undefined || secretAccessKey === undefined) continue;
+    const aws: ResolvedAwsCredentials = { accessKeyId, secretAccessKey };
+    if (sessionToken !== undefined) aws.sessionToken = sessionToken;
+    if (p.aws.region !== undefined) aws.region = p.aws.region;
+    providerAws.set(i, aws);
+  }
   const keyValues = new Map<string, string>();
   for (const [ti, t] of config.tenants.entries()) {
     for (const [ki, k] of t.keys.entries()) {
@@ -90,9 +104,10 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
   // A disabled demo must not demand its key's variable or file (GATEHOUSE_DEMO=0 in production).
   const demoKey = config.demo.enabled ? await secret(config.demo.key, ['demo', 'key']) : undefined;
 
-  const providers = resolveProviders(config, providerKeys, report);
+  const providers = resolveProviders(config, providerKeys, report, providerAws);
   const deployments = resolveDeployments(config, providers, Math.floor(Date.now() / 1000), report);
   checkPlans(config, deployments, report);
+  checkRouting(config.routing, deployments, report);
   const tenants = resolveTenants(config, deployments, keyValues, report);
   if (demoKey !== undefined) {
     const clash = keyNamedByValue(tenants, demoKey);

@@ -6,17 +6,27 @@ import type { Deployment, Prices } from '../providers/types.js';
 import { builtInMockProvider, DEFAULT_MOCK_BEHAVIOUR, demoDeployments, MOCK_PROVIDER } from './defaults.js';
 import type { PathSegment } from './errors.js';
 import type { Config, DeploymentConfig, ProviderConfig } from './schema.js';
-import type { ResolvedProvider } from './types.js';
+import type { ResolvedAwsCredentials, ResolvedProvider } from './types.js';
 
 /** Collects an issue at a path inside the configuration (the loader knows where it came from). */
 export type Report = (path: PathSegment[], message: string) => void;
 
 const OPENAI_BASE_URL = 'https://api.openai.com/v1';
+const AWS_REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+/** The Gemini adapter appends `/v1beta/models/...` itself. */
+const GEMINI_BASE_URL = 'https://generativelanguage.googleapis.com';
+const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
 
 /**
  * @param apiKeys resolved credentials by provider index (absent: none configured or unresolvable)
+ * @param awsCredentials resolved `aws` credentials by provider index (kind 'bedrock')
  */
-export function resolveProviders(config: Config, apiKeys: ReadonlyMap<number, string>, report: Report): ResolvedProvider[] {
+export function resolveProviders(
+  config: Config,
+  apiKeys: ReadonlyMap<number, string>,
+  report: Report,
+  awsCredentials: ReadonlyMap<number, ResolvedAwsCredentials> = new Map(),
+): ResolvedProvider[] {
   const out: ResolvedProvider[] = [];
   const seen = new Map<string, number>();
   config.providers.forEach((p, i) => {
@@ -26,7 +36,10 @@ export function resolveProviders(config: Config, apiKeys: ReadonlyMap<number, st
       return;
     }
     seen.set(p.name, i);
-    out.push(resolveProvider(p, i, apiKeys.get(i) ?? '', false, report));
+    const resolved = resolveProvider(p, i, apiKeys.get(i) ?? '', false, report);
+    const aws = awsCredentials.get(i);
+    if (aws !== undefined) resolved.aws = aws;
+    out.push(resolved);
   });
   if (config.demo.enabled && !seen.has(MOCK_PROVIDER)) {
     out.push(resolveProvider(builtInMockProvider(), -1, '', true, report));
@@ -50,9 +63,21 @@ function resolveProvider(p: ProviderConfig, i: number, apiKey: string, builtIn: 
     case 'openai-compatible':
       if (baseUrl === undefined) report(at('baseUrl'), 'required for kind "openai-compatible"');
       break;
+    case 'gemini':
+      baseUrl ??= GEMINI_BASE_URL;
+      break;
     case 'mock':
       break;
+    case 'bedrock':
+      // No baseUrl: each deployment calls bedrock-runtime.{its AWS region}.amazonaws.com.
+      if (p.aws === undefined) report(at('aws'), 'required for kind "bedrock" (accessKeyId, secretAccessKey, optional sessionToken and region)');
+      if (p.apiKey !== undefined) report(at('apiKey'), 'not used by kind "bedrock" (requests are signed with aws credentials)');
+      break;
+    case 'anthropic':
+      baseUrl ??= ANTHROPIC_BASE_URL;
+      break;
   }
+  if (p.aws !== undefined && p.kind !== 'bedrock') report(at('aws'), `only used by kind "bedrock", not "${p.kind}"`);
   // Catching these keeps a typo'd kind from silently dropping settings the operator meant.
   if (p.apiVersion !== undefined && p.kind !== 'azure') report(at('apiVersion'), `only used by kind "azure", not "${p.kind}"`);
   if (p.mock !== undefined && p.kind !== 'mock') report(at('mock'), `only used by kind "mock", not "${p.kind}"`);
@@ -122,6 +147,11 @@ export function resolveDeployments(
       report(at('provider'), `unknown provider "${d.provider}"; ${known ? `declared providers: ${known}` : 'no providers are declared'}`);
       continue;
     }
+    // Anthropic's Messages API has no embeddings or legacy completions.
+    if (provider.kind === 'anthropic' && d.kind !== 'chat') {
+      report(at('kind'), `provider kind "anthropic" serves chat models only, not "${d.kind}"`);
+      continue;
+    }
     const id = d.id ?? slugify(`${d.provider}-${d.model}`);
     if (ids.has(id)) {
       const other = ids.get(id);
@@ -161,7 +191,20 @@ export function resolveDeployments(
       ownedBy: provider.name,
       created,
     };
+    if (d.routingWeight !== undefined) deployment.routingWeight = d.routingWeight;
+    if (d.attemptTimeoutMs !== undefined) deployment.attemptTimeoutMs = d.attemptTimeoutMs;
     if (provider.apiVersion !== undefined) deployment.apiVersion = provider.apiVersion;
+    if (provider.kind === 'bedrock') {
+      const region = d.awsRegion ?? provider.aws?.region ?? (AWS_REGION.test(d.region) ? d.region : undefined);
+      if (region === undefined) {
+        report(at('awsRegion'), `required for provider kind "bedrock" unless the provider's aws.region or this deployment's region is an AWS region`);
+      } else if (provider.aws !== undefined) {
+        deployment.aws = { ...provider.aws, region };
+        if (deployment.baseUrl === '') deployment.baseUrl = `https://bedrock-runtime.${region}.amazonaws.com`;
+      }
+    } else if (d.awsRegion !== undefined) {
+      report(at('awsRegion'), `only used by provider kind "bedrock", not "${provider.kind}"`);
+    }
     if (provider.mock !== undefined) deployment.mock = { ...provider.mock };
     out.push(deployment);
   }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { cidrProblem } from '../admin/schemas/net.js';
+import { tenantCacheSchema } from '../cache/settings.js';
 import { planRulesSchema } from '../limits/rules-schema.js';
 import { SCOPES } from '../tenancy/types.js';
 
@@ -38,13 +39,30 @@ const mockBehaviour = z
   })
   .strict();
 
+const awsRegion = z
+  .string()
+  .regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'an AWS region name such as us-east-1')
+  .describe('an AWS region name (e.g. us-east-1)');
+
+/** Kind 'bedrock': requests are SigV4-signed with these (by reference, like apiKey). */
+const awsCredentials = z
+  .object({
+    accessKeyId: secretRef,
+    secretAccessKey: secretRef,
+    sessionToken: secretRef.optional(),
+    /** Default AWS region of this provider's deployments (a deployment's awsRegion wins). */
+    region: awsRegion.optional(),
+  })
+  .strict();
+
 const provider = z
   .object({
     name: slug,
-    kind: z.enum(['openai', 'azure', 'openai-compatible', 'mock']),
+    kind: z.enum(['openai', 'azure', 'openai-compatible', 'mock', 'bedrock', 'gemini', 'anthropic']),
     baseUrl: z.url({ protocol: /^https?$/ }).optional(),
     apiKey: secretRef.optional(),
     apiVersion: z.string().min(1).optional(),
+    aws: awsCredentials.optional(),
     timeoutMs: z.number().int().min(100).max(3_600_000).default(600_000),
     mock: mockBehaviour.optional(),
   })
@@ -69,6 +87,11 @@ const deployment = z
     kind: z.enum(['chat', 'completion', 'embedding']).default('chat'),
     version: z.string().min(1).max(128).optional(),
     region: z.string().min(1).max(64).default('default'),
+    /**
+     * Bedrock: the AWS region to call when it differs from the data-residency label in
+     * `region` (e.g. region "eu", awsRegion "eu-central-1").
+     */
+    awsRegion: awsRegion.optional(),
     capacity: z.number().int().min(1).max(1_000_000).default(256),
     prices: prices.default({ input: 0, output: 0, cachedInput: 0, request: 0 }),
     /** Compute units per unit of work (model-weighted limits): an expensive model weighs more. */
@@ -78,6 +101,59 @@ const deployment = z
      * per-instance limits. Closed by default: budgets must never overshoot (DESIGN §4).
      */
     limitsFailMode: z.enum(['open', 'closed']).default('closed'),
+    /** Share of the model's traffic under the `weighted` routing strategy (default 1); not `weight`. */
+    routingWeight: z.number().int().min(1).max(1_000_000).optional(),
+    /** One attempt on this deployment until response headers; overrides routing's per-model value. */
+    attemptTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+  })
+  .strict();
+
+/** Per-model routing settings; every field optional, laid over `routing`'s own. */
+const modelRouting = z
+  .object({
+    strategy: z.enum(['weighted', 'least-busy', 'lowest-latency']),
+    /** Upstream attempts per request, the first included (1 = no retry and no fallback). */
+    maxAttempts: z.number().int().min(1).max(10),
+    baseBackoffMs: z.number().int().min(0).max(60_000),
+    maxBackoffMs: z.number().int().min(0).max(300_000),
+    maxRetryAfterMs: z.number().int().min(0).max(300_000),
+    /** One attempt until the upstream's response headers; 0 = the provider's timeoutMs only. */
+    attemptTimeoutMs: z.number().int().min(0).max(3_600_000),
+    /** All attempts and backoffs until response headers; 0 = the request deadline only. */
+    totalTimeoutMs: z.number().int().min(0).max(3_600_000),
+    /** Upstream refusals that move the request on to its fallback models. */
+    fallbackOn: z.array(z.enum(['context_window', 'content_policy'])).max(2),
+  })
+  .partial()
+  .strict();
+
+const breaker = z
+  .object({
+    consecutiveFailures: z.number().int().min(1).max(1000).default(5),
+    failureRate: z.number().gt(0).max(1).default(0.5),
+    minRequests: z.number().int().min(1).max(100_000).default(20),
+    windowMs: z.number().int().min(100).max(3_600_000).default(30_000),
+    openMs: z.number().int().min(10).max(3_600_000).default(5_000),
+    maxOpenMs: z.number().int().min(10).max(3_600_000).default(60_000),
+  })
+  .strict();
+
+/** Load balancing, retries, timeouts, fallbacks and circuit breakers (DESIGN §6; src/routing/). */
+const routing = z
+  .object({
+    strategy: z.enum(['weighted', 'least-busy', 'lowest-latency']).default('weighted'),
+    maxAttempts: z.number().int().min(1).max(10).default(3),
+    baseBackoffMs: z.number().int().min(0).max(60_000).default(100),
+    maxBackoffMs: z.number().int().min(0).max(300_000).default(2_000),
+    maxRetryAfterMs: z.number().int().min(0).max(300_000).default(5_000),
+    attemptTimeoutMs: z.number().int().min(0).max(3_600_000).default(0),
+    totalTimeoutMs: z.number().int().min(0).max(3_600_000).default(0),
+    fallbackOn: z.array(z.enum(['context_window', 'content_policy'])).max(2).default([]),
+    /** Per public model name. */
+    models: z.record(z.string().min(1).max(256), modelRouting).default({}),
+    /** Public model name → fallback models in order, e.g. { gpt-4o: [gpt-4o-mini, claude-3-5-sonnet] }. */
+    fallbacks: z.record(z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(10)).default({}),
+    breaker: breaker.prefault({}),
   })
   .strict();
 
@@ -106,7 +182,7 @@ const hostname = z
   .describe('a lower-case host name without port');
 
 /** A public JWK: private members (d, p, q, dp, dq, qi, k) would put signing secrets in the file. */
-const publicJwk = z
+export const publicJwk = z
   .record(z.string(), z.unknown())
   .refine((k) => typeof k.kty === 'string', 'a JWK with "kty"')
   .refine((k) => !['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((m) => m in k), 'a public key (no private or symmetric key members)');
@@ -176,6 +252,8 @@ const tenant = z
     budgetAction: budgetAction.nullable().optional(),
     /** The tenant's own rules (overriding the plan's of the same id); when present, replaces the stored list. */
     limits: planRulesSchema.optional(),
+    /** Response cache opt-in (src/cache/); absent: leave the stored setting (off for a new tenant). */
+    cache: tenantCacheSchema.optional(),
   })
   .strict();
 
@@ -254,6 +332,7 @@ export const configSchema = z
       })
       .strict()
       .default({ queueTimeoutMs: 30_000, maxQueueDepth: 1000, reserveIdleMs: 1000, adaptive: true }),
+    routing: routing.prefault({}),
     providers: z.array(provider).default([]),
     deployments: z.array(deployment).default([]),
     /** Plans declared as code; created or updated at start, never deleted (the admin API may add more). */
@@ -280,6 +359,22 @@ export const configSchema = z
       })
       .strict()
       .default({ defaultMaxOutputTokens: 4096, redisTimeoutMs: 1000, replicas: 1 }),
+    /** The per-tenant response cache (src/cache/); tenants opt in with `tenants[].cache`. */
+    cache: z
+      .object({
+        /** Shared entries for several replicas; absent: limits.redisUrl if set, else in-process memory. */
+        redisUrl: z.url({ protocol: /^rediss?$/ }).optional(),
+        /** A cache call slower than this is a miss. */
+        redisTimeoutMs: z.number().int().min(10).max(60_000).default(200),
+        /** In-process store: all tenants together. */
+        maxBytes: z.number().int().min(0).max(2 ** 40).default(256 * 1024 * 1024),
+        /** One tenant's entries at most (in memory: its least recently used give way; in Redis: a cap on its cache_bytes quota). */
+        maxTenantBytes: z.number().int().min(0).max(2 ** 40).default(64 * 1024 * 1024),
+        /** Bigger answers are not stored (the copy stops at this size, the client still gets all). */
+        maxEntryBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      })
+      .strict()
+      .default({ redisTimeoutMs: 200, maxBytes: 256 * 1024 * 1024, maxTenantBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024 }),
     /** Usage metering (DESIGN §5): the local spool and the shipper that drains it to the store. */
     metering: z
       .object({
@@ -355,8 +450,10 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type ProviderConfig = z.infer<typeof provider>;
+export type AwsCredentialsConfig = z.infer<typeof awsCredentials>;
 export type DeploymentConfig = z.infer<typeof deployment>;
 export type TenantConfig = z.infer<typeof tenant>;
 export type ApiKeyConfig = z.infer<typeof apiKey>;
 export type JwtIssuerConfig = z.infer<typeof jwtIssuer>;
 export type PlanConfig = z.infer<typeof plan>;
+export type RoutingSettings = z.infer<typeof routing>;

@@ -2,6 +2,13 @@
 import type { Deployment, MockBehaviour, ProviderKind } from '../providers/types.js';
 import type { ApiKeyConfig, Config, TenantConfig } from './schema.js';
 
+export interface ResolvedAwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  region?: string;
+}
+
 export interface ResolvedProvider {
   name: string;
   kind: ProviderKind;
@@ -14,6 +21,8 @@ export interface ResolvedProvider {
   /** Resolved credential; '' when none is configured. Never log it. */
   apiKey: string;
   apiVersion?: string;
+  /** Kind 'bedrock': resolved credentials and the provider's default AWS region. */
+  aws?: ResolvedAwsCredentials;
   timeoutMs: number;
   /** Present for kind 'mock' (defaults filled in). */
   mock?: MockBehaviour;

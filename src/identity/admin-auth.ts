@@ -127,7 +127,11 @@ export function createAdminAuthenticator(opts: AdminAuthenticatorOptions): Admin
       let match = await adminKeysRepo.findCredential(tx, hash);
       for (const old of opts.previousPeppers ?? []) {
         if (match !== null) break;
-        match = await adminKeysRepo.findCredential(tx, hashApiKey(credential, old));
+        const oldHash = hashApiKey(credential, old);
+        match = await adminKeysRepo.findCredential(tx, oldHash);
+        // Hashed before a master-key rotation: move it onto the current key, so the previous
+        // one can be dropped once every key in use has moved.
+        if (match !== null && !match.revoked) await adminKeysRepo.rehash(tx, match.id, oldHash, hash);
       }
       // Failure path only: which key of the scope the caller claimed to be, for the audit log.
       const claimed = match === null && prefix !== null ? await adminKeysRepo.idsByPrefix(tx, prefix) : [];

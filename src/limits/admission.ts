@@ -102,6 +102,7 @@ function amountOf(metric: Metric, a: Estimate | Actual): number {
     case 'compute_units':
       return a.computeUnits;
     case 'config_objects':
+    case 'cache_bytes':
       return 0; // never reached: applicableRules leaves storage quotas out
   }
 }
@@ -234,6 +235,7 @@ const METRIC_LABEL: Record<Metric, string> = {
   compute_units: 'compute units',
   concurrency: 'concurrent requests',
   config_objects: 'configuration objects',
+  cache_bytes: 'response cache bytes',
 };
 
 const SCOPE_LABEL: Record<LimitScope, string> = {

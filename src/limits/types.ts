@@ -12,6 +12,9 @@
  * domains, provider credentials, webhooks, limit rules). The admin API checks it when one is
  * created (src/admin/services/storage-quota.ts); admission never charges requests against it.
  * Its rules are tenant-wide: scope 'tenant', no subject, window, burst or models.
+ * `cache_bytes` is a storage quota too: the bytes of response-cache entries a tenant may hold
+ * (src/cache/), checked when an entry is stored; a full cache stores nothing more until entries
+ * expire. Same shape as `config_objects`.
  */
 export const METRICS = [
   'requests',
@@ -22,6 +25,7 @@ export const METRICS = [
   'compute_units',
   'concurrency',
   'config_objects',
+  'cache_bytes',
 ] as const;
 export type Metric = (typeof METRICS)[number];
 
@@ -35,7 +39,7 @@ export type LimitWindow = (typeof WINDOWS)[number];
 export const RATE_WINDOWS: readonly LimitWindow[] = ['second', 'minute', 'hour'];
 
 /** Quotas on what a tenant stores, checked where objects are created, never by admission. */
-export const STORAGE_METRICS: ReadonlySet<Metric> = new Set<Metric>(['config_objects']);
+export const STORAGE_METRICS: ReadonlySet<Metric> = new Set<Metric>(['config_objects', 'cache_bytes']);
 
 /** Who a counter belongs to: the tightest applicable rule decides. */
 export const LIMIT_SCOPES = ['tenant', 'team', 'key', 'user'] as const;

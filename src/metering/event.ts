@@ -82,7 +82,9 @@ export function buildUsageEvent(ctx: RequestContext, outcome: RequestOutcome, cl
   const principal = ctx.principal;
   if (tenant === undefined || principal === undefined) return undefined;
   const d = ctx.deployment;
-  const usage = outcome.usage ?? ctx.usage;
+  // A response-cache hit used nothing upstream: no tokens, no cost, as admission settles it.
+  const cacheHit = ctx.answered === 'cache';
+  const usage = cacheHit ? undefined : (outcome.usage ?? ctx.usage);
   let input = 0;
   let output = 0;
   let cached = 0;
@@ -91,7 +93,7 @@ export function buildUsageEvent(ctx: RequestContext, outcome: RequestOutcome, cl
     input = usage.promptTokens;
     output = usage.completionTokens;
     cached = usage.cachedTokens;
-  } else if (usage !== undefined || (outcome.status < 400 && outcome.upstreamMs !== undefined)) {
+  } else if (!cacheHit && (usage !== undefined || (outcome.status < 400 && outcome.upstreamMs !== undefined))) {
     input = estimatedPrompt(ctx);
     output = usage?.completionTokens ?? 0;
     estimated = true;
@@ -124,7 +126,7 @@ export function buildUsageEvent(ctx: RequestContext, outcome: RequestOutcome, cl
     streamed,
     clientAborted: outcome.clientAborted,
     usageEstimated: estimated,
-    cacheHit: ctx.cacheHit === true,
+    cacheHit,
   };
 }
 

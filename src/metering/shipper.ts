@@ -97,7 +97,9 @@ export function startShipper(opts: ShipperOptions): Shipper {
     }
     let inserted = 0;
     await inParallel([...byTenant], opts.concurrency, async ([tenantId, events]) => {
-      inserted += await store.withTenant(tenantId, (tx) => usageRepo.ingest(tx, events));
+      // Not `inserted += await ...`: that reads `inserted` before the await and loses the other workers' counts.
+      const n = await store.withTenant(tenantId, (tx) => usageRepo.ingest(tx, events));
+      inserted += n;
     });
     await spool.commit(batch.next);
     stats.shipped += batch.records.length;

@@ -13,6 +13,9 @@ const REDACT = [
   '*.headers["x-api-key"]',
   'apiKey',
   '*.apiKey',
+  // Bedrock deployments: AWS access key id, secret and session token.
+  'aws',
+  '*.aws',
   'key',
   '*.key',
   'credential',

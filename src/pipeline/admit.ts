@@ -2,7 +2,8 @@
  * Stage: admission (DESIGN §4). Reserves the request's worst case on every applicable limit in
  * one atomic backend call, refuses with 429 naming the limit when one is exhausted, writes the
  * x-ratelimit-* headers, and settles the reservation with the real usage once the response is
- * over. Runs after route (prices and compute weight are the chosen deployment's).
+ * over. Runs after route (prices and compute weight are the chosen deployment's); the settle
+ * prices the usage at the deployment that actually served.
  */
 import { randomBytes } from 'node:crypto';
 import { GatewayError, type ErrorCode } from '../errors.js';
@@ -105,6 +106,13 @@ function pickTightest(planned: readonly Planned[], states: readonly ChargeState[
   return best;
 }
 
+/**
+ * A response-cache hit (src/pipeline/cache.ts) settles as one request that used nothing: no
+ * upstream tokens were generated or paid for, so token, cost and compute-unit limits give back
+ * their whole reservation. Request-rate and concurrency limits count it like any request.
+ */
+const CACHE_HIT: Actual = { requests: 1, inputTokens: 0, outputTokens: 0, costMicros: 0, computeUnits: 0 };
+
 const REQUEST_METRICS = new Set(['requests']);
 const TOKEN_HEADER_METRICS = new Set(['tokens', 'input_tokens', 'output_tokens']);
 const COST_METRICS = new Set(['cost']);
@@ -189,8 +197,12 @@ export function admit(deps: AdmitDeps): Stage {
   };
 
   function settleLater(ctx: RequestContext, id: string, admission: Admission, d: Deployment, weight: number): void {
-    addFinisher(ctx, (outcome: RequestOutcome) => {
-      const actual = actualUsage(outcome, admission.estimate, d, weight);
+    addFinisher(ctx, (outcome: RequestOutcome, c: RequestContext) => {
+      // Priced at the deployment that served: a retry or fallback (src/routing/) may have moved
+      // the request to another deployment or model after this reservation was made for `d`.
+      const served = c.deployment ?? d;
+      const actual =
+        c.answered === 'cache' ? CACHE_HIT : actualUsage(outcome, admission.estimate, served, served === d ? weight : deps.weightOf(served));
       deps.limits.settle(id, admission.planned.map((p) => p.charge), settledAmounts(admission.planned, actual), admission.via);
     });
   }

@@ -5,7 +5,7 @@
  * tenant at all gets the same answer, so the response never tells whether a tenant exists.
  */
 import type { AuthFailure, AuthFailureHook, AuthFailureReason } from '../audit/auth-failures.js';
-import { keyPrefix, verifyApiKey } from '../crypto/keys.js';
+import { hashApiKey, keyPrefix, verifyApiKey } from '../crypto/keys.js';
 import { GatewayError } from '../errors.js';
 import { claimedIssuer, looksLikeJwt, verifyTenantJwt, type JwtOutcome } from '../identity/jwt.js';
 import { addressAllowed, type Registry, type Snapshot } from '../tenancy/snapshot.js';
@@ -23,6 +23,12 @@ export interface AuthenticateOptions {
    */
   previousPeppers?: readonly Buffer[];
   now?: () => number;
+  /**
+   * Called when a key matched a previous master key's pepper, with its stored hash and its hash
+   * under the current pepper (never the key): the key is moved onto the current pepper off the
+   * request path (src/tenancy/key-rehash.ts). Once per key and snapshot (verified keys are cached).
+   */
+  onStaleHash?: (tenantId: string, keyId: string, from: Buffer, to: Buffer) => void;
   /** Called with each authenticated key, for the asynchronous last-used time. */
   onKeyUsed?: (keyId: string, tenantId: string) => void;
   /**
@@ -195,6 +201,7 @@ export function authenticate(opts: AuthenticateOptions): Stage {
       for (const old of previous) {
         if (record !== undefined) break;
         record = findKey(candidates, credential, old);
+        if (record !== undefined) opts.onStaleHash?.(record.tenantId, record.id, record.hash, hashApiKey(credential, opts.pepper));
       }
       if (record === undefined) {
         const attributed = hook === undefined ? undefined : attributeUnknownKey(snapshot, credential, allPeppers);

@@ -6,7 +6,8 @@
  */
 import { GatewayError } from '../errors.js';
 import type { IncomingMessage } from 'node:http';
-import type { RequestContext, Stage } from './context.js';
+import { fromAnthropicRequest } from '../providers/anthropic/inbound/request.js';
+import { dialectOf, type RequestContext, type Stage } from './context.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -89,8 +90,10 @@ export function parseBody(opts: { maxBytes: number }): Stage {
     if (!isJsonContentType(ctx.headers['content-type'])) {
       throw new GatewayError('unsupported_media_type', 'Content-Type must be application/json.');
     }
-    const body = parseJsonObject(await readBody(ctx.req, opts.maxBytes));
     const endpoint = ctx.endpoint;
+    const parsed = parseJsonObject(await readBody(ctx.req, opts.maxBytes));
+    // Another API's request becomes the canonical body here, so every later stage is the same.
+    const body = dialectOf(endpoint) === 'anthropic' ? fromAnthropicRequest(parsed) : parsed;
     const pathModel = 'modelFromPath' in endpoint ? endpoint.modelFromPath : undefined;
     const model = pathModel ?? body.model;
     if (model === undefined) throw new GatewayError('missing_model', 'You must provide a model parameter.', { param: 'model' });

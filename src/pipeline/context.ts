@@ -3,17 +3,28 @@
  * read from here and nowhere else. Services are passed to stage factories, never stashed here.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { CacheFill } from '../cache/types.js';
 import type { CancelSignal } from '../providers/cancel.js';
 import type { Deployment, Operation, UpstreamResponse, Usage } from '../providers/types.js';
+import type { Slot } from '../limits/scheduler.js';
 import type { Principal, Tenant } from '../tenancy/types.js';
 
 /** What the router understood of the request before any stage ran. */
 export type Endpoint =
-  | { op: Operation; modelFromPath?: string }
+  /** dialect: the client speaks another API (POST /v1/messages); the pipeline sees the canonical body. */
+  | { op: Operation; modelFromPath?: string; dialect?: Dialect }
   | { op: 'models.list' }
   | { op: 'models.get'; model: string }
   /** Tenant-scoped predict: chat or embeddings, decided by the model's kind. */
   | { op: 'predict'; modelFromPath: string };
+
+/** Client-facing APIs other than OpenAI's, translated at the edge. */
+export type Dialect = 'anthropic';
+
+/** The dialect of the request, when it is not OpenAI's. */
+export function dialectOf(endpoint: Endpoint): Dialect | undefined {
+  return 'dialect' in endpoint ? endpoint.dialect : undefined;
+}
 
 export interface RequestContext {
   readonly requestId: string;
@@ -50,8 +61,16 @@ export interface RequestContext {
   model?: string;
   /** Operation after resolving 'predict'. */
   operation?: Operation;
-  /** Set by route. */
+  /**
+   * Set by route; the provider stage replaces it with the deployment that actually served (a
+   * retry or fallback may move the request), so headers and metering name that one.
+   */
   deployment?: Deployment;
+  /**
+   * The scheduler slot the request holds (set by schedule), released by its finisher; the
+   * provider stage moves it when a retry goes to another deployment.
+   */
+  heldSlot?: Slot;
   /** hrtime when the provider stage handed the request to the adapter, and when it answered. */
   upstreamStartedAt?: bigint;
   upstreamAnsweredAt?: bigint;
@@ -59,6 +78,13 @@ export interface RequestContext {
   upstream?: UpstreamResponse;
   /** Set when the upstream reports usage. */
   usage?: Usage;
+  /**
+   * Set by a stage that answered the request itself, without the upstream ('cache': a response
+   * cache hit, whose `upstream` is the cached answer). compose runs no stage after it.
+   */
+  answered?: 'cache';
+  /** Set by the cache stage on a miss that may be stored: what the fill stage needs. */
+  cacheFill?: CacheFill;
   /**
    * Work to run once the response is over: sent, failed, refused or abandoned by the client.
    * Stages that take something (a reservation, a scheduler slot) push its release here.
@@ -72,8 +98,6 @@ export interface RequestContext {
   extraHeaders?: Record<string, string>;
   /** hrtime when the first body chunk of a streamed answer passed (set by the server). */
   firstByteAt?: bigint;
-  /** True when the gateway answered from its response cache (metering counts hits). */
-  cacheHit?: boolean;
   /**
    * Runs once: right before the response's last byte is released to the client (or its error is
    * sent), or at close when the response never completed. Metering writes the usage event here,

@@ -1,10 +1,15 @@
 /**
- * Stage: pick the deployment that serves the request. Filters by the tenant's regions before
- * choosing, so no choice can leave them, and spreads load round-robin over what remains
- * (weighted / least-busy strategies and fallbacks plug in here later).
+ * Stage: pick the deployment that serves the request's first attempt. The candidates are the
+ * model's deployments inside the tenant's regions (src/routing/candidates.ts), so no choice can
+ * leave them; the model's strategy chooses among those whose circuit breaker is not open
+ * (src/routing/). When every breaker of the model is open, a configured fallback model serves,
+ * else the client gets 503 with Retry-After. Retries and fallbacks after a failure happen in
+ * the provider stage.
  */
 import { GatewayError } from '../errors.js';
 import type { Deployment, ModelKind, Operation } from '../providers/types.js';
+import { candidateDeployments, fallbackGroups } from '../routing/candidates.js';
+import { createRouter, type Router } from '../routing/router.js';
 import type { Registry } from '../tenancy/snapshot.js';
 import { modelNotFound, requireScope, type ScopeOptions } from './authorize.js';
 import type { RequestContext, Stage } from './context.js';
@@ -20,29 +25,56 @@ const OPERATION_OF_KIND: Record<ModelKind, Operation> = {
   embedding: 'embeddings',
 };
 
-export function route(registry: Registry, opts: ScopeOptions = {}): Stage {
+export interface RouteOptions extends ScopeOptions {
+  /** Strategies, breakers and fallbacks; one per gateway, shared with the provider stage. */
+  router?: Router;
+}
+
+function unavailable(model: string, retryInMs: number): GatewayError {
+  const seconds = Math.max(1, Math.ceil(retryInMs / 1000));
+  return new GatewayError(
+    'upstream_unavailable',
+    `Every deployment of \`${model}\` is failing and temporarily out of rotation; retry after ${seconds} s.`,
+    { headers: { 'retry-after': String(seconds) } },
+  );
+}
+
+/** Every breaker of the model is open: the first fallback model with a usable deployment, if any. */
+function fallbackPick(router: Router, registry: Registry, ctx: RequestContext, model: string, kind: ModelKind): Deployment | undefined {
+  const chain = router.fallbacksOf(model);
+  if (chain.length === 0) return undefined;
+  const tenant = ctx.tenant as NonNullable<RequestContext['tenant']>;
+  const keyModels = ctx.principal?.allowedModels ?? null;
+  for (const g of fallbackGroups(registry.current, tenant, keyModels, model, kind, chain)) {
+    const p = router.pick(g.model, g.deployments);
+    if (p.deployment !== undefined) return p.deployment;
+  }
+  return undefined;
+}
+
+export function route(registry: Registry, opts: RouteOptions = {}): Stage {
   const hook = opts.onAuthFailure;
-  // One turn counter per model: a shared one would pin alternating models to fixed deployments.
-  const turns = new Map<string, number>();
+  const router = opts.router ?? createRouter();
   return function routeStage(ctx: RequestContext): void {
     const model = ctx.model;
     const tenant = ctx.tenant;
     if (model === undefined || tenant === undefined || ctx.principal === undefined) {
       throw new Error('route ran before body/authenticate');
     }
-    const all = registry.current.deploymentsByModel.get(model);
-    if (all === undefined) throw modelNotFound(model);
-    const eligible: readonly Deployment[] =
-      tenant.regions.length === 0 ? all : all.filter((d) => tenant.regions.includes(d.region));
+    const eligible = candidateDeployments(registry.current, tenant, model);
+    if (eligible === undefined) throw modelNotFound(model);
     if (eligible.length === 0) {
       throw new GatewayError(
         'upstream_unavailable',
         `No deployment of \`${model}\` is available in the regions this tenant allows.`,
       );
     }
-    const turn = ((turns.get(model) ?? -1) + 1) % 1_000_000;
-    turns.set(model, turn);
-    const deployment = eligible[turn % eligible.length] as Deployment;
+    const picked = router.pick(model, eligible);
+    let deployment = picked.deployment;
+    if (deployment === undefined) {
+      deployment = fallbackPick(router, registry, ctx, model, (eligible[0] as Deployment).kind);
+      if (deployment === undefined) throw unavailable(model, picked.unavailableMs ?? 0);
+    }
 
     const endpoint = ctx.endpoint;
     let operation: Operation;
@@ -52,6 +84,7 @@ export function route(registry: Registry, opts: ScopeOptions = {}): Stage {
     } else if (endpoint.op === 'chat' || endpoint.op === 'completions' || endpoint.op === 'embeddings') {
       operation = endpoint.op;
       if (KIND_OF_OPERATION[operation] !== deployment.kind) {
+        router.unused(deployment);
         throw new GatewayError(
           'unsupported_operation',
           `The model \`${model}\` is a ${deployment.kind} model and does not support ${operation}.`,

@@ -10,7 +10,8 @@
  */
 import { GatewayError } from '../errors.js';
 import type { Priority, Scheduler, Slot } from '../limits/scheduler.js';
-import { addFinisher, type RequestContext, type Stage } from './context.js';
+import type { Deployment } from '../providers/types.js';
+import { addFinisher, type RequestContext, type RequestOutcome, type Stage } from './context.js';
 
 export const PRIORITY_HEADER = 'x-gatehouse-priority';
 export const QUEUE_MS_HEADER = 'x-gatehouse-queue-ms';
@@ -43,28 +44,63 @@ function hold(ctx: RequestContext, slot: Slot): void {
     slot.release({ status: 499, upstreamMs: undefined });
     throw abortReason(ctx);
   }
+  ctx.heldSlot = slot;
   // Adaptive capacity reacts to what the upstream said (a 503 there is a 502 to the client).
-  addFinisher(ctx, (outcome) => slot.release({ status: outcome.upstreamStatus ?? outcome.status, upstreamMs: outcome.upstreamMs }));
+  // The slot is read at the end: a retry elsewhere may have moved the request to another one.
+  addFinisher(ctx, releaseHeld);
+}
+
+function releaseHeld(outcome: RequestOutcome, ctx: RequestContext): void {
+  ctx.heldSlot?.release({ status: outcome.upstreamStatus ?? outcome.status, upstreamMs: outcome.upstreamMs });
+}
+
+function acquireFor(deps: ScheduleDeps, ctx: RequestContext, deployment: Deployment, priority: Priority): Slot | Promise<Slot> {
+  const tenant = ctx.tenant as NonNullable<RequestContext['tenant']>;
+  return deps.scheduler.acquire({
+    deploymentId: deployment.id,
+    capacity: deployment.capacity,
+    tenantId: tenant.id,
+    weight: tenant.limits?.weight ?? 1,
+    priority,
+    signal: ctx.signal,
+    queueTimeoutMs: deps.defaults.queueTimeoutMs,
+    maxQueueDepth: deps.defaults.maxQueueDepth,
+  });
+}
+
+/**
+ * For the provider stage's retries: gives back the slot of the deployment that failed (with the
+ * upstream's status, so adaptive capacity learns of its 429/503 at once) and takes one of the
+ * next deployment, waiting in the tenant's queue there like any request. Each deployment's
+ * capacity is only ever used through its own slots.
+ */
+export function slotMover(deps: ScheduleDeps) {
+  return function moveSlot(ctx: RequestContext, _from: Deployment, to: Deployment, status: number): void | Promise<void> {
+    const held = ctx.heldSlot;
+    if (held === undefined) return; // not scheduled (no schedule stage in this pipeline)
+    ctx.heldSlot = undefined;
+    held.release({ status, upstreamMs: undefined });
+    const got = acquireFor(deps, ctx, to, priorityOf(ctx.headers[PRIORITY_HEADER]));
+    const keep = (slot: Slot): void => {
+      // The response closed while this request waited: its finisher has run already.
+      if (ctx.closed !== undefined || ctx.signal.aborted) {
+        slot.release({ status: 499, upstreamMs: undefined });
+        throw abortReason(ctx);
+      }
+      ctx.heldSlot = slot;
+    };
+    if (got instanceof Promise) return got.then(keep);
+    keep(got);
+  };
 }
 
 export function schedule(deps: ScheduleDeps): Stage {
-  const { scheduler } = deps;
-  const { queueTimeoutMs, maxQueueDepth } = deps.defaults;
   return function scheduleStage(ctx: RequestContext): void | Promise<void> {
     const { deployment, tenant } = ctx;
     if (deployment === undefined || tenant === undefined) throw new Error('schedule ran before route');
     const priority = priorityOf(ctx.headers[PRIORITY_HEADER]);
     if (ctx.signal.aborted) throw abortReason(ctx);
-    const got = scheduler.acquire({
-      deploymentId: deployment.id,
-      capacity: deployment.capacity,
-      tenantId: tenant.id,
-      weight: tenant.limits?.weight ?? 1,
-      priority,
-      signal: ctx.signal,
-      queueTimeoutMs,
-      maxQueueDepth,
-    });
+    const got = acquireFor(deps, ctx, deployment, priority);
     if (got instanceof Promise) {
       const since = performance.now();
       return got.then((slot) => {

@@ -1,10 +1,13 @@
 /**
  * The provider adapters of the process, by provider kind. One OpenAI-wire adapter serves every
- * kind that speaks that wire format; adapters for other APIs (issue 7: Anthropic, Gemini,
+ * kind that speaks that wire format; adapters for other APIs (Gemini; issue 7: Anthropic,
  * Bedrock) get their own instance here, each reusing ./upstream-call.ts (the exchange),
  * ./upstream-errors.ts, ./sse.ts and ./usage.ts.
  */
 import { GatewayError } from '../errors.js';
+import { createAnthropicAdapter } from './anthropic/index.js';
+import { createBedrockAdapter } from './bedrock/index.js';
+import { createGeminiAdapter } from './gemini/index.js';
 import { OPENAI_WIRE_KINDS, createOpenAIAdapter } from './openai/index.js';
 import type { ProviderAdapter, ProviderKind } from './types.js';
 
@@ -17,8 +20,13 @@ export function createProviderAdapters(): ProviderAdapters {
   const openai = createOpenAIAdapter();
   const byKind = new Map<ProviderKind, ProviderAdapter>();
   for (const kind of OPENAI_WIRE_KINDS) byKind.set(kind, openai);
-  // Issue 7: byKind.set('anthropic', createAnthropicAdapter()); 'gemini'; 'bedrock'.
-  const all: ProviderAdapter[] = [openai];
+  const bedrock = createBedrockAdapter();
+  byKind.set('bedrock', bedrock);
+  const gemini = createGeminiAdapter();
+  byKind.set('gemini', gemini);
+  const anthropic = createAnthropicAdapter();
+  byKind.set('anthropic', anthropic);
+  const all: ProviderAdapter[] = [openai, bedrock, gemini, anthropic];
 
   return {
     get(kind: ProviderKind): ProviderAdapter {

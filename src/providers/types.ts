@@ -12,7 +12,7 @@ export type Operation = 'chat' | 'completions' | 'embeddings';
 /** What a deployment serves; decides which operations it accepts. */
 export type ModelKind = 'chat' | 'completion' | 'embedding';
 
-export type ProviderKind = 'openai' | 'azure' | 'openai-compatible' | 'mock';
+export type ProviderKind = 'openai' | 'azure' | 'openai-compatible' | 'mock' | 'bedrock' | 'gemini' | 'anthropic';
 
 export interface Prices {
   /** Price per million input tokens, in micro-units of the currency (integer). */
@@ -38,11 +38,20 @@ export interface Deployment {
   apiKey: string;
   /** Azure only. */
   apiVersion?: string;
+  /** Bedrock only: the AWS credentials and the AWS region requests are signed for. */
+  aws?: AwsAccess;
   region: string;
   /** Max concurrent upstream requests. */
   capacity: number;
   /** Compute units one unit of work on this model costs (> 0; 1 = the reference model). */
   weight: number;
+  /**
+   * Share of the model's traffic under the `weighted` routing strategy (default 1). Not `weight`,
+   * which prices work for limits: a cheap, big deployment may take most traffic at weight 1.
+   */
+  routingWeight?: number;
+  /** Per-attempt timeout until response headers, overriding the model's routing setting. */
+  attemptTimeoutMs?: number;
   /** What admission does here when the shared limits backend (Redis) cannot be reached. */
   limitsFailMode: FailMode;
   timeoutMs: number;
@@ -51,6 +60,14 @@ export interface Deployment {
   mock?: MockBehaviour;
   ownedBy: string;
   created: number;
+}
+
+/** Resolved AWS credentials (never logged) and the AWS region of the endpoint (e.g. us-east-1). */
+export interface AwsAccess {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  region: string;
 }
 
 export interface MockBehaviour {

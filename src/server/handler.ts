@@ -8,10 +8,11 @@ import type { Logger } from 'pino';
 import { GatewayError, errorEnvelope, toGatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Pipeline } from '../pipeline/compose.js';
-import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
+import { dialectOf, type RequestContext, type RequestOutcome } from '../pipeline/context.js';
 import type { Usage } from '../providers/types.js';
 import { Cancellation } from '../providers/cancel.js';
 import { UpstreamHttpError } from '../providers/upstream-errors.js';
+import { failAnthropicStream, sendAnthropicError, toAnthropicUpstream } from './anthropic.js';
 import { baseHeaders, sendError, sendJson, withContextHeaders } from './respond.js';
 import { matchRoute, type RouteMatch } from './router.js';
 
@@ -108,7 +109,8 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
     if (res.destroyed) return; // the client is gone
     const failure = toGatewayError(err);
     logFailure(deps, ctx, failure);
-    failMidStream(res, failure);
+    if (dialectOf(ctx.endpoint) === 'anthropic') failAnthropicStream(res, failure);
+    else failMidStream(res, failure);
   });
   if (ctx.completion === undefined) {
     body.pipe(res);
@@ -121,15 +123,29 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
   if (ctx.body?.stream === true) body.once('data', () => void (ctx.firstByteAt = process.hrtime.bigint()));
   body.pipe(res, { end: false });
   body.once('end', () => {
-    upstream.usage.then(
-      (usage) => {
-        if (usage !== undefined) ctx.usage = usage;
-        endAfterCompletion(deps, ctx, res, usage);
-      },
-      () => endAfterCompletion(deps, ctx, res, undefined),
-    );
+    let settled = false;
+    const go = (usage: Usage | undefined) => {
+      if (settled) return;
+      settled = true;
+      if (usage !== undefined) ctx.usage = usage;
+      endAfterCompletion(deps, ctx, res, usage);
+    };
+    upstream.usage.then(go, () => go(undefined));
+    // Adapters settle usage before the body ends; one that does not must not hold the last byte.
+    setImmediate(() => {
+      if (!settled) setTimeout(() => go(undefined), USAGE_GRACE_MS).unref();
+    });
   });
 }
+
+/** The error in the client's dialect. */
+function answerError(res: ServerResponse, ctx: RequestContext, failure: GatewayError): void {
+  if (dialectOf(ctx.endpoint) === 'anthropic') sendAnthropicError(res, failure);
+  else sendError(res, failure);
+}
+
+/** How long the last byte waits for usage an adapter reports after its body ended. */
+const USAGE_GRACE_MS = 1_000;
 
 function outcomeOf(ctx: RequestContext, status: number, clientAborted: boolean, usage: Usage | undefined): RequestOutcome {
   const { upstreamStartedAt, upstreamAnsweredAt } = ctx;
@@ -201,6 +217,9 @@ async function serveApi(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
     return;
   }
   await deps.inference(ctx);
+  if (dialectOf(ctx.endpoint) === 'anthropic' && ctx.upstream !== undefined) {
+    ctx.upstream = toAnthropicUpstream(ctx.upstream, ctx.model ?? '', ctx.requestId);
+  }
   streamUpstream(deps, ctx, res);
 }
 
@@ -278,16 +297,16 @@ export function createHandler(deps: HandlerDeps) {
         }
         if (pending !== undefined) {
           pending.then(
-            () => sendError(res, failure),
+            () => answerError(res, context, failure),
             (e: unknown) => {
               deps.logger.error({ reqId: context.requestId, err: e }, 'request completion failed');
-              sendError(res, failure);
+              answerError(res, context, failure);
             },
           );
           return;
         }
       }
-      sendError(res, failure);
+      answerError(res, context, failure);
     });
   };
 }

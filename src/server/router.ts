@@ -19,6 +19,8 @@ export const V1_ROUTES = [
   { method: 'POST', path: '/chat/completions', op: 'chat' },
   { method: 'POST', path: '/completions', op: 'completions' },
   { method: 'POST', path: '/embeddings', op: 'embeddings' },
+  /** Anthropic Messages: the chat operation, with the request and answer in Anthropic's format. */
+  { method: 'POST', path: '/messages', op: 'chat', dialect: 'anthropic' },
   { method: 'GET', path: '/models', op: 'models.list' },
   { method: 'GET', path: '/models/{model}', op: 'models.get' },
 ] as const;
@@ -51,7 +53,7 @@ function matchV1(method: string, rest: string, fullPath: string): Endpoint {
     if (route.op === 'models.get') continue;
     if (rest === route.path) {
       if (method !== route.method) throw wrongMethod(method, route.method);
-      return { op: route.op };
+      return 'dialect' in route ? { op: route.op, dialect: route.dialect } : { op: route.op };
     }
   }
   if (rest.startsWith('/models/')) {

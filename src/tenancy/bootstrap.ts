@@ -114,6 +114,7 @@ async function applyTenant(store: Store, t: ResolvedTenant, pepper: Buffer, plan
   });
   await store.withTenant(tenant.id, async (tx) => {
     if (t.limits !== undefined) await limitRulesRepo.replaceAll(tx, t.limits);
+    if (t.cache !== undefined) await tenantsRepo.setCacheSettings(tx, t.cache);
     const teamIds = new Map<string, string>();
     for (const team of t.teams) {
       const row = await teamsRepo.upsert(tx, { slug: team.slug, name: team.name ?? team.slug });

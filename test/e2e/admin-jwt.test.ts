@@ -146,3 +146,53 @@ describe('operator staff sign in with the platform identity provider', () => {
     envelope(await (await as(platformToken(['tenant_admin'])))('GET', '/tenants'), 401, 'invalid_api_key');
   });
 });
+
+describe('tenants register their identity providers through the admin API', () => {
+  it('a registration authenticates data-plane and admin tokens at once; removing it refuses them', async () => {
+    const ops = client(gw, BOOTSTRAP_KEY);
+    const t = await ops('POST', '/tenants', { body: { slug: 'umbrella', name: 'Umbrella' } });
+    expect(t.status, t.text).toBe(201);
+    const key = await ops('POST', '/tenants/umbrella/admin-keys', { body: { name: 'owner', role: 'tenant_admin' } });
+    const admin = client(gw, str(key.json.key));
+
+    const idp = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(idp.publicKey)), kid: 'u-1' };
+    const iss = 'https://login.umbrella.test/';
+    const reg = await admin('POST', '/tenants/umbrella/jwt-issuers', {
+      body: { issuer: iss, audience: 'gatehouse-admin', jwks: { keys: [jwk] }, claims: { tenant: 'org' } },
+    });
+    expect(reg.status, reg.text).toBe(201);
+    const id = str(reg.json.id);
+    expect(reg.json.claims).toEqual({ tenant: 'org', roles: 'roles', team: 'team', user: 'sub' });
+    envelope(await admin('POST', '/tenants/umbrella/jwt-issuers', { body: { issuer: iss, jwks: { keys: [jwk] } } }), 409);
+
+    const umbrella = (roles: string[]) =>
+      token({ key: idp.privateKey, iss, kid: 'u-1', org: 'umbrella', roles, sub: 'wesker@umbrella.test' });
+    // Admin sign-in and the data plane both trust it now (this replica answered after the reload).
+    const staff = await as(umbrella(['tenant_admin']));
+    expect((await staff('GET', '/tenants/umbrella/teams')).status).toBe(200);
+    const models = await fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${await umbrella(['tenant_developer'])}` } });
+    expect(models.status).toBe(200);
+
+    expect((await admin('GET', `/tenants/umbrella/jwt-issuers/${id}`)).json.issuer).toBe(iss);
+    expect((await admin('DELETE', `/tenants/umbrella/jwt-issuers/${id}`)).status).toBe(204);
+    envelope(await staff('GET', '/tenants/umbrella/teams'), 401);
+    envelope(await admin('GET', `/tenants/umbrella/jwt-issuers/${id}`), 404);
+  });
+
+  it('refuses private keys, two key sources, plain-http JWKS URLs and unknown fields', async () => {
+    const ops = client(gw, BOOTSTRAP_KEY);
+    const key = await ops('POST', '/tenants/acme/admin-keys', { body: { name: 'jwks-check', role: 'tenant_admin' } });
+    const admin = client(gw, str(key.json.key));
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    const priv = await exportJWK(pair.privateKey);
+    const bad = [
+      { issuer: 'https://a.test/', jwks: { keys: [priv] } },
+      { issuer: 'https://a.test/', jwks: { keys: [await exportJWK(pair.publicKey)] }, jwks_url: 'https://a.test/jwks' },
+      { issuer: 'https://a.test/', jwks_url: 'http://a.test/jwks' },
+      { issuer: 'https://a.test/', jwks_url: 'https://a.test/jwks', secret: 'x' },
+      { issuer: '', jwks_url: 'https://a.test/jwks' },
+    ];
+    for (const body of bad) envelope(await admin('POST', '/tenants/acme/jwt-issuers', { body }), 400, 'invalid_request');
+  });
+});

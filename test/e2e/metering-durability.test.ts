@@ -258,6 +258,7 @@ describe.skipIf(!available)('metering durability across process and database fai
       const servedBefore = load.completed.size;
       await new Promise((r) => setTimeout(r, 30_000));
       const servedDuring = load.completed.size - servedBefore;
+      if (g.child.exitCode !== null || g.child.signalCode !== null) throw new Error(`gateway died during the outage:\n${g.output().slice(-4000)}`);
       const backlogDuring = await backlogOf(g.url);
       proxy.restore();
       await new Promise((r) => setTimeout(r, 1_000));

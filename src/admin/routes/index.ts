@@ -6,6 +6,7 @@ import { alertRoutes } from './alerts.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditRoutes } from './audit.js';
 import { domainRoutes } from './domains.js';
+import { jwtIssuerRoutes } from './jwt-issuers.js';
 import { limitRoutes } from './limits.js';
 import { metaRoutes } from './meta.js';
 import { planRoutes } from './plans.js';
@@ -30,6 +31,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   ...apiKeyRoutes,
   ...policyRoutes,
   ...domainRoutes,
+  ...jwtIssuerRoutes,
   ...secretRoutes,
   ...alertRoutes,
   ...auditRoutes,

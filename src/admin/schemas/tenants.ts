@@ -1,5 +1,6 @@
 /** Tenant bodies and views. Platform admins see metadata and the plan, never raw settings. */
 import { z } from 'zod';
+import { MAX_TTL_SECONDS, storedCacheSettings } from '../../cache/settings.js';
 import { planRulesSchema } from '../../limits/rules-schema.js';
 import type { Role } from '../../identity/roles.js';
 import type { ManagedTenant, TenantSummary } from '../../store/index.js';
@@ -12,6 +13,12 @@ const regions = uniqueList(region, 32).describe('Regions whose deployments the t
 /** The plan a tenant is on, by name or id (GET /admin/v1/plans lists them). */
 export const planRef = z.string().min(1).max(64).describe('A plan (tier) by name or id.');
 const tenantBudgetAction = budgetAction.nullable().describe("What to do when the budget cannot cover a request; null: the plan's.");
+const cacheSettings = z
+  .strictObject({
+    enabled: z.boolean(),
+    ttl_seconds: z.number().int().min(1).max(MAX_TTL_SECONDS).optional().describe('How long a cached response lives; absent: 3600.'),
+  })
+  .describe('Response cache opt-in (README "Response cache"): deterministic requests are answered from the tenant\'s own encrypted cache.');
 
 /** `template` is what the plan was called before plans existed; both may be given only if equal. */
 function oneOfPlanOrTemplate(b: { plan?: string | null | undefined; template?: string | undefined }, ctx: z.RefinementCtx): void {
@@ -43,6 +50,7 @@ export const patchTenantBody = z
     regions: regions.optional(),
     allowed_models: models.optional(),
     time_zone: timeZone.optional(),
+    cache: cacheSettings.optional(),
   })
   .superRefine(oneOfPlanOrTemplate)
   .refine((b) => Object.keys(b).length > 0, 'at least one field must be given');
@@ -60,6 +68,7 @@ export const tenantView = z.object({
   regions: z.array(z.string()).optional(),
   allowed_models: z.array(z.string()).nullable().optional(),
   time_zone: z.string().optional(),
+  cache: z.object({ enabled: z.boolean(), ttl_seconds: z.number() }).optional(),
   created_at: isoOut.optional(),
   updated_at: isoOut.optional(),
   deletion_requested_at: isoOut.nullable().optional(),
@@ -77,11 +86,13 @@ export function statusOf(t: { status: 'active' | 'suspended'; deletionRequestedA
 export function presentTenant(t: ManagedTenant, planName: string | null, role: Role): TenantView {
   const base: TenantView = { object: 'tenant', id: t.id, slug: t.slug, name: t.name, status: statusOf(t), plan: planName, budget_action: t.budgetAction };
   if (role === 'tenant_billing') return base;
+  const cache = storedCacheSettings(t.settings);
   return {
     ...base,
     regions: t.regions,
     allowed_models: t.allowedModels,
     time_zone: t.timeZone,
+    cache: { enabled: cache.enabled, ttl_seconds: cache.ttlSeconds },
     created_at: iso(t.createdAt),
     updated_at: iso(t.updatedAt),
     deletion_requested_at: iso(t.deletionRequestedAt),

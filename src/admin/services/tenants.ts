@@ -2,6 +2,7 @@
  * Tenant lifecycle, shared by the admin API and `gatehouse apply`. Every function runs inside the
  * tenant's own transaction (the caller opens it) and appends its audit entry there.
  */
+import { DEFAULT_TTL_SECONDS, storedCacheSettings } from '../../cache/settings.js';
 import { GatewayError } from '../../errors.js';
 import type { BudgetAction, LimitRule } from '../../limits/types.js';
 import { isUniqueViolation, plansRepo, tenantsManageRepo, tenantsRepo, type ManagedTenant, type PlanRecord, type TenantTx } from '../../store/index.js';
@@ -40,14 +41,16 @@ export interface PatchTenantInput {
   regions?: string[] | undefined;
   allowed_models?: string[] | null | undefined;
   time_zone?: string | undefined;
+  /** Response cache opt-in (src/cache/). */
+  cache?: { enabled: boolean; ttl_seconds?: number | undefined } | undefined;
 }
 
 /** What a tenant role may change of its own tenant; the rest needs `tenants.update`. */
-const TENANT_SETTINGS: ReadonlySet<string> = new Set(['time_zone', 'budget_action']);
+const TENANT_SETTINGS: ReadonlySet<string> = new Set(['time_zone', 'budget_action', 'cache']);
 
 /** What an audit entry may hold of a tenant: never its raw settings. */
 async function auditable(tx: TenantTx, t: ManagedTenant): Promise<Record<string, unknown>> {
-  return { slug: t.slug, name: t.name, status: t.status, plan: await planNameOf(tx, t), budgetAction: t.budgetAction, regions: t.regions, allowedModels: t.allowedModels, timeZone: t.timeZone, deletionRequestedAt: t.deletionRequestedAt };
+  return { slug: t.slug, name: t.name, status: t.status, plan: await planNameOf(tx, t), budgetAction: t.budgetAction, regions: t.regions, allowedModels: t.allowedModels, timeZone: t.timeZone, cache: storedCacheSettings(t.settings), deletionRequestedAt: t.deletionRequestedAt };
 }
 
 async function reload(tx: TenantTx): Promise<ManagedTenant> {
@@ -104,7 +107,7 @@ function checkFields(actor: Actor, patch: PatchTenantInput): void {
     .filter(([k, v]) => v !== undefined && !TENANT_SETTINGS.has(k))
     .map(([k]) => k);
   if (refused.length > 0) {
-    throw new GatewayError('forbidden', `The role ${role} may change only the time_zone and budget_action of a tenant, not: ${refused.join(', ')}.`, {
+    throw new GatewayError('forbidden', `The role ${role} may change only the time_zone, budget_action and cache of a tenant, not: ${refused.join(', ')}.`, {
       param: refused[0] ?? null,
     });
   }
@@ -123,6 +126,9 @@ export async function updateTenant(tx: TenantTx, actor: Actor, patch: PatchTenan
     planId: plan === undefined ? undefined : (plan?.id ?? null),
     budgetAction: patch.budget_action,
   });
+  if (patch.cache !== undefined) {
+    await tenantsRepo.setCacheSettings(tx, { enabled: patch.cache.enabled, ttlSeconds: patch.cache.ttl_seconds ?? DEFAULT_TTL_SECONDS });
+  }
   const after = await reload(tx);
   await audit(tx, actor, 'tenant.update', { kind: 'tenant', id: after.id }, { before: await auditable(tx, before), after: await auditable(tx, after) });
   return after;

@@ -43,7 +43,7 @@ export function sendError(
   res: ServerResponse,
   status: number,
   message: string,
-  opts: { param?: string | null; code?: string | null; type?: string } = {},
+  opts: { param?: string | null; code?: string | null; type?: string; retryAfter?: number } = {},
 ): void {
   const known = ERROR_TYPES[status] ?? { type: status >= 500 ? 'server_error' : 'invalid_request_error', code: null };
   const error = {
@@ -52,7 +52,12 @@ export function sendError(
     param: opts.param ?? null,
     code: opts.code === undefined ? known.code : opts.code,
   };
-  const extra: Record<string, string> = status === 429 ? { 'retry-after': '1', 'retry-after-ms': '1000' } : {};
+  const extra: Record<string, string> =
+    opts.retryAfter !== undefined
+      ? { 'retry-after': String(opts.retryAfter), 'retry-after-ms': String(opts.retryAfter * 1000) }
+      : status === 429
+        ? { 'retry-after': '1', 'retry-after-ms': '1000' }
+        : {};
   sendJson(res, status, { error }, extra);
 }
 
@@ -102,6 +107,8 @@ export async function streamSse(
   events: Iterator<string>,
   tokensPerSecond: number,
   stats: StreamStats,
+  /** Destroy the connection after this many events (a stream that breaks mid-way). */
+  cutAfter?: number,
 ): Promise<void> {
   const headers = baseHeaders('text/event-stream; charset=utf-8');
   headers['cache-control'] = 'no-cache';
@@ -115,7 +122,7 @@ export async function streamSse(
     const due = interval === 0 ? Infinity : Math.floor((performance.now() - start) / interval) + 1;
     let batch = '';
     let done = false;
-    while (sent < due && batch.length < BATCH_BYTES) {
+    while (sent < due && batch.length < BATCH_BYTES && (cutAfter === undefined || sent < cutAfter)) {
       const next = events.next();
       if (next.done === true) {
         done = true;
@@ -123,6 +130,12 @@ export async function streamSse(
       }
       batch += next.value;
       sent++;
+    }
+    if (cutAfter !== undefined && sent >= cutAfter) {
+      // What was written reaches the client first; then the connection drops without an end.
+      if (batch !== '') await new Promise<void>((resolve) => res.write(batch, () => resolve()));
+      res.socket?.destroy();
+      return;
     }
     if (batch !== '' && !res.write(batch)) {
       stats.backpressureWaits++;

@@ -6,7 +6,9 @@
  *
  * Behaviour (latency, pace, injected errors) comes from the start options and can be overridden
  * per request with a body field the gateway forwards untouched:
- * `{"mock":{"latencyMs":50,"tokensPerSecond":20,"errorRate":1,"errorStatus":503,"tokens":200}}`.
+ * `{"mock":{"latencyMs":50,"tokensPerSecond":20,"errorRate":1,"errorStatus":503,"tokens":200}}`,
+ * and deterministic failures (the first N requests, resets, stalls, broken streams) with
+ * `mock.fail` (./faults.ts).
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +16,7 @@ import type { MockBehaviour } from '../types.js';
 import { chatChunks, chatCompletion, planChat } from './chat.js';
 import { completion, completionChunks, planCompletion, prompts } from './completions.js';
 import { DEFAULT_DIMENSIONS, MAX_DIMENSIONS, embeddingInputs, embeddingList } from './embeddings.js';
+import { FaultCounters, parseFault } from './faults.js';
 import { type StreamStats, sendError, sendJson, streamSse, wait } from './respond.js';
 
 export interface MockProviderOptions {
@@ -75,6 +78,7 @@ class MockServer implements MockProvider {
   aborted = 0;
   completed = 0;
   readonly stats: StreamStats = { backpressureWaits: 0 };
+  private readonly faults = new FaultCounters();
   private readonly server: Server;
   private readonly behaviour: MockBehaviour;
   private readonly apiKey: string | undefined;
@@ -157,6 +161,22 @@ class MockServer implements MockProvider {
     if (b.errorRate > 0 && Math.random() < b.errorRate) {
       return sendError(res, b.errorStatus, `Mock provider injected an error (HTTP ${b.errorStatus}).`);
     }
+    const fault = this.faults.apply(parseFault(body.mock), body.model);
+    let cutAfter: number | undefined;
+    if (fault !== undefined) {
+      if (fault.mode === 'reset') {
+        res.socket?.destroy();
+        return;
+      }
+      if (fault.mode === 'status') {
+        return sendError(res, fault.status, `Mock provider injected a failure (HTTP ${fault.status}).`, {
+          ...(fault.code !== undefined ? { code: fault.code } : {}),
+          ...(fault.retryAfter !== undefined ? { retryAfter: fault.retryAfter } : {}),
+        });
+      }
+      if (fault.mode === 'stall' && !(await wait(res, fault.stallMs))) return;
+      if (fault.mode === 'break') cutAfter = fault.afterChunks;
+    }
     const model = typeof body.model === 'string' && body.model !== '' ? body.model : call.deployment;
     if (model === undefined || model === '') return sendError(res, 400, 'you must provide a model parameter', { param: 'model' });
     const stream = body.stream === true;
@@ -165,13 +185,13 @@ class MockServer implements MockProvider {
         return sendError(res, 400, "Missing required parameter: 'messages'.", { param: 'messages', code: 'missing_required_parameter' });
       }
       const plan = planChat(body, model, b.tokens);
-      return stream ? streamSse(res, chatChunks(plan), b.tokensPerSecond, this.stats) : sendJson(res, 200, chatCompletion(plan));
+      return stream ? streamSse(res, chatChunks(plan), b.tokensPerSecond, this.stats, cutAfter) : sendJson(res, 200, chatCompletion(plan));
     }
     if (call.op === 'completions') {
       const list = prompts(body.prompt);
       if (list === undefined) return sendError(res, 400, "Invalid or missing 'prompt'.", { param: 'prompt' });
       const plan = planCompletion(body, list, model, b.tokens);
-      return stream ? streamSse(res, completionChunks(plan), b.tokensPerSecond, this.stats) : sendJson(res, 200, completion(plan));
+      return stream ? streamSse(res, completionChunks(plan), b.tokensPerSecond, this.stats, cutAfter) : sendJson(res, 200, completion(plan));
     }
     return this.embeddings(body, model, res);
   }

@@ -12,7 +12,8 @@ import { migration0007 } from './0007_key_cidrs.js';
 import { migration0008 } from './0008_limits.js';
 import { migration0009 } from './0009_config_objects.js';
 import { migration0010 } from './0010_domain_verification.js';
-import { migration0010 as migration0010usage } from './0010_usage.js';
+import { migration0011 } from './0011_cache_bytes.js';
+import { migration0012 } from './0012_usage.js';
 import { migration0014 } from './0014_alerts.js';
 import type { Migration } from './types.js';
 
@@ -29,7 +30,8 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0008,
   migration0009,
   migration0010,
+  migration0011,
+  migration0012,
   // Renumbered locally so the list stays gapless on this branch; the lead renumbers at merge.
-  { ...migration0010usage, id: 11 },
-  { ...migration0014, id: 12 },
+  { ...migration0014, id: 13 },
 ];

@@ -143,6 +143,11 @@ export const adminKeysRepo = {
     return rows.map((r) => r.id);
   },
 
+  /** Moves a key hashed with a previous master key's pepper onto the current one (compare-and-set). */
+  async rehash(tx: TenantTx, id: string, from: Buffer, to: Buffer): Promise<void> {
+    await tx.query('UPDATE admin_keys SET key_hash = $3 WHERE id = $1 AND key_hash = $2', [id, from, to]);
+  },
+
   /** Records use at most once a minute per key: attribution without a write per request. */
   async touch(tx: TenantTx, id: string): Promise<void> {
     await tx.query(

@@ -135,4 +135,19 @@ export const apiKeysRepo = {
     const { rows } = await tx.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys ORDER BY tenant_id, created_at, id`);
     return rows.map(toRecord);
   },
+
+  /**
+   * Moves keys hashed with a previous master key's pepper onto the current one. Compare-and-set
+   * on the old hash: a key rotated or re-hashed meanwhile is left alone. Returns the rows moved.
+   */
+  async rehash(tx: TenantTx, moves: readonly { id: string; from: Buffer; to: Buffer }[]): Promise<number> {
+    if (moves.length === 0) return 0;
+    const { rowCount } = await tx.query(
+      `UPDATE api_keys AS k SET key_hash = v.to_hash
+       FROM unnest($1::uuid[], $2::bytea[], $3::bytea[]) AS v (id, from_hash, to_hash)
+       WHERE k.id = v.id AND k.key_hash = v.from_hash`,
+      [moves.map((m) => m.id), moves.map((m) => m.from), moves.map((m) => m.to)],
+    );
+    return rowCount;
+  },
 };

@@ -31,6 +31,22 @@ export const jwtIssuersRepo = {
     );
   },
 
+  /** A new registration; false when this tenant already registered `issuer`. */
+  async insert(tx: TenantTx, input: IssuerInput): Promise<boolean> {
+    const r = await tx.query(
+      `INSERT INTO tenant_jwt_issuers (tenant_id, issuer, audience, jwks, jwks_url, claims)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, issuer) DO NOTHING RETURNING issuer`,
+      [tx.tenantId, input.issuer, input.audience, input.jwks, input.jwksUrl, input.claims],
+    );
+    return r.rowCount > 0;
+  },
+
+  /** True if this tenant had registered `issuer`. */
+  async remove(tx: TenantTx, issuer: string): Promise<boolean> {
+    const r = await tx.query('DELETE FROM tenant_jwt_issuers WHERE issuer = $1', [issuer]);
+    return r.rowCount > 0;
+  },
+
   /** Removes this tenant's registrations not in `keep` (configuration as code wins). */
   async retainOnly(tx: TenantTx, keep: readonly string[]): Promise<void> {
     await tx.query('DELETE FROM tenant_jwt_issuers WHERE NOT (issuer = ANY($1::text[]))', [[...keep]]);

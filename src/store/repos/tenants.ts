@@ -1,5 +1,6 @@
 /** Tenants: created and changed inside their own tenant transaction, listed by the platform. */
 import { randomUUID } from 'node:crypto';
+import type { TenantCacheSettings } from '../../cache/types.js';
 import type { BudgetAction } from '../../limits/types.js';
 import type { Tenant, TenantStatus } from '../../tenancy/types.js';
 import { isUniqueViolation } from '../errors.js';
@@ -153,6 +154,14 @@ export const tenantsRepo = {
       ],
     );
     return rows[0] === undefined ? null : toRecord(rows[0]);
+  },
+
+  /** Sets the response-cache opt-in in the tenant's settings document, leaving its other settings. */
+  async setCacheSettings(tx: TenantTx, cache: TenantCacheSettings): Promise<void> {
+    await tx.query(`UPDATE tenants SET settings = settings || jsonb_build_object('cache', $2::jsonb), updated_at = now() WHERE id = $1`, [
+      tx.tenantId,
+      JSON.stringify(cache),
+    ]);
   },
 
   async findIdBySlug(tx: PlatformTx, slug: string): Promise<string | null> {

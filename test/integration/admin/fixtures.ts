@@ -15,6 +15,7 @@ export interface TenantFixtures {
   admin_key: string;
   policy: string;
   domain: string;
+  jwt_issuer: string;
   provider_credential: string;
   webhook: string;
   /**
@@ -46,6 +47,9 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
   const admin_key = await created(admin('POST', `${base}/admin-keys`, { body: { name: 'ci', role: 'tenant_viewer', service_account_id: service_account } }));
   const policy = await created(admin('POST', `${base}/policies`, { body: { name: 'caps', document: POLICY_DOC } }));
   const domain = await created(admin('POST', `${base}/domains`, { body: { domain: `ai.${slug}.example.com` } }), 'domain');
+  const jwt_issuer = await created(
+    admin('POST', `${base}/jwt-issuers`, { body: { issuer: `https://idp.${slug}.example.com/`, jwks_url: `https://idp.${slug}.example.com/jwks.json` } }),
+  );
   const provider_credential = await created(
     admin('POST', `${base}/provider-credentials`, { body: { name: 'openai', provider: 'openai', secret: `sk-${slug}-SECRET-CANARY-0123456789` } }),
   );
@@ -55,7 +59,7 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
   const rule = await created(
     admin('POST', `${base}/limits/rules`, { body: { id: `${slug}-app-rpm`, scope: 'key', subject: api_key, metric: 'requests', window: 'minute', limit: 10 } }),
   );
-  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, provider_credential, webhook, alert: randomUUID(), plan: 'standard', rule };
+  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, jwt_issuer, provider_credential, webhook, alert: randomUUID(), plan: 'standard', rule };
 }
 
 /** Raises an alert in the tenant through the store (a kind no fixture webhook subscribes to). */

@@ -106,6 +106,11 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'POST', path: `${T}/domains/{domain}/verify`, roles: [TA] },
   { method: 'DELETE', path: `${T}/domains/{domain}`, roles: [TA] },
 
+  { method: 'GET', path: `${T}/jwt-issuers`, roles: [TA, TD, TV] },
+  { method: 'POST', path: `${T}/jwt-issuers`, roles: [TA], body: () => ({ issuer: `https://evil-${rand()}.example.com/`, jwks_url: 'https://evil.example.com/jwks.json' }) },
+  { method: 'GET', path: `${T}/jwt-issuers/{jwt_issuer}`, roles: [TA, TD, TV] },
+  { method: 'DELETE', path: `${T}/jwt-issuers/{jwt_issuer}`, roles: [TA] },
+
   { method: 'GET', path: `${T}/provider-credentials`, roles: [TA, TD, TV] },
   { method: 'POST', path: `${T}/provider-credentials`, roles: [TA], body: () => ({ name: `evil-${rand()}`, provider: 'openai', secret: 'sk-evil-0123456789' }) },
   { method: 'GET', path: `${T}/provider-credentials/{provider_credential}`, roles: [TA, TD, TV] },
@@ -142,6 +147,7 @@ export function nowhere(): TenantFixtures {
     admin_key: randomUUID(),
     policy: randomUUID(),
     domain: `nx-${rand()}.example.com`,
+    jwt_issuer: randomBytes(16).toString('base64url').slice(0, 22),
     provider_credential: randomUUID(),
     webhook: randomUUID(),
     alert: randomUUID(),

@@ -73,7 +73,7 @@ colour: blue
   it('says which required key is missing', async () => {
     const f = await fixture(`providers:\n  - name: p\n`);
     expect(await f.fail()).toEqual([
-      `Invalid configuration in ${f.file} at providers[0].kind: missing; expected one of "openai", "azure", "openai-compatible", "mock" (line 2, column 5)`,
+      `Invalid configuration in ${f.file} at providers[0].kind: missing; expected one of "openai", "azure", "openai-compatible", "mock", "bedrock", "gemini", "anthropic" (line 2, column 5)`,
     ]);
   });
 

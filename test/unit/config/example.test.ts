@@ -40,9 +40,11 @@ it('the annotated example configuration loads', async () => {
   ]);
   expect(config.plans.map((p) => [p.name, p.weight, p.rules.length])).toEqual([['pro', 8, 5]]);
   expect(config.tenants.map((t) => [t.plan, t.limits?.length])).toEqual([
-    ['pro', 2],
+    ['pro', 3],
     ['free', undefined],
   ]);
+  expect(config.tenants.map((t) => t.cache)).toEqual([{ enabled: true, ttlSeconds: 3600 }, undefined]);
+  expect(config.cache.maxEntryBytes).toBe(1048576);
   expect(config.deployments.map((d) => d.limitsFailMode)).toEqual(['closed', 'closed', 'closed', 'open', 'closed']);
 });
 

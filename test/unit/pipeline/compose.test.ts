@@ -17,6 +17,17 @@ function recorder() {
 }
 
 describe('compose', () => {
+  it('stops after a stage that answered the request itself (a cache hit)', async () => {
+    const { log, sync, async } = recorder();
+    const answer: Stage = async (ctx: RequestContext) => {
+      await Promise.resolve();
+      ctx.answered = 'cache';
+      log.push('hit');
+    };
+    await compose([sync('a'), answer, sync('schedule'), async('provider')])(makeContext());
+    expect(log).toEqual(['a', 'hit']);
+  });
+
   it('runs stages in order, awaiting the async ones', async () => {
     const { log, sync, async } = recorder();
     await compose([sync('a'), async('b'), sync('c'), async('d'), sync('e')])(makeContext());

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Endpoint } from '../../../src/pipeline/context.js';
 import { route } from '../../../src/pipeline/route.js';
 import type { Deployment } from '../../../src/providers/types.js';
+import { createRouter } from '../../../src/routing/router.js';
+import { DEFAULT_BREAKER, DEFAULT_ROUTING } from '../../../src/routing/types.js';
 import type { Scope, Tenant } from '../../../src/tenancy/types.js';
 import { failure, makeContext, makeDeployment, makePrincipal, makeRegistry, makeTenant } from './fixtures.js';
 
@@ -119,5 +121,49 @@ describe('route', () => {
     const ok = ctxFor({ scopes: ['embeddings'], endpoint, model: 'embed-small' });
     route(registry)(ok);
     expect(ok.operation).toBe('embeddings');
+  });
+});
+
+describe('route with circuit breakers', () => {
+  const a = makeDeployment('brk-model', { region: 'eu' });
+  const b = makeDeployment('brk-model', { region: 'eu' });
+  const fbEu = makeDeployment('brk-fallback', { region: 'eu' });
+  const fbUs = makeDeployment('brk-far', { region: 'us' });
+  const eu = makeTenant('eu', { regions: ['eu'] });
+  const reg = makeRegistry([anywhere, eu], [], [a, b, fbEu, fbUs]);
+
+  function routerWithFallbacks(chain: string[]) {
+    return createRouter({
+      config: { ...DEFAULT_ROUTING, fallbacks: new Map([['brk-model', chain]]), breaker: { ...DEFAULT_BREAKER, consecutiveFailures: 1, openMs: 5000 } },
+    });
+  }
+
+  it('skips a deployment whose breaker is open', () => {
+    const router = routerWithFallbacks([]);
+    router.failed(a, 10);
+    const chosen = picks(route(reg, { router }), { model: 'brk-model' }, 4);
+    expect(chosen.every((d) => d === b)).toBe(true);
+  });
+
+  it('answers 503 upstream_unavailable with Retry-After when every deployment is open', async () => {
+    const router = routerWithFallbacks([]);
+    router.failed(a, 10);
+    router.failed(b, 10);
+    const err = await failure(() => route(reg, { router })(ctxFor({ model: 'brk-model' })));
+    expect([err.code, err.status, err.headers['retry-after']]).toEqual(['upstream_unavailable', 503, '5']);
+  });
+
+  it('sends the request to a fallback model in the tenant regions when every deployment is open', async () => {
+    const router = routerWithFallbacks(['brk-far', 'brk-fallback']);
+    router.failed(a, 10);
+    router.failed(b, 10);
+    const ctx = ctxFor({ model: 'brk-model', tenant: eu });
+    route(reg, { router })(ctx);
+    expect(ctx.deployment).toBe(fbEu); // brk-far is only in us
+    const onlyFar = routerWithFallbacks(['brk-far']);
+    onlyFar.failed(a, 10);
+    onlyFar.failed(b, 10);
+    const err = await failure(() => route(reg, { router: onlyFar })(ctxFor({ model: 'brk-model', tenant: eu })));
+    expect(err.code).toBe('upstream_unavailable');
   });
 });

@@ -179,4 +179,4 @@ END
 $$;
 `;
 
-export const migration0010: Migration = { id: 10, name: 'usage', sql };
+export const migration0012: Migration = { id: 12, name: 'usage', sql };

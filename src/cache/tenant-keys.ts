@@ -1,0 +1,135 @@
+/**
+ * Each tenant's cache state: its opt-in (tenant settings `cache`) and, when opted in, its cache
+ * keys (seal.ts) derived from its active data key. Both are read in the tenant's own transaction
+ * (the platform role that loads the hot-path snapshot may not read tenant settings, DESIGN §3.1)
+ * and held in memory, so no request waits on the database: a tenant's first model request on an
+ * instance starts the load and goes uncached; later ones see the state. It is re-read every
+ * `refreshMs` in the background (the old state serves meanwhile), which bounds how long a changed
+ * opt-in takes to apply. When the keys cannot be derived any more because the tenant's data keys
+ * were destroyed (crypto-shredding) or it is scheduled for deletion, the state drops them and
+ * every entry sealed under them is unreadable from then on, wherever it is stored.
+ */
+import { dataKeyForEncryption } from '../crypto/tenant-keys.js';
+import type { Keyring } from '../crypto/keyring.js';
+import { tenantsRepo, type Store } from '../store/index.js';
+import { deriveCacheKeys, type TenantCacheKeys } from './seal.js';
+import { cacheSettingsOf } from './settings.js';
+import type { TenantCacheSettings } from './types.js';
+
+export interface TenantCacheState {
+  /** undefined: the tenant has not opted in. */
+  settings: TenantCacheSettings | undefined;
+  /** undefined when not opted in, or when no data key can be used (shredded). */
+  keys: TenantCacheKeys | undefined;
+}
+
+export interface CacheKeySource {
+  /** The tenant's state if this process holds it; otherwise starts loading it. Never waits. */
+  peek(tenantId: string): TenantCacheState | undefined;
+  /** The tenant's state, loading it if needed; undefined when it cannot be read. */
+  get(tenantId: string): Promise<TenantCacheState | undefined>;
+  /** Forgets a tenant's state now (tests, shredding in this process). */
+  forget(tenantId: string): void;
+}
+
+export interface KeySourceOptions {
+  load(tenantId: string): Promise<TenantCacheState>;
+  /** State older than this is re-read (in the background; the old one serves meanwhile). */
+  refreshMs: number;
+  /** After a failed load, the next attempt waits this long (a broken tenant must not hammer the database). */
+  retryMs: number;
+  /** Tenants whose state is held; the least recently added are dropped beyond it. */
+  maxTenants: number;
+  onError?: (tenantId: string, err: unknown) => void;
+  now?: () => number;
+}
+
+interface Slot {
+  state: TenantCacheState | undefined;
+  at: number;
+  pending: Promise<TenantCacheState | undefined> | undefined;
+}
+
+export function createKeySource(opts: KeySourceOptions): CacheKeySource {
+  const now = opts.now ?? Date.now;
+  const slots = new Map<string, Slot>();
+
+  function load(tenantId: string, slot: Slot): Promise<TenantCacheState | undefined> {
+    slot.pending ??= opts.load(tenantId).then(
+      (state) => {
+        slot.state = state;
+        slot.at = now();
+        slot.pending = undefined;
+        return state;
+      },
+      (err: unknown) => {
+        slot.state = undefined;
+        slot.at = now();
+        slot.pending = undefined;
+        opts.onError?.(tenantId, err);
+        return undefined;
+      },
+    );
+    return slot.pending;
+  }
+
+  function slotOf(tenantId: string): Slot {
+    let slot = slots.get(tenantId);
+    if (slot === undefined) {
+      slot = { state: undefined, at: -Infinity, pending: undefined };
+      slots.set(tenantId, slot);
+      if (slots.size > opts.maxTenants) {
+        const oldest = slots.keys().next().value;
+        if (oldest !== undefined) slots.delete(oldest);
+      }
+    }
+    return slot;
+  }
+
+  function due(slot: Slot): boolean {
+    const age = now() - slot.at;
+    return slot.pending === undefined && (slot.state === undefined ? age >= opts.retryMs : age >= opts.refreshMs);
+  }
+
+  return {
+    peek(tenantId) {
+      const slot = slotOf(tenantId);
+      if (due(slot)) void load(tenantId, slot);
+      return slot.state;
+    },
+    async get(tenantId) {
+      const slot = slotOf(tenantId);
+      if (slot.pending !== undefined) return slot.pending;
+      if (due(slot)) return load(tenantId, slot);
+      return slot.state;
+    },
+    forget(tenantId) {
+      slots.delete(tenantId);
+    },
+  };
+}
+
+/**
+ * Reads a tenant's opt-in and, when it is on, derives its cache keys from its active data key
+ * (one counted use per derivation). A tenant whose data key cannot be used keeps its settings
+ * and gets no keys: nothing is served or stored for it.
+ */
+export function storeKeyLoader(
+  store: Pick<Store, 'withTenant'>,
+  keyring: Keyring,
+  onKeyError?: (tenantId: string, err: unknown) => void,
+): (tenantId: string) => Promise<TenantCacheState> {
+  return (tenantId) =>
+    store.withTenant(tenantId, async (tx) => {
+      const row = await tenantsRepo.get(tx);
+      const settings = cacheSettingsOf(row?.settings);
+      if (settings === undefined) return { settings, keys: undefined };
+      try {
+        const { version, dataKey } = await dataKeyForEncryption(tx, keyring);
+        return { settings, keys: deriveCacheKeys(tenantId, version, dataKey) };
+      } catch (err) {
+        onKeyError?.(tenantId, err);
+        return { settings, keys: undefined };
+      }
+    });
+}

@@ -1,0 +1,1 @@
+export { AnthropicAdapter, ANTHROPIC_BASE_URL, createAnthropicAdapter } from './adapter.js';

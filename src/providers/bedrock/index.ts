@@ -1,0 +1,1 @@
+export { BedrockAdapter, createBedrockAdapter } from './adapter.js';

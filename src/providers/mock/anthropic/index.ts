@@ -1,0 +1,2 @@
+export { startMockAnthropic } from './server.js';
+export type { MockAnthropic, MockAnthropicOptions, RecordedAnthropicRequest } from './server.js';

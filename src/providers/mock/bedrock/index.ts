@@ -1,0 +1,1 @@
+export { MOCK_AWS, exceptionFrame, frame, startMockBedrock, type MockBedrock, type MockBedrockOptions } from './server.js';

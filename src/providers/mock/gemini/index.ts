@@ -1,0 +1,2 @@
+export { startMockGemini, sendGeminiError } from './server.js';
+export type { MockGemini, MockGeminiOptions, MockGeminiRequest } from './server.js';

@@ -1,0 +1,131 @@
+/**
+ * A circuit breaker per deployment (DESIGN §6), per replica: each gateway process learns from the
+ * traffic it sends, which needs no shared state and reacts within one replica's own requests.
+ *
+ * closed ─(N consecutive failures, or failure share ≥ rate over ≥ minRequests in a window)─▶ open
+ * open ─(cool-down passed)─▶ half-open: exactly one probe request at a time is let through
+ * half-open ─probe succeeds─▶ closed;  ─probe fails─▶ open again with the cool-down doubled.
+ */
+import type { BreakerPolicy } from './types.js';
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** Numeric value of each state for the Prometheus gauge. */
+export const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+export interface Breaker {
+  /** The state now (an open breaker whose cool-down has passed reads half-open). */
+  state(): BreakerState;
+  /**
+   * May a request be sent now? In half-open, true for one probe until its result is recorded;
+   * the caller that got true must call success() or failure() (or release() if it never sent).
+   */
+  tryAcquire(): boolean;
+  /** Would tryAcquire() say yes now? (Reads only.) */
+  available(): boolean;
+  /** ms until an open breaker lets a probe through (0 when not open). */
+  retryInMs(): number;
+  success(): void;
+  failure(): void;
+  /** A probe that was allowed but not sent (the request went elsewhere or was cancelled). */
+  release(): void;
+}
+
+export type BreakerListener = (from: BreakerState, to: BreakerState) => void;
+
+export function createBreaker(policy: BreakerPolicy, now: () => number, onChange?: BreakerListener): Breaker {
+  let state: 'closed' | 'open' | 'half-open' = 'closed';
+  let consecutive = 0;
+  let windowStart = now();
+  let windowRequests = 0;
+  let windowFailures = 0;
+  let openUntil = 0;
+  let openMs = policy.openMs;
+  /** Until when the current half-open probe holds the one pass; a lost probe frees it after windowMs. */
+  let probeUntil = 0;
+
+  const move = (to: BreakerState): void => {
+    if (to === state) return;
+    const from = state;
+    state = to;
+    onChange?.(from, to);
+  };
+
+  const open = (): void => {
+    openUntil = now() + openMs;
+    probeUntil = 0;
+    consecutive = 0;
+    windowRequests = 0;
+    windowFailures = 0;
+    move('open');
+  };
+
+  /** An open breaker turns half-open when read after its cool-down. */
+  const current = (): BreakerState => {
+    if (state === 'open' && now() >= openUntil) move('half-open');
+    return state;
+  };
+
+  const count = (failed: boolean): void => {
+    const t = now();
+    if (t - windowStart >= policy.windowMs) {
+      windowStart = t;
+      windowRequests = 0;
+      windowFailures = 0;
+    }
+    windowRequests++;
+    if (failed) windowFailures++;
+  };
+
+  return {
+    state: current,
+    tryAcquire() {
+      const s = current();
+      if (s === 'closed') return true;
+      const t = now();
+      if (s === 'open' || t < probeUntil) return false;
+      probeUntil = t + policy.windowMs;
+      return true;
+    },
+    available() {
+      const s = current();
+      return s === 'closed' || (s === 'half-open' && now() >= probeUntil);
+    },
+    retryInMs() {
+      return current() === 'open' ? Math.max(0, openUntil - now()) : 0;
+    },
+    success() {
+      const s = current();
+      if (s === 'half-open') {
+        probeUntil = 0;
+        openMs = policy.openMs;
+        consecutive = 0;
+        windowRequests = 0;
+        windowFailures = 0;
+        windowStart = now();
+        move('closed');
+        return;
+      }
+      if (s !== 'closed') return;
+      consecutive = 0;
+      count(false);
+    },
+    failure() {
+      const s = current();
+      if (s === 'half-open') {
+        // The probe failed: back off longer before the next one.
+        openMs = Math.min(policy.maxOpenMs, openMs * 2);
+        open();
+        return;
+      }
+      if (s !== 'closed') return;
+      consecutive++;
+      count(true);
+      if (consecutive >= policy.consecutiveFailures) return open();
+      if (windowRequests >= policy.minRequests && windowFailures / windowRequests >= policy.failureRate) open();
+    },
+    release() {
+      probeUntil = 0;
+    },
+  };
+}

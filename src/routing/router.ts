@@ -1,0 +1,132 @@
+/**
+ * The router's state for one gateway process: per-deployment statistics (in flight, latency,
+ * round-robin position) and circuit breakers, and the per-model policies. Picking a deployment
+ * is synchronous and allocation-light; everything here is per replica (DESIGN §13).
+ */
+import type { Deployment } from '../providers/types.js';
+import { type DeploymentStats, newStats, observeLatency, pickBy } from './balancer.js';
+import { type Breaker, type BreakerState, createBreaker } from './breaker.js';
+import { DEFAULT_ROUTING, type ModelPolicy, type RoutingConfig, policyOf } from './types.js';
+
+export type Pick =
+  | { deployment: Deployment; unavailableMs?: undefined }
+  /** Every candidate's breaker is open; the earliest lets a probe through in this many ms. */
+  | { deployment: undefined; unavailableMs: number };
+
+export interface BreakerTransition {
+  deploymentId: string;
+  from: BreakerState;
+  to: BreakerState;
+}
+
+export interface RouterOptions {
+  config?: RoutingConfig;
+  now?: () => number;
+  random?: () => number;
+  /** Told once per breaker state change (logs). */
+  onBreakerChange?: (t: BreakerTransition) => void;
+}
+
+export interface Router {
+  readonly config: RoutingConfig;
+  policy(model: string): ModelPolicy;
+  fallbacksOf(model: string): readonly string[];
+  /**
+   * Chooses among `candidates` by the model's strategy, skipping open breakers and the ids in
+   * `exclude`. A half-open deployment's probe pass is taken for the pick.
+   */
+  pick(model: string, candidates: readonly Deployment[], exclude?: ReadonlySet<string>): Pick;
+  /** An attempt on `d` starts / its response is over (least-busy counts these). */
+  begin(d: Deployment): void;
+  end(d: Deployment): void;
+  /** The upstream answered (any status the client may get): closes a probe, feeds the latency. */
+  succeeded(d: Deployment, headersMs: number): void;
+  /** A retryable upstream failure (5xx, timeout, connect error). */
+  failed(d: Deployment, elapsedMs: number): void;
+  /** A pick that was never sent (gives back a half-open probe pass). */
+  unused(d: Deployment): void;
+  breakerState(deploymentId: string): BreakerState;
+  breakerStates(): { deploymentId: string; state: BreakerState }[];
+  stats(deploymentId: string): Readonly<DeploymentStats> | undefined;
+}
+
+const NO_EXCLUDE: ReadonlySet<string> = new Set();
+
+export function createRouter(opts: RouterOptions = {}): Router {
+  const config = opts.config ?? DEFAULT_ROUTING;
+  const now = opts.now ?? Date.now;
+  const random = opts.random ?? Math.random;
+  const stats = new Map<string, DeploymentStats>();
+  const breakers = new Map<string, Breaker>();
+  let turn = 0;
+
+  const statsOf = (d: Deployment): DeploymentStats => {
+    let s = stats.get(d.id);
+    if (s === undefined) stats.set(d.id, (s = newStats()));
+    return s;
+  };
+  const breakerOf = (id: string): Breaker => {
+    let b = breakers.get(id);
+    if (b === undefined) {
+      const listener = opts.onBreakerChange;
+      b = createBreaker(config.breaker, now, listener === undefined ? undefined : (from, to) => listener({ deploymentId: id, from, to }));
+      breakers.set(id, b);
+    }
+    return b;
+  };
+
+  return {
+    config,
+    policy: (model) => policyOf(config, model),
+    fallbacksOf: (model) => config.fallbacks.get(model) ?? [],
+    pick(model, candidates, exclude = NO_EXCLUDE) {
+      // The common case (no breaker ever opened, nothing excluded) filters nothing and allocates nothing.
+      let usable: readonly Deployment[] = candidates;
+      let soonest = Infinity;
+      for (let i = 0; i < candidates.length; i++) {
+        const d = candidates[i] as Deployment;
+        const b = breakers.get(d.id);
+        if (!exclude.has(d.id) && (b === undefined || b.available())) continue;
+        // First unusable one: copy the usable ones and keep filtering.
+        const list: Deployment[] = candidates.slice(0, i);
+        for (let j = i; j < candidates.length; j++) {
+          const c = candidates[j] as Deployment;
+          if (exclude.has(c.id)) continue;
+          const cb = breakers.get(c.id);
+          if (cb === undefined || cb.available()) list.push(c);
+          else soonest = Math.min(soonest, Math.max(cb.retryInMs(), 1));
+        }
+        usable = list;
+        break;
+      }
+      if (usable.length === 0) return { deployment: undefined, unavailableMs: soonest === Infinity ? 0 : soonest };
+      turn = (turn + 1) % 1_000_000;
+      const d = pickBy(policyOf(config, model).strategy, usable, statsOf, turn, random);
+      breakers.get(d.id)?.tryAcquire();
+      return { deployment: d };
+    },
+    begin(d) {
+      statsOf(d).inFlight++;
+    },
+    end(d) {
+      const s = statsOf(d);
+      if (s.inFlight > 0) s.inFlight--;
+    },
+    succeeded(d, headersMs) {
+      observeLatency(statsOf(d), headersMs);
+      breakers.get(d.id)?.success();
+    },
+    failed(d, elapsedMs) {
+      // A failure counts as slow for lowest-latency, so traffic moves away until it is measured again.
+      const s = statsOf(d);
+      observeLatency(s, Math.max(elapsedMs, (s.latencyMs ?? 0) * 2));
+      breakerOf(d.id).failure();
+    },
+    unused(d) {
+      breakers.get(d.id)?.release();
+    },
+    breakerState: (id) => breakers.get(id)?.state() ?? 'closed',
+    breakerStates: () => [...breakers].map(([deploymentId, b]) => ({ deploymentId, state: b.state() })),
+    stats: (id) => stats.get(id),
+  };
+}

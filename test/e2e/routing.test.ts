@@ -1,0 +1,226 @@
+/**
+ * Routing and resilience through the real HTTP server and the mock upstream, whose `mock.fail`
+ * field fails chosen requests deterministically (src/providers/mock/faults.ts): retries after
+ * 5xx, 429 with Retry-After and per-attempt timeouts, failover to another deployment on a
+ * connection reset, no retry once a stream has started, circuit breakers, fallbacks on a
+ * context-window refusal, residency under fallback, and client disconnects.
+ */
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+const ANY = 'sk-any-0123456789abcdef0123456789abcdef01';
+const EU = 'sk-eu-0123456789abcdef0123456789abcdef012';
+
+const YAML = `
+demo: { enabled: false }
+providers:
+  - name: mock
+    kind: mock
+routing:
+  maxAttempts: 3
+  baseBackoffMs: 10
+  maxBackoffMs: 50
+  maxRetryAfterMs: 1500
+  models:
+    timed: { attemptTimeoutMs: 300 }
+    brk: { maxAttempts: 1 }
+    small: { fallbackOn: [context_window] }
+  fallbacks:
+    big: [elsewhere]
+    small: [big]
+  breaker: { consecutiveFailures: 3, openMs: 600, maxOpenMs: 2000 }
+deployments:
+  - { id: solo, model: solo, provider: mock, region: eu }
+  - { id: timed, model: timed, provider: mock, region: eu }
+  - { id: pair-a, model: pair, provider: mock, region: eu-west, upstreamModel: pair-a }
+  - { id: pair-b, model: pair, provider: mock, region: eu-central, upstreamModel: pair-b }
+  - { id: brk, model: brk, provider: mock, region: eu }
+  - { id: big, model: big, provider: mock, region: eu, upstreamModel: big-eu }
+  - { id: elsewhere, model: elsewhere, provider: mock, region: us, upstreamModel: elsewhere-us }
+  - { id: small, model: small, provider: mock, region: eu, upstreamModel: small-eu }
+tenants:
+  - slug: anywhere
+    keys: [{ name: main, value: ${ANY} }]
+  - slug: eu-only
+    regions: [eu, eu-west, eu-central]
+    keys: [{ name: main, value: ${EU} }]
+`;
+
+let gw: TestGateway;
+
+beforeAll(async () => {
+  gw = await startTestGateway({ yaml: YAML });
+});
+afterAll(async () => {
+  await gw?.stop();
+});
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  ms: number;
+}
+
+async function chat(model: string, mock: Record<string, unknown>, opts: { key?: string; stream?: boolean; signal?: AbortSignal } = {}): Promise<Answer> {
+  const started = Date.now();
+  const res = await request(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${opts.key ?? ANY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], stream: opts.stream === true, mock }),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text, ms: Date.now() - started };
+}
+
+/** Requests the mock received carrying this fault key. */
+function received(key: string): { model: unknown }[] {
+  return gw.mock!.requests
+    .map((r) => r.body as { model?: unknown; mock?: { fail?: { key?: string } } })
+    .filter((b) => b?.mock?.fail?.key === key)
+    .map((b) => ({ model: b.model }));
+}
+
+function errorOf(a: Answer): { code: string; type: string; message: string } {
+  return (JSON.parse(a.text) as { error: { code: string; type: string; message: string } }).error;
+}
+
+describe('retries', () => {
+  it('retries an upstream 503 and answers with the retry; headers say where and after how many attempts', async () => {
+    const a = await chat('solo', { fail: { key: 'r-503', times: 1, status: 503 } });
+    expect(a.status).toBe(200);
+    expect(a.headers['x-gatehouse-attempts']).toBe('2');
+    expect(a.headers['x-gatehouse-region']).toBe('eu');
+    expect(a.headers['x-gatehouse-model']).toBe('solo');
+    expect(received('r-503')).toHaveLength(2);
+  });
+
+  it('reports one attempt when the first one answers', async () => {
+    const a = await chat('solo', {});
+    expect(a.status).toBe(200);
+    expect(a.headers['x-gatehouse-attempts']).toBe('1');
+  });
+
+  it('never retries an upstream 400: the client gets it as it was', async () => {
+    const a = await chat('solo', { fail: { key: 'r-400', times: 1, status: 400, code: 'invalid_value' } });
+    expect(a.status).toBe(400);
+    expect(errorOf(a).code).toBe('invalid_value');
+    expect(received('r-400')).toHaveLength(1);
+  });
+
+  it("waits for an upstream 429's Retry-After before retrying", async () => {
+    const a = await chat('solo', { fail: { key: 'r-429', times: 1, status: 429, retryAfter: 1 } });
+    expect(a.status).toBe(200);
+    expect(a.headers['x-gatehouse-attempts']).toBe('2');
+    expect(a.ms).toBeGreaterThanOrEqual(950);
+  });
+
+  it('times out an attempt that stalls before its headers and answers from the next one', async () => {
+    const a = await chat('timed', { fail: { key: 'r-stall', times: 1, mode: 'stall', stallMs: 10_000 } });
+    expect(a.status).toBe(200);
+    expect(a.headers['x-gatehouse-attempts']).toBe('2');
+    expect(a.ms).toBeLessThan(3000);
+  });
+
+  it('answers 504 in the envelope when every attempt times out', async () => {
+    const a = await chat('timed', { fail: { key: 'r-stall-all', mode: 'stall', stallMs: 10_000 } });
+    expect(a.status).toBe(504);
+    expect(errorOf(a)).toMatchObject({ code: 'upstream_timeout', type: 'timeout_error' });
+    expect(a.headers['x-gatehouse-attempts']).toBe('3');
+  });
+});
+
+describe('failover', () => {
+  it('moves to the other deployment when one resets its connections', async () => {
+    for (let i = 0; i < 4; i++) {
+      const a = await chat('pair', { fail: { key: 'f-reset', mode: 'reset', models: ['pair-a'] } });
+      expect(a.status).toBe(200);
+      expect(a.headers['x-gatehouse-region']).toBe('eu-central');
+      expect(a.headers['x-gatehouse-model-version']).toBe('pair-b');
+    }
+  });
+
+  it('never retries a stream that broke after its first byte: the client gets the error event', async () => {
+    const a = await chat('solo', { fail: { key: 'f-break', times: 1, mode: 'break', afterChunks: 2 }, tokensPerSecond: 200 }, { stream: true });
+    expect(a.status).toBe(200);
+    expect(a.text).toContain('chat.completion.chunk');
+    const last = a.text.trim().split('\n\n').at(-1) ?? '';
+    expect(last).toMatch(/^data: \{"error":/);
+    expect(a.text).not.toContain('[DONE]');
+    expect(received('f-break')).toHaveLength(1);
+  });
+
+  it('falls back to the next model on a context-window refusal; the headers name the model that served', async () => {
+    const a = await chat('small', { fail: { key: 'f-ctx', status: 400, code: 'context_length_exceeded', models: ['small-eu'] } });
+    expect(a.status).toBe(200);
+    expect(a.headers['x-gatehouse-model']).toBe('big');
+    expect(a.headers['x-gatehouse-attempts']).toBe('2');
+    expect(received('f-ctx').map((r) => r.model)).toEqual(['small-eu', 'big-eu']);
+  });
+});
+
+describe('residency', () => {
+  // First: the residency case below opens big's breaker (three failures in a row).
+  it('falls back to a model in another region for a tenant allowed everywhere', async () => {
+    const a = await chat('big', { fail: { key: 'res-any', times: 1, status: 503, models: ['big-eu'] } });
+    expect(a.status).toBe(200);
+    expect(a.headers['x-gatehouse-model']).toBe('elsewhere');
+    expect(a.headers['x-gatehouse-region']).toBe('us');
+  });
+
+  it('never falls back out of the tenant regions: the client gets the error instead', async () => {
+    const a = await chat('big', { fail: { key: 'res-eu', status: 503, models: ['big-eu'] } }, { key: EU });
+    expect(a.status).toBe(502);
+    expect(errorOf(a).code).toBe('upstream_error');
+    // Retried in its region until the attempts ran out (or big's breaker opened), never elsewhere.
+    const models = received('res-eu').map((r) => r.model);
+    expect(models.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(models)).toEqual(new Set(['big-eu']));
+  });
+
+  it('keeps every attempt of a region-limited tenant inside its regions', async () => {
+    for (let i = 0; i < 6; i++) {
+      const a = await chat('pair', { fail: { key: 'res-pair', times: 1, status: 500 } }, { key: EU });
+      expect(a.status).toBe(200);
+      expect(['eu-west', 'eu-central']).toContain(a.headers['x-gatehouse-region']);
+    }
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens after consecutive failures (503 with Retry-After, no upstream call), then half-opens and closes on a good probe', async () => {
+    const fail = { fail: { key: 'brk', status: 500 } };
+    for (let i = 0; i < 3; i++) expect((await chat('brk', fail)).status).toBe(502);
+    const refused = await chat('brk', fail);
+    expect(refused.status).toBe(503);
+    expect(errorOf(refused).code).toBe('upstream_unavailable');
+    expect(refused.headers['retry-after']).toMatch(/^[1-9]\d*$/);
+    expect(received('brk')).toHaveLength(3);
+
+    let metrics = await (await request(`${gw.url}/metrics`)).body.text();
+    expect(metrics).toMatch(/^gatehouse_deployment_breaker_state\{deployment="brk"\} 2$/m);
+    expect(gw.logs.filter((l) => l.includes('circuit breaker opened') && l.includes('"brk"'))).toHaveLength(1);
+
+    await new Promise((r) => setTimeout(r, 700));
+    const probe = await chat('brk', {});
+    expect(probe.status).toBe(200);
+    metrics = await (await request(`${gw.url}/metrics`)).body.text();
+    expect(metrics).toMatch(/^gatehouse_deployment_breaker_state\{deployment="brk"\} 0$/m);
+  });
+});
+
+describe('client disconnect', () => {
+  it('cancels the attempt in flight and starts no other', async () => {
+    const abortedBefore = gw.mock!.aborted;
+    const controller = new AbortController();
+    const pending = chat('solo', { fail: { key: 'cancel', mode: 'stall', stallMs: 5000 } }, { signal: controller.signal });
+    await new Promise((r) => setTimeout(r, 300));
+    controller.abort();
+    await expect(pending).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(received('cancel')).toHaveLength(1);
+    expect(gw.mock!.aborted).toBeGreaterThan(abortedBefore);
+  });
+});
