@@ -23,6 +23,9 @@ import { preloadTokenizers } from './limits/tokens.js';
 import { admit } from './pipeline/admit.js';
 import { authorize } from './pipeline/authorize.js';
 import { parseBody } from './pipeline/body.js';
+import { resolveModelAlias } from './pipeline/alias.js';
+import { compileOutboundPolicy, outboundGuard } from './routing/ssrf.js';
+import { loadTenantModels, tenantModelsReader } from './tenancy/tenant-models.js';
 import { compose } from './pipeline/compose.js';
 import { identify } from './pipeline/identify.js';
 import { renderModels } from './pipeline/models.js';
@@ -122,7 +125,14 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const tenancy = await syncTenancy(store, config, pepper);
     const { deployments, mock } = await attachMock(config);
     const { tenants, keys, issuers, plans, limitSources } = tenancy;
-    const registry = createRegistry(buildSnapshot({ tenants, keys, issuers, plans, limitSources, deployments }));
+    const sealer = tenantSealer(keyring);
+    // Tenant-set addresses: refused at save (admin API) and at connect (this guard), DESIGN §6.
+    const outbound = compileOutboundPolicy(config.security.outbound);
+    const tenantModels = tenantModelsReader({ sealer, guard: outboundGuard(outbound), logger });
+    const models0 = await loadTenantModels(store, tenantModels);
+    const registry = createRegistry(
+      buildSnapshot({ tenants, keys, issuers, plans, limitSources, deployments, tenantModels: models0 }),
+    );
     const adapters = createProviderAdapters();
     // last_used_at, batched off the request path: authenticate reports each key it accepts.
     const touch = createKeyTouch(store, { logger });
@@ -183,7 +193,6 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
 
     // Filled by the alert job (started once the server listens); read by admission per request.
     const forecastCache = createForecastCache();
-    const sealer = tenantSealer(keyring);
 
     // Strategies, breakers and fallbacks: one router shared by the route and provider stages.
     const router = createRouter({
@@ -208,6 +217,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       ...front,
       meter(metering),
       parseBody({ maxBytes: config.server.maxBodyBytes }),
+      resolveModelAlias(registry),
       authorize({ onAuthFailure }),
       route(registry, { onAuthFailure, router }),
       validate(),
@@ -226,7 +236,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       callProvider(adapters, { router, registry, moveSlot: slotMover(scheduleDeps) }),
       cacheFill(cache),
     ]);
-    const models = compose([...front, authorize({ onAuthFailure })]);
+    const models = compose([...front, resolveModelAlias(registry), authorize({ onAuthFailure })]);
 
     let ready = false;
     let server: Awaited<ReturnType<typeof startHttpServer>> | undefined;
@@ -245,6 +255,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         pepper,
         previousPeppers,
         sealer,
+        outbound,
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
         jwt: adminJwtSources(registry, store, config.admin?.jwt),
@@ -260,7 +271,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     });
     // Keeps the snapshot fresh from LISTEN/NOTIFY; requests keep reading the registry meanwhile.
     // Started before the port opens, so a failure to listen leaves no server behind.
-    refresh = createConfigRefresh({ store, registry, deployments, logger });
+    refresh = createConfigRefresh({ store, registry, deployments, logger, tenantModels });
     await refresh.start();
     server = await startHttpServer({
       host: config.server.host,

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { AdminPrincipal } from '../identity/admin-principal.js';
 import { PLATFORM_SCOPE_ID } from '../identity/roles.js';
+import type { OutboundPolicy, Resolver } from '../routing/ssrf.js';
 import type { FieldSealer, Store } from '../store/index.js';
 
 export interface AdminEnv {
@@ -10,6 +11,10 @@ export interface AdminEnv {
   pepper: Buffer;
   /** Seals provider credentials and webhook secrets with the tenant's data key (src/crypto/envelope.ts). */
   sealer: FieldSealer;
+  /** Rules for addresses tenants set (src/routing/ssrf.ts): checked when they are saved. */
+  outbound: OutboundPolicy;
+  /** Host name resolution for that check; the system resolver when absent. */
+  resolve?: Resolver;
   logger: Logger;
   now(): Date;
   /**

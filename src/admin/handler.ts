@@ -7,6 +7,7 @@
  * so a 403 never confirms that they exist), then the role, then the body.
  */
 import { promises as dnsPromises } from 'node:dns';
+import { compileOutboundPolicy, type OutboundPolicy, type Resolver } from '../routing/ssrf.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditQueue } from '../audit/index.js';
@@ -36,6 +37,10 @@ export interface AdminHandlerOptions {
   previousPeppers?: readonly Buffer[];
   /** tenantSealer(the process keyring): write-only secrets (provider credentials, webhooks). */
   sealer: FieldSealer;
+  /** Rules for addresses tenants set (security.outbound); everything non-public refused by default. */
+  outbound?: OutboundPolicy;
+  /** Resolves host names for the save-time address check (tests inject one). */
+  resolve?: Resolver;
   logger: Logger;
   /** GATEHOUSE_ADMIN_KEY; undefined: only stored admin keys authenticate. */
   bootstrapKey: string | undefined;
@@ -187,6 +192,8 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     store: opts.store,
     pepper: opts.pepper,
     sealer: opts.sealer,
+    outbound: opts.outbound ?? compileOutboundPolicy(),
+    ...(opts.resolve !== undefined ? { resolve: opts.resolve } : {}),
     logger: opts.logger,
     now,
     onChange: opts.onChange,

@@ -15,6 +15,9 @@
  * - tenant_viewer reads everything a developer can, changes nothing.
  * - Provider credentials and webhook signing secrets are write-only for everyone: the routes
  *   return metadata, never a secret, whatever the role.
+ * - Dedicated deployments and model aliases (the tenant's own upstreams) are tenant
+ *   configuration like credentials: tenant_admin writes, developers and viewers read, the
+ *   platform admin neither (it operates the platform's catalogue in the configuration file).
  * - Plans (the limit bundles tenants are on) are a platform catalogue: platform_admin reads and
  *   writes them; a tenant sees its own plan through its effective limits, never the catalogue.
  *   platform_auditor does not read them either: auditors read the audit log and nothing else.
@@ -66,6 +69,8 @@ export const PERMISSIONS = [
   'provider_credentials.write',
   'webhooks.read',
   'webhooks.write',
+  'deployments.read',
+  'deployments.write',
   'alerts.read',
   'alerts.write',
   'audit.read',
@@ -123,6 +128,8 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'provider_credentials.write',
     'webhooks.read',
     'webhooks.write',
+    'deployments.read',
+    'deployments.write',
     'alerts.read',
     'alerts.write',
     'audit.read',
@@ -140,6 +147,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'jwt_issuers.read',
     'provider_credentials.read',
     'webhooks.read',
+    'deployments.read',
   ],
   tenant_billing: ['self.read', 'tenants.read', 'limits.read', 'teams.read', 'api_keys.read', 'alerts.read'],
   tenant_viewer: [
@@ -155,6 +163,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'jwt_issuers.read',
     'provider_credentials.read',
     'webhooks.read',
+    'deployments.read',
   ],
   tenant_auditor: ['self.read', 'audit.read'],
 };

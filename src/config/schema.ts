@@ -252,6 +252,12 @@ const tenant = z
     budgetAction: budgetAction.nullable().optional(),
     /** The tenant's own rules (overriding the plan's of the same id); when present, replaces the stored list. */
     limits: planRulesSchema.optional(),
+    /** Model aliases (alias → model) of this tenant; when present, replaces the stored set. */
+    aliases: z
+      .record(z.string().min(1).max(256), z.string().min(1).max(256))
+      .refine((a) => Object.keys(a).length <= 1000, 'at most 1000 aliases')
+      .refine((a) => Object.entries(a).every(([k, v]) => k !== v), 'an alias must not name itself')
+      .optional(),
     /** Response cache opt-in (src/cache/); absent: leave the stored setting (off for a new tenant). */
     cache: tenantCacheSchema.optional(),
   })
@@ -359,6 +365,26 @@ export const configSchema = z
       })
       .strict()
       .default({ defaultMaxOutputTokens: 4096, redisTimeoutMs: 1000, replicas: 1 }),
+    /** Security rules not tied to one feature. */
+    security: z
+      .object({
+        /**
+         * Addresses a TENANT sets (dedicated deployment and provider credential base URLs,
+         * webhooks) are refused when they point at loopback, private, link-local, CGNAT,
+         * unspecified or multicast addresses or local names (src/routing/ssrf.ts), at save and
+         * at connect. These are the operator's exceptions. Deployments in this file are trusted.
+         */
+        outbound: z
+          .object({
+            allowPrivate: z.boolean().default(false),
+            allowHosts: z.array(z.string().min(1).max(253).toLowerCase()).max(256).default([]),
+            allowCidrs: z.array(cidrBlock).max(256).default([]),
+          })
+          .strict()
+          .default({ allowPrivate: false, allowHosts: [], allowCidrs: [] }),
+      })
+      .strict()
+      .default({ outbound: { allowPrivate: false, allowHosts: [], allowCidrs: [] } }),
     /** The per-tenant response cache (src/cache/); tenants opt in with `tenants[].cache`. */
     cache: z
       .object({

@@ -57,7 +57,8 @@ export function authorize(opts: ScopeOptions = {}): Stage {
       throw new Error('authorize ran before authenticate');
     }
     requireScope(ctx, principal, ctx.endpoint.op, hook);
-    const model = ctx.endpoint.op === 'models.get' ? ctx.endpoint.model : ctx.model;
+    // ctx.model first: for models.get too it holds an alias's target once the alias stage ran.
+    const model = ctx.model ?? (ctx.endpoint.op === 'models.get' ? ctx.endpoint.model : undefined);
     if (model !== undefined && !modelAllowed(tenant, principal.allowedModels, model)) {
       throw modelNotFound(model);
     }

@@ -57,8 +57,10 @@ export interface RequestContext {
   principal?: Principal;
   /** Parsed JSON body for model-calling operations. Set by the server before the stages. */
   body?: Record<string, unknown>;
-  /** Requested public model name. */
+  /** Requested public model name; after the alias stage, the model an alias names. */
   model?: string;
+  /** Set by the alias stage when the client asked for one of its tenant's aliases: that alias. */
+  requestedModel?: string;
   /** Operation after resolving 'predict'. */
   operation?: Operation;
   /**

@@ -1,4 +1,5 @@
 /** The model list and model object of the OpenAI API, limited to what the caller may use. */
+import { deploymentsFor } from '../routing/tenant-deployments.js';
 import { visibleModels, type Registry } from '../tenancy/snapshot.js';
 import type { Deployment } from '../providers/types.js';
 import { modelNotFound } from './authorize.js';
@@ -11,8 +12,9 @@ interface ModelObject {
   owned_by: string;
 }
 
-function modelObject(d: Deployment): ModelObject {
-  return { id: d.model, object: 'model', created: d.created, owned_by: d.ownedBy };
+/** `id` is the name the client uses (an alias lists under its own name). */
+function modelObject(id: string, d: Deployment): ModelObject {
+  return { id, object: 'model', created: d.created, owned_by: d.ownedBy };
 }
 
 export function renderModels(registry: Registry) {
@@ -21,13 +23,12 @@ export function renderModels(registry: Registry) {
     if (tenant === undefined || principal === undefined) throw new Error('models rendered before authenticate');
     const snapshot = registry.current;
     if (ctx.endpoint.op === 'models.get') {
-      const d = snapshot.deploymentsByModel.get(ctx.endpoint.model)?.[0];
+      // ctx.model is the alias's target when the alias stage resolved one.
+      const d = deploymentsFor(snapshot, tenant, ctx.model ?? ctx.endpoint.model)?.[0];
       if (d === undefined) throw modelNotFound(ctx.endpoint.model);
-      return modelObject(d);
+      return modelObject(ctx.endpoint.model, d);
     }
-    const data = visibleModels(snapshot, tenant, principal.allowedModels).map((m) =>
-      modelObject(snapshot.deploymentsByModel.get(m)?.[0] as Deployment),
-    );
+    const data = visibleModels(snapshot, tenant, principal.allowedModels).map(([name, d]) => modelObject(name, d));
     return { object: 'list', data };
   };
 }

@@ -3,6 +3,7 @@
  * shape (it is what most clients send); adapters for other APIs translate from and to it.
  * Nothing here knows about tenants or HTTP servers.
  */
+import type { LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { FailMode } from '../limits/types.js';
 import type { CancelSignal } from './cancel.js';
@@ -60,6 +61,22 @@ export interface Deployment {
   mock?: MockBehaviour;
   ownedBy: string;
   created: number;
+  /**
+   * Connect-time address rules, set on deployments whose base URL a tenant chose (src/routing/
+   * ssrf.ts); absent on operator-configured ones, which are trusted. Connections of guarded
+   * deployments never share a pool with unguarded ones.
+   */
+  outbound?: OutboundGuard;
+}
+
+/** Refuses connections to addresses a tenant must not reach; the adapter applies it when connecting. */
+export interface OutboundGuard {
+  /** Names the rules, so pools of different rules are kept apart. */
+  readonly id: string;
+  /** For net/tls.connect: resolves, checks every address, connects only to a checked one. */
+  readonly lookup: LookupFunction;
+  /** Node does no lookup for an IP-literal host: the reason such a base URL is refused, if it is. */
+  refuses(baseUrl: string): string | undefined;
 }
 
 /** Resolved AWS credentials (never logged) and the AWS region of the endpoint (e.g. us-east-1). */

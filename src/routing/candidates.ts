@@ -9,13 +9,15 @@
 import type { Deployment, ModelKind } from '../providers/types.js';
 import { modelAllowed, type Snapshot } from '../tenancy/snapshot.js';
 import type { Tenant } from '../tenancy/types.js';
+import { deploymentsFor } from './tenant-deployments.js';
 
 /**
  * The model's deployments inside the tenant's regions; undefined when the model does not exist,
  * empty when it has no deployment the tenant may reach.
  */
 export function candidateDeployments(snapshot: Snapshot, tenant: Tenant, model: string): readonly Deployment[] | undefined {
-  const all = snapshot.deploymentsByModel.get(model);
+  // The tenant's dedicated deployments of this name, else the platform's (tenant-deployments.ts).
+  const all = deploymentsFor(snapshot, tenant, model);
   if (all === undefined) return undefined;
   return tenant.regions.length === 0 ? all : all.filter((d) => tenant.regions.includes(d.region));
 }

@@ -90,3 +90,5 @@ export type {
 export { usageMaintenanceRepo } from './repos/usage-maintenance.js';
 export { alertsRepo } from './repos/alerts.js';
 export type { AlertKind, AlertRecord, AlertSummary, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryState } from './repos/alerts.js';
+export { modelAliasesRepo, tenantDeploymentsRepo } from './repos/tenant-deployments.js';
+export type { AliasRecord, TenantDeploymentInput, TenantDeploymentRecord, TenantDeploymentWithSecret } from './repos/tenant-deployments.js';

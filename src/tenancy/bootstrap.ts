@@ -13,6 +13,7 @@ import {
   apiKeysRepo,
   domainsRepo,
   limitRulesRepo,
+  modelAliasesRepo,
   plansRepo,
   teamsRepo,
   tenantsRepo,
@@ -114,6 +115,7 @@ async function applyTenant(store: Store, t: ResolvedTenant, pepper: Buffer, plan
   });
   await store.withTenant(tenant.id, async (tx) => {
     if (t.limits !== undefined) await limitRulesRepo.replaceAll(tx, t.limits);
+    if (t.aliases !== undefined) await modelAliasesRepo.replaceAll(tx, t.aliases);
     if (t.cache !== undefined) await tenantsRepo.setCacheSettings(tx, t.cache);
     const teamIds = new Map<string, string>();
     for (const team of t.teams) {

@@ -12,7 +12,9 @@ import { apiKeysRepo, domainsRepo, limitRulesRepo, plansRepo, tenantsRepo, type 
 import { DEFAULT_CLAIMS } from '../identity/jwt.js';
 import { planLimitsOf, type PlanLimits, type TenantLimitSource } from '../limits/compose.js';
 import { jwtIssuersRepo } from '../store/repos/jwt-issuers.js';
+import type { TenantModelsRecord } from '../routing/tenant-deployments.js';
 import type { SnapshotInput } from './snapshot.js';
+import type { TenantModelsReader } from './tenant-models.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
 
 /** The snapshot's database records as the last reload left them. */
@@ -26,6 +28,10 @@ export const TENANT_SCOPED_TABLES: ReadonlySet<string> = new Set([
   'api_keys',
   'tenant_jwt_issuers',
   'limit_rules',
+  // Migration 0012: dedicated deployments, aliases, and the credentials those deployments hold.
+  'tenant_deployments',
+  'tenant_model_aliases',
+  'provider_credentials',
 ]);
 
 interface TenantPart {
@@ -35,13 +41,14 @@ interface TenantPart {
   limitSource: TenantLimitSource | null;
   /** The tenant's plan as read now (so a tenant moved to a plan newer than `last` still gets it). */
   plan: PlanLimits | null;
+  models: TenantModelsRecord | null;
 }
 
-async function readTenant(store: Pick<Store, 'withTenant'>, tenantId: string): Promise<TenantPart> {
+async function readTenant(store: Pick<Store, 'withTenant'>, tenantId: string, models: TenantModelsReader | undefined): Promise<TenantPart> {
   return store.withTenant(tenantId, async (tx) => {
     const row = await tenantsRepo.get(tx);
     // Deleted: its rows went with it (cascade).
-    if (row === null) return { tenant: null, keys: [], issuers: [], limitSource: null, plan: null };
+    if (row === null) return { tenant: null, keys: [], issuers: [], limitSource: null, plan: null, models: null };
     const tenant: Tenant = {
       id: row.id,
       slug: row.slug,
@@ -59,6 +66,8 @@ async function readTenant(store: Pick<Store, 'withTenant'>, tenantId: string): P
       issuers: await jwtIssuersRepo.listAll(tx, DEFAULT_CLAIMS),
       limitSource: limitSource ?? null,
       plan: plan === null ? null : planLimitsOf(plan),
+      // Last: it may leave the transaction unusable when a tenant's secrets cannot be opened.
+      models: models === undefined ? null : await models.read(tx, row.slug),
     };
   });
 }
@@ -71,16 +80,19 @@ export async function patchTenants(
   store: Pick<Store, 'withTenant'>,
   last: SnapshotRecords,
   tenantIds: readonly string[],
+  models?: TenantModelsReader,
 ): Promise<SnapshotRecords> {
   const parts: TenantPart[] = [];
-  for (const id of tenantIds) parts.push(await readTenant(store, id));
+  for (const id of tenantIds) parts.push(await readTenant(store, id, models));
   const changed = new Set(tenantIds);
   const tenants = last.tenants.filter((t) => !changed.has(t.id));
   const keys = last.keys.filter((k) => !changed.has(k.tenantId));
   const issuers = (last.issuers ?? []).filter((i) => !changed.has(i.tenantId));
   const limitSources = (last.limitSources ?? []).filter((s) => !changed.has(s.tenantId));
   const plans = new Map((last.plans ?? []).map((p) => [p.id, p]));
+  const tenantModels = (last.tenantModels ?? []).filter((m) => !changed.has(m.tenantId));
   for (const part of parts) {
+    if (part.models !== null) tenantModels.push(part.models);
     if (part.tenant === null) continue;
     tenants.push(part.tenant);
     keys.push(...part.keys);
@@ -88,5 +100,5 @@ export async function patchTenants(
     if (part.limitSource !== null) limitSources.push(part.limitSource);
     if (part.plan !== null) plans.set(part.plan.id, part.plan);
   }
-  return { ...last, tenants, keys, issuers, limitSources, plans: [...plans.values()] };
+  return { ...last, tenants, keys, issuers, limitSources, plans: [...plans.values()], ...(models === undefined ? {} : { tenantModels }) };
 }

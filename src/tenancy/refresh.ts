@@ -20,6 +20,7 @@ import { CONFIG_CHANNEL, parseConfigChange, type Store, type Unlisten } from '..
 import { loadPlans, loadTenancy } from './bootstrap.js';
 import { patchTenants, TENANT_SCOPED_TABLES, type SnapshotRecords } from './refresh-tenants.js';
 import { buildSnapshot, revokedKept, type Registry } from './snapshot.js';
+import { loadTenantModels, type TenantModelsReader } from './tenant-models.js';
 
 export type ReloadReason = 'start' | 'notify' | 'reconnect' | 'periodic' | 'retry';
 
@@ -49,6 +50,11 @@ export interface ConfigRefreshOptions {
    * is passed on to buildSnapshot, so records added to the snapshot later travel with it.
    */
   load?: () => Promise<SnapshotRecords>;
+  /**
+   * Reads a tenant's dedicated deployments (credentials opened with its key) and aliases, in its
+   * own transaction; absent: the snapshot has none (tests, tools without the keyring).
+   */
+  tenantModels?: TenantModelsReader;
 }
 
 export interface RefreshStats {
@@ -105,7 +111,13 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
   const maxTenantPatch = opts.maxTenantPatch ?? 100;
   const retryMs = opts.retryMs ?? 250;
   const retryMaxMs = opts.retryMaxMs ?? 5_000;
-  const load = opts.load ?? (() => loadTenancy(opts.store));
+  const models = opts.tenantModels;
+  const load =
+    opts.load ??
+    (async (): Promise<SnapshotRecords> => {
+      const base = await loadTenancy(opts.store);
+      return models === undefined ? base : { ...base, tenantModels: await loadTenantModels(opts.store, models) };
+    });
   const { logger, registry } = opts;
 
   const stats: RefreshStats = { reloads: 0, patches: 0, failures: 0, notifications: 0, lastReloadMs: 0, lastPatchMs: 0 };
@@ -182,7 +194,7 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
   /** The plans first: a tenant read afterwards may bring a newer copy of its own plan. */
   async function patch(base: SnapshotRecords, work: Pending): Promise<SnapshotRecords> {
     const records = work.plans ? { ...base, plans: await opts.store.platform((tx) => loadPlans(tx)) } : base;
-    return work.tenants.size > 0 ? patchTenants(opts.store, records, [...work.tenants]) : records;
+    return work.tenants.size > 0 ? patchTenants(opts.store, records, [...work.tenants], models) : records;
   }
 
   async function reload(work: Pending): Promise<boolean> {

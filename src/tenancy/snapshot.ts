@@ -6,6 +6,7 @@ import { BlockList, isIPv4 } from 'node:net';
 import type { Deployment } from '../providers/types.js';
 import { trustIssuer, type TrustedIssuer } from '../identity/jwt.js';
 import { composeLimits, type PlanLimits, type TenantLimitSource } from '../limits/compose.js';
+import { buildCatalogues, namesFor, type TenantCatalogue, type TenantModelsRecord } from '../routing/tenant-deployments.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
 
 export interface Snapshot {
@@ -15,8 +16,13 @@ export interface Snapshot {
   readonly tenantsByDomain: ReadonlyMap<string, Tenant>;
   /** Keys share a prefix only when declared in foreign formats; usually one entry. */
   readonly keysByPrefix: ReadonlyMap<string, readonly ApiKeyRecord[]>;
-  /** Public model name → deployments serving it, in declaration order. */
+  /** Public model name → deployments serving it, in declaration order (the platform's, from YAML). */
   readonly deploymentsByModel: ReadonlyMap<string, readonly Deployment[]>;
+  /**
+   * Tenant id → that tenant's dedicated deployments and aliases; only tenants that have some.
+   * Read it through src/routing/tenant-deployments.ts (deploymentsFor), never directly.
+   */
+  readonly tenantCatalogues: ReadonlyMap<string, TenantCatalogue>;
   /** JWT `iss` → the tenants' registrations of that issuer (several tenants may share an IdP). */
   readonly issuersByIss: ReadonlyMap<string, readonly TrustedIssuer[]>;
   /** Key id → its IP allow-list, compiled; keys without a list are absent. */
@@ -64,6 +70,8 @@ export interface SnapshotInput {
   plans?: readonly PlanLimits[];
   /** Each tenant's plan, budget action, time zone and own rules; tenants.limits is built from them. */
   limitSources?: readonly TenantLimitSource[];
+  /** Tenants' dedicated deployments (credentials opened) and aliases. */
+  tenantModels?: readonly TenantModelsRecord[];
   /** For the revoked keys' retention; Date.now by default. */
   now?: number;
 }
@@ -138,6 +146,7 @@ export function buildSnapshot(input: SnapshotInput): Snapshot {
     if (list) list.push(d);
     else deploymentsByModel.set(d.model, [d]);
   }
+  const tenantCatalogues = buildCatalogues(input.tenantModels ?? [], (id) => tenantsById.has(id));
   const issuersByIss = trustAll((input.issuers ?? []).filter((i) => tenantsById.has(i.tenantId)));
   versions += 1;
   return {
@@ -147,6 +156,7 @@ export function buildSnapshot(input: SnapshotInput): Snapshot {
     tenantsByDomain,
     keysByPrefix,
     deploymentsByModel,
+    tenantCatalogues,
     issuersByIss,
     cidrsByKey,
     revokedByPrefix,
@@ -181,15 +191,20 @@ export function findTenant(snapshot: Snapshot, ref: string): Tenant | undefined 
   return UUID.test(ref) ? snapshot.tenantsById.get(ref.toLowerCase()) : snapshot.tenantsBySlug.get(ref);
 }
 
-/** Models a tenant (and optionally a key) may use, in catalogue order. */
+/**
+ * Names a tenant (and optionally a key) may use, each with the deployment that represents it:
+ * the platform catalogue in order, then the tenant's own models, then its aliases (listed when
+ * their target is allowed, as the alias resolves to the target before authorization).
+ */
 export function visibleModels(
   snapshot: Snapshot,
   tenant: Tenant,
   keyModels: readonly string[] | null,
-): string[] {
-  const out: string[] = [];
-  for (const model of snapshot.deploymentsByModel.keys()) {
-    if (modelAllowed(tenant, keyModels, model)) out.push(model);
+): [string, Deployment][] {
+  const out: [string, Deployment][] = [];
+  const aliases = snapshot.tenantCatalogues.get(tenant.id)?.aliases;
+  for (const [name, d] of namesFor(snapshot, tenant)) {
+    if (modelAllowed(tenant, keyModels, aliases?.get(name) ?? name)) out.push([name, d]);
   }
   return out;
 }

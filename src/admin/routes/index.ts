@@ -14,6 +14,7 @@ import { policyRoutes } from './policies.js';
 import { secretRoutes } from './secrets.js';
 import { serviceAccountRoutes } from './service-accounts.js';
 import { teamRoutes } from './teams.js';
+import { tenantDeploymentRoutes } from './tenant-deployments.js';
 import { tenantRoutes } from './tenants.js';
 import { userRoutes } from './users.js';
 
@@ -33,6 +34,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   ...domainRoutes,
   ...jwtIssuerRoutes,
   ...secretRoutes,
+  ...tenantDeploymentRoutes,
   ...alertRoutes,
   ...auditRoutes,
 ];

@@ -17,6 +17,7 @@ import {
   webhookView,
 } from '../schemas/secrets.js';
 import { createCredential, createWebhook, deleteCredential, deleteWebhook, replaceCredentialSecret, updateWebhook } from '../services/secrets.js';
+import { assertOutboundAllowed } from '../services/outbound.js';
 import { createOnce, read, write } from '../tx.js';
 import { listOf, tenantOf } from './lists.js';
 
@@ -51,6 +52,7 @@ export const secretRoutes: AdminRoute[] = [
     response: { status: 201, description: 'The credential (without its secret).', schema: credentialView },
     async handle(call) {
       const tenantId = tenantOf(call);
+      await assertOutboundAllowed(call.env, call.body.base_url, 'base_url');
       return createOnce(call.env, tenantId, call.actor.principal.id, call.idempotency, async (tx) => {
         const c = await createCredential(tx, call.actor, call.env.sealer, call.body);
         return { result: { status: 201, body: presentCredential(c), etag: etagOf(c.stamp), location: `/admin/v1/tenants/${tenantId}/provider-credentials/${c.id}` } };
@@ -129,6 +131,7 @@ export const secretRoutes: AdminRoute[] = [
     response: { status: 201, description: 'The webhook (without its secret).', schema: webhookView },
     async handle(call) {
       const tenantId = tenantOf(call);
+      await assertOutboundAllowed(call.env, call.body.url, 'url');
       return createOnce(call.env, tenantId, call.actor.principal.id, call.idempotency, async (tx) => {
         const w = await createWebhook(tx, call.actor, call.env.sealer, call.body);
         return { result: { status: 201, body: presentWebhook(w), etag: etagOf(w.stamp), location: `/admin/v1/tenants/${tenantId}/webhooks/${w.id}` } };
@@ -160,6 +163,7 @@ export const secretRoutes: AdminRoute[] = [
     ifMatch: 'required',
     response: { status: 200, description: 'The changed webhook.', schema: webhookView },
     async handle(call) {
+      await assertOutboundAllowed(call.env, call.body.url, 'url');
       const w = await write(call.env, tenantOf(call), (tx) => updateWebhook(tx, call.actor, call.params.webhook ?? '', call.body, call.ifMatch));
       return { status: 200, body: presentWebhook(w), etag: etagOf(w.stamp) };
     },

@@ -5,16 +5,22 @@
 import { z } from 'zod';
 import type { CredentialMeta, WebhookMeta } from '../../store/index.js';
 import { displayName, iso, isoOut, uniqueList } from './common.js';
-import { outboundUrlProblem } from './net.js';
+import { parseOutbound } from '../../routing/ssrf.js';
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
+/**
+ * The shape of a URL a tenant sets: absolute http(s), no credentials, no fragment. Where it may
+ * point (no private, loopback, metadata... addresses, with the operator's exceptions) is checked
+ * by the route against security.outbound (src/admin/services/outbound.ts), with DNS.
+ */
 export const outboundUrl = z
   .string()
   .max(2048)
   .superRefine((s, ctx) => {
-    const problem = outboundUrlProblem(s);
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `URL ${problem}` });
+    const parsed = parseOutbound(s);
+    if ('problem' in parsed) ctx.addIssue({ code: 'custom', message: `URL ${parsed.problem.message} [rule: ${parsed.problem.rule}]` });
+    else if (parsed.url.hash !== '') ctx.addIssue({ code: 'custom', message: 'URL must not contain a fragment' });
   });
 
 const secret = z

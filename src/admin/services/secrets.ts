@@ -5,6 +5,7 @@
 import {
   providerCredentialsRepo,
   sealedManageRepo,
+  tenantDeploymentsRepo,
   webhooksRepo,
   type CredentialMeta,
   type FieldSealer,
@@ -47,6 +48,8 @@ export async function replaceCredentialSecret(tx: TenantTx, actor: Actor, sealer
 
 export async function deleteCredential(tx: TenantTx, actor: Actor, id: string, ifMatch: IfMatch | null): Promise<void> {
   const before = await lockedForChange(async () => versioned(await sealedManageRepo.credential(tx, id, { forUpdate: true })), 'provider credential', ifMatch, true);
+  const using = await tenantDeploymentsRepo.countUsing(tx, before.id);
+  if (using > 0) throw conflict(`This provider credential is used by ${using} dedicated deployment(s); change or delete them first.`);
   if (!(await providerCredentialsRepo.remove(tx, id))) throw notFound('provider credential');
   await audit(tx, actor, 'provider_credential.delete', { kind: 'provider_credential', id: before.id }, { before: credentialView(before) });
 }

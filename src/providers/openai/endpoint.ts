@@ -6,7 +6,7 @@
  */
 import { Pool } from 'undici';
 import { GatewayError } from '../../errors.js';
-import type { Deployment, MockBehaviour, Operation } from '../types.js';
+import type { Deployment, MockBehaviour, Operation, OutboundGuard } from '../types.js';
 import type { CallHooks } from '../upstream-call.js';
 import { openAIHooks } from './hooks.js';
 
@@ -32,7 +32,7 @@ export interface Endpoint {
   readonly source: EndpointSource;
 }
 
-type EndpointSource = Pick<Deployment, 'provider' | 'baseUrl' | 'apiKey' | 'apiVersion' | 'upstreamModel' | 'capacity' | 'mock'>;
+type EndpointSource = Pick<Deployment, 'provider' | 'baseUrl' | 'apiKey' | 'apiVersion' | 'upstreamModel' | 'capacity' | 'mock' | 'outbound'>;
 
 /** The upstream path of each operation: `{base}/v1/...`, or Azure's deployment form. */
 export function upstreamPaths(d: Deployment): Record<Operation, string> {
@@ -80,18 +80,21 @@ export interface PoolSlot {
 export class PoolRegistry {
   private readonly slots = new Map<string, PoolSlot>();
 
-  slot(origin: string, connections: number, connectTimeoutMs: number): PoolSlot {
-    const slot = this.slots.get(origin);
+  slot(origin: string, connections: number, connectTimeoutMs: number, guard?: OutboundGuard): PoolSlot {
+    // A guarded pool resolves through the guard: never shared with a trusted deployment's pool.
+    const key = guard === undefined ? origin : `${origin}#${guard.id}`;
+    const slot = this.slots.get(key);
     if (slot !== undefined && slot.connections >= connections) return slot;
+    // Bounded by the deployment timeout so a black-holed host fails about as fast as a slow one.
+    const timeout = Math.min(connectTimeoutMs, 10_000);
     const pool = new Pool(origin, {
       connections,
       pipelining: 1,
-      // Bounded by the deployment timeout so a black-holed host fails about as fast as a slow one.
-      connect: { timeout: Math.min(connectTimeoutMs, 10_000) },
+      connect: guard === undefined ? { timeout } : { timeout, lookup: guard.lookup },
     });
     if (slot === undefined) {
       const created = { pool, connections };
-      this.slots.set(origin, created);
+      this.slots.set(key, created);
       return created;
     }
     const old = slot.pool;
@@ -138,8 +141,10 @@ export class EndpointCache {
 
   private build(d: Deployment): Endpoint {
     const origin = new URL(d.baseUrl).origin;
+    const refused = d.outbound?.refuses(d.baseUrl);
+    if (refused !== undefined) throw new GatewayError('upstream_unavailable', `Deployment ${d.id} is not reachable: its base URL ${refused}.`);
     return {
-      slot: this.pools.slot(origin, Math.max(1, d.capacity), d.timeoutMs),
+      slot: this.pools.slot(origin, Math.max(1, d.capacity), d.timeoutMs, d.outbound),
       paths: upstreamPaths(d),
       jsonHeaders: upstreamHeaders(d, 'application/json'),
       sseHeaders: upstreamHeaders(d, 'text/event-stream, application/json'),
@@ -153,6 +158,7 @@ export class EndpointCache {
         upstreamModel: d.upstreamModel,
         capacity: d.capacity,
         mock: d.mock,
+        outbound: d.outbound,
       },
     };
   }
@@ -166,6 +172,7 @@ function sameSource(s: EndpointSource, d: Deployment): boolean {
     s.upstreamModel === d.upstreamModel &&
     s.apiVersion === d.apiVersion &&
     s.capacity === d.capacity &&
-    s.mock === d.mock
+    s.mock === d.mock &&
+    s.outbound === d.outbound
   );
 }

@@ -5,7 +5,7 @@
  *
  * Counted: teams, users, service accounts, API keys that still work (neither revoked nor expired:
  * a revoked or expired key is history, kept for the audit trail), policies, domains, provider
- * credentials, webhooks and limit rules. Not counted: memberships (a user's roles, bounded by the
+ * credentials, webhooks, limit rules, dedicated deployments and model aliases. Not counted: memberships (a user's roles, bounded by the
  * role list), admin keys (credentials of the people and accounts already counted), JWT issuers
  * and the tenant's own row.
  */
@@ -22,6 +22,8 @@ const COUNTED = [
   'SELECT count(*) FROM provider_credentials',
   'SELECT count(*) FROM webhooks',
   'SELECT count(*) FROM limit_rules',
+  'SELECT count(*) FROM tenant_deployments',
+  'SELECT count(*) FROM tenant_model_aliases',
 ] as const;
 
 const COUNT_SQL = `SELECT (${COUNTED.map((q) => `(${q})`).join(' + ')})::text AS n`;

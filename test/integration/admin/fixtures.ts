@@ -18,6 +18,10 @@ export interface TenantFixtures {
   jwt_issuer: string;
   provider_credential: string;
   webhook: string;
+  /** A dedicated deployment (without a credential, so deleting the credential stays possible). */
+  deployment: string;
+  /** A model alias of the tenant's own, named uniquely per tenant. */
+  alias: string;
   /**
    * An alert id. Alerts are raised by the alert job, not through the API: seedAlert raises one
    * through the store; until then it is a random id.
@@ -59,7 +63,13 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
   const rule = await created(
     admin('POST', `${base}/limits/rules`, { body: { id: `${slug}-app-rpm`, scope: 'key', subject: api_key, metric: 'requests', window: 'minute', limit: 10 } }),
   );
-  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, jwt_issuer, provider_credential, webhook, alert: randomUUID(), plan: 'standard', rule };
+  const deployment = await created(
+    admin('POST', `${base}/deployments`, { body: { model: `${slug}-llm`, provider: 'openai-compatible', base_url: `https://llm.${slug}.example.com/v1` } }),
+  );
+  const alias = `${slug}-fast`;
+  const aliased = await admin('POST', `${base}/aliases`, { body: { alias, model: 'gpt-4o-mini' } });
+  expect(aliased.status, aliased.text).toBe(201);
+  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, jwt_issuer, provider_credential, webhook, deployment, alias, alert: randomUUID(), plan: 'standard', rule };
 }
 
 /** Raises an alert in the tenant through the store (a kind no fixture webhook subscribes to). */

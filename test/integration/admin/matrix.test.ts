@@ -105,6 +105,7 @@ describe("cross-tenant: B's tenant admin against A's ids", () => {
     ['an API key owned by A\'s user', '/api-keys', (id: string) => ({ name: 'x', owner: { user_id: id } }), () => a.user, 'owner.user_id'],
     ['an admin key of A\'s service account', '/admin-keys', (id: string) => ({ name: 'x', role: 'tenant_viewer', service_account_id: id }), () => a.service_account, 'service_account_id'],
     ['a membership for A\'s user', '/memberships', (id: string) => ({ user_id: id, role: 'tenant_admin' }), () => a.user, 'user_id'],
+    ['a deployment with A\'s provider credential', '/deployments', (id: string) => ({ model: 'x', provider: 'openai', base_url: 'https://x.example.com/v1', credential_id: id }), () => a.provider_credential, 'credential_id'],
   ])('a body naming %s is refused exactly like an unknown id', async (_n, path, body, foreignId, param) => {
     const foreign = await adminB('POST', `/tenants/${b.tenant}${path}`, { body: body(foreignId()) });
     const missing = await adminB('POST', `/tenants/${b.tenant}${path}`, { body: body(randomUUID()) });
@@ -139,11 +140,13 @@ describe("cross-tenant: B's tenant admin against A's ids", () => {
     expect(await get(`/domains/${a.domain}`)).toMatchObject({ domain: a.domain });
     expect(await get(`/provider-credentials/${a.provider_credential}`)).toMatchObject({ name: 'openai', base_url: null });
     expect(await get(`/webhooks/${a.webhook}`)).toMatchObject({ url: `https://hooks.${a.slug}.example.com/in`, enabled: true });
+    expect(await get(`/deployments/${a.deployment}`)).toMatchObject({ model: `${a.slug}-llm`, base_url: `https://llm.${a.slug}.example.com/v1`, credential_id: null });
+    expect((await get('/aliases')).data).toEqual([expect.objectContaining({ alias: a.alias, model: 'gpt-4o-mini' })]);
     expect(await get(`/limits/rules/${a.rule}`)).toMatchObject({ limit: 10, subject: a.api_key });
     expect(await get(`/alerts/${a.alert}/deliveries`)).toMatchObject({ data: [] });
     expect(((await get('/alerts')).data as { id: string }[]).map((x) => x.id)).toEqual([a.alert]);
     expect(await get('')).toMatchObject({ plan: 'standard', budget_action: null, time_zone: 'UTC' });
-    for (const [list, n] of [['/teams', 1], ['/users', 1], ['/service-accounts', 1], ['/api-keys', 1], ['/policies', 1], ['/domains', 1], ['/provider-credentials', 1], ['/webhooks', 1], ['/limits/rules', 1]] as const) {
+    for (const [list, n] of [['/teams', 1], ['/users', 1], ['/service-accounts', 1], ['/api-keys', 1], ['/policies', 1], ['/domains', 1], ['/provider-credentials', 1], ['/webhooks', 1], ['/deployments', 1], ['/limits/rules', 1]] as const) {
       expect({ list, n: ((await get(list)).data as unknown[]).length }).toEqual({ list, n });
     }
   });

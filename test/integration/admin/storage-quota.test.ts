@@ -24,6 +24,8 @@ const CREATES: Record<string, (tid: string) => [string, Record<string, unknown>]
   provider_credential: (tid) => [`/tenants/${tid}/provider-credentials`, { name: `cred-${rand()}`, provider: 'openai', secret: 'sk-quota-0123456789' }],
   webhook: (tid) => [`/tenants/${tid}/webhooks`, { url: 'https://hooks.example.com/q', events: ['budget.threshold'], secret: 'quota-secret-0123' }],
   limit_rule: (tid) => [`/tenants/${tid}/limits/rules`, { id: `rpm-${rand()}`, metric: 'requests', window: 'minute', limit: 100 }],
+  deployment: (tid) => [`/tenants/${tid}/deployments`, { model: `m-${rand()}`, provider: 'openai', base_url: 'https://llm.example.com/v1' }],
+  model_alias: (tid) => [`/tenants/${tid}/aliases`, { alias: `a-${rand()}`, model: 'gpt-4o-mini' }],
 };
 
 const create = (c: Client, kind: string, tid: string): Promise<Reply> => {

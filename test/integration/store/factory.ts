@@ -14,7 +14,9 @@ import {
   membershipsRepo,
   plansRepo,
   policiesRepo,
+  modelAliasesRepo,
   providerCredentialsRepo,
+  tenantDeploymentsRepo,
   serviceAccountsRepo,
   teamsRepo,
   tenantsRepo,
@@ -78,7 +80,23 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
     // An encrypted credential and webhook: the encryption tables (keys, keyring, both entity
     // tables) get rows for the RLS suites too.
     const sealer = tenantSealer(SEED_KEYRING);
-    await providerCredentialsRepo.create(tx, sealer, { name: 'seed', provider: 'openai', secret: `sk-seed-${slug}` });
+    const credential = await providerCredentialsRepo.create(tx, sealer, { name: 'seed', provider: 'openai', secret: `sk-seed-${slug}` });
+    if (!credential.ok) throw new Error('seed: credential');
+    // A dedicated deployment using it, and an alias (0012), for the RLS suites.
+    await tenantDeploymentsRepo.create(tx, {
+      model: `llm-${slug}`,
+      kind: 'chat',
+      provider: 'openai',
+      baseUrl: `https://llm.${domain}/v1`,
+      credentialId: credential.credential.id,
+      upstreamModel: 'gpt-4o',
+      apiVersion: null,
+      region: 'default',
+      capacity: 8,
+      timeoutMs: 30_000,
+      prices: { input: 1, output: 2, cachedInput: 0, request: 0 },
+    });
+    await modelAliasesRepo.put(tx, 'fast', `llm-${slug}`);
     const hook = await webhooksRepo.create(tx, sealer, { url: `https://${domain}/hook`, events: ['key.created'], secret: `whsec-${slug}` });
     // An alert with a delivery, so both alert tables have rows (migration 0014). The seeded
     // webhook is not subscribed to alerts: the outbox row is written directly.

@@ -44,7 +44,7 @@ export function limitsContract(factory: StoreFactory): void {
 
     const inPlatform = <T,>(fn: (tx: TenantTx) => Promise<T>): Promise<T> => h.store.withTenant(PLATFORM_SCOPE, fn);
 
-    it('seeds free, standard and enterprise from the old templates (money in micro-units), with a config_objects quota (0009)', async () => {
+    it('seeds free, standard and enterprise from the old templates (money in micro-units), with config_objects (0009) and cache_bytes quotas', async () => {
       const plans = await h.store.platform((tx) => plansRepo.listAll(tx));
       const seeded = Object.fromEntries(
         plans.filter((p) => ['free', 'standard', 'enterprise'].includes(p.name)).map((p) => [p.name, { weight: p.weight, budgetAction: p.budgetAction, rules: p.rules }]),
@@ -59,6 +59,7 @@ export function limitsContract(factory: StoreFactory): void {
             tenantRule('concurrency', 'concurrency', null, 4),
             tenantRule('budget-monthly', 'cost', 'month', 0),
             tenantRule('config-objects', 'config_objects', null, 200),
+            tenantRule('cache-bytes', 'cache_bytes', null, 0),
           ],
         },
         standard: {
@@ -70,6 +71,7 @@ export function limitsContract(factory: StoreFactory): void {
             tenantRule('concurrency', 'concurrency', null, 64),
             tenantRule('budget-monthly', 'cost', 'month', 5_000 * 1_000_000),
             tenantRule('config-objects', 'config_objects', null, 10_000),
+            tenantRule('cache-bytes', 'cache_bytes', null, 64 * 1024 * 1024),
           ],
         },
         enterprise: {
@@ -79,6 +81,7 @@ export function limitsContract(factory: StoreFactory): void {
             tenantRule('requests-per-minute', 'requests', 'minute', 30_000),
             tenantRule('concurrency', 'concurrency', null, 512),
             tenantRule('config-objects', 'config_objects', null, 1_000_000),
+            tenantRule('cache-bytes', 'cache_bytes', null, 1024 * 1024 * 1024),
           ],
         },
       });

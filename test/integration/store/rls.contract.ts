@@ -114,6 +114,12 @@ export function rlsContract(factory: StoreFactory): void {
         ],
         ['audit_checkpoints', 'INSERT INTO audit_checkpoints (tenant_id, seq, hash) VALUES ($1, 0, $2)', [randomUUID(), Buffer.alloc(32)]],
         ['users', "INSERT INTO users (tenant_id, email) VALUES ($1, 'evil@evil.test')", [b.id]],
+        [
+          'tenant_deployments',
+          "INSERT INTO tenant_deployments (tenant_id, model, provider, base_url, upstream_model) VALUES ($1, 'evil', 'openai', 'https://evil.test', 'x')",
+          [b.id],
+        ],
+        ['tenant_model_aliases', "INSERT INTO tenant_model_aliases (tenant_id, alias, model) VALUES ($1, 'evil', 'x')", [b.id]],
         ['memberships', "INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, 'tenant_admin')", [b.id, randomUUID()]],
         ['service_accounts', "INSERT INTO service_accounts (tenant_id, name) VALUES ($1, 'evil')", [b.id]],
         ['policies', "INSERT INTO policies (tenant_id, name, document) VALUES ($1, 'evil', '{}'::jsonb)", [b.id]],

@@ -1,0 +1,96 @@
+/**
+ * Dedicated deployments and aliases in the admin API: CRUD with If-Match, validation, audit
+ * entries (never a secret: the credential is named by id), roles beyond the matrix's allow/deny
+ * (a viewer reads, a developer cannot write), and the save-time address rules.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestGateway } from '../../helpers/gateway.js';
+import { BOOTSTRAP_KEY, client, envelope, etag, makeTenant, roleKey, startAdminGateway, str, type Client } from './helpers.js';
+
+const CANARY = 'sk-live-DEPLOY-CANARY-0a1b2c3d4e5f';
+
+let gw: TestGateway;
+let admin: Client;
+let platform: Client;
+let base: string;
+let tenantId: string;
+let credential: string;
+
+beforeAll(async () => {
+  gw = await startAdminGateway();
+  platform = client(gw, BOOTSTRAP_KEY);
+  const t = await makeTenant(platform, 'deploys');
+  tenantId = t.id;
+  admin = client(gw, t.admin);
+  base = `/tenants/${t.id}`;
+  const c = await admin('POST', `${base}/provider-credentials`, { body: { name: 'byok', provider: 'azure', secret: CANARY } });
+  credential = str(c.json.id);
+});
+afterAll(async () => {
+  await gw?.stop();
+});
+
+describe('deployments', () => {
+  it('creates, reads, lists, changes with If-Match and deletes; the audit log names the credential, never its secret', async () => {
+    const created = await admin('POST', `${base}/deployments`, {
+      body: { model: 'acme-gpt', provider: 'azure', api_version: '2024-06-01', base_url: 'https://acme.openai.azure.example.com', credential_id: credential, upstream_model: 'gpt-4o', region: 'eu-west', capacity: 8, prices: { input: 2.5, output: 10 } },
+    });
+    expect(created.status, created.text).toBe(201);
+    expect(created.headers.location).toBe(`/admin/v1/tenants/${tenantId}/deployments/${str(created.json.id)}`);
+    expect(created.json).toMatchObject({ object: 'deployment', model: 'acme-gpt', kind: 'chat', region: 'eu-west', capacity: 8, timeout_ms: 600000, prices: { input: 2.5, output: 10, cached_input: 0, request: 0 } });
+    const path = `${base}/deployments/${str(created.json.id)}`;
+    const viewer = client(gw, await roleKey(admin, tenantId, 'tenant_viewer'));
+    expect((await viewer('GET', path)).json).toEqual(created.json);
+    const list = await viewer('GET', `${base}/deployments?limit=1`);
+    expect(list.json).toMatchObject({ object: 'list', data: [{ id: created.json.id }], next_cursor: null });
+
+    envelope(await admin('PATCH', path, { body: { capacity: 16 } }), 428, 'precondition_required');
+    const changed = await admin('PATCH', path, { body: { capacity: 16, base_url: 'https://acme2.openai.azure.example.com' }, headers: { 'if-match': etag(created) } });
+    expect(changed.status, changed.text).toBe(200);
+    expect(changed.json).toMatchObject({ capacity: 16, base_url: 'https://acme2.openai.azure.example.com', credential_id: credential, api_version: '2024-06-01' });
+    envelope(await admin('PATCH', path, { body: { capacity: 4 }, headers: { 'if-match': etag(created) } }), 412, 'precondition_failed');
+    envelope(await admin('PATCH', path, { body: { api_version: null }, headers: { 'if-match': etag(changed) } }), 400, 'invalid_request');
+
+    const developer = client(gw, await roleKey(admin, tenantId, 'tenant_developer'));
+    envelope(await developer('DELETE', path, { headers: { 'if-match': etag(changed) } }), 403, 'forbidden');
+    expect((await admin('DELETE', path, { headers: { 'if-match': etag(changed) } })).status).toBe(204);
+    envelope(await admin('GET', path), 404, 'not_found');
+
+    const audit = (await admin('GET', `${base}/audit.jsonl`)).text;
+    expect(audit).toContain('deployment.create');
+    expect(audit).toContain('deployment.update');
+    expect(audit).toContain('deployment.delete');
+    expect(audit).not.toContain('CANARY');
+    expect(gw.logs.join('')).not.toContain('CANARY');
+  });
+
+  it('validates input: azure needs api_version, unknown kinds and fields are refused, the credential must be the tenant\'s', async () => {
+    const body = { model: 'm', provider: 'openai', base_url: 'https://llm.example.com/v1' };
+    expect(envelope(await admin('POST', `${base}/deployments`, { body: { ...body, provider: 'azure' } }), 400).param).toBe('api_version');
+    expect(envelope(await admin('POST', `${base}/deployments`, { body: { ...body, provider: 'bedrock-ish' } }), 400).param).toBe('provider');
+    expect(envelope(await admin('POST', `${base}/deployments`, { body: { ...body, capacity: 0 } }), 400).param).toBe('capacity');
+    expect(envelope(await admin('POST', `${base}/deployments`, { body: { ...body, api_key: 'sk-inline' } }), 400, 'invalid_request').message).toMatch(/api_key/);
+    expect(envelope(await admin('POST', `${base}/deployments`, { body: { ...body, credential_id: '00000000-0000-4000-8000-000000000000' } }), 400).param).toBe('credential_id');
+  });
+
+  it('refuses non-public addresses at save, naming the rule, and the platform admin cannot read deployments', async () => {
+    const r = await admin('POST', `${base}/deployments`, { body: { model: 'm', provider: 'openai', base_url: 'http://[::ffff:169.254.169.254]/v1' } });
+    expect(envelope(r, 400, 'invalid_request').message).toContain('rule: link_local');
+    envelope(await platform('GET', `${base}/deployments`), 403, 'forbidden');
+  });
+});
+
+describe('aliases', () => {
+  it('creates, repoints, lists and deletes, audited', async () => {
+    const a = await admin('POST', `${base}/aliases`, { body: { alias: 'fast', model: 'gpt-4o-mini' } });
+    expect(a.status, a.text).toBe(201);
+    expect((await admin('POST', `${base}/aliases`, { body: { alias: 'fast', model: 'gpt-4o' } })).status).toBe(200);
+    expect((await admin('GET', `${base}/aliases`)).json).toMatchObject({ object: 'list', data: [{ object: 'model_alias', alias: 'fast', model: 'gpt-4o' }] });
+    expect(envelope(await admin('POST', `${base}/aliases`, { body: { alias: 'a/b', model: 'x' } }), 400).param).toBe('alias');
+    expect(envelope(await admin('POST', `${base}/aliases`, { body: { alias: 'same', model: 'same' } }), 400).param).toBe('model');
+    expect((await admin('DELETE', `${base}/aliases/fast`)).status).toBe(204);
+    envelope(await admin('DELETE', `${base}/aliases/fast`), 404, 'not_found');
+    const audit = (await admin('GET', `${base}/audit.jsonl`)).text;
+    for (const action of ['model_alias.create', 'model_alias.update', 'model_alias.delete']) expect(audit).toContain(action);
+  });
+});
