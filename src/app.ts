@@ -306,6 +306,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       tenants: () => registry.current.tenantsById.values(),
       config: config.alerts,
       forecasts: forecastCache,
+      guard: outboundGuard(outbound),
       logger,
     });
     const alerts = alertsService;

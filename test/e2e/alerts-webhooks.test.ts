@@ -13,6 +13,9 @@ import { startReceiver, type Receiver } from '../integration/alerts/receiver.js'
 
 const SECRET = 'whsec-e2e-0123456789abcdef';
 const YAML = `
+security:
+  outbound:
+    allowHosts: ['127.0.0.1']   # the local receiver; every other private address stays refused
 alerts:
   evaluateIntervalMs: 1000
   deliveryIntervalMs: 50

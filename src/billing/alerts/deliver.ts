@@ -1,9 +1,11 @@
 /**
- * The one outbound HTTP call of webhook delivery. Kept in one function so the SSRF check of
- * outbound URLs (src/routing/ssrf.ts) is one line to add here; redirects are not followed (a
- * redirect could point anywhere, and the check would have to be repeated per hop).
+ * The one outbound HTTP call of webhook delivery. Webhook URLs are tenant-set, so the same SSRF
+ * guard as tenant deployments applies at connect time (src/routing/ssrf.ts): an IP-literal host
+ * is checked here, a name is resolved by the guard's lookup and the socket connects only to a
+ * checked address (no DNS rebinding). Redirects are not followed: a redirect could point anywhere.
  */
-import { request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
+import type { OutboundGuard } from '../../providers/types.js';
 
 export interface DeliveryAttempt {
   ok: boolean;
@@ -13,7 +15,27 @@ export interface DeliveryAttempt {
   error: string | null;
 }
 
-export async function deliver(url: string, body: string, headers: Readonly<Record<string, string>>, timeoutMs: number): Promise<DeliveryAttempt> {
+/** One connection pool per guard (its lookup is part of every connection). */
+const agents = new Map<string, Dispatcher>();
+
+function dispatcherFor(guard: OutboundGuard): Dispatcher {
+  let a = agents.get(guard.id);
+  if (a === undefined) {
+    a = new Agent({ connect: { lookup: guard.lookup }, connections: 16 });
+    agents.set(guard.id, a);
+  }
+  return a;
+}
+
+export async function deliver(
+  url: string,
+  body: string,
+  headers: Readonly<Record<string, string>>,
+  timeoutMs: number,
+  guard?: OutboundGuard,
+): Promise<DeliveryAttempt> {
+  const refused = guard?.refuses(url);
+  if (refused !== undefined) return { ok: false, status: null, error: `refused by the outbound policy: ${refused}` };
   try {
     const res = await request(url, {
       method: 'POST',
@@ -22,6 +44,7 @@ export async function deliver(url: string, body: string, headers: Readonly<Recor
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       signal: AbortSignal.timeout(timeoutMs),
+      ...(guard === undefined ? {} : { dispatcher: dispatcherFor(guard) }),
     });
     // Drain (and bound) the body so the connection can be reused; its content is not kept.
     await res.body.dump({ limit: 64 * 1024 });

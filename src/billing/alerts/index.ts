@@ -3,6 +3,7 @@
  * job and delivered to the tenant's webhooks from a durable outbox.
  */
 import type { Logger } from '../../observability/logger.js';
+import type { OutboundGuard } from '../../providers/types.js';
 import type { FieldSealer, Store } from '../../store/index.js';
 import { createAlertJob, type TenantToEvaluate } from './job.js';
 import { createForecastCache, type ForecastCache } from './forecast.js';
@@ -34,6 +35,8 @@ export function startAlerts(deps: {
   sealer: FieldSealer;
   tenants: () => Iterable<TenantToEvaluate>;
   config: AlertsConfig;
+  /** The connect-time SSRF guard for webhook URLs. */
+  guard?: OutboundGuard;
   /** The cache admission reads; the job fills it. */
   forecasts?: ForecastCache;
   logger?: Logger;
@@ -55,6 +58,7 @@ export function startAlerts(deps: {
     backoff: { baseMs: c.retryBaseMs, maxMs: c.retryMaxMs, maxAttempts: c.maxAttempts },
     intervalMs: c.deliveryIntervalMs,
     timeoutMs: c.deliveryTimeoutMs,
+    ...(deps.guard ? { guard: deps.guard } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),
   });
   job.start();

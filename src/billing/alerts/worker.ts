@@ -7,6 +7,7 @@
  */
 import { appendAudit } from '../../audit/index.js';
 import type { Logger } from '../../observability/logger.js';
+import type { OutboundGuard } from '../../providers/types.js';
 import { alertsRepo, webhooksRepo, type ClaimedDelivery, type DeliveryOutcome, type FieldSealer, type Store } from '../../store/index.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { deliver, type DeliveryAttempt } from './deliver.js';
@@ -24,6 +25,8 @@ export interface DeliveryWorkerOptions {
   /** Deliveries claimed per tenant per round. */
   batchSize?: number;
   logger?: Logger;
+  /** The SSRF guard for tenant-set URLs (src/routing/ssrf.ts); none only in tests. */
+  guard?: OutboundGuard;
   /** Tests: the HTTP call. */
   send?: typeof deliver;
   random?: () => number;
@@ -55,7 +58,7 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
   async function attemptOne(tenantId: string, d: ClaimedDelivery, secret: string): Promise<void> {
     const body = eventBody(d.alert);
     const headers = { [SIGNATURE_HEADER]: signPayload(secret, body, Math.floor(Date.now() / 1000)), [EVENT_ID_HEADER]: d.alert.id };
-    const attempt = await send(d.url, body, headers, opts.timeoutMs);
+    const attempt = await send(d.url, body, headers, opts.timeoutMs, opts.guard);
     const outcome = outcomeOf(attempt, d.attempts, opts);
     await opts.store.withTenant(tenantId, async (tx) => {
       if (!(await alertsRepo.complete(tx, d, outcome))) return; // the claim was lost: its new holder reports

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryAudit } from '../../../src/audit/index.js';
 import { raiseAlert } from '../../../src/billing/alerts/raise.js';
 import { createDeliveryWorker } from '../../../src/billing/alerts/worker.js';
+import { compileOutboundPolicy, outboundGuard } from '../../../src/routing/ssrf.js';
 import { tenantSealer } from '../../../src/crypto/envelope.js';
 import { processKeyring } from '../../../src/crypto/process-keyring.js';
 import { alertsRepo, openStore, tenantsRepo, webhooksRepo, type Store } from '../../../src/store/index.js';
@@ -114,6 +115,28 @@ for (const f of flavours) {
       expect(await store.withTenant(tenant, (tx) => webhooksRepo.remove(tx, webhook))).toBe(true);
       expect(await store.withTenant(tenant, (tx) => alertsRepo.deliveries(tx, raised?.id ?? ''))).toHaveLength(0);
       await expect(store.withTenant(tenant, (tx) => tx.query('DELETE FROM alerts WHERE tenant_id = $1', [tenant]))).rejects.toThrow();
+    });
+
+    it('the outbound SSRF guard refuses a loopback webhook URL: nothing is sent, the attempt is recorded', async () => {
+      const { tenant } = await seedTenant(store, rx.url);
+      const raised = await store.withTenant(tenant, (tx) => raiseAlert(tx, 'budget.threshold', 'ssrf', {}));
+      const id = raised?.id ?? '';
+      const guard = outboundGuard(compileOutboundPolicy());
+      const worker = createDeliveryWorker({ store, sealer, backoff: { baseMs: 10, maxMs: 10, maxAttempts: 2 }, intervalMs: 10, timeoutMs: 2000, guard });
+      for (let i = 0; i < 10; i++) {
+        await worker.runOnce();
+        await sleep(15);
+      }
+      expect(rx.received.filter((r) => r.eventId === id)).toHaveLength(0);
+      const [d] = await store.withTenant(tenant, (tx) => alertsRepo.deliveries(tx, id));
+      expect(d).toMatchObject({ state: 'failed', attempts: 2, lastStatus: null });
+      expect(d?.lastError).toMatch(/outbound policy/);
+      // Allowed by the operator: delivered.
+      const allowed = outboundGuard(compileOutboundPolicy({ allowPrivate: false, allowHosts: ['127.0.0.1'], allowCidrs: [] }));
+      const again = await store.withTenant(tenant, (tx) => raiseAlert(tx, 'budget.threshold', 'ssrf-allowed', {}));
+      const w2 = createDeliveryWorker({ store, sealer, backoff: FAST, intervalMs: 10, timeoutMs: 2000, guard: allowed });
+      await w2.runOnce();
+      expect(rx.received.filter((r) => r.eventId === again?.id).map((r) => r.status)).toEqual([200]);
     });
 
     it('two workers on one database deliver a crossing once', async () => {
