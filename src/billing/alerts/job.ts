@@ -74,7 +74,13 @@ async function checkAnomalies(tx: TenantTx, nowMs: number, cfg: AnomalyConfig): 
   return raised;
 }
 
-export async function evaluateTenant(tx: TenantTx, tenant: TenantToEvaluate, nowMs: number, anomaly: AnomalyConfig = DEFAULT_ANOMALY): Promise<TenantEvaluation> {
+export async function evaluateTenant(
+  tx: TenantTx,
+  tenant: TenantToEvaluate,
+  nowMs: number,
+  anomaly: AnomalyConfig = DEFAULT_ANOMALY,
+  opts: { anomalies?: boolean } = {},
+): Promise<TenantEvaluation> {
   const settings = effectiveSettings(await alertsRepo.settings(tx));
   let raised = 0;
   let fs: Forecast[] = [];
@@ -84,7 +90,7 @@ export async function evaluateTenant(tx: TenantTx, tenant: TenantToEvaluate, now
     raised += await raiseCrossings(tx, crossings(usage, settings.budgetThresholds));
     fs = f;
   }
-  if (settings.anomalyAction === 'notify') raised += await checkAnomalies(tx, nowMs, anomaly);
+  if (opts.anomalies !== false && settings.anomalyAction === 'notify') raised += await checkAnomalies(tx, nowMs, anomaly);
   return { raised, forecasts: fs };
 }
 
@@ -104,8 +110,15 @@ export interface AlertJob {
   stop(): Promise<void>;
 }
 
+/**
+ * The anomaly verdict changes once an hour: each tenant's last complete hour is judged once,
+ * a few minutes into the next (so the metering shipper has landed that hour's last events).
+ */
+const ANOMALY_SETTLE_MS = 5 * 60_000;
+
 export function createAlertJob(opts: AlertJobOptions): AlertJob {
   const now = opts.now ?? Date.now;
+  const judgedHour = new Map<string, number>();
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
   let stopped = false;
@@ -117,7 +130,11 @@ export function createAlertJob(opts: AlertJobOptions): AlertJob {
       if (stopped) return raised;
       seen.add(t.id);
       try {
-        const r = await opts.store.withTenant(t.id, (tx) => evaluateTenant(tx, t, now(), opts.anomaly));
+        const at = now();
+        const hour = Math.floor(at / HOUR) * HOUR;
+        const anomalies = at - hour >= ANOMALY_SETTLE_MS && judgedHour.get(t.id) !== hour;
+        const r = await opts.store.withTenant(t.id, (tx) => evaluateTenant(tx, t, at, opts.anomaly, { anomalies }));
+        if (anomalies) judgedHour.set(t.id, hour);
         opts.cache.set(t.id, r.forecasts);
         raised += r.raised;
       } catch (err) {
@@ -125,6 +142,7 @@ export function createAlertJob(opts: AlertJobOptions): AlertJob {
       }
     }
     opts.cache.retain(seen);
+    for (const id of judgedHour.keys()) if (!seen.has(id)) judgedHour.delete(id);
     return raised;
   }
 

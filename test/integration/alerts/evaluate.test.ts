@@ -136,8 +136,12 @@ for (const f of flavours) {
       }
       await store.withTenant(tenant, (tx) => usageRepo.ingest(tx, events));
       const now = lastHourStart + HOUR + 60_000;
-      const r = await store.withTenant(tenant, (tx) => evaluateTenant(tx, { id: tenant }, now));
-      expect(r.raised).toBe(1); // requests (cost stays under its floor)
+      // The job judges an hour once, a few minutes after it ended (its last events have landed).
+      let clock = now;
+      const job = createAlertJob({ store, tenants: () => [{ id: tenant }], cache: createForecastCache(), intervalMs: 1000, now: () => clock });
+      expect(await job.runOnce()).toBe(0);
+      clock = lastHourStart + HOUR + 6 * 60_000;
+      expect(await job.runOnce()).toBe(1); // requests (cost stays under its floor)
       const [a] = await store.withTenant(tenant, (tx) => alertsRepo.list(tx, { limit: 10 }));
       expect(a).toMatchObject({ kind: 'usage.anomaly', payload: { metric: 'requests_per_hour', value: 400, seasonal: false } });
       expect((await store.withTenant(tenant, (tx) => evaluateTenant(tx, { id: tenant }, now))).raised).toBe(0);
