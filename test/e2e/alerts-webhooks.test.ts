@@ -140,6 +140,15 @@ describe('budget alerts delivered as signed webhooks', () => {
     expect(Date.parse(header)).toBeGreaterThan(Date.now() - 60_000);
   }, 30_000);
 
+  it('a test event reaches every enabled webhook, signed', async () => {
+    const r = await admin('POST', `/tenants/${tenant}/alerts/test`);
+    expect(r.status, r.text).toBe(201);
+    expect(r.json).toMatchObject({ kind: 'webhook.test', deliveries: { pending: 1 } });
+    const id = str(r.json.id);
+    await until('the test delivery', async () => (rx.received.some((x) => x.eventId === id && x.status === 200) ? true : undefined));
+    expect(rx.received.find((x) => x.eventId === id)).toMatchObject({ signatureOk: true, body: { type: 'webhook.test' } });
+  }, 30_000);
+
   it('billing reads alerts; developers and auditors do not', async () => {
     for (const [role, status] of [['tenant_billing', 200], ['tenant_developer', 403], ['tenant_auditor', 403]] as const) {
       const k = await admin('POST', `/tenants/${tenant}/admin-keys`, { body: { name: role, role } });

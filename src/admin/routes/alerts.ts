@@ -8,7 +8,9 @@ import { tenantForecasts } from '../../billing/alerts/job.js';
 import { DEFAULT_LOOKBACK_HOURS } from '../../billing/alerts/forecast.js';
 import { effectiveSettings, type AlertSettings } from '../../billing/alerts/settings.js';
 import { alertsRepo, type TenantTx } from '../../store/index.js';
-import { audit } from '../audit-hook.js';
+import { randomUUID } from 'node:crypto';
+import { raiseAlert } from '../../billing/alerts/raise.js';
+import { audit, auditActor } from '../audit-hook.js';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { notFound } from '../problems.js';
 import { defineRoute, type AdminRoute } from '../route.js';
@@ -57,6 +59,25 @@ export const alertRoutes: AdminRoute[] = [
       const last = page[page.length - 1];
       const next = rows.length > limit && last !== undefined ? encodeCursor('alerts', `${last.createdAt.toISOString()}|${last.id}`) : null;
       return { status: 200, body: { object: 'list', data: page.map(presentAlert), next_cursor: next } };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: `${T}/alerts/test`,
+    operationId: 'sendTestAlert',
+    summary: 'Send a signed `webhook.test` event to every enabled webhook (to check a receiver)',
+    tag: TAG,
+    permission: 'alerts.write',
+    response: { status: 201, description: 'The test alert; its deliveries run like any other.', schema: alertView },
+    async handle(call) {
+      const alert = await read(call.env, tenantOf(call), async (tx) => {
+        const a = await raiseAlert(tx, 'webhook.test', `test:${randomUUID()}`, { message: 'Test event from Gatehouse.' }, auditActor(call.actor.principal));
+        if (a === null) throw new Error('a fresh test alert key already exists');
+        return a;
+      });
+      const deliveries = await read(call.env, tenantOf(call), (tx) => alertsRepo.deliveries(tx, alert.id));
+      const summary = { ...alert, deliveries: { pending: deliveries.length, delivered: 0, failed: 0 } };
+      return { status: 201, body: presentAlert(summary) };
     },
   }),
   defineRoute({

@@ -3,21 +3,23 @@
  * audited, all in the caller's tenant transaction (so a raised alert is never without its outbox
  * rows, and a crossing evaluated by several replicas at once is raised by exactly one).
  */
-import { appendAudit } from '../../audit/index.js';
+import { appendAudit, type AuditActor } from '../../audit/index.js';
 import { alertsRepo, type AlertKind, type AlertRecord, type TenantTx } from '../../store/index.js';
 
-export const ALERTS_ACTOR = { kind: 'system', id: 'alerts' } as const;
+export const ALERTS_ACTOR: AuditActor = { kind: 'system', id: 'alerts' };
 
 export async function raiseAlert(
   tx: TenantTx,
   kind: AlertKind,
   alertKey: string,
   payload: Record<string, unknown>,
+  actor: AuditActor = ALERTS_ACTOR,
 ): Promise<AlertRecord | null> {
-  const raised = await alertsRepo.raise(tx, { kind, alertKey, payload });
+  // A test event goes to every enabled webhook: it is how a tenant checks its receiver.
+  const raised = await alertsRepo.raise(tx, { kind, alertKey, payload, allWebhooks: kind === 'webhook.test' });
   if (raised === null) return null;
   await appendAudit(tx, {
-    actor: ALERTS_ACTOR,
+    actor,
     action: 'alert.raised',
     target: { kind: 'alert', id: raised.alert.id },
     outcome: 'success',

@@ -109,9 +109,13 @@ const SUBSCRIBED = `w.tenant_id = $1 AND w.enabled
 export const alertsRepo = {
   /**
    * Records the alert unless one with this key exists, and queues a delivery to every enabled
-   * webhook subscribed to its kind. null when the alert was already raised (by anyone).
+   * webhook subscribed to its kind (`allWebhooks`: to every enabled webhook, for test events).
+   * null when the alert was already raised (by anyone).
    */
-  async raise(tx: TenantTx, input: { kind: AlertKind; alertKey: string; payload: Record<string, unknown> }): Promise<{ alert: AlertRecord; deliveries: number } | null> {
+  async raise(
+    tx: TenantTx,
+    input: { kind: AlertKind; alertKey: string; payload: Record<string, unknown>; allWebhooks?: boolean },
+  ): Promise<{ alert: AlertRecord; deliveries: number } | null> {
     const { rows } = await tx.query<AlertRow>(
       `INSERT INTO alerts (tenant_id, id, kind, alert_key, payload) VALUES ($1, $2, $3, $4, $5::jsonb)
        ON CONFLICT (tenant_id, alert_key) DO NOTHING RETURNING ${ALERT_COLUMNS}`,
@@ -121,8 +125,8 @@ export const alertsRepo = {
     if (row === undefined) return null;
     const queued = await tx.query(
       `INSERT INTO alert_deliveries (tenant_id, id, alert_id, webhook_id)
-       SELECT $1, gen_random_uuid(), $2, w.id FROM webhooks w WHERE ${SUBSCRIBED}`,
-      [tx.tenantId, row.id, input.kind],
+       SELECT $1, gen_random_uuid(), $2, w.id FROM webhooks w WHERE (${SUBSCRIBED}) OR ($4 AND w.tenant_id = $1 AND w.enabled)`,
+      [tx.tenantId, row.id, input.kind, input.allWebhooks === true],
     );
     return { alert: toAlert(row), deliveries: queued.rowCount };
   },

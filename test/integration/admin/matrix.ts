@@ -136,6 +136,7 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'POST', path: `${T}/aliases`, roles: [TA], body: () => ({ alias: `evil-${rand()}`, model: 'gpt-4o-mini' }) },
   { method: 'DELETE', path: `${T}/aliases/{alias}`, roles: [TA] },
   { method: 'GET', path: `${T}/alerts`, roles: [TA, TB] },
+  { method: 'POST', path: `${T}/alerts/test`, roles: [TA] },
   { method: 'GET', path: `${T}/alerts/{alert}/deliveries`, roles: [TA, TB] },
   { method: 'GET', path: `${T}/forecast`, roles: [TA, TB] },
   { method: 'GET', path: `${T}/alert-settings`, roles: [TA, TB] },
