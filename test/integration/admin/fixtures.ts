@@ -74,7 +74,7 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
 
 /** Raises an alert in the tenant through the store (a kind no fixture webhook subscribes to). */
 export async function seedAlert(store: Pick<Store, 'withTenant'>, tenant: string): Promise<string> {
-  const raised = await store.withTenant(tenant, (tx) => alertsRepo.raise(tx, { kind: 'webhook.test', alertKey: `fixture-${randomUUID()}`, payload: { fixture: true } }));
+  const raised = await store.withTenant(tenant, (tx) => alertsRepo.raise(tx, { kind: 'usage.anomaly', alertKey: `fixture-${randomUUID()}`, payload: { fixture: true } }));
   if (raised === null) throw new Error('fixture alert exists');
   return raised.alert.id;
 }

@@ -100,7 +100,7 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
     const hook = await webhooksRepo.create(tx, sealer, { url: `https://${domain}/hook`, events: ['key.created'], secret: `whsec-${slug}` });
     // An alert with a delivery, so both alert tables have rows (migration 0014). The seeded
     // webhook is not subscribed to alerts: the outbox row is written directly.
-    const raised = await alertsRepo.raise(tx, { kind: 'webhook.test', alertKey: 'seed', payload: { seed: true } });
+    const raised = await alertsRepo.raise(tx, { kind: 'usage.anomaly', alertKey: 'seed', payload: { seed: true } });
     if (raised === null) throw new Error('seed: alert exists');
     await tx.query('INSERT INTO alert_deliveries (tenant_id, id, alert_id, webhook_id) VALUES ($1, gen_random_uuid(), $2, $3)', [tenant.id, raised.alert.id, hook.id]);
     await jwtIssuersRepo.upsert(tx, {
