@@ -76,7 +76,9 @@ export { limitRulesRepo } from './repos/limit-rules.js';
 export type { RemoveLimitRuleResult, StoredLimitRule, UpsertLimitRuleResult } from './repos/limit-rules.js';
 // The config_objects storage quota (migration 0009).
 export { configObjectsRepo } from './repos/config-objects.js';
-// Usage metering (migration 0012).
+export { modelAliasesRepo, tenantDeploymentsRepo } from './repos/tenant-deployments.js';
+export type { AliasRecord, TenantDeploymentInput, TenantDeploymentRecord, TenantDeploymentWithSecret } from './repos/tenant-deployments.js';
+// Usage metering (migration 0013).
 export { usageRepo } from './repos/usage.js';
 export type {
   UsageEventRecord,
@@ -90,5 +92,3 @@ export type {
 export { usageMaintenanceRepo } from './repos/usage-maintenance.js';
 export { alertsRepo } from './repos/alerts.js';
 export type { AlertKind, AlertRecord, AlertSummary, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryState } from './repos/alerts.js';
-export { modelAliasesRepo, tenantDeploymentsRepo } from './repos/tenant-deployments.js';
-export type { AliasRecord, TenantDeploymentInput, TenantDeploymentRecord, TenantDeploymentWithSecret } from './repos/tenant-deployments.js';

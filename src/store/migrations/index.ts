@@ -14,7 +14,7 @@ import { migration0009 } from './0009_config_objects.js';
 import { migration0010 } from './0010_domain_verification.js';
 import { migration0011 } from './0011_cache_bytes.js';
 import { migration0012 } from './0012_tenant_deployments.js';
-import { migration0012 as migration0012usage } from './0012_usage.js';
+import { migration0013 } from './0013_usage.js';
 import { migration0014 } from './0014_alerts.js';
 import type { Migration } from './types.js';
 
@@ -33,7 +33,6 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0010,
   migration0011,
   migration0012,
-  // Usage (metering) renumbered locally after tenant deployments so the list stays gapless; the lead renumbers at merge.
-  { ...migration0012usage, id: 13 },
+  migration0013,
   migration0014,
 ];

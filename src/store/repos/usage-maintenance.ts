@@ -1,5 +1,5 @@
 /**
- * Upkeep of the usage tables (migration 0012), run by the owner: monthly partitions made ahead,
+ * Upkeep of the usage tables (migration 0013), run by the owner: monthly partitions made ahead,
  * old ones dropped, and each tenant's raw events past its retention deleted. The gateway role
  * has no DELETE on raw events; retention deletes as the owner with the tenant set, because FORCE
  * row-level security binds the owner too (a non-superuser owner sees no rows without it).

@@ -1,5 +1,5 @@
 /**
- * Usage events and their rollups (migration 0012). Ingest is exactly-once per event: the raw
+ * Usage events and their rollups (migration 0013). Ingest is exactly-once per event: the raw
  * insert skips events already stored (ON CONFLICT DO NOTHING) and the rollups are upserted in the
  * same statement from the rows that insert RETURNED, so a batch shipped twice adds nothing twice.
  */

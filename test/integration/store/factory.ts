@@ -144,7 +144,7 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
     });
     // One audit entry, so the audit tables (entries and head) have rows for the RLS suites too.
     await appendAudit(tx, { actor: { kind: 'system', id: null }, action: 'tenant.seed', outcome: 'success' });
-    // A tagged usage event, so usage_events and both rollup tables have rows (migration 0012).
+    // A tagged usage event, so usage_events and both rollup tables have rows (migration 0013).
     await usageRepo.ingest(tx, [
       {
         tenantId: tenant.id, eventId: randomUUID(), requestId: 'seed', occurredAt: Date.now(), teamId: team.id,

@@ -95,6 +95,15 @@ describe('buildUsageEvent', () => {
     expect(e).toMatchObject({ status: 404, inputTokens: 0, outputTokens: 0, costMicros: 0, model: 'nope', usageEstimated: false });
   });
 
+  it('a response-cache hit is metered as a hit that used nothing (as admission settles it)', () => {
+    const e = buildUsageEvent(
+      ctx({ answered: 'cache' }),
+      outcome({ usage: { promptTokens: 1000, completionTokens: 500, totalTokens: 1500, cachedTokens: 0 } }),
+      clock,
+    );
+    expect(e).toMatchObject({ cacheHit: true, inputTokens: 0, outputTokens: 0, costMicros: 0, usageEstimated: false, status: 200 });
+  });
+
   it('no tenant or principal: no event; a JWT principal has no key id', () => {
     expect(buildUsageEvent(ctx({ principal: undefined }), outcome(), clock)).toBeUndefined();
     const jwt = buildUsageEvent(

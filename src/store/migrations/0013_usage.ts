@@ -179,4 +179,4 @@ END
 $$;
 `;
 
-export const migration0012: Migration = { id: 12, name: 'usage', sql };
+export const migration0013: Migration = { id: 13, name: 'usage', sql };
