@@ -51,6 +51,7 @@ import { createCache, type ResponseCache } from './cache/index.js';
 import { cacheFill, cacheLookup } from './pipeline/cache.js';
 import { startMetering, type Metering } from './metering/index.js';
 import { meter } from './pipeline/meter.js';
+import { createForecastCache, startAlerts, type Alerts } from './billing/alerts/index.js';
 import { resolve as resolvePath } from 'node:path';
 
 const SHRED_INTERVAL_MS = 3_600_000;
@@ -112,6 +113,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let responseCache: ResponseCache | undefined;
   let auditQueue: AuditQueue | undefined;
   let meteringService: Metering | undefined;
+  let alertsService: Alerts | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -189,6 +191,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       };
     });
 
+    // Filled by the alert job (started once the server listens); read by admission per request.
+    const forecastCache = createForecastCache();
 
     // Strategies, breakers and fallbacks: one router shared by the route and provider stages.
     const router = createRouter({
@@ -225,6 +229,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         weightOf: (d) => d.weight,
         failModeOf: (d) => d.limitsFailMode,
         onRefusal: (code) => metrics.countLimitRefusal(code),
+        budgetExhaustsAt: forecastCache.exhaustsAt,
       }),
       cacheLookup(cache),
       schedule(scheduleDeps),
@@ -295,6 +300,17 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     }, SHRED_INTERVAL_MS);
     shredTimer.unref();
 
+    alertsService = startAlerts({
+      store,
+      sealer,
+      tenants: () => registry.current.tenantsById.values(),
+      config: config.alerts,
+      forecasts: forecastCache,
+      guard: outboundGuard(outbound),
+      logger,
+    });
+    const alerts = alertsService;
+
     let closing: Promise<void> | undefined;
     const running = server;
     const stopRefresh = refresh;
@@ -313,6 +329,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           clearInterval(shredTimer);
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
           await running.shutdown(config.server.shutdownGraceMs);
+          await alerts.close();
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
           await keyRehash?.close();
@@ -336,6 +353,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await responseCache?.close();
     await auditQueue?.close();
     await meteringService?.close();
+    await alertsService?.close();
     await store.close();
     throw err;
   }

@@ -28,6 +28,9 @@
  * - PATCH of a tenant needs `tenants.settings` (the tenant's own settings: time zone, budget
  *   action and response-cache opt-in, which a tenant_admin may set); every other field (name, plan, regions, models) also
  *   needs `tenants.update`, which only platform_admin holds. Checked per field in the service.
+ * - Alerts (budget thresholds, anomalies), their delivery status and budget forecasts are money
+ *   matters of the tenant: tenant_admin and tenant_billing read them; only tenant_admin changes
+ *   the alert settings. Auditors read the audit log (where alerts are recorded), nothing else.
  */
 import type { Role } from '../identity/roles.js';
 
@@ -68,6 +71,8 @@ export const PERMISSIONS = [
   'webhooks.write',
   'deployments.read',
   'deployments.write',
+  'alerts.read',
+  'alerts.write',
   'audit.read',
   'platform_audit.read',
 ] as const;
@@ -125,6 +130,8 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'webhooks.write',
     'deployments.read',
     'deployments.write',
+    'alerts.read',
+    'alerts.write',
     'audit.read',
   ],
   tenant_developer: [
@@ -142,7 +149,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'webhooks.read',
     'deployments.read',
   ],
-  tenant_billing: ['self.read', 'tenants.read', 'limits.read', 'teams.read', 'api_keys.read'],
+  tenant_billing: ['self.read', 'tenants.read', 'limits.read', 'teams.read', 'api_keys.read', 'alerts.read'],
   tenant_viewer: [
     'self.read',
     'tenants.read',

@@ -438,6 +438,39 @@ export const configSchema = z
         retentionDays: 90,
         maxRetentionDays: 400,
       }),
+    /** Budget alerts, forecasts and anomalies, delivered as signed webhooks (README "Alerts and webhooks"). */
+    alerts: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** How often each tenant's budgets, forecasts and anomalies are evaluated, ms. */
+        evaluateIntervalMs: z.number().int().min(1000).max(3_600_000).default(60_000),
+        /** How often the outbox is polled for due deliveries, ms. */
+        deliveryIntervalMs: z.number().int().min(10).max(600_000).default(5000),
+        /** Per HTTP attempt, ms. */
+        deliveryTimeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+        /** Attempts per delivery (the first included); retries back off exponentially from retryBaseMs, with jitter. */
+        maxAttempts: z.number().int().min(1).max(20).default(8),
+        retryBaseMs: z.number().int().min(1).max(3_600_000).default(30_000),
+        retryMaxMs: z.number().int().min(1).max(86_400_000).default(1_200_000),
+        /** Anomaly: z-score over the EWMA of the tenant's hourly pattern. */
+        anomalyZ: z.number().min(1).max(100).default(4),
+        /** Anomaly: least excess over the expected hour, in currency units and in requests. */
+        anomalyMinCost: z.number().min(0).max(1_000_000).default(1),
+        anomalyMinRequests: z.number().int().min(0).max(100_000_000).default(100),
+      })
+      .strict()
+      .default({
+        enabled: true,
+        evaluateIntervalMs: 60_000,
+        deliveryIntervalMs: 5000,
+        deliveryTimeoutMs: 10_000,
+        maxAttempts: 8,
+        retryBaseMs: 30_000,
+        retryMaxMs: 1_200_000,
+        anomalyZ: 4,
+        anomalyMinCost: 1,
+        anomalyMinRequests: 100,
+      }),
   })
   .strict();
 

@@ -171,3 +171,14 @@ export function calendarWindow(nowMs: number, timeZone: string, window: Calendar
   cache.set(timeZone, { from: nowMs, period });
   return period;
 }
+
+/**
+ * The first instant of the calendar day or month containing `nowMs` in `timeZone` (local midnight,
+ * or the transition itself in a zone whose clocks skip midnight). Not cached: for background jobs
+ * (budget alerts, forecasts), not the hot path.
+ */
+export function calendarWindowStart(nowMs: number, timeZone: string, window: CalendarWindow): number {
+  const f = formatter(timeZone);
+  const w = wall(f, nowMs);
+  return firstInstantAtOrAfter(f, window === 'day' ? Date.UTC(w.year, w.month - 1, w.day) : Date.UTC(w.year, w.month - 1, 1));
+}

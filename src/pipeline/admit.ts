@@ -42,6 +42,11 @@ export interface AdmitDeps {
   failModeOf(deployment: Deployment): FailMode;
   /** Told of every refusal (metrics). */
   onRefusal?: (code: ErrorCode) => void;
+  /**
+   * When a tenant's day/month rule is forecast to run out (ISO time), from the alert job's
+   * in-memory cache (src/billing/alerts/forecast.ts): a Map lookup, never a database call.
+   */
+  budgetExhaustsAt?: (tenantId: string, ruleId: string) => string | undefined;
   now?: () => number;
 }
 
@@ -134,6 +139,20 @@ function rateHeaders(planned: readonly Planned[], states: readonly ChargeState[]
   return headers;
 }
 
+/** The earliest forecast exhaustion among the request's day/month budgets, if any is forecast. */
+function addExhaustion(headers: Record<string, string>, planned: readonly Planned[], tenantId: string, exhaustsAt: AdmitDeps['budgetExhaustsAt']): Record<string, string> {
+  if (exhaustsAt === undefined) return headers;
+  let earliest: string | undefined;
+  for (const p of planned) {
+    if (p.rule.window !== 'day' && p.rule.window !== 'month') continue;
+    const at = exhaustsAt(tenantId, p.rule.id);
+    // Same ISO format throughout: string order is time order.
+    if (at !== undefined && (earliest === undefined || at < earliest)) earliest = at;
+  }
+  if (earliest !== undefined) headers['x-gatehouse-budget-exhausts-at'] = earliest;
+  return headers;
+}
+
 function refusal(planned: readonly Planned[], result: Extract<ReserveResult, { ok: false }>): GatewayError {
   const failed = planned[result.failed] as Planned;
   const rule = failed.rule;
@@ -209,7 +228,7 @@ export function admit(deps: AdmitDeps): Stage {
       const result = pending instanceof Promise ? await pending : pending;
       if (result.ok) {
         admission.via = result.via;
-        ctx.extraHeaders = rateHeaders(admission.planned, result.states);
+        ctx.extraHeaders = addExhaustion(rateHeaders(admission.planned, result.states), admission.planned, subjects.tenantId, deps.budgetExhaustsAt);
         if (clamped !== undefined) ctx.extraHeaders['x-gatehouse-max-tokens-clamped'] = String(clamped);
         return admission;
       }
@@ -262,7 +281,7 @@ export function admit(deps: AdmitDeps): Stage {
       const accept = (result: ServiceReserveResult): void => {
         if (!result.ok) throw refuse(admission.planned, result);
         admission.via = result.via;
-        ctx.extraHeaders = rateHeaders(admission.planned, result.states);
+        ctx.extraHeaders = addExhaustion(rateHeaders(admission.planned, result.states), admission.planned, subjects.tenantId, deps.budgetExhaustsAt);
         settleLater(ctx, id, admission, d, weight);
       };
       if (pending instanceof Promise) return pending.then(accept);

@@ -90,3 +90,5 @@ export type {
   UsageTagRollupRow,
 } from './repos/usage.js';
 export { usageMaintenanceRepo } from './repos/usage-maintenance.js';
+export { alertsRepo } from './repos/alerts.js';
+export type { AlertKind, AlertRecord, AlertSummary, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryState } from './repos/alerts.js';

@@ -2,6 +2,7 @@
 import { buildOpenApi } from '../openapi.js';
 import type { AdminRoute } from '../route.js';
 import { adminKeyRoutes } from './admin-keys.js';
+import { alertRoutes } from './alerts.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditRoutes } from './audit.js';
 import { domainRoutes } from './domains.js';
@@ -34,5 +35,6 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   ...jwtIssuerRoutes,
   ...secretRoutes,
   ...tenantDeploymentRoutes,
+  ...alertRoutes,
   ...auditRoutes,
 ];

@@ -15,6 +15,7 @@ import { migration0010 } from './0010_domain_verification.js';
 import { migration0011 } from './0011_cache_bytes.js';
 import { migration0012 } from './0012_tenant_deployments.js';
 import { migration0013 } from './0013_usage.js';
+import { migration0014 } from './0014_alerts.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -33,4 +34,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0011,
   migration0012,
   migration0013,
+  migration0014,
 ];

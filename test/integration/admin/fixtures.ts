@@ -1,5 +1,7 @@
 /** Resources of every kind in one tenant, created through the admin API. */
+import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
+import { alertsRepo, type Store } from '../../../src/store/index.js';
 import { str, type Client } from './helpers.js';
 
 export interface TenantFixtures {
@@ -20,6 +22,11 @@ export interface TenantFixtures {
   deployment: string;
   /** A model alias of the tenant's own, named uniquely per tenant. */
   alias: string;
+  /**
+   * An alert id. Alerts are raised by the alert job, not through the API: seedAlert raises one
+   * through the store; until then it is a random id.
+   */
+  alert: string;
   /** The plan the tenant is on (a platform resource: the same for every tenant). */
   plan: string;
   /** A limit rule of the tenant's own, with an id no other tenant's fixtures use. */
@@ -62,5 +69,12 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
   const alias = `${slug}-fast`;
   const aliased = await admin('POST', `${base}/aliases`, { body: { alias, model: 'gpt-4o-mini' } });
   expect(aliased.status, aliased.text).toBe(201);
-  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, jwt_issuer, provider_credential, webhook, deployment, alias, plan: 'standard', rule };
+  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, jwt_issuer, provider_credential, webhook, deployment, alias, alert: randomUUID(), plan: 'standard', rule };
+}
+
+/** Raises an alert in the tenant through the store (a kind no fixture webhook subscribes to). */
+export async function seedAlert(store: Pick<Store, 'withTenant'>, tenant: string): Promise<string> {
+  const raised = await store.withTenant(tenant, (tx) => alertsRepo.raise(tx, { kind: 'usage.anomaly', alertKey: `fixture-${randomUUID()}`, payload: { fixture: true } }));
+  if (raised === null) throw new Error('fixture alert exists');
+  return raised.alert.id;
 }

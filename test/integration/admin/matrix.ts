@@ -135,6 +135,12 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'GET', path: `${T}/aliases`, roles: [TA, TD, TV] },
   { method: 'POST', path: `${T}/aliases`, roles: [TA], body: () => ({ alias: `evil-${rand()}`, model: 'gpt-4o-mini' }) },
   { method: 'DELETE', path: `${T}/aliases/{alias}`, roles: [TA] },
+  { method: 'GET', path: `${T}/alerts`, roles: [TA, TB] },
+  { method: 'POST', path: `${T}/alerts/test`, roles: [TA] },
+  { method: 'GET', path: `${T}/alerts/{alert}/deliveries`, roles: [TA, TB] },
+  { method: 'GET', path: `${T}/forecast`, roles: [TA, TB] },
+  { method: 'GET', path: `${T}/alert-settings`, roles: [TA, TB] },
+  { method: 'PATCH', path: `${T}/alert-settings`, roles: [TA], body: () => ({ budget_thresholds: [1] }) },
 
   { method: 'GET', path: `${T}/audit`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: `${T}/audit.jsonl`, roles: [AUD, TA, TAU] },
@@ -160,6 +166,7 @@ export function nowhere(): TenantFixtures {
     webhook: randomUUID(),
     deployment: randomUUID(),
     alias: `no-such-alias-${rand()}`,
+    alert: randomUUID(),
     plan: `no-such-plan-${rand()}`,
     rule: `no-such-rule-${rand()}`,
   };

@@ -5,6 +5,8 @@ import type { StoreFactory, StoreHandle } from './factory.js';
 
 /** Exactly what gatehouse_platform may read; a new grant must be added here on purpose. */
 const PLATFORM_COLUMNS: Record<string, string[]> = {
+  // When deliveries are due, to find tenants with work (0014_alerts); never payloads or outcomes.
+  alert_deliveries: ['next_attempt_at', 'state', 'tenant_id'],
   // Limits are metadata: the snapshot builds every tenant's limits from them (0008_limits).
   limit_rules: ['burst', 'created_at', 'id', 'limit', 'metric', 'models', 'scope', 'subject', 'tenant_id', 'updated_at', 'version', 'window'],
   plans: ['budget_action', 'created_at', 'description', 'id', 'name', 'rules', 'updated_at', 'version', 'weight'],

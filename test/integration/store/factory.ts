@@ -22,6 +22,7 @@ import {
   tenantsRepo,
   upsertTenantBySlug,
   usageRepo,
+  alertsRepo,
   usersRepo,
   webhooksRepo,
 } from '../../../src/store/index.js';
@@ -96,7 +97,12 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
       prices: { input: 1, output: 2, cachedInput: 0, request: 0 },
     });
     await modelAliasesRepo.put(tx, 'fast', `llm-${slug}`);
-    await webhooksRepo.create(tx, sealer, { url: `https://${domain}/hook`, events: ['key.created'], secret: `whsec-${slug}` });
+    const hook = await webhooksRepo.create(tx, sealer, { url: `https://${domain}/hook`, events: ['key.created'], secret: `whsec-${slug}` });
+    // An alert with a delivery, so both alert tables have rows (migration 0014). The seeded
+    // webhook is not subscribed to alerts: the outbox row is written directly.
+    const raised = await alertsRepo.raise(tx, { kind: 'usage.anomaly', alertKey: 'seed', payload: { seed: true } });
+    if (raised === null) throw new Error('seed: alert exists');
+    await tx.query('INSERT INTO alert_deliveries (tenant_id, id, alert_id, webhook_id) VALUES ($1, gen_random_uuid(), $2, $3)', [tenant.id, raised.alert.id, hook.id]);
     await jwtIssuersRepo.upsert(tx, {
       issuer: `https://idp.${domain}/`,
       audience: null,

@@ -150,6 +150,16 @@ export function rlsContract(factory: StoreFactory): void {
           [b.id],
         ],
         [
+          'alerts',
+          "INSERT INTO alerts (tenant_id, id, kind, alert_key, payload) VALUES ($1, gen_random_uuid(), 'webhook.test', 'evil', '{}'::jsonb)",
+          [b.id],
+        ],
+        [
+          'alert_deliveries',
+          'INSERT INTO alert_deliveries (tenant_id, id, alert_id, webhook_id) VALUES ($1, gen_random_uuid(), gen_random_uuid(), gen_random_uuid())',
+          [b.id],
+        ],
+        [
           'usage_tag_rollups',
           "INSERT INTO usage_tag_rollups (tenant_id, granularity, bucket_start, tag, model) VALUES ($1, 'hour', now(), 't', 'm')",
           [b.id],

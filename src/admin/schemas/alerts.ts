@@ -1,0 +1,112 @@
+/** Alerts, their webhook deliveries, budget forecasts and the tenant's alert settings. */
+import { z } from 'zod';
+import { alertSettingsSchema, type EffectiveAlertSettings } from '../../billing/alerts/settings.js';
+import type { Forecast } from '../../billing/alerts/forecast.js';
+import type { AlertSummary, DeliveryRecord } from '../../store/index.js';
+import { iso, isoOut } from './common.js';
+
+export const alertKind = z.enum(['budget.threshold', 'budget.forecast', 'usage.anomaly', 'webhook.test']);
+
+export const alertView = z.object({
+  object: z.literal('alert'),
+  id: z.uuid().describe('Also the webhook event id (x-gatehouse-event-id).'),
+  kind: alertKind,
+  key: z.string().describe('What the alert is about, e.g. budget:<rule>:<counter>:<period>:<threshold>; one alert per key.'),
+  data: z.record(z.string(), z.unknown()),
+  created_at: isoOut,
+  deliveries: z.object({ pending: z.number().int(), delivered: z.number().int(), failed: z.number().int() }),
+});
+
+export function presentAlert(a: AlertSummary): z.output<typeof alertView> {
+  return { object: 'alert', id: a.id, kind: a.kind, key: a.alertKey, data: a.payload, created_at: iso(a.createdAt), deliveries: a.deliveries };
+}
+
+export const deliveryView = z.object({
+  object: z.literal('alert_delivery'),
+  id: z.uuid(),
+  webhook_id: z.uuid(),
+  state: z.enum(['pending', 'delivered', 'failed']),
+  attempts: z.number().int(),
+  next_attempt_at: isoOut.nullable().describe('When a pending delivery is tried next.'),
+  last_status: z.number().int().nullable().describe('HTTP status of the last attempt; null: no response.'),
+  last_error: z.string().nullable(),
+  delivered_at: isoOut.nullable(),
+  created_at: isoOut,
+  updated_at: isoOut,
+});
+
+export function presentDelivery(d: DeliveryRecord): z.output<typeof deliveryView> {
+  return {
+    object: 'alert_delivery',
+    id: d.id,
+    webhook_id: d.webhookId,
+    state: d.state,
+    attempts: d.attempts,
+    next_attempt_at: d.state === 'pending' ? iso(d.nextAttemptAt) : null,
+    last_status: d.lastStatus,
+    last_error: d.lastError,
+    delivered_at: iso(d.deliveredAt),
+    created_at: iso(d.createdAt),
+    updated_at: iso(d.updatedAt),
+  };
+}
+
+export const alertsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50).describe('Page size, 1 to 200.'),
+  cursor: z.string().min(1).max(1024).optional().describe('The next_cursor of the previous page.'),
+  kind: alertKind.optional(),
+});
+
+export const forecastView = z.object({
+  object: z.literal('forecast'),
+  time_zone: z.string(),
+  lookback_hours: z.number().int(),
+  generated_at: isoOut,
+  rules: z.array(
+    z.object({
+      rule_id: z.string(),
+      scope: z.string(),
+      subject: z.string().nullable().describe('The team or key of the counter; null: tenant-wide.'),
+      metric: z.string(),
+      window: z.enum(['day', 'month']),
+      used: z.number(),
+      limit: z.number(),
+      rate_per_hour: z.number().describe('Consumption per hour over the lookback.'),
+      exhausts_at: isoOut.nullable().describe('When the budget runs out at this rate; null: not before the window resets.'),
+      window_resets_at: isoOut,
+    }),
+  ),
+});
+
+export function presentForecasts(fs: readonly (Forecast & { scope: string })[]) {
+  return fs.map((f) => ({
+    rule_id: f.ruleId,
+    scope: f.scope,
+    subject: f.subject,
+    metric: f.metric,
+    window: f.window,
+    used: f.used,
+    limit: f.limit,
+    rate_per_hour: Math.round(f.ratePerHour * 1000) / 1000,
+    exhausts_at: f.exhaustsAt === null ? null : new Date(f.exhaustsAt).toISOString(),
+    window_resets_at: new Date(f.resetAt).toISOString(),
+  }));
+}
+
+export const alertSettingsView = z.object({
+  object: z.literal('alert_settings'),
+  budget_thresholds: z.array(z.number().int()).describe('Percentages of each day/month cost budget that raise an alert.'),
+  anomaly_action: z.enum(['notify', 'off']),
+});
+
+export function presentSettings(s: EffectiveAlertSettings): z.output<typeof alertSettingsView> {
+  return { object: 'alert_settings', budget_thresholds: [...s.budgetThresholds], anomaly_action: s.anomalyAction };
+}
+
+/** A field given replaces the stored one; null restores its default. */
+export const patchAlertSettingsBody = z
+  .strictObject({
+    budget_thresholds: alertSettingsSchema.shape.budgetThresholds.unwrap().nullable().optional(),
+    anomaly_action: alertSettingsSchema.shape.anomalyAction.unwrap().nullable().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'at least one field must be given');
