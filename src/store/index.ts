@@ -76,3 +76,14 @@ export { limitRulesRepo } from './repos/limit-rules.js';
 export type { RemoveLimitRuleResult, StoredLimitRule, UpsertLimitRuleResult } from './repos/limit-rules.js';
 // The config_objects storage quota (migration 0009).
 export { configObjectsRepo } from './repos/config-objects.js';
+// Usage metering (migration 0010).
+export { usageRepo } from './repos/usage.js';
+export type {
+  UsageEventRecord,
+  UsageGranularity,
+  UsageRollupQuery,
+  UsageRollupRow,
+  UsageStatusClass,
+  UsageTagRollupQuery,
+  UsageTagRollupRow,
+} from './repos/usage.js';
