@@ -25,6 +25,10 @@
  * - PATCH of a tenant needs `tenants.settings` (the tenant's own settings: time zone and budget
  *   action, which a tenant_admin may set); every other field (name, plan, regions, models) also
  *   needs `tenants.update`, which only platform_admin holds. Checked per field in the service.
+ * - Usage, invoices and chargeback are money: tenant_admin and tenant_billing read their own
+ *   tenant's. platform_admin reads invoices' totals only (through the platform role's column
+ *   grants: never their lines), fleet-wide usage aggregates (no team, key or tag) and writes the
+ *   price book. Developers, viewers and auditors see none of it.
  */
 import type { Role } from '../identity/roles.js';
 
@@ -63,6 +67,12 @@ export const PERMISSIONS = [
   'webhooks.write',
   'audit.read',
   'platform_audit.read',
+  'usage.read',
+  'invoices.read',
+  'chargeback.read',
+  'platform_usage.read',
+  'price_book.read',
+  'price_book.write',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -88,6 +98,10 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'admin_keys.read',
     'admin_keys.write',
     'domains.read',
+    'invoices.read',
+    'platform_usage.read',
+    'price_book.read',
+    'price_book.write',
   ],
   platform_auditor: ['self.read', 'audit.read', 'platform_audit.read'],
   tenant_admin: [
@@ -115,6 +129,9 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'webhooks.read',
     'webhooks.write',
     'audit.read',
+    'usage.read',
+    'invoices.read',
+    'chargeback.read',
   ],
   tenant_developer: [
     'self.read',
@@ -129,7 +146,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'provider_credentials.read',
     'webhooks.read',
   ],
-  tenant_billing: ['self.read', 'tenants.read', 'limits.read', 'teams.read', 'api_keys.read'],
+  tenant_billing: ['self.read', 'tenants.read', 'limits.read', 'teams.read', 'api_keys.read', 'usage.read', 'invoices.read', 'chargeback.read'],
   tenant_viewer: [
     'self.read',
     'tenants.read',

@@ -87,3 +87,7 @@ export type {
   UsageTagRollupQuery,
   UsageTagRollupRow,
 } from './repos/usage.js';
+export { billingRepo } from './repos/billing.js';
+export type { InvoiceRecord, InvoiceTotals, NewInvoice, NewPriceBookEntry, PriceBookEntry, TenantBillingInfo } from './repos/billing.js';
+export { usageQueryRepo } from './repos/usage-query.js';
+export type { GroupModelUsageRecord, ModelUsageRecord, PlatformGroupBy, UsageAggregate, UsageFilter, UsageGroupBy } from './repos/usage-query.js';

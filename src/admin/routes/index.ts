@@ -4,6 +4,7 @@ import type { AdminRoute } from '../route.js';
 import { adminKeyRoutes } from './admin-keys.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditRoutes } from './audit.js';
+import { billingRoutes } from './billing.js';
 import { domainRoutes } from './domains.js';
 import { limitRoutes } from './limits.js';
 import { metaRoutes } from './meta.js';
@@ -13,6 +14,7 @@ import { secretRoutes } from './secrets.js';
 import { serviceAccountRoutes } from './service-accounts.js';
 import { teamRoutes } from './teams.js';
 import { tenantRoutes } from './tenants.js';
+import { usageRoutes } from './usage.js';
 import { userRoutes } from './users.js';
 
 let document: Record<string, unknown> | undefined;
@@ -31,4 +33,6 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   ...domainRoutes,
   ...secretRoutes,
   ...auditRoutes,
+  ...usageRoutes,
+  ...billingRoutes,
 ];

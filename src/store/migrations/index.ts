@@ -12,6 +12,7 @@ import { migration0007 } from './0007_key_cidrs.js';
 import { migration0008 } from './0008_limits.js';
 import { migration0009 } from './0009_config_objects.js';
 import { migration0010 } from './0010_usage.js';
+import { migration0011 } from './0011_billing.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -27,4 +28,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0008,
   migration0009,
   migration0010,
+  migration0011,
 ];

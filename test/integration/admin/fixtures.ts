@@ -1,4 +1,5 @@
 /** Resources of every kind in one tenant, created through the admin API. */
+import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import { str, type Client } from './helpers.js';
 
@@ -19,6 +20,11 @@ export interface TenantFixtures {
   plan: string;
   /** A limit rule of the tenant's own, with an id no other tenant's fixtures use. */
   rule: string;
+  /**
+   * An invoice id. The admin API cannot issue one (closing a period is the CLI's), so this is an
+   * id issued nowhere; test/integration/billing/ checks real invoices across tenants.
+   */
+  invoice: string;
 }
 
 export const POLICY_DOC = { rules: [{ type: 'max_tokens', max: 1000 }] };
@@ -48,5 +54,5 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
   const rule = await created(
     admin('POST', `${base}/limits/rules`, { body: { id: `${slug}-app-rpm`, scope: 'key', subject: api_key, metric: 'requests', window: 'minute', limit: 10 } }),
   );
-  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, provider_credential, webhook, plan: 'standard', rule };
+  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, provider_credential, webhook, plan: 'standard', rule, invoice: randomUUID() };
 }
