@@ -255,6 +255,21 @@ export const billingRepo = {
     }));
   },
 
+  /** Sets a plan's pricing document (validated by the caller). Platform scope only (RLS). */
+  async setPlanPricing(tx: TenantTx, planId: string, pricing: unknown): Promise<boolean> {
+    const { rowCount } = await tx.query(`UPDATE plans SET pricing = $2::jsonb, updated_at = now() WHERE id = $1`, [
+      planId,
+      pricing === null ? null : JSON.stringify(pricing),
+    ]);
+    return rowCount > 0;
+  },
+
+  /** A plan's pricing document as stored, by plan id. */
+  async planPricing(tx: TenantTx | PlatformTx, planId: string): Promise<unknown> {
+    const { rows } = await tx.query<{ pricing: unknown }>(`SELECT pricing FROM plans WHERE id = $1`, [planId]);
+    return rows[0]?.pricing ?? null;
+  },
+
   /** Every tenant id (platform role), for closing a period fleet-wide. */
   async tenantIds(tx: PlatformTx): Promise<string[]> {
     const { rows } = await tx.query<{ id: string }>(`SELECT id FROM tenants ORDER BY id`);
