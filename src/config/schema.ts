@@ -258,6 +258,24 @@ export const configSchema = z
       })
       .strict()
       .default({ defaultMaxOutputTokens: 4096, redisTimeoutMs: 1000, replicas: 1 }),
+    /** Prometheus /metrics. */
+    metrics: z
+      .object({
+        /**
+         * Tenant-labelled series: the `top` tenants by recent traffic keep their slug as the
+         * `tenant` label, every other tenant is aggregated as "other"; the set is recomputed
+         * every `recomputeSeconds` (src/observability/tenant-labels.ts).
+         */
+        tenantLabels: z
+          .object({
+            top: z.number().int().min(0).max(1000).default(20),
+            recomputeSeconds: z.number().int().min(5).max(86_400).default(60),
+          })
+          .strict()
+          .default({ top: 20, recomputeSeconds: 60 }),
+      })
+      .strict()
+      .default({ tenantLabels: { top: 20, recomputeSeconds: 60 } }),
   })
   .strict();
 
