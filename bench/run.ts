@@ -6,6 +6,7 @@
  *   node dist/bench/run.js [--quick] [--duration 5] [--connections 50] [--help]
  *   node dist/bench/run.js noisy-neighbor [--quick] [--help]    (bench/noisy-neighbor.ts)
  *   node dist/bench/run.js admission [--quick] [--help]         (bench/admission.ts)
+ *   node dist/bench/run.js metering [--quick] [--help]          (bench/metering.ts)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -189,6 +190,7 @@ async function main(): Promise<void> {
 const SUBCOMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<void>>> = {
   'noisy-neighbor': async () => (await import('./noisy-neighbor.js')).noisyNeighbor,
   admission: async () => (await import('./admission.js')).admissionBench,
+  metering: async () => (await import('./metering.js')).meteringBench,
 };
 
 async function dispatch(): Promise<void> {

@@ -41,6 +41,9 @@ import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
+import { startMetering, type Metering } from './metering/index.js';
+import { meter } from './pipeline/meter.js';
+import { resolve as resolvePath } from 'node:path';
 
 const SHRED_INTERVAL_MS = 3_600_000;
 
@@ -55,6 +58,8 @@ export interface RunningGateway {
   logger: Logger;
   /** The gateway's store, for in-process administration and tests; closed by close(). */
   store: Store;
+  /** Usage metering (spool and shipper), for tests and benchmarks. */
+  metering: Metering;
   /** Graceful: stops accepting, drains in-flight requests up to the grace period, closes. */
   close(): Promise<void>;
 }
@@ -96,6 +101,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let keyTouch: KeyTouch | undefined;
   let limitService: LimitService | undefined;
   let auditQueue: AuditQueue | undefined;
+  let meteringService: Metering | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -142,9 +148,40 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     auditQueue = audits;
     const onAuthFailure = auditAuthFailures(audits);
 
+    const m = config.metering;
+    const metering = await startMetering({
+      store,
+      spoolDir: resolvePath(config.dataDir, m.spoolDir),
+      fsyncIntervalMs: m.fsyncIntervalMs,
+      segmentBytes: m.segmentBytes,
+      spoolMaxBytes: m.spoolMaxBytes,
+      ackMode: m.ackMode,
+      batchSize: m.batchSize,
+      lingerMs: m.shipLingerMs,
+      concurrency: m.shipConcurrency,
+      retention: { defaultDays: m.retentionDays, maxDays: m.maxRetentionDays, monthsAhead: 2, intervalMs: 6 * 3_600_000 },
+      logger,
+    });
+    meteringService = metering;
+    metrics.watchMetering(() => {
+      const { spool, shipper, writeFailures } = metering.stats();
+      return {
+        spoolBytes: spool.bytes,
+        backlogBytes: spool.backlogBytes,
+        segments: spool.segments,
+        spooled: spool.appended,
+        shipped: shipper.shipped,
+        shipFailures: shipper.failures,
+        shipperUp: shipper.state === 'up',
+        writeFailures,
+        corrupt: spool.corrupt,
+      };
+    });
+
     const front = [identify(registry), authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure })];
     const inference = compose([
       ...front,
+      meter(metering),
       observeTenant(tenantMetrics),
       parseBody({ maxBytes: config.server.maxBodyBytes }),
       authorize({ onAuthFailure }),
@@ -230,6 +267,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       mock,
       logger,
       store,
+      metering,
       close() {
         closing ??= (async () => {
           ready = false;
@@ -240,6 +278,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await touch.close(); // after the drain: in-flight requests may still touch keys
           await limits.close(); // after the drain: in-flight requests settle their reservations
           await audits.close(); // likewise: and its last flush needs the store
+          await metering.close(); // after the drain: every finished request has spooled its event
           await adapters.close();
           await mock?.close();
           await store.close();
@@ -253,6 +292,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await keyTouch?.close();
     await limitService?.close();
     await auditQueue?.close();
+    await meteringService?.close();
     await store.close();
     throw err;
   }

@@ -49,6 +49,8 @@ export const ERRORS = {
   shutting_down: { status: 503, type: 'server_error' },
   /** The shared limits store (Redis) is unreachable and the deployment fails closed (DESIGN §4). */
   limits_unavailable: { status: 503, type: 'server_error' },
+  /** The usage spool is full (the store has been unreachable for long): no request may go unmetered. */
+  metering_unavailable: { status: 503, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'timeout_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

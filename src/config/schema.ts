@@ -276,6 +276,43 @@ export const configSchema = z
       })
       .strict()
       .default({ tenantLabels: { top: 20, recomputeSeconds: 60 } }),
+    /** Usage metering (DESIGN §5): the local spool and the shipper that drains it to the store. */
+    metering: z
+      .object({
+        /** Spool directory; relative to dataDir. One gateway process per directory (locked). */
+        spoolDir: z.string().min(1).default('spool'),
+        /** Group-commit interval of the spool's fsync, ms (0: never fsync periodically). */
+        fsyncIntervalMs: z.number().int().min(0).max(10_000).default(5),
+        /** 'write': a request is done once its event reached the kernel (survives kill -9); 'fsync': once on disk. */
+        ackMode: z.enum(['write', 'fsync']).default('write'),
+        /** Past this the spool refuses new model requests with 503 metering_unavailable. */
+        spoolMaxBytes: z.number().int().min(1024 * 1024).max(1024 ** 4).default(1024 ** 3),
+        segmentBytes: z.number().int().min(64 * 1024).max(1024 ** 3).default(16 * 1024 * 1024),
+        /** Events per shipped batch. */
+        batchSize: z.number().int().min(1).max(50_000).default(5000),
+        /** An idle shipper waits this long for more events before shipping, ms. */
+        shipLingerMs: z.number().int().min(0).max(60_000).default(50),
+        /** Tenant transactions of one batch in parallel. */
+        shipConcurrency: z.number().int().min(1).max(64).default(4),
+        /** Raw-event retention for tenants without a usageRetentionDays setting. */
+        retentionDays: z.number().int().min(1).max(36_500).default(90),
+        /** Longest raw-event retention any tenant may set; older monthly partitions are dropped. */
+        maxRetentionDays: z.number().int().min(1).max(36_500).default(400),
+      })
+      .strict()
+      .refine((m) => m.retentionDays <= m.maxRetentionDays, { message: 'retentionDays must not exceed maxRetentionDays' })
+      .default({
+        spoolDir: 'spool',
+        fsyncIntervalMs: 5,
+        ackMode: 'write',
+        spoolMaxBytes: 1024 ** 3,
+        segmentBytes: 16 * 1024 * 1024,
+        batchSize: 5000,
+        shipLingerMs: 50,
+        shipConcurrency: 4,
+        retentionDays: 90,
+        maxRetentionDays: 400,
+      }),
   })
   .strict();
 

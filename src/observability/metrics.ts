@@ -14,6 +14,20 @@ export interface GatewayMetrics {
   countLimitRefusal(code: string): void;
   /** Reports the shared limits backend's health at scrape time (Redis mode). */
   watchLimits(read: () => LimitsHealth | undefined): void;
+  /** Reports the usage spool and shipper at scrape time. */
+  watchMetering(read: () => MeteringHealth | undefined): void;
+}
+
+export interface MeteringHealth {
+  spoolBytes: number;
+  backlogBytes: number;
+  segments: number;
+  spooled: number;
+  shipped: number;
+  shipFailures: number;
+  shipperUp: boolean;
+  writeFailures: number;
+  corrupt: number;
 }
 
 export interface LimitsHealth {
@@ -65,6 +79,29 @@ export function createMetrics(): GatewayMetrics {
   limitsGauge('gatehouse_limits_unavailable_rejections', 'Requests refused with 503 while Redis was down (fail closed).', (h) => h.unavailableRejections);
   limitsGauge('gatehouse_limits_backend_failures', 'Calls to the shared limits store that failed as unreachable.', (h) => h.failures);
   limitsGauge('gatehouse_limits_pending_settles', 'Settlements waiting for Redis to come back.', (h) => h.pendingSettles);
+  let readMetering: () => MeteringHealth | undefined = () => undefined;
+  const meteringGauge = (name: string, help: string, pick: (h: MeteringHealth) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const health = readMetering();
+        if (health !== undefined) this.set(pick(health));
+      },
+    });
+  };
+  meteringGauge('gatehouse_usage_spool_bytes', 'Bytes of usage spool segments on disk.', (h) => h.spoolBytes);
+  meteringGauge('gatehouse_usage_spool_backlog_bytes', 'Bytes of usage events spooled but not yet in the store.', (h) => h.backlogBytes);
+  meteringGauge('gatehouse_usage_spool_segments', 'Usage spool segment files.', (h) => h.segments);
+  meteringGauge('gatehouse_usage_events_spooled', 'Usage events appended to the spool by this process.', (h) => h.spooled);
+  meteringGauge('gatehouse_usage_events_shipped', 'Usage events shipped to the store by this process (replays included).', (h) => h.shipped);
+  meteringGauge('gatehouse_usage_ship_failures', 'Failed attempts to ship a usage batch (retried).', (h) => h.shipFailures);
+  meteringGauge('gatehouse_usage_shipper_up', '1 while usage batches reach the store, 0 while shipping fails and the spool grows.', (h) =>
+    h.shipperUp ? 1 : 0,
+  );
+  meteringGauge('gatehouse_usage_write_failures', 'Usage events that could not be spooled (their responses were cut).', (h) => h.writeFailures);
+  meteringGauge('gatehouse_usage_spool_corrupt_records', 'Spool records skipped as corrupt while shipping.', (h) => h.corrupt);
   return {
     registry,
     observeOverhead: (seconds) => overhead.observe(seconds),
@@ -72,6 +109,9 @@ export function createMetrics(): GatewayMetrics {
     countLimitRefusal: (code) => refusals.labels(code).inc(),
     watchLimits: (read) => {
       readLimits = read;
+    },
+    watchMetering: (read) => {
+      readMetering = read;
     },
   };
 }

@@ -70,6 +70,17 @@ export interface RequestContext {
   closed?: { status: number; clientAborted: boolean };
   /** Response headers stages add (rate-limit state); the server writes them on every answer. */
   extraHeaders?: Record<string, string>;
+  /** hrtime when the first body chunk of a streamed answer passed (set by the server). */
+  firstByteAt?: bigint;
+  /** True when the gateway answered from its response cache (metering counts hits). */
+  cacheHit?: boolean;
+  /**
+   * Runs once: right before the response's last byte is released to the client (or its error is
+   * sent), or at close when the response never completed. Metering writes the usage event here,
+   * so a response the client saw complete always has its event (DESIGN §5). A returned promise
+   * holds the last byte until it settles; a throw cuts the response instead of completing it.
+   */
+  completion?: Completion;
 }
 
 export interface RequestOutcome {
@@ -86,6 +97,23 @@ export interface RequestOutcome {
 }
 
 export type Finisher = (outcome: RequestOutcome, ctx: RequestContext) => void;
+
+export type Completion = (outcome: RequestOutcome, ctx: RequestContext) => void | Promise<void>;
+
+/**
+ * Sets the request's completion hook (see RequestContext.completion). When the response is
+ * already over (the client left while a stage awaited), it runs now.
+ */
+export function setCompletion(ctx: RequestContext, completion: Completion): void {
+  const closed = ctx.closed;
+  if (closed === undefined) {
+    ctx.completion = completion;
+    return;
+  }
+  void Promise.resolve()
+    .then(() => completion({ status: closed.status, usage: undefined, clientAborted: closed.clientAborted, upstreamMs: undefined }, ctx))
+    .catch(() => {});
+}
 
 /**
  * Registers work for when the response is over. A stage that was still awaiting (a Redis call)

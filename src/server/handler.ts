@@ -110,10 +110,59 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
     logFailure(deps, ctx, failure);
     failMidStream(res, failure);
   });
-  body.pipe(res);
-  void upstream.usage.then((usage) => {
-    if (usage !== undefined) ctx.usage = usage;
+  if (ctx.completion === undefined) {
+    body.pipe(res);
+    void upstream.usage.then((usage) => {
+      if (usage !== undefined) ctx.usage = usage;
+    });
+    return;
+  }
+  // The last byte waits for the completion hook (the usage event reaching the spool).
+  if (ctx.body?.stream === true) body.once('data', () => void (ctx.firstByteAt = process.hrtime.bigint()));
+  body.pipe(res, { end: false });
+  body.once('end', () => {
+    upstream.usage.then(
+      (usage) => {
+        if (usage !== undefined) ctx.usage = usage;
+        endAfterCompletion(deps, ctx, res, usage);
+      },
+      () => endAfterCompletion(deps, ctx, res, undefined),
+    );
   });
+}
+
+function outcomeOf(ctx: RequestContext, status: number, clientAborted: boolean, usage: Usage | undefined): RequestOutcome {
+  const { upstreamStartedAt, upstreamAnsweredAt } = ctx;
+  const upstreamMs =
+    upstreamStartedAt !== undefined && upstreamAnsweredAt !== undefined ? Number(upstreamAnsweredAt - upstreamStartedAt) / 1e6 : undefined;
+  const upstreamStatus = ctx.upstream?.status ?? ctx.upstreamErrorStatus;
+  return { status, usage: usage ?? ctx.usage, clientAborted, upstreamMs, upstreamStatus };
+}
+
+/** Runs the completion hook if it has not run yet; what it returns (or throws) is the caller's. */
+function runCompletion(ctx: RequestContext, outcome: RequestOutcome): void | Promise<void> {
+  const completion = ctx.completion;
+  if (completion === undefined) return;
+  ctx.completion = undefined;
+  return completion(outcome, ctx);
+}
+
+/** Completion first, then the last byte; a completion that fails cuts the response instead. */
+function endAfterCompletion(deps: HandlerDeps, ctx: RequestContext, res: ServerResponse, usage: Usage | undefined): void {
+  if (res.destroyed || res.writableEnded) return; // cut or closed meanwhile: the close path ran it
+  const cut = (err: unknown) => {
+    deps.logger.error({ reqId: ctx.requestId, err }, 'request completion failed; response cut');
+    res.destroy();
+  };
+  let pending: void | Promise<void>;
+  try {
+    pending = runCompletion(ctx, outcomeOf(ctx, res.statusCode, false, usage));
+  } catch (err) {
+    cut(err);
+    return;
+  }
+  if (pending === undefined) res.end();
+  else pending.then(() => void res.end(), cut);
 }
 
 /**
@@ -123,13 +172,14 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
  */
 function finish(deps: HandlerDeps, ctx: RequestContext, status: number, clientAborted: boolean): void {
   const run = (usage: Usage | undefined): void => {
-    const { upstreamStartedAt, upstreamAnsweredAt } = ctx;
-    const upstreamMs =
-      upstreamStartedAt !== undefined && upstreamAnsweredAt !== undefined
-        ? Number(upstreamAnsweredAt - upstreamStartedAt) / 1e6
-        : undefined;
-    const upstreamStatus = ctx.upstream?.status ?? ctx.upstreamErrorStatus;
-    const outcome: RequestOutcome = { status, usage: usage ?? ctx.usage, clientAborted, upstreamMs, upstreamStatus };
+    const outcome = outcomeOf(ctx, status, clientAborted, usage);
+    // A response that never completed (the client left, a stream failed) still gets its completion.
+    try {
+      const pending = runCompletion(ctx, outcome);
+      if (pending !== undefined) pending.catch((err: unknown) => deps.logger.error({ reqId: ctx.requestId, err }, 'request completion failed'));
+    } catch (err) {
+      deps.logger.error({ reqId: ctx.requestId, err }, 'request completion failed');
+    }
     for (const finisher of ctx.finishers ?? []) {
       try {
         finisher(outcome, ctx);
@@ -193,7 +243,7 @@ export function createHandler(deps: HandlerDeps) {
     const cancellation = watchRequest(deps, res, (aborted) => {
       if (ctx === undefined) return;
       ctx.closed = { status: res.statusCode, clientAborted: aborted };
-      if (ctx.finishers !== undefined) finish(deps, ctx, res.statusCode, aborted);
+      if (ctx.finishers !== undefined || ctx.completion !== undefined) finish(deps, ctx, res.statusCode, aborted);
     });
     ctx = {
       requestId,
@@ -218,6 +268,24 @@ export function createHandler(deps: HandlerDeps) {
         if (context.tenant !== undefined) res.setHeader('x-tenant-id', context.tenant.slug);
         const extra = context.extraHeaders;
         if (extra !== undefined) for (const name in extra) res.setHeader(name, extra[name] as string);
+        // A refusal is metered too, before its answer goes out. Failing to record it does not
+        // withhold the error: nothing was used.
+        let pending: void | Promise<void> = undefined;
+        try {
+          pending = runCompletion(context, outcomeOf(context, failure.status, false, undefined));
+        } catch (e) {
+          deps.logger.error({ reqId: context.requestId, err: e }, 'request completion failed');
+        }
+        if (pending !== undefined) {
+          pending.then(
+            () => sendError(res, failure),
+            (e: unknown) => {
+              deps.logger.error({ reqId: context.requestId, err: e }, 'request completion failed');
+              sendError(res, failure);
+            },
+          );
+          return;
+        }
       }
       sendError(res, failure);
     });

@@ -91,3 +91,4 @@ export { billingRepo } from './repos/billing.js';
 export type { InvoiceRecord, InvoiceTotals, NewInvoice, NewPriceBookEntry, PriceBookEntry, TenantBillingInfo } from './repos/billing.js';
 export { usageQueryRepo } from './repos/usage-query.js';
 export type { GroupModelUsageRecord, ModelUsageRecord, PlatformGroupBy, UsageAggregate, UsageFilter, UsageGroupBy } from './repos/usage-query.js';
+export { usageMaintenanceRepo } from './repos/usage-maintenance.js';

@@ -19,6 +19,12 @@ export function pgDriver(databaseUrl: string, poolSize = 10): Driver {
       // A client whose transaction state is unknown must be destroyed, not returned to the pool:
       // the next borrower (another tenant) would run inside it (DESIGN §12, cancellation).
       let poisoned: Error | undefined;
+      // The pool listens for errors of idle clients only: a checked-out client whose connection
+      // drops between two queries emits 'error', which would otherwise crash the process.
+      const onError = (err: Error) => {
+        poisoned ??= err;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const session: SqlSession = {
@@ -44,6 +50,7 @@ export function pgDriver(databaseUrl: string, poolSize = 10): Driver {
         }
         throw err;
       } finally {
+        client.removeListener('error', onError);
         client.release(poisoned);
       }
     },

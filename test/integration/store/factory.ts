@@ -1,5 +1,5 @@
 /** What the store contract suites need from an implementation, and shared fixtures. */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { appendAudit } from '../../../src/audit/index.js';
 import { tenantSealer } from '../../../src/crypto/envelope.js';
 import { createKeyring } from '../../../src/crypto/keyring.js';
@@ -19,6 +19,7 @@ import {
   teamsRepo,
   tenantsRepo,
   upsertTenantBySlug,
+  usageRepo,
   usersRepo,
   webhooksRepo,
 } from '../../../src/store/index.js';
@@ -119,18 +120,32 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
     });
     // One audit entry, so the audit tables (entries and head) have rows for the RLS suites too.
     await appendAudit(tx, { actor: { kind: 'system', id: null }, action: 'tenant.seed', outcome: 'success' });
+    // A tagged usage event, so usage_events and both rollup tables have rows (migration 0010).
+    await usageRepo.ingest(tx, [
+      {
+        tenantId: tenant.id, eventId: randomUUID(), requestId: 'seed', occurredAt: Date.now(), teamId: team.id,
+        keyId: inserted.key.id, endUser: null, tags: ['seed'], model: 'gpt-4o', deploymentId: null, provider: null,
+        region: null, inputTokens: 1, outputTokens: 1, cachedTokens: 0, costMicros: 1, priceVersion: null, latencyMs: 1,
+        ttftMs: null, status: 200, streamed: false, clientAborted: false, usageEstimated: false, cacheHit: false,
+      },
+    ]);
     return { id: tenant.id, slug, domain, teamId: team.id, keyId: inserted.key.id, key };
   });
 }
 
-/** Tables in the store's schema that have a tenant_id column, from the catalogue. */
+/**
+ * Tables in the store's schema that have a tenant_id column, from the catalogue. Partitions are
+ * left out: the application roles have no rights on them and reach their rows only through the
+ * partitioned parent (whose policy applies); the isolation audit still checks each partition's
+ * RLS and policy, and the RLS contract checks that the roles cannot name them.
+ */
 export async function tenantTables(store: Store): Promise<string[]> {
   return store.admin(async (tx) => {
     const { rows } = await tx.query<{ relname: string }>(
       `SELECT c.relname FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
-       WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY c.relname`,
+       WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname`,
     );
     return rows.map((r) => r.relname);
   });

@@ -132,6 +132,22 @@ export function rlsContract(factory: StoreFactory): void {
           "INSERT INTO idempotency_keys (tenant_id, principal, key, request_hash, status, expires_at) VALUES ($1, 'p', 'k', $2, 0, now())",
           [b.id, Buffer.alloc(32)],
         ],
+        [
+          'usage_events',
+          `INSERT INTO usage_events (tenant_id, event_id, request_id, occurred_at, model, latency_ms, status)
+           VALUES ($1, gen_random_uuid(), 'r', now(), 'm', 1, 200)`,
+          [b.id],
+        ],
+        [
+          'usage_rollups',
+          "INSERT INTO usage_rollups (tenant_id, granularity, bucket_start, model, status_class) VALUES ($1, 'hour', now(), 'm', 'ok')",
+          [b.id],
+        ],
+        [
+          'usage_tag_rollups',
+          "INSERT INTO usage_tag_rollups (tenant_id, granularity, bucket_start, tag, model) VALUES ($1, 'hour', now(), 't', 'm')",
+          [b.id],
+        ],
       ];
       expect(attempts.map(([t]) => t).sort()).toEqual([...tables].sort());
       for (const [table, sql, params] of attempts) {
@@ -171,6 +187,23 @@ export function rlsContract(factory: StoreFactory): void {
         limits: (await tx.query<{ limit: string }>('SELECT "limit"::text AS "limit" FROM limit_rules')).rows.map((r) => r.limit),
       }));
       expect(intact).toEqual({ team: ['Core'], domains: 1, keys: 1, limits: ['30'] });
+    });
+
+    it('the application roles cannot name a partition directly (only its parent, under its policy)', async () => {
+      const rights = await h.store.admin(async (tx) => {
+        const { rows } = await tx.query<{ relname: string; app: boolean; platform: boolean }>(
+          `SELECT c.relname,
+                  has_table_privilege('gatehouse_app', c.oid, 'SELECT, INSERT, UPDATE, DELETE') AS app,
+                  has_table_privilege('gatehouse_platform', c.oid, 'SELECT, INSERT, UPDATE, DELETE') AS platform
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = current_schema() AND c.relispartition ORDER BY c.relname`,
+        );
+        return rows;
+      });
+      expect(rights.length).toBeGreaterThanOrEqual(2);
+      for (const r of rights) expect(r).toEqual({ relname: r.relname, app: false, platform: false });
+      const state = await sqlStateOf(h.store.withTenant(a.id, (tx) => tx.query('SELECT count(*) FROM usage_events_default')));
+      expect(state).toBe(INSUFFICIENT_PRIVILEGE);
     });
 
     it('gatehouse_platform reads metadata of every tenant', async () => {

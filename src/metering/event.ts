@@ -1,0 +1,179 @@
+/**
+ * One usage event per request (DESIGN §5): built from the finished request by a pure function,
+ * and its compact spool encoding. Nothing here reads the request body beyond the `user` field
+ * (and, only for usage the provider did not report, the prompt for a token estimate).
+ */
+import { randomUUID } from 'node:crypto';
+import { costMicros } from '../limits/admission.js';
+import { promptTokens, type PromptOperation } from '../limits/tokens.js';
+import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
+import type { UsageEventRecord } from '../store/index.js';
+
+export type UsageEvent = UsageEventRecord;
+
+export const MAX_TAGS = 10;
+const TAG = /^[a-z0-9_.:-]{1,64}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_TEXT = 256;
+
+export interface ParsedTags {
+  tags: string[];
+  /** Entries left out: malformed, duplicates, or past the tenth. */
+  dropped: number;
+}
+
+/**
+ * Tags from `X-Gatehouse-Tags: a,b`: lower-cased, each `[a-z0-9_.:-]{1,64}`, at most 10,
+ * duplicates once. A malformed tag is dropped, never a reason to refuse the request: metering
+ * must not break traffic. The body's `metadata` is the upstream's (OpenAI stores it with the
+ * completion) and is not read.
+ */
+export function parseTags(header: string | string[] | undefined): ParsedTags {
+  if (header === undefined) return { tags: [], dropped: 0 };
+  const raw = Array.isArray(header) ? header.join(',') : header;
+  const tags: string[] = [];
+  let dropped = 0;
+  for (const part of raw.split(',')) {
+    const t = part.trim().toLowerCase();
+    if (t === '') continue;
+    if (!TAG.test(t) || tags.includes(t) || tags.length >= MAX_TAGS) dropped++;
+    else tags.push(t);
+  }
+  return { tags, dropped };
+}
+
+/** The end user as limits see it (`user` field, else X-Gatehouse-User); null when absent or too long. */
+export function endUserOf(ctx: RequestContext): string | null {
+  const fromBody = ctx.body?.user;
+  const header = ctx.headers['x-gatehouse-user'];
+  const user = typeof fromBody === 'string' && fromBody !== '' ? fromBody : typeof header === 'string' && header !== '' ? header : undefined;
+  return user !== undefined && user.length <= MAX_TEXT ? user : null;
+}
+
+function uuidOrNull(s: string | null | undefined): string | null {
+  return typeof s === 'string' && UUID.test(s) ? s : null;
+}
+
+function estimatedPrompt(ctx: RequestContext): number {
+  const op = ctx.operation;
+  if (ctx.body === undefined || (op !== 'chat' && op !== 'completions' && op !== 'embeddings')) return 0;
+  try {
+    return promptTokens(op as PromptOperation, ctx.body, ctx.deployment?.upstreamModel ?? ctx.model ?? '');
+  } catch {
+    return 0;
+  }
+}
+
+export interface EventClock {
+  /** Epoch ms: the event's occurred_at. */
+  nowMs: number;
+  /** process.hrtime.bigint() at the end of the response. */
+  endHr: bigint;
+}
+
+/**
+ * The request's usage event. Tokens: provider-reported usage wins; a stream cut off (or a
+ * success without usage) is flagged `usageEstimated` with the prompt estimated and one output
+ * token per chunk that passed; a refusal or an upstream error without usage used nothing. Cost:
+ * the serving deployment's prices, the same formula as admission (zero when no token was used).
+ */
+export function buildUsageEvent(ctx: RequestContext, outcome: RequestOutcome, clock: EventClock, eventId: string = randomUUID()): UsageEvent | undefined {
+  const tenant = ctx.tenant;
+  const principal = ctx.principal;
+  if (tenant === undefined || principal === undefined) return undefined;
+  const d = ctx.deployment;
+  const usage = outcome.usage ?? ctx.usage;
+  let input = 0;
+  let output = 0;
+  let cached = 0;
+  let estimated = false;
+  if (usage !== undefined && usage.estimated !== true) {
+    input = usage.promptTokens;
+    output = usage.completionTokens;
+    cached = usage.cachedTokens;
+  } else if (usage !== undefined || (outcome.status < 400 && outcome.upstreamMs !== undefined)) {
+    input = estimatedPrompt(ctx);
+    output = usage?.completionTokens ?? 0;
+    estimated = true;
+  }
+  const cost = d === undefined || input + output === 0 ? 0 : costMicros(d.prices, input, cached, output);
+  const firstByteAt = ctx.firstByteAt;
+  const streamed = ctx.body?.stream === true;
+  const model = d?.model ?? ctx.model ?? 'unknown';
+  return {
+    tenantId: tenant.id,
+    eventId,
+    requestId: ctx.requestId,
+    occurredAt: clock.nowMs,
+    teamId: uuidOrNull(principal.teamId),
+    keyId: principal.kind === 'api_key' ? uuidOrNull(principal.keyId) : null,
+    endUser: endUserOf(ctx),
+    tags: parseTags(ctx.headers['x-gatehouse-tags']).tags,
+    model: model.length <= MAX_TEXT ? model : model.slice(0, MAX_TEXT),
+    deploymentId: d?.id ?? null,
+    provider: d?.provider ?? null,
+    region: d?.region ?? null,
+    inputTokens: input,
+    outputTokens: output,
+    cachedTokens: Math.min(cached, input),
+    costMicros: cost,
+    priceVersion: null,
+    latencyMs: Math.max(0, Math.round(Number(clock.endHr - ctx.startedAt) / 1e6)),
+    ttftMs: streamed && firstByteAt !== undefined ? Math.max(0, Math.round(Number(firstByteAt - ctx.startedAt) / 1e6)) : null,
+    status: outcome.status,
+    streamed,
+    clientAborted: outcome.clientAborted,
+    usageEstimated: estimated,
+    cacheHit: ctx.cacheHit === true,
+  };
+}
+
+/** Spool format version, first element of every record. */
+const V1 = 1;
+
+/**
+ * Positional JSON: a few hundred bytes, no field names repeated per record, and JSON.parse on
+ * the shipper side is faster than any hand-written decoder in JavaScript.
+ */
+export function encodeEvent(e: UsageEvent): Buffer {
+  return Buffer.from(
+    JSON.stringify([
+      V1, e.tenantId, e.eventId, e.requestId, e.occurredAt, e.teamId, e.keyId, e.endUser, e.tags, e.model, e.deploymentId,
+      e.provider, e.region, e.inputTokens, e.outputTokens, e.cachedTokens, e.costMicros, e.priceVersion, e.latencyMs,
+      e.ttftMs, e.status, e.streamed, e.clientAborted, e.usageEstimated, e.cacheHit,
+    ]),
+  );
+}
+
+const str = (v: unknown): v is string => typeof v === 'string';
+const strOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string';
+const int = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const bool = (v: unknown): v is boolean => typeof v === 'boolean';
+
+/** Decodes a spool record; undefined if it is not a well-formed event (never thrown: one bad record must not wedge the shipper). */
+export function decodeEvent(buf: Buffer): UsageEvent | undefined {
+  let a: unknown;
+  try {
+    a = JSON.parse(buf.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(a) || a.length !== 25 || a[0] !== V1) return undefined;
+  const [, tenantId, eventId, requestId, occurredAt, teamId, keyId, endUser, tags, model, deploymentId, provider, region,
+    inputTokens, outputTokens, cachedTokens, cost, priceVersion, latencyMs, ttftMs, status, streamed, clientAborted,
+    usageEstimated, cacheHit] = a as unknown[];
+  if (
+    !str(tenantId) || !UUID.test(tenantId) || !str(eventId) || !UUID.test(eventId) || !str(requestId) || !int(occurredAt) ||
+    !strOrNull(teamId) || !strOrNull(keyId) || !strOrNull(endUser) || !Array.isArray(tags) || !tags.every(str) || !str(model) ||
+    !strOrNull(deploymentId) || !strOrNull(provider) || !strOrNull(region) || !int(inputTokens) || !int(outputTokens) ||
+    !int(cachedTokens) || !int(cost) || !strOrNull(priceVersion) || !int(latencyMs) || !(ttftMs === null || int(ttftMs)) ||
+    !int(status) || !bool(streamed) || !bool(clientAborted) || !bool(usageEstimated) || !bool(cacheHit)
+  ) {
+    return undefined;
+  }
+  return {
+    tenantId, eventId, requestId, occurredAt, teamId, keyId, endUser, tags, model, deploymentId, provider, region,
+    inputTokens, outputTokens, cachedTokens, costMicros: cost, priceVersion, latencyMs, ttftMs, status, streamed,
+    clientAborted, usageEstimated, cacheHit,
+  };
+}
