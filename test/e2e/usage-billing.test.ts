@@ -6,7 +6,7 @@
  */
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BOOTSTRAP_KEY, client, roleKey, startAdminGateway, type Client } from '../integration/admin/helpers.js';
+import { BOOTSTRAP_KEY, client, etag, roleKey, startAdminGateway, type Client } from '../integration/admin/helpers.js';
 import type { TestGateway } from '../helpers/gateway.js';
 
 const KEY_A = 'sk-alpha-0123456789abcdef0123456789abcdef';
@@ -133,5 +133,27 @@ describe('usage and billing through the gateway', () => {
     expect(text).toContain('gatehouse_tenant_requests_total{tenant="bravo",status_class="ok"} 1');
     expect(text).toMatch(/gatehouse_tenant_cost_micros_total\{tenant="alpha"\} \d+/);
     expect(text).toMatch(/gatehouse_upstream_responses_total\{deployment="[^"]+",class="ok"\} 4/);
+  });
+
+  it("plan pricing: a base fee on the draft, and custom domains refused when the plan lacks them", async () => {
+    expect((await platform('POST', '/plans', { body: { name: 'basic' } })).status).toBe(201);
+    const bad = await platform('POST', '/plans/basic/pricing', { body: { pricing: { baseFeeCents: -1 } } });
+    expect(bad.status).toBe(400);
+    const set = await platform('POST', '/plans/basic/pricing', { body: { pricing: { baseFeeCents: 2500, features: { custom_domains: false } } } });
+    expect(set.status, set.text).toBe(200);
+    const got = await platform('GET', '/plans/basic/pricing');
+    expect(got.json.pricing).toMatchObject({ currency: 'USD', baseFeeCents: 2500, features: { custom_domains: false, caching: true } });
+    const tenant = await platform('GET', '/tenants/bravo');
+    const moved = await platform('PATCH', '/tenants/bravo', { body: { plan: 'basic' }, headers: { 'if-match': etag(tenant) } });
+    expect(moved.status, moved.text).toBe(200);
+    const adminB = client(gw, await roleKey(platform, 'bravo', 'tenant_admin'));
+    const refused = await adminB('POST', '/tenants/bravo/domains', { body: { domain: 'ai.bravo.example.com' } });
+    expect(refused.status).toBe(403);
+    expect((refused.json.error as { message: string }).message).toMatch(/not included in the tenant's plan/);
+    const draft = await billingB('GET', '/tenants/bravo/invoice-draft');
+    expect((draft.json.lines as { kind: string; amount_cents: number }[])[0]).toEqual(expect.objectContaining({ kind: 'base_fee', amount_cents: 2500 }));
+    // alpha, on no plan, still may.
+    const adminA = client(gw, await roleKey(platform, 'alpha', 'tenant_admin'));
+    expect((await adminA('POST', '/tenants/alpha/domains', { body: { domain: 'ai.alpha.example.com' } })).status).toBe(201);
   });
 });

@@ -8,6 +8,10 @@ import { BillingError, chargebackFor, computeInvoiceFor } from '../../billing/se
 import { toCsv } from '../../billing/csv.js';
 import { PLATFORM_SCOPE_ID } from '../../identity/roles.js';
 import { billingRepo } from '../../store/index.js';
+import { parseStoredPricing } from '../../billing/plan-pricing.js';
+import { audit } from '../audit-hook.js';
+import { notifyPlansChange } from '../context.js';
+import { findPlan } from '../services/plans.js';
 import { conflict, invalid, notFound } from '../problems.js';
 import { defineRoute, type AdminCall, type AdminResult, type AdminRoute } from '../route.js';
 import {
@@ -17,6 +21,8 @@ import {
   invoiceListView,
   invoiceQuery,
   invoiceView,
+  planPricingBody,
+  planPricingView,
   presentChargebackRow,
   presentDraft,
   presentInvoice,
@@ -49,6 +55,45 @@ function billingProblem(err: unknown): never {
 }
 
 export const billingRoutes: AdminRoute[] = [
+  defineRoute({
+    method: 'GET',
+    path: '/plans/{plan}/pricing',
+    operationId: 'getPlanPricing',
+    summary: "A plan's pricing: base fee, request fee, markup, price overrides, features, commitment",
+    tag: TAG,
+    permission: 'plans.read',
+    response: { status: 200, description: 'The pricing (null: list prices, every feature).', schema: planPricingView },
+    async handle(call) {
+      const found = await call.env.store.platform(async (tx) => {
+        const p = await findPlan(tx, call.params.plan ?? '');
+        return p === null ? null : { name: p.name, pricing: parseStoredPricing(await billingRepo.planPricing(tx, p.id)) };
+      });
+      if (found === null) throw notFound('plan');
+      return { status: 200, body: { object: 'plan_pricing', plan: found.name, pricing: found.pricing } };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/plans/{plan}/pricing',
+    operationId: 'setPlanPricing',
+    summary: "Replace a plan's pricing (applies to invoices issued from now on)",
+    tag: TAG,
+    permission: 'plans.write',
+    body: planPricingBody,
+    response: { status: 200, description: 'The new pricing.', schema: planPricingView },
+    async handle(call) {
+      const pricing = call.body.pricing;
+      const name = await call.env.store.withTenant(PLATFORM_SCOPE_ID, async (tx) => {
+        const p = await findPlan(tx, call.params.plan ?? '', { forUpdate: true });
+        if (p === null) throw notFound('plan');
+        await billingRepo.setPlanPricing(tx, p.id, pricing);
+        await audit(tx, call.actor, 'plan.pricing', { kind: 'plan', id: p.id }, { after: { pricing } });
+        return p.name;
+      });
+      await notifyPlansChange(call.env);
+      return { status: 200, body: { object: 'plan_pricing', plan: name, pricing } };
+    },
+  }),
   defineRoute({
     method: 'GET',
     path: `${T}/invoices`,

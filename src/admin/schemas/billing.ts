@@ -4,6 +4,7 @@ import { microsToCents } from '../../billing/money.js';
 import type { ChargebackRow } from '../../billing/chargeback.js';
 import type { InvoiceDraft, InvoiceLine } from '../../billing/types.js';
 import type { InvoiceRecord, InvoiceTotals, PriceBookEntry, UsageAggregate } from '../../store/index.js';
+import { planPricingSchema } from '../../billing/plan-pricing.js';
 import { iso, isoOut, modelName, timestamp, uuid } from './common.js';
 
 const STATUS = z.enum(['ok', 'client_error', 'server_error', 'aborted']);
@@ -302,3 +303,11 @@ export function presentPrice(p: PriceBookEntry): z.infer<typeof priceView> {
 
 export const priceListQuery = z.strictObject({ model: modelName.optional() });
 export const priceListView = z.object({ object: z.literal('list'), data: z.array(priceView), next_cursor: z.null() });
+
+/** A plan's pricing (camelCase, as stored): null removes it (list prices, every feature). */
+export const planPricingBody = z.strictObject({ pricing: planPricingSchema.nullable() });
+export const planPricingView = z.object({
+  object: z.literal('plan_pricing'),
+  plan: z.string(),
+  pricing: z.record(z.string(), z.unknown()).nullable().describe('null: list prices and every feature.'),
+});

@@ -1,4 +1,6 @@
 /** Custom domains; each call runs in the caller's tenant transaction. */
+import { planFeaturesOf } from '../../billing/service.js';
+import { GatewayError } from '../../errors.js';
 import { domainsManageRepo, domainsRepo, type ManagedDomain, type TenantTx } from '../../store/index.js';
 import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
@@ -10,6 +12,10 @@ import { assertRoomFor } from './storage-quota.js';
  * is a conflict. The answer says only "in use", never by whom (0001_init.ts).
  */
 export async function addDomain(tx: TenantTx, actor: Actor, domain: string): Promise<ManagedDomain> {
+  // A plan feature (billing): a tenant on no plan, or on a plan without pricing, has it.
+  if (!(await planFeaturesOf(tx)).custom_domains) {
+    throw new GatewayError('forbidden', "Custom domains are not included in the tenant's plan.", { param: 'domain' });
+  }
   await assertRoomFor(tx);
   const r = await domainsRepo.add(tx, domain);
   if (!r.ok || !r.created) throw conflict(`The domain "${domain}" is already in use.`, 'domain');

@@ -121,6 +121,8 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'GET', path: '/platform/audit', roles: [AUD] },
   { method: 'GET', path: '/platform/audit.jsonl', roles: [AUD] },
 
+  { method: 'GET', path: '/plans/{plan}/pricing', roles: [PA] },
+  { method: 'POST', path: '/plans/{plan}/pricing', roles: [PA], body: () => ({ pricing: null }) },
   { method: 'GET', path: `${T}/usage`, roles: [TA, TB] },
   { method: 'GET', path: '/platform/usage', roles: [PA] },
   { method: 'GET', path: `${T}/invoices`, roles: [PA, TA, TB] },
