@@ -250,6 +250,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       let i = 0;
       for (; i < waiters.length && (waiters[i] as (typeof waiters)[number]).pos <= syncedPos; i++) (waiters[i] as (typeof waiters)[number]).resolve();
       waiters.splice(0, i);
+      if (waiters.length === 0) timer?.unref();
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       for (const w of waiters.splice(0)) w.reject(e);
@@ -315,6 +316,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       if (syncedPos >= writePos) return Promise.resolve();
       return new Promise((resolve, reject) => {
         waiters.push({ pos: writePos, resolve, reject });
+        // The group-commit timer is unref'd while idle; a waiter keeps the process alive for it.
+        timer?.ref();
         if (opts.fsyncIntervalMs === 0) void syncNow();
       });
     },
