@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOOTSTRAP_KEY, client, etag, roleKey, startAdminGateway, type Client } from '../integration/admin/helpers.js';
 import type { TestGateway } from '../helpers/gateway.js';
+import { issueInvoice } from '../../src/billing/service.js';
 
 const KEY_A = 'sk-alpha-0123456789abcdef0123456789abcdef';
 const KEY_B = 'sk-bravo-0123456789abcdef0123456789abcdef';
@@ -155,5 +156,25 @@ describe('usage and billing through the gateway', () => {
     // alpha, on no plan, still may.
     const adminA = client(gw, await roleKey(platform, 'alpha', 'tenant_admin'));
     expect((await adminA('POST', '/tenants/alpha/domains', { body: { domain: 'ai.alpha.example.com' } })).status).toBe(201);
+  });
+
+  it("an issued invoice: lines for the tenant's billing role, totals only for platform admins, 404 for other tenants", async () => {
+    const bravoId = String((await platform('GET', '/tenants/bravo')).json.id);
+    const { invoice } = await gw.store.withTenant(bravoId, (tx) => issueInvoice(tx, undefined, new Date()));
+    const own = await billingB('GET', `/tenants/bravo/invoices/${invoice.id}`);
+    expect(own.status, own.text).toBe(200);
+    expect(own.json).toMatchObject({ status: 'issued', total_cents: 2500, lines: [expect.objectContaining({ kind: 'base_fee', amount_cents: 2500 })] });
+    const csv = await billingB('GET', `/tenants/bravo/invoices/${invoice.id}?format=csv`);
+    expect(csv.text).toContain('base_fee,Monthly base fee,,,0,0,0,0,2500,USD');
+    const pa = await platform('GET', `/tenants/bravo/invoices/${invoice.id}`);
+    expect(pa.status).toBe(200);
+    expect(pa.json).toMatchObject({ total_cents: 2500 });
+    expect(pa.json).not.toHaveProperty('lines');
+    const paList = await platform('GET', '/tenants/bravo/invoices');
+    expect((paList.json.data as Record<string, unknown>[])[0]).not.toHaveProperty('lines');
+    const foreign = await billingA('GET', `/tenants/alpha/invoices/${invoice.id}`);
+    const missing = await billingA('GET', '/tenants/alpha/invoices/00000000-0000-4000-8000-000000000000');
+    expect(foreign.status).toBe(404);
+    expect(foreign.json).toEqual(missing.json);
   });
 });
