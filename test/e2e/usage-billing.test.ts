@@ -67,6 +67,7 @@ describe('usage and billing through the gateway', () => {
     expect(totals.cost_micros).toBeGreaterThan(3 * 1000); // at least the per-request price
     expect(r.json.breakdown).toEqual([expect.objectContaining({ group: 'priced-chat', requests: 3 })]);
     const tags = await billingA('GET', '/tenants/alpha/usage?group_by=tag');
+    expect((tags.json.totals as { requests: number }).requests).toBe(3);
     expect((tags.json.breakdown as { group: string; requests: number }[]).map((b) => [b.group, b.requests])).toEqual([
       ['-calc', 1],
       ['search', 2],

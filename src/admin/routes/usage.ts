@@ -50,6 +50,7 @@ function usageResult(
   range: { from: Date; to: Date },
   series: readonly UsageAggregate[],
   breakdown: readonly UsageAggregate[],
+  totals?: readonly UsageAggregate[],
 ): AdminResult {
   const points = series.map((s) => ({ bucket_start: s.bucketStart?.toISOString() ?? '', group: s.group, ...presentAggregate(s) }));
   if (wantsCsv(call)) {
@@ -68,7 +69,7 @@ function usageResult(
       from: range.from.toISOString(),
       to: range.to.toISOString(),
       group_by: call.query.group_by ?? null,
-      totals: presentAggregate(sumAggregates(breakdown.length > 0 ? breakdown : series)),
+      totals: presentAggregate(sumAggregates(totals ?? (breakdown.length > 0 ? breakdown : series))),
       series: points,
       breakdown: breakdown.map((b) => ({ group: b.group, ...presentAggregate(b) })),
     },
@@ -90,11 +91,14 @@ export const usageRoutes: AdminRoute[] = [
       const q = call.query;
       const filter = { granularity: q.granularity, ...range, teamId: q.team, keyId: q.key, model: q.model, statusClass: q.status, tag: q.tag };
       const groupBy = q.group_by ?? null;
-      const { series, breakdown } = await read(call.env, tenantOf(call), async (tx) => ({
+      const { series, breakdown, totals } = await read(call.env, tenantOf(call), async (tx) => ({
         series: await usageQueryRepo.aggregate(tx, filter, groupBy, true),
         breakdown: groupBy === null ? [] : await usageQueryRepo.aggregate(tx, filter, groupBy, false),
+        // A request with several tags is in several tag groups: the totals come from the main
+        // rollups, where it counts once.
+        totals: groupBy === 'tag' && q.tag === undefined ? await usageQueryRepo.aggregate(tx, { ...filter, tag: undefined }, null, false) : undefined,
       }));
-      return usageResult(call, range, series, breakdown);
+      return usageResult(call, range, series, breakdown, totals);
     },
   }),
   defineRoute({

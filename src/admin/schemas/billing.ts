@@ -37,10 +37,9 @@ export const usageQuery = z
     for (const k of ['team', 'key', 'status'] as const) {
       if (q[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'cannot be combined with tag or group_by=tag (tag usage is kept per tag and model only)' });
     }
-    if (q.group_by !== undefined && q.group_by !== 'tag' && q.group_by !== 'model') {
-      ctx.addIssue({ code: 'custom', path: ['group_by'], message: 'with tag, only group_by=tag or model' });
+    if (q.group_by !== undefined && q.group_by !== 'tag') {
+      ctx.addIssue({ code: 'custom', path: ['group_by'], message: 'with tag, only group_by=tag (filter by model instead of grouping by it)' });
     }
-    if (q.group_by === 'model') ctx.addIssue({ code: 'custom', path: ['group_by'], message: 'with tag, filter by model instead of grouping by it' });
   });
 
 export const platformUsageQuery = z.strictObject({
