@@ -12,8 +12,10 @@ import { assertRoomFor } from './storage-quota.js';
  * is a conflict. The answer says only "in use", never by whom (0001_init.ts).
  */
 export async function addDomain(tx: TenantTx, actor: Actor, domain: string): Promise<ManagedDomain> {
-  // A plan feature (billing): a tenant on no plan, or on a plan without pricing, has it.
-  if (!(await planFeaturesOf(tx)).custom_domains) {
+  // A plan feature (billing): a tenant on no plan, or on a plan without pricing, has it. It
+  // bounds tenant self-service; the operator (`gatehouse apply`, a platform principal) may
+  // place a tenant above its plan, as with limits.
+  if (actor.principal.scope === 'tenant' && !(await planFeaturesOf(tx)).custom_domains) {
     throw new GatewayError('forbidden', "Custom domains are not included in the tenant's plan.", { param: 'domain' });
   }
   await assertRoomFor(tx);
