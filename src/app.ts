@@ -10,6 +10,9 @@ import { deriveKey, loadMasterKey, parsePreviousMasterKeys } from './crypto/mast
 import { processKeyring } from './crypto/process-keyring.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { createTenantMetrics } from './observability/tenant-metrics.js';
+import { observeTenant } from './pipeline/observe.js';
+import { syncPriceBook } from './billing/service.js';
 import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
 import { createAdaptiveCapacity } from './limits/adaptive.js';
 import { createScheduler, type Scheduler } from './limits/scheduler.js';
@@ -139,6 +142,16 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     keyTouch = touch;
 
     const metrics = createMetrics();
+    const tenantMetrics = createTenantMetrics(metrics.registry, {
+      top: config.metrics.tenantLabels.top,
+      recomputeMs: config.metrics.tenantLabels.recomputeSeconds * 1000,
+    });
+    // The price book follows the configured prices: a changed price becomes a new version.
+    try {
+      await syncPriceBook(store, deployments, new Date());
+    } catch (err) {
+      logger.warn({ err }, 'billing: syncing the price book from the deployments failed; it is retried at the next start');
+    }
     limitService = createLimitService({
       ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
       redisTimeoutMs: config.limits.redisTimeoutMs,
@@ -216,6 +229,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const inference = compose([
       ...front,
       meter(metering),
+      observeTenant(tenantMetrics),
       parseBody({ maxBytes: config.server.maxBodyBytes }),
       resolveModelAlias(registry),
       authorize({ onAuthFailure }),

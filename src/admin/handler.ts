@@ -228,7 +228,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     const path = (q === -1 ? url : url.slice(0, q)).slice(ADMIN_BASE.length);
     const { route, params } = router.match(method, path);
     const rawQuery = parseQuery(q === -1 ? '' : url.slice(q + 1));
-    const base = { params, tenant: null, ifMatch: null, idempotency: null, env };
+    const base = { params, tenant: null, ifMatch: null, idempotency: null, env, accept: req.headers.accept };
     if (route.permission === null) {
       await respond(res, await route.invoke({ ...base, actor: null, rawQuery, rawBody: undefined }), null);
       return;

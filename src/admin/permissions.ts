@@ -31,6 +31,10 @@
  * - Alerts (budget thresholds, anomalies), their delivery status and budget forecasts are money
  *   matters of the tenant: tenant_admin and tenant_billing read them; only tenant_admin changes
  *   the alert settings. Auditors read the audit log (where alerts are recorded), nothing else.
+ * - Usage, invoices and chargeback are money: tenant_admin and tenant_billing read their own
+ *   tenant's. platform_admin reads invoices' totals only (through the platform role's column
+ *   grants: never their lines), fleet-wide usage aggregates (no team, key or tag) and writes the
+ *   price book. Developers, viewers and auditors see none of it.
  */
 import type { Role } from '../identity/roles.js';
 
@@ -75,6 +79,12 @@ export const PERMISSIONS = [
   'alerts.write',
   'audit.read',
   'platform_audit.read',
+  'usage.read',
+  'invoices.read',
+  'chargeback.read',
+  'platform_usage.read',
+  'price_book.read',
+  'price_book.write',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -100,6 +110,10 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'admin_keys.read',
     'admin_keys.write',
     'domains.read',
+    'invoices.read',
+    'platform_usage.read',
+    'price_book.read',
+    'price_book.write',
   ],
   platform_auditor: ['self.read', 'audit.read', 'platform_audit.read'],
   tenant_admin: [
@@ -133,6 +147,9 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'alerts.read',
     'alerts.write',
     'audit.read',
+    'usage.read',
+    'invoices.read',
+    'chargeback.read',
   ],
   tenant_developer: [
     'self.read',
@@ -149,7 +166,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'webhooks.read',
     'deployments.read',
   ],
-  tenant_billing: ['self.read', 'tenants.read', 'limits.read', 'teams.read', 'api_keys.read', 'alerts.read'],
+  tenant_billing: ['self.read', 'tenants.read', 'limits.read', 'teams.read', 'api_keys.read', 'alerts.read', 'usage.read', 'invoices.read', 'chargeback.read'],
   tenant_viewer: [
     'self.read',
     'tenants.read',

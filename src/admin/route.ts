@@ -43,6 +43,8 @@ export interface AdminCall<Q, B> {
   ifMatch: IfMatch | null;
   idempotency: IdempotencyRequest | null;
   env: AdminEnv;
+  /** The Accept header (routes with a CSV form read it). */
+  accept?: string | undefined;
 }
 
 export interface RawCall extends Omit<AdminCall<unknown, unknown>, 'query' | 'body' | 'actor'> {

@@ -8,6 +8,7 @@ import { startGateway } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { formatApply, runApply } from './apply.js';
 import { auditVerify } from './audit.js';
+import { billingClosePeriod } from './billing.js';
 import { runExport } from './export.js';
 import { runRotateDataKey, runRotateMaster, runShredDue, type CommandReport } from './keys.js';
 
@@ -118,6 +119,15 @@ export async function main(argv: string[]): Promise<void> {
     .command('shred-due')
     .description('destroy the data keys of deleted tenants whose grace period has passed (crypto-shredding)')
     .action(async () => report(await runShredDue()));
+  program
+    .command('billing')
+    .description('billing tools')
+    .command('close-period')
+    .description("issue the invoices of every tenant whose billing period (a calendar month in its time zone) has ended")
+    .option('--period <YYYY-MM>', "the month to close (default: each tenant's last ended month)")
+    .action(async (o: { period?: string }) => {
+      process.exitCode = await billingClosePeriod(o.period);
+    });
   try {
     await program.parseAsync(argv);
   } catch (err) {

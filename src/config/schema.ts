@@ -401,6 +401,24 @@ export const configSchema = z
       })
       .strict()
       .default({ redisTimeoutMs: 200, maxBytes: 256 * 1024 * 1024, maxTenantBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024 }),
+    /** Prometheus /metrics. */
+    metrics: z
+      .object({
+        /**
+         * Tenant-labelled series: the `top` tenants by recent traffic keep their slug as the
+         * `tenant` label, every other tenant is aggregated as "other"; the set is recomputed
+         * every `recomputeSeconds` (src/observability/tenant-labels.ts).
+         */
+        tenantLabels: z
+          .object({
+            top: z.number().int().min(0).max(1000).default(20),
+            recomputeSeconds: z.number().int().min(5).max(86_400).default(60),
+          })
+          .strict()
+          .default({ top: 20, recomputeSeconds: 60 }),
+      })
+      .strict()
+      .default({ tenantLabels: { top: 20, recomputeSeconds: 60 } }),
     /** Usage metering (DESIGN §5): the local spool and the shipper that drains it to the store. */
     metering: z
       .object({

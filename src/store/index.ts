@@ -89,6 +89,10 @@ export type {
   UsageTagRollupQuery,
   UsageTagRollupRow,
 } from './repos/usage.js';
+export { billingRepo } from './repos/billing.js';
+export type { InvoiceRecord, InvoiceTotals, NewInvoice, NewPriceBookEntry, PriceBookEntry, TenantBillingInfo } from './repos/billing.js';
+export { usageQueryRepo } from './repos/usage-query.js';
+export type { GroupModelUsageRecord, ModelUsageRecord, PlatformGroupBy, UsageAggregate, UsageFilter, UsageGroupBy } from './repos/usage-query.js';
 export { usageMaintenanceRepo } from './repos/usage-maintenance.js';
 export { alertsRepo } from './repos/alerts.js';
 export type { AlertKind, AlertRecord, AlertSummary, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryState } from './repos/alerts.js';

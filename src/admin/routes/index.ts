@@ -5,6 +5,7 @@ import { adminKeyRoutes } from './admin-keys.js';
 import { alertRoutes } from './alerts.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditRoutes } from './audit.js';
+import { billingRoutes } from './billing.js';
 import { domainRoutes } from './domains.js';
 import { jwtIssuerRoutes } from './jwt-issuers.js';
 import { limitRoutes } from './limits.js';
@@ -16,6 +17,7 @@ import { serviceAccountRoutes } from './service-accounts.js';
 import { teamRoutes } from './teams.js';
 import { tenantDeploymentRoutes } from './tenant-deployments.js';
 import { tenantRoutes } from './tenants.js';
+import { usageRoutes } from './usage.js';
 import { userRoutes } from './users.js';
 
 let document: Record<string, unknown> | undefined;
@@ -37,4 +39,6 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   ...tenantDeploymentRoutes,
   ...alertRoutes,
   ...auditRoutes,
+  ...usageRoutes,
+  ...billingRoutes,
 ];

@@ -1,5 +1,7 @@
 /** Custom domains; each call runs in the caller's tenant transaction. */
 import { randomBytes } from 'node:crypto';
+import { planFeaturesOf } from '../../billing/service.js';
+import { GatewayError } from '../../errors.js';
 import { domainsManageRepo, domainsRepo, type ManagedDomain, type TenantTx } from '../../store/index.js';
 import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
@@ -17,6 +19,12 @@ export function challengeRecord(domain: string, challenge: string): { type: 'TXT
  * name this tenant already claimed is a conflict.
  */
 export async function addDomain(tx: TenantTx, actor: Actor, domain: string): Promise<ManagedDomain> {
+  // A plan feature (billing): a tenant on no plan, or on a plan without pricing, has it. It
+  // bounds tenant self-service; the operator (`gatehouse apply`, a platform principal) may
+  // place a tenant above its plan, as with limits.
+  if (actor.principal.scope === 'tenant' && !(await planFeaturesOf(tx)).custom_domains) {
+    throw new GatewayError('forbidden', "Custom domains are not included in the tenant's plan.", { param: 'domain' });
+  }
   await assertRoomFor(tx);
   const r = await domainsRepo.claim(tx, domain, randomBytes(32).toString('base64url'));
   if (!r.created) throw conflict(`The domain "${domain}" was already added to this tenant.`, 'domain');

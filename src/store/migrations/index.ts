@@ -16,6 +16,7 @@ import { migration0011 } from './0011_cache_bytes.js';
 import { migration0012 } from './0012_tenant_deployments.js';
 import { migration0013 } from './0013_usage.js';
 import { migration0014 } from './0014_alerts.js';
+import { migration0015 } from './0015_billing.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -35,4 +36,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0012,
   migration0013,
   migration0014,
+  migration0015,
 ];

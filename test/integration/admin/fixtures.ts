@@ -31,6 +31,11 @@ export interface TenantFixtures {
   plan: string;
   /** A limit rule of the tenant's own, with an id no other tenant's fixtures use. */
   rule: string;
+  /**
+   * An invoice id. The admin API cannot issue one (closing a period is the CLI's), so this is an
+   * id issued nowhere; test/integration/billing/ checks real invoices across tenants.
+   */
+  invoice: string;
 }
 
 export const POLICY_DOC = { rules: [{ type: 'max_tokens', max: 1000 }] };
@@ -69,7 +74,7 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
   const alias = `${slug}-fast`;
   const aliased = await admin('POST', `${base}/aliases`, { body: { alias, model: 'gpt-4o-mini' } });
   expect(aliased.status, aliased.text).toBe(201);
-  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, jwt_issuer, provider_credential, webhook, deployment, alias, alert: randomUUID(), plan: 'standard', rule };
+  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, jwt_issuer, provider_credential, webhook, deployment, alias, alert: randomUUID(), plan: 'standard', rule, invoice: randomUUID() };
 }
 
 /** Raises an alert in the tenant through the store (a kind no fixture webhook subscribes to). */

@@ -146,6 +146,17 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'GET', path: `${T}/audit.jsonl`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: '/platform/audit', roles: [AUD] },
   { method: 'GET', path: '/platform/audit.jsonl', roles: [AUD] },
+
+  { method: 'GET', path: '/plans/{plan}/pricing', roles: [PA] },
+  { method: 'POST', path: '/plans/{plan}/pricing', roles: [PA], body: () => ({ pricing: null }) },
+  { method: 'GET', path: `${T}/usage`, roles: [TA, TB] },
+  { method: 'GET', path: '/platform/usage', roles: [PA] },
+  { method: 'GET', path: `${T}/invoices`, roles: [PA, TA, TB] },
+  { method: 'GET', path: `${T}/invoices/{invoice}`, roles: [PA, TA, TB] },
+  { method: 'GET', path: `${T}/invoice-draft`, roles: [TA, TB] },
+  { method: 'GET', path: `${T}/chargeback`, roles: [TA, TB] },
+  { method: 'GET', path: '/platform/price-book', roles: [PA] },
+  { method: 'POST', path: '/platform/price-book', roles: [PA], body: () => ({ model: `evil-${rand()}`, input_per_mtok_micros: 0, output_per_mtok_micros: 0 }) },
 ];
 
 /** Ids that exist nowhere, in the shapes the fixtures have. */
@@ -169,6 +180,7 @@ export function nowhere(): TenantFixtures {
     alert: randomUUID(),
     plan: `no-such-plan-${rand()}`,
     rule: `no-such-rule-${rand()}`,
+    invoice: randomUUID(),
   };
 }
 

@@ -9,7 +9,18 @@ const PLATFORM_COLUMNS: Record<string, string[]> = {
   alert_deliveries: ['next_attempt_at', 'state', 'tenant_id'],
   // Limits are metadata: the snapshot builds every tenant's limits from them (0008_limits).
   limit_rules: ['burst', 'created_at', 'id', 'limit', 'metric', 'models', 'scope', 'subject', 'tenant_id', 'updated_at', 'version', 'window'],
-  plans: ['budget_action', 'created_at', 'description', 'id', 'name', 'rules', 'updated_at', 'version', 'weight'],
+  plans: ['budget_action', 'created_at', 'description', 'id', 'name', 'pricing', 'rules', 'updated_at', 'version', 'weight'],
+  // Billing (0011): the price book is a catalogue; invoices' totals only (never lines); rollup
+  // numbers and catalogue dimensions for fleet aggregates (no team or key ids, no tags).
+  price_book: [
+    'cached_per_mtok_micros', 'created_at', 'currency', 'deployment_id', 'effective_from', 'id', 'input_per_mtok_micros', 'model',
+    'output_per_mtok_micros', 'per_request_micros',
+  ],
+  invoices: ['currency', 'id', 'issued_at', 'period', 'period_end', 'period_start', 'tenant_id', 'total_cents'],
+  usage_rollups: [
+    'bucket_start', 'cache_hits', 'cached_tokens', 'cost_micros', 'deployment_id', 'granularity', 'input_tokens', 'latency_ms_sum', 'model',
+    'output_tokens', 'region', 'requests', 'status_class', 'tenant_id', 'ttft_count', 'ttft_ms_sum',
+  ],
   api_keys: ['allowed_cidrs', 'allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'scopes', 'team_id', 'tenant_id'],
   meta: ['key', 'updated_at', 'value'],
   // Never a ciphertext, nor webhook URLs (they often embed a token); nothing of tenant_data_keys.

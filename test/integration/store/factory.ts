@@ -28,6 +28,7 @@ import {
 } from '../../../src/store/index.js';
 import type { Store } from '../../../src/store/index.js';
 import { jwtIssuersRepo } from '../../../src/store/repos/jwt-issuers.js';
+import { billingRepo } from '../../../src/store/repos/billing.js';
 
 export interface StoreHandle {
   store: Store;
@@ -153,6 +154,11 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
         ttftMs: null, status: 200, streamed: false, clientAborted: false, usageEstimated: false, cacheHit: false,
       },
     ]);
+    // An issued invoice, so the invoices table (migration 0011) has rows too.
+    await billingRepo.issue(tx, {
+      period: '2020-01', periodStart: new Date('2020-01-01T00:00:00Z'), periodEnd: new Date('2020-02-01T00:00:00Z'), currency: 'USD',
+      planId: null, pricing: {}, lines: [], commitment: null, usageCents: 0, totalCents: 0, closingCreditCents: null,
+    });
     return { id: tenant.id, slug, domain, teamId: team.id, keyId: inserted.key.id, key };
   });
 }

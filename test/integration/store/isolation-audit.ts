@@ -17,6 +17,7 @@ export const PLATFORM_TABLES = new Set(['meta', 'schema_migrations']);
  */
 export const PLATFORM_CATALOGUE_TABLES: ReadonlyMap<string, string> = new Map([
   ['plans', 'tiers are shared by every tenant on them; tenants hold a plan_id (0008_limits)'],
+  ['price_book', 'list prices per model and deployment, versioned by effective_from, shared by every tenant (0015_billing)'],
 ]);
 
 const PLATFORM_SCOPE = /gatehouse_current_tenant\(\) = '00000000-0000-0000-0000-000000000000'::uuid/;

@@ -164,6 +164,12 @@ export function rlsContract(factory: StoreFactory): void {
           "INSERT INTO usage_tag_rollups (tenant_id, granularity, bucket_start, tag, model) VALUES ($1, 'hour', now(), 't', 'm')",
           [b.id],
         ],
+        [
+          'invoices',
+          `INSERT INTO invoices (tenant_id, period, period_start, period_end, currency, pricing, lines, usage_cents, total_cents)
+           VALUES ($1, '2020-01', now() - interval '1 day', now(), 'USD', '{}', '[]', 0, 0)`,
+          [b.id],
+        ],
       ];
       expect(attempts.map(([t]) => t).sort()).toEqual([...tables].sort());
       for (const [table, sql, params] of attempts) {

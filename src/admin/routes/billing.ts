@@ -1,0 +1,231 @@
+/**
+ * Invoices, the open period's draft, chargeback (tenant admin and billing roles), and the price
+ * book (platform admins). A platform admin listing a tenant's invoices reads through the
+ * platform role, whose grants on invoices are the totals columns: the lines are out of its
+ * reach in the database, not only in this code.
+ */
+import { BillingError, chargebackFor, computeInvoiceFor } from '../../billing/service.js';
+import { toCsv } from '../../billing/csv.js';
+import { PLATFORM_SCOPE_ID } from '../../identity/roles.js';
+import { billingRepo } from '../../store/index.js';
+import { parseStoredPricing } from '../../billing/plan-pricing.js';
+import { audit } from '../audit-hook.js';
+import { notifyPlansChange } from '../context.js';
+import { findPlan } from '../services/plans.js';
+import { conflict, invalid, notFound } from '../problems.js';
+import { defineRoute, type AdminCall, type AdminResult, type AdminRoute } from '../route.js';
+import {
+  chargebackQuery,
+  chargebackView,
+  draftQuery,
+  invoiceListView,
+  invoiceQuery,
+  invoiceView,
+  planPricingBody,
+  planPricingView,
+  presentChargebackRow,
+  presentDraft,
+  presentInvoice,
+  presentInvoiceTotals,
+  priceBody,
+  priceListQuery,
+  priceListView,
+  presentPrice,
+  priceView,
+} from '../schemas/billing.js';
+import { read } from '../tx.js';
+import { tenantOf } from './lists.js';
+import { csvResult, wantsCsv } from './usage.js';
+
+const TAG = 'Billing';
+const T = '/tenants/{tenant}';
+
+const INVOICE_CSV = ['period', 'kind', 'description', 'model', 'feature', 'requests', 'input_tokens', 'output_tokens', 'cached_tokens', 'amount_cents', 'currency'];
+
+function invoiceResult(call: AdminCall<{ format?: 'json' | 'csv' | undefined }, unknown>, view: ReturnType<typeof presentInvoice>): AdminResult {
+  if (!wantsCsv(call)) return { status: 200, body: view };
+  const rows = (view.lines ?? []).map((l) => [view.period, l.kind, l.description, l.model, l.feature, l.requests, l.input_tokens, l.output_tokens, l.cached_tokens, l.amount_cents, view.currency]);
+  rows.push([view.period, 'total', 'Total', null, null, null, null, null, null, view.total_cents, view.currency]);
+  return csvResult(toCsv(INVOICE_CSV, rows));
+}
+
+function billingProblem(err: unknown): never {
+  if (err instanceof BillingError) throw err.reason === 'tenant_not_found' ? notFound('tenant') : invalid(err.message, 'period');
+  throw err;
+}
+
+export const billingRoutes: AdminRoute[] = [
+  defineRoute({
+    method: 'GET',
+    path: '/plans/{plan}/pricing',
+    operationId: 'getPlanPricing',
+    summary: "A plan's pricing: base fee, request fee, markup, price overrides, features, commitment",
+    tag: TAG,
+    permission: 'plans.read',
+    response: { status: 200, description: 'The pricing (null: list prices, every feature).', schema: planPricingView },
+    async handle(call) {
+      const found = await call.env.store.platform(async (tx) => {
+        const p = await findPlan(tx, call.params.plan ?? '');
+        return p === null ? null : { name: p.name, pricing: parseStoredPricing(await billingRepo.planPricing(tx, p.id)) };
+      });
+      if (found === null) throw notFound('plan');
+      return { status: 200, body: { object: 'plan_pricing', plan: found.name, pricing: found.pricing } };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/plans/{plan}/pricing',
+    operationId: 'setPlanPricing',
+    summary: "Replace a plan's pricing (applies to invoices issued from now on)",
+    tag: TAG,
+    permission: 'plans.write',
+    body: planPricingBody,
+    response: { status: 200, description: 'The new pricing.', schema: planPricingView },
+    async handle(call) {
+      const pricing = call.body.pricing;
+      const name = await call.env.store.withTenant(PLATFORM_SCOPE_ID, async (tx) => {
+        const p = await findPlan(tx, call.params.plan ?? '', { forUpdate: true });
+        if (p === null) throw notFound('plan');
+        await billingRepo.setPlanPricing(tx, p.id, pricing);
+        await audit(tx, call.actor, 'plan.pricing', { kind: 'plan', id: p.id }, { after: { pricing } });
+        return p.name;
+      });
+      await notifyPlansChange(call.env);
+      return { status: 200, body: { object: 'plan_pricing', plan: name, pricing } };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: `${T}/invoices`,
+    operationId: 'listInvoices',
+    summary: 'Issued invoices of a tenant, newest first (platform admins: totals only)',
+    tag: TAG,
+    permission: 'invoices.read',
+    response: { status: 200, description: 'The issued invoices.', schema: invoiceListView },
+    async handle(call) {
+      const tenantId = tenantOf(call);
+      if (call.actor.principal.scope === 'platform') {
+        const totals = await call.env.store.platform((tx) => billingRepo.invoiceTotals(tx, tenantId));
+        return { status: 200, body: { object: 'list', data: totals.map(presentInvoiceTotals), next_cursor: null } };
+      }
+      const invoices = await read(call.env, tenantId, (tx) => billingRepo.invoices(tx));
+      return { status: 200, body: { object: 'list', data: invoices.map(presentInvoice), next_cursor: null } };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: `${T}/invoices/{invoice}`,
+    operationId: 'getInvoice',
+    summary: 'An issued invoice (JSON, or CSV lines with ?format=csv / Accept: text/csv)',
+    tag: TAG,
+    permission: 'invoices.read',
+    query: invoiceQuery,
+    response: { status: 200, description: 'The invoice.', schema: invoiceView },
+    async handle(call) {
+      const tenantId = tenantOf(call);
+      const id = call.params.invoice ?? '';
+      if (call.actor.principal.scope === 'platform') {
+        const totals = (await call.env.store.platform((tx) => billingRepo.invoiceTotals(tx, tenantId))).find((t) => t.id === id);
+        if (totals === undefined) throw notFound('invoice');
+        return invoiceResult(call, presentInvoiceTotals(totals));
+      }
+      const inv = await read(call.env, tenantId, (tx) => billingRepo.invoice(tx, id));
+      if (inv === null) throw notFound('invoice');
+      return invoiceResult(call, presentInvoice(inv));
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: `${T}/invoice-draft`,
+    operationId: 'getInvoiceDraft',
+    summary: 'The invoice of a period as the rollups make it now (the open period by default)',
+    tag: TAG,
+    permission: 'chargeback.read',
+    query: draftQuery,
+    response: { status: 200, description: 'The draft invoice.', schema: invoiceView },
+    async handle(call) {
+      const { draft } = await read(call.env, tenantOf(call), (tx) => computeInvoiceFor(tx, call.query.period, call.env.now())).catch(billingProblem);
+      return invoiceResult(call, presentDraft(draft));
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: `${T}/chargeback`,
+    operationId: 'getChargeback',
+    summary: 'Usage cost of a period by team, key or tag, at the tenant\'s plan prices',
+    tag: TAG,
+    permission: 'chargeback.read',
+    query: chargebackQuery,
+    response: { status: 200, description: 'One row per group, largest first.', schema: chargebackView },
+    async handle(call) {
+      const report = await read(call.env, tenantOf(call), (tx) => chargebackFor(tx, call.query.by, call.query.period, call.env.now())).catch(billingProblem);
+      const rows = report.rows.map(presentChargebackRow);
+      if (wantsCsv(call)) {
+        return csvResult(
+          toCsv(
+            ['period', call.query.by, 'requests', 'input_tokens', 'output_tokens', 'cached_tokens', 'cost_micros', 'amount_cents', 'currency'],
+            rows.map((r) => [report.period.id, r.group, r.requests, r.input_tokens, r.output_tokens, r.cached_tokens, r.cost_micros, r.amount_cents, report.currency]),
+          ),
+        );
+      }
+      return {
+        status: 200,
+        body: {
+          object: 'chargeback',
+          by: call.query.by,
+          period: report.period.id,
+          period_start: report.period.start.toISOString(),
+          period_end: report.period.end.toISOString(),
+          currency: report.currency,
+          rows,
+          total_cents: rows.reduce((n, r) => n + r.amount_cents, 0),
+        },
+      };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/platform/price-book',
+    operationId: 'listPrices',
+    summary: 'The price book: every version per model and deployment, newest first',
+    tag: TAG,
+    permission: 'price_book.read',
+    query: priceListQuery,
+    response: { status: 200, description: 'Price versions.', schema: priceListView },
+    async handle(call) {
+      const prices = await call.env.store.platform((tx) => billingRepo.listPrices(tx, call.query.model ?? null));
+      return { status: 200, body: { object: 'list', data: prices.map(presentPrice), next_cursor: null } };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/platform/price-book',
+    operationId: 'createPrice',
+    summary: 'Add a price version (effective now or later; past versions are never edited)',
+    tag: TAG,
+    permission: 'price_book.write',
+    body: priceBody,
+    response: { status: 201, description: 'The new version.', schema: priceView },
+    async handle(call) {
+      const now = call.env.now();
+      const b = call.body;
+      const effectiveFrom = b.effective_from === undefined ? now : new Date(b.effective_from);
+      // A minute of slack for clocks; anything earlier would re-price usage already metered.
+      if (effectiveFrom.getTime() < now.getTime() - 60_000) throw invalid('effective_from must not be in the past: past usage keeps the price it had.', 'effective_from');
+      const row = await call.env.store.withTenant(PLATFORM_SCOPE_ID, (tx) =>
+        billingRepo.insertPrice(tx, {
+          model: b.model,
+          deploymentId: b.deployment_id,
+          effectiveFrom,
+          inputPerMTokMicros: b.input_per_mtok_micros,
+          outputPerMTokMicros: b.output_per_mtok_micros,
+          cachedPerMTokMicros: b.cached_per_mtok_micros,
+          perRequestMicros: b.per_request_micros,
+          currency: b.currency,
+        }),
+      );
+      if (row === null) throw conflict('A version of this price with that effective_from exists already.', 'effective_from');
+      return { status: 201, body: presentPrice(row) };
+    },
+  }),
+];

@@ -1,0 +1,278 @@
+/**
+ * Billing tables (migration 0011): the price book catalogue, issued invoices, and what billing
+ * needs to know of a tenant (time zone, plan, the plan's pricing document as stored; the billing
+ * module parses it). Invoices are insert-only: the gateway role has no UPDATE or DELETE on them.
+ */
+import type { PlatformTx, TenantTx } from '../types.js';
+
+export interface PriceBookEntry {
+  id: string;
+  model: string;
+  deploymentId: string | null;
+  effectiveFrom: Date;
+  inputPerMTokMicros: number;
+  outputPerMTokMicros: number;
+  cachedPerMTokMicros: number;
+  perRequestMicros: number;
+  currency: string;
+  createdAt: Date;
+}
+
+export type NewPriceBookEntry = Omit<PriceBookEntry, 'id' | 'createdAt'>;
+
+interface PriceRow {
+  id: string;
+  model: string;
+  deployment_id: string | null;
+  effective_from: Date;
+  input_per_mtok_micros: string;
+  output_per_mtok_micros: string;
+  cached_per_mtok_micros: string;
+  per_request_micros: string;
+  currency: string;
+  created_at: Date;
+}
+
+const PRICE_COLUMNS = `id, model, deployment_id, effective_from, input_per_mtok_micros::text, output_per_mtok_micros::text,
+  cached_per_mtok_micros::text, per_request_micros::text, currency, created_at`;
+
+function toPrice(r: PriceRow): PriceBookEntry {
+  return {
+    id: r.id,
+    model: r.model,
+    deploymentId: r.deployment_id,
+    effectiveFrom: new Date(r.effective_from),
+    inputPerMTokMicros: Number(r.input_per_mtok_micros),
+    outputPerMTokMicros: Number(r.output_per_mtok_micros),
+    cachedPerMTokMicros: Number(r.cached_per_mtok_micros),
+    perRequestMicros: Number(r.per_request_micros),
+    currency: r.currency,
+    createdAt: new Date(r.created_at),
+  };
+}
+
+export interface InvoiceRecord {
+  id: string;
+  tenantId: string;
+  period: string;
+  periodStart: Date;
+  periodEnd: Date;
+  currency: string;
+  planId: string | null;
+  pricing: unknown;
+  lines: unknown;
+  commitment: unknown;
+  usageCents: number;
+  totalCents: number;
+  closingCreditCents: number | null;
+  issuedAt: Date;
+}
+
+export type NewInvoice = Omit<InvoiceRecord, 'id' | 'tenantId' | 'issuedAt'>;
+
+/** What the platform role reads of an invoice: totals, never lines. */
+export interface InvoiceTotals {
+  id: string;
+  tenantId: string;
+  period: string;
+  periodStart: Date;
+  periodEnd: Date;
+  currency: string;
+  totalCents: number;
+  issuedAt: Date;
+}
+
+interface InvoiceRow {
+  id: string;
+  tenant_id: string;
+  period: string;
+  period_start: Date;
+  period_end: Date;
+  currency: string;
+  plan_id: string | null;
+  pricing: unknown;
+  lines: unknown;
+  commitment: unknown;
+  usage_cents: string;
+  total_cents: string;
+  closing_credit_cents: string | null;
+  issued_at: Date;
+}
+
+const INVOICE_COLUMNS = `id, tenant_id, period, period_start, period_end, currency, plan_id, pricing, lines, commitment,
+  usage_cents::text, total_cents::text, closing_credit_cents::text, issued_at`;
+
+function toInvoice(r: InvoiceRow): InvoiceRecord {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    period: r.period,
+    periodStart: new Date(r.period_start),
+    periodEnd: new Date(r.period_end),
+    currency: r.currency,
+    planId: r.plan_id,
+    pricing: r.pricing,
+    lines: r.lines,
+    commitment: r.commitment,
+    usageCents: Number(r.usage_cents),
+    totalCents: Number(r.total_cents),
+    closingCreditCents: r.closing_credit_cents === null ? null : Number(r.closing_credit_cents),
+    issuedAt: new Date(r.issued_at),
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface TenantBillingInfo {
+  timeZone: string;
+  planId: string | null;
+  /** plans.pricing as stored (NULL: no plan or no pricing). */
+  pricing: unknown;
+  createdAt: Date;
+}
+
+export const billingRepo = {
+  /** The price book, newest version first per (model, deployment). */
+  async listPrices(tx: TenantTx | PlatformTx, model: string | null): Promise<PriceBookEntry[]> {
+    const { rows } = await tx.query<PriceRow>(
+      `SELECT ${PRICE_COLUMNS} FROM price_book WHERE ($1::text IS NULL OR model = $1::text)
+       ORDER BY model, deployment_id NULLS FIRST, effective_from DESC LIMIT 1000`,
+      [model],
+    );
+    return rows.map(toPrice);
+  },
+
+  /** Adds a version; null when that (model, deployment, effective_from) exists already. Platform scope only (RLS). */
+  async insertPrice(tx: TenantTx, e: NewPriceBookEntry): Promise<PriceBookEntry | null> {
+    const { rows } = await tx.query<PriceRow>(
+      `INSERT INTO price_book (model, deployment_id, effective_from, input_per_mtok_micros, output_per_mtok_micros,
+         cached_per_mtok_micros, per_request_micros, currency)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT ON CONSTRAINT price_book_version DO NOTHING
+       RETURNING ${PRICE_COLUMNS}`,
+      [e.model, e.deploymentId, e.effectiveFrom.toISOString(), e.inputPerMTokMicros, e.outputPerMTokMicros, e.cachedPerMTokMicros, e.perRequestMicros, e.currency],
+    );
+    const r = rows[0];
+    return r === undefined ? null : toPrice(r);
+  },
+
+  /** The version in force at `at` for a deployment of `model` (its own row, else the model's). */
+  async priceAt(tx: TenantTx | PlatformTx, model: string, deploymentId: string | null, at: Date): Promise<PriceBookEntry | null> {
+    const { rows } = await tx.query<PriceRow>(
+      `SELECT ${PRICE_COLUMNS} FROM price_book
+       WHERE model = $1 AND (deployment_id = $2::text OR deployment_id IS NULL) AND effective_from <= $3
+       ORDER BY (deployment_id IS NULL), effective_from DESC LIMIT 1`,
+      [model, deploymentId, at.toISOString()],
+    );
+    const r = rows[0];
+    return r === undefined ? null : toPrice(r);
+  },
+
+  async tenantInfo(tx: TenantTx): Promise<TenantBillingInfo | null> {
+    const { rows } = await tx.query<{ time_zone: string; plan_id: string | null; pricing: unknown; created_at: Date }>(
+      `SELECT t.time_zone, t.plan_id, p.pricing, t.created_at FROM tenants t LEFT JOIN plans p ON p.id = t.plan_id WHERE t.id = $1`,
+      [tx.tenantId],
+    );
+    const r = rows[0];
+    return r === undefined ? null : { timeZone: r.time_zone, planId: r.plan_id, pricing: r.pricing ?? null, createdAt: new Date(r.created_at) };
+  },
+
+  /** Stores an issued invoice; an invoice of that period already issued wins (returned instead). */
+  async issue(tx: TenantTx, inv: NewInvoice): Promise<{ invoice: InvoiceRecord; created: boolean }> {
+    const { rows } = await tx.query<InvoiceRow>(
+      `INSERT INTO invoices (tenant_id, period, period_start, period_end, currency, plan_id, pricing, lines, commitment,
+         usage_cents, total_cents, closing_credit_cents)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $12)
+       ON CONFLICT (tenant_id, period) DO NOTHING
+       RETURNING ${INVOICE_COLUMNS}`,
+      [
+        tx.tenantId,
+        inv.period,
+        inv.periodStart.toISOString(),
+        inv.periodEnd.toISOString(),
+        inv.currency,
+        inv.planId,
+        JSON.stringify(inv.pricing),
+        JSON.stringify(inv.lines),
+        inv.commitment === null ? null : JSON.stringify(inv.commitment),
+        inv.usageCents,
+        inv.totalCents,
+        inv.closingCreditCents,
+      ],
+    );
+    const created = rows[0];
+    if (created !== undefined) return { invoice: toInvoice(created), created: true };
+    const existing = await billingRepo.invoiceByPeriod(tx, inv.period);
+    if (existing === null) throw new Error('billing: invoice conflict without an invoice');
+    return { invoice: existing, created: false };
+  },
+
+  async invoiceByPeriod(tx: TenantTx, period: string): Promise<InvoiceRecord | null> {
+    const { rows } = await tx.query<InvoiceRow>(`SELECT ${INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND period = $2`, [tx.tenantId, period]);
+    const r = rows[0];
+    return r === undefined ? null : toInvoice(r);
+  },
+
+  async invoice(tx: TenantTx, id: string): Promise<InvoiceRecord | null> {
+    if (!UUID.test(id)) return null;
+    const { rows } = await tx.query<InvoiceRow>(`SELECT ${INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND id = $2`, [tx.tenantId, id]);
+    const r = rows[0];
+    return r === undefined ? null : toInvoice(r);
+  },
+
+  /** Issued invoices, newest period first (at most 20 years of months). */
+  async invoices(tx: TenantTx): Promise<InvoiceRecord[]> {
+    const { rows } = await tx.query<InvoiceRow>(`SELECT ${INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 ORDER BY period DESC LIMIT 240`, [tx.tenantId]);
+    return rows.map(toInvoice);
+  },
+
+  /** The prepaid credit left after the last invoice before `period`; null when none carried one. */
+  async closingCreditBefore(tx: TenantTx, period: string): Promise<number | null> {
+    const { rows } = await tx.query<{ c: string | null }>(
+      `SELECT closing_credit_cents::text AS c FROM invoices WHERE tenant_id = $1 AND period < $2 ORDER BY period DESC LIMIT 1`,
+      [tx.tenantId, period],
+    );
+    const c = rows[0]?.c;
+    return c === undefined || c === null ? null : Number(c);
+  },
+
+  /** Totals only, through the platform role's column grants. */
+  async invoiceTotals(tx: PlatformTx, tenantId: string): Promise<InvoiceTotals[]> {
+    const { rows } = await tx.query<{ id: string; tenant_id: string; period: string; period_start: Date; period_end: Date; currency: string; total_cents: string; issued_at: Date }>(
+      `SELECT id, tenant_id, period, period_start, period_end, currency, total_cents::text, issued_at
+       FROM invoices WHERE tenant_id = $1 ORDER BY period DESC LIMIT 240`,
+      [tenantId],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      tenantId: r.tenant_id,
+      period: r.period,
+      periodStart: new Date(r.period_start),
+      periodEnd: new Date(r.period_end),
+      currency: r.currency,
+      totalCents: Number(r.total_cents),
+      issuedAt: new Date(r.issued_at),
+    }));
+  },
+
+  /** Sets a plan's pricing document (validated by the caller). Platform scope only (RLS). */
+  async setPlanPricing(tx: TenantTx, planId: string, pricing: unknown): Promise<boolean> {
+    const { rowCount } = await tx.query(`UPDATE plans SET pricing = $2::jsonb, updated_at = now() WHERE id = $1`, [
+      planId,
+      pricing === null ? null : JSON.stringify(pricing),
+    ]);
+    return rowCount > 0;
+  },
+
+  /** A plan's pricing document as stored, by plan id. */
+  async planPricing(tx: TenantTx | PlatformTx, planId: string): Promise<unknown> {
+    const { rows } = await tx.query<{ pricing: unknown }>(`SELECT pricing FROM plans WHERE id = $1`, [planId]);
+    return rows[0]?.pricing ?? null;
+  },
+
+  /** Every tenant id (platform role), for closing a period fleet-wide. */
+  async tenantIds(tx: PlatformTx): Promise<string[]> {
+    const { rows } = await tx.query<{ id: string }>(`SELECT id FROM tenants ORDER BY id`);
+    return rows.map((r) => r.id);
+  },
+};
