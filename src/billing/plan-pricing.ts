@@ -1,5 +1,5 @@
 /**
- * The plans.pricing document (migration 0011): its schema (admin input and stored form are the
+ * The plans.pricing document (migration 0015_billing): its schema (admin input and stored form are the
  * same camelCase JSON), parsing of what is stored, and the features a plan grants. A stored
  * document this version cannot read is treated as no pricing at all would be dangerous (free
  * features, list prices): parseStoredPricing returns null only for NULL and throws otherwise.

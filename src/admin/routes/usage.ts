@@ -1,7 +1,7 @@
 /**
  * Usage analytics from the rollups: a tenant's own (tenant admin and billing roles; RLS keeps
  * the read inside the tenant), and fleet aggregates for platform admins through the platform
- * role, whose grants on the rollups are numbers and catalogue dimensions only (0011).
+ * role, whose grants on the rollups are numbers and catalogue dimensions only (0015_billing).
  */
 import { toCsv } from '../../billing/csv.js';
 import { usageQueryRepo, type UsageAggregate } from '../../store/index.js';

@@ -1,5 +1,5 @@
 /**
- * Billing tables (migration 0011): the price book catalogue, issued invoices, and what billing
+ * Billing tables (migration 0015_billing): the price book catalogue, issued invoices, and what billing
  * needs to know of a tenant (time zone, plan, the plan's pricing document as stored; the billing
  * module parses it). Invoices are insert-only: the gateway role has no UPDATE or DELETE on them.
  */

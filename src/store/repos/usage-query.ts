@@ -1,5 +1,5 @@
 /**
- * Read side of the usage rollups (0010) for analytics and billing: time series, breakdowns,
+ * Read side of the usage rollups (0013_usage) for analytics and billing: time series, breakdowns,
  * per-model period totals, chargeback groups, and the platform's cross-tenant aggregates.
  * Every statement is a constant chosen from a fixed table (the group-by column is never
  * interpolated from input); filters are parameters. Sums come back as numeric strings and are
