@@ -10,6 +10,7 @@ import { alertsRepo, usageRepo, type Store, type TenantTx } from '../../store/in
 import { DEFAULT_DETECTOR, denseSeries, detect, type DetectorOptions } from './anomaly.js';
 import { crossings, raiseCrossings } from './budgets.js';
 import { DEFAULT_LOOKBACK_HOURS, forecasts, lookbackStart, type Forecast, type ForecastCache } from './forecast.js';
+import { periodicRounds, type PeriodicRounds } from './periodic.js';
 import { raiseAlert } from './raise.js';
 import { effectiveSettings } from './settings.js';
 import { calendarRules, earliestStart, windowUsage, type CalendarRule } from './usage.js';
@@ -104,11 +105,7 @@ export interface AlertJobOptions {
   logger?: Logger;
 }
 
-export interface AlertJob {
-  runOnce(): Promise<number>;
-  start(): void;
-  stop(): Promise<void>;
-}
+export type AlertJob = PeriodicRounds;
 
 /**
  * The anomaly verdict changes once an hour: each tenant's last complete hour is judged once,
@@ -119,15 +116,12 @@ const ANOMALY_SETTLE_MS = 5 * 60_000;
 export function createAlertJob(opts: AlertJobOptions): AlertJob {
   const now = opts.now ?? Date.now;
   const judgedHour = new Map<string, number>();
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<number> | undefined;
-  let stopped = false;
 
-  async function round(): Promise<number> {
+  async function round(stopped: () => boolean): Promise<number> {
     let raised = 0;
     const seen = new Set<string>();
     for (const t of opts.tenants()) {
-      if (stopped) return raised;
+      if (stopped()) return raised;
       seen.add(t.id);
       try {
         const at = now();
@@ -146,31 +140,8 @@ export function createAlertJob(opts: AlertJobOptions): AlertJob {
     return raised;
   }
 
-  function tick(): void {
-    if (running !== undefined || stopped) return;
-    running = round()
-      .catch((err: unknown) => {
-        opts.logger?.error({ err }, 'alert job failed');
-        return 0;
-      })
-      .finally(() => {
-        running = undefined;
-      });
-  }
-
-  return {
-    runOnce: () => round(),
-    start() {
-      if (timer !== undefined) return;
-      timer = setInterval(tick, opts.intervalMs);
-      timer.unref();
-      tick();
-    },
-    async stop() {
-      stopped = true;
-      if (timer !== undefined) clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
-  };
+  return periodicRounds(round, {
+    intervalMs: opts.intervalMs,
+    onError: (err) => opts.logger?.error({ err }, 'alert job failed'),
+  });
 }

@@ -11,6 +11,7 @@ import type { OutboundGuard } from '../../providers/types.js';
 import { alertsRepo, webhooksRepo, type ClaimedDelivery, type DeliveryOutcome, type FieldSealer, type Store } from '../../store/index.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { deliver, type DeliveryAttempt } from './deliver.js';
+import { periodicRounds, type PeriodicRounds } from './periodic.js';
 import { ALERTS_ACTOR, eventBody } from './raise.js';
 import { EVENT_ID_HEADER, signPayload, SIGNATURE_HEADER } from './signature.js';
 
@@ -32,12 +33,8 @@ export interface DeliveryWorkerOptions {
   random?: () => number;
 }
 
-export interface DeliveryWorker {
-  /** One round over every tenant with due deliveries; resolves with the attempts made. */
-  runOnce(): Promise<number>;
-  start(): void;
-  stop(): Promise<void>;
-}
+/** runOnce(): one round over every tenant with due deliveries; resolves with the attempts made. */
+export type DeliveryWorker = PeriodicRounds;
 
 function outcomeOf(attempt: DeliveryAttempt, attempts: number, opts: DeliveryWorkerOptions): DeliveryOutcome {
   if (attempt.ok) return { kind: 'delivered', status: attempt.status ?? 200 };
@@ -51,9 +48,6 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
   const batchSize = opts.batchSize ?? 20;
   // A lease outlives the attempt, so a slow receiver is never delivered to twice concurrently.
   const leaseMs = opts.timeoutMs * 2 + 10_000;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<number> | undefined;
-  let stopped = false;
 
   async function attemptOne(tenantId: string, d: ClaimedDelivery, secret: string): Promise<void> {
     const body = eventBody(d.alert);
@@ -97,11 +91,11 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
     return claimed.length;
   }
 
-  async function round(): Promise<number> {
+  async function round(stopped: () => boolean): Promise<number> {
     const tenants = await opts.store.platform((tx) => alertsRepo.dueTenants(tx, 1000));
     let n = 0;
     for (const t of tenants) {
-      if (stopped) break;
+      if (stopped()) break;
       try {
         n += await tenantRound(t);
       } catch (err) {
@@ -111,31 +105,8 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
     return n;
   }
 
-  function tick(): void {
-    if (running !== undefined || stopped) return;
-    running = round()
-      .catch((err: unknown) => {
-        opts.logger?.error({ err }, 'webhook delivery round failed');
-        return 0;
-      })
-      .finally(() => {
-        running = undefined;
-      });
-  }
-
-  return {
-    runOnce: () => round(),
-    start() {
-      if (timer !== undefined) return;
-      timer = setInterval(tick, opts.intervalMs);
-      timer.unref();
-      tick();
-    },
-    async stop() {
-      stopped = true;
-      if (timer !== undefined) clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
-  };
+  return periodicRounds(round, {
+    intervalMs: opts.intervalMs,
+    onError: (err) => opts.logger?.error({ err }, 'webhook delivery round failed'),
+  });
 }
