@@ -14,6 +14,7 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { BlockList, isIP, isIPv4, type LookupFunction } from 'node:net';
 import type { OutboundGuard } from '../providers/types.js';
+import { ipv6Bytes } from './ip.js';
 
 /** The rule an address or URL broke; stable words, named in the admin API's 400. */
 export type SsrfRule =
@@ -110,7 +111,7 @@ function classOf(address: string, family: 'ipv4' | 'ipv6'): SsrfRule | undefined
  * deprecated but still routed by some stacks) and NAT64 (64:ff9b::/96).
  */
 function embeddedV4(address: string): string | undefined {
-  const bytes = v6Bytes(address);
+  const bytes = ipv6Bytes(address);
   if (bytes === undefined) return undefined;
   const zeros10 = bytes.slice(0, 10).every((b) => b === 0);
   const mapped = zeros10 && bytes[10] === 0xff && bytes[11] === 0xff;
@@ -118,27 +119,6 @@ function embeddedV4(address: string): string | undefined {
   const nat64 = bytes[0] === 0 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b && bytes.slice(4, 12).every((b) => b === 0);
   if (!mapped && !compatible && !nat64) return undefined;
   return bytes.slice(12).join('.');
-}
-
-function v6Bytes(text: string): number[] | undefined {
-  let s = text.toLowerCase();
-  let tail: number[] = [];
-  const last = s.lastIndexOf(':');
-  if (s.slice(last + 1).includes('.')) {
-    tail = s.slice(last + 1).split('.').map(Number);
-    s = s.slice(0, last + 1);
-    if (!s.endsWith('::')) s = s.slice(0, -1);
-  }
-  const want = tail.length > 0 ? 6 : 8;
-  const parts = s.split('::');
-  const left = parts[0] ? parts[0].split(':') : [];
-  const right = parts.length > 1 && parts[1] ? parts[1].split(':') : [];
-  const zeros = parts.length > 1 ? want - left.length - right.length : 0;
-  const groups = [...left, ...Array<string>(Math.max(zeros, 0)).fill('0'), ...right].map((g) => Number.parseInt(g, 16));
-  if (groups.length !== want || groups.some((g) => Number.isNaN(g))) return undefined;
-  const bytes: number[] = [];
-  for (const g of groups) bytes.push((g >> 8) & 0xff, g & 0xff);
-  return [...bytes, ...tail];
 }
 
 const RULE_TEXT: Record<SsrfRule, string> = {

@@ -4,6 +4,7 @@
  * a bare host name (ports, userinfo, IP literals, percent-encoding).
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { ipv4Bytes, ipv6Bytes } from '../../routing/ip.js';
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
@@ -21,32 +22,6 @@ export function hostNameProblem(host: string): string | undefined {
   const tld = labels[labels.length - 1] ?? '';
   if (/^[0-9]+$/.test(tld)) return 'the last label must not be numeric';
   return undefined;
-}
-
-function ipv4Bytes(text: string): number[] {
-  return text.split('.').map((p) => Number(p));
-}
-
-/** 16 bytes of an IPv6 address already checked by isIPv6 (zone ids are refused before). */
-function ipv6Bytes(text: string): number[] {
-  let s = text;
-  let tail: number[] = [];
-  const lastColon = s.lastIndexOf(':');
-  if (s.slice(lastColon + 1).includes('.')) {
-    // An embedded IPv4 tail (::ffff:192.0.2.1) stands for the last two groups.
-    tail = ipv4Bytes(s.slice(lastColon + 1));
-    s = s.slice(0, lastColon + 1);
-    if (!s.endsWith('::')) s = s.slice(0, -1);
-  }
-  const want = tail.length > 0 ? 6 : 8;
-  const parts = s.split('::');
-  const left = parts[0] ? parts[0].split(':') : [];
-  const right = parts.length > 1 && parts[1] ? parts[1].split(':') : [];
-  const zeros = parts.length > 1 ? want - left.length - right.length : 0;
-  const groups = [...left, ...Array<string>(Math.max(zeros, 0)).fill('0'), ...right].map((g) => Number.parseInt(g, 16));
-  const bytes: number[] = [];
-  for (const g of groups) bytes.push((g >> 8) & 0xff, g & 0xff);
-  return [...bytes, ...tail];
 }
 
 /**
@@ -68,7 +43,9 @@ export function cidrProblem(cidr: string): string | undefined {
     bytes = ipv4Bytes(address);
   } else if (isIPv6(address) && !address.includes('%')) {
     if (prefix > 128) return 'has a prefix length over 128';
-    bytes = ipv6Bytes(address.toLowerCase());
+    const v6 = ipv6Bytes(address);
+    if (v6 === undefined) return 'does not start with an IPv4 or IPv6 address';
+    bytes = v6;
   } else {
     return 'does not start with an IPv4 or IPv6 address';
   }
