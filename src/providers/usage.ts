@@ -193,3 +193,13 @@ export class SseUsageScanner implements UsageScanner {
     if (usage !== undefined) this.seen = usage;
   }
 }
+
+/** The OpenAI `usage` object of a canonical Usage (adapters translating other APIs write it). */
+export function openAIUsage(u: Usage): Record<string, unknown> {
+  return {
+    prompt_tokens: u.promptTokens,
+    completion_tokens: u.completionTokens,
+    total_tokens: u.totalTokens,
+    prompt_tokens_details: { cached_tokens: u.cachedTokens },
+  };
+}

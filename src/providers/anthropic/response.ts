@@ -4,6 +4,7 @@
  */
 import type { Usage } from '../types.js';
 import type { AnthropicResponse, AnthropicUsage, StopReason } from './wire.js';
+import { openAIUsage } from '../usage.js';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
 
@@ -35,15 +36,6 @@ export function toUsage(u: Partial<AnthropicUsage> | undefined): Usage | undefin
 
 function num(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0;
-}
-
-export function openAIUsage(u: Usage): Record<string, unknown> {
-  return {
-    prompt_tokens: u.promptTokens,
-    completion_tokens: u.completionTokens,
-    total_tokens: u.totalTokens,
-    prompt_tokens_details: { cached_tokens: u.cachedTokens },
-  };
 }
 
 export interface OpenAIToolCall {

@@ -12,7 +12,8 @@ import { GatewayError } from '../../errors.js';
 import { SseScanner } from '../sse.js';
 import type { BodyTranslator } from '../translate-body.js';
 import type { Usage } from '../types.js';
-import { finishReason, openAIUsage, toUsage } from './response.js';
+import { openAIUsage } from '../usage.js';
+import { finishReason, toUsage } from './response.js';
 import type { AnthropicUsage, StopReason, StreamEvent } from './wire.js';
 
 export interface StreamOptions {

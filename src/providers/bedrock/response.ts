@@ -5,6 +5,7 @@
 import { GatewayError } from '../../errors.js';
 import type { Usage } from '../types.js';
 import type { BedrockUsage, ConverseResponse, StopReason, TitanEmbeddingResponse } from './wire.js';
+import { openAIUsage } from '../usage.js';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
 
@@ -26,15 +27,6 @@ export function toUsage(u: BedrockUsage | undefined): Usage | undefined {
   const cached = u.cacheReadInputTokens ?? 0;
   const prompt = u.inputTokens + cached + (u.cacheWriteInputTokens ?? 0);
   return { promptTokens: prompt, completionTokens: u.outputTokens, totalTokens: prompt + u.outputTokens, cachedTokens: cached };
-}
-
-export function openAIUsage(u: Usage): Record<string, unknown> {
-  return {
-    prompt_tokens: u.promptTokens,
-    completion_tokens: u.completionTokens,
-    total_tokens: u.totalTokens,
-    prompt_tokens_details: { cached_tokens: u.cachedTokens },
-  };
 }
 
 /** Fields every completion (and chunk) of one request shares. */

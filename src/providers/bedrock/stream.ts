@@ -10,7 +10,8 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import type { Usage } from '../types.js';
-import { finishReason, openAIUsage, toUsage, type CompletionMeta } from './response.js';
+import { openAIUsage } from '../usage.js';
+import { finishReason, toUsage, type CompletionMeta } from './response.js';
 import type { StreamEvents } from './wire.js';
 
 const toUtf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
