@@ -8,7 +8,7 @@
  * Tenant issuers come from the data plane's snapshot (the same registrations verify data-plane
  * tokens), so a change reaches every replica through the snapshot's NOTIFY refresh.
  */
-import { PLATFORM_ROLES, PLATFORM_SCOPE_ID, TENANT_ROLES, type PlatformRole, type TenantRole } from './roles.js';
+import { PLATFORM_SCOPE_ID, type PlatformRole, type TenantRole } from './roles.js';
 import type { AdminPrincipal } from './admin-principal.js';
 import { jwtSubject, verifyJwt, type TrustedIssuer } from './jwt.js';
 
@@ -41,9 +41,6 @@ function pick<R extends string>(roles: readonly string[], precedence: readonly R
   return precedence.find((r) => roles.includes(r));
 }
 
-const KNOWN_PLATFORM: ReadonlySet<string> = new Set(PLATFORM_ROLES);
-const KNOWN_TENANT: ReadonlySet<string> = new Set(TENANT_ROLES);
-
 export async function authenticateAdminJwt(token: string, sources: AdminJwtSources): Promise<AdminJwtOutcome> {
   const fail = (reason: AdminJwtFailureReason, scopeId: string | null = null, client: 'invalid' | 'expired' = 'invalid'): AdminJwtOutcome => ({
     ok: false,
@@ -55,7 +52,7 @@ export async function authenticateAdminJwt(token: string, sources: AdminJwtSourc
   if (sources.platformIssuers.size > 0) {
     const platform = await verifyJwt(token, sources.platformIssuers, null);
     if (platform.ok) {
-      const role = pick(platform.roles.filter((r) => KNOWN_PLATFORM.has(r)), PLATFORM_PRECEDENCE);
+      const role = pick(platform.roles, PLATFORM_PRECEDENCE);
       if (role === undefined) return fail('jwt_no_role', PLATFORM_SCOPE_ID);
       const subject = jwtSubject(platform.issuer, platform.payload);
       return {
@@ -71,7 +68,7 @@ export async function authenticateAdminJwt(token: string, sources: AdminJwtSourc
   const { issuer, payload } = verified;
   const tenantId = issuer.tenantId;
   const slug = sources.tenantSlug(issuer, issuer.tenantId);
-  const role = pick(verified.roles.filter((r) => KNOWN_TENANT.has(r)), TENANT_PRECEDENCE);
+  const role = pick(verified.roles, TENANT_PRECEDENCE);
   if (role === undefined || slug === undefined) return fail('jwt_no_role', tenantId);
   if (await sources.isDeleting(tenantId)) return fail('tenant_deleting', tenantId);
   const subject = jwtSubject(issuer, payload);
