@@ -197,6 +197,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         segments: spool.segments,
         spooled: spool.appended,
         shipped: shipper.shipped,
+        batches: shipper.batches,
         shipFailures: shipper.failures,
         shipperUp: shipper.state === 'up',
         writeFailures,

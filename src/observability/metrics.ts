@@ -24,6 +24,7 @@ export interface MeteringHealth {
   segments: number;
   spooled: number;
   shipped: number;
+  batches: number;
   shipFailures: number;
   shipperUp: boolean;
   writeFailures: number;
@@ -96,6 +97,7 @@ export function createMetrics(): GatewayMetrics {
   meteringGauge('gatehouse_usage_spool_segments', 'Usage spool segment files.', (h) => h.segments);
   meteringGauge('gatehouse_usage_events_spooled', 'Usage events appended to the spool by this process.', (h) => h.spooled);
   meteringGauge('gatehouse_usage_events_shipped', 'Usage events shipped to the store by this process (replays included).', (h) => h.shipped);
+  meteringGauge('gatehouse_usage_batches_shipped', 'Usage batches shipped to the store by this process (events shipped / batches = batch size).', (h) => h.batches);
   meteringGauge('gatehouse_usage_ship_failures', 'Failed attempts to ship a usage batch (retried).', (h) => h.shipFailures);
   meteringGauge('gatehouse_usage_shipper_up', '1 while usage batches reach the store, 0 while shipping fails and the spool grows.', (h) =>
     h.shipperUp ? 1 : 0,
