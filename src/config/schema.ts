@@ -433,8 +433,12 @@ export const configSchema = z
         segmentBytes: z.number().int().min(64 * 1024).max(1024 ** 3).default(16 * 1024 * 1024),
         /** Events per shipped batch. */
         batchSize: z.number().int().min(1).max(50_000).default(5000),
-        /** An idle shipper waits this long for more events before shipping, ms. */
-        shipLingerMs: z.number().int().min(0).max(60_000).default(50),
+        /**
+         * After the first event following a quiet spell, the shipper waits this long for more before
+         * shipping, ms: the lag of usage views at low traffic, and what bounds the per-batch cost
+         * (a transaction, a statement plan, a checkpoint fsync) to one batch per interval.
+         */
+        shipLingerMs: z.number().int().min(0).max(60_000).default(500),
         /** Tenant transactions of one batch in parallel. */
         shipConcurrency: z.number().int().min(1).max(64).default(4),
         /** Raw-event retention for tenants without a usageRetentionDays setting. */
@@ -451,7 +455,7 @@ export const configSchema = z
         spoolMaxBytes: 1024 ** 3,
         segmentBytes: 16 * 1024 * 1024,
         batchSize: 5000,
-        shipLingerMs: 50,
+        shipLingerMs: 500,
         shipConcurrency: 4,
         retentionDays: 90,
         maxRetentionDays: 400,
