@@ -5,6 +5,7 @@
  * usage scanner: the translator reads usage from the events it translates anyway.
  */
 import { GatewayError } from '../../errors.js';
+import { DEFAULT_BASE_URLS } from '../base-urls.js';
 import { PoolRegistry, type PoolSlot } from '../pools.js';
 import { translateBody } from '../translate-body.js';
 import type { Deployment, ProviderAdapter, ProviderKind, UpstreamRequest, UpstreamResponse } from '../types.js';
@@ -16,7 +17,8 @@ import { toAnthropicRequest } from './request.js';
 import { AnthropicStreamTranslator } from './stream.js';
 import { ANTHROPIC_VERSION } from './wire.js';
 
-export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
+/** Where a deployment without a base URL goes. */
+export const ANTHROPIC_BASE_URL = DEFAULT_BASE_URLS.anthropic;
 const USER_AGENT = 'gatehouse/0.1';
 
 interface Endpoint {
