@@ -65,8 +65,8 @@ function secretOrAws(provider: string | undefined) {
       if (b.aws === undefined) ctx.addIssue({ code: 'custom', path: ['aws'], message: `required for provider ${provider} (access_key_id, secret_access_key, optional session_token, region)` });
       if (b.secret !== undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: `not used by provider ${provider}: give aws` });
     } else {
-      if (b.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'required' });
       if (b.aws !== undefined) ctx.addIssue({ code: 'custom', path: ['aws'], message: 'only used by provider bedrock' });
+      else if (b.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'required' });
     }
   };
 }
