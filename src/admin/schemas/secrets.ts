@@ -76,14 +76,14 @@ export const createCredentialBody = z
     name: displayName,
     provider: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a provider kind such as openai, anthropic, gemini or bedrock'),
     base_url: outboundUrl.nullable().optional(),
-    secret: secret.optional().describe('The API key (write-only). Every provider but bedrock.'),
+    secret: secret.optional().describe('The API key, every provider but bedrock. Write-only: stored encrypted with the tenant key, never returned.'),
     aws: awsCredentialBody.optional(),
   })
   .superRefine((b, ctx) => secretOrAws(b.provider)(b, ctx));
 
 /** The provider kind is the stored credential's; the service checks the pairing again with it. */
 export const replaceSecretBody = z
-  .strictObject({ secret: secret.optional().describe('The new API key (write-only).'), aws: awsCredentialBody.optional() })
+  .strictObject({ secret: secret.optional().describe('The new API key. Write-only: stored encrypted with the tenant key, never returned.'), aws: awsCredentialBody.optional() })
   .superRefine((b, ctx) => secretOrAws(undefined)(b, ctx));
 export type ReplaceSecretBody = z.output<typeof replaceSecretBody>;
 
