@@ -13,7 +13,6 @@ import type { ResolvedAwsCredentials, ResolvedProvider } from './types.js';
 /** Collects an issue at a path inside the configuration (the loader knows where it came from). */
 export type Report = (path: PathSegment[], message: string) => void;
 
-
 /**
  * @param apiKeys resolved credentials by provider index (absent: none configured or unresolvable)
  * @param awsCredentials resolved `aws` credentials by provider index (kind 'bedrock')

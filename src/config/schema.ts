@@ -6,8 +6,8 @@
 import { z } from 'zod';
 import { cidrProblem } from '../admin/schemas/net.js';
 import { tenantCacheSchema } from '../cache/settings.js';
-import { AWS_REGION } from '../providers/bedrock/region.js';
 import { planRulesSchema } from '../limits/rules-schema.js';
+import { AWS_REGION } from '../providers/bedrock/region.js';
 import { SCOPES } from '../tenancy/types.js';
 
 const slug = z

@@ -158,6 +158,8 @@ export type DedicatedResult = { ok: true; deployment: Deployment } | { ok: false
 export function dedicatedDeployment(src: DedicatedDeploymentSource, tenantSlug: string, guard: OutboundGuard): DedicatedResult {
   const problem = dedicatedProblem(src);
   if (problem !== undefined) return { ok: false, reason: problem.message };
+  // The column only checks the scheme; the adapters parse the URL, so an unparsable one is left out here.
+  if (!URL.canParse(src.baseUrl)) return { ok: false, reason: 'Its base URL is not a valid URL' };
   const deployment: Deployment = {
     // Distinct from every YAML id (slugs), so schedulers and caches never mix the two.
     id: `tenant:${src.id}`,

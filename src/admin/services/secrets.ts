@@ -43,6 +43,7 @@ function plaintextOf(provider: string, input: CredentialSecretInput): string {
   if (input.secret === undefined || input.aws !== undefined) throw invalid(`A ${provider} credential takes secret; aws is only for provider bedrock.`, 'secret');
   return input.secret;
 }
+
 const credentialView = (c: CredentialMeta) => ({ name: c.name, provider: c.provider, baseUrl: c.baseUrl });
 const webhookView = (w: WebhookMeta) => ({ url: w.url, events: w.events, enabled: w.enabled });
 

@@ -192,7 +192,7 @@ export const tenantDeploymentsRepo = {
     const out: TenantDeploymentWithSecret[] = [];
     for (const r of rows) {
       const record = toRecord(r);
-      let credential = { apiKey: '', provider: null as string | null };
+      let credential: { apiKey: string; provider: string | null } = { apiKey: '', provider: null };
       if (record.credentialId !== null) {
         const id = record.credentialId;
         credential = credentials.get(id) ?? {

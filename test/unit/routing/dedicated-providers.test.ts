@@ -102,5 +102,6 @@ describe('dedicatedDeployment', () => {
     expect(refused(source({ provider: 'openai-compatible', apiKey: encodeAwsCredential(AWS), credentialProvider: 'bedrock' }))).toMatch(/cannot authenticate/);
     expect(refused(source({ kind: 'completion' }))).toMatch(/serves chat models, not completion/);
     expect(refused(source({ provider: 'future-llm' }))).toMatch(/not served to tenants/);
+    expect(refused(source({ baseUrl: 'https://' }))).toMatch(/not a valid URL/);
   });
 });
