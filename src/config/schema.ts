@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { cidrProblem } from '../admin/schemas/net.js';
 import { tenantCacheSchema } from '../cache/settings.js';
 import { planRulesSchema } from '../limits/rules-schema.js';
+import { AWS_REGION } from '../providers/bedrock/region.js';
 import { SCOPES } from '../tenancy/types.js';
 
 const slug = z
@@ -41,7 +42,7 @@ const mockBehaviour = z
 
 const awsRegion = z
   .string()
-  .regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'an AWS region name such as us-east-1')
+  .regex(AWS_REGION, 'an AWS region name such as us-east-1')
   .describe('an AWS region name (e.g. us-east-1)');
 
 /** Kind 'bedrock': requests are SigV4-signed with these (by reference, like apiKey). */

@@ -9,7 +9,8 @@
  */
 import type { Deployment, MockBehaviour, ProviderAdapter, ProviderKind, UpstreamRequest, UpstreamResponse } from '../types.js';
 import { dispatchCall } from '../upstream-call.js';
-import { EndpointCache, PoolRegistry } from './endpoint.js';
+import { PoolRegistry } from '../pools.js';
+import { EndpointCache } from './endpoint.js';
 
 export const OPENAI_WIRE_KINDS: readonly ProviderKind[] = ['openai', 'azure', 'openai-compatible', 'mock'];
 
