@@ -1,7 +1,7 @@
 /**
  * Routing and resilience through the real HTTP server and the mock upstream, whose `mock.fail`
  * field fails chosen requests deterministically (src/providers/mock/faults.ts): retries after
- * 5xx, 429 with Retry-After and per-attempt timeouts, failover to another deployment on a
+ * 5xx, 429 and 503 with Retry-After and per-attempt timeouts, failover to another deployment on a
  * connection reset, no retry once a stream has started, circuit breakers, fallbacks on a
  * context-window refusal, residency under fallback, and client disconnects.
  */
@@ -25,6 +25,7 @@ routing:
   models:
     timed: { attemptTimeoutMs: 300 }
     brk: { maxAttempts: 1 }
+    busy: { maxAttempts: 2 }
     small: { fallbackOn: [context_window] }
   fallbacks:
     big: [elsewhere]
@@ -36,6 +37,7 @@ deployments:
   - { id: pair-a, model: pair, provider: mock, region: eu-west, upstreamModel: pair-a }
   - { id: pair-b, model: pair, provider: mock, region: eu-central, upstreamModel: pair-b }
   - { id: brk, model: brk, provider: mock, region: eu }
+  - { id: busy, model: busy, provider: mock, region: eu }
   - { id: big, model: big, provider: mock, region: eu, upstreamModel: big-eu }
   - { id: elsewhere, model: elsewhere, provider: mock, region: us, upstreamModel: elsewhere-us }
   - { id: small, model: small, provider: mock, region: eu, upstreamModel: small-eu }
@@ -115,6 +117,19 @@ describe('retries', () => {
     expect(a.status).toBe(200);
     expect(a.headers['x-gatehouse-attempts']).toBe('2');
     expect(a.ms).toBeGreaterThanOrEqual(950);
+  });
+
+  it("waits for an upstream 503's Retry-After before retrying, and passes it on when every attempt fails", async () => {
+    const a = await chat('solo', { fail: { key: 'r-503-ra', times: 1, status: 503, retryAfter: 1 } });
+    expect(a.status).toBe(200);
+    expect(a.headers['x-gatehouse-attempts']).toBe('2');
+    expect(a.ms).toBeGreaterThanOrEqual(950);
+    // Every attempt refused: the client's 502 says when to come back, as the upstream did.
+    const b = await chat('busy', { fail: { key: 'r-503-ra-all', status: 503, retryAfter: 1 } });
+    expect(b.status).toBe(502);
+    expect(errorOf(b).code).toBe('upstream_error');
+    expect(b.headers['retry-after']).toBe('1');
+    expect(received('r-503-ra-all')).toHaveLength(2);
   });
 
   it('times out an attempt that stalls before its headers and answers from the next one', async () => {
