@@ -45,6 +45,15 @@ export function transportError(err: unknown, signal: CancelSignal): unknown {
   return new GatewayError('upstream_error', `The upstream provider could not be reached${detail}.`, { cause: err });
 }
 
+/**
+ * The response had started and then nothing arrived for the body timeout (the deployment's
+ * `streamIdleTimeoutMs` for streams): the stream ends with this as its terminal error event.
+ */
+export function stalledStream(idleMs: number | undefined, cause: unknown): GatewayError {
+  const after = idleMs === undefined ? '' : ` for ${idleMs} ms`;
+  return new GatewayError('upstream_timeout', `The upstream provider stopped sending the response${after}; it was ended.`, { cause });
+}
+
 function abortReason(signal: CancelSignal, err: unknown): unknown {
   const reason: unknown = signal.reason;
   if (reason instanceof GatewayError) return reason;
