@@ -8,9 +8,10 @@
  * state read for an older revision is then not used at all (the request goes uncached, so an
  * opt-out is never served from a stale opt-in) and is re-read. It is also re-read every
  * `refreshMs` in the background (the old state serves meanwhile), which bounds what no
- * notification announces (a shredded data key). When the keys cannot be derived any more because the tenant's data keys
- * were destroyed (crypto-shredding) or it is scheduled for deletion, the state drops them and
- * every entry sealed under them is unreadable from then on, wherever it is stored.
+ * notification announces (a shredded data key). When the keys cannot be derived any more
+ * because the tenant's data keys were destroyed (crypto-shredding) or it is scheduled for
+ * deletion, the state drops them and every entry sealed under them is unreadable from then on,
+ * wherever it is stored.
  */
 import { dataKeyForEncryption } from '../crypto/tenant-keys.js';
 import type { Keyring } from '../crypto/keyring.js';

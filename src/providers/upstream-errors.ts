@@ -85,6 +85,8 @@ export function header(headers: IncomingHttpHeaders, name: string): string | und
 
 /** What the gateway assumes of an upstream 429 (or Anthropic 529) that names no delay. */
 const DEFAULT_RETRY_AFTER_MS = 1000;
+/** Longer hints are read as a day: routing caps its wait far below anyway (`maxRetryAfterMs`). */
+const MAX_RETRY_AFTER_MS = 86_400_000;
 
 /** Upstream 429: thrown so the client sees our 429, with the upstream's Retry-After. */
 export function rateLimited(headers: IncomingHttpHeaders): GatewayError {
@@ -112,9 +114,6 @@ export function retryAfterOf(headers: IncomingHttpHeaders, nowMs: number = Date.
   if (ms === undefined) return undefined;
   return { ms: Math.min(ms, MAX_RETRY_AFTER_MS), header: seconds ?? String(Math.ceil(Math.min(ms, MAX_RETRY_AFTER_MS) / 1000)) };
 }
-
-/** Longer hints are read as a day: routing caps its wait far below anyway (`maxRetryAfterMs`). */
-const MAX_RETRY_AFTER_MS = 86_400_000;
 
 /** Retry-After as delta-seconds or an HTTP date, in ms from `nowMs`; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
