@@ -19,7 +19,9 @@ import { createScheduler, type Scheduler } from './limits/scheduler.js';
 import { schedule, slotMover } from './pipeline/schedule.js';
 import { registerRoutingMetrics } from './observability/routing-metrics.js';
 import { routingConfig } from './config/routing.js';
-import { createRouter } from './routing/router.js';
+import { createRouter, type BreakerTransition } from './routing/router.js';
+import { createRedisBreakerFleet } from './routing/redis-breakers.js';
+import { createSharedBreakers, type SharedBreakerSet } from './routing/shared-breakers.js';
 import { authenticate } from './pipeline/authenticate.js';
 import { createLimitService, type LimitService } from './limits/service.js';
 import { preloadTokenizers } from './limits/tokens.js';
@@ -117,6 +119,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let auditQueue: AuditQueue | undefined;
   let meteringService: Metering | undefined;
   let alertsService: Alerts | undefined;
+  let sharedBreakers: SharedBreakerSet | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -209,14 +212,24 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const forecastCache = createForecastCache();
 
     // Strategies, breakers and fallbacks: one router shared by the route and provider stages.
-    const router = createRouter({
-      config: routingConfig(config.routing),
-      onBreakerChange: ({ deploymentId, from, to }) => {
-        const fields = { deployment: deploymentId, from, to };
-        if (to === 'open') logger.warn(fields, 'circuit breaker opened: deployment out of rotation');
-        else logger.info(fields, 'circuit breaker state changed');
-      },
-    });
+    const routing = routingConfig(config.routing);
+    const onBreakerChange = ({ deploymentId, from, to }: BreakerTransition): void => {
+      const fields = { deployment: deploymentId, from, to };
+      if (to === 'open') logger.warn(fields, 'circuit breaker opened: deployment out of rotation');
+      else logger.info(fields, 'circuit breaker state changed');
+    };
+    // With Redis every replica shares each breaker's state (src/routing/shared-breakers.ts).
+    const redisUrl = config.limits.redisUrl;
+    if (redisUrl !== undefined) {
+      sharedBreakers = createSharedBreakers({
+        policy: routing.breaker,
+        fleet: createRedisBreakerFleet({ url: redisUrl, commandTimeoutMs: config.limits.redisTimeoutMs }),
+        onChange: onBreakerChange,
+        logger,
+      });
+      await sharedBreakers.start();
+    }
+    const router = createRouter({ config: routing, onBreakerChange, ...(sharedBreakers ? { breakers: sharedBreakers } : {}) });
     registerRoutingMetrics(metrics.registry, () => router.breakerStates());
     const scheduleDeps = { scheduler, defaults: config.scheduling };
 
@@ -330,6 +343,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const running = server;
     const stopRefresh = refresh;
     const limits = limitService;
+    const breakers = sharedBreakers;
     return {
       url,
       port: server.port,
@@ -353,6 +367,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await audits.close(); // likewise: and its last flush needs the store
           await metering.close(); // after the drain: every finished request has spooled its event
           await adapters.close();
+          await breakers?.close();
           await mock?.close();
           await store.close();
           logger.info('gatehouse stopped');
@@ -369,6 +384,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await auditQueue?.close();
     await meteringService?.close();
     await alertsService?.close();
+    await sharedBreakers?.close();
     await store.close();
     throw err;
   }

@@ -3,11 +3,15 @@
  * keys (seal.ts) derived from its active data key. Both are read in the tenant's own transaction
  * (the platform role that loads the hot-path snapshot may not read tenant settings, DESIGN §3.1)
  * and held in memory, so no request waits on the database: a tenant's first model request on an
- * instance starts the load and goes uncached; later ones see the state. It is re-read every
- * `refreshMs` in the background (the old state serves meanwhile), which bounds how long a changed
- * opt-in takes to apply. When the keys cannot be derived any more because the tenant's data keys
- * were destroyed (crypto-shredding) or it is scheduled for deletion, the state drops them and
- * every entry sealed under them is unreadable from then on, wherever it is stored.
+ * instance starts the load and goes uncached; later ones see the state. A change of the tenant's
+ * row moves its `updatedAtMs` in the snapshot (on every replica, within the NOTIFY's second): the
+ * state read for an older revision is then not used at all (the request goes uncached, so an
+ * opt-out is never served from a stale opt-in) and is re-read. It is also re-read every
+ * `refreshMs` in the background (the old state serves meanwhile), which bounds what no
+ * notification announces (a shredded data key). When the keys cannot be derived any more
+ * because the tenant's data keys were destroyed (crypto-shredding) or it is scheduled for
+ * deletion, the state drops them and every entry sealed under them is unreadable from then on,
+ * wherever it is stored.
  */
 import { dataKeyForEncryption } from '../crypto/tenant-keys.js';
 import type { Keyring } from '../crypto/keyring.js';
@@ -24,8 +28,11 @@ export interface TenantCacheState {
 }
 
 export interface CacheKeySource {
-  /** The tenant's state if this process holds it; otherwise starts loading it. Never waits. */
-  peek(tenantId: string): TenantCacheState | undefined;
+  /**
+   * The tenant's state if this process holds it for the tenant's current revision (its snapshot
+   * `updatedAtMs`; undefined: any); otherwise starts loading it. Never waits.
+   */
+  peek(tenantId: string, revision?: number): TenantCacheState | undefined;
   /** The tenant's state, loading it if needed; undefined when it cannot be read. */
   get(tenantId: string): Promise<TenantCacheState | undefined>;
   /** Forgets a tenant's state now (tests, shredding in this process). */
@@ -48,23 +55,32 @@ interface Slot {
   state: TenantCacheState | undefined;
   at: number;
   pending: Promise<TenantCacheState | undefined> | undefined;
+  /** The tenant revision the last load was started for; a load reads at least that revision. */
+  revision: number | undefined;
+  /** The revision the pending load was started for. */
+  pendingRevision: number | undefined;
 }
 
 export function createKeySource(opts: KeySourceOptions): CacheKeySource {
   const now = opts.now ?? Date.now;
   const slots = new Map<string, Slot>();
 
-  function load(tenantId: string, slot: Slot): Promise<TenantCacheState | undefined> {
-    slot.pending ??= opts.load(tenantId).then(
+  function load(tenantId: string, slot: Slot, revision?: number): Promise<TenantCacheState | undefined> {
+    if (slot.pending !== undefined) return slot.pending;
+    // Captured before reading: the read sees this revision or a newer one, never an older one.
+    slot.pendingRevision = revision ?? slot.revision;
+    slot.pending = opts.load(tenantId).then(
       (state) => {
         slot.state = state;
         slot.at = now();
+        slot.revision = slot.pendingRevision;
         slot.pending = undefined;
         return state;
       },
       (err: unknown) => {
         slot.state = undefined;
         slot.at = now();
+        slot.revision = slot.pendingRevision;
         slot.pending = undefined;
         opts.onError?.(tenantId, err);
         return undefined;
@@ -76,7 +92,7 @@ export function createKeySource(opts: KeySourceOptions): CacheKeySource {
   function slotOf(tenantId: string): Slot {
     let slot = slots.get(tenantId);
     if (slot === undefined) {
-      slot = { state: undefined, at: -Infinity, pending: undefined };
+      slot = { state: undefined, at: -Infinity, pending: undefined, revision: undefined, pendingRevision: undefined };
       slots.set(tenantId, slot);
       if (slots.size > opts.maxTenants) {
         const oldest = slots.keys().next().value;
@@ -92,9 +108,16 @@ export function createKeySource(opts: KeySourceOptions): CacheKeySource {
   }
 
   return {
-    peek(tenantId) {
+    peek(tenantId, revision) {
       const slot = slotOf(tenantId);
-      if (due(slot)) void load(tenantId, slot);
+      if (revision !== undefined && slot.revision !== revision) {
+        // The tenant changed since this state was read (or it was never read for this revision):
+        // read it again, and until then use none. A pending load started for an older revision
+        // is let finish; the next request sees the revisions differ and starts another.
+        void load(tenantId, slot, revision);
+        return undefined;
+      }
+      if (due(slot)) void load(tenantId, slot, revision);
       return slot.state;
     },
     async get(tenantId) {

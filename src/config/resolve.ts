@@ -189,6 +189,8 @@ export function resolveDeployments(
     };
     if (d.routingWeight !== undefined) deployment.routingWeight = d.routingWeight;
     if (d.attemptTimeoutMs !== undefined) deployment.attemptTimeoutMs = d.attemptTimeoutMs;
+    // Tighter than the provider's timeout only: the body timeout never exceeds it.
+    if (d.streamIdleTimeoutMs !== undefined) deployment.streamIdleTimeoutMs = Math.min(d.streamIdleTimeoutMs, provider.timeoutMs);
     if (provider.apiVersion !== undefined) deployment.apiVersion = provider.apiVersion;
     if (provider.kind === 'bedrock') {
       const region = d.awsRegion ?? provider.aws?.region ?? (AWS_REGION.test(d.region) ? d.region : undefined);

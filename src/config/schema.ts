@@ -106,6 +106,11 @@ const deployment = z
     routingWeight: z.number().int().min(1).max(1_000_000).optional(),
     /** One attempt on this deployment until response headers; overrides routing's per-model value. */
     attemptTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+    /**
+     * A streamed response that sends nothing for this long (after its headers) is ended with an
+     * error event and its upstream call cancelled; never retried. Default: the provider's timeoutMs.
+     */
+    streamIdleTimeoutMs: z.number().int().min(100).max(3_600_000).optional(),
   })
   .strict();
 

@@ -55,7 +55,13 @@ export interface Deployment {
   attemptTimeoutMs?: number;
   /** What admission does here when the shared limits backend (Redis) cannot be reached. */
   limitsFailMode: FailMode;
+  /** Until the response headers, and the longest silence between body chunks (undici's timeouts). */
   timeoutMs: number;
+  /**
+   * The longest silence between chunks of a streamed response, when tighter than `timeoutMs`: a
+   * stream that stalls for this long is ended with an error event and its upstream call cancelled.
+   */
+  streamIdleTimeoutMs?: number;
   prices: Prices;
   /** Mock provider behaviour, when provider is 'mock'. */
   mock?: MockBehaviour;

@@ -57,6 +57,7 @@ async function readTenant(store: Pick<Store, 'withTenant'>, tenantId: string, mo
       domains: await domainsRepo.list(tx),
       allowedModels: row.allowedModels ?? '*',
       regions: row.regions,
+      updatedAtMs: row.updatedAt.getTime(),
     };
     const [limitSource] = await limitRulesRepo.listSources(tx);
     const plan = row.planId === null ? null : await plansRepo.get(tx, row.planId);

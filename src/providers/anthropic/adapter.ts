@@ -9,7 +9,7 @@ import { DEFAULT_BASE_URLS } from '../base-urls.js';
 import { PoolRegistry, type PoolSlot } from '../pools.js';
 import { translateBody } from '../translate-body.js';
 import type { Deployment, ProviderAdapter, ProviderKind, UpstreamRequest, UpstreamResponse } from '../types.js';
-import { dispatchCall, type CallHooks } from '../upstream-call.js';
+import { bodyTimeoutMs, dispatchCall, type CallHooks } from '../upstream-call.js';
 import { header, transportError } from '../upstream-errors.js';
 import { rejectAnthropic } from './errors.js';
 import { AnthropicJsonTranslator } from './json.js';
@@ -51,7 +51,7 @@ export class AnthropicAdapter implements ProviderAdapter {
         headers: req.stream ? endpoint.sseHeaders : endpoint.jsonHeaders,
         body,
         headersTimeout: d.timeoutMs,
-        bodyTimeout: d.timeoutMs,
+        bodyTimeout: bodyTimeoutMs(d, req.stream),
       },
       req.signal,
       endpoint.hooks,

@@ -10,7 +10,7 @@ import type { SignatureV4 } from '@smithy/signature-v4';
 import { GatewayError } from '../../errors.js';
 import { PoolRegistry, type PoolSlot } from '../pools.js';
 import type { AwsAccess, Deployment, OutboundGuard, ProviderAdapter, ProviderKind, UpstreamRequest, UpstreamResponse, Usage } from '../types.js';
-import { dispatchCall, type CallHooks } from '../upstream-call.js';
+import { bodyTimeoutMs, dispatchCall, type CallHooks } from '../upstream-call.js';
 import { bedrockHooks } from './hooks.js';
 import { toConverseRequest, toTitanRequests } from './request.js';
 import { asTitanEmbedding, toChatCompletion, toEmbeddingList, type CompletionMeta } from './response.js';
@@ -90,7 +90,7 @@ export class BedrockAdapter implements ProviderAdapter {
     headers.push('x-request-id', req.requestId);
     return dispatchCall(
       e.slot.pool,
-      { method: 'POST', path, headers, body, headersTimeout: d.timeoutMs, bodyTimeout: d.timeoutMs },
+      { method: 'POST', path, headers, body, headersTimeout: d.timeoutMs, bodyTimeout: bodyTimeoutMs(d, req.stream) },
       req.signal,
       e.hooks,
     );

@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { GatewayError } from '../../errors.js';
 import { PoolRegistry, type PoolSlot } from '../pools.js';
 import type { Deployment, Operation, ProviderAdapter, ProviderKind, UpstreamRequest, UpstreamResponse, Usage } from '../types.js';
-import { type CallHooks, dispatchCall } from '../upstream-call.js';
+import { bodyTimeoutMs, type CallHooks, dispatchCall } from '../upstream-call.js';
 import { geminiHooks } from './hooks.js';
 import { toBatchEmbedRequest, toGenerateContentRequest } from './request.js';
 import { type TranslationContext, gatewayUsage, openAIUsage, toChatCompletion, toEmbeddingList } from './response.js';
@@ -109,7 +109,7 @@ export class GeminiAdapter implements ProviderAdapter {
         headers: (sse ? endpoint.sseHeaders : endpoint.jsonHeaders).concat('x-request-id', req.requestId),
         body,
         headersTimeout: d.timeoutMs,
-        bodyTimeout: d.timeoutMs,
+        bodyTimeout: bodyTimeoutMs(d, sse),
       },
       req.signal,
       endpoint.hooks,

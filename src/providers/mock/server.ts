@@ -17,7 +17,7 @@ import { chatChunks, chatCompletion, planChat } from './chat.js';
 import { completion, completionChunks, planCompletion, prompts } from './completions.js';
 import { DEFAULT_DIMENSIONS, MAX_DIMENSIONS, embeddingInputs, embeddingList } from './embeddings.js';
 import { FaultCounters, parseFault } from './faults.js';
-import { type StreamStats, sendError, sendJson, streamSse, wait } from './respond.js';
+import { type StreamFault, type StreamStats, sendError, sendJson, streamSse, wait } from './respond.js';
 
 export interface MockProviderOptions {
   host?: string;
@@ -162,7 +162,7 @@ class MockServer implements MockProvider {
       return sendError(res, b.errorStatus, `Mock provider injected an error (HTTP ${b.errorStatus}).`);
     }
     const fault = this.faults.apply(parseFault(body.mock), body.model);
-    let cutAfter: number | undefined;
+    let streamFault: StreamFault | undefined;
     if (fault !== undefined) {
       if (fault.mode === 'reset') {
         res.socket?.destroy();
@@ -175,7 +175,8 @@ class MockServer implements MockProvider {
         });
       }
       if (fault.mode === 'stall' && !(await wait(res, fault.stallMs))) return;
-      if (fault.mode === 'break') cutAfter = fault.afterChunks;
+      if (fault.mode === 'break') streamFault = { kind: 'cut', afterChunks: fault.afterChunks };
+      if (fault.mode === 'stall-stream') streamFault = { kind: 'stall', afterChunks: fault.afterChunks, stallMs: fault.stallMs };
     }
     const model = typeof body.model === 'string' && body.model !== '' ? body.model : call.deployment;
     if (model === undefined || model === '') return sendError(res, 400, 'you must provide a model parameter', { param: 'model' });
@@ -185,13 +186,13 @@ class MockServer implements MockProvider {
         return sendError(res, 400, "Missing required parameter: 'messages'.", { param: 'messages', code: 'missing_required_parameter' });
       }
       const plan = planChat(body, model, b.tokens);
-      return stream ? streamSse(res, chatChunks(plan), b.tokensPerSecond, this.stats, cutAfter) : sendJson(res, 200, chatCompletion(plan));
+      return stream ? streamSse(res, chatChunks(plan), b.tokensPerSecond, this.stats, streamFault) : sendJson(res, 200, chatCompletion(plan));
     }
     if (call.op === 'completions') {
       const list = prompts(body.prompt);
       if (list === undefined) return sendError(res, 400, "Invalid or missing 'prompt'.", { param: 'prompt' });
       const plan = planCompletion(body, list, model, b.tokens);
-      return stream ? streamSse(res, completionChunks(plan), b.tokensPerSecond, this.stats, cutAfter) : sendJson(res, 200, completion(plan));
+      return stream ? streamSse(res, completionChunks(plan), b.tokensPerSecond, this.stats, streamFault) : sendJson(res, 200, completion(plan));
     }
     return this.embeddings(body, model, res);
   }

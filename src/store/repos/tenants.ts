@@ -178,9 +178,10 @@ export const tenantsRepo = {
       status: TenantStatus;
       regions: string[];
       allowed_models: string[] | null;
+      updated_at: Date;
       domains: string[];
     }>(
-      `SELECT t.id, t.slug, t.name, t.status, t.regions, t.allowed_models,
+      `SELECT t.id, t.slug, t.name, t.status, t.regions, t.allowed_models, t.updated_at,
               COALESCE((SELECT array_agg(d.domain ORDER BY d.domain) FROM tenant_domains d
                         WHERE d.tenant_id = t.id AND d.verified_at IS NOT NULL),
                        '{}'::text[]) AS domains
@@ -194,6 +195,7 @@ export const tenantsRepo = {
       domains: r.domains,
       allowedModels: r.allowed_models ?? '*',
       regions: r.regions,
+      updatedAtMs: r.updated_at.getTime(),
     }));
   },
 };
