@@ -3,7 +3,8 @@
  * The only place that knows every part; each part knows only what it is handed.
  */
 import { createAdminHandler } from './admin/index.js';
-import { auditAuthFailures, createAuditQueue, type AuditQueue } from './audit/index.js';
+import { auditAuthFailures, createAuditQueue, startHeadExport, type AuditQueue, type HeadExport } from './audit/index.js';
+import { auditHeadSigner } from './crypto/audit-head-key.js';
 import type { LoadedConfig } from './config/types.js';
 import { tenantSealer } from './crypto/envelope.js';
 import { deriveKey, loadMasterKey, parsePreviousMasterKeys } from './crypto/master-key.js';
@@ -117,6 +118,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let auditQueue: AuditQueue | undefined;
   let meteringService: Metering | undefined;
   let alertsService: Alerts | undefined;
+  let headExport: HeadExport | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -125,6 +127,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const previousPeppers = previousMasters.map((k) => deriveKey(k, 'api-key-hash'));
     // One keyring per process: one cache of unwrapped data keys, which shredding can empty.
     const keyring = processKeyring(master, previousMasters);
+    const headSigner = auditHeadSigner(master);
     const tenancy = await syncTenancy(store, config, pepper);
     const { deployments, mock } = await attachMock(config);
     const { tenants, keys, issuers, plans, limitSources } = tenancy;
@@ -269,6 +272,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         pepper,
         previousPeppers,
         sealer,
+        auditHeadSigner: headSigner,
         outbound,
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
@@ -314,6 +318,13 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     }, SHRED_INTERVAL_MS);
     shredTimer.unref();
 
+    // Signed chain heads appended outside the database (DESIGN §12 "Audit"), when configured.
+    const he = config.audit.headExport;
+    if (he !== undefined) {
+      headExport = startHeadExport({ store, signer: headSigner, dir: resolvePath(config.dataDir, he.dir), intervalMs: he.intervalSeconds * 1000, logger });
+    }
+    const heads = headExport;
+
     alertsService = startAlerts({
       store,
       sealer,
@@ -344,6 +355,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
           await running.shutdown(config.server.shutdownGraceMs);
           await alerts.close();
+          await heads?.close();
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
           await keyRehash?.close();
@@ -368,6 +380,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await auditQueue?.close();
     await meteringService?.close();
     await alertsService?.close();
+    await headExport?.close();
     await store.close();
     throw err;
   }
