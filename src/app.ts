@@ -51,6 +51,7 @@ import { txtResolver } from './tenancy/dns.js';
 import { createKeyRehash, type KeyRehash } from './tenancy/key-rehash.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
+import { purgeDueTenants } from './tenancy/purge.js';
 import { createCache, type ResponseCache } from './cache/index.js';
 import { cacheFill, cacheLookup } from './pipeline/cache.js';
 import { startMetering, type Metering } from './metering/index.js';
@@ -305,16 +306,26 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       'gatehouse listening',
     );
 
-    // Crypto-shredding of tenants whose deletion grace period has passed. Every replica may run
-    // it: destroying a tenant's keys is idempotent under its keyring row lock.
+    // Crypto-shredding of tenants whose deletion grace period has passed, then the purge of the
+    // rows they left. Every replica may run both: each tenant's step is idempotent under its
+    // keyring row lock.
     const shredTimer = setInterval(() => {
-      shredDueTenants(store, { keyrings: [keyring] }).then(
-        (r) => {
+      void (async () => {
+        try {
+          const r = await shredDueTenants(store, { keyrings: [keyring] });
           if (r.shredded.length > 0) logger.info({ tenants: r.shredded.length }, 'tenant data keys destroyed');
           for (const s of r.shredded) cache.keys.forget(s.tenantId); // its cache entries: unreadable now
-        },
-        (err: unknown) => logger.error({ err }, 'shred job failed'),
-      );
+        } catch (err) {
+          logger.error({ err }, 'shred job failed');
+        }
+        try {
+          const p = await purgeDueTenants(store, { purgeUnbilled: config.tenantDeletion.purgeUnbilledUsage });
+          if (p.purged.length > 0) logger.info({ tenants: p.purged.length }, 'deleted tenants purged');
+          for (const d of p.deferred) logger.warn({ tenant: d.tenantId }, 'deleted tenant not purged yet: it has usage no issued invoice covers (billing close-period)');
+        } catch (err) {
+          logger.error({ err }, 'tenant purge job failed');
+        }
+      })();
     }, SHRED_INTERVAL_MS);
     shredTimer.unref();
 

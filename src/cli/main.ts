@@ -11,6 +11,7 @@ import { auditExportHead, auditPublicKey, auditVerify } from './audit.js';
 import { billingClosePeriod } from './billing.js';
 import { runExport } from './export.js';
 import { runRotateDataKey, runRotateMaster, runShredDue, type CommandReport } from './keys.js';
+import { runPurgeDue } from './tenants.js';
 
 function report(r: CommandReport): void {
   process.stdout.write(r.out);
@@ -138,6 +139,13 @@ export async function main(argv: string[]): Promise<void> {
     .command('shred-due')
     .description('destroy the data keys of deleted tenants whose grace period has passed (crypto-shredding)')
     .action(async () => report(await runShredDue()));
+  program
+    .command('tenants')
+    .description('tenant lifecycle')
+    .command('purge-due')
+    .description("delete the remaining rows of deleted tenants whose data keys are shredded (audit trail, invoices and the tenant record are kept)")
+    .option('--include-unbilled', 'also purge tenants with usage no issued invoice covers yet')
+    .action(async (o: { includeUnbilled?: boolean }) => report(await runPurgeDue({ includeUnbilled: o.includeUnbilled === true })));
   program
     .command('billing')
     .description('billing tools')

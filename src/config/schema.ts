@@ -456,6 +456,18 @@ export const configSchema = z
         retentionDays: 90,
         maxRetentionDays: 400,
       }),
+    /** Deleted tenants (README "Deleting a tenant"). */
+    tenantDeletion: z
+      .object({
+        /**
+         * After shredding, the hourly job purges a deleted tenant's rows, but waits while it has
+         * usage no issued invoice covers (its last month, until `billing close-period` issues it).
+         * true: purge anyway (you do not bill with Gatehouse).
+         */
+        purgeUnbilledUsage: z.boolean().default(false),
+      })
+      .strict()
+      .default({ purgeUnbilledUsage: false }),
     /** The audit log (README "Audit log"). */
     audit: z
       .object({
