@@ -62,9 +62,11 @@ export function signHead(signer: AuditHeadSigner, head: HeadToSign, now: Date): 
   return { ...unsigned, signature: signer.sign(signingInput(unsigned)).toString('base64url') };
 }
 
+/** Only the record's own fields are signed: anything a reader attached (a line number) is not. */
 export function headSignatureValid(verifier: AuditHeadVerifier, head: SignedAuditHead): boolean {
-  const { signature, ...unsigned } = head;
-  return verifier.verify(head.key_id, signingInput(unsigned), Buffer.from(signature, 'base64url'));
+  const { v, kind, tenant_id, seq, hash, at, signed_at, key_id, signature } = head;
+  const unsigned = { v, kind, tenant_id, seq, hash, at, signed_at, key_id };
+  return verifier.verify(key_id, signingInput(unsigned), Buffer.from(signature, 'base64url'));
 }
 
 /**
