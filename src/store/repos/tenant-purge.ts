@@ -58,10 +58,15 @@ export const tenantPurgeRepo = {
     return rows.map((r) => r.tenant_id);
   },
 
-  /** Locks the tenant's keyring row if it is (still) due; false if purged meanwhile. */
+  /**
+   * Locks the tenant's keyring row if it is (still) due; false if purged meanwhile. The tenant
+   * must also be marked for deletion: shredded keys alone never make a tenant purgeable.
+   */
   async lockDue(tx: AdminTx, tenantId: string): Promise<boolean> {
     const { rowCount } = await tx.query(
-      'SELECT 1 FROM tenant_keyrings WHERE tenant_id = $1 AND shredded_at IS NOT NULL AND purged_at IS NULL FOR UPDATE',
+      `SELECT 1 FROM tenant_keyrings k JOIN tenants t ON t.id = k.tenant_id
+       WHERE k.tenant_id = $1 AND k.shredded_at IS NOT NULL AND k.purged_at IS NULL AND t.deletion_requested_at IS NOT NULL
+       FOR UPDATE OF k`,
       [tenantId],
     );
     return rowCount > 0;
