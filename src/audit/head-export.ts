@@ -69,8 +69,16 @@ export interface HeadExport {
 export function startHeadExport(opts: HeadExportOptions): HeadExport {
   const file = join(opts.dir, HEADS_FILE);
   const written = new Map<string, number>();
+  // Rounds run one after another, including runOnce() beside the timer's: two at once would
+  // both see a head as unwritten and append it twice.
+  let last: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = last.then(fn, fn);
+    last = run.catch(() => undefined);
+    return run;
+  };
   const rounds = periodicRounds(
-    async (stopped) => {
+    (stopped) => serial(async () => {
       await mkdir(opts.dir, { recursive: true, mode: 0o700 });
       const lines: string[] = [];
       const moved: Array<[string, number]> = [];
@@ -85,7 +93,7 @@ export function startHeadExport(opts: HeadExportOptions): HeadExport {
       await appendDurably(file, lines.join(''));
       for (const [id, seq] of moved) written.set(id, seq);
       return lines.length;
-    },
+    }),
     { intervalMs: opts.intervalMs, onError: (err) => opts.logger.error({ err }, 'audit head export failed; retried next round') },
   );
   rounds.start();

@@ -3,9 +3,14 @@
  * show once the owner rewinds or rewrites it, checking against exported heads does.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  checkHeads, entryHash, GENESIS_HASH, headLine, parseHeadLines, runAuditExportHeads, runAuditVerifyHeads, signedHeads, verifyAuditChain,
+  checkHeads, entryHash, GENESIS_HASH, HEADS_FILE, headLine, parseHeadLines, runAuditExportHeads, runAuditVerifyHeads, signedHeads, startHeadExport,
+  verifyAuditChain,
   type SignedAuditHead,
 } from '../../../src/audit/index.js';
 import { auditHeadSigner, auditHeadVerifier } from '../../../src/crypto/audit-head-key.js';
@@ -182,6 +187,31 @@ export function headsContract(factory: StoreFactory): void {
       expect((await runAuditExportHeads(h.store, signer, { tenantRef: 'no-such-tenant' })).exitCode).toBe(2);
       const r = await runAuditVerifyHeads(h.store, verifier, all.lines, { tenantRef: t });
       expect(r.exitCode, r.report).toBe(0);
+    });
+
+    it('the periodic export appends every chain once, then only the chains that moved; the file verifies', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'gatehouse-heads-'));
+      const job = startHeadExport({ store: h.store, signer, dir: join(dir, 'out'), intervalMs: 3_600_000, logger: pino({ level: 'silent' }) });
+      try {
+        const t = await newTenant(h.store);
+        await appendMany(h.store, t, 2);
+        await job.runOnce(); // after the first round (started with the job): the new tenant is there
+        const first = parseHeadLines(await readFile(join(dir, 'out', HEADS_FILE), 'utf8')).heads;
+        expect(first.filter((x) => x.tenant_id === t).at(-1)).toMatchObject({ seq: 2 });
+        const lines = first.length;
+        expect(await job.runOnce()).toBe(0); // nothing moved
+        await appendMany(h.store, t, 1, 2);
+        expect(await job.runOnce()).toBe(1);
+        const text = await readFile(join(dir, 'out', HEADS_FILE), 'utf8');
+        const all = parseHeadLines(text).heads;
+        expect(all).toHaveLength(lines + 1);
+        expect(all.at(-1)).toMatchObject({ tenant_id: t, seq: 3 });
+        const r = await runAuditVerifyHeads(h.store, verifier, text, { tenantRef: t });
+        expect(r.exitCode, r.report).toBe(0);
+      } finally {
+        await job.close();
+        await rm(dir, { recursive: true, force: true });
+      }
     });
   });
 }
