@@ -456,7 +456,7 @@ export const configSchema = z
         retentionDays: 90,
         maxRetentionDays: 400,
       }),
-    /** Deleted tenants (README "Deleting a tenant"). */
+    /** Deleted tenants (README "Commands": deleting a tenant). */
     tenantDeletion: z
       .object({
         /**
