@@ -60,9 +60,11 @@ export function auditHeadSigner(master: Buffer): AuditHeadSigner {
 /** An Ed25519 public key from SPKI PEM (what `gatehouse audit public-key` prints) or base64 of its 32 raw bytes. */
 export function parseAuditHeadPublicKey(text: string, where: string): KeyObject {
   const trimmed = text.trim();
+  // The PEM block wherever it is: `gatehouse audit public-key > key.pem` keeps its comment line.
+  const pem = /-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/.exec(trimmed)?.[0];
   let key: KeyObject;
   try {
-    if (trimmed.startsWith('-----BEGIN')) key = createPublicKey({ key: trimmed, format: 'pem' });
+    if (pem !== undefined) key = createPublicKey({ key: pem, format: 'pem' });
     else {
       const raw = Buffer.from(trimmed, 'base64');
       if (raw.length !== 32) throw new Error('not 32 bytes');

@@ -3,12 +3,14 @@
  * `audit public-key`, `audit export-head`, `audit verify --heads` (a tail cut by the owner, with
  * the checkpoint rewound so the database alone sees nothing, exits 1), and `tenants purge-due`.
  */
+import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendAudit, parseHeadLines, verifyAuditChain } from '../../src/audit/index.js';
+import { appendAudit, GENESIS_HASH, headLine, parseHeadLines, signHead, verifyAuditChain } from '../../src/audit/index.js';
+import { auditHeadSigner } from '../../src/crypto/audit-head-key.js';
 import { scheduleTenantShred } from '../../src/crypto/shredding.js';
 import { openStore, tenantsManageRepo, upsertTenantBySlug, usageRepo, type Store } from '../../src/store/index.js';
 
@@ -57,7 +59,7 @@ describe('gatehouse audit heads', () => {
     const key = await cli('audit', 'public-key');
     expect(key.code, key.err).toBe(0);
     expect(key.out).toMatch(/^# audit head signing key ed25519:[0-9a-f]{16}\n-----BEGIN PUBLIC KEY-----\n/);
-    await writeFile(join(dir, 'head.pem'), key.out.split('\n').slice(1).join('\n'));
+    await writeFile(join(dir, 'head.pem'), key.out); // as `audit public-key > head.pem` saves it
 
     const heads = join(dir, 'heads.jsonl');
     const one = await cli('audit', 'export-head', '--tenant', 'acme', '--out', heads);
@@ -72,8 +74,19 @@ describe('gatehouse audit heads', () => {
     const ok = await cli('audit', 'verify', '--heads', heads);
     expect(ok.code, ok.err).toBe(0);
     expect(ok.out).toMatch(/tenant acme .*: OK, 6 entries verified/);
-    const withKey = await cli('audit', 'verify', '--heads', heads, '--tenant', 'acme', '--public-key', join(dir, 'head.pem'));
-    expect(withKey.code, withKey.err).toBe(0);
+    expect(key.out).toContain((await readFile(join(dir, 'head.pem'), 'utf8')).trim());
+
+    // A head signed under a master key this installation no longer has (rotated out long ago):
+    // untrusted, unless its public key is given.
+    const old = auditHeadSigner(randomBytes(32));
+    const oldHeads = join(dir, 'old-heads.jsonl');
+    await writeFile(oldHeads, headLine(signHead(old, { tenantId: acme, seq: 0, hash: GENESIS_HASH, at: null }, new Date())));
+    await writeFile(join(dir, 'old.pem'), old.publicKeyPem);
+    const untrusted = await cli('audit', 'verify', '--heads', oldHeads);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.err).toMatch(/FORGED HEADS[\s\S]*not a trusted key/);
+    const trusted = await cli('audit', 'verify', '--heads', oldHeads, '--public-key', join(dir, 'old.pem'), join(dir, 'head.pem'));
+    expect(trusted.code, trusted.err).toBe(0);
   }, 300_000);
 
   it('exits 1 with "cut tail" once the owner deleted the last entries and rewound the checkpoint', async () => {

@@ -23,6 +23,8 @@ describe('audit head signing key', () => {
   it('parses the printed PEM and raw base64, and refuses other keys', () => {
     const a = auditHeadSigner(MASTER);
     const fromPem = parseAuditHeadPublicKey(a.publicKeyPem, 'pem');
+    // As `gatehouse audit public-key > key.pem` writes it: a comment line before the PEM.
+    expect(auditHeadVerifier([], [parseAuditHeadPublicKey(`# audit head signing key ${a.keyId}\n${a.publicKeyPem}`, 'printed')]).keyIds).toEqual([a.keyId]);
     const raw = fromPem.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64');
     const verifier = auditHeadVerifier([], [parseAuditHeadPublicKey(raw, 'raw')]);
     expect(verifier.keyIds).toEqual([a.keyId]);
