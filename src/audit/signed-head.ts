@@ -75,7 +75,8 @@ export function headSignatureValid(verifier: AuditHeadVerifier, head: SignedAudi
  */
 export async function readSignedHead(tx: TenantTx, signer: AuditHeadSigner, now: Date): Promise<SignedAuditHead> {
   const head = await auditRepo.readHead(tx);
-  return signHead(signer, head === null ? { tenantId: tx.tenantId, seq: 0, hash: GENESIS_HASH, at: null } : { tenantId: tx.tenantId, ...head, at: head.seq === 0 ? null : head.at }, now);
+  if (head === null || head.seq === 0) return signHead(signer, { tenantId: tx.tenantId, seq: 0, hash: GENESIS_HASH, at: null }, now);
+  return signHead(signer, { tenantId: tx.tenantId, seq: head.seq, hash: head.hash, at: head.at }, now);
 }
 
 export interface HeadFileProblem {
