@@ -3,7 +3,8 @@
  * The only place that knows every part; each part knows only what it is handed.
  */
 import { createAdminHandler } from './admin/index.js';
-import { auditAuthFailures, createAuditQueue, type AuditQueue } from './audit/index.js';
+import { auditAuthFailures, createAuditQueue, startHeadExport, type AuditQueue, type HeadExport } from './audit/index.js';
+import { auditHeadSigner } from './crypto/audit-head-key.js';
 import type { LoadedConfig } from './config/types.js';
 import { tenantSealer } from './crypto/envelope.js';
 import { deriveKey, loadMasterKey, parsePreviousMasterKeys } from './crypto/master-key.js';
@@ -52,6 +53,7 @@ import { txtResolver } from './tenancy/dns.js';
 import { createKeyRehash, type KeyRehash } from './tenancy/key-rehash.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
+import { purgeDueTenants } from './tenancy/purge.js';
 import { createCache, type ResponseCache } from './cache/index.js';
 import { cacheFill, cacheLookup } from './pipeline/cache.js';
 import { startMetering, type Metering } from './metering/index.js';
@@ -120,6 +122,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let meteringService: Metering | undefined;
   let alertsService: Alerts | undefined;
   let sharedBreakers: SharedBreakerSet | undefined;
+  let headExport: HeadExport | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -128,6 +131,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const previousPeppers = previousMasters.map((k) => deriveKey(k, 'api-key-hash'));
     // One keyring per process: one cache of unwrapped data keys, which shredding can empty.
     const keyring = processKeyring(master, previousMasters);
+    const headSigner = auditHeadSigner(master);
     const tenancy = await syncTenancy(store, config, pepper);
     const { deployments, mock } = await attachMock(config);
     const { tenants, keys, issuers, plans, limitSources } = tenancy;
@@ -283,6 +287,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         pepper,
         previousPeppers,
         sealer,
+        auditHeadSigner: headSigner,
         outbound,
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
@@ -315,18 +320,35 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       'gatehouse listening',
     );
 
-    // Crypto-shredding of tenants whose deletion grace period has passed. Every replica may run
-    // it: destroying a tenant's keys is idempotent under its keyring row lock.
+    // Crypto-shredding of tenants whose deletion grace period has passed, then the purge of the
+    // rows they left. Every replica may run both: each tenant's step is idempotent under its
+    // keyring row lock.
     const shredTimer = setInterval(() => {
-      shredDueTenants(store, { keyrings: [keyring] }).then(
-        (r) => {
+      void (async () => {
+        try {
+          const r = await shredDueTenants(store, { keyrings: [keyring] });
           if (r.shredded.length > 0) logger.info({ tenants: r.shredded.length }, 'tenant data keys destroyed');
           for (const s of r.shredded) cache.keys.forget(s.tenantId); // its cache entries: unreadable now
-        },
-        (err: unknown) => logger.error({ err }, 'shred job failed'),
-      );
+        } catch (err) {
+          logger.error({ err }, 'shred job failed');
+        }
+        try {
+          const p = await purgeDueTenants(store, { purgeUnbilled: config.tenantDeletion.purgeUnbilledUsage });
+          if (p.purged.length > 0) logger.info({ tenants: p.purged.length }, 'deleted tenants purged');
+          for (const d of p.deferred) logger.warn({ tenant: d.tenantId }, 'deleted tenant not purged yet: it has usage no issued invoice covers (billing close-period)');
+        } catch (err) {
+          logger.error({ err }, 'tenant purge job failed');
+        }
+      })();
     }, SHRED_INTERVAL_MS);
     shredTimer.unref();
+
+    // Signed chain heads appended outside the database (DESIGN §12 "Audit"), when configured.
+    const he = config.audit.headExport;
+    if (he !== undefined) {
+      headExport = startHeadExport({ store, signer: headSigner, dir: resolvePath(config.dataDir, he.dir), intervalMs: he.intervalSeconds * 1000, logger });
+    }
+    const heads = headExport;
 
     alertsService = startAlerts({
       store,
@@ -359,6 +381,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
           await running.shutdown(config.server.shutdownGraceMs);
           await alerts.close();
+          await heads?.close();
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
           await keyRehash?.close();
@@ -385,6 +408,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await meteringService?.close();
     await alertsService?.close();
     await sharedBreakers?.close();
+    await headExport?.close();
     await store.close();
     throw err;
   }

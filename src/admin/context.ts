@@ -1,5 +1,6 @@
 /** What admin routes and services are handed: dependencies in, nothing stashed on requests. */
 import type { Logger } from 'pino';
+import type { AuditHeadSigner } from '../crypto/audit-head-key.js';
 import type { AdminPrincipal } from '../identity/admin-principal.js';
 import { PLATFORM_SCOPE_ID } from '../identity/roles.js';
 import type { OutboundPolicy, Resolver } from '../routing/ssrf.js';
@@ -11,6 +12,8 @@ export interface AdminEnv {
   pepper: Buffer;
   /** Seals provider credentials and webhook secrets with the tenant's data key (src/crypto/envelope.ts). */
   sealer: FieldSealer;
+  /** Signs audit heads handed to tenants, so they can keep their own copy (GET .../audit/head). */
+  auditHeadSigner: AuditHeadSigner;
   /** Rules for addresses tenants set (src/routing/ssrf.ts): checked when they are saved. */
   outbound: OutboundPolicy;
   /** Host name resolution for that check; the system resolver when absent. */

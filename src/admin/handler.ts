@@ -11,6 +11,7 @@ import { compileOutboundPolicy, type OutboundPolicy, type Resolver } from '../ro
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditQueue } from '../audit/index.js';
+import type { AuditHeadSigner } from '../crypto/audit-head-key.js';
 import { GatewayError } from '../errors.js';
 import { bearer, createAdminAuthenticator, type AdminAuthOutcome } from '../identity/admin-auth.js';
 import type { AdminJwtSources } from '../identity/admin-jwt.js';
@@ -37,6 +38,8 @@ export interface AdminHandlerOptions {
   previousPeppers?: readonly Buffer[];
   /** tenantSealer(the process keyring): write-only secrets (provider credentials, webhooks). */
   sealer: FieldSealer;
+  /** Signs the audit heads the API hands out (derived from the master key, src/crypto/audit-head-key.ts). */
+  auditHeadSigner: AuditHeadSigner;
   /** Rules for addresses tenants set (security.outbound); everything non-public refused by default. */
   outbound?: OutboundPolicy;
   /** Resolves host names for the save-time address check (tests inject one). */
@@ -192,6 +195,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     store: opts.store,
     pepper: opts.pepper,
     sealer: opts.sealer,
+    auditHeadSigner: opts.auditHeadSigner,
     outbound: opts.outbound ?? compileOutboundPolicy(),
     ...(opts.resolve !== undefined ? { resolve: opts.resolve } : {}),
     logger: opts.logger,

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Actor } from '../admin/context.js';
 import type { LoadedConfig } from '../config/types.js';
+import { auditHeadSigner, type AuditHeadSigner } from '../crypto/audit-head-key.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { deriveKey, loadMasterKey, parsePreviousMasterKeys } from '../crypto/master-key.js';
 import { processKeyring } from '../crypto/process-keyring.js';
@@ -20,6 +21,10 @@ export interface CliStore {
   pepper: Buffer;
   /** GATEHOUSE_MASTER_KEY's KEK, and GATEHOUSE_MASTER_KEY_PREVIOUS's for unwrapping. */
   keyring: Keyring;
+  /** Signs exported audit heads (derived from GATEHOUSE_MASTER_KEY). */
+  headSigner: AuditHeadSigner;
+  /** headSigner and the signers of GATEHOUSE_MASTER_KEY_PREVIOUS: whose heads verify. */
+  headSigners: AuditHeadSigner[];
   actor: Actor;
   close(): Promise<void>;
 }
@@ -44,10 +49,14 @@ export async function openCliStore(config: LoadedConfig, env: NodeJS.ProcessEnv,
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
+    const previous = parsePreviousMasterKeys(env);
+    const headSigner = auditHeadSigner(master);
     return {
       store,
       pepper: deriveKey(master, 'api-key-hash'),
-      keyring: processKeyring(master, parsePreviousMasterKeys(env)),
+      keyring: processKeyring(master, previous),
+      headSigner,
+      headSigners: [headSigner, ...previous.map(auditHeadSigner)],
       actor: {
         principal: { scope: 'platform', role: 'platform_admin', id: 'cli', label: `gatehouse ${command}`, kind: 'cli', keyId: null },
         requestId: randomUUID(),

@@ -7,10 +7,11 @@ import { Command } from 'commander';
 import { startGateway } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { formatApply, runApply } from './apply.js';
-import { auditVerify } from './audit.js';
+import { auditExportHead, auditPublicKey, auditVerify } from './audit.js';
 import { billingClosePeriod } from './billing.js';
 import { runExport } from './export.js';
 import { runRotateDataKey, runRotateMaster, runShredDue, type CommandReport } from './keys.js';
+import { runPurgeDue } from './tenants.js';
 
 function report(r: CommandReport): void {
   process.stdout.write(r.out);
@@ -93,14 +94,33 @@ export async function main(argv: string[]): Promise<void> {
       if (o.output === undefined) process.stdout.write(text);
       else await writeFile(o.output, text, { mode: 0o600 });
     });
-  program
-    .command('audit')
-    .description('audit log tools')
+  const audit = program.command('audit').description('audit log tools');
+  audit
     .command('verify')
-    .description("check a tenant's hash-chained audit log; exit 1 naming the first broken entry")
-    .requiredOption('--tenant <slug|id>', 'the tenant')
-    .action(async (o: { tenant: string }) => {
-      process.exitCode = await auditVerify(o.tenant);
+    .description(
+      "check a tenant's hash-chained audit log (exit 1 naming the first broken entry); with --heads, also against signed heads " +
+        'kept outside the database (exit 1 on a cut tail, a rewritten chain or a forged head)',
+    )
+    .option('--tenant <slug|id|platform>', 'the tenant (required without --heads; with it, only that chain)')
+    .option('--heads <file>', 'signed heads (JSON lines from export-head or audit.headExport) to check against')
+    .option('--public-key <file...>', 'also trust these head signing keys (PEM from `audit public-key`)')
+    .action(async (o: { tenant?: string; heads?: string; publicKey?: string[] }) => {
+      process.exitCode = await auditVerify({ tenant: o.tenant, heads: o.heads, publicKeys: o.publicKey ?? [] });
+    });
+  audit
+    .command('export-head')
+    .description('append the signed head of one chain (--tenant) or of every chain (--all) to a file kept outside the database')
+    .option('--tenant <slug|id|platform>', 'one chain')
+    .option('--all', "every tenant's chain and the platform scope's")
+    .requiredOption('--out <file>', 'the heads file (appended to, never truncated)')
+    .action(async (o: { tenant?: string; all?: boolean; out: string }) => {
+      process.exitCode = await auditExportHead(o);
+    });
+  audit
+    .command('public-key')
+    .description('print the Ed25519 public key (PEM) that verifies exported audit heads; derived from GATEHOUSE_MASTER_KEY')
+    .action(async () => {
+      process.stdout.write(await auditPublicKey());
     });
   const keys = program.command('keys').description('master key and tenant data key management');
   keys
@@ -119,6 +139,13 @@ export async function main(argv: string[]): Promise<void> {
     .command('shred-due')
     .description('destroy the data keys of deleted tenants whose grace period has passed (crypto-shredding)')
     .action(async () => report(await runShredDue()));
+  program
+    .command('tenants')
+    .description('tenant lifecycle')
+    .command('purge-due')
+    .description("delete the remaining rows of deleted tenants whose data keys are shredded (audit trail, invoices and the tenant record are kept)")
+    .option('--include-unbilled', 'also purge tenants with usage no issued invoice covers yet')
+    .action(async (o: { includeUnbilled?: boolean }) => report(await runPurgeDue({ includeUnbilled: o.includeUnbilled === true })));
   program
     .command('billing')
     .description('billing tools')

@@ -466,6 +466,36 @@ export const configSchema = z
         retentionDays: 90,
         maxRetentionDays: 400,
       }),
+    /** Deleted tenants (README "Commands": deleting a tenant). */
+    tenantDeletion: z
+      .object({
+        /**
+         * After shredding, the hourly job purges a deleted tenant's rows, but waits while it has
+         * usage no issued invoice covers (its last month, until `billing close-period` issues it).
+         * true: purge anyway (you do not bill with Gatehouse).
+         */
+        purgeUnbilledUsage: z.boolean().default(false),
+      })
+      .strict()
+      .default({ purgeUnbilledUsage: false }),
+    /** The audit log (README "Audit log"). */
+    audit: z
+      .object({
+        /**
+         * Append each chain's signed head to `dir/audit-heads.jsonl` every `intervalSeconds` (only
+         * heads that moved), so a cut tail or a rewritten chain shows against a copy the database
+         * owner cannot reach. `dir` is relative to dataDir; point it at another volume. Off when absent.
+         */
+        headExport: z
+          .object({
+            dir: z.string().min(1),
+            intervalSeconds: z.number().int().min(10).max(86_400).default(300),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
     /** Budget alerts, forecasts and anomalies, delivered as signed webhooks (README "Alerts and webhooks"). */
     alerts: z
       .object({

@@ -96,3 +96,5 @@ export type { GroupModelUsageRecord, ModelUsageRecord, PlatformGroupBy, UsageAgg
 export { usageMaintenanceRepo } from './repos/usage-maintenance.js';
 export { alertsRepo } from './repos/alerts.js';
 export type { AlertKind, AlertRecord, AlertSummary, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryState } from './repos/alerts.js';
+// Purging a deleted tenant's rows after shredding (migration 0016).
+export { childrenFirst, tenantPurgeRepo } from './repos/tenant-purge.js';

@@ -144,7 +144,9 @@ export const MATRIX: readonly MatrixEntry[] = [
 
   { method: 'GET', path: `${T}/audit`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: `${T}/audit.jsonl`, roles: [AUD, TA, TAU] },
+  { method: 'GET', path: `${T}/audit/head`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: '/platform/audit', roles: [AUD] },
+  { method: 'GET', path: '/platform/audit/head', roles: [AUD] },
   { method: 'GET', path: '/platform/audit.jsonl', roles: [AUD] },
 
   { method: 'GET', path: '/plans/{plan}/pricing', roles: [PA] },
