@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { createTenantMetrics } from './observability/tenant-metrics.js';
 import { observeTenant } from './pipeline/observe.js';
+import { startPriceFollower, type PriceFollower } from './billing/price-follower.js';
 import { syncPriceBook } from './billing/service.js';
 import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
 import { createAdaptiveCapacity } from './limits/adaptive.js';
@@ -117,6 +118,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let auditQueue: AuditQueue | undefined;
   let meteringService: Metering | undefined;
   let alertsService: Alerts | undefined;
+  let priceFollower: PriceFollower | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -152,6 +154,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     } catch (err) {
       logger.warn({ err }, 'billing: syncing the price book from the deployments failed; it is retried at the next start');
     }
+    // ...and requests are priced by the version in force, which their usage events name.
+    const prices = await startPriceFollower({ store, deployments, refreshMs: config.billing.priceRefreshSeconds * 1000, logger });
+    priceFollower = prices;
     limitService = createLimitService({
       ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
       redisTimeoutMs: config.limits.redisTimeoutMs,
@@ -281,6 +286,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await refresh?.reloadTenant(tenantId);
         },
         onPlansChange: async () => void (await refresh?.reloadPlans()),
+        onPricesChange: () => prices.refresh(),
       }),
     });
     // Keeps the snapshot fresh from LISTEN/NOTIFY; requests keep reading the registry meanwhile.
@@ -344,6 +350,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
           await running.shutdown(config.server.shutdownGraceMs);
           await alerts.close();
+          prices.close();
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
           await keyRehash?.close();
@@ -368,6 +375,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await auditQueue?.close();
     await meteringService?.close();
     await alertsService?.close();
+    priceFollower?.close();
     await store.close();
     throw err;
   }

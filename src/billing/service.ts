@@ -116,19 +116,20 @@ export async function chargebackFor(tx: TenantTx, by: ChargebackBy, periodId: st
 }
 
 /**
- * Makes the price book follow the configured deployments: a deployment whose prices differ from
- * the version in force (or that has none) gets a new version effective `now`. Past versions are
- * never touched. Returns how many versions were added.
+ * Makes the price book follow the configured deployments: a deployment whose configured prices
+ * differ from the last version synced from the configuration (or that has none) gets a new
+ * version effective `now`. Compared with the last synced version, not with the one in force, so
+ * a restart does not undo a price set through the admin API since: the newest version wins,
+ * whichever its source. Past versions are never touched. Returns how many versions were added.
  */
 export async function syncPriceBook(store: Store, deployments: readonly Deployment[], now: Date, currency = 'USD'): Promise<number> {
   return store.withTenant(PLATFORM_SCOPE_ID, async (tx) => {
     let added = 0;
     for (const d of deployments) {
-      const current = await billingRepo.priceAt(tx, d.model, d.id, now);
+      const current = await billingRepo.latestConfigPrice(tx, d.model, d.id);
       const p = d.prices;
       const same =
         current !== null &&
-        current.deploymentId === d.id &&
         current.inputPerMTokMicros === p.inputPerMTok &&
         current.outputPerMTokMicros === p.outputPerMTok &&
         current.cachedPerMTokMicros === p.cachedInputPerMTok &&
@@ -144,6 +145,7 @@ export async function syncPriceBook(store: Store, deployments: readonly Deployme
         cachedPerMTokMicros: p.cachedInputPerMTok,
         perRequestMicros: p.perRequest,
         currency,
+        source: 'config',
       });
       if (row !== null) added++;
     }

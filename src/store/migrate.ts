@@ -29,9 +29,18 @@ export function migrationChecksum(m: Migration): string {
   return createHash('sha256').update(m.sql, 'utf8').digest('hex');
 }
 
+/**
+ * Ids strictly increase. A gap is allowed: numbers are reserved for changes developed side by
+ * side, which may be merged in any order; a pending id below an applied one then simply runs
+ * (each was written against the schema before all of them).
+ */
 function validateList(migrations: readonly Migration[]): void {
+  let previous = 0;
   migrations.forEach((m, i) => {
-    if (m.id !== i + 1) throw new MigrationError(`migration list out of order: position ${i + 1} holds id ${m.id}`);
+    if (!Number.isSafeInteger(m.id) || m.id <= previous) {
+      throw new MigrationError(`migration list out of order: position ${i + 1} holds id ${m.id} after ${previous}`);
+    }
+    previous = m.id;
   });
 }
 

@@ -10,7 +10,7 @@ import { PLATFORM_SCOPE_ID } from '../../identity/roles.js';
 import { billingRepo } from '../../store/index.js';
 import { parseStoredPricing } from '../../billing/plan-pricing.js';
 import { audit } from '../audit-hook.js';
-import { notifyPlansChange } from '../context.js';
+import { notifyPlansChange, notifyPricesChange } from '../context.js';
 import { findPlan } from '../services/plans.js';
 import { conflict, invalid, notFound } from '../problems.js';
 import { defineRoute, type AdminCall, type AdminResult, type AdminRoute } from '../route.js';
@@ -212,8 +212,8 @@ export const billingRoutes: AdminRoute[] = [
       const effectiveFrom = b.effective_from === undefined ? now : new Date(b.effective_from);
       // A minute of slack for clocks; anything earlier would re-price usage already metered.
       if (effectiveFrom.getTime() < now.getTime() - 60_000) throw invalid('effective_from must not be in the past: past usage keeps the price it had.', 'effective_from');
-      const row = await call.env.store.withTenant(PLATFORM_SCOPE_ID, (tx) =>
-        billingRepo.insertPrice(tx, {
+      const row = await call.env.store.withTenant(PLATFORM_SCOPE_ID, async (tx) => {
+        const added = await billingRepo.insertPrice(tx, {
           model: b.model,
           deploymentId: b.deployment_id,
           effectiveFrom,
@@ -222,9 +222,13 @@ export const billingRoutes: AdminRoute[] = [
           cachedPerMTokMicros: b.cached_per_mtok_micros,
           perRequestMicros: b.per_request_micros,
           currency: b.currency,
-        }),
-      );
+          source: 'admin',
+        });
+        if (added !== null) await audit(tx, call.actor, 'price.create', { kind: 'price', id: added.id }, { after: presentPrice(added) });
+        return added;
+      });
       if (row === null) throw conflict('A version of this price with that effective_from exists already.', 'effective_from');
+      await notifyPricesChange(call.env);
       return { status: 201, body: presentPrice(row) };
     },
   }),

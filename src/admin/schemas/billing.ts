@@ -281,6 +281,7 @@ export const priceView = z.object({
   cached_per_mtok_micros: z.number().int(),
   per_request_micros: z.number().int(),
   currency: z.string(),
+  source: z.enum(['config', 'admin']).describe('config: synced from the configured deployments at start-up; admin: added through this API.'),
   created_at: isoOut,
 });
 
@@ -296,6 +297,7 @@ export function presentPrice(p: PriceBookEntry): z.infer<typeof priceView> {
     cached_per_mtok_micros: p.cachedPerMTokMicros,
     per_request_micros: p.perRequestMicros,
     currency: p.currency,
+    source: p.source,
     created_at: iso(p.createdAt),
   };
 }

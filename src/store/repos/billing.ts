@@ -15,8 +15,12 @@ export interface PriceBookEntry {
   cachedPerMTokMicros: number;
   perRequestMicros: number;
   currency: string;
+  /** 'config': synced from the configured deployments at start-up; 'admin': added through the admin API. */
+  source: PriceSource;
   createdAt: Date;
 }
+
+export type PriceSource = 'config' | 'admin';
 
 export type NewPriceBookEntry = Omit<PriceBookEntry, 'id' | 'createdAt'>;
 
@@ -30,11 +34,12 @@ interface PriceRow {
   cached_per_mtok_micros: string;
   per_request_micros: string;
   currency: string;
+  source: PriceSource;
   created_at: Date;
 }
 
 const PRICE_COLUMNS = `id, model, deployment_id, effective_from, input_per_mtok_micros::text, output_per_mtok_micros::text,
-  cached_per_mtok_micros::text, per_request_micros::text, currency, created_at`;
+  cached_per_mtok_micros::text, per_request_micros::text, currency, source, created_at`;
 
 function toPrice(r: PriceRow): PriceBookEntry {
   return {
@@ -47,6 +52,7 @@ function toPrice(r: PriceRow): PriceBookEntry {
     cachedPerMTokMicros: Number(r.cached_per_mtok_micros),
     perRequestMicros: Number(r.per_request_micros),
     currency: r.currency,
+    source: r.source,
     createdAt: new Date(r.created_at),
   };
 }
@@ -146,26 +152,50 @@ export const billingRepo = {
   async insertPrice(tx: TenantTx, e: NewPriceBookEntry): Promise<PriceBookEntry | null> {
     const { rows } = await tx.query<PriceRow>(
       `INSERT INTO price_book (model, deployment_id, effective_from, input_per_mtok_micros, output_per_mtok_micros,
-         cached_per_mtok_micros, per_request_micros, currency)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         cached_per_mtok_micros, per_request_micros, currency, source)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT ON CONSTRAINT price_book_version DO NOTHING
        RETURNING ${PRICE_COLUMNS}`,
-      [e.model, e.deploymentId, e.effectiveFrom.toISOString(), e.inputPerMTokMicros, e.outputPerMTokMicros, e.cachedPerMTokMicros, e.perRequestMicros, e.currency],
+      [e.model, e.deploymentId, e.effectiveFrom.toISOString(), e.inputPerMTokMicros, e.outputPerMTokMicros, e.cachedPerMTokMicros, e.perRequestMicros, e.currency, e.source],
     );
     const r = rows[0];
     return r === undefined ? null : toPrice(r);
   },
 
-  /** The version in force at `at` for a deployment of `model` (its own row, else the model's). */
+  /**
+   * The version in force at `at` for a deployment of `model`: the newest effective one among the
+   * deployment's own rows and the model's (deployment_id NULL); on the same instant, its own row.
+   * The same rule as src/billing/price-follower.ts, which prices requests by it.
+   */
   async priceAt(tx: TenantTx | PlatformTx, model: string, deploymentId: string | null, at: Date): Promise<PriceBookEntry | null> {
     const { rows } = await tx.query<PriceRow>(
       `SELECT ${PRICE_COLUMNS} FROM price_book
        WHERE model = $1 AND (deployment_id = $2::text OR deployment_id IS NULL) AND effective_from <= $3
-       ORDER BY (deployment_id IS NULL), effective_from DESC LIMIT 1`,
+       ORDER BY effective_from DESC, (deployment_id IS NULL) LIMIT 1`,
       [model, deploymentId, at.toISOString()],
     );
     const r = rows[0];
     return r === undefined ? null : toPrice(r);
+  },
+
+  /** The newest version the start-up sync wrote for this deployment (whatever is in force now). */
+  async latestConfigPrice(tx: TenantTx | PlatformTx, model: string, deploymentId: string): Promise<PriceBookEntry | null> {
+    const { rows } = await tx.query<PriceRow>(
+      `SELECT ${PRICE_COLUMNS} FROM price_book WHERE model = $1 AND deployment_id = $2 AND source = 'config'
+       ORDER BY effective_from DESC LIMIT 1`,
+      [model, deploymentId],
+    );
+    const r = rows[0];
+    return r === undefined ? null : toPrice(r);
+  },
+
+  /** Every version of these models, oldest first (the price follower's working set). */
+  async versionsOf(tx: TenantTx | PlatformTx, models: readonly string[]): Promise<PriceBookEntry[]> {
+    const { rows } = await tx.query<PriceRow>(
+      `SELECT ${PRICE_COLUMNS} FROM price_book WHERE model = ANY($1::text[]) ORDER BY effective_from, id`,
+      [[...models]],
+    );
+    return rows.map(toPrice);
   },
 
   async tenantInfo(tx: TenantTx): Promise<TenantBillingInfo | null> {
