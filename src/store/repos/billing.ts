@@ -71,10 +71,25 @@ export interface InvoiceRecord {
   usageCents: number;
   totalCents: number;
   closingCreditCents: number | null;
+  /** The plans of the period with their pricing as applied (0017); null on invoices issued before. */
+  segments: unknown;
   issuedAt: Date;
 }
 
-export type NewInvoice = Omit<InvoiceRecord, 'id' | 'tenantId' | 'issuedAt'>;
+export type NewInvoice = Omit<InvoiceRecord, 'id' | 'tenantId' | 'issuedAt' | 'segments'> & { segments?: unknown };
+
+/** A row of tenant_plan_history (migration 0017). */
+export interface PlanChangeRecord {
+  planId: string | null;
+  effectiveFrom: Date;
+}
+
+/** What closing periods needs of every tenant, through the platform role. */
+export interface TenantCloseInfo {
+  id: string;
+  timeZone: string;
+  createdAt: Date;
+}
 
 /** What the platform role reads of an invoice: totals, never lines. */
 export interface InvoiceTotals {
@@ -102,11 +117,12 @@ interface InvoiceRow {
   usage_cents: string;
   total_cents: string;
   closing_credit_cents: string | null;
+  segments: unknown;
   issued_at: Date;
 }
 
 const INVOICE_COLUMNS = `id, tenant_id, period, period_start, period_end, currency, plan_id, pricing, lines, commitment,
-  usage_cents::text, total_cents::text, closing_credit_cents::text, issued_at`;
+  usage_cents::text, total_cents::text, closing_credit_cents::text, segments, issued_at`;
 
 function toInvoice(r: InvoiceRow): InvoiceRecord {
   return {
@@ -123,6 +139,7 @@ function toInvoice(r: InvoiceRow): InvoiceRecord {
     usageCents: Number(r.usage_cents),
     totalCents: Number(r.total_cents),
     closingCreditCents: r.closing_credit_cents === null ? null : Number(r.closing_credit_cents),
+    segments: r.segments ?? null,
     issuedAt: new Date(r.issued_at),
   };
 }
@@ -211,8 +228,8 @@ export const billingRepo = {
   async issue(tx: TenantTx, inv: NewInvoice): Promise<{ invoice: InvoiceRecord; created: boolean }> {
     const { rows } = await tx.query<InvoiceRow>(
       `INSERT INTO invoices (tenant_id, period, period_start, period_end, currency, plan_id, pricing, lines, commitment,
-         usage_cents, total_cents, closing_credit_cents)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $12)
+         usage_cents, total_cents, closing_credit_cents, segments)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $12, $13::jsonb)
        ON CONFLICT (tenant_id, period) DO NOTHING
        RETURNING ${INVOICE_COLUMNS}`,
       [
@@ -228,6 +245,7 @@ export const billingRepo = {
         inv.usageCents,
         inv.totalCents,
         inv.closingCreditCents,
+        inv.segments === null || inv.segments === undefined ? null : JSON.stringify(inv.segments),
       ],
     );
     const created = rows[0];
@@ -298,6 +316,27 @@ export const billingRepo = {
   async planPricing(tx: TenantTx | PlatformTx, planId: string): Promise<unknown> {
     const { rows } = await tx.query<{ pricing: unknown }>(`SELECT pricing FROM plans WHERE id = $1`, [planId]);
     return rows[0]?.pricing ?? null;
+  },
+
+  /** The tenant's plan changes, oldest first (tenant_plan_history, written by a trigger on tenants). */
+  async planHistory(tx: TenantTx): Promise<PlanChangeRecord[]> {
+    const { rows } = await tx.query<{ plan_id: string | null; effective_from: Date }>(
+      `SELECT plan_id, effective_from FROM tenant_plan_history WHERE tenant_id = $1 ORDER BY effective_from`,
+      [tx.tenantId],
+    );
+    return rows.map((r) => ({ planId: r.plan_id, effectiveFrom: new Date(r.effective_from) }));
+  },
+
+  /** Every tenant with its time zone and creation time (platform role), for the closing job. */
+  async tenantsToClose(tx: PlatformTx): Promise<TenantCloseInfo[]> {
+    const { rows } = await tx.query<{ id: string; time_zone: string; created_at: Date }>(`SELECT id, time_zone, created_at FROM tenants ORDER BY id`);
+    return rows.map((r) => ({ id: r.id, timeZone: r.time_zone, createdAt: new Date(r.created_at) }));
+  },
+
+  /** Which of these periods have an invoice, as `tenant_id period` (platform role: totals columns only). */
+  async issuedPeriods(tx: PlatformTx, periods: readonly string[]): Promise<Set<string>> {
+    const { rows } = await tx.query<{ tenant_id: string; period: string }>(`SELECT tenant_id, period FROM invoices WHERE period = ANY($1::text[])`, [[...periods]]);
+    return new Set(rows.map((r) => `${r.tenant_id} ${r.period}`));
   },
 
   /** Every tenant id (platform role), for closing a period fleet-wide. */
