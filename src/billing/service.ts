@@ -153,7 +153,13 @@ export async function issueInvoice(
     usageCents: draft.usageCents,
     totalCents: draft.totalCents,
     closingCreditCents: draft.closingCreditCents,
-    segments: segments.map((s) => ({ planId: s.planId, from: s.from.toISOString(), to: s.to.toISOString(), pricing: s.pricing })),
+    segments: segments.map((s, i) => ({
+      planId: s.planId,
+      from: s.from.toISOString(),
+      to: s.to.toISOString(),
+      pricing: s.pricing,
+      commitment: draft.segments[i]?.commitment ?? null,
+    })),
   });
   if (issued.created) {
     await appendAudit(tx, {
