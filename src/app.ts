@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { createTenantMetrics } from './observability/tenant-metrics.js';
 import { observeTenant } from './pipeline/observe.js';
+import { createCloseJob, type CloseJob } from './billing/close-job.js';
 import { startPriceFollower, type PriceFollower } from './billing/price-follower.js';
 import { syncPriceBook } from './billing/service.js';
 import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
@@ -119,6 +120,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let meteringService: Metering | undefined;
   let alertsService: Alerts | undefined;
   let priceFollower: PriceFollower | undefined;
+  let closeJob: CloseJob | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -331,6 +333,14 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     });
     const alerts = alertsService;
 
+    // Issues each tenant's invoice once its month is over (every replica may run it: see close-job.ts).
+    const autoClose = config.billing.autoClose;
+    if (autoClose.enabled) {
+      closeJob = createCloseJob({ store, intervalMs: autoClose.intervalMinutes * 60_000, graceMs: autoClose.graceMinutes * 60_000, logger });
+      closeJob.start();
+    }
+    const periodCloser = closeJob;
+
     let closing: Promise<void> | undefined;
     const running = server;
     const stopRefresh = refresh;
@@ -350,6 +360,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
           await running.shutdown(config.server.shutdownGraceMs);
           await alerts.close();
+          await periodCloser?.stop();
           prices.close();
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
@@ -375,6 +386,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await auditQueue?.close();
     await meteringService?.close();
     await alertsService?.close();
+    await closeJob?.stop();
     priceFollower?.close();
     await store.close();
     throw err;
