@@ -46,12 +46,14 @@ import { csvResult, wantsCsv } from './usage.js';
 const TAG = 'Billing';
 const T = '/tenants/{tenant}';
 
-const INVOICE_CSV = ['period', 'kind', 'description', 'model', 'feature', 'requests', 'input_tokens', 'output_tokens', 'cached_tokens', 'amount_cents', 'currency'];
+const INVOICE_CSV = ['period', 'kind', 'description', 'model', 'feature', 'requests', 'input_tokens', 'output_tokens', 'cached_tokens', 'amount_cents', 'currency', 'price_version', 'segment'];
 
 function invoiceResult(call: AdminCall<{ format?: 'json' | 'csv' | undefined }, unknown>, view: ReturnType<typeof presentInvoice>): AdminResult {
   if (!wantsCsv(call)) return { status: 200, body: view };
-  const rows = (view.lines ?? []).map((l) => [view.period, l.kind, l.description, l.model, l.feature, l.requests, l.input_tokens, l.output_tokens, l.cached_tokens, l.amount_cents, view.currency]);
-  rows.push([view.period, 'total', 'Total', null, null, null, null, null, null, view.total_cents, view.currency]);
+  const rows = (view.lines ?? []).map((l) => [
+    view.period, l.kind, l.description, l.model, l.feature, l.requests, l.input_tokens, l.output_tokens, l.cached_tokens, l.amount_cents, view.currency, l.price_version, l.segment,
+  ]);
+  rows.push([view.period, 'total', 'Total', null, null, null, null, null, null, view.total_cents, view.currency, null, null]);
   return csvResult(toCsv(INVOICE_CSV, rows));
 }
 
