@@ -139,7 +139,7 @@ export const invoiceView = z.object({
   period_start: isoOut,
   period_end: isoOut,
   currency: z.string(),
-  lines: z.array(lineView).optional().describe('Absent for platform principals: they see totals only.'),
+  lines: z.array(lineView).optional().describe('Absent for platform admins: they see totals only.'),
   usage_cents: z.number().int().optional(),
   commitment: commitmentView.nullable().optional(),
   segments: z
@@ -156,9 +156,8 @@ function presentLine(l: InvoiceLine): z.infer<typeof lineView> {
     description: l.description,
     model: l.model,
     feature: l.feature,
-    // Lines issued before price versions and segments existed (0017) lack both.
-    price_version: l.priceVersion ?? null,
-    segment: l.segment ?? 0,
+    price_version: l.priceVersion,
+    segment: l.segment,
     requests: l.requests,
     input_tokens: l.inputTokens,
     output_tokens: l.outputTokens,
@@ -221,6 +220,7 @@ export function presentInvoice(r: InvoiceRecord): z.infer<typeof invoiceView> {
     period_start: iso(r.periodStart),
     period_end: iso(r.periodEnd),
     currency: r.currency,
+    // Lines issued before price versions and segments existed (0017) lack both.
     lines: lines.map((l) => presentLine({ ...l, priceVersion: l.priceVersion ?? null, segment: l.segment ?? 0 })),
     usage_cents: r.usageCents,
     commitment: presentCommitment(commitment ?? null),
