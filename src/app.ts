@@ -13,6 +13,8 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { createTenantMetrics } from './observability/tenant-metrics.js';
 import { observeTenant } from './pipeline/observe.js';
+import { createCloseJob, type CloseJob } from './billing/close-job.js';
+import { startPriceFollower, type PriceFollower } from './billing/price-follower.js';
 import { syncPriceBook } from './billing/service.js';
 import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
 import { createAdaptiveCapacity } from './limits/adaptive.js';
@@ -123,6 +125,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let alertsService: Alerts | undefined;
   let sharedBreakers: SharedBreakerSet | undefined;
   let headExport: HeadExport | undefined;
+  let priceFollower: PriceFollower | undefined;
+  let closeJob: CloseJob | undefined;
   try {
     await store.migrate();
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -159,6 +163,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     } catch (err) {
       logger.warn({ err }, 'billing: syncing the price book from the deployments failed; it is retried at the next start');
     }
+    // ...and requests are priced by the version in force, which their usage events name.
+    const prices = await startPriceFollower({ store, deployments, refreshMs: config.billing.priceRefreshSeconds * 1000, logger });
+    priceFollower = prices;
     limitService = createLimitService({
       ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
       redisTimeoutMs: config.limits.redisTimeoutMs,
@@ -300,6 +307,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await refresh?.reloadTenant(tenantId);
         },
         onPlansChange: async () => void (await refresh?.reloadPlans()),
+        onPricesChange: () => prices.refresh(),
       }),
     });
     // Keeps the snapshot fresh from LISTEN/NOTIFY; requests keep reading the registry meanwhile.
@@ -361,6 +369,14 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     });
     const alerts = alertsService;
 
+    // Issues each tenant's invoice once its month is over (every replica may run it: see close-job.ts).
+    const autoClose = config.billing.autoClose;
+    if (autoClose.enabled) {
+      closeJob = createCloseJob({ store, intervalMs: autoClose.intervalMinutes * 60_000, graceMs: autoClose.graceMinutes * 60_000, logger });
+      closeJob.start();
+    }
+    const periodCloser = closeJob;
+
     let closing: Promise<void> | undefined;
     const running = server;
     const stopRefresh = refresh;
@@ -382,6 +398,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await running.shutdown(config.server.shutdownGraceMs);
           await alerts.close();
           await heads?.close();
+          await periodCloser?.stop();
+          prices.close();
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
           await keyRehash?.close();
@@ -409,6 +427,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await alertsService?.close();
     await sharedBreakers?.close();
     await headExport?.close();
+    await closeJob?.stop();
+    priceFollower?.close();
     await store.close();
     throw err;
   }

@@ -32,6 +32,8 @@ export interface AdminEnv {
    * hear the catalogue's own notification).
    */
   onPlansChange(): Promise<void>;
+  /** Called after a price-book version was added, awaited: this gateway re-reads the book (src/billing/price-follower.ts). */
+  onPricesChange(): Promise<void>;
   /** DNS TXT lookup for proofs of domain ownership (node:dns by default; tests point it at their own server). */
   resolveTxt(name: string): Promise<string[][]>;
 }
@@ -56,6 +58,15 @@ export async function notifyPlansChange(env: AdminEnv): Promise<void> {
     await env.onPlansChange();
   } catch (err) {
     env.logger.error({ err }, 'admin: reloading the plan catalogue failed; it catches up on the next change');
+  }
+}
+
+/** After a price-book change; like notifyChange, a failure is logged, never answered. */
+export async function notifyPricesChange(env: AdminEnv): Promise<void> {
+  try {
+    await env.onPricesChange();
+  } catch (err) {
+    env.logger.error({ err }, 'admin: re-reading the price book failed; the periodic refresh catches up');
   }
 }
 

@@ -51,6 +51,8 @@ export interface AdminHandlerOptions {
   onChange(tenantId: string): Promise<void>;
   /** After each committed change to the plan catalogue: the same for every tenant on the plan. */
   onPlansChange(): Promise<void>;
+  /** After a price-book version was added: this gateway prices requests by it (others poll). */
+  onPricesChange?: () => Promise<void>;
   now?: () => Date;
   routes?: readonly AdminRoute[];
   /** Where refused logins are audited (asynchronously); not audited without one. */
@@ -202,6 +204,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     now,
     onChange: opts.onChange,
     onPlansChange: opts.onPlansChange,
+    onPricesChange: opts.onPricesChange ?? (async () => {}),
     resolveTxt: opts.resolveTxt ?? ((name) => dnsPromises.resolveTxt(name)),
   };
   const authenticate = createAdminAuthenticator({

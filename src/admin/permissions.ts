@@ -35,6 +35,12 @@
  *   tenant's. platform_admin reads invoices' totals only (through the platform role's column
  *   grants: never their lines), fleet-wide usage aggregates (no team, key or tag) and writes the
  *   price book. Developers, viewers and auditors see none of it.
+ * - platform_billing is the operator's finance staff: it reads every tenant's usage, invoices
+ *   (with their lines), drafts and chargeback (in the tenant's own transaction, as that tenant's
+ *   billing role would), fleet aggregates, the price book and plans, and closes billing periods.
+ *   It changes nothing else: no tenant, plan, limit, key, deployment, price or secret. Closing
+ *   (`invoices.close`) is platform work: platform_admin may do it too, tenants may not (an
+ *   invoice issued early could not be reissued).
  */
 import type { Role } from '../identity/roles.js';
 
@@ -81,6 +87,7 @@ export const PERMISSIONS = [
   'platform_audit.read',
   'usage.read',
   'invoices.read',
+  'invoices.close',
   'chargeback.read',
   'platform_usage.read',
   'price_book.read',
@@ -111,11 +118,24 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'admin_keys.write',
     'domains.read',
     'invoices.read',
+    'invoices.close',
     'platform_usage.read',
     'price_book.read',
     'price_book.write',
   ],
   platform_auditor: ['self.read', 'audit.read', 'platform_audit.read'],
+  platform_billing: [
+    'self.read',
+    'tenants.list',
+    'tenants.read',
+    'plans.read',
+    'usage.read',
+    'invoices.read',
+    'invoices.close',
+    'chargeback.read',
+    'platform_usage.read',
+    'price_book.read',
+  ],
   tenant_admin: [
     'self.read',
     'tenants.read',

@@ -529,6 +529,27 @@ export const configSchema = z
         anomalyMinCost: 1,
         anomalyMinRequests: 100,
       }),
+    /** Price versions and closing billing periods (README "Usage, invoices and chargeback"). */
+    billing: z
+      .object({
+        /** How often the price book is re-read for versions added by other replicas, seconds (0: only at start and on this replica's changes). */
+        priceRefreshSeconds: z.number().int().min(0).max(86_400).default(30),
+        /**
+         * Issues every tenant's invoice for the month that ended in its time zone, `graceMinutes`
+         * after its end (for events still in spools), checking every `intervalMinutes`. Safe on any
+         * number of replicas: one invoice per tenant and month (unique), audited once.
+         */
+        autoClose: z
+          .object({
+            enabled: z.boolean().default(true),
+            intervalMinutes: z.number().int().min(1).max(1440).default(15),
+            graceMinutes: z.number().int().min(0).max(10_080).default(60),
+          })
+          .strict()
+          .default({ enabled: true, intervalMinutes: 15, graceMinutes: 60 }),
+      })
+      .strict()
+      .default({ priceRefreshSeconds: 30, autoClose: { enabled: true, intervalMinutes: 15, graceMinutes: 60 } }),
   })
   .strict();
 

@@ -63,6 +63,12 @@ export interface Deployment {
    */
   streamIdleTimeoutMs?: number;
   prices: Prices;
+  /**
+   * The price-book version `prices` are (its id), recorded with each usage event. Set and kept
+   * current together with `prices` by src/billing/price-follower.ts, the only writer after start;
+   * absent until the price book was read, and on tenants' own deployments (their prices are theirs).
+   */
+  priceVersion?: string;
   /** Mock provider behaviour, when provider is 'mock'. */
   mock?: MockBehaviour;
   ownedBy: string;

@@ -90,7 +90,17 @@ export type {
   UsageTagRollupRow,
 } from './repos/usage.js';
 export { billingRepo } from './repos/billing.js';
-export type { InvoiceRecord, InvoiceTotals, NewInvoice, NewPriceBookEntry, PriceBookEntry, TenantBillingInfo } from './repos/billing.js';
+export type {
+  InvoiceRecord,
+  InvoiceTotals,
+  NewInvoice,
+  NewPriceBookEntry,
+  PlanChangeRecord,
+  PriceBookEntry,
+  PriceSource,
+  TenantBillingInfo,
+  TenantCloseInfo,
+} from './repos/billing.js';
 export { usageQueryRepo } from './repos/usage-query.js';
 export type { GroupModelUsageRecord, ModelUsageRecord, PlatformGroupBy, UsageAggregate, UsageFilter, UsageGroupBy } from './repos/usage-query.js';
 export { usageMaintenanceRepo } from './repos/usage-maintenance.js';

@@ -80,12 +80,12 @@ export function statusOf(t: { status: 'active' | 'suspended'; deletionRequestedA
 }
 
 /**
- * Billing sees what it needs for money: identity, status, plan and budget action (and the
- * limits, through GET .../limits).
+ * Billing (the tenant's and the platform's) sees what it needs for money: identity, status, plan
+ * and budget action (and, tenant billing only, the limits, through GET .../limits).
  */
 export function presentTenant(t: ManagedTenant, planName: string | null, role: Role): TenantView {
   const base: TenantView = { object: 'tenant', id: t.id, slug: t.slug, name: t.name, status: statusOf(t), plan: planName, budget_action: t.budgetAction };
-  if (role === 'tenant_billing') return base;
+  if (role === 'tenant_billing' || role === 'platform_billing') return base;
   const cache = storedCacheSettings(t.settings);
   return {
     ...base,

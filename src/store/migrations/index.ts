@@ -1,6 +1,7 @@
 /**
  * The schema, as an explicit ordered list (DESIGN §11.10): no directory scanning, so the code
- * that ships is exactly the schema it expects. Append only.
+ * that ships is exactly the schema it expects. Append only. Ids increase; a gap is a number
+ * reserved for a change not merged yet (src/store/migrate.ts).
  */
 import { migration0001 } from './0001_init.js';
 import { migration0002 } from './0002_config_notify.js';
@@ -18,6 +19,7 @@ import { migration0013 } from './0013_usage.js';
 import { migration0014 } from './0014_alerts.js';
 import { migration0015 } from './0015_billing.js';
 import { migration0016 } from './0016_tenant_purge.js';
+import { migration0017 } from './0017_billing_versions.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -39,4 +41,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0014,
   migration0015,
   migration0016,
+  migration0017,
 ];

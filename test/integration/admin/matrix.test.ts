@@ -39,7 +39,7 @@ beforeAll(async () => {
   for (const role of ['tenant_developer', 'tenant_billing', 'tenant_viewer', 'tenant_auditor'] as const) {
     keys.set(role, await roleKey(adminA, ta.id, role));
   }
-  for (const role of ['platform_admin', 'platform_auditor'] as const) {
+  for (const role of ['platform_admin', 'platform_auditor', 'platform_billing'] as const) {
     const k = await platform('POST', '/admin-keys', { body: { name: role, role } });
     expect(k.status, k.text).toBe(201);
     keys.set(role, str(k.json.key));
@@ -153,7 +153,7 @@ describe("cross-tenant: B's tenant admin against A's ids", () => {
 });
 
 describe('role matrix: every role × every route', () => {
-  const principals: (Role | 'bootstrap')[] = ['bootstrap', 'platform_admin', 'platform_auditor', 'tenant_admin', 'tenant_developer', 'tenant_billing', 'tenant_viewer', 'tenant_auditor'];
+  const principals: (Role | 'bootstrap')[] = ['bootstrap', 'platform_admin', 'platform_auditor', 'platform_billing', 'tenant_admin', 'tenant_developer', 'tenant_billing', 'tenant_viewer', 'tenant_auditor'];
   const cases = MATRIX.flatMap((e) => principals.map((p) => [`${p} ${label(e)}`, p, e] as const));
 
   it.each(cases)('%s', async (_l, who, e) => {

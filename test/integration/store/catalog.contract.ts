@@ -10,11 +10,12 @@ const PLATFORM_COLUMNS: Record<string, string[]> = {
   // Limits are metadata: the snapshot builds every tenant's limits from them (0008_limits).
   limit_rules: ['burst', 'created_at', 'id', 'limit', 'metric', 'models', 'scope', 'subject', 'tenant_id', 'updated_at', 'version', 'window'],
   plans: ['budget_action', 'created_at', 'description', 'id', 'name', 'pricing', 'rules', 'updated_at', 'version', 'weight'],
-  // Billing (0011): the price book is a catalogue; invoices' totals only (never lines); rollup
-  // numbers and catalogue dimensions for fleet aggregates (no team or key ids, no tags).
+  // Billing (0015): the price book is a catalogue (0017: with each version's source); invoices'
+  // totals only (never lines, nor their segments); rollup numbers and catalogue dimensions for
+  // fleet aggregates (no team or key ids, no tags, no price versions).
   price_book: [
     'cached_per_mtok_micros', 'created_at', 'currency', 'deployment_id', 'effective_from', 'id', 'input_per_mtok_micros', 'model',
-    'output_per_mtok_micros', 'per_request_micros',
+    'output_per_mtok_micros', 'per_request_micros', 'source',
   ],
   invoices: ['currency', 'id', 'issued_at', 'period', 'period_end', 'period_start', 'tenant_id', 'total_cents'],
   usage_rollups: [

@@ -170,6 +170,7 @@ export function rlsContract(factory: StoreFactory): void {
            VALUES ($1, '2020-01', now() - interval '1 day', now(), 'USD', '{}', '[]', 0, 0)`,
           [b.id],
         ],
+        ['tenant_plan_history', 'INSERT INTO tenant_plan_history (tenant_id, plan_id) VALUES ($1, NULL)', [b.id]],
       ];
       expect(attempts.map(([t]) => t).sort()).toEqual([...tables].sort());
       for (const [table, sql, params] of attempts) {
