@@ -61,12 +61,13 @@ export async function purgeDueTenants(store: Pick<Store, 'admin' | 'platform'>, 
       await tenantPurgeRepo.enterTenant(tx, tenantId);
       if (!(await tenantPurgeRepo.lockDue(tx, tenantId))) return null; // purged by another replica meanwhile
       if (opts.purgeUnbilled !== true && (await tenantPurgeRepo.hasUnbilledUsage(tx, tenantId))) return 'unbilled';
+      // Scrub first: triggers on tenants (plan history) write rows the deletions below then take.
+      await tenantPurgeRepo.scrubTenant(tx, tenantId);
       const deleted: Record<string, number> = {};
       for (const table of await tenantPurgeRepo.tenantTables(tx)) {
         if (KEPT_ON_PURGE.has(table)) continue;
         deleted[table] = await tenantPurgeRepo.deleteRows(tx, table, tenantId);
       }
-      await tenantPurgeRepo.scrubTenant(tx, tenantId);
       await tenantPurgeRepo.markPurged(tx, tenantId, opts.now ?? new Date());
       const platform = await tenantPurgeRepo.asTenant(tx, PLATFORM_SCOPE_ID);
       await appendAudit(platform, {
