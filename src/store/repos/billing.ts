@@ -341,7 +341,12 @@ export const billingRepo = {
 
   /** Every tenant id (platform role), for closing a period fleet-wide. */
   async tenantIds(tx: PlatformTx): Promise<string[]> {
-    const { rows } = await tx.query<{ id: string }>(`SELECT id FROM tenants ORDER BY id`);
+    // A purged tenant has nothing left to bill (its final invoice was issued before the purge).
+    const { rows } = await tx.query<{ id: string }>(
+      `SELECT t.id FROM tenants t
+       WHERE NOT EXISTS (SELECT 1 FROM tenant_keyrings k WHERE k.tenant_id = t.id AND k.purged_at IS NOT NULL)
+       ORDER BY t.id`,
+    );
     return rows.map((r) => r.id);
   },
 };

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../src/audit/index.js';
 import { scheduleTenantShred, shredDueTenants } from '../../../src/crypto/shredding.js';
 import { PLATFORM_SCOPE_ID } from '../../../src/identity/roles.js';
-import { auditRepo, domainsRepo, tenantsManageRepo, upsertTenantBySlug } from '../../../src/store/index.js';
+import { auditRepo, billingRepo, domainsRepo, tenantsManageRepo, upsertTenantBySlug } from '../../../src/store/index.js';
 import type { Store } from '../../../src/store/index.js';
 import { KEPT_ON_PURGE, purgeDueTenants } from '../../../src/tenancy/purge.js';
 import { ident, seedTenant, tenantTables, uniq, type StoreFactory, type StoreHandle } from './factory.js';
@@ -74,6 +74,10 @@ export function purgeContract(factory: StoreFactory): void {
       const purged = done.purged[0];
       for (const [t, n] of Object.entries(purged?.deleted ?? {})) expect({ t, enough: n >= (before[t] ?? 0) }).toEqual({ t, enough: true });
       expect(await rowCounts(h.store, bystander.id)).toEqual(bystanderBefore);
+      // Nothing is left to bill: closing periods fleet-wide skips it, not the bystander.
+      const billable = await h.store.platform((tx) => billingRepo.tenantIds(tx));
+      expect(billable).toContain(bystander.id);
+      expect(billable).not.toContain(doomed.id);
 
       // The kept tenant row is scrubbed to what invoices and the trail need.
       const row = await h.store.admin(async (tx) => {
