@@ -23,17 +23,23 @@ export interface TenantCacheState {
   keys: TenantCacheKeys | undefined;
 }
 
-export interface CacheKeySource {
+/**
+ * Per-tenant state read in the tenant's transaction and held for the hot path. Generic: the
+ * request log (src/logs/) keeps its opt-in the same way.
+ */
+export interface TenantStateSource<S> {
   /** The tenant's state if this process holds it; otherwise starts loading it. Never waits. */
-  peek(tenantId: string): TenantCacheState | undefined;
+  peek(tenantId: string): S | undefined;
   /** The tenant's state, loading it if needed; undefined when it cannot be read. */
-  get(tenantId: string): Promise<TenantCacheState | undefined>;
+  get(tenantId: string): Promise<S | undefined>;
   /** Forgets a tenant's state now (tests, shredding in this process). */
   forget(tenantId: string): void;
 }
 
-export interface KeySourceOptions {
-  load(tenantId: string): Promise<TenantCacheState>;
+export type CacheKeySource = TenantStateSource<TenantCacheState>;
+
+export interface KeySourceOptions<S = TenantCacheState> {
+  load(tenantId: string): Promise<S>;
   /** State older than this is re-read (in the background; the old one serves meanwhile). */
   refreshMs: number;
   /** After a failed load, the next attempt waits this long (a broken tenant must not hammer the database). */
@@ -44,17 +50,17 @@ export interface KeySourceOptions {
   now?: () => number;
 }
 
-interface Slot {
-  state: TenantCacheState | undefined;
+interface Slot<S> {
+  state: S | undefined;
   at: number;
-  pending: Promise<TenantCacheState | undefined> | undefined;
+  pending: Promise<S | undefined> | undefined;
 }
 
-export function createKeySource(opts: KeySourceOptions): CacheKeySource {
+export function createKeySource<S = TenantCacheState>(opts: KeySourceOptions<S>): TenantStateSource<S> {
   const now = opts.now ?? Date.now;
-  const slots = new Map<string, Slot>();
+  const slots = new Map<string, Slot<S>>();
 
-  function load(tenantId: string, slot: Slot): Promise<TenantCacheState | undefined> {
+  function load(tenantId: string, slot: Slot<S>): Promise<S | undefined> {
     slot.pending ??= opts.load(tenantId).then(
       (state) => {
         slot.state = state;
@@ -73,7 +79,7 @@ export function createKeySource(opts: KeySourceOptions): CacheKeySource {
     return slot.pending;
   }
 
-  function slotOf(tenantId: string): Slot {
+  function slotOf(tenantId: string): Slot<S> {
     let slot = slots.get(tenantId);
     if (slot === undefined) {
       slot = { state: undefined, at: -Infinity, pending: undefined };
@@ -86,7 +92,7 @@ export function createKeySource(opts: KeySourceOptions): CacheKeySource {
     return slot;
   }
 
-  function due(slot: Slot): boolean {
+  function due(slot: Slot<S>): boolean {
     const age = now() - slot.at;
     return slot.pending === undefined && (slot.state === undefined ? age >= opts.retryMs : age >= opts.refreshMs);
   }

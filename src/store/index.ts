@@ -96,3 +96,6 @@ export type { GroupModelUsageRecord, ModelUsageRecord, PlatformGroupBy, UsageAgg
 export { usageMaintenanceRepo } from './repos/usage-maintenance.js';
 export { alertsRepo } from './repos/alerts.js';
 export type { AlertKind, AlertRecord, AlertSummary, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryState } from './repos/alerts.js';
+// Stored request logs (migration 0022).
+export { requestLogsRepo } from './repos/request-logs.js';
+export type { LogUsage, NewRequestLog, RequestLogFilter, RequestLogMeta, RequestLogRecord } from './repos/request-logs.js';
