@@ -26,7 +26,7 @@
  *   allows (src/admin/services/limits.ts); platform_admin writes any value, which is how a
  *   platform raises one tenant above its plan.
  * - PATCH of a tenant needs `tenants.settings` (the tenant's own settings: time zone, budget
- *   action and response-cache opt-in, which a tenant_admin may set); every other field (name, plan, regions, models) also
+ *   action, response-cache and request-log opt-ins, which a tenant_admin may set); every other field (name, plan, regions, models) also
  *   needs `tenants.update`, which only platform_admin holds. Checked per field in the service.
  * - Alerts (budget thresholds, anomalies), their delivery status and budget forecasts are money
  *   matters of the tenant: tenant_admin and tenant_billing read them; only tenant_admin changes
@@ -35,6 +35,10 @@
  *   tenant's. platform_admin reads invoices' totals only (through the platform role's column
  *   grants: never their lines), fleet-wide usage aggregates (no team, key or tag) and writes the
  *   price book. Developers, viewers and auditors see none of it.
+ * - Stored request logs (the tenant's opt-in, src/logs/) are the tenant's traffic and, when it logs
+ *   content, its prompts and answers: tenant_admin and tenant_auditor read them (an auditor reviews
+ *   what was sent; reading content is itself audited). The platform roles never do, and neither
+ *   do developers, viewers or billing. The opt-in itself is a tenant setting (`tenants.settings`).
  */
 import type { Role } from '../identity/roles.js';
 
@@ -85,6 +89,7 @@ export const PERMISSIONS = [
   'platform_usage.read',
   'price_book.read',
   'price_book.write',
+  'request_logs.read',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -150,6 +155,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'usage.read',
     'invoices.read',
     'chargeback.read',
+    'request_logs.read',
   ],
   tenant_developer: [
     'self.read',
@@ -182,7 +188,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'webhooks.read',
     'deployments.read',
   ],
-  tenant_auditor: ['self.read', 'audit.read'],
+  tenant_auditor: ['self.read', 'audit.read', 'request_logs.read'],
 };
 
 const SETS = new Map<Role, ReadonlySet<Permission>>(

@@ -9,6 +9,7 @@
  * after the provider adapter (which translates to the canonical format) and before the server
  * translates back for Anthropic clients.
  */
+import { z } from 'zod';
 import { SseScanner } from '../providers/sse.js';
 import { capturedBytes, type CapturedBody } from './capture.js';
 
@@ -181,4 +182,17 @@ export function buildContent(parts: ContentParts, maxBytes: number): LogContent 
     response: res.text,
     response_truncated: res.truncated || cutAtCapture,
   };
+}
+
+const storedContent = z.object({
+  v: z.literal(1),
+  request: z.string().nullable(),
+  request_truncated: z.boolean(),
+  response: z.string().nullable(),
+  response_truncated: z.boolean(),
+});
+
+/** The stored document from its opened plaintext; throws on one this version cannot read. */
+export function parseLogContent(plaintext: Buffer): LogContent {
+  return storedContent.parse(JSON.parse(plaintext.toString('utf8')));
 }
