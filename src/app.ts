@@ -286,7 +286,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
         onChange: async (tenantId) => {
           cache.keys.forget(tenantId); // its cache opt-in may have changed; re-read on next use
-          logs.policies.forget(tenantId); // likewise its request-log opt-in
+          // Its request-log opt-in may have changed: re-read now, the old one serving meanwhile
+          // (forgetting it would leave the tenant's next requests unlogged until it is re-read).
+          await logs.policies.reload(tenantId);
           await refresh?.reloadTenant(tenantId);
         },
         onPlansChange: async () => void (await refresh?.reloadPlans()),

@@ -34,6 +34,11 @@ export interface TenantStateSource<S> {
   get(tenantId: string): Promise<S | undefined>;
   /** Forgets a tenant's state now (tests, shredding in this process). */
   forget(tenantId: string): void;
+  /**
+   * Re-reads a tenant's state now if this process holds it (after a change made here), keeping
+   * the old state serving until the new one is read; resolves once it is.
+   */
+  reload(tenantId: string): Promise<void>;
 }
 
 export type CacheKeySource = TenantStateSource<TenantCacheState>;
@@ -111,6 +116,13 @@ export function createKeySource<S = TenantCacheState>(opts: KeySourceOptions<S>)
     },
     forget(tenantId) {
       slots.delete(tenantId);
+    },
+    async reload(tenantId) {
+      const slot = slots.get(tenantId);
+      if (slot === undefined) return;
+      // A load already running may have read the state from before the change: read again after it.
+      if (slot.pending !== undefined) await slot.pending;
+      await load(tenantId, slot);
     },
   };
 }
