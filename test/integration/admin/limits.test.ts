@@ -62,6 +62,7 @@ for (const backend of await adminBackends()) {
         'plan:budget-monthly=5000000000',
         'plan:config-objects=10000',
         'plan:cache-bytes=67108864',
+        'plan:log-bytes=268435456',
       ]);
       for (const role of ['tenant_developer', 'tenant_billing', 'tenant_viewer']) {
         const c = client(gw, await roleKey(admin, tenant.id, role));
