@@ -76,7 +76,7 @@ function cpuUs(): number {
   return u.user + u.system;
 }
 
-const sealer = { seal: async () => ({ ciphertext: Buffer.alloc(0), keyVersion: 1 }), open: async () => Buffer.alloc(0) };
+const sealer = { seal: async () => ({ ciphertext: Buffer.alloc(0), keyVersion: 1 }), sealMany: async () => [], open: async () => Buffer.alloc(0) };
 
 /** A writer that never writes during the timing (its timer is far away); a fresh one per run. */
 function idleWriter() {

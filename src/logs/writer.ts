@@ -7,8 +7,9 @@
  *
  * A timer (and a full batch) drains the queue: entries are grouped by tenant, and each group is
  * written in one tenant transaction that locks the tenant's usage row, turns each entry's content
- * into text (src/logs/content.ts), checks the quota, seals the content with the tenant's data key
- * (associated data: tenant, table, row id, column) and inserts the batch in one statement.
+ * into text (src/logs/content.ts), checks the quota, seals the contents with the tenant's data key
+ * (associated data: tenant, table, row id, column; the batch's key uses counted in one statement)
+ * and inserts the batch in one statement.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
@@ -102,19 +103,32 @@ export function createLogWriter(opts: LogWriterOptions): LogWriter {
         const before = await requestLogsRepo.lockUsage(tx);
         let used = before.bytes;
         let over = 0;
-        const rows: NewRequestLog[] = [];
+        // First what fits (the sealed size is known before sealing), then one sealing of the
+        // batch: its key uses are counted in one statement, not one per entry.
+        const kept: { e: PendingLog; id: string; plain: Buffer | undefined; truncated: boolean }[] = [];
         for (const e of items) {
           const doc = e.content === undefined ? undefined : buildContent(e.content, opts.maxEntryBytes);
           const plain = doc === undefined ? undefined : Buffer.from(JSON.stringify(doc), 'utf8');
-          if (quota !== undefined && used + ENTRY_META_BYTES + (plain === undefined ? 0 : plain.length + SEAL_OVERHEAD) > quota) {
+          const bytes = ENTRY_META_BYTES + (plain === undefined ? 0 : plain.length + SEAL_OVERHEAD);
+          if (quota !== undefined && used + bytes > quota) {
             over += 1;
             continue;
           }
-          const id = randomUUID();
-          const content = plain === undefined ? null : await opts.sealer.seal(tx, { table: 'request_logs', recordId: id, column: 'content' }, plain);
-          const bytes = ENTRY_META_BYTES + (content?.ciphertext.length ?? 0);
           used += bytes;
-          rows.push({
+          kept.push({ e, id: randomUUID(), plain, truncated: doc !== undefined && (doc.request_truncated || doc.response_truncated) });
+        }
+        const toSeal = kept.filter((k): k is typeof k & { plain: Buffer } => k.plain !== undefined);
+        const sealed = await opts.sealer.sealMany(
+          tx,
+          toSeal.map((k) => ({ field: { table: 'request_logs', recordId: k.id, column: 'content' }, plaintext: k.plain })),
+        );
+        const contentOf = new Map(toSeal.map((k, i) => [k.id, sealed[i] ?? null]));
+        let stored = 0;
+        const rows: NewRequestLog[] = kept.map(({ e, id, truncated }) => {
+          const content = contentOf.get(id) ?? null;
+          const bytes = ENTRY_META_BYTES + (content?.ciphertext.length ?? 0);
+          stored += bytes;
+          return {
             id,
             requestId: e.requestId,
             occurredAt: e.occurredAt,
@@ -132,12 +146,12 @@ export function createLogWriter(opts: LogWriterOptions): LogWriter {
             clientAborted: e.clientAborted,
             cacheHit: e.cacheHit,
             content,
-            contentTruncated: doc !== undefined && (doc.request_truncated || doc.response_truncated),
+            contentTruncated: truncated,
             bytes,
-          });
-        }
+          };
+        });
         await requestLogsRepo.insert(tx, rows);
-        if (rows.length > 0) await requestLogsRepo.addUsage(tx, { bytes: used - before.bytes, entries: rows.length });
+        if (rows.length > 0) await requestLogsRepo.addUsage(tx, { bytes: stored, entries: rows.length });
         return { written: rows.length, overQuota: over };
       });
       count('written', written);

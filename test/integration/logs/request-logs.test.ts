@@ -135,6 +135,37 @@ for (const f of factories) {
       expect(usage.bytes).toBe(2 * ENTRY_META_BYTES + Buffer.from(r1.content).length + Buffer.from(r2.content).length);
     });
 
+    it('sealMany counts a batch of key uses in one step, opens per field, and creates the first key one by one', async () => {
+      const a = await tenant('many', null, { enabled: true, content: true });
+      const field = (i: number) => ({ table: 'request_logs', recordId: `00000000-0000-4000-8000-00000000000${i}`, column: 'content' });
+      const uses = () => store.withTenant(a, async (tx) => (await tx.query<{ n: string }>("SELECT coalesce(sum(encryptions), 0)::text AS n FROM tenant_data_keys")).rows[0]?.n);
+      expect(await uses()).toBe('0');
+      // No key yet: the batch falls back to one at a time, which creates it.
+      const first = await store.withTenant(a, (tx) => sealer.sealMany(tx, [1, 2].map((i) => ({ field: field(i), plaintext: Buffer.from(`p${i}`) }))));
+      expect(await uses()).toBe('2');
+      const counted: string[] = [];
+      const many = await store.withTenant(a, async (tx) => {
+        const queries = tx.query.bind(tx);
+        const spy = Object.assign(Object.create(tx) as typeof tx, {
+          query: ((sql: string, params?: unknown[]) => {
+            if (sql.includes('UPDATE tenant_data_keys SET encryptions')) counted.push(sql);
+            return queries(sql, params);
+          }) as typeof tx.query,
+        });
+        return sealer.sealMany(spy, [3, 4, 5, 6].map((i) => ({ field: field(i), plaintext: Buffer.from(`p${i}`) })));
+      });
+      expect(counted).toHaveLength(1);
+      expect(await uses()).toBe('6');
+      await store.withTenant(a, async (tx) => {
+        for (const [i, c] of [[1, first[0]], [2, first[1]], [3, many[0]], [6, many[3]]] as const) {
+          if (c === undefined) throw new Error('missing');
+          expect((await sealer.open(tx, field(i), c.ciphertext)).toString()).toBe(`p${i}`);
+        }
+        if (many[1] === undefined) throw new Error('missing');
+        await expect(sealer.open(tx, field(3), many[1].ciphertext)).rejects.toBeInstanceOf(DecryptError);
+      });
+    });
+
     it('cuts content to maxEntryBytes and flags it', async () => {
       const a = await tenant('cut', null, { enabled: true, content: true });
       const w = writer({ maxEntryBytes: 1024 });
