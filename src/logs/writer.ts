@@ -44,7 +44,7 @@ export interface LogWriterOptions {
   maxEntryBytes: number;
   /** Most entries queued; later ones are dropped until the writer catches up. */
   maxQueued: number;
-  /** Most bytes queued entries may hold on to (request bodies, captured responses). */
+  /** Most bytes queued entries (and those being written) may hold on to (request bodies, captured responses). */
   maxQueuedBytes: number;
   /** Entries per tenant transaction. */
   batchSize: number;
@@ -74,6 +74,8 @@ export interface LogWriter {
 export function createLogWriter(opts: LogWriterOptions): LogWriter {
   let queue: PendingLog[] = [];
   let queuedBytes = 0;
+  /** Bytes of entries taken off the queue and not written yet: still held, so still bounded. */
+  let writingBytes = 0;
   let closed = false;
   let running: Promise<void> | undefined;
   let kicked = false;
@@ -173,8 +175,13 @@ export function createLogWriter(opts: LogWriterOptions): LogWriter {
         if (list === undefined) byTenant.set(e.tenantId, [e]);
         else list.push(e);
       }
+      for (const e of taken) writingBytes += e.heldBytes;
       for (const [tenantId, items] of byTenant) {
-        for (let i = 0; i < items.length; i += opts.batchSize) await writeTenant(tenantId, items.slice(i, i + opts.batchSize));
+        for (let i = 0; i < items.length; i += opts.batchSize) {
+          const batch = items.slice(i, i + opts.batchSize);
+          await writeTenant(tenantId, batch);
+          for (const e of batch) writingBytes -= e.heldBytes;
+        }
       }
     }
   }
@@ -191,7 +198,7 @@ export function createLogWriter(opts: LogWriterOptions): LogWriter {
 
   return {
     offer(entry) {
-      if (closed || queue.length >= opts.maxQueued || queuedBytes + entry.heldBytes > opts.maxQueuedBytes) {
+      if (closed || queue.length >= opts.maxQueued || queuedBytes + writingBytes + entry.heldBytes > opts.maxQueuedBytes) {
         count('queue_full');
         return false;
       }
