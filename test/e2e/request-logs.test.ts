@@ -235,6 +235,23 @@ for (const s of stores) {
       expect(res.choices[0]?.finish_reason).toBe('tool_calls');
     });
 
+    it('an Anthropic Messages request is logged as the chat request it became, with the canonical answer', async () => {
+      const id = rid('messages');
+      const res = await request(`${gw.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': ACME, 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-request-id': id },
+        body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: `anthropic ${id}` }] }),
+      });
+      const answer = (await res.body.json()) as { type: string; content: { text: string }[] };
+      expect(answer.type).toBe('message');
+      await logged('acme', id);
+      const entry = (await admin('acme')('GET', `/tenants/acme/logs/${id}`)).json as unknown as LogEntry;
+      const req = entry.content?.request as { messages: { role: string; content: unknown }[] };
+      expect(JSON.stringify(req.messages)).toContain(`anthropic ${id}`);
+      const out = entry.content?.response as { choices: { message: { content: string } }[] };
+      expect(out.choices[0]?.message.content).toBe(answer.content[0]?.text);
+    });
+
     it('x-gatehouse-log: off stores nothing for that request; a malformed value is a 400', async () => {
       const optedBefore = await metric('opted_out');
       const off = rid('off');
