@@ -58,6 +58,8 @@ import { shredDueTenants } from './crypto/shredding.js';
 import { purgeDueTenants } from './tenancy/purge.js';
 import { createCache, type ResponseCache } from './cache/index.js';
 import { cacheFill, cacheLookup } from './pipeline/cache.js';
+import { createRequestLogs, type RequestLogs } from './logs/index.js';
+import { logCapture, logRequest } from './pipeline/request-log.js';
 import { startMetering, type Metering } from './metering/index.js';
 import { meter } from './pipeline/meter.js';
 import { createForecastCache, startAlerts, type Alerts } from './billing/alerts/index.js';
@@ -120,6 +122,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let keyRehash: KeyRehash | undefined;
   let limitService: LimitService | undefined;
   let responseCache: ResponseCache | undefined;
+  let requestLogs: RequestLogs | undefined;
   let auditQueue: AuditQueue | undefined;
   let meteringService: Metering | undefined;
   let alertsService: Alerts | undefined;
@@ -180,6 +183,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     // through the admin API needs no restart; idle, it costs nothing per request.
     const cache = createCache({ config, store, keyring, registry: metrics.registry, logger });
     responseCache = cache;
+    // Request logs (src/logs/): likewise built for every gateway, idle until a tenant opts in.
+    const logs = createRequestLogs({ config, store, sealer, registry: metrics.registry, logger });
+    requestLogs = logs;
     const scheduler = startScheduler(config);
     registerSchedulingMetrics(metrics.registry, () => schedulingLoad(scheduler));
 
@@ -255,6 +261,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       ...front,
       meter(metering),
       observeTenant(tenantMetrics),
+      logRequest(logs),
       parseBody({ maxBytes: config.server.maxBodyBytes }),
       resolveModelAlias(registry),
       authorize({ onAuthFailure }),
@@ -274,6 +281,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       schedule(scheduleDeps),
       callProvider(adapters, { router, registry, moveSlot: slotMover(scheduleDeps) }),
       cacheFill(cache),
+      logCapture(logs.maxCaptureBytes),
     ]);
     const models = compose([...front, resolveModelAlias(registry), authorize({ onAuthFailure })]);
 
@@ -304,6 +312,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
         onChange: async (tenantId) => {
           cache.keys.forget(tenantId); // its cache opt-in may have changed; re-read on next use
+          // Its request-log opt-in may have changed: re-read now, the old one serving meanwhile
+          // (forgetting it would leave the tenant's next requests unlogged until it is re-read).
+          await logs.policies.reload(tenantId);
           await refresh?.reloadTenant(tenantId);
         },
         onPlansChange: async () => void (await refresh?.reloadPlans()),
@@ -405,6 +416,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           await keyRehash?.close();
           await limits.close(); // after the drain: in-flight requests settle their reservations
           await cache.close();
+          await logs.close(); // after the drain: finished requests have queued their entries
           await audits.close(); // likewise: and its last flush needs the store
           await metering.close(); // after the drain: every finished request has spooled its event
           await adapters.close();
@@ -422,6 +434,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await keyRehash?.close();
     await limitService?.close();
     await responseCache?.close();
+    await requestLogs?.close();
     await auditQueue?.close();
     await meteringService?.close();
     await alertsService?.close();

@@ -27,20 +27,31 @@ export interface TenantCacheState {
   keys: TenantCacheKeys | undefined;
 }
 
-export interface CacheKeySource {
+/**
+ * Per-tenant state read in the tenant's transaction and held for the hot path. Generic: the
+ * request log (src/logs/) keeps its opt-in the same way.
+ */
+export interface TenantStateSource<S> {
   /**
    * The tenant's state if this process holds it for the tenant's current revision (its snapshot
    * `updatedAtMs`; undefined: any); otherwise starts loading it. Never waits.
    */
-  peek(tenantId: string, revision?: number): TenantCacheState | undefined;
+  peek(tenantId: string, revision?: number): S | undefined;
   /** The tenant's state, loading it if needed; undefined when it cannot be read. */
-  get(tenantId: string): Promise<TenantCacheState | undefined>;
+  get(tenantId: string): Promise<S | undefined>;
   /** Forgets a tenant's state now (tests, shredding in this process). */
   forget(tenantId: string): void;
+  /**
+   * Re-reads a tenant's state now if this process holds it (after a change made here), keeping
+   * the old state serving until the new one is read; resolves once it is.
+   */
+  reload(tenantId: string): Promise<void>;
 }
 
-export interface KeySourceOptions {
-  load(tenantId: string): Promise<TenantCacheState>;
+export type CacheKeySource = TenantStateSource<TenantCacheState>;
+
+export interface KeySourceOptions<S = TenantCacheState> {
+  load(tenantId: string): Promise<S>;
   /** State older than this is re-read (in the background; the old one serves meanwhile). */
   refreshMs: number;
   /** After a failed load, the next attempt waits this long (a broken tenant must not hammer the database). */
@@ -51,36 +62,36 @@ export interface KeySourceOptions {
   now?: () => number;
 }
 
-interface Slot {
-  state: TenantCacheState | undefined;
+interface Slot<S> {
+  state: S | undefined;
   at: number;
-  pending: Promise<TenantCacheState | undefined> | undefined;
+  pending: Promise<S | undefined> | undefined;
   /** The tenant revision the last load was started for; a load reads at least that revision. */
   revision: number | undefined;
   /** The revision the pending load was started for. */
   pendingRevision: number | undefined;
 }
 
-export function createKeySource(opts: KeySourceOptions): CacheKeySource {
+export function createKeySource<S = TenantCacheState>(opts: KeySourceOptions<S>): TenantStateSource<S> {
   const now = opts.now ?? Date.now;
-  const slots = new Map<string, Slot>();
+  const slots = new Map<string, Slot<S>>();
 
-  function load(tenantId: string, slot: Slot, revision?: number): Promise<TenantCacheState | undefined> {
+  function load(tenantId: string, slot: Slot<S>, revision?: number): Promise<S | undefined> {
     if (slot.pending !== undefined) return slot.pending;
     // Captured before reading: the read sees this revision or a newer one, never an older one.
     slot.pendingRevision = revision ?? slot.revision;
     slot.pending = opts.load(tenantId).then(
       (state) => {
+        slot.revision = slot.pendingRevision;
         slot.state = state;
         slot.at = now();
-        slot.revision = slot.pendingRevision;
         slot.pending = undefined;
         return state;
       },
       (err: unknown) => {
+        slot.revision = slot.pendingRevision;
         slot.state = undefined;
         slot.at = now();
-        slot.revision = slot.pendingRevision;
         slot.pending = undefined;
         opts.onError?.(tenantId, err);
         return undefined;
@@ -89,7 +100,7 @@ export function createKeySource(opts: KeySourceOptions): CacheKeySource {
     return slot.pending;
   }
 
-  function slotOf(tenantId: string): Slot {
+  function slotOf(tenantId: string): Slot<S> {
     let slot = slots.get(tenantId);
     if (slot === undefined) {
       slot = { state: undefined, at: -Infinity, pending: undefined, revision: undefined, pendingRevision: undefined };
@@ -102,7 +113,7 @@ export function createKeySource(opts: KeySourceOptions): CacheKeySource {
     return slot;
   }
 
-  function due(slot: Slot): boolean {
+  function due(slot: Slot<S>): boolean {
     const age = now() - slot.at;
     return slot.pending === undefined && (slot.state === undefined ? age >= opts.retryMs : age >= opts.refreshMs);
   }
@@ -128,6 +139,13 @@ export function createKeySource(opts: KeySourceOptions): CacheKeySource {
     },
     forget(tenantId) {
       slots.delete(tenantId);
+    },
+    async reload(tenantId) {
+      const slot = slots.get(tenantId);
+      if (slot === undefined) return;
+      // A load already running may have read the state from before the change: read again after it.
+      if (slot.pending !== undefined) await slot.pending;
+      await load(tenantId, slot);
     },
   };
 }

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { cidrProblem } from '../admin/schemas/net.js';
 import { tenantCacheSchema } from '../cache/settings.js';
+import { tenantLogsSchema } from '../logs/settings.js';
 import { planRulesSchema } from '../limits/rules-schema.js';
 import { AWS_REGION } from '../providers/bedrock/region.js';
 import { SCOPES } from '../tenancy/types.js';
@@ -266,6 +267,8 @@ const tenant = z
       .optional(),
     /** Response cache opt-in (src/cache/); absent: leave the stored setting (off for a new tenant). */
     cache: tenantCacheSchema.optional(),
+    /** Request log opt-in (src/logs/); absent: leave the stored setting (off for a new tenant). */
+    logs: tenantLogsSchema.optional(),
   })
   .strict();
 
@@ -496,6 +499,37 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * Stored request logs (src/logs/, README "Request logs"); tenants opt in with `tenants[].logs`.
+     * Entries are queued in memory and written in batches off the request path (best-effort).
+     */
+    requestLogs: z
+      .object({
+        /** Content text kept per entry (request and response together); the rest is cut and flagged. */
+        maxEntryBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+        /** Response bytes copied while they pass to the client (SSE frames of a stream included). */
+        maxCaptureBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(256 * 1024),
+        /** Entries waiting for the writer at most; beyond it (or maxQueuedBytes) entries are dropped and counted. */
+        maxQueued: z.number().int().min(1).max(1_000_000).default(10_000),
+        /** Bytes waiting entries may hold on to (request bodies, captured responses). */
+        maxQueuedBytes: z.number().int().min(1024 * 1024).max(2 ** 36).default(64 * 1024 * 1024),
+        /** Entries per tenant transaction. */
+        batchSize: z.number().int().min(1).max(10_000).default(200),
+        /** How often the writer drains the queue, ms. */
+        flushIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+        /** How often entries past each tenant's retention are deleted, ms. */
+        retentionIntervalMs: z.number().int().min(1000).max(86_400_000).default(3_600_000),
+      })
+      .strict()
+      .default({
+        maxEntryBytes: 64 * 1024,
+        maxCaptureBytes: 256 * 1024,
+        maxQueued: 10_000,
+        maxQueuedBytes: 64 * 1024 * 1024,
+        batchSize: 200,
+        flushIntervalMs: 1000,
+        retentionIntervalMs: 3_600_000,
+      }),
     /** Budget alerts, forecasts and anomalies, delivered as signed webhooks (README "Alerts and webhooks"). */
     alerts: z
       .object({

@@ -103,6 +103,7 @@ function amountOf(metric: Metric, a: Estimate | Actual): number {
       return a.computeUnits;
     case 'config_objects':
     case 'cache_bytes':
+    case 'log_bytes':
       return 0; // never reached: applicableRules leaves storage quotas out
   }
 }
@@ -236,6 +237,7 @@ const METRIC_LABEL: Record<Metric, string> = {
   concurrency: 'concurrent requests',
   config_objects: 'configuration objects',
   cache_bytes: 'response cache bytes',
+  log_bytes: 'request log bytes',
 };
 
 const SCOPE_LABEL: Record<LimitScope, string> = {

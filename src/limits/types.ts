@@ -15,6 +15,9 @@
  * `cache_bytes` is a storage quota too: the bytes of response-cache entries a tenant may hold
  * (src/cache/), checked when an entry is stored; a full cache stores nothing more until entries
  * expire. Same shape as `config_objects`.
+ * `log_bytes` is a storage quota as well: the bytes of stored request logs (src/logs/) a tenant may
+ * hold, checked when a batch of entries is written; past it new entries are dropped (and counted),
+ * never the request. Retention frees room. Same shape again.
  */
 export const METRICS = [
   'requests',
@@ -26,6 +29,7 @@ export const METRICS = [
   'concurrency',
   'config_objects',
   'cache_bytes',
+  'log_bytes',
 ] as const;
 export type Metric = (typeof METRICS)[number];
 
@@ -39,7 +43,7 @@ export type LimitWindow = (typeof WINDOWS)[number];
 export const RATE_WINDOWS: readonly LimitWindow[] = ['second', 'minute', 'hour'];
 
 /** Quotas on what a tenant stores, checked where objects are created, never by admission. */
-export const STORAGE_METRICS: ReadonlySet<Metric> = new Set<Metric>(['config_objects', 'cache_bytes']);
+export const STORAGE_METRICS: ReadonlySet<Metric> = new Set<Metric>(['config_objects', 'cache_bytes', 'log_bytes']);
 
 /** Who a counter belongs to: the tightest applicable rule decides. */
 export const LIMIT_SCOPES = ['tenant', 'team', 'key', 'user'] as const;

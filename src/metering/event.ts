@@ -50,7 +50,7 @@ export function endUserOf(ctx: RequestContext): string | null {
   return user !== undefined && user.length <= MAX_TEXT ? user : null;
 }
 
-function uuidOrNull(s: string | null | undefined): string | null {
+export function uuidOrNull(s: string | null | undefined): string | null {
   return typeof s === 'string' && UUID.test(s) ? s : null;
 }
 

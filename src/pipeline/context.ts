@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { CacheFill } from '../cache/types.js';
+import type { LogCapture } from '../logs/entry.js';
 import type { CancelSignal } from '../providers/cancel.js';
 import type { Deployment, Operation, UpstreamResponse, Usage } from '../providers/types.js';
 import type { Slot } from '../limits/scheduler.js';
@@ -87,6 +88,8 @@ export interface RequestContext {
   answered?: 'cache';
   /** Set by the cache stage on a miss that may be stored: what the fill stage needs. */
   cacheFill?: CacheFill;
+  /** Set by the request-log stage when the tenant logs this request (src/logs/). */
+  requestLog?: LogCapture;
   /**
    * Work to run once the response is over: sent, failed, refused or abandoned by the client.
    * Stages that take something (a reservation, a scheduler slot) push its release here.

@@ -108,3 +108,6 @@ export { alertsRepo } from './repos/alerts.js';
 export type { AlertKind, AlertRecord, AlertSummary, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryState } from './repos/alerts.js';
 // Purging a deleted tenant's rows after shredding (migration 0016).
 export { childrenFirst, tenantPurgeRepo } from './repos/tenant-purge.js';
+// Stored request logs (migration 0018).
+export { requestLogsRepo } from './repos/request-logs.js';
+export type { LogUsage, NewRequestLog, RequestLogFilter, RequestLogMeta, RequestLogRecord } from './repos/request-logs.js';

@@ -20,6 +20,7 @@ import { migration0014 } from './0014_alerts.js';
 import { migration0015 } from './0015_billing.js';
 import { migration0016 } from './0016_tenant_purge.js';
 import { migration0017 } from './0017_billing_versions.js';
+import { migration0018 } from './0018_request_logs.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -42,4 +43,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0015,
   migration0016,
   migration0017,
+  migration0018,
 ];

@@ -164,6 +164,14 @@ export const tenantsRepo = {
     ]);
   },
 
+  /** Sets the request-log opt-in (src/logs/settings.ts) in the tenant's settings document, leaving its other settings. */
+  async setLogSettings(tx: TenantTx, logs: { enabled: boolean; content: boolean; retentionDays?: number | undefined }): Promise<void> {
+    await tx.query(`UPDATE tenants SET settings = settings || jsonb_build_object('logs', $2::jsonb), updated_at = now() WHERE id = $1`, [
+      tx.tenantId,
+      JSON.stringify(logs),
+    ]);
+  },
+
   async findIdBySlug(tx: PlatformTx, slug: string): Promise<string | null> {
     const { rows } = await tx.query<{ id: string }>('SELECT id FROM tenants WHERE slug = $1', [slug]);
     return rows[0]?.id ?? null;

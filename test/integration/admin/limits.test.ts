@@ -62,6 +62,7 @@ for (const backend of await adminBackends()) {
         'plan:budget-monthly=5000000000',
         'plan:config-objects=10000',
         'plan:cache-bytes=67108864',
+        'plan:log-bytes=268435456',
       ]);
       for (const role of ['tenant_developer', 'tenant_billing', 'tenant_viewer']) {
         const c = client(gw, await roleKey(admin, tenant.id, role));
@@ -189,7 +190,7 @@ for (const backend of await adminBackends()) {
       const t = await admin('GET', `/tenants/${tenant.id}`);
       for (const body of [{ plan: 'enterprise' }, { name: 'Renamed' }, { time_zone: 'Europe/Berlin', plan: 'enterprise' }, { regions: ['eu'] }]) {
         const r = envelope(await admin('PATCH', `/tenants/${tenant.id}`, { body, headers: { 'if-match': etag(t) } }), 403, 'forbidden');
-        expect(r.message).toMatch(/may change only the time_zone, budget_action and cache/);
+        expect(r.message).toMatch(/may change only the time_zone, budget_action, cache and logs/);
         expect(r.param).toBe(Object.keys(body).find((k) => k !== 'time_zone'));
       }
       const dev = client(gw, await roleKey(admin, tenant.id, 'tenant_developer'));

@@ -143,6 +143,9 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'GET', path: `${T}/alert-settings`, roles: [TA, TB] },
   { method: 'PATCH', path: `${T}/alert-settings`, roles: [TA], body: () => ({ budget_thresholds: [1] }) },
 
+  { method: 'GET', path: `${T}/logs`, roles: [TA, TAU] },
+  { method: 'GET', path: `${T}/logs/{request_id}`, roles: [TA] },
+
   { method: 'GET', path: `${T}/audit`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: `${T}/audit.jsonl`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: `${T}/audit/head`, roles: [AUD, TA, TAU] },
@@ -184,6 +187,7 @@ export function nowhere(): TenantFixtures {
     deployment: randomUUID(),
     alias: `no-such-alias-${rand()}`,
     alert: randomUUID(),
+    request_id: `req-${randomUUID()}`,
     plan: `no-such-plan-${rand()}`,
     rule: `no-such-rule-${rand()}`,
     invoice: randomUUID(),

@@ -134,6 +134,7 @@ for (const backend of await adminBackends()) {
         'plan:budget-monthly=0',
         'plan:config-objects=200',
         'plan:cache-bytes=0',
+        'plan:log-bytes=0',
       ]);
       const view = await platform('GET', `/tenants/${str(a.json.id)}/limits`);
       expect(view.json).toMatchObject({ plan: { name: 'silver', weight: 2 }, budget_action: 'reject', time_zone: 'UTC' });

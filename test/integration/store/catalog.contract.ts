@@ -38,6 +38,9 @@ const PLATFORM_COLUMNS: Record<string, string[]> = {
     'allowed_models', 'budget_action', 'created_at', 'deletion_requested_at', 'id', 'name', 'plan_id', 'regions', 'slug', 'status', 'tenant_id', 'time_zone', 'updated_at',
   ],
   webhooks: ['created_at', 'enabled', 'events', 'id', 'key_version', 'tenant_id', 'updated_at'],
+  // Which tenants hold request logs, so the retention job knows whose transactions to open (0018);
+  // nothing of request_logs itself, not even metadata.
+  request_log_usage: ['tenant_id'],
   // Which tenants have dedicated models, so the snapshot loader knows whose rows to read (0012).
   tenant_deployments: ['tenant_id'],
   tenant_model_aliases: ['tenant_id'],

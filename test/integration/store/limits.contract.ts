@@ -44,7 +44,7 @@ export function limitsContract(factory: StoreFactory): void {
 
     const inPlatform = <T,>(fn: (tx: TenantTx) => Promise<T>): Promise<T> => h.store.withTenant(PLATFORM_SCOPE, fn);
 
-    it('seeds free, standard and enterprise from the old templates (money in micro-units), with config_objects (0009) and cache_bytes quotas', async () => {
+    it('seeds free, standard and enterprise from the old templates (money in micro-units), with config_objects (0009), cache_bytes and log_bytes (0018) quotas', async () => {
       const plans = await h.store.platform((tx) => plansRepo.listAll(tx));
       const seeded = Object.fromEntries(
         plans.filter((p) => ['free', 'standard', 'enterprise'].includes(p.name)).map((p) => [p.name, { weight: p.weight, budgetAction: p.budgetAction, rules: p.rules }]),
@@ -60,6 +60,7 @@ export function limitsContract(factory: StoreFactory): void {
             tenantRule('budget-monthly', 'cost', 'month', 0),
             tenantRule('config-objects', 'config_objects', null, 200),
             tenantRule('cache-bytes', 'cache_bytes', null, 0),
+            tenantRule('log-bytes', 'log_bytes', null, 0),
           ],
         },
         standard: {
@@ -72,6 +73,7 @@ export function limitsContract(factory: StoreFactory): void {
             tenantRule('budget-monthly', 'cost', 'month', 5_000 * 1_000_000),
             tenantRule('config-objects', 'config_objects', null, 10_000),
             tenantRule('cache-bytes', 'cache_bytes', null, 64 * 1024 * 1024),
+            tenantRule('log-bytes', 'log_bytes', null, 256 * 1024 * 1024),
           ],
         },
         enterprise: {
@@ -82,6 +84,7 @@ export function limitsContract(factory: StoreFactory): void {
             tenantRule('concurrency', 'concurrency', null, 512),
             tenantRule('config-objects', 'config_objects', null, 1_000_000),
             tenantRule('cache-bytes', 'cache_bytes', null, 1024 * 1024 * 1024),
+            tenantRule('log-bytes', 'log_bytes', null, 4 * 1024 * 1024 * 1024),
           ],
         },
       });
