@@ -17,6 +17,9 @@ import { migration0012 } from './0012_tenant_deployments.js';
 import { migration0013 } from './0013_usage.js';
 import { migration0014 } from './0014_alerts.js';
 import { migration0015 } from './0015_billing.js';
+import { migration0016 } from './0016_placeholder.js';
+import { migration0017 } from './0017_placeholder.js';
+import { migration0018 } from './0018_alert_lifecycle.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -37,4 +40,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0013,
   migration0014,
   migration0015,
+  migration0016,
+  migration0017,
+  migration0018,
 ];

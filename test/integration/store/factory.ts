@@ -104,6 +104,8 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
     const raised = await alertsRepo.raise(tx, { kind: 'usage.anomaly', alertKey: 'seed', payload: { seed: true } });
     if (raised === null) throw new Error('seed: alert exists');
     await tx.query('INSERT INTO alert_deliveries (tenant_id, id, alert_id, webhook_id) VALUES ($1, gen_random_uuid(), $2, $3)', [tenant.id, raised.alert.id, hook.id]);
+    // An open anomaly throttle on it (migration 0018), for the RLS suites.
+    await tx.query(`INSERT INTO anomaly_throttles (tenant_id, metric, alert_id, "window", "limit") VALUES ($1, 'requests', $2, 'minute', 1000)`, [tenant.id, raised.alert.id]);
     await jwtIssuersRepo.upsert(tx, {
       issuer: `https://idp.${domain}/`,
       audience: null,
