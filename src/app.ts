@@ -274,6 +274,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
         jwt: adminJwtSources(registry, store, config.admin?.jwt),
         resolveTxt: txtResolver(config.domainVerification.resolvers),
+        alertRetentionDays: config.alerts.retentionDays,
         audit: audits,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
         onChange: async (tenantId) => {

@@ -31,6 +31,8 @@ export interface AdminEnv {
   onPlansChange(): Promise<void>;
   /** DNS TXT lookup for proofs of domain ownership (node:dns by default; tests point it at their own server). */
   resolveTxt(name: string): Promise<string[][]>;
+  /** The gateway's default retention of resolved alerts (alerts.retentionDays), shown in the alert settings. */
+  alertRetentionDays?: number;
 }
 
 /** Who is acting, from where: every service call and audit entry carries it. */

@@ -58,6 +58,8 @@ export interface AdminHandlerOptions {
   jwt?: AdminJwtSources;
   /** DNS TXT lookups for domain ownership proofs; the system resolver by default. */
   resolveTxt?: (name: string) => Promise<string[][]>;
+  /** alerts.retentionDays (the default a tenant's alert settings may override). */
+  alertRetentionDays?: number;
 }
 
 /** `clientAddress`: as the server decided it (trusted proxies); the socket's peer by default. */
@@ -199,6 +201,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     onChange: opts.onChange,
     onPlansChange: opts.onPlansChange,
     resolveTxt: opts.resolveTxt ?? ((name) => dnsPromises.resolveTxt(name)),
+    ...(opts.alertRetentionDays !== undefined ? { alertRetentionDays: opts.alertRetentionDays } : {}),
   };
   const authenticate = createAdminAuthenticator({
     store: opts.store,

@@ -475,6 +475,8 @@ export const configSchema = z
         /** Anomaly: least excess over the expected hour, in currency units and in requests. */
         anomalyMinCost: z.number().min(0).max(1_000_000).default(1),
         anomalyMinRequests: z.number().int().min(0).max(100_000_000).default(100),
+        /** Days resolved alerts and finished webhook deliveries are kept (a tenant's alert settings may override it). */
+        retentionDays: z.number().int().min(1).max(3650).default(90),
       })
       .strict()
       .default({
@@ -488,6 +490,7 @@ export const configSchema = z
         anomalyZ: 4,
         anomalyMinCost: 1,
         anomalyMinRequests: 100,
+        retentionDays: 90,
       }),
   })
   .strict();

@@ -73,6 +73,7 @@ export type { CredentialMeta, WebhookMeta } from './repos/sealed-manage.js';
 export { plansRepo } from './repos/plans.js';
 export type { PlanInput, PlanPatch, PlanRecord, PlanRemoveResult, PlanResult, PlanUpdateResult } from './repos/plans.js';
 export { limitRulesRepo } from './repos/limit-rules.js';
+export { anomalyThrottlesRepo, type StoredThrottle } from './repos/anomaly-throttles.js';
 export type { RemoveLimitRuleResult, StoredLimitRule, UpsertLimitRuleResult } from './repos/limit-rules.js';
 // The config_objects storage quota (migration 0009).
 export { configObjectsRepo } from './repos/config-objects.js';

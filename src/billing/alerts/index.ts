@@ -23,6 +23,8 @@ export interface AlertsConfig {
   anomalyZ: number;
   anomalyMinCost: number;
   anomalyMinRequests: number;
+  /** Days resolved alerts and finished deliveries are kept (tenants may set their own). */
+  retentionDays: number;
 }
 
 export interface Alerts {
@@ -50,6 +52,7 @@ export function startAlerts(deps: {
     cache: forecasts,
     intervalMs: c.evaluateIntervalMs,
     anomaly: { zThreshold: c.anomalyZ, alpha: 0.1, costFloorMicros: Math.round(c.anomalyMinCost * 1_000_000), requestsFloor: c.anomalyMinRequests },
+    retentionDays: c.retentionDays,
     ...(deps.logger ? { logger: deps.logger } : {}),
   });
   const worker = createDeliveryWorker({

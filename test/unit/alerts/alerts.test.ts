@@ -202,9 +202,17 @@ describe('budget threshold crossings', () => {
   });
 
   it('settings fall back to defaults and sort thresholds', () => {
-    expect(effectiveSettings(undefined)).toEqual({ budgetThresholds: [50, 80, 100], anomalyAction: 'notify' });
-    expect(effectiveSettings({ budgetThresholds: [90, 10] })).toEqual({ budgetThresholds: [10, 90], anomalyAction: 'notify' });
+    const defaults = { anomalyAction: 'notify', throttleFraction: 1, retentionDays: null };
+    expect(effectiveSettings(undefined)).toEqual({ budgetThresholds: [50, 80, 100], ...defaults });
+    expect(effectiveSettings({ budgetThresholds: [90, 10] })).toEqual({ budgetThresholds: [10, 90], ...defaults });
     expect(effectiveSettings({ budgetThresholds: 'junk' }).budgetThresholds).toEqual([50, 80, 100]);
+    expect(effectiveSettings({ anomalyAction: 'throttle', anomalyThrottleFraction: 0.5, retentionDays: 7 })).toMatchObject({
+      anomalyAction: 'throttle',
+      throttleFraction: 0.5,
+      retentionDays: 7,
+    });
+    // A fraction above 1 would not be a throttle: the whole object is unreadable, so defaults apply.
+    expect(effectiveSettings({ anomalyAction: 'throttle', anomalyThrottleFraction: 2 })).toMatchObject({ anomalyAction: 'notify', throttleFraction: 1 });
   });
 
   it('calendar window starts at local midnight / the first of the month', () => {
