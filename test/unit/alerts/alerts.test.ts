@@ -107,6 +107,17 @@ describe('anomaly detector (EWMA + z-score)', () => {
     expect(v?.seasonal).toBe(false);
   });
 
+  it('one anomalous hour does not make the same flood look normal an hour later; a lasting shift is learnt', () => {
+    const base = series(72, 100);
+    expect(detect([...base, 1000, 1000], opts)?.anomalous).toBe(true);
+    // Without clipping the first spike's deviation would inflate the variance past the threshold.
+    const unclipped = ewma([...base, 1000], DEFAULT_DETECTOR.alpha);
+    expect((1000 - unclipped.mean) / Math.sqrt(unclipped.variance)).toBeLessThan(DEFAULT_DETECTOR.zThreshold);
+    // A new level held for a day is the pattern by then.
+    const shifted = [...base, ...Array.from({ length: 24 }, () => 1000)];
+    expect(detect([...shifted, 1000], opts)?.anomalous).toBe(false);
+  });
+
   it('needs a day of history and an absolute excess above the floor', () => {
     expect(detect([...series(10, 100), 1000], opts)).toBeNull();
     // A tiny tenant: z is huge but 1 → 9 is below the floor.
