@@ -206,6 +206,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
 
     // Filled by the alert job (started once the server listens); read by admission per request.
     const forecastCache = createForecastCache();
+    // Forecasts add the limit counters' reservations and price compute units at the weight of
+    // the deployment that served (a tenant's dedicated deployments weigh 1).
+    const weights = new Map(deployments.map((d) => [d.id, d.weight]));
+    const forecastInputs = { counters: limitService, weightOf: (id: string | null) => (id === null ? 1 : (weights.get(id) ?? 1)) };
 
     // Strategies, breakers and fallbacks: one router shared by the route and provider stages.
     const router = createRouter({
@@ -275,6 +279,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         jwt: adminJwtSources(registry, store, config.admin?.jwt),
         resolveTxt: txtResolver(config.domainVerification.resolvers),
         alertRetentionDays: config.alerts.retentionDays,
+        forecastInputs,
         audit: audits,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
         onChange: async (tenantId) => {
@@ -321,6 +326,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       tenants: () => registry.current.tenantsById.values(),
       config: config.alerts,
       forecasts: forecastCache,
+      forecastInputs,
       guard: outboundGuard(outbound),
       logger,
     });

@@ -1,5 +1,6 @@
 /** What admin routes and services are handed: dependencies in, nothing stashed on requests. */
 import type { Logger } from 'pino';
+import type { ForecastInputs } from '../billing/alerts/job.js';
 import type { AdminPrincipal } from '../identity/admin-principal.js';
 import { PLATFORM_SCOPE_ID } from '../identity/roles.js';
 import type { OutboundPolicy, Resolver } from '../routing/ssrf.js';
@@ -33,6 +34,8 @@ export interface AdminEnv {
   resolveTxt(name: string): Promise<string[][]>;
   /** The gateway's default retention of resolved alerts (alerts.retentionDays), shown in the alert settings. */
   alertRetentionDays?: number;
+  /** What budget forecasts read besides the store: the limit counters (reservations) and compute-unit weights. */
+  forecastInputs?: ForecastInputs;
 }
 
 /** Who is acting, from where: every service call and audit entry carries it. */

@@ -3,7 +3,7 @@
  * alert settings (src/billing/alerts). Read by tenant admins and billing; settings written by
  * tenant admins only.
  */
-import { calendarRules } from '../../billing/alerts/usage.js';
+import { forecastRules } from '../../billing/alerts/usage.js';
 import { tenantForecasts } from '../../billing/alerts/job.js';
 import { DEFAULT_LOOKBACK_HOURS } from '../../billing/alerts/forecast.js';
 import { effectiveSettings, type AlertSettings } from '../../billing/alerts/settings.js';
@@ -155,8 +155,8 @@ export const alertRoutes: AdminRoute[] = [
       const now = Date.now();
       const body = await read(call.env, tenantOf(call), async (tx) => {
         const limits = await effectiveLimits(tx);
-        const rules = calendarRules({ rules: limits.rules.filter((r) => r.overridden !== true) });
-        const { forecasts } = await tenantForecasts(tx, rules, limits.timeZone, now);
+        const rules = forecastRules({ rules: limits.rules.filter((r) => r.overridden !== true) });
+        const { forecasts } = await tenantForecasts(tx, rules, limits.timeZone, now, DEFAULT_LOOKBACK_HOURS, call.env.forecastInputs);
         const scopeOf = new Map(rules.map((r) => [r.id, r.scope]));
         return {
           object: 'forecast' as const,

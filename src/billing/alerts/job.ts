@@ -6,16 +6,16 @@
  * retention (retention.ts). Every replica may run it: raising is idempotent per alert key,
  * resolving and deleting are idempotent, so the work is repeated, not its effects.
  */
-import type { TenantLimits } from '../../limits/types.js';
+import type { CounterReader, TenantLimits } from '../../limits/types.js';
 import type { Logger } from '../../observability/logger.js';
 import { alertsRepo, usageRepo, type Store, type TenantTx } from '../../store/index.js';
 import { DEFAULT_ANOMALY, judgeLastHour, liftAllThrottles, type AnomalyConfig } from './anomalies.js';
 import { crossings, raiseCrossings } from './budgets.js';
-import { DEFAULT_LOOKBACK_HOURS, forecasts, lookbackStart, type Forecast, type ForecastCache } from './forecast.js';
+import { DEFAULT_LOOKBACK_HOURS, counterKeyOf, forecasts, lookbackStart, userForecasts, withCounters, type Forecast, type ForecastCache } from './forecast.js';
 import { periodicRounds, type PeriodicRounds } from './periodic.js';
 import { alertHousekeeping, type Housekeeping } from './retention.js';
 import { effectiveSettings } from './settings.js';
-import { calendarRules, earliestStart, windowUsage, type CalendarRule } from './usage.js';
+import { earliestStart, forecastRules, windowUsage, type CalendarRule, type WeightOf, type WindowUsage } from './usage.js';
 
 export { DEFAULT_ANOMALY, type AnomalyConfig } from './anomalies.js';
 
@@ -37,13 +37,47 @@ export interface TenantEvaluation {
   housekeeping?: Housekeeping;
 }
 
-/** Forecasts of the tenant's calendar budgets (rules given), from the rollups. */
-export async function tenantForecasts(tx: TenantTx, rules: readonly CalendarRule[], timeZone: string, nowMs: number, lookbackHours = DEFAULT_LOOKBACK_HOURS) {
-  if (rules.length === 0) return { usage: [], forecasts: [] as Forecast[] };
-  const dayRows = await usageRepo.rollups(tx, { granularity: 'day', from: new Date(earliestStart(rules, nowMs, timeZone)), to: new Date(nowMs + DAY) });
-  const hourRows = await usageRepo.rollups(tx, { granularity: 'hour', from: new Date(lookbackStart(nowMs, lookbackHours)), to: new Date(nowMs + HOUR) });
-  const usage = windowUsage(rules, dayRows, nowMs, timeZone);
-  return { usage, forecasts: forecasts(usage, hourRows, nowMs, lookbackHours) };
+/** What forecasts read besides the store (forecast.ts says what each adds). */
+export interface ForecastInputs {
+  /** The limits backend's window counters: reservations, and usage the rollups do not have yet. */
+  counters?: CounterReader;
+  weightOf?: WeightOf;
+}
+
+/** Groups of end-user raw events read for one forecast (the busiest first). */
+const END_USER_GROUPS = 1000;
+
+/**
+ * Forecasts of the tenant's day/month rules (given): tenant, team and key rules from the rollups,
+ * end-user rules from the counters and the lookback's raw events, every one with its counter's
+ * reservations when the counters can be read. `usage`: the rollup measurements (budget crossings).
+ */
+export async function tenantForecasts(
+  tx: TenantTx,
+  rules: readonly CalendarRule[],
+  timeZone: string,
+  nowMs: number,
+  lookbackHours = DEFAULT_LOOKBACK_HOURS,
+  inputs: ForecastInputs = {},
+): Promise<{ usage: WindowUsage[]; forecasts: Forecast[] }> {
+  const measured = rules.filter((r) => r.scope !== 'user');
+  const users = inputs.counters === undefined ? [] : rules.filter((r) => r.scope === 'user');
+  let usage: WindowUsage[] = [];
+  const fs: Forecast[] = [];
+  if (measured.length > 0) {
+    const dayRows = await usageRepo.rollups(tx, { granularity: 'day', from: new Date(earliestStart(measured, nowMs, timeZone)), to: new Date(nowMs + DAY) });
+    const hourRows = await usageRepo.rollups(tx, { granularity: 'hour', from: new Date(lookbackStart(nowMs, lookbackHours)), to: new Date(nowMs + HOUR) });
+    usage = windowUsage(measured, dayRows, nowMs, timeZone, inputs.weightOf);
+    fs.push(...forecasts(usage, hourRows, nowMs, lookbackHours, inputs.weightOf));
+  }
+  if (users.length > 0) {
+    const recent = await alertsRepo.endUserTotals(tx, new Date(lookbackStart(nowMs, lookbackHours)), new Date(nowMs + HOUR), END_USER_GROUPS);
+    fs.push(...userForecasts(users, recent, nowMs, timeZone, lookbackHours, inputs.weightOf));
+  }
+  if (inputs.counters === undefined || fs.length === 0) return { usage, forecasts: fs };
+  const userRules = new Set(users.map((r) => r.id));
+  const counters = await inputs.counters.peekWindows(fs.map((f) => counterKeyOf(tx.tenantId, f)));
+  return { usage, forecasts: withCounters(tx.tenantId, fs, counters, (f) => userRules.has(f.ruleId), nowMs) };
 }
 
 export interface EvaluateOptions {
@@ -51,6 +85,7 @@ export interface EvaluateOptions {
   anomalies?: boolean;
   /** Resolve ended alerts and delete past retention, with this default retention (days). */
   housekeeping?: { defaultRetentionDays: number };
+  forecast?: ForecastInputs;
 }
 
 export async function evaluateTenant(
@@ -63,8 +98,9 @@ export async function evaluateTenant(
   const settings = effectiveSettings(await alertsRepo.settings(tx));
   const out: TenantEvaluation = { raised: 0, forecasts: [], throttlesOpened: 0, throttlesLifted: 0 };
   if (tenant.limits !== undefined) {
-    const rules = calendarRules(tenant.limits);
-    const { usage, forecasts: f } = await tenantForecasts(tx, rules, tenant.limits.timeZone, nowMs);
+    const rules = forecastRules(tenant.limits);
+    const { usage, forecasts: f } = await tenantForecasts(tx, rules, tenant.limits.timeZone, nowMs, DEFAULT_LOOKBACK_HOURS, opts.forecast);
+    // Thresholds are of cost budgets measured from the rollups (usage): what is billed.
     out.raised += await raiseCrossings(tx, crossings(usage, settings.budgetThresholds));
     out.forecasts = f;
   }
@@ -92,6 +128,8 @@ export interface AlertJobOptions {
   anomaly?: AnomalyConfig;
   /** Days resolved alerts and finished deliveries are kept unless a tenant sets its own; default 90. */
   retentionDays?: number;
+  /** Reservations and compute-unit weights for the forecasts. */
+  forecast?: ForecastInputs;
   now?: () => number;
   logger?: Logger;
 }
@@ -124,7 +162,9 @@ export function createAlertJob(opts: AlertJobOptions): AlertJob {
         const hour = Math.floor(at / HOUR) * HOUR;
         const anomalies = at - hour >= ANOMALY_SETTLE_MS && judgedHour.get(t.id) !== hour;
         const sweep = at - (sweptAt.get(t.id) ?? -Infinity) >= HOUSEKEEPING_EVERY_MS;
-        const r = await opts.store.withTenant(t.id, (tx) => evaluateTenant(tx, t, at, opts.anomaly, { anomalies, ...(sweep ? { housekeeping } : {}) }));
+        const r = await opts.store.withTenant(t.id, (tx) =>
+          evaluateTenant(tx, t, at, opts.anomaly, { anomalies, ...(sweep ? { housekeeping } : {}), ...(opts.forecast ? { forecast: opts.forecast } : {}) }),
+        );
         if (anomalies) judgedHour.set(t.id, hour);
         if (sweep) sweptAt.set(t.id, at);
         opts.cache.set(t.id, r.forecasts);

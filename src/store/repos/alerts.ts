@@ -41,6 +41,17 @@ export interface DeliveryRecord {
   updatedAt: Date;
 }
 
+/** One end user's usage of one model on one deployment over a span (forecasts). */
+export interface EndUserTotals {
+  endUser: string;
+  model: string;
+  deploymentId: string | null;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  costMicros: number;
+}
+
 /** A delivery this worker holds until `claimId`'s lease runs out. */
 export interface ClaimedDelivery {
   id: string;
@@ -267,6 +278,31 @@ export const alertsRepo = {
       [tx.tenantId, from.toISOString(), to.toISOString()],
     );
     return rows.map((r) => ({ bucketStart: r.bucket_start, requests: Number(r.requests), refused: Number(r.refused), costMicros: Number(r.cost_micros) }));
+  },
+
+  /**
+   * Raw events of this tenant in [from, to) that name an end user, summed per user, model and
+   * deployment: the only record of end users (rollups have none), for forecasts of user-scoped
+   * rules. Reads the raw events of the span, so callers keep it short (the forecast lookback);
+   * at most `limit` groups, the busiest first.
+   */
+  async endUserTotals(tx: TenantTx, from: Date, to: Date, limit: number): Promise<EndUserTotals[]> {
+    const { rows } = await tx.query<{ end_user: string; model: string; deployment_id: string | null; requests: string; input_tokens: string; output_tokens: string; cost_micros: string }>(
+      `SELECT end_user, model, deployment_id, count(*)::text AS requests, sum(input_tokens)::text AS input_tokens,
+              sum(output_tokens)::text AS output_tokens, sum(cost_micros)::text AS cost_micros
+       FROM usage_events WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3 AND end_user IS NOT NULL
+       GROUP BY end_user, model, deployment_id ORDER BY count(*) DESC, end_user LIMIT $4`,
+      [tx.tenantId, from.toISOString(), to.toISOString(), limit],
+    );
+    return rows.map((r) => ({
+      endUser: r.end_user,
+      model: r.model,
+      deploymentId: r.deployment_id,
+      requests: Number(r.requests),
+      inputTokens: Number(r.input_tokens),
+      outputTokens: Number(r.output_tokens),
+      costMicros: Number(r.cost_micros),
+    }));
   },
 
   /** Resolves one open alert; null when it does not exist or was resolved already. */
