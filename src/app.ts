@@ -41,7 +41,7 @@ import type { Deployment } from './providers/types.js';
 import { clientAddressResolver } from './server/client-address.js';
 import { createHandler } from './server/handler.js';
 import { startHttpServer } from './server/http.js';
-import { openStore, type Store } from './store/index.js';
+import { openStore, prepareSchema, type Store } from './store/index.js';
 import { syncTenancy } from './tenancy/bootstrap.js';
 import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
@@ -118,7 +118,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let meteringService: Metering | undefined;
   let alertsService: Alerts | undefined;
   try {
-    await store.migrate();
+    // The owner migrates; a gateway connected as a role that owns nothing only checks the version.
+    const schema = await prepareSchema(store);
+    if (!schema.owner) logger.info('the database schema is current; this gateway does not own it (migrations and partition upkeep run as the owner: gatehouse migrate, gatehouse maintenance)');
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
     const pepper = deriveKey(master, 'api-key-hash');
     const previousMasters = parsePreviousMasterKeys(env);
@@ -185,10 +187,11 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       batchSize: m.batchSize,
       lingerMs: m.shipLingerMs,
       concurrency: m.shipConcurrency,
-      retention: { defaultDays: m.retentionDays, maxDays: m.maxRetentionDays, monthsAhead: 2, intervalMs: 6 * 3_600_000 },
+      retention: { defaultDays: m.retentionDays, maxDays: m.maxRetentionDays, monthsAhead: m.partitionMonthsAhead, intervalMs: 6 * 3_600_000 },
       logger,
     });
     meteringService = metering;
+    metrics.watchUsageMaintenance(() => metering.maintenance());
     metrics.watchMetering(() => {
       const { spool, shipper, writeFailures } = metering.stats();
       return {

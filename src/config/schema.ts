@@ -441,6 +441,8 @@ export const configSchema = z
         retentionDays: z.number().int().min(1).max(36_500).default(90),
         /** Longest raw-event retention any tenant may set; older monthly partitions are dropped. */
         maxRetentionDays: z.number().int().min(1).max(36_500).default(400),
+        /** Monthly partitions of the raw events made ahead of the current month (by the owner: the gateway or `gatehouse maintenance`). */
+        partitionMonthsAhead: z.number().int().min(1).max(24).default(2),
       })
       .strict()
       .refine((m) => m.retentionDays <= m.maxRetentionDays, { message: 'retentionDays must not exceed maxRetentionDays' })
@@ -455,6 +457,7 @@ export const configSchema = z
         shipConcurrency: 4,
         retentionDays: 90,
         maxRetentionDays: 400,
+        partitionMonthsAhead: 2,
       }),
     /** Budget alerts, forecasts and anomalies, delivered as signed webhooks (README "Alerts and webhooks"). */
     alerts: z

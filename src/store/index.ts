@@ -12,7 +12,7 @@ export type {
   TenantTx,
 } from './types.js';
 export { DataDirInUseError } from './lock.js';
-export { MigrationError } from './migrate.js';
+export { MigrationError, mayMigrate, prepareSchema, verifyMigrations } from './migrate.js';
 export { ForbiddenStatementError } from './guard.js';
 export { isUniqueViolation, sqlState, SQLSTATE } from './errors.js';
 export { tenantsRepo, upsertTenantBySlug } from './repos/tenants.js';
