@@ -120,7 +120,11 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   try {
     // The owner migrates; a gateway connected as a role that owns nothing only checks the version.
     const schema = await prepareSchema(store);
-    if (!schema.owner) logger.info('the database schema is current; this gateway does not own it (migrations and partition upkeep run as the owner: gatehouse migrate, gatehouse maintenance)');
+    if (!schema.owner) {
+      logger.info(
+        'the database schema is current; this gateway does not own it, so the owner runs migrations and upkeep: gatehouse migrate, gatehouse maintenance, gatehouse keys shred-due',
+      );
+    }
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
     const pepper = deriveKey(master, 'api-key-hash');
     const previousMasters = parsePreviousMasterKeys(env);
@@ -311,8 +315,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     );
 
     // Crypto-shredding of tenants whose deletion grace period has passed. Every replica may run
-    // it: destroying a tenant's keys is idempotent under its keyring row lock.
+    // it: destroying a tenant's keys is idempotent under its keyring row lock. It deletes as the
+    // owner: a gateway that does not own the schema leaves it to `gatehouse keys shred-due`.
     const shredTimer = setInterval(() => {
+      if (!schema.owner) return;
       shredDueTenants(store, { keyrings: [keyring] }).then(
         (r) => {
           if (r.shredded.length > 0) logger.info({ tenants: r.shredded.length }, 'tenant data keys destroyed');
