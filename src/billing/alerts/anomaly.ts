@@ -13,7 +13,7 @@
  * running mean updates the mean and variance as if it were at that distance. Without this, one
  * spike inflates the variance so much that the same flood an hour later scores below the
  * threshold (an anomaly throttle would be lifted while the flood goes on). A lasting change of
- * level is still learnt: each clipped hour widens the variance (×2.3 at z 4), so it is absorbed
+ * level is still learnt: each clipped hour multiplies the variance by 2.3 (at z 4), so it is absorbed
  * within hours.
  */
 export interface DetectorOptions {
