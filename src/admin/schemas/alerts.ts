@@ -82,7 +82,7 @@ export const forecastView = z.object({
     z.object({
       rule_id: z.string(),
       scope: z.string(),
-      subject: z.string().nullable().describe('The team or key of the counter; null: tenant-wide.'),
+      subject: z.string().nullable().describe('The team, key or end user of the counter; null: tenant-wide.'),
       metric: z.string(),
       window: z.enum(['day', 'month']),
       used: z.number().describe('Settled usage this window (rollups, or the limit counter when it is ahead).'),

@@ -53,12 +53,10 @@ export interface JudgedHour {
  * the detector's floor (a tenant with hardly any usual traffic is slowed, not shut out).
  * Requests as a per-minute bucket; spend per hour, since one request may cost a minute's worth.
  */
-export function throttleFor(metric: ThrottleMetric, verdict: Pick<Verdict, 'expected'>, floor: number, fraction: number, alertId: string): AnomalyThrottle {
+export function throttleFor(metric: ThrottleMetric, verdict: Pick<Verdict, 'expected'>, floor: number, fraction: number): Omit<AnomalyThrottle, 'alertId'> {
   const perHour = Math.max(verdict.expected, floor);
-  if (metric === 'requests') {
-    return { metric, window: 'minute', limit: fraction <= 0 ? 0 : Math.max(1, Math.ceil((fraction * perHour) / 60)), alertId };
-  }
-  return { metric, window: 'hour', limit: fraction <= 0 ? 0 : Math.max(1, Math.ceil(fraction * perHour)), alertId };
+  if (metric === 'requests') return { metric, window: 'minute', limit: fraction <= 0 ? 0 : Math.max(1, Math.ceil((fraction * perHour) / 60)) };
+  return { metric, window: 'hour', limit: fraction <= 0 ? 0 : Math.max(1, Math.ceil(fraction * perHour)) };
 }
 
 type HourTotals = { bucketStart: Date; requests: number; refused: number; costMicros: number };
@@ -115,6 +113,7 @@ export async function judgeLastHour(tx: TenantTx, nowMs: number, cfg: AnomalyCon
     if (!v.anomalous) {
       const ended = await alertsRepo.resolveOpen(tx, 'usage.anomaly', `anomaly:${metric}:`, 'system:pattern_normal');
       out.resolved += ended.length;
+      if (throttled === undefined) continue;
       for (const t of await anomalyThrottlesRepo.lift(tx, metric)) {
         await auditThrottle(tx, 'anomaly.throttle_lifted', t, 'pattern_normal');
         out.lifted++;
@@ -131,8 +130,8 @@ export async function judgeLastHour(tx: TenantTx, nowMs: number, cfg: AnomalyCon
       action: policy.action,
     };
     // The rate goes into the alert (what the tenant's receivers are told), which is raised before
-    // the throttle row that points at it: computed first, the alert id filled in after.
-    const planned = policy.action === 'throttle' ? throttleFor(metric, v, floor, policy.throttleFraction, '') : null;
+    // the throttle row that points at it.
+    const planned = policy.action === 'throttle' ? throttleFor(metric, v, floor, policy.throttleFraction) : null;
     if (planned !== null) payload.throttle = { window: planned.window, limit: planned.limit };
     const alert = await raiseAlert(tx, 'usage.anomaly', `anomaly:${metric}:${hour}`, payload);
     if (alert === null) continue; // raised before (by this or another replica)
