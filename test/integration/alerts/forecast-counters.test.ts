@@ -3,6 +3,7 @@
  * (in memory, and on Redis when it runs): requests admitted but not settled (in flight or queued)
  * are counted as reserved and bring the exhaustion forward; an end-user rule is forecast from its
  * counter and the lookback's raw events; the admission stage's own reservations are what is read.
+ * With Redis unreachable the counters are unknown: end-user forecasts are left out, the rest stay.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,3 +90,24 @@ for (const b of backends) {
     });
   });
 }
+
+describe('forecasts while Redis is unreachable', () => {
+  it('leave out what rests on the counters alone and keep the rollup forecasts', async () => {
+    const store = await openPgliteTestStore();
+    const limits = createLimitService({ logger: createLogger('silent'), redisUrl: 'redis://127.0.0.1:1' });
+    try {
+      const tenant = randomUUID();
+      await store.withTenant(tenant, (tx) => tenantsRepo.insert(tx, { slug: `d-${tenant.slice(0, 8)}`, name: 'D', timeZone: 'UTC' }));
+      const rules: LimitRule[] = [
+        { id: 'daily', scope: 'tenant', subject: null, metric: 'requests', window: 'day', limit: 40, burst: null, models: null },
+        { id: 'alice-daily', scope: 'user', subject: 'alice', metric: 'requests', window: 'day', limit: 30, burst: null, models: null },
+      ];
+      const tl: TenantLimits = { plan: null, weight: 1, rules, timeZone: 'UTC', budgetAction: 'reject' };
+      const r = await store.withTenant(tenant, (tx) => tenantForecasts(tx, forecastRules(tl), 'UTC', Date.now(), 6, { counters: limits }));
+      expect(r.forecasts.map((f) => [f.ruleId, f.reserved])).toEqual([['daily', 0]]);
+    } finally {
+      await limits.close();
+      await store.close();
+    }
+  });
+});
