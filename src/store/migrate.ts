@@ -108,8 +108,8 @@ export async function verifyMigrations(store: PlatformRunner, migrations: readon
   if (missing.length > 0) {
     const first = missing[0] as Migration;
     throw new MigrationError(
-      `the database lacks migration ${String(first.id).padStart(4, '0')} (${first.name})${missing.length > 1 ? ` and ${missing.length - 1} more` : ''}, ` +
-        'and this connection does not own the schema, so it cannot apply them: run `gatehouse migrate` with the owner\'s DATABASE_URL first',
+      `the database lacks migration ${String(first.id).padStart(4, '0')} (${first.name})${missing.length > 1 ? ` and ${missing.length - 1} more` : ''}: ` +
+        'run `gatehouse migrate` with the schema owner\'s DATABASE_URL first (a connection that does not own the schema cannot apply them)',
     );
   }
 }
