@@ -46,7 +46,7 @@ import type { Deployment } from './providers/types.js';
 import { clientAddressResolver } from './server/client-address.js';
 import { createHandler } from './server/handler.js';
 import { startHttpServer } from './server/http.js';
-import { openStore, type Store } from './store/index.js';
+import { openStore, prepareSchema, type Store } from './store/index.js';
 import { syncTenancy } from './tenancy/bootstrap.js';
 import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
@@ -131,7 +131,13 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let priceFollower: PriceFollower | undefined;
   let closeJob: CloseJob | undefined;
   try {
-    await store.migrate();
+    // The owner migrates; a gateway connected as a role that owns nothing only checks the version.
+    const schema = await prepareSchema(store);
+    if (!schema.owner) {
+      logger.info(
+        'the database schema is current; this gateway does not own it, so the owner runs migrations and upkeep: gatehouse migrate, gatehouse maintenance, gatehouse keys shred-due',
+      );
+    }
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
     const pepper = deriveKey(master, 'api-key-hash');
     const previousMasters = parsePreviousMasterKeys(env);
@@ -205,10 +211,11 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       batchSize: m.batchSize,
       lingerMs: m.shipLingerMs,
       concurrency: m.shipConcurrency,
-      retention: { defaultDays: m.retentionDays, maxDays: m.maxRetentionDays, monthsAhead: 2, intervalMs: 6 * 3_600_000 },
+      retention: { defaultDays: m.retentionDays, maxDays: m.maxRetentionDays, monthsAhead: m.partitionMonthsAhead, intervalMs: 6 * 3_600_000 },
       logger,
     });
     meteringService = metering;
+    metrics.watchUsageMaintenance(() => metering.maintenance());
     metrics.watchMetering(() => {
       const { spool, shipper, writeFailures } = metering.stats();
       return {
@@ -227,6 +234,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
 
     // Filled by the alert job (started once the server listens); read by admission per request.
     const forecastCache = createForecastCache();
+    // Forecasts add the limit counters' reservations and price compute units at the weight of
+    // the deployment that served (a tenant's dedicated deployments weigh 1).
+    const weights = new Map(deployments.map((d) => [d.id, d.weight]));
+    const forecastInputs = { counters: limitService, weightOf: (id: string | null) => (id === null ? 1 : (weights.get(id) ?? 1)) };
 
     // Strategies, breakers and fallbacks: one router shared by the route and provider stages.
     const routing = routingConfig(config.routing);
@@ -308,6 +319,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
         jwt: adminJwtSources(registry, store, config.admin?.jwt),
         resolveTxt: txtResolver(config.domainVerification.resolvers),
+        alertRetentionDays: config.alerts.retentionDays,
+        forecastInputs,
         audit: audits,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
         onChange: async (tenantId) => {
@@ -341,8 +354,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
 
     // Crypto-shredding of tenants whose deletion grace period has passed, then the purge of the
     // rows they left. Every replica may run both: each tenant's step is idempotent under its
-    // keyring row lock.
+    // keyring row lock. Both delete as the owner: a gateway that does not own the schema leaves
+    // them to `gatehouse keys shred-due` and `gatehouse tenants purge-due`.
     const shredTimer = setInterval(() => {
+      if (!schema.owner) return;
       void (async () => {
         try {
           const r = await shredDueTenants(store, { keyrings: [keyring] });
@@ -375,6 +390,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       tenants: () => registry.current.tenantsById.values(),
       config: config.alerts,
       forecasts: forecastCache,
+      forecastInputs,
       guard: outboundGuard(outbound),
       logger,
     });

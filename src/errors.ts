@@ -41,6 +41,8 @@ export const ERRORS = {
   quota_exceeded: { status: 429, type: 'rate_limit_error' },
   /** A spend budget is used up; OpenAI's type for exhausted credit, so SDKs treat it alike. */
   budget_exceeded: { status: 429, type: 'insufficient_quota' },
+  /** An anomaly with the `throttle` action is open: the tenant is admitted at a reduced rate. */
+  anomaly_throttled: { status: 429, type: 'rate_limit_error' },
   internal_error: { status: 500, type: 'server_error' },
   /** A route whose backing component is not part of this build yet. */
   not_implemented: { status: 501, type: 'server_error' },

@@ -1,6 +1,7 @@
 /** What admin routes and services are handed: dependencies in, nothing stashed on requests. */
 import type { Logger } from 'pino';
 import type { AuditHeadSigner } from '../crypto/audit-head-key.js';
+import type { ForecastInputs } from '../billing/alerts/job.js';
 import type { AdminPrincipal } from '../identity/admin-principal.js';
 import { PLATFORM_SCOPE_ID } from '../identity/roles.js';
 import type { OutboundPolicy, Resolver } from '../routing/ssrf.js';
@@ -36,6 +37,10 @@ export interface AdminEnv {
   onPricesChange(): Promise<void>;
   /** DNS TXT lookup for proofs of domain ownership (node:dns by default; tests point it at their own server). */
   resolveTxt(name: string): Promise<string[][]>;
+  /** The gateway's default retention of resolved alerts (alerts.retentionDays), shown in the alert settings. */
+  alertRetentionDays?: number;
+  /** What budget forecasts read besides the store: the limit counters (reservations) and compute-unit weights. */
+  forecastInputs?: ForecastInputs;
 }
 
 /** Who is acting, from where: every service call and audit entry carries it. */

@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditQueue } from '../audit/index.js';
 import type { AuditHeadSigner } from '../crypto/audit-head-key.js';
+import type { ForecastInputs } from '../billing/alerts/job.js';
 import { GatewayError } from '../errors.js';
 import { bearer, createAdminAuthenticator, type AdminAuthOutcome } from '../identity/admin-auth.js';
 import type { AdminJwtSources } from '../identity/admin-jwt.js';
@@ -63,6 +64,10 @@ export interface AdminHandlerOptions {
   jwt?: AdminJwtSources;
   /** DNS TXT lookups for domain ownership proofs; the system resolver by default. */
   resolveTxt?: (name: string) => Promise<string[][]>;
+  /** alerts.retentionDays (the default a tenant's alert settings may override). */
+  alertRetentionDays?: number;
+  /** The limit counters (reservations) and compute-unit weights budget forecasts read. */
+  forecastInputs?: ForecastInputs;
 }
 
 /** `clientAddress`: as the server decided it (trusted proxies); the socket's peer by default. */
@@ -206,6 +211,8 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     onPlansChange: opts.onPlansChange,
     onPricesChange: opts.onPricesChange ?? (async () => {}),
     resolveTxt: opts.resolveTxt ?? ((name) => dnsPromises.resolveTxt(name)),
+    ...(opts.alertRetentionDays !== undefined ? { alertRetentionDays: opts.alertRetentionDays } : {}),
+    ...(opts.forecastInputs !== undefined ? { forecastInputs: opts.forecastInputs } : {}),
   };
   const authenticate = createAdminAuthenticator({
     store: opts.store,

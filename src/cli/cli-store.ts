@@ -10,7 +10,7 @@ import { auditHeadSigner, type AuditHeadSigner } from '../crypto/audit-head-key.
 import type { Keyring } from '../crypto/keyring.js';
 import { deriveKey, loadMasterKey, parsePreviousMasterKeys } from '../crypto/master-key.js';
 import { processKeyring } from '../crypto/process-keyring.js';
-import { DataDirInUseError, openStore, type Store } from '../store/index.js';
+import { DataDirInUseError, openStore, prepareSchema, type Store } from '../store/index.js';
 
 export class CliError extends Error {
   override name = 'CliError';
@@ -29,11 +29,11 @@ export interface CliStore {
   close(): Promise<void>;
 }
 
-export async function openCliStore(config: LoadedConfig, env: NodeJS.ProcessEnv, command: string): Promise<CliStore> {
+/** The store a command works on, not migrated; the embedded one's lock held by a gateway is explained. */
+export async function openCommandStore(config: LoadedConfig, command: string): Promise<Store> {
   const embedded = config.databaseUrl === undefined;
-  let store: Store;
   try {
-    store = await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
+    return await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
   } catch (err) {
     if (err instanceof DataDirInUseError) {
       throw new CliError(
@@ -46,8 +46,13 @@ export async function openCliStore(config: LoadedConfig, env: NodeJS.ProcessEnv,
     }
     throw err;
   }
+}
+
+export async function openCliStore(config: LoadedConfig, env: NodeJS.ProcessEnv, command: string): Promise<CliStore> {
+  const embedded = config.databaseUrl === undefined;
+  const store = await openCommandStore(config, command);
   try {
-    await store.migrate();
+    await prepareSchema(store);
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
     const previous = parsePreviousMasterKeys(env);
     const headSigner = auditHeadSigner(master);

@@ -12,6 +12,7 @@ import { billingClosePeriod } from './billing.js';
 import { runExport } from './export.js';
 import { runRotateDataKey, runRotateMaster, runShredDue, type CommandReport } from './keys.js';
 import { runPurgeDue } from './tenants.js';
+import { runMaintenance, runMigrate } from './maintenance.js';
 
 function report(r: CommandReport): void {
   process.stdout.write(r.out);
@@ -74,6 +75,21 @@ export async function main(argv: string[]): Promise<void> {
     .version('0.1.0');
   program.command('start').description('start the gateway (embedded store unless DATABASE_URL is set)').action(start);
   program.command('check-config').description('validate the configuration and exit').action(checkConfig);
+  const monthsAhead = (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new Error(`--months-ahead must be an integer, got "${v}"`);
+    return n;
+  };
+  program
+    .command('migrate')
+    .description("apply the schema migrations and make the coming months' usage partitions (run with the schema owner's DATABASE_URL)")
+    .option('--months-ahead <n>', 'months of usage partitions made ahead (default metering.partitionMonthsAhead)', monthsAhead)
+    .action(async (o: { monthsAhead?: number }) => report(await runMigrate(o.monthsAhead === undefined ? {} : { monthsAhead: o.monthsAhead })));
+  program
+    .command('maintenance')
+    .description("usage upkeep as the schema owner: partitions ahead, raw events past retention deleted, expired partitions dropped (run daily from cron)")
+    .option('--months-ahead <n>', 'months of usage partitions made ahead (default metering.partitionMonthsAhead)', monthsAhead)
+    .action(async (o: { monthsAhead?: number }) => report(await runMaintenance(o.monthsAhead === undefined ? {} : { monthsAhead: o.monthsAhead })));
   program
     .command('apply')
     .description('make tenants, teams, domains, policies and keys match a tenants file (new key secrets are printed once)')

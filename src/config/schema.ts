@@ -454,6 +454,8 @@ export const configSchema = z
         retentionDays: z.number().int().min(1).max(36_500).default(90),
         /** Longest raw-event retention any tenant may set; older monthly partitions are dropped. */
         maxRetentionDays: z.number().int().min(1).max(36_500).default(400),
+        /** Monthly partitions of the raw events made ahead of the current month (by the owner: the gateway or `gatehouse maintenance`). */
+        partitionMonthsAhead: z.number().int().min(1).max(24).default(2),
       })
       .strict()
       .refine((m) => m.retentionDays <= m.maxRetentionDays, { message: 'retentionDays must not exceed maxRetentionDays' })
@@ -468,6 +470,7 @@ export const configSchema = z
         shipConcurrency: 4,
         retentionDays: 90,
         maxRetentionDays: 400,
+        partitionMonthsAhead: 2,
       }),
     /** Deleted tenants (README "Commands": deleting a tenant). */
     tenantDeletion: z
@@ -549,6 +552,8 @@ export const configSchema = z
         /** Anomaly: least excess over the expected hour, in currency units and in requests. */
         anomalyMinCost: z.number().min(0).max(1_000_000).default(1),
         anomalyMinRequests: z.number().int().min(0).max(100_000_000).default(100),
+        /** Days resolved alerts and finished webhook deliveries are kept (a tenant's alert settings may override it). */
+        retentionDays: z.number().int().min(1).max(3650).default(90),
       })
       .strict()
       .default({
@@ -562,6 +567,7 @@ export const configSchema = z
         anomalyZ: 4,
         anomalyMinCost: 1,
         anomalyMinRequests: 100,
+        retentionDays: 90,
       }),
     /** Price versions and closing billing periods (README "Usage, invoices and chargeback"). */
     billing: z

@@ -143,6 +143,14 @@ function baseOf(limits: TenantLimits, rule: LimitRule, tenantId: string): string
 }
 
 /**
+ * The key of a day/month rule's counter, as chargeFor below builds it (through its cached base):
+ * for readers of the counters outside admission (forecasts). `subject` is '-' for tenant rules.
+ */
+export function calendarCounterKey(tenantId: string, ruleId: string, windowId: string, subject: string): string {
+  return `gh:{${tenantId}}:${ruleId}:${windowId}:${subject}`;
+}
+
+/**
  * Counter keys carry the Redis hash tag {tenantId}: every counter of one request lives in one
  * slot, so one script can check and reserve them all. Rule ids are slugs (no ':'), window ids
  * contain none either, so the subject (which may) comes last and keys cannot collide.

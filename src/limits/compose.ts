@@ -5,6 +5,7 @@
  * alone (src/tenancy/refresh.ts), never every tenant.
  */
 import { parseStoredRules } from './rules-schema.js';
+import { throttleRule, type AnomalyThrottle } from './throttle.js';
 import type { BudgetAction, LimitRule, TenantLimits } from './types.js';
 
 /** A plan as the snapshot needs it. */
@@ -27,18 +28,22 @@ export interface TenantLimitSource {
   timeZone: string;
   /** The tenant's overrides, ordered by id. */
   rules: readonly LimitRule[];
+  /** Open anomaly throttles (src/limits/throttle.ts); absent or empty for almost every tenant. */
+  throttles?: readonly AnomalyThrottle[];
 }
 
 /**
  * The plan's rules in the plan's order, each replaced by the tenant's rule of the same id, then
- * the tenant's other rules. `plan` undefined (no plan, or one this snapshot does not know yet)
- * reads as no plan: weight 1, the tenant's rules only.
+ * the tenant's other rules, then a rule per open anomaly throttle. `plan` undefined (no plan, or
+ * one this snapshot does not know yet) reads as no plan: weight 1, the tenant's rules only.
  */
 export function composeLimits(plan: PlanLimits | undefined, source: TenantLimitSource): TenantLimits {
+  const rules = overlay(plan?.rules ?? [], source.rules);
+  const throttles = source.throttles ?? [];
   return {
     plan: plan?.name ?? null,
     weight: plan?.weight ?? 1,
-    rules: overlay(plan?.rules ?? [], source.rules),
+    rules: throttles.length === 0 ? rules : [...rules, ...throttles.map(throttleRule)],
     timeZone: source.timeZone,
     budgetAction: source.budgetAction ?? plan?.budgetAction ?? 'reject',
   };

@@ -15,7 +15,7 @@
  */
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
-import type { Charge, FailMode, LimitBackend, ReserveResult } from './types.js';
+import type { Charge, FailMode, LimitBackend, ReserveResult, WindowCounterState } from './types.js';
 import { LimitsUnavailableError } from './unavailable.js';
 
 export type LimitsState = 'up' | 'down';
@@ -26,6 +26,7 @@ export type FailoverReserveResult = ReserveResult & { readonly via: Via };
 /** A shared backend that can be probed (the Redis backend). */
 export interface ProbedBackend extends LimitBackend {
   ping(): Promise<void>;
+  peekWindows?(keys: readonly string[]): Promise<ReadonlyMap<string, WindowCounterState>>;
 }
 
 export interface FailoverOptions {
@@ -61,6 +62,11 @@ export interface FailoverLimits {
   settle(via: Via, reservationId: string, charges: readonly Charge[], used: readonly number[]): Promise<void>;
   state(): LimitsState;
   stats(): FailoverStats;
+  /**
+   * The shared counters while the primary is up; null while it is down (the local fallback's
+   * counters are this replica's share only, not the fleet's).
+   */
+  peekWindows(keys: readonly string[]): Promise<ReadonlyMap<string, WindowCounterState> | null>;
   /** Stops probing and closes both backends. */
   close(): Promise<void>;
 }
@@ -233,9 +239,21 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
     }
   }
 
+  async function peekWindows(keys: readonly string[]): Promise<ReadonlyMap<string, WindowCounterState> | null> {
+    if (state !== 'up' || primary.peekWindows === undefined) return null;
+    try {
+      return await primary.peekWindows(keys);
+    } catch (err) {
+      if (!(err instanceof LimitsUnavailableError)) throw err;
+      markDown(err);
+      return null;
+    }
+  }
+
   return {
     reserve,
     settle,
+    peekWindows,
     state: () => state,
     stats: () => ({ state, ...counts, pendingSettles: pending.length }),
     async close() {

@@ -14,7 +14,7 @@
  * checked against its counter's state before the request, as the Redis script does.
  */
 import { CONCURRENCY_RETRY_MAX_MS, CONCURRENCY_RETRY_MIN_MS, LEVEL_EPSILON, units } from './semantics.js';
-import type { Charge, ChargeState, LimitBackend, ReserveResult } from './types.js';
+import type { Charge, ChargeState, LimitBackend, ReserveResult, WindowCounterState } from './types.js';
 
 export interface MemoryBackendOptions {
   /** Epoch ms; injectable for tests. Default Date.now. */
@@ -28,6 +28,8 @@ export interface MemoryLimitBackend extends LimitBackend {
   reserve(reservationId: string, charges: readonly Charge[], leaseMs: number): ReserveResult;
   settle(reservationId: string, charges: readonly Charge[], used: readonly number[]): void;
   stats(): { buckets: number; windows: number; concurrency: number; evicted: number };
+  /** Window counters by key (expired reservations dropped first); absent keys have none. */
+  peekWindows(keys: readonly string[]): Map<string, WindowCounterState>;
 }
 
 interface Bucket {
@@ -345,10 +347,23 @@ export function createMemoryBackend(opts: MemoryBackendOptions = {}): MemoryLimi
     }
   }
 
+  function peekWindows(keys: readonly string[]): Map<string, WindowCounterState> {
+    const now = clock();
+    const out = new Map<string, WindowCounterState>();
+    for (const key of keys) {
+      const w = windows.get(key);
+      if (w === undefined) continue;
+      purgeWindow(w, now);
+      out.set(key, { used: w.used, pending: w.pending });
+    }
+    return out;
+  }
+
   return {
     kind: 'memory',
     reserve,
     settle,
+    peekWindows,
     stats: () => ({ buckets: buckets.size, windows: windows.size, concurrency: concurrency.size, evicted }),
     close: async () => {
       buckets.clear();

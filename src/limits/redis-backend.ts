@@ -23,7 +23,7 @@
  */
 import { Redis } from 'ioredis';
 import { CONCURRENCY_RETRY_MAX_MS, CONCURRENCY_RETRY_MIN_MS, LEVEL_EPSILON, SETTLED_TTL_MS, units } from './semantics.js';
-import type { Charge, ChargeState, LimitBackend, ReserveResult } from './types.js';
+import type { Charge, ChargeState, LimitBackend, ReserveResult, WindowCounterState } from './types.js';
 import { LimitsUnavailableError } from './unavailable.js';
 
 export interface RedisBackendOptions {
@@ -47,6 +47,12 @@ export interface RedisLimitBackend extends LimitBackend {
   settle(reservationId: string, charges: readonly Charge[], used: readonly number[]): Promise<void>;
   /** One PING; rejects with LimitsUnavailableError when Redis cannot answer. */
   ping(): Promise<void>;
+  /**
+   * Window counters by key, read in one pipelined round trip (HMGET u p) without running the
+   * reserve script: reservations whose lease expired stay counted until the next reserve on
+   * that key purges them (a dead replica's requests, for at most their lease).
+   */
+  peekWindows(keys: readonly string[]): Promise<Map<string, WindowCounterState>>;
   /**
    * Waits until the connection is ready, at most the connect timeout; rejects on the first
    * connection error. Reserve and settle wait for it until the first connection succeeded, so
@@ -372,6 +378,28 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
     }
   }
 
+  async function peekWindows(keys: readonly string[]): Promise<Map<string, WindowCounterState>> {
+    const out = new Map<string, WindowCounterState>();
+    if (keys.length === 0) return out;
+    if (!everReady) await ready();
+    const pipeline = client.pipeline();
+    for (const key of keys) pipeline.hmget(key, 'u', 'p');
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await pipeline.exec();
+    } catch (err) {
+      throw classify(err);
+    }
+    keys.forEach((key, i) => {
+      const [err, value] = replies?.[i] ?? [null, null];
+      if (err !== null || !Array.isArray(value)) return;
+      const [u, p] = value as (string | null)[];
+      if (u === null && p === null) return;
+      out.set(key, { used: Number(u ?? 0), pending: Math.max(0, Number(p ?? 0)) });
+    });
+    return out;
+  }
+
   async function ping(): Promise<void> {
     try {
       await client.ping();
@@ -412,5 +440,5 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
     }
   }
 
-  return { kind: 'redis', reserve, settle, ping, ready, close };
+  return { kind: 'redis', reserve, settle, ping, peekWindows, ready, close };
 }

@@ -7,11 +7,11 @@ import type { Logger } from 'pino';
 import { createFailoverBackend, type FailoverStats, type Via } from './failover.js';
 import { createMemoryBackend } from './memory-backend.js';
 import { createRedisBackend } from './redis-backend.js';
-import type { Charge, FailMode, ReserveResult } from './types.js';
+import type { Charge, CounterReader, FailMode, ReserveResult } from './types.js';
 
 export type ServiceReserveResult = ReserveResult & { readonly via?: Via };
 
-export interface LimitService {
+export interface LimitService extends CounterReader {
   readonly kind: 'memory' | 'redis';
   reserve(id: string, charges: readonly Charge[], leaseMs: number, failMode: FailMode): ServiceReserveResult | Promise<ServiceReserveResult>;
   /** Hands the reservation back to the backend that made it (`via`); never throws. */
@@ -40,6 +40,7 @@ export function createLimitService(opts: LimitServiceOptions): LimitService {
       kind: 'memory',
       reserve: (id, charges, leaseMs) => memory.reserve(id, charges, leaseMs),
       settle: (id, charges, used) => memory.settle(id, charges, used),
+      peekWindows: async (keys) => memory.peekWindows(keys),
       stats: () => undefined,
       close: () => memory.close(),
     };
@@ -58,6 +59,7 @@ export function createLimitService(opts: LimitServiceOptions): LimitService {
     kind: 'redis',
     reserve: (id, charges, leaseMs, failMode) => failover.reserve(id, charges, leaseMs, failMode),
     settle: (id, charges, used, via) => void failover.settle(via ?? 'primary', id, charges, used),
+    peekWindows: (keys) => failover.peekWindows(keys),
     stats: () => failover.stats(),
     close: () => failover.close(),
   };

@@ -161,5 +161,20 @@ export interface LimitBackend {
   close(): Promise<void>;
 }
 
+/** A calendar window counter as it stands: settled usage and what unexpired reservations hold. */
+export interface WindowCounterState {
+  used: number;
+  pending: number;
+}
+
+/**
+ * Reads window counters without changing them (forecasts: reservations of requests in flight or
+ * queued). Keys as `Charge.key`; a key without a counter is absent from the answer; null when the
+ * counters cannot be read now (the shared backend is down).
+ */
+export interface CounterReader {
+  peekWindows(keys: readonly string[]): Promise<ReadonlyMap<string, WindowCounterState> | null>;
+}
+
 /** Per deployment: what admission does when the shared backend (Redis) cannot be reached. */
 export type FailMode = 'open' | 'closed';

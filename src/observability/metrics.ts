@@ -16,6 +16,13 @@ export interface GatewayMetrics {
   watchLimits(read: () => LimitsHealth | undefined): void;
   /** Reports the usage spool and shipper at scrape time. */
   watchMetering(read: () => MeteringHealth | undefined): void;
+  watchUsageMaintenance(read: () => UsageMaintenanceHealth | undefined): void;
+}
+
+export interface UsageMaintenanceHealth {
+  mode: 'owner' | 'check' | 'unknown';
+  missingPartitions: number;
+  failures: number;
 }
 
 export interface MeteringHealth {
@@ -104,6 +111,27 @@ export function createMetrics(): GatewayMetrics {
   );
   meteringGauge('gatehouse_usage_write_failures', 'Usage events that could not be spooled (their responses were cut).', (h) => h.writeFailures);
   meteringGauge('gatehouse_usage_spool_corrupt_records', 'Spool records skipped as corrupt while shipping.', (h) => h.corrupt);
+  let readMaintenance: () => UsageMaintenanceHealth | undefined = () => undefined;
+  const maintenanceGauge = (name: string, help: string, pick: (h: UsageMaintenanceHealth) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const health = readMaintenance();
+        if (health !== undefined && health.mode !== 'unknown') this.set(pick(health));
+      },
+    });
+  };
+  maintenanceGauge(
+    'gatehouse_usage_partitions_missing',
+    "Of this and next UTC month, how many have no usage_events partition (their events land in the default partition): run `gatehouse maintenance` as the schema owner.",
+    (h) => h.missingPartitions,
+  );
+  maintenanceGauge('gatehouse_usage_maintenance_owner', '1 when this gateway makes the usage partitions itself, 0 when it only checks them (it does not own the schema).', (h) =>
+    h.mode === 'owner' ? 1 : 0,
+  );
+  maintenanceGauge('gatehouse_usage_maintenance_failures', 'Usage maintenance or partition-check runs that failed.', (h) => h.failures);
   return {
     registry,
     observeOverhead: (seconds) => overhead.observe(seconds),
@@ -114,6 +142,9 @@ export function createMetrics(): GatewayMetrics {
     },
     watchMetering: (read) => {
       readMetering = read;
+    },
+    watchUsageMaintenance: (read) => {
+      readMaintenance = read;
     },
   };
 }

@@ -24,6 +24,7 @@ import {
   type Subjects,
 } from '../limits/admission.js';
 import { promptTokens } from '../limits/tokens.js';
+import { isThrottleRule } from '../limits/throttle.js';
 import type { Via } from '../limits/failover.js';
 import type { LimitService, ServiceReserveResult } from '../limits/service.js';
 import type { ChargeState, FailMode, ReserveResult, TenantLimits } from '../limits/types.js';
@@ -158,6 +159,16 @@ function refusal(planned: readonly Planned[], result: Extract<ReserveResult, { o
   const rule = failed.rule;
   const retryAfterS = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
   const headers = { ...rateHeaders(planned, result.states), 'retry-after': String(retryAfterS) };
+  if (isThrottleRule(rule)) {
+    // Names neither the alert nor the rate: a developer's key learns what happened and that it ends.
+    const what = rule.metric === 'cost' ? 'spend' : 'traffic';
+    return new GatewayError(
+      'anomaly_throttled',
+      `Throttled: this tenant's ${what} is far above its usual pattern, so requests are admitted at a reduced rate ` +
+        `until it is back to normal or an administrator resolves the anomaly alert. Retry after ${retryAfterS} s.`,
+      { headers },
+    );
+  }
   let code: ErrorCode = 'rate_limit_exceeded';
   let what = 'Rate limit reached';
   if (rule.metric === 'cost') {
@@ -233,7 +244,8 @@ export function admit(deps: AdmitDeps): Stage {
         return admission;
       }
       const failed = admission.planned[result.failed] as Planned;
-      const clampable = limits.budgetAction === 'clamp' && attempt < 3 && failed.charge.kind !== 'concurrency' && ctx.operation !== 'embeddings';
+      const clampable =
+        limits.budgetAction === 'clamp' && attempt < 3 && failed.charge.kind !== 'concurrency' && ctx.operation !== 'embeddings' && !isThrottleRule(failed.rule);
       if (!clampable) throw refuse(admission.planned, result);
       const room = (result.states[result.failed] as ChargeState).remaining;
       const fits = Math.floor(outputThatFits(failed.rule.metric, room, admission.estimate, d.prices, weight) / bound.choices);

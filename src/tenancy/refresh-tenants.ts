@@ -32,6 +32,8 @@ export const TENANT_SCOPED_TABLES: ReadonlySet<string> = new Set([
   'tenant_deployments',
   'tenant_model_aliases',
   'provider_credentials',
+  // Migration 0019: open anomaly throttles are part of a tenant's limits.
+  'anomaly_throttles',
 ]);
 
 interface TenantPart {

@@ -21,6 +21,7 @@ import { migration0015 } from './0015_billing.js';
 import { migration0016 } from './0016_tenant_purge.js';
 import { migration0017 } from './0017_billing_versions.js';
 import { migration0018 } from './0018_request_logs.js';
+import { migration0019 } from './0019_alert_lifecycle.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -44,4 +45,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0016,
   migration0017,
   migration0018,
+  migration0019,
 ];

@@ -5,8 +5,10 @@
  * explains what is wrong); the table's CHECKs refuse any rule the limits layer could not read.
  */
 import type { TenantLimitSource } from '../../limits/compose.js';
+import type { AnomalyThrottle } from '../../limits/throttle.js';
 import type { BudgetAction, LimitRule, LimitScope, LimitWindow, Metric } from '../../limits/types.js';
 import type { PlatformTx, TenantTx } from '../types.js';
+import { anomalyThrottlesRepo } from './anomaly-throttles.js';
 
 export interface StoredLimitRule extends LimitRule {
   tenantId: string;
@@ -121,8 +123,8 @@ export const limitRulesRepo = {
   },
 
   /**
-   * Each tenant's plan, budget action, time zone and rules: every tenant through the platform
-   * role (the snapshot), or the transaction's own tenant.
+   * Each tenant's plan, budget action, time zone, rules and open anomaly throttles: every tenant
+   * through the platform role (the snapshot), or the transaction's own tenant.
    */
   async listSources(tx: PlatformTx | TenantTx): Promise<TenantLimitSource[]> {
     const tenants = await tx.query<{ id: string; plan_id: string | null; budget_action: BudgetAction | null; time_zone: string }>(
@@ -135,12 +137,21 @@ export const limitRulesRepo = {
       if (list) list.push(toRule(row));
       else byTenant.set(row.tenant_id, [toRule(row)]);
     }
+    // Open anomaly throttles travel with the limits: composeLimits adds a rule for each.
+    const throttles = new Map<string, AnomalyThrottle[]>();
+    for (const t of await anomalyThrottlesRepo.list(tx)) {
+      const own = { metric: t.metric, window: t.window, limit: t.limit, alertId: t.alertId };
+      const list = throttles.get(t.tenantId);
+      if (list) list.push(own);
+      else throttles.set(t.tenantId, [own]);
+    }
     return tenants.rows.map((t) => ({
       tenantId: t.id,
       planId: t.plan_id,
       budgetAction: t.budget_action,
       timeZone: t.time_zone,
       rules: byTenant.get(t.id) ?? [],
+      ...(throttles.has(t.id) ? { throttles: throttles.get(t.id) } : {}),
     }));
   },
 };

@@ -148,6 +148,7 @@ describe("cross-tenant: B's tenant admin against A's ids", () => {
     expect(await get(`/alerts/${a.alert}/deliveries`)).toMatchObject({ data: [] });
     expect(((await get('/alerts')).data as { id: string }[]).map((x) => x.id)).toEqual([a.alert]);
     expect(await get(`/logs/${a.request_id}`)).toMatchObject({ request_id: a.request_id, content_status: 'none' });
+    expect((await get('/alerts')).data).toEqual([expect.objectContaining({ id: a.alert, resolved_at: null })]);
     expect(await get('')).toMatchObject({ plan: 'standard', budget_action: null, time_zone: 'UTC' });
     for (const [list, n] of [['/teams', 1], ['/users', 1], ['/service-accounts', 1], ['/api-keys', 1], ['/policies', 1], ['/domains', 1], ['/provider-credentials', 1], ['/webhooks', 1], ['/deployments', 1], ['/limits/rules', 1]] as const) {
       expect({ list, n: ((await get(list)).data as unknown[]).length }).toEqual({ list, n });

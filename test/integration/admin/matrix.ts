@@ -138,6 +138,7 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'DELETE', path: `${T}/aliases/{alias}`, roles: [TA] },
   { method: 'GET', path: `${T}/alerts`, roles: [TA, TB] },
   { method: 'POST', path: `${T}/alerts/test`, roles: [TA] },
+  { method: 'POST', path: `${T}/alerts/{alert}/resolve`, roles: [TA] },
   { method: 'GET', path: `${T}/alerts/{alert}/deliveries`, roles: [TA, TB] },
   { method: 'GET', path: `${T}/forecast`, roles: [TA, TB] },
   { method: 'GET', path: `${T}/alert-settings`, roles: [TA, TB] },

@@ -7,6 +7,8 @@ import type { StoreFactory, StoreHandle } from './factory.js';
 const PLATFORM_COLUMNS: Record<string, string[]> = {
   // When deliveries are due, to find tenants with work (0014_alerts); never payloads or outcomes.
   alert_deliveries: ['next_attempt_at', 'state', 'tenant_id'],
+  // Open anomaly throttles are snapshot data: a rate per tenant and metric (0019_alert_lifecycle).
+  anomaly_throttles: ['alert_id', 'created_at', 'limit', 'metric', 'tenant_id', 'window'],
   // Limits are metadata: the snapshot builds every tenant's limits from them (0008_limits).
   limit_rules: ['burst', 'created_at', 'id', 'limit', 'metric', 'models', 'scope', 'subject', 'tenant_id', 'updated_at', 'version', 'window'],
   plans: ['budget_action', 'created_at', 'description', 'id', 'name', 'pricing', 'rules', 'updated_at', 'version', 'weight'],
@@ -24,6 +26,8 @@ const PLATFORM_COLUMNS: Record<string, string[]> = {
   ],
   api_keys: ['allowed_cidrs', 'allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'scopes', 'team_id', 'tenant_id'],
   meta: ['key', 'updated_at', 'value'],
+  // A gateway that does not own the schema verifies its version at start (0019_alert_lifecycle).
+  schema_migrations: ['applied_at', 'checksum', 'id', 'name'],
   // Never a ciphertext, nor webhook URLs (they often embed a token); nothing of tenant_data_keys.
   provider_credentials: ['base_url', 'created_at', 'id', 'key_version', 'name', 'provider', 'tenant_id', 'updated_at'],
   teams: ['created_at', 'id', 'name', 'slug', 'tenant_id'],
@@ -75,6 +79,9 @@ export function catalogContract(factory: StoreFactory): void {
             ALTER TABLE leaky_open_policy FORCE ROW LEVEL SECURITY;
             CREATE POLICY p ON leaky_open_policy USING (tenant_id = gatehouse_current_tenant()) WITH CHECK (tenant_id = gatehouse_current_tenant());
             CREATE POLICY everyone ON leaky_open_policy USING (true);
+            -- Permissive policies are OR-ed (widen), restrictive ones AND-ed (narrow only).
+            CREATE POLICY purge_any ON leaky_no_force FOR DELETE USING (true);
+            CREATE POLICY purge_done ON leaky_no_force AS RESTRICTIVE FOR DELETE USING (x IS NOT NULL);
             CREATE TABLE forgot_tenant (id uuid PRIMARY KEY);
             CREATE UNIQUE INDEX teams_id_global ON teams (id);
             -- Declared catalogue tables (below) that break the catalogue rules.
@@ -102,6 +109,7 @@ export function catalogContract(factory: StoreFactory): void {
           'leaky_no_policy: no tenant policy with USING and WITH CHECK on gatehouse_current_tenant()',
           'leaky_no_force: row-level security not forced',
           'leaky_open_policy: unexpected policy everyone (ALL to public)',
+          'leaky_no_force: unexpected policy purge_any (DELETE to public)',
           'forgot_tenant: no tenant_id column and not a declared platform table',
           'teams_id_global: unique index on teams does not lead with tenant_id',
           'leaky_catalogue_no_rls: row-level security not enabled',
@@ -112,6 +120,7 @@ export function catalogContract(factory: StoreFactory): void {
           'teams: declared a platform catalogue table but has tenant_id',
         ]),
       );
+      expect(problems.filter((p) => p.includes('purge_done'))).toEqual([]);
       expect(await h.store.admin((tx) => auditTenantIsolation(tx))).toEqual([]); // rolled back
     });
 

@@ -105,6 +105,8 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
     const raised = await alertsRepo.raise(tx, { kind: 'usage.anomaly', alertKey: 'seed', payload: { seed: true } });
     if (raised === null) throw new Error('seed: alert exists');
     await tx.query('INSERT INTO alert_deliveries (tenant_id, id, alert_id, webhook_id) VALUES ($1, gen_random_uuid(), $2, $3)', [tenant.id, raised.alert.id, hook.id]);
+    // An open anomaly throttle on it (migration 0019), for the RLS suites.
+    await tx.query(`INSERT INTO anomaly_throttles (tenant_id, metric, alert_id, "window", "limit") VALUES ($1, 'requests', $2, 'minute', 1000)`, [tenant.id, raised.alert.id]);
     await jwtIssuersRepo.upsert(tx, {
       issuer: `https://idp.${domain}/`,
       audience: null,
@@ -155,7 +157,7 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
         ttftMs: null, status: 200, streamed: false, clientAborted: false, usageEstimated: false, cacheHit: false,
       },
     ]);
-    // A request log entry with sealed content and its usage row (migration 0018).
+    // A request log entry with sealed content and its usage row (migration 0019).
     const logId = randomUUID();
     const content = await sealer.seal(tx, { table: 'request_logs', recordId: logId, column: 'content' }, Buffer.from(`{"v":1,"request":"prompt of ${slug}"}`));
     await requestLogsRepo.lockUsage(tx);

@@ -160,6 +160,11 @@ export function rlsContract(factory: StoreFactory): void {
           [b.id],
         ],
         [
+          'anomaly_throttles',
+          `INSERT INTO anomaly_throttles (tenant_id, metric, alert_id, "window", "limit") VALUES ($1, 'cost', gen_random_uuid(), 'hour', 0)`,
+          [b.id],
+        ],
+        [
           'usage_tag_rollups',
           "INSERT INTO usage_tag_rollups (tenant_id, granularity, bucket_start, tag, model) VALUES ($1, 'hour', now(), 't', 'm')",
           [b.id],
