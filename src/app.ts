@@ -13,6 +13,7 @@ import { createMetrics } from './observability/metrics.js';
 import { createTenantMetrics } from './observability/tenant-metrics.js';
 import { observeTenant } from './pipeline/observe.js';
 import { syncPriceBook } from './billing/service.js';
+import { limitSeedsFromLedger } from './billing/limit-seeds.js';
 import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
 import { createAdaptiveCapacity } from './limits/adaptive.js';
 import { createScheduler, type Scheduler } from './limits/scheduler.js';
@@ -156,6 +157,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
       redisTimeoutMs: config.limits.redisTimeoutMs,
       fallbackShare: 1 / config.limits.replicas,
+      leaseMs: config.limits.leaseMs,
+      // Redis restarted, failed over or flushed: day/month counters come back from the rollups.
+      ledger: limitSeedsFromLedger({ store, limitsOf: (tenantId) => registry.current.tenantsById.get(tenantId)?.limits }),
       logger,
     });
     const service = limitService;
@@ -237,7 +241,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       validate(),
       admit({
         limits: limitService,
-        // A reservation outlives any request it covers; a dead instance's expires after this.
+        // The longest a reservation may live: longer than any request. With Redis its lease is
+        // short and renewed while the request lives (limits.leaseMs), up to this.
         leaseMs: config.server.requestTimeoutMs + 60_000,
         defaultMaxOutputTokens: config.limits.defaultMaxOutputTokens,
         weightOf: (d) => d.weight,

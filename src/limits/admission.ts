@@ -124,6 +124,16 @@ function currentWindow(nowMs: number, timeZone: string, window: 'day' | 'month')
   return w;
 }
 
+/** The prefix of every counter of one rule: `gh:{<tenant>}:<rule id>`. */
+export function counterBase(tenantId: string, ruleId: string): string {
+  return `gh:{${tenantId}}:${ruleId}`;
+}
+
+/** A day/month counter's key: the window's id names the period, so a new period is a new key. */
+export function windowKey(base: string, periodId: string, subject: string | null): string {
+  return `${base}:${periodId}:${subject ?? '-'}`;
+}
+
 /** `gh:{tenant}:rule` per rule of a tenant's limits, built once per snapshot object. */
 const basesByLimits = new WeakMap<TenantLimits, Map<LimitRule, string>>();
 
@@ -135,7 +145,7 @@ function baseOf(limits: TenantLimits, rule: LimitRule, tenantId: string): string
   }
   let base = bases.get(rule);
   if (base === undefined) {
-    base = `gh:{${tenantId}}:${rule.id}`;
+    base = counterBase(tenantId, rule.id);
     bases.set(rule, base);
   }
   return base;
@@ -155,7 +165,7 @@ function chargeFor(limits: TenantLimits, rule: LimitRule, subject: string, s: Su
   }
   if (window === 'day' || window === 'month') {
     const w = currentWindow(nowMs, timeZone, window);
-    return { kind: 'window', key: `${base}:${w.id}:${subject}`, limit: rule.limit, resetAt: w.resetAt, amount };
+    return { kind: 'window', key: windowKey(base, w.id, subject), limit: rule.limit, resetAt: w.resetAt, amount };
   }
   return {
     kind: 'bucket',

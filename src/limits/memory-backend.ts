@@ -27,6 +27,12 @@ export interface MemoryLimitBackend extends LimitBackend {
   readonly kind: 'memory';
   reserve(reservationId: string, charges: readonly Charge[], leaseMs: number): ReserveResult;
   settle(reservationId: string, charges: readonly Charge[], used: readonly number[]): void;
+  /**
+   * Raises a day/month counter's settled usage to at least `used` (creating the counter), never
+   * lowers it: fail-open counters start from what Redis or the ledger last knew (failover.ts),
+   * and a single instance's from the ledger after a restart.
+   */
+  seedWindow(key: string, used: number, resetAt: number): void;
   stats(): { buckets: number; windows: number; concurrency: number; evicted: number };
 }
 
@@ -345,10 +351,18 @@ export function createMemoryBackend(opts: MemoryBackendOptions = {}): MemoryLimi
     }
   }
 
+  function seedWindow(key: string, used: number, resetAt: number): void {
+    if (resetAt <= clock()) return;
+    const w = windowFor({ kind: 'window', key, limit: 0, resetAt, amount: 0 });
+    const u = units(used);
+    if (u > w.used) w.used = u;
+  }
+
   return {
     kind: 'memory',
     reserve,
     settle,
+    seedWindow,
     stats: () => ({ buckets: buckets.size, windows: windows.size, concurrency: concurrency.size, evicted }),
     close: async () => {
       buckets.clear();
