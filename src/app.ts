@@ -34,6 +34,7 @@ import { compose } from './pipeline/compose.js';
 import { identify } from './pipeline/identify.js';
 import { renderModels } from './pipeline/models.js';
 import { callProvider } from './pipeline/provider.js';
+import { capStreamOutput } from './pipeline/output-cap.js';
 import { route } from './pipeline/route.js';
 import { validate } from './pipeline/validate.js';
 import { createProviderAdapters } from './providers/index.js';
@@ -253,6 +254,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       cacheLookup(cache),
       schedule(scheduleDeps),
       callProvider(adapters, { router, registry, moveSlot: slotMover(scheduleDeps) }),
+      capStreamOutput(),
       cacheFill(cache),
     ]);
     const models = compose([...front, resolveModelAlias(registry), authorize({ onAuthFailure })]);
