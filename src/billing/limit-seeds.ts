@@ -35,12 +35,16 @@ export function limitSeedsFromLedger(deps: LimitSeedDeps): (tenantId: string) =>
   return async (tenantId) => {
     const limits = deps.limitsOf(tenantId);
     if (limits === undefined) return [];
-    const rules = calendarRules(limits);
+    const lineage = limits.keyLineage;
+    // Keys count as the first key of their rotation chain, as admission counts them.
+    const root = (keyId: string | null): string | null => (keyId === null ? null : (lineage?.get(keyId) ?? keyId));
+    const rules = calendarRules(limits).map((r) => (r.scope === 'key' && r.subject !== null ? { ...r, subject: root(r.subject) } : r));
     if (rules.length === 0) return [];
     const nowMs = now();
-    const rows = await deps.store.withTenant(tenantId, (tx) =>
+    const read = await deps.store.withTenant(tenantId, (tx) =>
       usageRepo.rollups(tx, { granularity: 'day', from: new Date(earliestStart(rules, nowMs, limits.timeZone)), to: new Date(nowMs + DAY_MS) }),
     );
+    const rows = lineage === undefined ? read : read.map((row) => ({ ...row, keyId: root(row.keyId) }));
     const requestRules: CalendarRule[] = [];
     const otherRules: CalendarRule[] = [];
     for (const r of rules) (r.metric === 'requests' ? requestRules : otherRules).push(r);

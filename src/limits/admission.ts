@@ -66,15 +66,23 @@ function modelMatches(models: readonly string[] | null, model: string): boolean 
   return false;
 }
 
-/** The rules of this tenant that apply to this request, with the subject each counts for. */
+/**
+ * The rules of this tenant that apply to this request, with the subject each counts for. A key
+ * made by rotating another counts as the first key of its rotation chain (`keyLineage`): the
+ * rules written for any key of the chain apply to all of them, on one counter.
+ */
 export function applicableRules(limits: TenantLimits, s: Subjects): { rule: LimitRule; subject: string }[] {
   const out: { rule: LimitRule; subject: string }[] = [];
+  const lineage = limits.keyLineage;
   for (const rule of limits.rules) {
     // Storage quotas count what a tenant holds, checked by the admin API: a request never charges them.
     if (STORAGE_METRICS.has(rule.metric)) continue;
-    const subject = subjectOf(rule.scope, s);
+    let subject = subjectOf(rule.scope, s);
     if (subject === undefined) continue; // e.g. a team rule and a key without a team
-    if (rule.subject !== null && rule.subject !== subject) continue;
+    if (lineage !== undefined && rule.scope === 'key' && subject !== null) {
+      subject = lineage.get(subject) ?? subject;
+      if (rule.subject !== null && (lineage.get(rule.subject) ?? rule.subject) !== subject) continue;
+    } else if (rule.subject !== null && rule.subject !== subject) continue;
     if (!modelMatches(rule.models, s.model)) continue;
     out.push({ rule, subject: subject ?? '-' });
   }

@@ -29,9 +29,17 @@ export function migrationChecksum(m: Migration): string {
   return createHash('sha256').update(m.sql, 'utf8').digest('hex');
 }
 
+/**
+ * Ids strictly ascend. Numbers are handed out per branch of work before the branches merge, so a
+ * branch may hold 0021 after 0015 until 0016-0020 land: a gap is allowed, disorder is not.
+ */
 function validateList(migrations: readonly Migration[]): void {
+  let previous = 0;
   migrations.forEach((m, i) => {
-    if (m.id !== i + 1) throw new MigrationError(`migration list out of order: position ${i + 1} holds id ${m.id}`);
+    if (!Number.isInteger(m.id) || m.id <= previous) {
+      throw new MigrationError(`migration list out of order: position ${i + 1} holds id ${m.id} after ${previous}`);
+    }
+    previous = m.id;
   });
 }
 

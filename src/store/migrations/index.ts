@@ -17,6 +17,7 @@ import { migration0012 } from './0012_tenant_deployments.js';
 import { migration0013 } from './0013_usage.js';
 import { migration0014 } from './0014_alerts.js';
 import { migration0015 } from './0015_billing.js';
+import { migration0021 } from './0021_limit_rule_owner.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -37,4 +38,6 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0013,
   migration0014,
   migration0015,
+  // 0016-0020 are reserved for work on other branches.
+  migration0021,
 ];

@@ -1,6 +1,6 @@
 /** One schema change. Once applied anywhere its SQL must never change: add a new migration. */
 export interface Migration {
-  /** 1, 2, 3, ... in order, without gaps. */
+  /** Ascending in the list; numbers are reserved per branch, so gaps may exist until branches merge. */
   readonly id: number;
   readonly name: string;
   readonly sql: string;

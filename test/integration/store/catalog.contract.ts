@@ -7,8 +7,8 @@ import type { StoreFactory, StoreHandle } from './factory.js';
 const PLATFORM_COLUMNS: Record<string, string[]> = {
   // When deliveries are due, to find tenants with work (0014_alerts); never payloads or outcomes.
   alert_deliveries: ['next_attempt_at', 'state', 'tenant_id'],
-  // Limits are metadata: the snapshot builds every tenant's limits from them (0008_limits).
-  limit_rules: ['burst', 'created_at', 'id', 'limit', 'metric', 'models', 'scope', 'subject', 'tenant_id', 'updated_at', 'version', 'window'],
+  // Limits are metadata: the snapshot builds every tenant's limits from them (0008_limits), owner included (0021).
+  limit_rules: ['burst', 'created_at', 'id', 'limit', 'metric', 'models', 'owner', 'scope', 'subject', 'tenant_id', 'updated_at', 'version', 'window'],
   plans: ['budget_action', 'created_at', 'description', 'id', 'name', 'pricing', 'rules', 'updated_at', 'version', 'weight'],
   // Billing (0011): the price book is a catalogue; invoices' totals only (never lines); rollup
   // numbers and catalogue dimensions for fleet aggregates (no team or key ids, no tags).
@@ -21,7 +21,11 @@ const PLATFORM_COLUMNS: Record<string, string[]> = {
     'bucket_start', 'cache_hits', 'cached_tokens', 'cost_micros', 'deployment_id', 'granularity', 'input_tokens', 'latency_ms_sum', 'model',
     'output_tokens', 'region', 'requests', 'status_class', 'tenant_id', 'ttft_count', 'ttft_ms_sum',
   ],
-  api_keys: ['allowed_cidrs', 'allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'scopes', 'team_id', 'tenant_id'],
+  // rotated_from: key-scoped limits follow a key's rotations (0021_limit_rule_owner).
+  api_keys: [
+    'allowed_cidrs', 'allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'rotated_from', 'scopes', 'team_id',
+    'tenant_id',
+  ],
   meta: ['key', 'updated_at', 'value'],
   // Never a ciphertext, nor webhook URLs (they often embed a token); nothing of tenant_data_keys.
   provider_credentials: ['base_url', 'created_at', 'id', 'key_version', 'name', 'provider', 'tenant_id', 'updated_at'],

@@ -50,7 +50,7 @@ export function migrationsContract(factory: StoreFactory, own: StoreFactory = fa
     it('runs a new migration in its own transaction: a failure leaves nothing behind', async () => {
       const mine = await own.open();
       try {
-        const next = MIGRATIONS.length + 1;
+        const next = (MIGRATIONS.at(-1)?.id ?? 0) + 1;
         const bad: Migration = { id: next, name: 'bad', sql: 'CREATE TABLE meta_probe (k text); SELECT 1/0;' };
         await expect(runMigrations(mine.store, [...MIGRATIONS, bad])).rejects.toThrow(
           new RegExp(`migration ${String(next).padStart(4, '0')} \\(bad\\) failed: division by zero`),
@@ -65,7 +65,7 @@ export function migrationsContract(factory: StoreFactory, own: StoreFactory = fa
         await expect(runMigrations(mine.store, [...MIGRATIONS, { ...good, sql: `${good.sql} ` }])).rejects.toThrow(/checksum/);
         // Code that lacks the newer migration refuses too.
         await expect(mine.store.migrate()).rejects.toThrow(/newer version/);
-        await expect(runMigrations(mine.store, [{ ...good, id: 7 }])).rejects.toThrow(/out of order/);
+        await expect(runMigrations(mine.store, [good, { ...good, id: 7 }])).rejects.toThrow(/out of order/);
       } finally {
         await mine.close();
       }
