@@ -41,7 +41,7 @@ export interface RedisBackendOptions {
   /** Default 250 ms: a dead or stalled Redis must not stall requests. */
   commandTimeoutMs?: number;
   /**
-   * The ledger's usage of one tenant's current day/month windows (src/limits/ledger.ts). Given,
+   * The ledger's usage of one tenant's current day/month windows (src/billing/limit-seeds.ts, handed in by app.ts). Given,
    * a reservation with day/month charges first checks that its tenant's counters were seeded
    * since this Redis run started (a marker key in the same script); when they were not (Redis
    * restarted, failed over or was flushed: DESIGN §12), the tenant's counters are raised to the
@@ -97,7 +97,7 @@ export interface HeldLeases {
   charges: readonly Charge[];
 }
 
-/** One day/month counter's usage as the ledger knows it (src/limits/ledger.ts). */
+/** One day/month counter's usage as the ledger knows it (src/billing/limit-seeds.ts, handed in by app.ts). */
 export interface WindowSeed {
   /** The window counter's key (`Charge.key` of a window charge). */
   key: string;

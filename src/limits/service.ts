@@ -40,7 +40,7 @@ export interface LimitServiceOptions {
    */
   leaseMs?: number;
   /**
-   * Redis mode: one tenant's day/month usage from the ledger (ledger.ts): reseeds Redis after a
+   * Redis mode: one tenant's day/month usage from the ledger (src/billing/limit-seeds.ts): reseeds Redis after a
    * restart, failover or flush, and seeds the fail-open counters of a tenant Redis was never
    * seen to report (DESIGN §12).
    */
