@@ -16,6 +16,7 @@ import { observeTenant } from './pipeline/observe.js';
 import { createCloseJob, type CloseJob } from './billing/close-job.js';
 import { startPriceFollower, type PriceFollower } from './billing/price-follower.js';
 import { syncPriceBook } from './billing/service.js';
+import { limitSeedsFromLedger } from './billing/limit-seeds.js';
 import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
 import { createAdaptiveCapacity } from './limits/adaptive.js';
 import { createScheduler, type Scheduler } from './limits/scheduler.js';
@@ -38,6 +39,7 @@ import { compose } from './pipeline/compose.js';
 import { identify } from './pipeline/identify.js';
 import { renderModels } from './pipeline/models.js';
 import { callProvider } from './pipeline/provider.js';
+import { capStreamOutput } from './pipeline/output-cap.js';
 import { route } from './pipeline/route.js';
 import { validate } from './pipeline/validate.js';
 import { createProviderAdapters } from './providers/index.js';
@@ -179,6 +181,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
       redisTimeoutMs: config.limits.redisTimeoutMs,
       fallbackShare: 1 / config.limits.replicas,
+      leaseMs: config.limits.leaseMs,
+      // Redis restarted, failed over or flushed: day/month counters come back from the rollups.
+      ledger: limitSeedsFromLedger({ store, limitsOf: (tenantId) => registry.current.tenantsById.get(tenantId)?.limits }),
       logger,
     });
     const service = limitService;
@@ -280,7 +285,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       validate(),
       admit({
         limits: limitService,
-        // A reservation outlives any request it covers; a dead instance's expires after this.
+        // The longest a reservation may live: longer than any request. With Redis its lease is
+        // short and renewed while the request lives (limits.leaseMs), up to this.
         leaseMs: config.server.requestTimeoutMs + 60_000,
         defaultMaxOutputTokens: config.limits.defaultMaxOutputTokens,
         weightOf: (d) => d.weight,
@@ -291,6 +297,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       cacheLookup(cache),
       schedule(scheduleDeps),
       callProvider(adapters, { router, registry, moveSlot: slotMover(scheduleDeps) }),
+      capStreamOutput(),
       cacheFill(cache),
       logCapture(logs.maxCaptureBytes),
     ]);

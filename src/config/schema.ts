@@ -371,9 +371,14 @@ export const configSchema = z
         replicas: z.number().int().min(1).max(10_000).default(1),
         /** Output tokens reserved (and sent upstream as max_tokens) when a request sets none. */
         defaultMaxOutputTokens: z.number().int().min(1).max(10_000_000).default(4096),
+        /**
+         * With Redis: lease of a reservation (concurrency slot, pending day/month amount), renewed
+         * every third of it while the request lives. A killed replica's slots come back within it.
+         */
+        leaseMs: z.number().int().min(1000).max(3_600_000).default(30_000),
       })
       .strict()
-      .default({ defaultMaxOutputTokens: 4096, redisTimeoutMs: 1000, replicas: 1 }),
+      .default({ defaultMaxOutputTokens: 4096, redisTimeoutMs: 1000, replicas: 1, leaseMs: 30_000 }),
     /** Security rules not tied to one feature. */
     security: z
       .object({

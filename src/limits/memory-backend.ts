@@ -27,9 +27,15 @@ export interface MemoryLimitBackend extends LimitBackend {
   readonly kind: 'memory';
   reserve(reservationId: string, charges: readonly Charge[], leaseMs: number): ReserveResult;
   settle(reservationId: string, charges: readonly Charge[], used: readonly number[]): void;
-  stats(): { buckets: number; windows: number; concurrency: number; evicted: number };
+  /**
+   * Raises a day/month counter's settled usage to at least `used` (creating the counter), never
+   * lowers it: fail-open counters start from what Redis or the ledger last knew (failover.ts),
+   * and a single instance's from the ledger after a restart.
+   */
+  seedWindow(key: string, used: number, resetAt: number): void;
   /** Window counters by key (expired reservations dropped first); absent keys have none. */
   peekWindows(keys: readonly string[]): Map<string, WindowCounterState>;
+  stats(): { buckets: number; windows: number; concurrency: number; evicted: number };
 }
 
 interface Bucket {
@@ -347,6 +353,13 @@ export function createMemoryBackend(opts: MemoryBackendOptions = {}): MemoryLimi
     }
   }
 
+  function seedWindow(key: string, used: number, resetAt: number): void {
+    if (resetAt <= clock()) return;
+    const w = windowFor({ kind: 'window', key, limit: 0, resetAt, amount: 0 });
+    const u = units(used);
+    if (u > w.used) w.used = u;
+  }
+
   function peekWindows(keys: readonly string[]): Map<string, WindowCounterState> {
     const now = clock();
     const out = new Map<string, WindowCounterState>();
@@ -363,6 +376,7 @@ export function createMemoryBackend(opts: MemoryBackendOptions = {}): MemoryLimi
     kind: 'memory',
     reserve,
     settle,
+    seedWindow,
     peekWindows,
     stats: () => ({ buckets: buckets.size, windows: windows.size, concurrency: concurrency.size, evicted }),
     close: async () => {

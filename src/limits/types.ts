@@ -76,6 +76,18 @@ export interface LimitRule {
   models: readonly string[] | null;
 }
 
+/**
+ * Who set a tenant's rule: the platform (a platform admin, `gatehouse apply`, the configuration
+ * file), which may set any value, or the tenant (its roles write within the plan only).
+ */
+export type RuleOwner = 'platform' | 'tenant';
+
+/** A tenant's own rule with its provenance. */
+export interface OwnedRule extends LimitRule {
+  /** Absent (sources built by hand, tests): enforced as written, like a platform's. */
+  owner?: RuleOwner;
+}
+
 /** What a tenant does when its remaining budget cannot cover a request's worst case. */
 export type BudgetAction = 'reject' | 'clamp';
 
@@ -90,6 +102,11 @@ export interface TenantLimits {
   /** IANA time zone for calendar windows, e.g. 'Europe/Berlin'. */
   timeZone: string;
   budgetAction: BudgetAction;
+  /**
+   * Key id → the first key of its rotation chain, for keys made by rotating another (absent when
+   * none were): key-scoped rules and counters follow a key through its rotations.
+   */
+  keyLineage?: ReadonlyMap<string, string>;
 }
 
 /**

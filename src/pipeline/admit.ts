@@ -207,7 +207,13 @@ export function admit(deps: AdmitDeps): Stage {
     return err;
   };
 
-  function settleLater(ctx: RequestContext, id: string, admission: Admission, d: Deployment, weight: number): void {
+  /** `capChoices`: a stream reserved output for this many choices (0: no cap). */
+  function settleLater(ctx: RequestContext, id: string, admission: Admission, d: Deployment, weight: number, capChoices: number): void {
+    // A stream is held to the output reserved for it (src/pipeline/output-cap.ts): a provider
+    // that ignores max_tokens must not take a budget past what was reserved.
+    if (capChoices > 0 && admission.estimate.outputTokens > 0) {
+      ctx.outputCap = { outputTokens: admission.estimate.outputTokens, choices: capChoices };
+    }
     addFinisher(ctx, (outcome: RequestOutcome, c: RequestContext) => {
       // Priced at the deployment that served: a retry or fallback (src/routing/) may have moved
       // the request to another deployment or model after this reservation was made for `d`.
@@ -285,6 +291,7 @@ export function admit(deps: AdmitDeps): Stage {
     if (tokens && !bound.explicit) setOutputBound(body, d.upstreamModel, bound.perChoice);
 
     const admission: Admission = { estimate, planned: planCharges(limits, rules, subjects, estimate, now()) };
+    const capChoices = tokens && body.stream === true ? bound.choices : 0;
     const id = nextId();
     const charges = admission.planned.map((p) => p.charge);
     // The common case stays synchronous (memory backend, request admitted): no promise, no await.
@@ -294,14 +301,14 @@ export function admit(deps: AdmitDeps): Stage {
         if (!result.ok) throw refuse(admission.planned, result);
         admission.via = result.via;
         ctx.extraHeaders = addExhaustion(rateHeaders(admission.planned, result.states), admission.planned, subjects.tenantId, deps.budgetExhaustsAt);
-        settleLater(ctx, id, admission, d, weight);
+        settleLater(ctx, id, admission, d, weight, capChoices);
       };
       if (pending instanceof Promise) return pending.then(accept);
       accept(pending);
       return;
     }
     return reserveWithClamp(ctx, id, limits, rules, subjects, admission, d, weight, bound).then((final) => {
-      settleLater(ctx, id, final, d, weight);
+      settleLater(ctx, id, final, d, weight, capChoices);
     });
   };
 }

@@ -82,6 +82,11 @@ export interface RequestContext {
   /** Set when the upstream reports usage. */
   usage?: Usage;
   /**
+   * Set by admission when it reserved output tokens for a streamed answer (a token, spend or
+   * compute rule applies): the output-cap stage ends the stream once it passes them.
+   */
+  outputCap?: OutputCap;
+  /**
    * Set by a stage that answered the request itself, without the upstream ('cache': a response
    * cache hit, whose `upstream` is the cached answer). compose runs no stage after it.
    */
@@ -110,6 +115,12 @@ export interface RequestContext {
    * holds the last byte until it settles; a throw cuts the response instead of completing it.
    */
   completion?: Completion;
+}
+
+/** The output admission reserved for a streamed answer: `outputTokens` over `choices` choices. */
+export interface OutputCap {
+  outputTokens: number;
+  choices: number;
 }
 
 export interface RequestOutcome {

@@ -6,8 +6,9 @@
  *
  * Behaviour (latency, pace, injected errors) comes from the start options and can be overridden
  * per request with a body field the gateway forwards untouched:
- * `{"mock":{"latencyMs":50,"tokensPerSecond":20,"errorRate":1,"errorStatus":503,"tokens":200}}`,
- * and deterministic failures (the first N requests, resets, stalls, broken streams) with
+ * `{"mock":{"latencyMs":50,"tokensPerSecond":20,"errorRate":1,"errorStatus":503,"tokens":200}}`
+ * (`"ignoreMaxTokens":true` plays a provider that generates past max_tokens and
+ * max_completion_tokens), and deterministic failures (the first N requests, resets, stalls, broken streams) with
  * `mock.fail` (./faults.ts).
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -178,6 +179,7 @@ class MockServer implements MockProvider {
       if (fault.mode === 'break') streamFault = { kind: 'cut', afterChunks: fault.afterChunks };
       if (fault.mode === 'stall-stream') streamFault = { kind: 'stall', afterChunks: fault.afterChunks, stallMs: fault.stallMs };
     }
+    if (b.ignoreMaxTokens) body = { ...body, max_tokens: undefined, max_completion_tokens: undefined };
     const model = typeof body.model === 'string' && body.model !== '' ? body.model : call.deployment;
     if (model === undefined || model === '') return sendError(res, 400, 'you must provide a model parameter', { param: 'model' });
     const stream = body.stream === true;
@@ -249,11 +251,12 @@ function unauthorized(res: ServerResponse): void {
 
 interface EffectiveBehaviour extends MockBehaviour {
   tokens: number | undefined;
+  ignoreMaxTokens: boolean;
 }
 
 /** Start-up behaviour with the request's `mock` field laid over it; bad values are ignored. */
 function behaviourOf(base: MockBehaviour, override: unknown): EffectiveBehaviour {
-  const b: EffectiveBehaviour = { ...base, tokens: undefined };
+  const b: EffectiveBehaviour = { ...base, tokens: undefined, ignoreMaxTokens: false };
   if (typeof override !== 'object' || override === null) return b;
   const o = override as Record<string, unknown>;
   const num = (v: unknown, min: number, max: number): number | undefined =>
@@ -264,6 +267,7 @@ function behaviourOf(base: MockBehaviour, override: unknown): EffectiveBehaviour
   b.errorStatus = num(o.errorStatus, 400, 599) ?? b.errorStatus;
   const tokens = num(o.tokens, 0, 10_000_000);
   b.tokens = tokens === undefined ? undefined : Math.floor(tokens);
+  b.ignoreMaxTokens = o.ignoreMaxTokens === true;
   return b;
 }
 

@@ -9,8 +9,8 @@ const PLATFORM_COLUMNS: Record<string, string[]> = {
   alert_deliveries: ['next_attempt_at', 'state', 'tenant_id'],
   // Open anomaly throttles are snapshot data: a rate per tenant and metric (0019_alert_lifecycle).
   anomaly_throttles: ['alert_id', 'created_at', 'limit', 'metric', 'tenant_id', 'window'],
-  // Limits are metadata: the snapshot builds every tenant's limits from them (0008_limits).
-  limit_rules: ['burst', 'created_at', 'id', 'limit', 'metric', 'models', 'scope', 'subject', 'tenant_id', 'updated_at', 'version', 'window'],
+  // Limits are metadata: the snapshot builds every tenant's limits from them (0008_limits), owner included (0020).
+  limit_rules: ['burst', 'created_at', 'id', 'limit', 'metric', 'models', 'owner', 'scope', 'subject', 'tenant_id', 'updated_at', 'version', 'window'],
   plans: ['budget_action', 'created_at', 'description', 'id', 'name', 'pricing', 'rules', 'updated_at', 'version', 'weight'],
   // Billing (0015): the price book is a catalogue (0017: with each version's source); invoices'
   // totals only (never lines, nor their segments); rollup numbers and catalogue dimensions for
@@ -24,7 +24,11 @@ const PLATFORM_COLUMNS: Record<string, string[]> = {
     'bucket_start', 'cache_hits', 'cached_tokens', 'cost_micros', 'deployment_id', 'granularity', 'input_tokens', 'latency_ms_sum', 'model',
     'output_tokens', 'region', 'requests', 'status_class', 'tenant_id', 'ttft_count', 'ttft_ms_sum',
   ],
-  api_keys: ['allowed_cidrs', 'allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'scopes', 'team_id', 'tenant_id'],
+  // rotated_from: key-scoped limits follow a key's rotations (0020_limit_rule_owner).
+  api_keys: [
+    'allowed_cidrs', 'allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'rotated_from', 'scopes', 'team_id',
+    'tenant_id',
+  ],
   meta: ['key', 'updated_at', 'value'],
   // A gateway that does not own the schema verifies its version at start (0019_alert_lifecycle).
   schema_migrations: ['applied_at', 'checksum', 'id', 'name'],
