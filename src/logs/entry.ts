@@ -8,6 +8,7 @@ import { endUserOf, uuidOrNull } from '../metering/event.js';
 import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
 import type { CapturedBody } from './capture.js';
 import type { ContentParts } from './content.js';
+import type { RequestLogFields } from '../store/index.js';
 
 /** What the log stages keep on the context between the opt-in check and the end of the response. */
 export interface LogCapture {
@@ -19,24 +20,10 @@ export interface LogCapture {
   response?: CapturedBody;
 }
 
-export interface PendingLog {
+export interface PendingLog extends RequestLogFields {
   tenantId: string;
-  requestId: string;
   /** Epoch ms when the request arrived. */
   occurredAt: number;
-  keyId: string | null;
-  teamId: string | null;
-  endUser: string | null;
-  operation: string | null;
-  model: string;
-  deploymentId: string | null;
-  status: number;
-  latencyMs: number;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  streamed: boolean;
-  clientAborted: boolean;
-  cacheHit: boolean;
   quotaBytes: number | undefined;
   content: ContentParts | undefined;
   /** Memory the queued entry holds on to, roughly: the queue's byte bound counts it. */

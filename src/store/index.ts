@@ -111,4 +111,4 @@ export type { AlertKind, AlertRecord, AlertSummary, ClaimedDelivery, DeliveryOut
 export { childrenFirst, tenantPurgeRepo } from './repos/tenant-purge.js';
 // Stored request logs (migration 0018).
 export { requestLogsRepo } from './repos/request-logs.js';
-export type { LogUsage, NewRequestLog, RequestLogFilter, RequestLogMeta, RequestLogRecord } from './repos/request-logs.js';
+export type { LogUsage, NewRequestLog, RequestLogFields, RequestLogFilter, RequestLogMeta, RequestLogRecord } from './repos/request-logs.js';

@@ -7,10 +7,9 @@ import type { PlatformTx, TenantTx } from '../types.js';
 import { toBuffer } from './convert.js';
 
 /** One entry as the writer stores it. Times are epoch ms. */
-export interface NewRequestLog {
-  id: string;
+/** What every form of a log entry says about its request (queued, written, listed). */
+export interface RequestLogFields {
   requestId: string;
-  occurredAt: number;
   keyId: string | null;
   teamId: string | null;
   endUser: string | null;
@@ -24,6 +23,11 @@ export interface NewRequestLog {
   streamed: boolean;
   clientAborted: boolean;
   cacheHit: boolean;
+}
+
+export interface NewRequestLog extends RequestLogFields {
+  id: string;
+  occurredAt: number;
   /** Sealed content and the data key version that sealed it; null when content is not logged. */
   content: { ciphertext: Buffer; keyVersion: number } | null;
   contentTruncated: boolean;
@@ -32,23 +36,9 @@ export interface NewRequestLog {
 }
 
 /** An entry's metadata, as lists show it (never its content). */
-export interface RequestLogMeta {
+export interface RequestLogMeta extends RequestLogFields {
   id: string;
-  requestId: string;
   occurredAt: Date;
-  keyId: string | null;
-  teamId: string | null;
-  endUser: string | null;
-  operation: string | null;
-  model: string;
-  deploymentId: string | null;
-  status: number;
-  latencyMs: number;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  streamed: boolean;
-  clientAborted: boolean;
-  cacheHit: boolean;
   hasContent: boolean;
   contentTruncated: boolean;
   bytes: number;
