@@ -109,6 +109,17 @@ export function createBreaker(policy: BreakerPolicy, now: () => number, onChange
     move('open');
   };
 
+  /** Closed with a fresh window and the base cool-down: a probe that succeeded, or a reset. */
+  const close = (): void => {
+    probeUntil = 0;
+    openMs = policy.openMs;
+    consecutive = 0;
+    windowRequests = 0;
+    windowFailures = 0;
+    windowStart = now();
+    move('closed');
+  };
+
   /** An open breaker turns half-open when read after its cool-down. */
   const current = (): BreakerState => {
     if (state === 'open' && now() >= openUntil) move('half-open');
@@ -146,13 +157,7 @@ export function createBreaker(policy: BreakerPolicy, now: () => number, onChange
     success() {
       const s = current();
       if (s === 'half-open') {
-        probeUntil = 0;
-        openMs = policy.openMs;
-        consecutive = 0;
-        windowRequests = 0;
-        windowFailures = 0;
-        windowStart = now();
-        move('closed');
+        close();
         return;
       }
       if (s !== 'closed') return;
@@ -185,15 +190,7 @@ export function createBreaker(policy: BreakerPolicy, now: () => number, onChange
       windowFailures = 0;
       move('open');
     },
-    reset() {
-      probeUntil = 0;
-      openMs = policy.openMs;
-      consecutive = 0;
-      windowRequests = 0;
-      windowFailures = 0;
-      windowStart = now();
-      move('closed');
-    },
+    reset: close,
     openMs: () => openMs,
   };
 }
