@@ -1,0 +1,89 @@
+/**
+ * Reads the snapshot's records from the store through the platform role (metadata only). Keys
+ * come in pages (KEY_PAGE rows at a time, in primary-key order) and each page is made lean and
+ * handed on before the next is read: during a full reload the old snapshot, one page of driver
+ * rows and the new records are what exists, never the rows of all 100,000 keys at once; and a
+ * key unchanged since the previous snapshot is that snapshot's record, not a new copy
+ * (key-records.ts), so the new snapshot costs little more than its indexes.
+ */
+import { DEFAULT_CLAIMS } from '../identity/jwt.js';
+import { planLimitsOf, type PlanLimits } from '../limits/compose.js';
+import type { Deployment } from '../providers/types.js';
+import { apiKeysRepo, limitRulesRepo, plansRepo, tenantsRepo, type PlatformTx, type Store, type TenantTx } from '../store/index.js';
+import { jwtIssuersRepo } from '../store/repos/jwt-issuers.js';
+import { leanKey, previousKeys, REVOKED_KEPT_MS } from './key-records.js';
+import { createSnapshotBuilder } from './snapshot-build.js';
+import type { Snapshot } from './snapshot.js';
+import { loadTenantModels, type TenantModelsReader } from './tenant-models.js';
+import type { ApiKeyRecord } from './types.js';
+
+/** Keys per page: ~5 MB of driver rows, a few ms of indexing each. */
+export const KEY_PAGE = 5_000;
+
+/** The plan catalogue as the snapshot holds it (a handful of rows: re-read whole on any plan change). */
+export async function loadPlans(tx: PlatformTx | TenantTx): Promise<PlanLimits[]> {
+  return (await plansRepo.listAll(tx)).map(planLimitsOf);
+}
+
+export interface KeyPageOptions {
+  /** The tenant record's own id string for a known tenant; keys of unknown tenants are skipped. */
+  tenantId(id: string): string | undefined;
+  /** Its unchanged records are reused. */
+  previous?: Snapshot | undefined;
+  now: number;
+  pageSize?: number;
+}
+
+/** Reads every key the snapshot holds, page by page, handing each page (lean records) to `sink`. */
+export async function readKeyPages(tx: PlatformTx, sink: (keys: ApiKeyRecord[]) => void, opts: KeyPageOptions): Promise<void> {
+  const pageSize = opts.pageSize ?? KEY_PAGE;
+  const previous = opts.previous;
+  const before = previous === undefined ? undefined : previousKeys((id) => previous.entries.get(id)?.keys);
+  let after: { tenantId: string; id: string } | null = null;
+  for (;;) {
+    const page = await apiKeysRepo.pageForSnapshot(tx, after, pageSize, opts.now - REVOKED_KEPT_MS);
+    const last = page[page.length - 1];
+    const lean: ApiKeyRecord[] = [];
+    for (const read of page) {
+      const tenantId = opts.tenantId(read.tenantId);
+      if (tenantId !== undefined) lean.push(leanKey(read, before?.(read), tenantId));
+    }
+    sink(lean);
+    if (last === undefined || page.length < pageSize) return;
+    after = { tenantId: last.tenantId, id: last.id };
+  }
+}
+
+export interface LoadSnapshotOptions {
+  deployments: readonly Deployment[];
+  /** The snapshot being replaced: its unchanged key records are reused. */
+  previous?: Snapshot | undefined;
+  /** Tenants' dedicated deployments and aliases; absent: the snapshot has none. */
+  tenantModels?: TenantModelsReader | undefined;
+  now?: number;
+  pageSize?: number;
+}
+
+/** A whole snapshot, read and indexed page by page (a full reload). */
+export async function loadSnapshot(store: Pick<Store, 'platform' | 'withTenant'>, opts: LoadSnapshotOptions): Promise<Snapshot> {
+  const now = opts.now ?? Date.now();
+  const tenantModels = opts.tenantModels === undefined ? undefined : await loadTenantModels(store, opts.tenantModels);
+  return store.platform(async (tx) => {
+    const builder = createSnapshotBuilder({
+      tenants: await tenantsRepo.listForSnapshot(tx),
+      issuers: await jwtIssuersRepo.listAll(tx, DEFAULT_CLAIMS),
+      plans: await loadPlans(tx),
+      limitSources: await limitRulesRepo.listSources(tx),
+      deployments: opts.deployments,
+      now,
+      ...(tenantModels === undefined ? {} : { tenantModels }),
+    });
+    await readKeyPages(tx, (keys) => builder.addKeys(keys), {
+      tenantId: (id) => builder.tenantId(id),
+      previous: opts.previous,
+      now,
+      ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }),
+    });
+    return builder.finish();
+  });
+}
