@@ -87,7 +87,8 @@ export class CowMap<V> {
  */
 export class CowDraft<V> {
   private readonly shards: (ReadonlyMap<string, V> | undefined)[];
-  private readonly owned = new Set<number>();
+  /** 1 for the shards this draft copied (and so may write to in place). */
+  private readonly owned = new Uint8Array(SHARDS);
   private finished = false;
 
   constructor(
@@ -115,8 +116,9 @@ export class CowDraft<V> {
 
   set(key: string, value: V): this {
     const shard = this.writable(shardOf(key));
-    if (!shard.has(key)) this.count += 1;
+    const before = shard.size;
     shard.set(key, value);
+    this.count += shard.size - before;
     return this;
   }
 
@@ -133,17 +135,17 @@ export class CowDraft<V> {
     if (this.finished) throw new Error('this draft was already turned into a map');
     this.finished = true;
     // An emptied shard is dropped, so iteration and memory do not keep it.
-    for (const i of this.owned) if (this.shards[i]?.size === 0) this.shards[i] = undefined;
+    for (let i = 0; i < SHARDS; i++) if (this.owned[i] === 1 && this.shards[i]?.size === 0) this.shards[i] = undefined;
     return CowMap.seal(this.shards, this.count);
   }
 
   private writable(i: number): Map<string, V> {
     if (this.finished) throw new Error('this draft was already turned into a map');
     const shard = this.shards[i];
-    if (this.owned.has(i)) return shard as Map<string, V>;
+    if (this.owned[i] === 1) return shard as Map<string, V>;
     const copy = new Map<string, V>(shard);
     this.shards[i] = copy;
-    this.owned.add(i);
+    this.owned[i] = 1;
     return copy;
   }
 }

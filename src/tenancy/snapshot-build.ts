@@ -15,7 +15,7 @@ import { composeLimits, type PlanLimits, type TenantLimitSource } from '../limit
 import type { Deployment } from '../providers/types.js';
 import { buildCatalogues, type TenantCatalogue, type TenantModelsRecord } from '../routing/tenant-deployments.js';
 import { CowMap, type CowDraft } from './cow-map.js';
-import { compileCidrs, leanKey, revokedKept } from './key-records.js';
+import { compileCidrs, HashSlab, leanKey, revokedKept } from './key-records.js';
 import type { Snapshot, SnapshotInput, TenantEntry } from './snapshot.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
 
@@ -156,16 +156,21 @@ export function createSnapshotBuilder(base: BuildBase): SnapshotBuilder {
   const plans = new Map((base.plans ?? []).map((p) => [p.id, p]));
   const sources = base.limitSources === undefined ? undefined : new Map(base.limitSources.map((s) => [s.tenantId, s]));
   const ix = new Indexes(undefined);
-  for (const t of base.tenants) ix.addTenant(withLimits(t, sources?.get(t.id), plans));
+  // Each tenant's keys as indexed; a plain map, as the check for every key of a whole build.
   const keysOf = new Map<string, ApiKeyRecord[]>();
+  for (const t of base.tenants) {
+    const tenant = withLimits(t, sources?.get(t.id), plans);
+    ix.addTenant(tenant);
+    keysOf.set(tenant.id, []);
+  }
   let finished = false;
   return {
     tenantId: (id) => ix.tenantsById.get(id)?.id,
     addKeys(keys) {
       if (finished) throw new Error('this snapshot was already built');
       for (const k of keys) {
-        if (!ix.tenantsById.has(k.tenantId)) continue;
-        if (ix.addKey(k, now)) pushTo(keysOf, k.tenantId, k);
+        const list = keysOf.get(k.tenantId);
+        if (list !== undefined && ix.addKey(k, now)) list.push(k);
       }
     },
     finish() {
@@ -275,6 +280,7 @@ export function patchSnapshot(prev: Snapshot, change: SnapshotChange): Snapshot 
     }
   }
 
+  const slab = new HashSlab();
   let catalogues: Map<string, TenantCatalogue> | undefined;
   const added: JwtIssuer[] = [];
   for (const c of tenants) {
@@ -292,7 +298,7 @@ export function patchSnapshot(prev: Snapshot, change: SnapshotChange): Snapshot 
     const keys: ApiKeyRecord[] = [];
     for (const read of c.keys) {
       if (read.revoked && !revokedKept(read, now)) continue;
-      const k = leanKey(read, previous.get(read.id), tenant.id);
+      const k = leanKey(read, previous.get(read.id), slab, tenant.id);
       if (ix.addKey(k, now)) keys.push(k);
     }
     for (const i of c.issuers) issuersTouched.add(i.issuer);

@@ -11,7 +11,7 @@ import { planLimitsOf, type PlanLimits } from '../limits/compose.js';
 import type { Deployment } from '../providers/types.js';
 import { apiKeysRepo, limitRulesRepo, plansRepo, tenantsRepo, type PlatformTx, type Store, type TenantTx } from '../store/index.js';
 import { jwtIssuersRepo } from '../store/repos/jwt-issuers.js';
-import { leanKey, previousKeys, REVOKED_KEPT_MS } from './key-records.js';
+import { HashSlab, leanKey, previousKeys, REVOKED_KEPT_MS } from './key-records.js';
 import { createSnapshotBuilder } from './snapshot-build.js';
 import type { Snapshot } from './snapshot.js';
 import { loadTenantModels, type TenantModelsReader } from './tenant-models.js';
@@ -34,21 +34,33 @@ export interface KeyPageOptions {
   pageSize?: number;
 }
 
+/**
+ * Turns pages of keys as read (in primary-key order, so grouped by tenant) into the records to
+ * keep: the previous snapshot's where unchanged, else lean new ones with their hashes in slabs.
+ */
+export function keyPageMaker(opts: Pick<KeyPageOptions, 'tenantId' | 'previous'>): (page: readonly ApiKeyRecord[]) => ApiKeyRecord[] {
+  const previous = opts.previous;
+  const before = previous === undefined ? undefined : previousKeys((id) => previous.entries.get(id)?.keys);
+  const slab = new HashSlab();
+  return (page) => {
+    const lean: ApiKeyRecord[] = [];
+    for (const read of page) {
+      const tenantId = opts.tenantId(read.tenantId);
+      if (tenantId !== undefined) lean.push(leanKey(read, before?.(read), slab, tenantId));
+    }
+    return lean;
+  };
+}
+
 /** Reads every key the snapshot holds, page by page, handing each page (lean records) to `sink`. */
 export async function readKeyPages(tx: PlatformTx, sink: (keys: ApiKeyRecord[]) => void, opts: KeyPageOptions): Promise<void> {
   const pageSize = opts.pageSize ?? KEY_PAGE;
-  const previous = opts.previous;
-  const before = previous === undefined ? undefined : previousKeys((id) => previous.entries.get(id)?.keys);
+  const make = keyPageMaker(opts);
   let after: { tenantId: string; id: string } | null = null;
   for (;;) {
     const page = await apiKeysRepo.pageForSnapshot(tx, after, pageSize, opts.now - REVOKED_KEPT_MS);
     const last = page[page.length - 1];
-    const lean: ApiKeyRecord[] = [];
-    for (const read of page) {
-      const tenantId = opts.tenantId(read.tenantId);
-      if (tenantId !== undefined) lean.push(leanKey(read, before?.(read), tenantId));
-    }
-    sink(lean);
+    sink(make(page));
     if (last === undefined || page.length < pageSize) return;
     after = { tenantId: last.tenantId, id: last.id };
   }
