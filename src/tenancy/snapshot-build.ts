@@ -57,7 +57,16 @@ class Indexes {
   readonly cidrsByKey: CowDraft<BlockList>;
   readonly entries: CowDraft<TenantEntry>;
 
-  constructor(from: Snapshot | undefined) {
+  /**
+   * @param from the snapshot to patch (its maps are the drafts' base), or undefined for a build
+   * @param lender a snapshot being replaced by a whole build: its one-key prefix lists and
+   *   compiled allow-lists are taken over for keys whose record it shares (a reload allocates
+   *   ~100,000 of those otherwise)
+   */
+  constructor(
+    from: Snapshot | undefined,
+    private readonly lender?: Snapshot,
+  ) {
     const edit = <V>(map: CowMap<V> | undefined): CowDraft<V> => (map ?? CowMap.empty<V>()).edit();
     this.tenantsById = edit(from?.tenantsById);
     this.tenantsBySlug = edit(from?.tenantsBySlug);
@@ -88,13 +97,15 @@ class Indexes {
   addKey(k: ApiKeyRecord, now: number): boolean {
     if (k.revoked) {
       if (!revokedKept(k, now)) return false;
-      append(this.revokedByPrefix, k.prefix, k);
+      append(this.revokedByPrefix, k.prefix, k, this.lender?.revokedByPrefix);
       return true;
     }
+    const lent = this.lender?.keysByPrefix.get(k.prefix);
     if (k.allowedCidrs !== undefined && k.allowedCidrs !== null && k.allowedCidrs.length > 0) {
-      this.cidrsByKey.set(k.id, compileCidrs(k.allowedCidrs));
+      const compiled = lent?.includes(k) === true ? this.lender?.cidrsByKey.get(k.id) : undefined;
+      this.cidrsByKey.set(k.id, compiled ?? compileCidrs(k.allowedCidrs));
     }
-    append(this.keysByPrefix, k.prefix, k);
+    append(this.keysByPrefix, k.prefix, k, this.lender?.keysByPrefix);
     return true;
   }
 
@@ -108,9 +119,14 @@ class Indexes {
   }
 }
 
-function append(draft: CowDraft<readonly ApiKeyRecord[]>, prefix: string, k: ApiKeyRecord): void {
+function append(draft: CowDraft<readonly ApiKeyRecord[]>, prefix: string, k: ApiKeyRecord, lender?: CowMap<readonly ApiKeyRecord[]>): void {
   const list = draft.get(prefix);
-  draft.set(prefix, list === undefined ? [k] : [...list, k]);
+  if (list !== undefined) {
+    draft.set(prefix, [...list, k]);
+    return;
+  }
+  const lent = lender?.get(prefix);
+  draft.set(prefix, lent !== undefined && lent.length === 1 && lent[0] === k ? lent : [k]);
 }
 
 function remove(draft: CowDraft<readonly ApiKeyRecord[]>, prefix: string, k: ApiKeyRecord): void {
@@ -150,12 +166,13 @@ export interface SnapshotBuilder {
 /**
  * Builds a snapshot whole, with keys added in batches as they are read: a full reload indexes
  * each page of keys as it arrives (a few ms each) instead of holding every row until the end.
+ * `replacing`: the snapshot this one will replace, whose pieces are reused where they fit.
  */
-export function createSnapshotBuilder(base: BuildBase): SnapshotBuilder {
+export function createSnapshotBuilder(base: BuildBase, replacing?: Snapshot): SnapshotBuilder {
   const now = base.now ?? Date.now();
   const plans = new Map((base.plans ?? []).map((p) => [p.id, p]));
   const sources = base.limitSources === undefined ? undefined : new Map(base.limitSources.map((s) => [s.tenantId, s]));
-  const ix = new Indexes(undefined);
+  const ix = new Indexes(undefined, replacing);
   // Each tenant's keys as indexed; a plain map, as the check for every key of a whole build.
   const keysOf = new Map<string, ApiKeyRecord[]>();
   for (const t of base.tenants) {

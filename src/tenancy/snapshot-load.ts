@@ -89,7 +89,7 @@ export async function loadSnapshot(store: Pick<Store, 'platform' | 'withTenant'>
       deployments: opts.deployments,
       now,
       ...(tenantModels === undefined ? {} : { tenantModels }),
-    });
+    }, opts.previous);
     await readKeyPages(tx, (keys) => builder.addKeys(keys), {
       tenantId: (id) => builder.tenantId(id),
       previous: opts.previous,
