@@ -12,7 +12,8 @@ import type { Deployment } from '../providers/types.js';
 import { apiKeysRepo, limitRulesRepo, plansRepo, tenantsRepo, type PlatformTx, type Store, type TenantTx } from '../store/index.js';
 import { jwtIssuersRepo } from '../store/repos/jwt-issuers.js';
 import { HashSlab, leanKey, previousKeys, REVOKED_KEPT_MS } from './key-records.js';
-import { createSnapshotBuilder } from './snapshot-build.js';
+import { createSnapshotBuilder, patchSnapshot } from './snapshot-build.js';
+import { changedTenants } from './snapshot-diff.js';
 import type { Snapshot } from './snapshot.js';
 import { loadTenantModels, type TenantModelsReader } from './tenant-models.js';
 import type { ApiKeyRecord } from './types.js';
@@ -76,26 +77,43 @@ export interface LoadSnapshotOptions {
   pageSize?: number;
 }
 
-/** A whole snapshot, read and indexed page by page (a full reload). */
+/**
+ * A whole snapshot, read page by page (a full reload). With no snapshot to replace (start-up),
+ * built whole, each page indexed as it arrives; otherwise what was read is compared with the
+ * snapshot it replaces and only the tenants that differ are patched in (snapshot-diff.ts), so a
+ * reload that finds little changed allocates little more than the rows it read.
+ */
 export async function loadSnapshot(store: Pick<Store, 'platform' | 'withTenant'>, opts: LoadSnapshotOptions): Promise<Snapshot> {
   const now = opts.now ?? Date.now();
   const tenantModels = opts.tenantModels === undefined ? undefined : await loadTenantModels(store, opts.tenantModels);
+  const pageOptions = { now, ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }) };
   return store.platform(async (tx) => {
-    const builder = createSnapshotBuilder({
+    const base = {
       tenants: await tenantsRepo.listForSnapshot(tx),
       issuers: await jwtIssuersRepo.listAll(tx, DEFAULT_CLAIMS),
       plans: await loadPlans(tx),
       limitSources: await limitRulesRepo.listSources(tx),
-      deployments: opts.deployments,
-      now,
-      ...(tenantModels === undefined ? {} : { tenantModels }),
-    }, opts.previous);
-    await readKeyPages(tx, (keys) => builder.addKeys(keys), {
-      tenantId: (id) => builder.tenantId(id),
-      previous: opts.previous,
-      now,
-      ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }),
-    });
-    return builder.finish();
+    };
+    const previous = opts.previous;
+    if (previous === undefined) {
+      const builder = createSnapshotBuilder({ ...base, deployments: opts.deployments, now, ...(tenantModels === undefined ? {} : { tenantModels }) });
+      await readKeyPages(tx, (keys) => builder.addKeys(keys), { ...pageOptions, tenantId: (id) => builder.tenantId(id) });
+      return builder.finish();
+    }
+    const ids = new Map(base.tenants.map((t) => [t.id, t.id]));
+    const keysOf = new Map<string, ApiKeyRecord[]>();
+    await readKeyPages(
+      tx,
+      (keys) => {
+        for (const k of keys) {
+          const list = keysOf.get(k.tenantId);
+          if (list) list.push(k);
+          else keysOf.set(k.tenantId, [k]);
+        }
+      },
+      { ...pageOptions, tenantId: (id) => ids.get(id), previous },
+    );
+    const tenants = changedTenants(previous, { ...base, keysOf, tenantModels });
+    return patchSnapshot(previous, { tenants, plans: base.plans, now });
   });
 }

@@ -10,6 +10,8 @@ import type { LimitRule } from '../../../src/limits/types.js';
 import { authenticate } from '../../../src/pipeline/authenticate.js';
 import type { TenantModelsRecord } from '../../../src/routing/tenant-deployments.js';
 import { patchSnapshot, type TenantChange } from '../../../src/tenancy/snapshot-build.js';
+import { changedTenants } from '../../../src/tenancy/snapshot-diff.js';
+import { keyPageMaker } from '../../../src/tenancy/snapshot-load.js';
 import { buildSnapshot, createRegistry, REVOKED_KEPT_MS, type Snapshot } from '../../../src/tenancy/snapshot.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from '../../../src/tenancy/types.js';
 import { failure, makeContext, makeDeployment, makeKey, makeTenant, pepper, type IssuedKey } from '../pipeline/fixtures.js';
@@ -253,6 +255,58 @@ describe('patchSnapshot gives what a whole build gives', () => {
     for (const k of acmeKeys) {
       expect(patched.keysByPrefix.get(k.record.prefix)?.[0]).toBe(old.keysByPrefix.get(k.record.prefix)?.[0]);
     }
+  });
+});
+
+describe('a full reload applied as a patch (snapshot-diff.ts)', () => {
+  /** What loadSnapshot does with a previous snapshot: read all, patch only what differs. */
+  function reloadAsPatch(old: Snapshot, s: State): { next: Snapshot; changed: string[] } {
+    const lean = keyPageMaker({ tenantId: (id) => id, previous: old })(s.keys.map((k) => ({ ...k, hash: Buffer.from(k.hash) })));
+    const keysOf = new Map<string, ApiKeyRecord[]>();
+    for (const k of lean) keysOf.set(k.tenantId, [...(keysOf.get(k.tenantId) ?? []), k]);
+    const changes = changedTenants(old, { ...s, keysOf, tenantModels: s.tenantModels });
+    return { next: patchSnapshot(old, { tenants: changes, plans: s.plans, now: NOW }), changed: changes.map((c) => c.tenantId) };
+  }
+
+  it('many changes at once give what a whole build gives; untouched tenants keep their objects', () => {
+    const hooli = makeTenant('hooli');
+    const [before, after] = edit((s) => {
+      s.tenants = s.tenants.filter((t) => t.id !== initech.id).concat(hooli);
+      s.keys = s.keys.filter((k) => k.tenantId !== initech.id).concat(makeKey(hooli).record);
+      s.limitSources = s.limitSources.filter((x) => x.tenantId !== initech.id);
+      s.plans = s.plans.map((p) => (p.id === 'plan-pro' ? plan('plan-pro', 99) : p));
+    });
+    const old = build(before);
+    const { next, changed } = reloadAsPatch(old, after);
+    expect(view(next)).toEqual(view(build(after)));
+    expect(changed.sort()).toEqual([acme.id, hooli.id, initech.id].sort()); // acme: it has dedicated models
+    // globex's plan changed, so its record was composed again; its keys were not copied.
+    const gk = (globexKeys[0] as IssuedKey).record.prefix;
+    expect(next.keysByPrefix.get(gk)?.[0]).toBe(old.keysByPrefix.get(gk)?.[0]);
+  });
+
+  it('nothing changed: no tenant is patched, every index shard is shared', () => {
+    const [before, after] = edit((s) => {
+      s.tenantModels = [];
+    });
+    const old = build(after);
+    const { next, changed } = reloadAsPatch(old, after);
+    expect(changed).toEqual([]);
+    expect(view(next)).toEqual(view(old));
+    expect(next.tenantsById.get(acme.id)).toBe(old.tenantsById.get(acme.id));
+    void before;
+  });
+
+  it('a key changed in place (expiry set) is found and patched', () => {
+    const target = acmeKeys[2] as IssuedKey;
+    const [before, after] = edit((s) => {
+      s.keys = s.keys.map((k) => (k.id === target.record.id ? { ...k, expiresAt: NOW + 60_000 } : k));
+      s.tenantModels = [];
+    });
+    before.tenantModels = [];
+    const { next, changed } = reloadAsPatch(build(before), after);
+    expect(changed).toEqual([acme.id]);
+    expect(view(next)).toEqual(view(build(after)));
   });
 });
 
