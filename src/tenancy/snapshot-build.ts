@@ -23,8 +23,9 @@ let versions = 0;
 
 /**
  * Verifier objects survive snapshot rebuilds while their registration is unchanged, so a remote
- * JWKS is not refetched on every configuration change. A whole build keeps only the ones in use;
- * patches add to it, and the next whole build (at the latest the periodic one) trims it.
+ * JWKS is not refetched on every configuration change. Holds the ones in use: a whole build
+ * replaces it, a patch drops the registrations of the tenants it replaces (a registration names
+ * its tenant, so no other tenant shares one) and adds theirs.
  */
 let trusted = new Map<string, TrustedIssuer>();
 
@@ -276,12 +277,16 @@ export function patchSnapshot(prev: Snapshot, change: SnapshotChange): Snapshot 
   // Out with the old entries first, so a slug or prefix passed between two changed tenants
   // ends up with its new owner whatever the order of the changes.
   const issuersTouched = new Set<string>();
+  const retired: string[] = [];
   for (const id of patched) {
     const old = prev.entries.get(id);
     if (old === undefined) continue;
     ix.removeTenant(old.tenant);
     for (const k of old.keys) ix.removeKey(k);
-    for (const i of old.issuers) issuersTouched.add(i.issuer);
+    for (const i of old.issuers) {
+      issuersTouched.add(i.issuer);
+      retired.push(JSON.stringify(i));
+    }
     ix.entries.delete(id);
   }
 
@@ -331,10 +336,13 @@ export function patchSnapshot(prev: Snapshot, change: SnapshotChange): Snapshot 
       if (kept.length > 0) next.set(iss, kept);
       else next.delete(iss);
     }
+    const kept = new Map<string, TrustedIssuer>();
     for (const i of added) {
       const list = next.get(i.issuer) ?? [];
-      next.set(i.issuer, [...list, trustOne(i, trusted)]);
+      next.set(i.issuer, [...list, trustOne(i, kept)]);
     }
+    for (const key of retired) trusted.delete(key);
+    for (const [key, t] of kept) trusted.set(key, t);
     issuersByIss = next;
   }
 
