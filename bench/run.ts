@@ -7,6 +7,7 @@
  *   node dist/bench/run.js noisy-neighbor [--quick] [--help]    (bench/noisy-neighbor.ts)
  *   node dist/bench/run.js admission [--quick] [--help]         (bench/admission.ts)
  *   node dist/bench/run.js metering [--quick] [--help]          (bench/metering.ts)
+ *   node dist/bench/run.js request-log [--quick]                 (bench/request-log.ts)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -191,6 +192,7 @@ const SUBCOMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<void
   'noisy-neighbor': async () => (await import('./noisy-neighbor.js')).noisyNeighbor,
   admission: async () => (await import('./admission.js')).admissionBench,
   metering: async () => (await import('./metering.js')).meteringBench,
+  'request-log': async () => (await import('./request-log.js')).requestLogBench,
 };
 
 async function dispatch(): Promise<void> {

@@ -3,7 +3,8 @@
  * The only place that knows every part; each part knows only what it is handed.
  */
 import { createAdminHandler } from './admin/index.js';
-import { auditAuthFailures, createAuditQueue, type AuditQueue } from './audit/index.js';
+import { auditAuthFailures, createAuditQueue, startHeadExport, type AuditQueue, type HeadExport } from './audit/index.js';
+import { auditHeadSigner } from './crypto/audit-head-key.js';
 import type { LoadedConfig } from './config/types.js';
 import { tenantSealer } from './crypto/envelope.js';
 import { deriveKey, loadMasterKey, parsePreviousMasterKeys } from './crypto/master-key.js';
@@ -12,14 +13,19 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { createTenantMetrics } from './observability/tenant-metrics.js';
 import { observeTenant } from './pipeline/observe.js';
+import { createCloseJob, type CloseJob } from './billing/close-job.js';
+import { startPriceFollower, type PriceFollower } from './billing/price-follower.js';
 import { syncPriceBook } from './billing/service.js';
+import { limitSeedsFromLedger } from './billing/limit-seeds.js';
 import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
 import { createAdaptiveCapacity } from './limits/adaptive.js';
 import { createScheduler, type Scheduler } from './limits/scheduler.js';
 import { schedule, slotMover } from './pipeline/schedule.js';
 import { registerRoutingMetrics } from './observability/routing-metrics.js';
 import { routingConfig } from './config/routing.js';
-import { createRouter } from './routing/router.js';
+import { createRouter, type BreakerTransition } from './routing/router.js';
+import { createRedisBreakerFleet } from './routing/redis-breakers.js';
+import { createSharedBreakers, type SharedBreakerSet } from './routing/shared-breakers.js';
 import { authenticate } from './pipeline/authenticate.js';
 import { createLimitService, type LimitService } from './limits/service.js';
 import { preloadTokenizers } from './limits/tokens.js';
@@ -33,6 +39,7 @@ import { compose } from './pipeline/compose.js';
 import { identify } from './pipeline/identify.js';
 import { renderModels } from './pipeline/models.js';
 import { callProvider } from './pipeline/provider.js';
+import { capStreamOutput } from './pipeline/output-cap.js';
 import { route } from './pipeline/route.js';
 import { validate } from './pipeline/validate.js';
 import { createProviderAdapters } from './providers/index.js';
@@ -41,7 +48,7 @@ import type { Deployment } from './providers/types.js';
 import { clientAddressResolver } from './server/client-address.js';
 import { createHandler } from './server/handler.js';
 import { startHttpServer } from './server/http.js';
-import { openStore, type Store } from './store/index.js';
+import { openStore, prepareSchema, type Store } from './store/index.js';
 import { syncTenancy } from './tenancy/bootstrap.js';
 import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
@@ -50,8 +57,11 @@ import { txtResolver } from './tenancy/dns.js';
 import { createKeyRehash, type KeyRehash } from './tenancy/key-rehash.js';
 import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
+import { purgeDueTenants } from './tenancy/purge.js';
 import { createCache, type ResponseCache } from './cache/index.js';
 import { cacheFill, cacheLookup } from './pipeline/cache.js';
+import { createRequestLogs, type RequestLogs } from './logs/index.js';
+import { logCapture, logRequest } from './pipeline/request-log.js';
 import { startMetering, type Metering } from './metering/index.js';
 import { meter } from './pipeline/meter.js';
 import { createForecastCache, startAlerts, type Alerts } from './billing/alerts/index.js';
@@ -114,17 +124,29 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let keyRehash: KeyRehash | undefined;
   let limitService: LimitService | undefined;
   let responseCache: ResponseCache | undefined;
+  let requestLogs: RequestLogs | undefined;
   let auditQueue: AuditQueue | undefined;
   let meteringService: Metering | undefined;
   let alertsService: Alerts | undefined;
+  let sharedBreakers: SharedBreakerSet | undefined;
+  let headExport: HeadExport | undefined;
+  let priceFollower: PriceFollower | undefined;
+  let closeJob: CloseJob | undefined;
   try {
-    await store.migrate();
+    // The owner migrates; a gateway connected as a role that owns nothing only checks the version.
+    const schema = await prepareSchema(store);
+    if (!schema.owner) {
+      logger.info(
+        'the database schema is current; this gateway does not own it, so the owner runs migrations and upkeep: gatehouse migrate, gatehouse maintenance, gatehouse keys shred-due',
+      );
+    }
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
     const pepper = deriveKey(master, 'api-key-hash');
     const previousMasters = parsePreviousMasterKeys(env);
     const previousPeppers = previousMasters.map((k) => deriveKey(k, 'api-key-hash'));
     // One keyring per process: one cache of unwrapped data keys, which shredding can empty.
     const keyring = processKeyring(master, previousMasters);
+    const headSigner = auditHeadSigner(master);
     const tenancy = await syncTenancy(store, config, pepper);
     const { deployments, mock } = await attachMock(config);
     const { tenants, keys, issuers, plans, limitSources } = tenancy;
@@ -152,10 +174,16 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     } catch (err) {
       logger.warn({ err }, 'billing: syncing the price book from the deployments failed; it is retried at the next start');
     }
+    // ...and requests are priced by the version in force, which their usage events name.
+    const prices = await startPriceFollower({ store, deployments, refreshMs: config.billing.priceRefreshSeconds * 1000, logger });
+    priceFollower = prices;
     limitService = createLimitService({
       ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
       redisTimeoutMs: config.limits.redisTimeoutMs,
       fallbackShare: 1 / config.limits.replicas,
+      leaseMs: config.limits.leaseMs,
+      // Redis restarted, failed over or flushed: day/month counters come back from the rollups.
+      ledger: limitSeedsFromLedger({ store, limitsOf: (tenantId) => registry.current.tenantsById.get(tenantId)?.limits }),
       logger,
     });
     const service = limitService;
@@ -166,6 +194,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     // through the admin API needs no restart; idle, it costs nothing per request.
     const cache = createCache({ config, store, keyring, registry: metrics.registry, logger });
     responseCache = cache;
+    // Request logs (src/logs/): likewise built for every gateway, idle until a tenant opts in.
+    const logs = createRequestLogs({ config, store, sealer, registry: metrics.registry, logger });
+    requestLogs = logs;
     const scheduler = startScheduler(config);
     registerSchedulingMetrics(metrics.registry, () => schedulingLoad(scheduler));
 
@@ -185,10 +216,11 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       batchSize: m.batchSize,
       lingerMs: m.shipLingerMs,
       concurrency: m.shipConcurrency,
-      retention: { defaultDays: m.retentionDays, maxDays: m.maxRetentionDays, monthsAhead: 2, intervalMs: 6 * 3_600_000 },
+      retention: { defaultDays: m.retentionDays, maxDays: m.maxRetentionDays, monthsAhead: m.partitionMonthsAhead, intervalMs: 6 * 3_600_000 },
       logger,
     });
     meteringService = metering;
+    metrics.watchUsageMaintenance(() => metering.maintenance());
     metrics.watchMetering(() => {
       const { spool, shipper, writeFailures } = metering.stats();
       return {
@@ -197,6 +229,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         segments: spool.segments,
         spooled: spool.appended,
         shipped: shipper.shipped,
+        batches: shipper.batches,
         shipFailures: shipper.failures,
         shipperUp: shipper.state === 'up',
         writeFailures,
@@ -206,16 +239,30 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
 
     // Filled by the alert job (started once the server listens); read by admission per request.
     const forecastCache = createForecastCache();
+    // Forecasts add the limit counters' reservations and price compute units at the weight of
+    // the deployment that served (a tenant's dedicated deployments weigh 1).
+    const weights = new Map(deployments.map((d) => [d.id, d.weight]));
+    const forecastInputs = { counters: limitService, weightOf: (id: string | null) => (id === null ? 1 : (weights.get(id) ?? 1)) };
 
     // Strategies, breakers and fallbacks: one router shared by the route and provider stages.
-    const router = createRouter({
-      config: routingConfig(config.routing),
-      onBreakerChange: ({ deploymentId, from, to }) => {
-        const fields = { deployment: deploymentId, from, to };
-        if (to === 'open') logger.warn(fields, 'circuit breaker opened: deployment out of rotation');
-        else logger.info(fields, 'circuit breaker state changed');
-      },
-    });
+    const routing = routingConfig(config.routing);
+    const onBreakerChange = ({ deploymentId, from, to }: BreakerTransition): void => {
+      const fields = { deployment: deploymentId, from, to };
+      if (to === 'open') logger.warn(fields, 'circuit breaker opened: deployment out of rotation');
+      else logger.info(fields, 'circuit breaker state changed');
+    };
+    // With Redis every replica shares each breaker's state (src/routing/shared-breakers.ts).
+    const redisUrl = config.limits.redisUrl;
+    if (redisUrl !== undefined) {
+      sharedBreakers = createSharedBreakers({
+        policy: routing.breaker,
+        fleet: createRedisBreakerFleet({ url: redisUrl, commandTimeoutMs: config.limits.redisTimeoutMs }),
+        onChange: onBreakerChange,
+        logger,
+      });
+      await sharedBreakers.start();
+    }
+    const router = createRouter({ config: routing, onBreakerChange, ...(sharedBreakers ? { breakers: sharedBreakers } : {}) });
     registerRoutingMetrics(metrics.registry, () => router.breakerStates());
     const scheduleDeps = { scheduler, defaults: config.scheduling };
 
@@ -230,6 +277,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       ...front,
       meter(metering),
       observeTenant(tenantMetrics),
+      logRequest(logs),
       parseBody({ maxBytes: config.server.maxBodyBytes }),
       resolveModelAlias(registry),
       authorize({ onAuthFailure }),
@@ -237,7 +285,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       validate(),
       admit({
         limits: limitService,
-        // A reservation outlives any request it covers; a dead instance's expires after this.
+        // The longest a reservation may live: longer than any request. With Redis its lease is
+        // short and renewed while the request lives (limits.leaseMs), up to this.
         leaseMs: config.server.requestTimeoutMs + 60_000,
         defaultMaxOutputTokens: config.limits.defaultMaxOutputTokens,
         weightOf: (d) => d.weight,
@@ -248,7 +297,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       cacheLookup(cache),
       schedule(scheduleDeps),
       callProvider(adapters, { router, registry, moveSlot: slotMover(scheduleDeps) }),
+      capStreamOutput(),
       cacheFill(cache),
+      logCapture(logs.maxCaptureBytes),
     ]);
     const models = compose([...front, resolveModelAlias(registry), authorize({ onAuthFailure })]);
 
@@ -269,18 +320,25 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         pepper,
         previousPeppers,
         sealer,
+        auditHeadSigner: headSigner,
         outbound,
         logger,
         bootstrapKey: env.GATEHOUSE_ADMIN_KEY,
         jwt: adminJwtSources(registry, store, config.admin?.jwt),
         resolveTxt: txtResolver(config.domainVerification.resolvers),
+        alertRetentionDays: config.alerts.retentionDays,
+        forecastInputs,
         audit: audits,
         // Answers once this gateway's snapshot has the change (others hear it through NOTIFY).
         onChange: async (tenantId) => {
           cache.keys.forget(tenantId); // its cache opt-in may have changed; re-read on next use
+          // Its request-log opt-in may have changed: re-read now, the old one serving meanwhile
+          // (forgetting it would leave the tenant's next requests unlogged until it is re-read).
+          await logs.policies.reload(tenantId);
           await refresh?.reloadTenant(tenantId);
         },
         onPlansChange: async () => void (await refresh?.reloadPlans()),
+        onPricesChange: () => prices.refresh(),
       }),
     });
     // Keeps the snapshot fresh from LISTEN/NOTIFY; requests keep reading the registry meanwhile.
@@ -301,18 +359,37 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       'gatehouse listening',
     );
 
-    // Crypto-shredding of tenants whose deletion grace period has passed. Every replica may run
-    // it: destroying a tenant's keys is idempotent under its keyring row lock.
+    // Crypto-shredding of tenants whose deletion grace period has passed, then the purge of the
+    // rows they left. Every replica may run both: each tenant's step is idempotent under its
+    // keyring row lock. Both delete as the owner: a gateway that does not own the schema leaves
+    // them to `gatehouse keys shred-due` and `gatehouse tenants purge-due`.
     const shredTimer = setInterval(() => {
-      shredDueTenants(store, { keyrings: [keyring] }).then(
-        (r) => {
+      if (!schema.owner) return;
+      void (async () => {
+        try {
+          const r = await shredDueTenants(store, { keyrings: [keyring] });
           if (r.shredded.length > 0) logger.info({ tenants: r.shredded.length }, 'tenant data keys destroyed');
           for (const s of r.shredded) cache.keys.forget(s.tenantId); // its cache entries: unreadable now
-        },
-        (err: unknown) => logger.error({ err }, 'shred job failed'),
-      );
+        } catch (err) {
+          logger.error({ err }, 'shred job failed');
+        }
+        try {
+          const p = await purgeDueTenants(store, { purgeUnbilled: config.tenantDeletion.purgeUnbilledUsage });
+          if (p.purged.length > 0) logger.info({ tenants: p.purged.length }, 'deleted tenants purged');
+          for (const d of p.deferred) logger.warn({ tenant: d.tenantId }, 'deleted tenant not purged yet: it has usage no issued invoice covers (billing close-period)');
+        } catch (err) {
+          logger.error({ err }, 'tenant purge job failed');
+        }
+      })();
     }, SHRED_INTERVAL_MS);
     shredTimer.unref();
+
+    // Signed chain heads appended outside the database (DESIGN §12 "Audit"), when configured.
+    const he = config.audit.headExport;
+    if (he !== undefined) {
+      headExport = startHeadExport({ store, signer: headSigner, dir: resolvePath(config.dataDir, he.dir), intervalMs: he.intervalSeconds * 1000, logger });
+    }
+    const heads = headExport;
 
     alertsService = startAlerts({
       store,
@@ -320,15 +397,25 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       tenants: () => registry.current.tenantsById.values(),
       config: config.alerts,
       forecasts: forecastCache,
+      forecastInputs,
       guard: outboundGuard(outbound),
       logger,
     });
     const alerts = alertsService;
 
+    // Issues each tenant's invoice once its month is over (every replica may run it: see close-job.ts).
+    const autoClose = config.billing.autoClose;
+    if (autoClose.enabled) {
+      closeJob = createCloseJob({ store, intervalMs: autoClose.intervalMinutes * 60_000, graceMs: autoClose.graceMinutes * 60_000, logger });
+      closeJob.start();
+    }
+    const periodCloser = closeJob;
+
     let closing: Promise<void> | undefined;
     const running = server;
     const stopRefresh = refresh;
     const limits = limitService;
+    const breakers = sharedBreakers;
     return {
       url,
       port: server.port,
@@ -344,14 +431,19 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
           await running.shutdown(config.server.shutdownGraceMs);
           await alerts.close();
+          await heads?.close();
+          await periodCloser?.stop();
+          prices.close();
           await stopRefresh.stop();
           await touch.close(); // after the drain: in-flight requests may still touch keys
           await keyRehash?.close();
           await limits.close(); // after the drain: in-flight requests settle their reservations
           await cache.close();
+          await logs.close(); // after the drain: finished requests have queued their entries
           await audits.close(); // likewise: and its last flush needs the store
           await metering.close(); // after the drain: every finished request has spooled its event
           await adapters.close();
+          await breakers?.close();
           await mock?.close();
           await store.close();
           logger.info('gatehouse stopped');
@@ -365,9 +457,14 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await keyRehash?.close();
     await limitService?.close();
     await responseCache?.close();
+    await requestLogs?.close();
     await auditQueue?.close();
     await meteringService?.close();
     await alertsService?.close();
+    await sharedBreakers?.close();
+    await headExport?.close();
+    await closeJob?.stop();
+    priceFollower?.close();
     await store.close();
     throw err;
   }

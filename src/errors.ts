@@ -41,10 +41,17 @@ export const ERRORS = {
   quota_exceeded: { status: 429, type: 'rate_limit_error' },
   /** A spend budget is used up; OpenAI's type for exhausted credit, so SDKs treat it alike. */
   budget_exceeded: { status: 429, type: 'insufficient_quota' },
+  /** An anomaly with the `throttle` action is open: the tenant is admitted at a reduced rate. */
+  anomaly_throttled: { status: 429, type: 'rate_limit_error' },
   internal_error: { status: 500, type: 'server_error' },
   /** A route whose backing component is not part of this build yet. */
   not_implemented: { status: 501, type: 'server_error' },
   upstream_error: { status: 502, type: 'upstream_error' },
+  /**
+   * A stream ended by the gateway: the upstream generated past the output tokens reserved for
+   * the request (it ignored max_tokens), sent as the stream's terminal error event.
+   */
+  output_limit_exceeded: { status: 502, type: 'upstream_error' },
   upstream_unavailable: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
   /** The shared limits store (Redis) is unreachable and the deployment fails closed (DESIGN §4). */

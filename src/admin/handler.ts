@@ -11,6 +11,8 @@ import { compileOutboundPolicy, type OutboundPolicy, type Resolver } from '../ro
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditQueue } from '../audit/index.js';
+import type { AuditHeadSigner } from '../crypto/audit-head-key.js';
+import type { ForecastInputs } from '../billing/alerts/job.js';
 import { GatewayError } from '../errors.js';
 import { bearer, createAdminAuthenticator, type AdminAuthOutcome } from '../identity/admin-auth.js';
 import type { AdminJwtSources } from '../identity/admin-jwt.js';
@@ -37,6 +39,8 @@ export interface AdminHandlerOptions {
   previousPeppers?: readonly Buffer[];
   /** tenantSealer(the process keyring): write-only secrets (provider credentials, webhooks). */
   sealer: FieldSealer;
+  /** Signs the audit heads the API hands out (derived from the master key, src/crypto/audit-head-key.ts). */
+  auditHeadSigner: AuditHeadSigner;
   /** Rules for addresses tenants set (security.outbound); everything non-public refused by default. */
   outbound?: OutboundPolicy;
   /** Resolves host names for the save-time address check (tests inject one). */
@@ -48,6 +52,8 @@ export interface AdminHandlerOptions {
   onChange(tenantId: string): Promise<void>;
   /** After each committed change to the plan catalogue: the same for every tenant on the plan. */
   onPlansChange(): Promise<void>;
+  /** After a price-book version was added: this gateway prices requests by it (others poll). */
+  onPricesChange?: () => Promise<void>;
   now?: () => Date;
   routes?: readonly AdminRoute[];
   /** Where refused logins are audited (asynchronously); not audited without one. */
@@ -58,6 +64,10 @@ export interface AdminHandlerOptions {
   jwt?: AdminJwtSources;
   /** DNS TXT lookups for domain ownership proofs; the system resolver by default. */
   resolveTxt?: (name: string) => Promise<string[][]>;
+  /** alerts.retentionDays (the default a tenant's alert settings may override). */
+  alertRetentionDays?: number;
+  /** The limit counters (reservations) and compute-unit weights budget forecasts read. */
+  forecastInputs?: ForecastInputs;
 }
 
 /** `clientAddress`: as the server decided it (trusted proxies); the socket's peer by default. */
@@ -192,13 +202,17 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
     store: opts.store,
     pepper: opts.pepper,
     sealer: opts.sealer,
+    auditHeadSigner: opts.auditHeadSigner,
     outbound: opts.outbound ?? compileOutboundPolicy(),
     ...(opts.resolve !== undefined ? { resolve: opts.resolve } : {}),
     logger: opts.logger,
     now,
     onChange: opts.onChange,
     onPlansChange: opts.onPlansChange,
+    onPricesChange: opts.onPricesChange ?? (async () => {}),
     resolveTxt: opts.resolveTxt ?? ((name) => dnsPromises.resolveTxt(name)),
+    ...(opts.alertRetentionDays !== undefined ? { alertRetentionDays: opts.alertRetentionDays } : {}),
+    ...(opts.forecastInputs !== undefined ? { forecastInputs: opts.forecastInputs } : {}),
   };
   const authenticate = createAdminAuthenticator({
     store: opts.store,

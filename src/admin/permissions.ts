@@ -26,7 +26,7 @@
  *   allows (src/admin/services/limits.ts); platform_admin writes any value, which is how a
  *   platform raises one tenant above its plan.
  * - PATCH of a tenant needs `tenants.settings` (the tenant's own settings: time zone, budget
- *   action and response-cache opt-in, which a tenant_admin may set); every other field (name, plan, regions, models) also
+ *   action, response-cache and request-log opt-ins, which a tenant_admin may set); every other field (name, plan, regions, models) also
  *   needs `tenants.update`, which only platform_admin holds. Checked per field in the service.
  * - Alerts (budget thresholds, anomalies), their delivery status and budget forecasts are money
  *   matters of the tenant: tenant_admin and tenant_billing read them; only tenant_admin changes
@@ -35,6 +35,17 @@
  *   tenant's. platform_admin reads invoices' totals only (through the platform role's column
  *   grants: never their lines), fleet-wide usage aggregates (no team, key or tag) and writes the
  *   price book. Developers, viewers and auditors see none of it.
+ * - platform_billing is the operator's finance staff: it reads every tenant's usage, invoices
+ *   (with their lines), drafts and chargeback (in the tenant's own transaction, as that tenant's
+ *   billing role would), fleet aggregates, the price book and plans, and closes billing periods.
+ *   It changes nothing else: no tenant, plan, limit, key, deployment, price or secret. Closing
+ *   (`invoices.close`) is platform work: platform_admin may do it too, tenants may not (an
+ *   invoice issued early could not be reissued).
+ * - Stored request logs (the tenant's opt-in, src/logs/) are the tenant's traffic and, when it logs
+ *   content, its prompts and answers. tenant_admin reads entries and their content (each content
+ *   read is audited); tenant_auditor lists entries (who called what, when, with which outcome) but
+ *   never their content: DESIGN §1 gives auditors no access to prompts. The platform roles never
+ *   read either, nor do developers, viewers or billing. The opt-in is a tenant setting.
  */
 import type { Role } from '../identity/roles.js';
 
@@ -81,10 +92,13 @@ export const PERMISSIONS = [
   'platform_audit.read',
   'usage.read',
   'invoices.read',
+  'invoices.close',
   'chargeback.read',
   'platform_usage.read',
   'price_book.read',
   'price_book.write',
+  'request_logs.read',
+  'request_logs.content',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -111,11 +125,24 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'admin_keys.write',
     'domains.read',
     'invoices.read',
+    'invoices.close',
     'platform_usage.read',
     'price_book.read',
     'price_book.write',
   ],
   platform_auditor: ['self.read', 'audit.read', 'platform_audit.read'],
+  platform_billing: [
+    'self.read',
+    'tenants.list',
+    'tenants.read',
+    'plans.read',
+    'usage.read',
+    'invoices.read',
+    'invoices.close',
+    'chargeback.read',
+    'platform_usage.read',
+    'price_book.read',
+  ],
   tenant_admin: [
     'self.read',
     'tenants.read',
@@ -150,6 +177,8 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'usage.read',
     'invoices.read',
     'chargeback.read',
+    'request_logs.read',
+    'request_logs.content',
   ],
   tenant_developer: [
     'self.read',
@@ -182,7 +211,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'webhooks.read',
     'deployments.read',
   ],
-  tenant_auditor: ['self.read', 'audit.read'],
+  tenant_auditor: ['self.read', 'audit.read', 'request_logs.read'],
 };
 
 const SETS = new Map<Role, ReadonlySet<Permission>>(

@@ -56,6 +56,8 @@ export interface PlanPricing {
 /** Usage of one model in one period (or one chargeback group), summed from rollups. */
 export interface ModelUsage {
   model: string;
+  /** The price-book version of `costMicros` (migration 0017); null or absent: none recorded. */
+  priceVersion?: string | null;
   requests: number;
   inputTokens: number;
   outputTokens: number;
@@ -71,6 +73,13 @@ export interface InvoiceLine {
   description: string;
   model: string | null;
   feature: Feature | null;
+  /**
+   * Usage lines: the price-book version whose list cost the line bills; null when none was
+   * recorded, and on lines the plan re-prices (price overrides), which the version does not price.
+   */
+  priceVersion: string | null;
+  /** Index into the invoice's segments: the plan the line belongs to (0 when one plan had the whole period). */
+  segment: number;
   requests: number;
   inputTokens: number;
   outputTokens: number;
@@ -91,6 +100,24 @@ export interface CommitmentSummary {
   closingCreditCents: number | null;
 }
 
+/** A stretch of a period on one plan (tenant_plan_history), with the pricing applied to it. */
+export interface PlanSegment {
+  /** null: on no plan (list prices), or a plan since deleted. */
+  planId: string | null;
+  from: Date;
+  to: Date;
+  pricing: PlanPricing;
+}
+
+/** A segment as the invoice reports it. */
+export interface InvoiceSegment {
+  planId: string | null;
+  from: string;
+  to: string;
+  /** This plan's commitment over its stretch (a reserved amount prorated by time). */
+  commitment: CommitmentSummary | null;
+}
+
 export interface InvoiceDraft {
   period: string;
   periodStart: string;
@@ -99,6 +126,11 @@ export interface InvoiceDraft {
   lines: InvoiceLine[];
   /** Usage and request fees at list (after markup and overrides), before any commitment. */
   usageCents: number;
+  /** The commitment of the last segment that has one (each segment's own: `segments`). */
   commitment: CommitmentSummary | null;
+  /** The plans of the period in order; one segment when the plan did not change. */
+  segments: InvoiceSegment[];
+  /** Prepaid credit left after the period; null when no segment had a prepaid commitment. */
+  closingCreditCents: number | null;
   totalCents: number;
 }

@@ -1,7 +1,9 @@
 /**
  * `gatehouse billing close-period [--period YYYY-MM]`: issues the invoice of every tenant whose
- * period has ended in its own time zone (default: each tenant's last ended month). Idempotent:
- * run it from cron daily; an invoice already issued is left as it is.
+ * period has ended in its own time zone (default: each tenant's last ended month, not for tenants
+ * created after it). Idempotent: an invoice already issued is left as it is. The gateway does the
+ * same on its own (`billing.autoClose`); this is for gateways that run with it off, and backfills.
+ * Issued invoices are audited (`invoice.issued`, actor system:cli); exit 1 if any tenant failed.
  */
 import { closePeriod } from '../billing/service.js';
 import { isPeriodId } from '../billing/period.js';
@@ -13,11 +15,17 @@ export async function billingClosePeriod(period: string | undefined, env: NodeJS
   const config = await loadConfig({ env });
   const cli = await openCliStore(config, env, 'billing close-period');
   try {
-    const r = await closePeriod(cli.store, period, now);
+    const failures: string[] = [];
+    const r = await closePeriod(cli.store, period, now, {
+      by: { actor: { kind: 'system', id: 'cli' } },
+      onError: (tenantId, err) => failures.push(`${tenantId}: ${err instanceof Error ? err.message : String(err)}`),
+    });
+    const extra = [r.beforeCreation > 0 ? `, ${r.beforeCreation} created after the month` : '', r.failed > 0 ? `, ${r.failed} failed` : ''].join('');
     process.stdout.write(
-      `billing close-period${period === undefined ? '' : ` ${period}`}: ${r.issued} issued, ${r.alreadyIssued} already issued, ${r.open} not ended yet (${r.tenants} tenants)\n`,
+      `billing close-period${period === undefined ? '' : ` ${period}`}: ${r.issued} issued, ${r.alreadyIssued} already issued, ${r.open} not ended yet${extra} (${r.tenants} tenants)\n`,
     );
-    return 0;
+    for (const f of failures) process.stderr.write(`billing close-period: ${f}\n`);
+    return failures.length > 0 ? 1 : 0;
   } finally {
     await cli.close();
   }

@@ -16,6 +16,7 @@
  */
 import { appendAudit, type AuditActor } from '../audit/index.js';
 import { loadConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/types.js';
 import type { Kms } from '../crypto/kms.js';
 import { countDataKeysByKek, rotateMasterKey } from '../crypto/master-rotation.js';
 import { reencryptTenant } from '../crypto/reencrypt.js';
@@ -36,11 +37,12 @@ export interface CommandReport {
 
 const CLI: AuditActor = { kind: 'system', id: 'cli' };
 
-async function withCli(command: string, env: NodeJS.ProcessEnv, fn: (cli: CliStore) => Promise<CommandReport>): Promise<CommandReport> {
+/** Opens the store for `command`, runs `fn`, closes the store (tenants.ts uses it too). */
+export async function withCli(command: string, env: NodeJS.ProcessEnv, fn: (cli: CliStore, config: LoadedConfig) => Promise<CommandReport>): Promise<CommandReport> {
   const config = await loadConfig({ env });
   const cli = await openCliStore(config, env, command);
   try {
-    return await fn(cli);
+    return await fn(cli, config);
   } finally {
     await cli.close();
   }
@@ -114,6 +116,6 @@ export function runShredDue(env: NodeJS.ProcessEnv = process.env): Promise<Comma
     const { shredded } = await shredDueTenants(cli.store, { keyrings: [cli.keyring] });
     if (shredded.length === 0) return { exitCode: 0, out: 'no deleted tenant is past its grace period\n', err: '' };
     const lines = shredded.map((s) => `tenant ${s.tenantId}: ${s.keysDestroyed} data keys destroyed; its encrypted data is unreadable\n`);
-    return { exitCode: 0, out: lines.join(''), err: '' };
+    return { exitCode: 0, out: `${lines.join('')}\`gatehouse tenants purge-due\` deletes their remaining rows (the gateway does it hourly)\n`, err: '' };
   });
 }

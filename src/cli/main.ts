@@ -7,10 +7,12 @@ import { Command } from 'commander';
 import { startGateway } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { formatApply, runApply } from './apply.js';
-import { auditVerify } from './audit.js';
+import { auditExportHead, auditPublicKey, auditVerify } from './audit.js';
 import { billingClosePeriod } from './billing.js';
 import { runExport } from './export.js';
 import { runRotateDataKey, runRotateMaster, runShredDue, type CommandReport } from './keys.js';
+import { runPurgeDue } from './tenants.js';
+import { runMaintenance, runMigrate } from './maintenance.js';
 
 function report(r: CommandReport): void {
   process.stdout.write(r.out);
@@ -73,6 +75,21 @@ export async function main(argv: string[]): Promise<void> {
     .version('0.1.0');
   program.command('start').description('start the gateway (embedded store unless DATABASE_URL is set)').action(start);
   program.command('check-config').description('validate the configuration and exit').action(checkConfig);
+  const monthsAhead = (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new Error(`--months-ahead must be an integer, got "${v}"`);
+    return n;
+  };
+  program
+    .command('migrate')
+    .description("apply the schema migrations and make the coming months' usage partitions (run with the schema owner's DATABASE_URL)")
+    .option('--months-ahead <n>', 'months of usage partitions made ahead (default metering.partitionMonthsAhead)', monthsAhead)
+    .action(async (o: { monthsAhead?: number }) => report(await runMigrate(o.monthsAhead === undefined ? {} : { monthsAhead: o.monthsAhead })));
+  program
+    .command('maintenance')
+    .description("usage upkeep as the schema owner: partitions ahead, raw events past retention deleted, expired partitions dropped (run daily from cron)")
+    .option('--months-ahead <n>', 'months of usage partitions made ahead (default metering.partitionMonthsAhead)', monthsAhead)
+    .action(async (o: { monthsAhead?: number }) => report(await runMaintenance(o.monthsAhead === undefined ? {} : { monthsAhead: o.monthsAhead })));
   program
     .command('apply')
     .description('make tenants, teams, domains, policies and keys match a tenants file (new key secrets are printed once)')
@@ -93,14 +110,33 @@ export async function main(argv: string[]): Promise<void> {
       if (o.output === undefined) process.stdout.write(text);
       else await writeFile(o.output, text, { mode: 0o600 });
     });
-  program
-    .command('audit')
-    .description('audit log tools')
+  const audit = program.command('audit').description('audit log tools');
+  audit
     .command('verify')
-    .description("check a tenant's hash-chained audit log; exit 1 naming the first broken entry")
-    .requiredOption('--tenant <slug|id>', 'the tenant')
-    .action(async (o: { tenant: string }) => {
-      process.exitCode = await auditVerify(o.tenant);
+    .description(
+      "check a tenant's hash-chained audit log (exit 1 naming the first broken entry); with --heads, also against signed heads " +
+        'kept outside the database (exit 1 on a cut tail, a rewritten chain or a forged head)',
+    )
+    .option('--tenant <slug|id|platform>', 'the tenant (required without --heads; with it, only that chain)')
+    .option('--heads <file>', 'signed heads (JSON lines from export-head or audit.headExport) to check against')
+    .option('--public-key <file...>', 'also trust these head signing keys (PEM from `audit public-key`)')
+    .action(async (o: { tenant?: string; heads?: string; publicKey?: string[] }) => {
+      process.exitCode = await auditVerify({ tenant: o.tenant, heads: o.heads, publicKeys: o.publicKey ?? [] });
+    });
+  audit
+    .command('export-head')
+    .description('append the signed head of one chain (--tenant) or of every chain (--all) to a file kept outside the database')
+    .option('--tenant <slug|id|platform>', 'one chain')
+    .option('--all', "every tenant's chain and the platform scope's")
+    .requiredOption('--out <file>', 'the heads file (appended to, never truncated)')
+    .action(async (o: { tenant?: string; all?: boolean; out: string }) => {
+      process.exitCode = await auditExportHead(o);
+    });
+  audit
+    .command('public-key')
+    .description('print the Ed25519 public key (PEM) that verifies exported audit heads; derived from GATEHOUSE_MASTER_KEY')
+    .action(async () => {
+      process.stdout.write(await auditPublicKey());
     });
   const keys = program.command('keys').description('master key and tenant data key management');
   keys
@@ -119,6 +155,13 @@ export async function main(argv: string[]): Promise<void> {
     .command('shred-due')
     .description('destroy the data keys of deleted tenants whose grace period has passed (crypto-shredding)')
     .action(async () => report(await runShredDue()));
+  program
+    .command('tenants')
+    .description('tenant lifecycle')
+    .command('purge-due')
+    .description("delete the remaining rows of deleted tenants whose data keys are shredded (audit trail, invoices and the tenant record are kept)")
+    .option('--include-unbilled', 'also purge tenants with usage no issued invoice covers yet')
+    .action(async (o: { includeUnbilled?: boolean }) => report(await runPurgeDue({ includeUnbilled: o.includeUnbilled === true })));
   program
     .command('billing')
     .description('billing tools')

@@ -2,6 +2,8 @@
  * Providers and deployments: cross-reference checks and resolution into the `Deployment`
  * records the router uses. Pure and synchronous; secrets are resolved beforehand by the loader.
  */
+import { DEFAULT_BASE_URLS } from '../providers/base-urls.js';
+import { AWS_REGION } from '../providers/bedrock/region.js';
 import type { Deployment, Prices } from '../providers/types.js';
 import { builtInMockProvider, DEFAULT_MOCK_BEHAVIOUR, demoDeployments, MOCK_PROVIDER } from './defaults.js';
 import type { PathSegment } from './errors.js';
@@ -10,12 +12,6 @@ import type { ResolvedAwsCredentials, ResolvedProvider } from './types.js';
 
 /** Collects an issue at a path inside the configuration (the loader knows where it came from). */
 export type Report = (path: PathSegment[], message: string) => void;
-
-const OPENAI_BASE_URL = 'https://api.openai.com/v1';
-const AWS_REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
-/** The Gemini adapter appends `/v1beta/models/...` itself. */
-const GEMINI_BASE_URL = 'https://generativelanguage.googleapis.com';
-const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
 
 /**
  * @param apiKeys resolved credentials by provider index (absent: none configured or unresolvable)
@@ -52,7 +48,7 @@ function resolveProvider(p: ProviderConfig, i: number, apiKey: string, builtIn: 
   let baseUrl = p.baseUrl;
   switch (p.kind) {
     case 'openai':
-      baseUrl ??= OPENAI_BASE_URL;
+      baseUrl ??= DEFAULT_BASE_URLS.openai;
       break;
     case 'azure':
       if (baseUrl === undefined) {
@@ -64,7 +60,7 @@ function resolveProvider(p: ProviderConfig, i: number, apiKey: string, builtIn: 
       if (baseUrl === undefined) report(at('baseUrl'), 'required for kind "openai-compatible"');
       break;
     case 'gemini':
-      baseUrl ??= GEMINI_BASE_URL;
+      baseUrl ??= DEFAULT_BASE_URLS.gemini;
       break;
     case 'mock':
       break;
@@ -74,7 +70,7 @@ function resolveProvider(p: ProviderConfig, i: number, apiKey: string, builtIn: 
       if (p.apiKey !== undefined) report(at('apiKey'), 'not used by kind "bedrock" (requests are signed with aws credentials)');
       break;
     case 'anthropic':
-      baseUrl ??= ANTHROPIC_BASE_URL;
+      baseUrl ??= DEFAULT_BASE_URLS.anthropic;
       break;
   }
   if (p.aws !== undefined && p.kind !== 'bedrock') report(at('aws'), `only used by kind "bedrock", not "${p.kind}"`);
@@ -193,6 +189,8 @@ export function resolveDeployments(
     };
     if (d.routingWeight !== undefined) deployment.routingWeight = d.routingWeight;
     if (d.attemptTimeoutMs !== undefined) deployment.attemptTimeoutMs = d.attemptTimeoutMs;
+    // Tighter than the provider's timeout only: the body timeout never exceeds it.
+    if (d.streamIdleTimeoutMs !== undefined) deployment.streamIdleTimeoutMs = Math.min(d.streamIdleTimeoutMs, provider.timeoutMs);
     if (provider.apiVersion !== undefined) deployment.apiVersion = provider.apiVersion;
     if (provider.kind === 'bedrock') {
       const region = d.awsRegion ?? provider.aws?.region ?? (AWS_REGION.test(d.region) ? d.region : undefined);

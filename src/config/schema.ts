@@ -6,7 +6,9 @@
 import { z } from 'zod';
 import { cidrProblem } from '../admin/schemas/net.js';
 import { tenantCacheSchema } from '../cache/settings.js';
+import { tenantLogsSchema } from '../logs/settings.js';
 import { planRulesSchema } from '../limits/rules-schema.js';
+import { AWS_REGION } from '../providers/bedrock/region.js';
 import { SCOPES } from '../tenancy/types.js';
 
 const slug = z
@@ -41,7 +43,7 @@ const mockBehaviour = z
 
 const awsRegion = z
   .string()
-  .regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'an AWS region name such as us-east-1')
+  .regex(AWS_REGION, 'an AWS region name such as us-east-1')
   .describe('an AWS region name (e.g. us-east-1)');
 
 /** Kind 'bedrock': requests are SigV4-signed with these (by reference, like apiKey). */
@@ -105,6 +107,11 @@ const deployment = z
     routingWeight: z.number().int().min(1).max(1_000_000).optional(),
     /** One attempt on this deployment until response headers; overrides routing's per-model value. */
     attemptTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+    /**
+     * A streamed response that sends nothing for this long (after its headers) is ended with an
+     * error event and its upstream call cancelled; never retried. Default: the provider's timeoutMs.
+     */
+    streamIdleTimeoutMs: z.number().int().min(100).max(3_600_000).optional(),
   })
   .strict();
 
@@ -260,6 +267,8 @@ const tenant = z
       .optional(),
     /** Response cache opt-in (src/cache/); absent: leave the stored setting (off for a new tenant). */
     cache: tenantCacheSchema.optional(),
+    /** Request log opt-in (src/logs/); absent: leave the stored setting (off for a new tenant). */
+    logs: tenantLogsSchema.optional(),
   })
   .strict();
 
@@ -362,9 +371,14 @@ export const configSchema = z
         replicas: z.number().int().min(1).max(10_000).default(1),
         /** Output tokens reserved (and sent upstream as max_tokens) when a request sets none. */
         defaultMaxOutputTokens: z.number().int().min(1).max(10_000_000).default(4096),
+        /**
+         * With Redis: lease of a reservation (concurrency slot, pending day/month amount), renewed
+         * every third of it while the request lives. A killed replica's slots come back within it.
+         */
+        leaseMs: z.number().int().min(1000).max(3_600_000).default(30_000),
       })
       .strict()
-      .default({ defaultMaxOutputTokens: 4096, redisTimeoutMs: 1000, replicas: 1 }),
+      .default({ defaultMaxOutputTokens: 4096, redisTimeoutMs: 1000, replicas: 1, leaseMs: 30_000 }),
     /** Security rules not tied to one feature. */
     security: z
       .object({
@@ -433,14 +447,20 @@ export const configSchema = z
         segmentBytes: z.number().int().min(64 * 1024).max(1024 ** 3).default(16 * 1024 * 1024),
         /** Events per shipped batch. */
         batchSize: z.number().int().min(1).max(50_000).default(5000),
-        /** An idle shipper waits this long for more events before shipping, ms. */
-        shipLingerMs: z.number().int().min(0).max(60_000).default(50),
+        /**
+         * After the first event following a quiet spell, the shipper waits this long for more before
+         * shipping, ms: the lag of usage views at low traffic, and what bounds the per-batch cost
+         * (a transaction, a statement plan, a checkpoint fsync) to one batch per interval.
+         */
+        shipLingerMs: z.number().int().min(0).max(60_000).default(500),
         /** Tenant transactions of one batch in parallel. */
         shipConcurrency: z.number().int().min(1).max(64).default(4),
         /** Raw-event retention for tenants without a usageRetentionDays setting. */
         retentionDays: z.number().int().min(1).max(36_500).default(90),
         /** Longest raw-event retention any tenant may set; older monthly partitions are dropped. */
         maxRetentionDays: z.number().int().min(1).max(36_500).default(400),
+        /** Monthly partitions of the raw events made ahead of the current month (by the owner: the gateway or `gatehouse maintenance`). */
+        partitionMonthsAhead: z.number().int().min(1).max(24).default(2),
       })
       .strict()
       .refine((m) => m.retentionDays <= m.maxRetentionDays, { message: 'retentionDays must not exceed maxRetentionDays' })
@@ -451,10 +471,72 @@ export const configSchema = z
         spoolMaxBytes: 1024 ** 3,
         segmentBytes: 16 * 1024 * 1024,
         batchSize: 5000,
-        shipLingerMs: 50,
+        shipLingerMs: 500,
         shipConcurrency: 4,
         retentionDays: 90,
         maxRetentionDays: 400,
+        partitionMonthsAhead: 2,
+      }),
+    /** Deleted tenants (README "Commands": deleting a tenant). */
+    tenantDeletion: z
+      .object({
+        /**
+         * After shredding, the hourly job purges a deleted tenant's rows, but waits while it has
+         * usage no issued invoice covers (its last month, until `billing close-period` issues it).
+         * true: purge anyway (you do not bill with Gatehouse).
+         */
+        purgeUnbilledUsage: z.boolean().default(false),
+      })
+      .strict()
+      .default({ purgeUnbilledUsage: false }),
+    /** The audit log (README "Audit log"). */
+    audit: z
+      .object({
+        /**
+         * Append each chain's signed head to `dir/audit-heads.jsonl` every `intervalSeconds` (only
+         * heads that moved), so a cut tail or a rewritten chain shows against a copy the database
+         * owner cannot reach. `dir` is relative to dataDir; point it at another volume. Off when absent.
+         */
+        headExport: z
+          .object({
+            dir: z.string().min(1),
+            intervalSeconds: z.number().int().min(10).max(86_400).default(300),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
+    /**
+     * Stored request logs (src/logs/, README "Request logs"); tenants opt in with `tenants[].logs`.
+     * Entries are queued in memory and written in batches off the request path (best-effort).
+     */
+    requestLogs: z
+      .object({
+        /** Content text kept per entry (request and response together); the rest is cut and flagged. */
+        maxEntryBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+        /** Response bytes copied while they pass to the client (SSE frames of a stream included). */
+        maxCaptureBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(256 * 1024),
+        /** Entries waiting for the writer at most; beyond it (or maxQueuedBytes) entries are dropped and counted. */
+        maxQueued: z.number().int().min(1).max(1_000_000).default(10_000),
+        /** Bytes waiting entries may hold on to (request bodies, captured responses). */
+        maxQueuedBytes: z.number().int().min(1024 * 1024).max(2 ** 36).default(64 * 1024 * 1024),
+        /** Entries per tenant transaction. */
+        batchSize: z.number().int().min(1).max(10_000).default(200),
+        /** How often the writer drains the queue, ms. */
+        flushIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+        /** How often entries past each tenant's retention are deleted, ms. */
+        retentionIntervalMs: z.number().int().min(1000).max(86_400_000).default(3_600_000),
+      })
+      .strict()
+      .default({
+        maxEntryBytes: 64 * 1024,
+        maxCaptureBytes: 256 * 1024,
+        maxQueued: 10_000,
+        maxQueuedBytes: 64 * 1024 * 1024,
+        batchSize: 200,
+        flushIntervalMs: 1000,
+        retentionIntervalMs: 3_600_000,
       }),
     /** Budget alerts, forecasts and anomalies, delivered as signed webhooks (README "Alerts and webhooks"). */
     alerts: z
@@ -475,6 +557,8 @@ export const configSchema = z
         /** Anomaly: least excess over the expected hour, in currency units and in requests. */
         anomalyMinCost: z.number().min(0).max(1_000_000).default(1),
         anomalyMinRequests: z.number().int().min(0).max(100_000_000).default(100),
+        /** Days resolved alerts and finished webhook deliveries are kept (a tenant's alert settings may override it). */
+        retentionDays: z.number().int().min(1).max(3650).default(90),
       })
       .strict()
       .default({
@@ -488,7 +572,29 @@ export const configSchema = z
         anomalyZ: 4,
         anomalyMinCost: 1,
         anomalyMinRequests: 100,
+        retentionDays: 90,
       }),
+    /** Price versions and closing billing periods (README "Usage, invoices and chargeback"). */
+    billing: z
+      .object({
+        /** How often the price book is re-read for versions added by other replicas, seconds (0: only at start and on this replica's changes). */
+        priceRefreshSeconds: z.number().int().min(0).max(86_400).default(30),
+        /**
+         * Issues every tenant's invoice for the month that ended in its time zone, `graceMinutes`
+         * after its end (for events still in spools), checking every `intervalMinutes`. Safe on any
+         * number of replicas: one invoice per tenant and month (unique), audited once.
+         */
+        autoClose: z
+          .object({
+            enabled: z.boolean().default(true),
+            intervalMinutes: z.number().int().min(1).max(1440).default(15),
+            graceMinutes: z.number().int().min(0).max(10_080).default(60),
+          })
+          .strict()
+          .default({ enabled: true, intervalMinutes: 15, graceMinutes: 60 }),
+      })
+      .strict()
+      .default({ priceRefreshSeconds: 30, autoClose: { enabled: true, intervalMinutes: 15, graceMinutes: 60 } }),
   })
   .strict();
 

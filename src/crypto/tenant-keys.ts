@@ -110,6 +110,16 @@ export async function dataKeyForEncryption(tx: TenantTx, keys: Keyring): Promise
   throw new EncryptError('key_unavailable', `tenant ${tx.tenantId}: no usable data key after rotation`);
 }
 
+/**
+ * The active data key counted for `uses` encryptions at once (a batch), or null when that takes
+ * more than one step (no key yet, fewer than `uses` left before rotation, shredding scheduled):
+ * the caller then encrypts one by one through dataKeyForEncryption, which handles those.
+ */
+export async function dataKeyForEncryptions(tx: TenantTx, keys: Keyring, uses: number): Promise<{ version: number; dataKey: Buffer } | null> {
+  const key = await dataKeysRepo.useActive(tx, keys.rotateAfter, uses);
+  return key === null ? null : { version: key.version, dataKey: await unwrap(keys, tx.tenantId, key, 'encrypt') };
+}
+
 /** The data key of `version` for decryption; the row is read every time so destruction is seen. */
 export async function dataKeyForDecryption(tx: TenantTx, keys: Keyring, version: number): Promise<Buffer> {
   const key = await dataKeysRepo.get(tx, version);

@@ -14,7 +14,7 @@ import { jwtSubject, verifyJwt, type TrustedIssuer } from './jwt.js';
 
 /** Most capable first: the first of these a token carries is its admin role. */
 const TENANT_PRECEDENCE: readonly TenantRole[] = ['tenant_admin', 'tenant_developer', 'tenant_billing', 'tenant_auditor', 'tenant_viewer'];
-const PLATFORM_PRECEDENCE: readonly PlatformRole[] = ['platform_admin', 'platform_auditor'];
+const PLATFORM_PRECEDENCE: readonly PlatformRole[] = ['platform_admin', 'platform_billing', 'platform_auditor'];
 
 export interface AdminJwtSources {
   /** The tenant issuers of the current snapshot, by `iss`. */

@@ -3,7 +3,7 @@
  * roles act only inside the one tenant their credential is bound to.
  */
 
-export const PLATFORM_ROLES = ['platform_admin', 'platform_auditor'] as const;
+export const PLATFORM_ROLES = ['platform_admin', 'platform_auditor', 'platform_billing'] as const;
 export const TENANT_ROLES = ['tenant_admin', 'tenant_developer', 'tenant_billing', 'tenant_viewer', 'tenant_auditor'] as const;
 export const ROLES = [...PLATFORM_ROLES, ...TENANT_ROLES] as const;
 

@@ -66,15 +66,23 @@ function modelMatches(models: readonly string[] | null, model: string): boolean 
   return false;
 }
 
-/** The rules of this tenant that apply to this request, with the subject each counts for. */
+/**
+ * The rules of this tenant that apply to this request, with the subject each counts for. A key
+ * made by rotating another counts as the first key of its rotation chain (`keyLineage`): the
+ * rules written for any key of the chain apply to all of them, on one counter.
+ */
 export function applicableRules(limits: TenantLimits, s: Subjects): { rule: LimitRule; subject: string }[] {
   const out: { rule: LimitRule; subject: string }[] = [];
+  const lineage = limits.keyLineage;
   for (const rule of limits.rules) {
     // Storage quotas count what a tenant holds, checked by the admin API: a request never charges them.
     if (STORAGE_METRICS.has(rule.metric)) continue;
-    const subject = subjectOf(rule.scope, s);
+    let subject = subjectOf(rule.scope, s);
     if (subject === undefined) continue; // e.g. a team rule and a key without a team
-    if (rule.subject !== null && rule.subject !== subject) continue;
+    if (lineage !== undefined && rule.scope === 'key' && subject !== null) {
+      subject = lineage.get(subject) ?? subject;
+      if (rule.subject !== null && (lineage.get(rule.subject) ?? rule.subject) !== subject) continue;
+    } else if (rule.subject !== null && rule.subject !== subject) continue;
     if (!modelMatches(rule.models, s.model)) continue;
     out.push({ rule, subject: subject ?? '-' });
   }
@@ -103,6 +111,7 @@ function amountOf(metric: Metric, a: Estimate | Actual): number {
       return a.computeUnits;
     case 'config_objects':
     case 'cache_bytes':
+    case 'log_bytes':
       return 0; // never reached: applicableRules leaves storage quotas out
   }
 }
@@ -124,6 +133,16 @@ function currentWindow(nowMs: number, timeZone: string, window: 'day' | 'month')
   return w;
 }
 
+/** The prefix of every counter of one rule: `gh:{<tenant>}:<rule id>`. */
+export function counterBase(tenantId: string, ruleId: string): string {
+  return `gh:{${tenantId}}:${ruleId}`;
+}
+
+/** A day/month counter's key: the window's id names the period, so a new period is a new key. */
+export function windowKey(base: string, periodId: string, subject: string | null): string {
+  return `${base}:${periodId}:${subject ?? '-'}`;
+}
+
 /** `gh:{tenant}:rule` per rule of a tenant's limits, built once per snapshot object. */
 const basesByLimits = new WeakMap<TenantLimits, Map<LimitRule, string>>();
 
@@ -135,10 +154,18 @@ function baseOf(limits: TenantLimits, rule: LimitRule, tenantId: string): string
   }
   let base = bases.get(rule);
   if (base === undefined) {
-    base = `gh:{${tenantId}}:${rule.id}`;
+    base = counterBase(tenantId, rule.id);
     bases.set(rule, base);
   }
   return base;
+}
+
+/**
+ * The key of a day/month rule's counter, as chargeFor below builds it (through its cached base):
+ * for readers of the counters outside admission (forecasts). `subject` is '-' for tenant rules.
+ */
+export function calendarCounterKey(tenantId: string, ruleId: string, windowId: string, subject: string): string {
+  return `gh:{${tenantId}}:${ruleId}:${windowId}:${subject}`;
 }
 
 /**
@@ -155,7 +182,7 @@ function chargeFor(limits: TenantLimits, rule: LimitRule, subject: string, s: Su
   }
   if (window === 'day' || window === 'month') {
     const w = currentWindow(nowMs, timeZone, window);
-    return { kind: 'window', key: `${base}:${w.id}:${subject}`, limit: rule.limit, resetAt: w.resetAt, amount };
+    return { kind: 'window', key: windowKey(base, w.id, subject), limit: rule.limit, resetAt: w.resetAt, amount };
   }
   return {
     kind: 'bucket',
@@ -236,6 +263,7 @@ const METRIC_LABEL: Record<Metric, string> = {
   concurrency: 'concurrent requests',
   config_objects: 'configuration objects',
   cache_bytes: 'response cache bytes',
+  log_bytes: 'request log bytes',
 };
 
 const SCOPE_LABEL: Record<LimitScope, string> = {

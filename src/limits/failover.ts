@@ -12,10 +12,23 @@
  * hands it back to `settle` (no per-reservation state here). A settle meant for Redis that cannot
  * be delivered is kept (bounded) and replayed when Redis is back; settles are idempotent per
  * reservation id, so a replay never counts twice. `settle` never rejects.
+ *
+ * Reservations on Redis get the lease keeper's short lease and are held by it until settled
+ * (src/limits/leases.ts); local ones keep the caller's lease (a process that dies takes its
+ * memory with it, so there is nothing to give back).
+ *
+ * Fail open must not grant a day's quota afresh: the local counters would start from zero. So
+ * the wrapper remembers, per day/month counter, how much of it Redis last reported taken (from
+ * every reservation's `remaining`), and seeds the local counter with this instance's share of
+ * that the first time the counter is used locally. A counter this instance never saw from Redis
+ * (it started during the outage) is seeded from the ledger (usage rollups), once per tenant and
+ * outage; the first local reservation of a tenant waits for that read, at most `ledgerWaitMs`.
  */
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
-import type { Charge, FailMode, LimitBackend, ReserveResult } from './types.js';
+import type { LeaseKeeper } from './leases.js';
+import type { WindowSeed } from './redis-backend.js';
+import type { Charge, FailMode, LimitBackend, ReserveResult, WindowCounterState } from './types.js';
 import { LimitsUnavailableError } from './unavailable.js';
 
 export type LimitsState = 'up' | 'down';
@@ -26,11 +39,26 @@ export type FailoverReserveResult = ReserveResult & { readonly via: Via };
 /** A shared backend that can be probed (the Redis backend). */
 export interface ProbedBackend extends LimitBackend {
   ping(): Promise<void>;
+  peekWindows?(keys: readonly string[]): Promise<ReadonlyMap<string, WindowCounterState>>;
+}
+
+/** A local backend whose day/month counters can be seeded (the memory backend). */
+export interface SeedableBackend extends LimitBackend {
+  /** Raises the window counter `key` to at least `used` (creating it), never lowers it. */
+  seedWindow(key: string, used: number, resetAt: number): void;
 }
 
 export interface FailoverOptions {
   primary: ProbedBackend;
-  fallback: LimitBackend;
+  fallback: SeedableBackend;
+  /** Keeps the leases of reservations on the primary alive; absent: the caller's lease, no renewal. */
+  leases?: LeaseKeeper;
+  /** One tenant's day/month usage from the ledger, for counters Redis was never seen to report. */
+  ledger?: (tenantId: string) => Promise<readonly WindowSeed[]>;
+  /** How long the first local reservation of a tenant waits for its ledger read. Default 1,000 ms. */
+  ledgerWaitMs?: number;
+  /** Day/month counters whose last Redis figure is remembered; the oldest are forgotten. Default 100,000. */
+  maxRemembered?: number;
   onStateChange?: (state: LimitsState) => void;
   logger?: Logger;
   /** How often a down primary is probed. Default 1,000 ms. */
@@ -54,6 +82,9 @@ export interface FailoverStats {
   droppedSettles: number;
   replayedSettles: number;
   pendingSettles: number;
+  /** Local day/month counters seeded from Redis's last figures, and tenants seeded from the ledger. */
+  seededFromRedis: number;
+  seededFromLedger: number;
 }
 
 export interface FailoverLimits {
@@ -61,6 +92,11 @@ export interface FailoverLimits {
   settle(via: Via, reservationId: string, charges: readonly Charge[], used: readonly number[]): Promise<void>;
   state(): LimitsState;
   stats(): FailoverStats;
+  /**
+   * The shared counters while the primary is up; null while it is down (the local fallback's
+   * counters are this replica's share only, not the fleet's).
+   */
+  peekWindows(keys: readonly string[]): Promise<ReadonlyMap<string, WindowCounterState> | null>;
   /** Stops probing and closes both backends. */
   close(): Promise<void>;
 }
@@ -88,6 +124,13 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The tenant of a counter key `gh:{<tenant>}:...`, or undefined. */
+function tenantOfKey(key: string): string | undefined {
+  const open = key.indexOf('{');
+  const close = key.indexOf('}', open);
+  return open === -1 || close === -1 ? undefined : key.slice(open + 1, close);
+}
+
 const RESOLVED = Promise.resolve();
 
 export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
@@ -96,6 +139,14 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
   const fraction = opts.fallbackShare ?? 1;
   if (!(fraction > 0 && fraction <= 1)) throw new Error('limits: fallbackShare must be in (0, 1]');
   const maxPending = opts.maxPendingSettles ?? 10_000;
+  const leases = opts.leases;
+  const ledger = opts.ledger;
+  const ledgerWaitMs = opts.ledgerWaitMs ?? 1_000;
+  const maxRemembered = opts.maxRemembered ?? 100_000;
+  /** Window counter key → units Redis last reported taken (settled + pending). */
+  const lastSeen = new Map<string, number>();
+  /** Tenants whose ledger figures were applied (or asked for) during this outage. */
+  const ledgerSeeded = new Map<string, Promise<void>>();
 
   let state: LimitsState = 'up';
   let probe: NodeJS.Timeout | undefined;
@@ -109,6 +160,8 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
     settleFailures: 0,
     droppedSettles: 0,
     replayedSettles: 0,
+    seededFromRedis: 0,
+    seededFromLedger: 0,
   };
 
   function notify(next: LimitsState): void {
@@ -136,6 +189,8 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
     probe = undefined;
     logger?.info({ replaying: pending.length }, 'limits: Redis reachable again');
     notify('up');
+    // The next outage reads the ledger afresh: Redis's figures moved meanwhile.
+    ledgerSeeded.clear();
     const replay = pending;
     pending = [];
     for (const p of replay) {
@@ -186,6 +241,63 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
       );
   }
 
+  /** What Redis says is taken of each day/month counter, kept for a later fail-open. */
+  function remember(charges: readonly Charge[], result: ReserveResult): void {
+    for (let i = 0; i < charges.length; i++) {
+      const c = charges[i] as Charge;
+      if (c.kind !== 'window') continue;
+      const state = result.states[i];
+      if (state === undefined) continue;
+      // remaining is after this reservation when admitted, before it when refused; 0 means full.
+      const taken = Math.max(0, c.limit - state.remaining);
+      if (!lastSeen.has(c.key) && lastSeen.size >= maxRemembered) {
+        const oldest = lastSeen.keys().next();
+        if (oldest.done !== true) lastSeen.delete(oldest.value);
+      }
+      lastSeen.set(c.key, taken);
+    }
+  }
+
+  /** Applies one tenant's ledger figures to the local counters, once per outage; never rejects. */
+  function seedFromLedger(tenantId: string): Promise<void> {
+    let seeding = ledgerSeeded.get(tenantId);
+    if (seeding === undefined) {
+      seeding = Promise.resolve()
+        .then(() => (ledger as NonNullable<typeof ledger>)(tenantId))
+        .then(
+          (entries) => {
+            for (const e of entries) fallback.seedWindow(e.key, Math.ceil(e.used * fraction), e.resetAt);
+            counts.seededFromLedger++;
+          },
+          (err: unknown) => logger?.warn({ err: message(err), tenant: tenantId }, 'limits: reading the ledger to seed local counters failed'),
+        );
+      ledgerSeeded.set(tenantId, seeding);
+    }
+    return seeding;
+  }
+
+  /** Seeds the local day/month counters this reservation uses before their first local use. */
+  async function seedLocal(charges: readonly Charge[]): Promise<void> {
+    let unseenTenant: string | undefined;
+    for (const c of charges) {
+      if (c.kind !== 'window') continue;
+      const seen = lastSeen.get(c.key);
+      if (seen !== undefined) {
+        // This instance's share of what the whole fleet had taken, like its share of the limit.
+        fallback.seedWindow(c.key, Math.ceil(seen * fraction), c.resetAt);
+        lastSeen.delete(c.key);
+        counts.seededFromRedis++;
+      } else if (ledger !== undefined) {
+        unseenTenant ??= tenantOfKey(c.key);
+      }
+    }
+    if (unseenTenant === undefined) return;
+    const seeding = seedFromLedger(unseenTenant);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([seeding, new Promise<void>((resolve) => (timer = setTimeout(resolve, ledgerWaitMs)))]);
+    clearTimeout(timer);
+  }
+
   async function reserve(
     reservationId: string,
     charges: readonly Charge[],
@@ -194,7 +306,9 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
   ): Promise<FailoverReserveResult> {
     if (state === 'up') {
       try {
-        const result = await primary.reserve(reservationId, charges, leaseMs);
+        const result = await primary.reserve(reservationId, charges, leases === undefined ? leaseMs : Math.min(leaseMs, leases.leaseMs));
+        remember(charges, result);
+        if (result.ok) leases?.hold(reservationId, charges, leaseMs);
         return { ...result, via: 'primary' };
       } catch (err) {
         if (!(err instanceof LimitsUnavailableError)) throw err;
@@ -208,12 +322,14 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
       });
     }
     counts.fallbackReservations++;
+    await seedLocal(charges);
     const result = await fallback.reserve(reservationId, localCharges(charges, fraction), leaseMs);
     return { ...result, via: 'fallback' };
   }
 
   function settle(via: Via, reservationId: string, charges: readonly Charge[], used: readonly number[]): Promise<void> {
     if (via === 'primary') {
+      leases?.release(reservationId);
       const p = { id: reservationId, charges, used };
       if (state === 'down') {
         keep(p);
@@ -233,15 +349,28 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
     }
   }
 
+  async function peekWindows(keys: readonly string[]): Promise<ReadonlyMap<string, WindowCounterState> | null> {
+    if (state !== 'up' || primary.peekWindows === undefined) return null;
+    try {
+      return await primary.peekWindows(keys);
+    } catch (err) {
+      if (!(err instanceof LimitsUnavailableError)) throw err;
+      markDown(err);
+      return null;
+    }
+  }
+
   return {
     reserve,
     settle,
+    peekWindows,
     state: () => state,
     stats: () => ({ state, ...counts, pendingSettles: pending.length }),
     async close() {
       closed = true;
       clearInterval(probe);
       probe = undefined;
+      leases?.close();
       await Promise.all([primary.close(), fallback.close()]);
     },
   };

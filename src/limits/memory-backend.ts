@@ -14,7 +14,7 @@
  * checked against its counter's state before the request, as the Redis script does.
  */
 import { CONCURRENCY_RETRY_MAX_MS, CONCURRENCY_RETRY_MIN_MS, LEVEL_EPSILON, units } from './semantics.js';
-import type { Charge, ChargeState, LimitBackend, ReserveResult } from './types.js';
+import type { Charge, ChargeState, LimitBackend, ReserveResult, WindowCounterState } from './types.js';
 
 export interface MemoryBackendOptions {
   /** Epoch ms; injectable for tests. Default Date.now. */
@@ -27,6 +27,14 @@ export interface MemoryLimitBackend extends LimitBackend {
   readonly kind: 'memory';
   reserve(reservationId: string, charges: readonly Charge[], leaseMs: number): ReserveResult;
   settle(reservationId: string, charges: readonly Charge[], used: readonly number[]): void;
+  /**
+   * Raises a day/month counter's settled usage to at least `used` (creating the counter), never
+   * lowers it: fail-open counters start from what Redis or the ledger last knew (failover.ts),
+   * and a single instance's from the ledger after a restart.
+   */
+  seedWindow(key: string, used: number, resetAt: number): void;
+  /** Window counters by key (expired reservations dropped first); absent keys have none. */
+  peekWindows(keys: readonly string[]): Map<string, WindowCounterState>;
   stats(): { buckets: number; windows: number; concurrency: number; evicted: number };
 }
 
@@ -345,10 +353,31 @@ export function createMemoryBackend(opts: MemoryBackendOptions = {}): MemoryLimi
     }
   }
 
+  function seedWindow(key: string, used: number, resetAt: number): void {
+    if (resetAt <= clock()) return;
+    const w = windowFor({ kind: 'window', key, limit: 0, resetAt, amount: 0 });
+    const u = units(used);
+    if (u > w.used) w.used = u;
+  }
+
+  function peekWindows(keys: readonly string[]): Map<string, WindowCounterState> {
+    const now = clock();
+    const out = new Map<string, WindowCounterState>();
+    for (const key of keys) {
+      const w = windows.get(key);
+      if (w === undefined) continue;
+      purgeWindow(w, now);
+      out.set(key, { used: w.used, pending: w.pending });
+    }
+    return out;
+  }
+
   return {
     kind: 'memory',
     reserve,
     settle,
+    seedWindow,
+    peekWindows,
     stats: () => ({ buckets: buckets.size, windows: windows.size, concurrency: concurrency.size, evicted }),
     close: async () => {
       buckets.clear();

@@ -15,15 +15,21 @@
  *                `<key>|l`   zset  <id> → lease expiry
  *   concurrency  `<key>`     zset  <id> → lease expiry
  *   settled id   `<first key>#s:<id>`  string, lives SETTLED_TTL_MS (idempotent settle)
+ *   seed marker  `gh:{<tenant>}:seeded`  string: the Redis run id the tenant's day/month counters
+ *                were last reseeded from the ledger under (lives SEED_MARKER_TTL_MS)
  * Every key carries a PEXPIRE (bucket: until full + margin; window: until reset + lease + margin;
  * concurrency: lease + margin), so Redis memory stays bounded.
+ *
+ * Leases are short (src/limits/leases.ts renews those of live requests in one round trip per
+ * interval), so the concurrency slots and pending window reservations of a process that died
+ * come back within one lease.
  *
  * Reservation ids must be unique per reservation and chosen by the gateway: an id a client can
  * repeat would let two requests share one reservation. The keys of one request must be distinct.
  */
 import { Redis } from 'ioredis';
 import { CONCURRENCY_RETRY_MAX_MS, CONCURRENCY_RETRY_MIN_MS, LEVEL_EPSILON, SETTLED_TTL_MS, units } from './semantics.js';
-import type { Charge, ChargeState, LimitBackend, ReserveResult } from './types.js';
+import type { Charge, ChargeState, LimitBackend, ReserveResult, WindowCounterState } from './types.js';
 import { LimitsUnavailableError } from './unavailable.js';
 
 export interface RedisBackendOptions {
@@ -34,6 +40,18 @@ export interface RedisBackendOptions {
   connectTimeoutMs?: number;
   /** Default 250 ms: a dead or stalled Redis must not stall requests. */
   commandTimeoutMs?: number;
+  /**
+   * The ledger's usage of one tenant's current day/month windows (src/billing/limit-seeds.ts, handed in by app.ts). Given,
+   * a reservation with day/month charges first checks that its tenant's counters were seeded
+   * since this Redis run started (a marker key in the same script); when they were not (Redis
+   * restarted, failed over or was flushed: DESIGN §12), the tenant's counters are raised to the
+   * ledger's figures and the reservation retried. One ledger read per tenant and Redis run.
+   */
+  ledger?: (tenantId: string) => Promise<readonly WindowSeed[]>;
+  /** Told when reseeding a tenant fails (the reservation then goes ahead on Redis's own counts). */
+  onSeedError?: (tenantId: string, err: unknown) => void;
+  /** Told of each tenant reseeded: how many counters the ledger raised. */
+  onSeeded?: (tenantId: string, raised: number) => void;
 }
 
 export interface RedisLimitBackend extends LimitBackend {
@@ -45,8 +63,32 @@ export interface RedisLimitBackend extends LimitBackend {
    * never rejects, or attach a handler.
    */
   settle(reservationId: string, charges: readonly Charge[], used: readonly number[]): Promise<void>;
+  /**
+   * Extends the leases of live reservations to `leaseMs` from now (Redis time), all of them in
+   * one round trip (a pipeline of one script call per tenant hash tag). A reservation that was
+   * settled, or whose lease already lapsed and was purged, is not brought back. Resolves with
+   * the number of leases extended.
+   */
+  renew(held: readonly HeldLeases[], leaseMs: number): Promise<number>;
+  /**
+   * Raises day/month window counters of one tenant to at least the given usage (never lowers
+   * one) and marks the tenant seeded for this Redis run (`seedMarkerKey`). All keys must carry
+   * the same tenant hash tag. Resolves with the number of counters raised.
+   */
+  seedWindows(marker: string, entries: readonly WindowSeed[]): Promise<number>;
+  /**
+   * The Redis server's run id (`INFO server`), read on every (re)connection: a new run id means
+   * a restarted or failed-over server whose counters may have lost writes. '' when unknown.
+   */
+  runId(): Promise<string>;
   /** One PING; rejects with LimitsUnavailableError when Redis cannot answer. */
   ping(): Promise<void>;
+  /**
+   * Window counters by key, read in one pipelined round trip (HMGET u p) without running the
+   * reserve script: reservations whose lease expired stay counted until the next reserve on
+   * that key purges them (a dead replica's requests, for at most their lease).
+   */
+  peekWindows(keys: readonly string[]): Promise<Map<string, WindowCounterState>>;
   /**
    * Waits until the connection is ready, at most the connect timeout; rejects on the first
    * connection error. Reserve and settle wait for it until the first connection succeeded, so
@@ -54,6 +96,40 @@ export interface RedisLimitBackend extends LimitBackend {
    */
   ready(): Promise<void>;
 }
+
+/** Reservations whose leases a process keeps alive (src/limits/leases.ts). */
+export interface HeldLeases {
+  id: string;
+  charges: readonly Charge[];
+}
+
+/** One day/month counter's usage as the ledger knows it (src/billing/limit-seeds.ts, handed in by app.ts). */
+export interface WindowSeed {
+  /** The window counter's key (`Charge.key` of a window charge). */
+  key: string;
+  /** Usage to raise the counter to, at least. */
+  used: number;
+  /** Epoch ms when the window ends (the counter's expiry follows it). */
+  resetAt: number;
+}
+
+/**
+ * Per tenant, whether its day/month counters were reseeded from the ledger since this Redis run
+ * started (DESIGN §12). Holds the run id it was seeded under; expires, so an idle tenant's
+ * marker does not live forever (an expired marker costs one more ledger read, nothing else).
+ */
+export const SEED_MARKER_SUFFIX = ':seeded';
+export const SEED_MARKER_TTL_MS = 7 * 24 * 3_600_000;
+
+/** `gh:{tenant}:seeded` for any charge key `gh:{tenant}:...`; undefined when the key has no hash tag. */
+export function seedMarkerKey(chargeKey: string): string | undefined {
+  const close = chargeKey.indexOf('}');
+  if (close === -1 || chargeKey.indexOf('{') === -1) return undefined;
+  return chargeKey.slice(0, close + 1) + SEED_MARKER_SUFFIX;
+}
+
+/** Reply of the reserve script when the tenant's counters must be reseeded first. */
+export const UNSEEDED = -2;
 
 /** Extra key lifetime beyond the computed need: absorbs clock skew between gateway and Redis. */
 const MARGIN_MS = 60_000;
@@ -73,12 +149,15 @@ end
 `;
 
 /**
- * KEYS: per charge, bucket <key>; window <key>, <key>|l; concurrency <key>.
- * ARGV: id, leaseMs, retryMin, retryMax, margin, epsilon, then per charge: kind (b|w|c), limit,
- * p1 (bucket: burst; window: resetAt), p2 (bucket: periodMs), amount.
- * Returns {failed (0-based, -1 when admitted), retryAfterMs, remaining1, resetMs1, ...}.
+ * KEYS: per charge, bucket <key>; window <key>, <key>|l; concurrency <key>; then, when ARGV[7]
+ * is not '-', the tenant's seed marker.
+ * ARGV: id, leaseMs, retryMin, retryMax, margin, epsilon, runId ('-': no seed check; '': any
+ * marker will do), then per charge: kind (b|w|c), limit, p1 (bucket: burst; window: resetAt),
+ * p2 (bucket: periodMs), amount.
+ * Returns {failed (0-based, -1 when admitted, -2 when the tenant must be reseeded first and
+ * nothing was reserved), retryAfterMs, remaining1, resetMs1, ...}.
  */
-const RESERVE_LUA = `-- gatehouse limits reserve v1
+const RESERVE_LUA = `-- gatehouse limits reserve v2
 ${LUA_HELPERS}
 local function purge(key, lkey, now)
   local gone = redis.call('ZRANGEBYSCORE', lkey, '-inf', now)
@@ -99,14 +178,20 @@ local id = ARGV[1]
 local lease = tonumber(ARGV[2])
 local rmin, rmax = tonumber(ARGV[3]), tonumber(ARGV[4])
 local margin, eps = tonumber(ARGV[5]), tonumber(ARGV[6])
+local run = ARGV[7]
+local n = (#ARGV - 7) / 5
+if run ~= '-' then
+  -- Day/month counters after a restart, failover or flush: reseed from the ledger first.
+  local seeded = redis.call('GET', KEYS[#KEYS])
+  if not seeded or (run ~= '' and seeded ~= run) then return { -2, 0 } end
+end
 local now = clock()
-local n = (#ARGV - 6) / 5
 local at, vals, stamps = {}, {}, {}
 local failed, retry = -1, 0
 local k = 1
 
 for i = 1, n do
-  local a = 7 + (i - 1) * 5
+  local a = 8 + (i - 1) * 5
   local kind, limit, p1, p2, amount = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
   at[i] = k
   local ok, r = true, 0
@@ -157,7 +242,7 @@ local take = failed < 0
 local expiry = now + lease
 local out = { failed, retry > 1 and retry or 1 }
 for i = 1, n do
-  local a = 7 + (i - 1) * 5
+  local a = 8 + (i - 1) * 5
   local kind, limit, p1, p2 = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   local amount = take and tonumber(ARGV[a + 4]) or 0
   local key = KEYS[at[i]]
@@ -258,11 +343,67 @@ end
 return 1
 `;
 
+/**
+ * KEYS: lease sets (a window's `<key>|l`, a concurrency `<key>`), all of one tenant. ARGV:
+ * leaseMs, margin, then per key: how many ids follow, the ids. Only ids still in their set get
+ * the new expiry (XX): a settled or purged reservation stays gone.
+ */
+const RENEW_LUA = `-- gatehouse limits renew v1
+${LUA_HELPERS}
+local lease, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
+local expiry = fmt(clock() + lease)
+local a, renewed = 3, 0
+for k = 1, #KEYS do
+  local count = tonumber(ARGV[a])
+  a = a + 1
+  for j = 1, count do
+    renewed = renewed + redis.call('ZADD', KEYS[k], 'XX', 'CH', expiry, ARGV[a])
+    a = a + 1
+  end
+  extend(KEYS[k], lease + margin)
+end
+return renewed
+`;
+
+/**
+ * KEYS: the tenant's seed marker, then window counters. ARGV: runId, markerTtl, margin, then per
+ * counter: used, resetAt. Raises each counter's settled usage to `used` when below (the larger of
+ * Redis and the ledger, DESIGN §12), then marks the tenant seeded under runId. Returns how many
+ * counters were raised.
+ */
+const SEED_LUA = `-- gatehouse limits seed v1
+${LUA_HELPERS}
+local margin = tonumber(ARGV[3])
+local now = clock()
+local raised = 0
+for k = 2, #KEYS do
+  local a = 4 + (k - 2) * 2
+  local used, reset = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local left = math.ceil(reset - now)
+  if left > 0 then
+    local u = tonumber(redis.call('HGET', KEYS[k], 'u')) or 0
+    if used > u then
+      redis.call('HSET', KEYS[k], 'u', int(used))
+      raised = raised + 1
+    end
+    extend(KEYS[k], left + margin)
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return raised
+`;
+
 type Arg = string | number;
 
 interface ScriptClient {
-  gatehouseLimitsReserveV1(...args: Arg[]): Promise<unknown>;
+  gatehouseLimitsReserveV2(...args: Arg[]): Promise<unknown>;
   gatehouseLimitsSettleV1(...args: Arg[]): Promise<unknown>;
+  gatehouseLimitsSeedV1(...args: Arg[]): Promise<unknown>;
+}
+
+interface ScriptPipeline {
+  gatehouseLimitsRenewV1(...args: Arg[]): ScriptPipeline;
+  exec(): Promise<[Error | null, unknown][] | null>;
 }
 
 /** Server-side refusals that mean "cannot serve now", not "your command is wrong". */
@@ -285,17 +426,60 @@ function pushParams(argv: Arg[], c: Charge): void {
   else argv.push('c', c.limit, 0, 0);
 }
 
+/** The lease sets of one reservation's charges (buckets hold no lease). */
+function leaseKeys(charges: readonly Charge[]): string[] {
+  const keys: string[] = [];
+  for (const c of charges) {
+    if (c.kind === 'window') keys.push(c.key + LEASES_SUFFIX);
+    else if (c.kind === 'concurrency') keys.push(c.key);
+  }
+  return keys;
+}
+
+/** The `{...}` hash tag of a key (every key of one tenant shares it), or '' when it has none. */
+function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open === -1) return '';
+  const close = key.indexOf('}', open);
+  return close === -1 ? '' : key.slice(open, close + 1);
+}
+
+/** Renew script arguments per hash tag: lease set → ids holding a lease in it. */
+function renewGroups(held: readonly HeldLeases[]): Map<string, Map<string, string[]>> {
+  const groups = new Map<string, Map<string, string[]>>();
+  for (const h of held) {
+    for (const key of leaseKeys(h.charges)) {
+      const tag = hashTag(key);
+      let sets = groups.get(tag);
+      if (sets === undefined) groups.set(tag, (sets = new Map()));
+      const ids = sets.get(key);
+      if (ids === undefined) sets.set(key, [h.id]);
+      else ids.push(h.id);
+    }
+  }
+  return groups;
+}
+
 function toNumber(v: unknown): number {
   return typeof v === 'number' ? v : Number(v);
 }
 
-function parseReserve(reply: unknown, n: number): ReserveResult {
+function parseReserve(reply: unknown, n: number): ReserveResult | typeof UNSEEDED {
+  if (Array.isArray(reply) && reply.length === 2 && toNumber(reply[0]) === UNSEEDED) return UNSEEDED;
   if (!Array.isArray(reply) || reply.length !== 2 + 2 * n) throw new Error('limits: unexpected reply from the reserve script');
   const states = new Array<ChargeState>(n);
   for (let i = 0; i < n; i++) states[i] = { remaining: toNumber(reply[2 + 2 * i]), resetMs: toNumber(reply[3 + 2 * i]) };
   const failed = toNumber(reply[0]);
   if (failed < 0) return { ok: true, states };
   return { ok: false, failed, states, retryAfterMs: toNumber(reply[1]) };
+}
+
+/** After a failed reseed, a tenant is not retried for this long (requests go ahead meanwhile). */
+const SEED_RETRY_MS = 10_000;
+const MAX_SEED_FAILURES = 10_000;
+
+function tenantOfMarker(marker: string): string {
+  return marker.slice(marker.indexOf('{') + 1, marker.indexOf('}'));
 }
 
 export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend {
@@ -317,39 +501,109 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
   // Connection errors surface through commands (and the failover wrapper logs them); without
   // a listener ioredis would print each reconnect failure.
   client.on('error', () => {});
-  client.defineCommand('gatehouseLimitsReserveV1', { lua: RESERVE_LUA });
+  client.defineCommand('gatehouseLimitsReserveV2', { lua: RESERVE_LUA });
   client.defineCommand('gatehouseLimitsSettleV1', { lua: SETTLE_LUA });
+  client.defineCommand('gatehouseLimitsRenewV1', { lua: RENEW_LUA });
+  client.defineCommand('gatehouseLimitsSeedV1', { lua: SEED_LUA });
   const scripts = client as unknown as ScriptClient;
+  const ledger = opts.ledger;
+
+  // The server's run id, read on every (re)connection before any reservation uses it: after a
+  // failover the new primary has another run id, and its replicated counters may lack the last
+  // writes, so every tenant is reseeded even though its marker was replicated.
+  let run = '';
+  let runFetch: Promise<void> | undefined;
+  async function fetchRunId(): Promise<void> {
+    try {
+      const info = await client.info('server');
+      run = /run_id:([0-9a-f]+)/.exec(info)?.[1] ?? '';
+    } catch {
+      run = ''; // INFO refused (renamed command): a missing marker still triggers a reseed
+    } finally {
+      runFetch = undefined;
+    }
+  }
   let everReady = false;
-  client.once('ready', () => {
+  client.on('ready', () => {
     everReady = true;
+    if (ledger !== undefined) runFetch = fetchRunId();
   });
+
+  const seeding = new Map<string, Promise<void>>();
+  const seedFailedAt = new Map<string, number>();
+
+  /** Reseeds one tenant's windows from the ledger; once at a time per tenant. Never rejects. */
+  function reseed(marker: string): Promise<void> {
+    let pending = seeding.get(marker);
+    if (pending !== undefined) return pending;
+    const tenantId = tenantOfMarker(marker);
+    pending = (async () => {
+      try {
+        const entries = await (ledger as NonNullable<typeof ledger>)(tenantId);
+        const raised = await seedWindows(marker, entries);
+        seedFailedAt.delete(marker);
+        opts.onSeeded?.(tenantId, raised);
+      } catch (err) {
+        if (seedFailedAt.size >= MAX_SEED_FAILURES) seedFailedAt.clear();
+        seedFailedAt.set(marker, Date.now());
+        opts.onSeedError?.(tenantId, err);
+      } finally {
+        seeding.delete(marker);
+      }
+    })();
+    seeding.set(marker, pending);
+    return pending;
+  }
+
+  /** The tenant's seed marker when this reservation must check it, else undefined. */
+  function markerFor(charges: readonly Charge[]): string | undefined {
+    if (ledger === undefined) return undefined;
+    for (const c of charges) {
+      if (c.kind !== 'window') continue;
+      const marker = seedMarkerKey(c.key);
+      if (marker === undefined) return undefined;
+      const failedAt = seedFailedAt.get(marker);
+      if (failedAt !== undefined && Date.now() - failedAt < SEED_RETRY_MS) return undefined;
+      return marker;
+    }
+    return undefined;
+  }
 
   async function reserve(reservationId: string, charges: readonly Charge[], leaseMs: number): Promise<ReserveResult> {
     const n = charges.length;
     if (n === 0) return { ok: true, states: [] };
-    const keys: string[] = [];
-    const argv: Arg[] = [
-      reservationId,
-      Math.max(1, Math.ceil(leaseMs)),
-      CONCURRENCY_RETRY_MIN_MS,
-      CONCURRENCY_RETRY_MAX_MS,
-      MARGIN_MS,
-      LEVEL_EPSILON,
-    ];
-    for (const c of charges) {
-      pushKeys(keys, c);
-      pushParams(argv, c);
-      argv.push(units(c.amount));
-    }
     if (!everReady) await ready();
-    let reply: unknown;
-    try {
-      reply = await scripts.gatehouseLimitsReserveV1(keys.length, ...keys, ...argv);
-    } catch (err) {
-      throw classify(err);
+    if (runFetch !== undefined) await runFetch;
+    // At most one reseed per call: a second "unseeded" (the server changed again meanwhile)
+    // goes ahead on Redis's counts rather than stalling the request.
+    for (let attempt = 0; ; attempt++) {
+      const marker = attempt === 0 ? markerFor(charges) : undefined;
+      const keys: string[] = [];
+      const argv: Arg[] = [
+        reservationId,
+        Math.max(1, Math.ceil(leaseMs)),
+        CONCURRENCY_RETRY_MIN_MS,
+        CONCURRENCY_RETRY_MAX_MS,
+        MARGIN_MS,
+        LEVEL_EPSILON,
+        marker === undefined ? '-' : run,
+      ];
+      for (const c of charges) {
+        pushKeys(keys, c);
+        pushParams(argv, c);
+        argv.push(units(c.amount));
+      }
+      if (marker !== undefined) keys.push(marker);
+      let reply: unknown;
+      try {
+        reply = await scripts.gatehouseLimitsReserveV2(keys.length, ...keys, ...argv);
+      } catch (err) {
+        throw classify(err);
+      }
+      const result = parseReserve(reply, n);
+      if (result !== UNSEEDED) return result;
+      await reseed(marker as string);
     }
-    return parseReserve(reply, n);
   }
 
   async function settle(reservationId: string, charges: readonly Charge[], used: readonly number[]): Promise<void> {
@@ -370,6 +624,77 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
     } catch (err) {
       throw classify(err);
     }
+  }
+
+  async function renew(held: readonly HeldLeases[], leaseMs: number): Promise<number> {
+    const groups = renewGroups(held);
+    if (groups.size === 0) return 0;
+    const lease = Math.max(1, Math.ceil(leaseMs));
+    const pipeline = client.pipeline() as unknown as ScriptPipeline;
+    for (const sets of groups.values()) {
+      const keys: string[] = [];
+      const argv: Arg[] = [lease, MARGIN_MS];
+      for (const [key, ids] of sets) {
+        keys.push(key);
+        argv.push(ids.length, ...ids);
+      }
+      pipeline.gatehouseLimitsRenewV1(keys.length, ...keys, ...argv);
+    }
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await pipeline.exec();
+    } catch (err) {
+      throw classify(err);
+    }
+    let renewed = 0;
+    for (const [err, value] of replies ?? []) {
+      if (err !== null) throw classify(err);
+      renewed += toNumber(value);
+    }
+    return renewed;
+  }
+
+  async function seedWindows(marker: string, entries: readonly WindowSeed[]): Promise<number> {
+    const keys: string[] = [marker];
+    const argv: Arg[] = [run, SEED_MARKER_TTL_MS, MARGIN_MS];
+    for (const e of entries) {
+      keys.push(e.key);
+      argv.push(units(e.used), Math.ceil(e.resetAt));
+    }
+    try {
+      return toNumber(await scripts.gatehouseLimitsSeedV1(keys.length, ...keys, ...argv));
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  async function peekWindows(keys: readonly string[]): Promise<Map<string, WindowCounterState>> {
+    const out = new Map<string, WindowCounterState>();
+    if (keys.length === 0) return out;
+    if (!everReady) await ready();
+    const pipeline = client.pipeline();
+    for (const key of keys) pipeline.hmget(key, 'u', 'p');
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await pipeline.exec();
+    } catch (err) {
+      throw classify(err);
+    }
+    keys.forEach((key, i) => {
+      const [err, value] = replies?.[i] ?? [null, null];
+      if (err !== null || !Array.isArray(value)) return;
+      const [u, p] = value as (string | null)[];
+      if (u === null && p === null) return;
+      out.set(key, { used: Number(u ?? 0), pending: Math.max(0, Number(p ?? 0)) });
+    });
+    return out;
+  }
+
+  async function runId(): Promise<string> {
+    if (!everReady) await ready();
+    if (runFetch !== undefined) await runFetch;
+    else if (ledger === undefined) await fetchRunId();
+    return run;
   }
 
   async function ping(): Promise<void> {
@@ -412,5 +737,5 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
     }
   }
 
-  return { kind: 'redis', reserve, settle, ping, ready, close };
+  return { kind: 'redis', reserve, settle, renew, seedWindows, runId, ping, peekWindows, ready, close };
 }

@@ -5,19 +5,22 @@
  */
 import type { Logger } from 'pino';
 import { createFailoverBackend, type FailoverStats, type Via } from './failover.js';
+import { createLeaseKeeper, type LeaseKeeperStats } from './leases.js';
 import { createMemoryBackend } from './memory-backend.js';
-import { createRedisBackend } from './redis-backend.js';
-import type { Charge, FailMode, ReserveResult } from './types.js';
+import { createRedisBackend, type WindowSeed } from './redis-backend.js';
+import type { Charge, CounterReader, FailMode, ReserveResult } from './types.js';
 
 export type ServiceReserveResult = ReserveResult & { readonly via?: Via };
 
-export interface LimitService {
+export interface LimitService extends CounterReader {
   readonly kind: 'memory' | 'redis';
   reserve(id: string, charges: readonly Charge[], leaseMs: number, failMode: FailMode): ServiceReserveResult | Promise<ServiceReserveResult>;
   /** Hands the reservation back to the backend that made it (`via`); never throws. */
   settle(id: string, charges: readonly Charge[], used: readonly number[], via: Via | undefined): void;
   /** Redis mode only: whether Redis is reachable, and the fallback counters. */
   stats(): FailoverStats | undefined;
+  /** Redis mode only: the reservations whose leases this process keeps alive. */
+  leaseStats(): LeaseKeeperStats | undefined;
   close(): Promise<void>;
 }
 
@@ -31,6 +34,17 @@ export interface LimitServiceOptions {
   onStateChange?: (state: 'up' | 'down') => void;
   /** In-process counters' clock (tests); the admission stage must use the same one. */
   now?: () => number;
+  /**
+   * Redis mode: lease of a reservation on Redis, renewed while its request lives (leases.ts).
+   * A killed process's concurrency slots and pending reservations come back within it.
+   */
+  leaseMs?: number;
+  /**
+   * Redis mode: one tenant's day/month usage from the ledger (src/billing/limit-seeds.ts): reseeds Redis after a
+   * restart, failover or flush, and seeds the fail-open counters of a tenant Redis was never
+   * seen to report (DESIGN §12).
+   */
+  ledger?: (tenantId: string) => Promise<readonly WindowSeed[]>;
 }
 
 export function createLimitService(opts: LimitServiceOptions): LimitService {
@@ -40,17 +54,32 @@ export function createLimitService(opts: LimitServiceOptions): LimitService {
       kind: 'memory',
       reserve: (id, charges, leaseMs) => memory.reserve(id, charges, leaseMs),
       settle: (id, charges, used) => memory.settle(id, charges, used),
+      peekWindows: async (keys) => memory.peekWindows(keys),
       stats: () => undefined,
+      leaseStats: () => undefined,
       close: () => memory.close(),
     };
   }
+  const { logger, ledger } = opts;
+  const redis = createRedisBackend({
+    url: opts.redisUrl,
+    ...(opts.redisTimeoutMs !== undefined ? { commandTimeoutMs: opts.redisTimeoutMs } : {}),
+    ...(ledger !== undefined
+      ? {
+          ledger,
+          onSeeded: (tenant: string, raised: number) => logger.debug({ tenant, raised }, 'limits: day/month counters reseeded from the ledger'),
+          onSeedError: (tenant: string, err: unknown) =>
+            logger.error({ tenant, err: err instanceof Error ? err.message : String(err) }, 'limits: reseeding counters from the ledger failed; using Redis counts'),
+        }
+      : {}),
+  });
+  const leases = createLeaseKeeper({ backend: redis, logger, ...(opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {}) });
   const failover = createFailoverBackend({
-    primary: createRedisBackend({
-      url: opts.redisUrl,
-      ...(opts.redisTimeoutMs !== undefined ? { commandTimeoutMs: opts.redisTimeoutMs } : {}),
-    }),
+    primary: redis,
     fallback: createMemoryBackend(),
-    logger: opts.logger,
+    leases,
+    ...(ledger !== undefined ? { ledger } : {}),
+    logger,
     ...(opts.fallbackShare !== undefined ? { fallbackShare: opts.fallbackShare } : {}),
     ...(opts.onStateChange !== undefined ? { onStateChange: opts.onStateChange } : {}),
   });
@@ -58,7 +87,9 @@ export function createLimitService(opts: LimitServiceOptions): LimitService {
     kind: 'redis',
     reserve: (id, charges, leaseMs, failMode) => failover.reserve(id, charges, leaseMs, failMode),
     settle: (id, charges, used, via) => void failover.settle(via ?? 'primary', id, charges, used),
+    peekWindows: (keys) => failover.peekWindows(keys),
     stats: () => failover.stats(),
+    leaseStats: () => leases.stats(),
     close: () => failover.close(),
   };
 }

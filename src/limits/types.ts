@@ -15,6 +15,9 @@
  * `cache_bytes` is a storage quota too: the bytes of response-cache entries a tenant may hold
  * (src/cache/), checked when an entry is stored; a full cache stores nothing more until entries
  * expire. Same shape as `config_objects`.
+ * `log_bytes` is a storage quota as well: the bytes of stored request logs (src/logs/) a tenant may
+ * hold, checked when a batch of entries is written; past it new entries are dropped (and counted),
+ * never the request. Retention frees room. Same shape again.
  */
 export const METRICS = [
   'requests',
@@ -26,6 +29,7 @@ export const METRICS = [
   'concurrency',
   'config_objects',
   'cache_bytes',
+  'log_bytes',
 ] as const;
 export type Metric = (typeof METRICS)[number];
 
@@ -39,7 +43,7 @@ export type LimitWindow = (typeof WINDOWS)[number];
 export const RATE_WINDOWS: readonly LimitWindow[] = ['second', 'minute', 'hour'];
 
 /** Quotas on what a tenant stores, checked where objects are created, never by admission. */
-export const STORAGE_METRICS: ReadonlySet<Metric> = new Set<Metric>(['config_objects', 'cache_bytes']);
+export const STORAGE_METRICS: ReadonlySet<Metric> = new Set<Metric>(['config_objects', 'cache_bytes', 'log_bytes']);
 
 /** Who a counter belongs to: the tightest applicable rule decides. */
 export const LIMIT_SCOPES = ['tenant', 'team', 'key', 'user'] as const;
@@ -72,6 +76,18 @@ export interface LimitRule {
   models: readonly string[] | null;
 }
 
+/**
+ * Who set a tenant's rule: the platform (a platform admin, `gatehouse apply`, the configuration
+ * file), which may set any value, or the tenant (its roles write within the plan only).
+ */
+export type RuleOwner = 'platform' | 'tenant';
+
+/** A tenant's own rule with its provenance. */
+export interface OwnedRule extends LimitRule {
+  /** Absent (sources built by hand, tests): enforced as written, like a platform's. */
+  owner?: RuleOwner;
+}
+
 /** What a tenant does when its remaining budget cannot cover a request's worst case. */
 export type BudgetAction = 'reject' | 'clamp';
 
@@ -86,6 +102,11 @@ export interface TenantLimits {
   /** IANA time zone for calendar windows, e.g. 'Europe/Berlin'. */
   timeZone: string;
   budgetAction: BudgetAction;
+  /**
+   * Key id → the first key of its rotation chain, for keys made by rotating another (absent when
+   * none were): key-scoped rules and counters follow a key through its rotations.
+   */
+  keyLineage?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -155,6 +176,21 @@ export interface LimitBackend {
    */
   settle(reservationId: string, charges: readonly Charge[], used: readonly number[]): void | Promise<void>;
   close(): Promise<void>;
+}
+
+/** A calendar window counter as it stands: settled usage and what unexpired reservations hold. */
+export interface WindowCounterState {
+  used: number;
+  pending: number;
+}
+
+/**
+ * Reads window counters without changing them (forecasts: reservations of requests in flight or
+ * queued). Keys as `Charge.key`; a key without a counter is absent from the answer; null when the
+ * counters cannot be read now (the shared backend is down).
+ */
+export interface CounterReader {
+  peekWindows(keys: readonly string[]): Promise<ReadonlyMap<string, WindowCounterState> | null>;
 }
 
 /** Per deployment: what admission does when the shared backend (Redis) cannot be reached. */

@@ -50,7 +50,7 @@ export function endUserOf(ctx: RequestContext): string | null {
   return user !== undefined && user.length <= MAX_TEXT ? user : null;
 }
 
-function uuidOrNull(s: string | null | undefined): string | null {
+export function uuidOrNull(s: string | null | undefined): string | null {
   return typeof s === 'string' && UUID.test(s) ? s : null;
 }
 
@@ -75,7 +75,8 @@ export interface EventClock {
  * The request's usage event. Tokens: provider-reported usage wins; a stream cut off (or a
  * success without usage) is flagged `usageEstimated` with the prompt estimated and one output
  * token per chunk that passed; a refusal or an upstream error without usage used nothing. Cost:
- * the serving deployment's prices, the same formula as admission (zero when no token was used).
+ * the serving deployment's prices, the same formula as admission (zero when no token was used),
+ * and the price-book version those prices are (read in the same step: src/billing/price-follower.ts).
  */
 export function buildUsageEvent(ctx: RequestContext, outcome: RequestOutcome, clock: EventClock, eventId: string = randomUUID()): UsageEvent | undefined {
   const tenant = ctx.tenant;
@@ -119,7 +120,7 @@ export function buildUsageEvent(ctx: RequestContext, outcome: RequestOutcome, cl
     outputTokens: output,
     cachedTokens: Math.min(cached, input),
     costMicros: cost,
-    priceVersion: null,
+    priceVersion: d?.priceVersion ?? null,
     latencyMs: Math.max(0, Math.round(Number(clock.endHr - ctx.startedAt) / 1e6)),
     ttftMs: streamed && firstByteAt !== undefined ? Math.max(0, Math.round(Number(firstByteAt - ctx.startedAt) / 1e6)) : null,
     status: outcome.status,

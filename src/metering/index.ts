@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Completion } from '../pipeline/context.js';
 import type { Store } from '../store/index.js';
 import { buildUsageEvent, encodeEvent } from './event.js';
-import { startMaintenance, type Maintenance, type RetentionOptions } from './maintenance.js';
+import { startMaintenance, type Maintenance, type MaintenanceStats, type RetentionOptions } from './maintenance.js';
 import { startShipper, type Shipper, type ShipperStats } from './shipper.js';
 import { openSpool, type Spool, type SpoolStats } from './spool.js';
 
@@ -42,6 +42,8 @@ export interface Metering {
   accepting(): boolean;
   record: Completion;
   stats(): MeteringStats;
+  /** The partition upkeep (or, without owner rights, the partition check): last result. */
+  maintenance(): MaintenanceStats;
   /** Ships everything spooled so far (tests, benchmarks). */
   drain(timeoutMs?: number): Promise<void>;
   /** After the server drained: ships for a moment, then leaves the rest in the spool. */
@@ -85,6 +87,7 @@ export async function startMetering(opts: MeteringOptions): Promise<Metering> {
     accepting: () => spool.accepting(),
     record,
     stats: () => ({ spool: spool.stats(), shipper: shipper.stats(), writeFailures }),
+    maintenance: () => maintenance.stats(),
     drain: (timeoutMs) => shipper.drain(timeoutMs),
     async close(): Promise<void> {
       await maintenance.stop();

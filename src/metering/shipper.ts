@@ -82,6 +82,18 @@ export function startShipper(opts: ShipperOptions): Shipper {
       };
     });
   let stopWaiting: (() => void) | undefined;
+  // The linger gathers events into one batch: each batch costs a transaction, a statement plan
+  // and a checkpoint fsync, so a trickle of requests must not ship one small batch per event.
+  // Only drain() and close() cut it short (appends do not).
+  let stopLinger: (() => void) | undefined;
+  const linger = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      stopLinger = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    }).finally(() => (stopLinger = undefined));
 
   const ship = async (batch: ReadBatch): Promise<void> => {
     const byTenant = new Map<string, UsageEvent[]>();
@@ -115,7 +127,7 @@ export function startShipper(opts: ShipperOptions): Shipper {
         const batch = await spool.read(opts.batchSize);
         if (batch.records.length === 0) {
           await idle(1_000);
-          if (!stopping) await sleep(opts.lingerMs);
+          if (!stopping) await linger(opts.lingerMs);
           continue;
         }
         pending = batch;
@@ -154,6 +166,7 @@ export function startShipper(opts: ShipperOptions): Shipper {
       while (spool.stats().backlogBytes > 0) {
         if (Date.now() > deadline) throw new Error(`usage backlog did not drain in ${timeoutMs} ms`);
         wake?.();
+        stopLinger?.();
         await sleep(10);
       }
     },
@@ -161,6 +174,7 @@ export function startShipper(opts: ShipperOptions): Shipper {
     async close(): Promise<void> {
       stopping = true;
       wake?.();
+      stopLinger?.();
       stopWaiting?.();
       await running;
     },

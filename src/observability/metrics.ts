@@ -16,6 +16,13 @@ export interface GatewayMetrics {
   watchLimits(read: () => LimitsHealth | undefined): void;
   /** Reports the usage spool and shipper at scrape time. */
   watchMetering(read: () => MeteringHealth | undefined): void;
+  watchUsageMaintenance(read: () => UsageMaintenanceHealth | undefined): void;
+}
+
+export interface UsageMaintenanceHealth {
+  mode: 'owner' | 'check' | 'unknown';
+  missingPartitions: number;
+  failures: number;
 }
 
 export interface MeteringHealth {
@@ -24,6 +31,7 @@ export interface MeteringHealth {
   segments: number;
   spooled: number;
   shipped: number;
+  batches: number;
   shipFailures: number;
   shipperUp: boolean;
   writeFailures: number;
@@ -96,12 +104,34 @@ export function createMetrics(): GatewayMetrics {
   meteringGauge('gatehouse_usage_spool_segments', 'Usage spool segment files.', (h) => h.segments);
   meteringGauge('gatehouse_usage_events_spooled', 'Usage events appended to the spool by this process.', (h) => h.spooled);
   meteringGauge('gatehouse_usage_events_shipped', 'Usage events shipped to the store by this process (replays included).', (h) => h.shipped);
+  meteringGauge('gatehouse_usage_batches_shipped', 'Usage batches shipped to the store by this process (events shipped / batches = batch size).', (h) => h.batches);
   meteringGauge('gatehouse_usage_ship_failures', 'Failed attempts to ship a usage batch (retried).', (h) => h.shipFailures);
   meteringGauge('gatehouse_usage_shipper_up', '1 while usage batches reach the store, 0 while shipping fails and the spool grows.', (h) =>
     h.shipperUp ? 1 : 0,
   );
   meteringGauge('gatehouse_usage_write_failures', 'Usage events that could not be spooled (their responses were cut).', (h) => h.writeFailures);
   meteringGauge('gatehouse_usage_spool_corrupt_records', 'Spool records skipped as corrupt while shipping.', (h) => h.corrupt);
+  let readMaintenance: () => UsageMaintenanceHealth | undefined = () => undefined;
+  const maintenanceGauge = (name: string, help: string, pick: (h: UsageMaintenanceHealth) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const health = readMaintenance();
+        if (health !== undefined && health.mode !== 'unknown') this.set(pick(health));
+      },
+    });
+  };
+  maintenanceGauge(
+    'gatehouse_usage_partitions_missing',
+    "Of this and next UTC month, how many have no usage_events partition (their events land in the default partition): run `gatehouse maintenance` as the schema owner.",
+    (h) => h.missingPartitions,
+  );
+  maintenanceGauge('gatehouse_usage_maintenance_owner', '1 when this gateway makes the usage partitions itself, 0 when it only checks them (it does not own the schema).', (h) =>
+    h.mode === 'owner' ? 1 : 0,
+  );
+  maintenanceGauge('gatehouse_usage_maintenance_failures', 'Usage maintenance or partition-check runs that failed.', (h) => h.failures);
   return {
     registry,
     observeOverhead: (seconds) => overhead.observe(seconds),
@@ -112,6 +142,9 @@ export function createMetrics(): GatewayMetrics {
     },
     watchMetering: (read) => {
       readMetering = read;
+    },
+    watchUsageMaintenance: (read) => {
+      readMaintenance = read;
     },
   };
 }

@@ -24,6 +24,7 @@ import {
   type Subjects,
 } from '../limits/admission.js';
 import { promptTokens } from '../limits/tokens.js';
+import { isThrottleRule } from '../limits/throttle.js';
 import type { Via } from '../limits/failover.js';
 import type { LimitService, ServiceReserveResult } from '../limits/service.js';
 import type { ChargeState, FailMode, ReserveResult, TenantLimits } from '../limits/types.js';
@@ -158,6 +159,16 @@ function refusal(planned: readonly Planned[], result: Extract<ReserveResult, { o
   const rule = failed.rule;
   const retryAfterS = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
   const headers = { ...rateHeaders(planned, result.states), 'retry-after': String(retryAfterS) };
+  if (isThrottleRule(rule)) {
+    // Names neither the alert nor the rate: a developer's key learns what happened and that it ends.
+    const what = rule.metric === 'cost' ? 'spend' : 'traffic';
+    return new GatewayError(
+      'anomaly_throttled',
+      `Throttled: this tenant's ${what} is far above its usual pattern, so requests are admitted at a reduced rate ` +
+        `until it is back to normal or an administrator resolves the anomaly alert. Retry after ${retryAfterS} s.`,
+      { headers },
+    );
+  }
   let code: ErrorCode = 'rate_limit_exceeded';
   let what = 'Rate limit reached';
   if (rule.metric === 'cost') {
@@ -196,7 +207,13 @@ export function admit(deps: AdmitDeps): Stage {
     return err;
   };
 
-  function settleLater(ctx: RequestContext, id: string, admission: Admission, d: Deployment, weight: number): void {
+  /** `capChoices`: a stream reserved output for this many choices (0: no cap). */
+  function settleLater(ctx: RequestContext, id: string, admission: Admission, d: Deployment, weight: number, capChoices: number): void {
+    // A stream is held to the output reserved for it (src/pipeline/output-cap.ts): a provider
+    // that ignores max_tokens must not take a budget past what was reserved.
+    if (capChoices > 0 && admission.estimate.outputTokens > 0) {
+      ctx.outputCap = { outputTokens: admission.estimate.outputTokens, choices: capChoices };
+    }
     addFinisher(ctx, (outcome: RequestOutcome, c: RequestContext) => {
       // Priced at the deployment that served: a retry or fallback (src/routing/) may have moved
       // the request to another deployment or model after this reservation was made for `d`.
@@ -233,7 +250,8 @@ export function admit(deps: AdmitDeps): Stage {
         return admission;
       }
       const failed = admission.planned[result.failed] as Planned;
-      const clampable = limits.budgetAction === 'clamp' && attempt < 3 && failed.charge.kind !== 'concurrency' && ctx.operation !== 'embeddings';
+      const clampable =
+        limits.budgetAction === 'clamp' && attempt < 3 && failed.charge.kind !== 'concurrency' && ctx.operation !== 'embeddings' && !isThrottleRule(failed.rule);
       if (!clampable) throw refuse(admission.planned, result);
       const room = (result.states[result.failed] as ChargeState).remaining;
       const fits = Math.floor(outputThatFits(failed.rule.metric, room, admission.estimate, d.prices, weight) / bound.choices);
@@ -273,6 +291,7 @@ export function admit(deps: AdmitDeps): Stage {
     if (tokens && !bound.explicit) setOutputBound(body, d.upstreamModel, bound.perChoice);
 
     const admission: Admission = { estimate, planned: planCharges(limits, rules, subjects, estimate, now()) };
+    const capChoices = tokens && body.stream === true ? bound.choices : 0;
     const id = nextId();
     const charges = admission.planned.map((p) => p.charge);
     // The common case stays synchronous (memory backend, request admitted): no promise, no await.
@@ -282,14 +301,14 @@ export function admit(deps: AdmitDeps): Stage {
         if (!result.ok) throw refuse(admission.planned, result);
         admission.via = result.via;
         ctx.extraHeaders = addExhaustion(rateHeaders(admission.planned, result.states), admission.planned, subjects.tenantId, deps.budgetExhaustsAt);
-        settleLater(ctx, id, admission, d, weight);
+        settleLater(ctx, id, admission, d, weight, capChoices);
       };
       if (pending instanceof Promise) return pending.then(accept);
       accept(pending);
       return;
     }
     return reserveWithClamp(ctx, id, limits, rules, subjects, admission, d, weight, bound).then((final) => {
-      settleLater(ctx, id, final, d, weight);
+      settleLater(ctx, id, final, d, weight, capChoices);
     });
   };
 }

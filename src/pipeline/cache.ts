@@ -54,7 +54,7 @@ export function cacheLookup(cache: ResponseCache, now: () => number = Date.now):
     if (tenant === undefined || operation === undefined || body === undefined || deployment === undefined) {
       throw new Error('cache ran before route');
     }
-    const state = cache.keys.peek(tenant.id);
+    const state = cache.keys.peek(tenant.id, tenant.updatedAtMs);
     const settings = state?.settings;
     if (settings === undefined) return;
     const control = parseCacheControl(ctx.headers['cache-control'], ctx.headers[CACHE_HEADER]);

@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { CacheFill } from '../cache/types.js';
+import type { LogCapture } from '../logs/entry.js';
 import type { CancelSignal } from '../providers/cancel.js';
 import type { Deployment, Operation, UpstreamResponse, Usage } from '../providers/types.js';
 import type { Slot } from '../limits/scheduler.js';
@@ -81,12 +82,19 @@ export interface RequestContext {
   /** Set when the upstream reports usage. */
   usage?: Usage;
   /**
+   * Set by admission when it reserved output tokens for a streamed answer (a token, spend or
+   * compute rule applies): the output-cap stage ends the stream once it passes them.
+   */
+  outputCap?: OutputCap;
+  /**
    * Set by a stage that answered the request itself, without the upstream ('cache': a response
    * cache hit, whose `upstream` is the cached answer). compose runs no stage after it.
    */
   answered?: 'cache';
   /** Set by the cache stage on a miss that may be stored: what the fill stage needs. */
   cacheFill?: CacheFill;
+  /** Set by the request-log stage when the tenant logs this request (src/logs/). */
+  requestLog?: LogCapture;
   /**
    * Work to run once the response is over: sent, failed, refused or abandoned by the client.
    * Stages that take something (a reservation, a scheduler slot) push its release here.
@@ -107,6 +115,12 @@ export interface RequestContext {
    * holds the last byte until it settles; a throw cuts the response instead of completing it.
    */
   completion?: Completion;
+}
+
+/** The output admission reserved for a streamed answer: `outputTokens` over `choices` choices. */
+export interface OutputCap {
+  outputTokens: number;
+  choices: number;
 }
 
 export interface RequestOutcome {

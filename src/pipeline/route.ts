@@ -9,7 +9,7 @@
 import { GatewayError } from '../errors.js';
 import type { Deployment, ModelKind, Operation } from '../providers/types.js';
 import { candidateDeployments, fallbackGroups } from '../routing/candidates.js';
-import { createRouter, type Router } from '../routing/router.js';
+import { createRouter, type Pick, type Router } from '../routing/router.js';
 import type { Registry } from '../tenancy/snapshot.js';
 import { modelNotFound, requireScope, type ScopeOptions } from './authorize.js';
 import type { RequestContext, Stage } from './context.js';
@@ -55,32 +55,24 @@ function fallbackPick(router: Router, registry: Registry, ctx: RequestContext, m
 export function route(registry: Registry, opts: RouteOptions = {}): Stage {
   const hook = opts.onAuthFailure;
   const router = opts.router ?? createRouter();
-  return function routeStage(ctx: RequestContext): void {
-    const model = ctx.model;
-    const tenant = ctx.tenant;
-    if (model === undefined || tenant === undefined || ctx.principal === undefined) {
-      throw new Error('route ran before body/authenticate');
-    }
-    const eligible = candidateDeployments(registry.current, tenant, model);
-    if (eligible === undefined) throw modelNotFound(model);
-    if (eligible.length === 0) {
-      throw new GatewayError(
-        'upstream_unavailable',
-        `No deployment of \`${model}\` is available in the regions this tenant allows.`,
-      );
-    }
-    const picked = router.pick(model, eligible);
+
+  /** The request's deployment from `picked`, else a fallback model's, else 503. */
+  function decide(ctx: RequestContext, model: string, eligible: readonly Deployment[], picked: Pick): void {
     let deployment = picked.deployment;
     if (deployment === undefined) {
       deployment = fallbackPick(router, registry, ctx, model, (eligible[0] as Deployment).kind);
       if (deployment === undefined) throw unavailable(model, picked.unavailableMs ?? 0);
     }
+    setOperation(ctx, model, deployment);
+  }
 
+  function setOperation(ctx: RequestContext, model: string, deployment: Deployment): void {
+    const principal = ctx.principal as NonNullable<RequestContext['principal']>;
     const endpoint = ctx.endpoint;
     let operation: Operation;
     if (endpoint.op === 'predict') {
       operation = OPERATION_OF_KIND[deployment.kind];
-      requireScope(ctx, ctx.principal, operation, hook);
+      requireScope(ctx, principal, operation, hook);
     } else if (endpoint.op === 'chat' || endpoint.op === 'completions' || endpoint.op === 'embeddings') {
       operation = endpoint.op;
       if (KIND_OF_OPERATION[operation] !== deployment.kind) {
@@ -96,5 +88,28 @@ export function route(registry: Registry, opts: RouteOptions = {}): Stage {
     }
     ctx.operation = operation;
     ctx.deployment = deployment;
+  }
+
+  return function routeStage(ctx: RequestContext): void | Promise<void> {
+    const model = ctx.model;
+    const tenant = ctx.tenant;
+    if (model === undefined || tenant === undefined || ctx.principal === undefined) {
+      throw new Error('route ran before body/authenticate');
+    }
+    const eligible = candidateDeployments(registry.current, tenant, model);
+    if (eligible === undefined) throw modelNotFound(model);
+    if (eligible.length === 0) {
+      throw new GatewayError(
+        'upstream_unavailable',
+        `No deployment of \`${model}\` is available in the regions this tenant allows.`,
+      );
+    }
+    const picked = router.pick(model, eligible);
+    if (picked.claiming !== undefined) {
+      // Every deployment is out and a shared breaker is half-open: if this replica wins the
+      // fleet's one probe, this request is it (one Redis round trip, only in this state).
+      return picked.claiming.then(() => decide(ctx, model, eligible, router.pick(model, eligible)));
+    }
+    decide(ctx, model, eligible, picked);
   };
 }

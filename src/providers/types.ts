@@ -55,8 +55,20 @@ export interface Deployment {
   attemptTimeoutMs?: number;
   /** What admission does here when the shared limits backend (Redis) cannot be reached. */
   limitsFailMode: FailMode;
+  /** Until the response headers, and the longest silence between body chunks (undici's timeouts). */
   timeoutMs: number;
+  /**
+   * The longest silence between chunks of a streamed response, when tighter than `timeoutMs`: a
+   * stream that stalls for this long is ended with an error event and its upstream call cancelled.
+   */
+  streamIdleTimeoutMs?: number;
   prices: Prices;
+  /**
+   * The price-book version `prices` are (its id), recorded with each usage event. Set and kept
+   * current together with `prices` by src/billing/price-follower.ts, the only writer after start;
+   * absent until the price book was read, and on tenants' own deployments (their prices are theirs).
+   */
+  priceVersion?: string;
   /** Mock provider behaviour, when provider is 'mock'. */
   mock?: MockBehaviour;
   ownedBy: string;

@@ -15,7 +15,8 @@
 import type { CancelSignal } from './cancel.js';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { UpstreamResponse, Usage } from './types.js';
+import type { Deployment, UpstreamResponse, Usage } from './types.js';
+import { stalledStream } from './upstream-errors.js';
 import type { UsageScanner } from './usage.js';
 
 export type IncomingHttpHeaders = Dispatcher.ResponseData['headers'];
@@ -35,6 +36,16 @@ export interface CallHooks {
 
 const NO_USAGE: Promise<Usage | undefined> = Promise.resolve(undefined);
 
+/**
+ * undici's `bodyTimeout` for a call: the longest silence between two body chunks (it does not run
+ * while the client is slow to read, as the parser is paused then). A stream may have a tighter
+ * one of its own (`streamIdleTimeoutMs`): a provider that stops sending mid-stream without closing
+ * would otherwise hold the client, the scheduler slot and the reservation for the whole timeoutMs.
+ */
+export function bodyTimeoutMs(d: Pick<Deployment, 'timeoutMs' | 'streamIdleTimeoutMs'>, stream: boolean): number {
+  return stream && d.streamIdleTimeoutMs !== undefined ? d.streamIdleTimeoutMs : d.timeoutMs;
+}
+
 export function dispatchCall(
   dispatcher: Dispatcher,
   options: Dispatcher.DispatchOptions,
@@ -43,7 +54,7 @@ export function dispatchCall(
 ): Promise<UpstreamResponse> {
   if (signal.aborted) return Promise.reject(hooks.transportError(signal.reason, signal));
   return new Promise((resolve, reject) => {
-    dispatcher.dispatch(options, new UpstreamCall(signal, hooks, resolve, reject));
+    dispatcher.dispatch(options, new UpstreamCall(signal, hooks, resolve, reject, options.bodyTimeout ?? undefined));
   });
 }
 
@@ -83,13 +94,21 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   private readonly hooks: CallHooks;
   private readonly resolve: (r: UpstreamResponse) => void;
   private readonly reject: (e: unknown) => void;
+  private readonly bodyTimeout: number | undefined;
   private readonly onAbort = (): void => this.abort(this.signal.reason);
 
-  constructor(signal: CancelSignal, hooks: CallHooks, resolve: (r: UpstreamResponse) => void, reject: (e: unknown) => void) {
+  constructor(
+    signal: CancelSignal,
+    hooks: CallHooks,
+    resolve: (r: UpstreamResponse) => void,
+    reject: (e: unknown) => void,
+    bodyTimeout: number | undefined,
+  ) {
     this.signal = signal;
     this.hooks = hooks;
     this.resolve = resolve;
     this.reject = reject;
+    this.bodyTimeout = bodyTimeout;
     signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
@@ -150,8 +169,11 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     if (phase === 'waiting') {
       this.reject(this.hooks.transportError(err, this.signal));
     } else if (phase === 'body') {
+      // Cut off: usage is what passed (the scanner's estimate), as for a client that left.
       this.settleUsage?.(this.scanner?.partial());
-      this.body?.destroy(asError(this.hooks.transportError(err, this.signal)));
+      const stalled = !this.signal.aborted && (err as { code?: unknown }).code === 'UND_ERR_BODY_TIMEOUT';
+      // undici destroyed the socket, so the upstream call is over; the client gets the error event.
+      this.body?.destroy(stalled ? stalledStream(this.bodyTimeout, err) : asError(this.hooks.transportError(err, this.signal)));
     } else if (phase === 'error-body') {
       // A broken error body still explains the failure with what was read.
       this.finishError();

@@ -13,13 +13,19 @@ const MESSAGE_LIMIT = 1000;
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
-/** The upstream's HTTP status, attached as `cause` so routing and breakers can tell 500 from 503. */
+/**
+ * The upstream's HTTP status, attached as `cause` so routing and breakers can tell 500 from 503,
+ * with the upstream's Retry-After in ms when it sent one (routing waits for it before retrying the
+ * same deployment, capped by `maxRetryAfterMs`).
+ */
 export class UpstreamHttpError extends Error {
   readonly status: number;
-  constructor(status: number) {
+  readonly retryAfterMs: number | undefined;
+  constructor(status: number, retryAfterMs?: number) {
     super(`Upstream answered HTTP ${status}`);
     this.name = 'UpstreamHttpError';
     this.status = status;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -37,6 +43,15 @@ export function transportError(err: unknown, signal: CancelSignal): unknown {
   }
   const detail = code === undefined ? '' : ` (${code})`;
   return new GatewayError('upstream_error', `The upstream provider could not be reached${detail}.`, { cause: err });
+}
+
+/**
+ * The response had started and then nothing arrived for the body timeout (the deployment's
+ * `streamIdleTimeoutMs` for streams): the stream ends with this as its terminal error event.
+ */
+export function stalledStream(idleMs: number | undefined, cause: unknown): GatewayError {
+  const after = idleMs === undefined ? '' : ` for ${idleMs} ms`;
+  return new GatewayError('upstream_timeout', `The upstream provider stopped sending the response${after}; it was ended.`, { cause });
 }
 
 function abortReason(signal: CancelSignal, err: unknown): unknown {
@@ -68,29 +83,68 @@ export function header(headers: IncomingHttpHeaders, name: string): string | und
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** What the gateway assumes of an upstream 429 (or Anthropic 529) that names no delay. */
+const DEFAULT_RETRY_AFTER_MS = 1000;
+/** Longer hints are read as a day: routing caps its wait far below anyway (`maxRetryAfterMs`). */
+const MAX_RETRY_AFTER_MS = 86_400_000;
+
 /** Upstream 429: thrown so the client sees our 429, with the upstream's Retry-After. */
 export function rateLimited(headers: IncomingHttpHeaders): GatewayError {
+  const hint = retryAfterOf(headers);
   return new GatewayError('rate_limit_exceeded', 'The upstream provider is rate limiting requests; retry later.', {
-    headers: { 'retry-after': retryAfter(headers) },
-    cause: new UpstreamHttpError(429),
+    // An HTTP date we cannot read, or nothing at all: one second is a safe, SDK-friendly default.
+    headers: { 'retry-after': hint?.header ?? '1' },
+    cause: new UpstreamHttpError(429, hint?.ms ?? DEFAULT_RETRY_AFTER_MS),
   });
 }
 
-function retryAfter(headers: IncomingHttpHeaders): string {
-  const seconds = header(headers, 'retry-after');
-  if (seconds !== undefined && /^\d{1,6}$/.test(seconds.trim())) return seconds.trim();
-  const ms = Number(header(headers, 'retry-after-ms'));
-  if (Number.isFinite(ms) && ms > 0) return String(Math.ceil(ms / 1000));
-  // An HTTP date or nothing at all: one second is a safe, SDK-friendly default.
-  return '1';
+/**
+ * An upstream's retry hint: `retry-after-ms` (OpenAI, Azure) for the wait, being the more
+ * precise, and `retry-after` as delta-seconds (passed on as sent) or an HTTP date (RFC 9110
+ * §10.2.3). `header` is what the client gets: whole seconds.
+ */
+export function retryAfterOf(headers: IncomingHttpHeaders, nowMs: number = Date.now()): { ms: number; header: string } | undefined {
+  const raw = header(headers, 'retry-after')?.trim();
+  const seconds = raw !== undefined && /^\d{1,6}$/.test(raw) ? raw : undefined;
+  const precise = Number(header(headers, 'retry-after-ms'));
+  if (Number.isFinite(precise) && precise > 0 && precise <= MAX_RETRY_AFTER_MS) {
+    return { ms: Math.ceil(precise), header: seconds ?? String(Math.ceil(precise / 1000)) };
+  }
+  const ms = parseRetryAfter(raw, nowMs);
+  if (ms === undefined) return undefined;
+  return { ms: Math.min(ms, MAX_RETRY_AFTER_MS), header: seconds ?? String(Math.ceil(Math.min(ms, MAX_RETRY_AFTER_MS) / 1000)) };
 }
 
-/** Upstream 5xx (or anything unexpected such as a redirect, which is never followed). */
-export function serverError(status: number, text: string, secret: string): GatewayError {
+/** Retry-After as delta-seconds or an HTTP date, in ms from `nowMs`; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (/^\d{1,9}$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+/**
+ * Upstream 5xx (or anything unexpected such as a redirect, which is never followed). A 5xx that
+ * names a delay (a 503 with Retry-After) keeps it: routing waits for it before retrying the same
+ * deployment, and the client gets it as Retry-After on our error, so its SDK waits too.
+ */
+export function serverError(status: number, text: string, secret: string, headers?: IncomingHttpHeaders): GatewayError {
   const message = messageOf(parse(text));
   const detail = message === undefined ? '' : `: ${redact(message, secret).slice(0, 200)}`;
+  const hint = status >= 500 && headers !== undefined ? retryAfterOf(headers) : undefined;
   return new GatewayError('upstream_error', `The upstream provider answered HTTP ${status}${detail}`, {
-    cause: new UpstreamHttpError(status),
+    ...(hint === undefined ? {} : { headers: { 'retry-after': hint.header } }),
+    cause: new UpstreamHttpError(status, hint?.ms),
+  });
+}
+
+/** Anthropic's 529 overloaded: a 503 for the client (another deployment may serve), with its delay or one second. */
+export function overloaded(status: number, headers: IncomingHttpHeaders): GatewayError {
+  const hint = retryAfterOf(headers);
+  return new GatewayError('upstream_unavailable', 'The upstream provider is overloaded; retry later.', {
+    headers: { 'retry-after': hint?.header ?? '1' },
+    cause: new UpstreamHttpError(status, hint?.ms ?? DEFAULT_RETRY_AFTER_MS),
   });
 }
 

@@ -2,7 +2,7 @@
  * How long to wait before the next attempt: exponential backoff with full jitter (a random delay
  * between 0 and the exponential bound, so retrying clients do not synchronise), and an upstream's
  * Retry-After honoured when retrying the same deployment, capped so a client is never held for
- * minutes by an upstream's hint.
+ * minutes by an upstream's hint (read by the provider layer, src/providers/upstream-errors.ts).
  */
 import type { RetryPolicy } from './types.js';
 
@@ -16,13 +16,4 @@ export function backoffMs(policy: RetryPolicy, retry: number, retryAfterMs: numb
   const jittered = Math.floor(bound * random);
   if (retryAfterMs === undefined) return jittered;
   return Math.max(jittered, Math.min(retryAfterMs, policy.maxRetryAfterMs));
-}
-
-/** Retry-After as delta-seconds or an HTTP date, in ms from `nowMs`; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
-  if (value === undefined) return undefined;
-  const v = value.trim();
-  if (/^\d{1,9}$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }

@@ -1,6 +1,7 @@
 /**
- * A circuit breaker per deployment (DESIGN §6), per replica: each gateway process learns from the
- * traffic it sends, which needs no shared state and reacts within one replica's own requests.
+ * A circuit breaker per deployment (DESIGN §6). Each gateway process counts the failures of the
+ * traffic it sends; with Redis the state it trips to is shared by every replica
+ * (shared-breakers.ts wraps this one), otherwise it is this replica's alone.
  *
  * closed ─(N consecutive failures, or failure share ≥ rate over ≥ minRequests in a window)─▶ open
  * open ─(cool-down passed)─▶ half-open: exactly one probe request at a time is let through
@@ -29,11 +30,59 @@ export interface Breaker {
   failure(): void;
   /** A probe that was allowed but not sent (the request went elsewhere or was cancelled). */
   release(): void;
+  /**
+   * Shared breakers only: a half-open breaker whose fleet-wide probe this replica may try to win.
+   * Starts that claim (once) and returns it; meanwhile available() is false. Undefined: nothing to
+   * claim (not half-open, already decided, or a breaker of this replica alone).
+   */
+  claim?(): Promise<void> | undefined;
+}
+
+/** What shared-breakers.ts needs to set a breaker to the fleet's state. */
+export interface ControlledBreaker extends Breaker {
+  /** Opens (or keeps open) for `ms` more (0: half-open at once), with `openMs` as the cool-down doubled after a failed probe. */
+  openFor(ms: number, openMs: number): void;
+  /** Closes, forgetting the failures counted so far. */
+  reset(): void;
+  /** The cool-down the breaker opens with next (doubles per failed probe). */
+  openMs(): number;
 }
 
 export type BreakerListener = (from: BreakerState, to: BreakerState) => void;
 
-export function createBreaker(policy: BreakerPolicy, now: () => number, onChange?: BreakerListener): Breaker {
+export interface BreakerTransition {
+  deploymentId: string;
+  from: BreakerState;
+  to: BreakerState;
+}
+
+/** The breakers of every deployment the router has seen fail (or, shared, seen another replica trip). */
+export interface BreakerSet {
+  /** The deployment's breaker, if it has one (none: closed). No allocation: the hot path asks. */
+  find(id: string): Breaker | undefined;
+  /** The deployment's breaker, made on first need. */
+  get(id: string): Breaker;
+  entries(): IterableIterator<[string, Breaker]>;
+}
+
+/** Breakers of this replica alone (no REDIS_URL). */
+export function localBreakers(policy: BreakerPolicy, now: () => number, onChange?: (t: BreakerTransition) => void): BreakerSet {
+  const breakers = new Map<string, Breaker>();
+  return {
+    find: (id) => breakers.get(id),
+    get(id) {
+      let b = breakers.get(id);
+      if (b === undefined) {
+        b = createBreaker(policy, now, onChange === undefined ? undefined : (from, to) => onChange({ deploymentId: id, from, to }));
+        breakers.set(id, b);
+      }
+      return b;
+    },
+    entries: () => breakers.entries(),
+  };
+}
+
+export function createBreaker(policy: BreakerPolicy, now: () => number, onChange?: BreakerListener): ControlledBreaker {
   let state: 'closed' | 'open' | 'half-open' = 'closed';
   let consecutive = 0;
   let windowStart = now();
@@ -127,5 +176,24 @@ export function createBreaker(policy: BreakerPolicy, now: () => number, onChange
     release() {
       probeUntil = 0;
     },
+    openFor(ms, cooldown) {
+      openMs = Math.min(policy.maxOpenMs, Math.max(cooldown, 1));
+      openUntil = now() + Math.max(0, ms);
+      probeUntil = 0;
+      consecutive = 0;
+      windowRequests = 0;
+      windowFailures = 0;
+      move('open');
+    },
+    reset() {
+      probeUntil = 0;
+      openMs = policy.openMs;
+      consecutive = 0;
+      windowRequests = 0;
+      windowFailures = 0;
+      windowStart = now();
+      move('closed');
+    },
+    openMs: () => openMs,
   };
 }

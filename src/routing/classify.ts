@@ -14,7 +14,7 @@ export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 500, 502, 5
 export interface Retryable {
   /** The upstream's status, undefined for transport failures (connect, reset, timeout). */
   status: number | undefined;
-  /** The upstream's Retry-After in ms, when it sent one. */
+  /** The upstream's Retry-After in ms, when it sent one (429: one second when it did not). */
   retryAfterMs: number | undefined;
   /** Counts against the deployment's breaker (a 429 is load, handled by adaptive capacity). */
   breaker: boolean;
@@ -26,9 +26,8 @@ export function retryable(err: unknown): Retryable | undefined {
   const cause = err.cause;
   if (cause instanceof UpstreamHttpError) {
     if (!RETRYABLE_STATUSES.has(cause.status)) return undefined;
-    const ra = err.headers['retry-after'];
-    const retryAfterMs = ra !== undefined && /^\d{1,9}$/.test(ra) ? Number(ra) * 1000 : undefined;
-    return { status: cause.status, retryAfterMs, breaker: cause.status !== 429 };
+    // The provider layer read the upstream's Retry-After (429, and 5xx that send one, e.g. 503).
+    return { status: cause.status, retryAfterMs: cause.retryAfterMs, breaker: cause.status !== 429 };
   }
   // Transport failures before the response headers: connect errors, resets, timeouts.
   if (err.code === 'upstream_error' || err.code === 'upstream_timeout') {

@@ -1,30 +1,33 @@
 /**
  * The router's state for one gateway process: per-deployment statistics (in flight, latency,
  * round-robin position) and circuit breakers, and the per-model policies. Picking a deployment
- * is synchronous and allocation-light; everything here is per replica (DESIGN §13).
+ * is synchronous and allocation-light. Statistics are per replica; breakers too, unless a shared
+ * set is handed in (shared-breakers.ts, DESIGN §13).
  */
 import type { Deployment } from '../providers/types.js';
 import { type DeploymentStats, newStats, observeLatency, pickBy } from './balancer.js';
-import { type Breaker, type BreakerState, createBreaker } from './breaker.js';
+import { type BreakerSet, type BreakerState, type BreakerTransition, localBreakers } from './breaker.js';
 import { DEFAULT_ROUTING, type ModelPolicy, type RoutingConfig, policyOf } from './types.js';
 
-export type Pick =
-  | { deployment: Deployment; unavailableMs?: undefined }
-  /** Every candidate's breaker is open; the earliest lets a probe through in this many ms. */
-  | { deployment: undefined; unavailableMs: number };
+export type { BreakerTransition } from './breaker.js';
 
-export interface BreakerTransition {
-  deploymentId: string;
-  from: BreakerState;
-  to: BreakerState;
-}
+export type Pick =
+  | { deployment: Deployment; unavailableMs?: undefined; claiming?: undefined }
+  /**
+   * No candidate may be sent to: the earliest breaker lets a probe through in `unavailableMs`.
+   * `claiming`: shared breakers whose fleet-wide probe this replica is trying to win; once it
+   * settles, a new pick may get the probe (the caller may wait for it: one Redis round trip).
+   */
+  | { deployment: undefined; unavailableMs: number; claiming?: Promise<void> };
 
 export interface RouterOptions {
   config?: RoutingConfig;
   now?: () => number;
   random?: () => number;
-  /** Told once per breaker state change (logs). */
+  /** Told once per breaker state change (logs); for the replica's own breakers. */
   onBreakerChange?: (t: BreakerTransition) => void;
+  /** Breakers shared with other replicas (shared-breakers.ts); default: this replica's own. */
+  breakers?: BreakerSet;
 }
 
 export interface Router {
@@ -57,22 +60,13 @@ export function createRouter(opts: RouterOptions = {}): Router {
   const now = opts.now ?? Date.now;
   const random = opts.random ?? Math.random;
   const stats = new Map<string, DeploymentStats>();
-  const breakers = new Map<string, Breaker>();
+  const breakers = opts.breakers ?? localBreakers(config.breaker, now, opts.onBreakerChange);
   let turn = 0;
 
   const statsOf = (d: Deployment): DeploymentStats => {
     let s = stats.get(d.id);
     if (s === undefined) stats.set(d.id, (s = newStats()));
     return s;
-  };
-  const breakerOf = (id: string): Breaker => {
-    let b = breakers.get(id);
-    if (b === undefined) {
-      const listener = opts.onBreakerChange;
-      b = createBreaker(config.breaker, now, listener === undefined ? undefined : (from, to) => listener({ deploymentId: id, from, to }));
-      breakers.set(id, b);
-    }
-    return b;
   };
 
   return {
@@ -83,26 +77,37 @@ export function createRouter(opts: RouterOptions = {}): Router {
       // The common case (no breaker ever opened, nothing excluded) filters nothing and allocates nothing.
       let usable: readonly Deployment[] = candidates;
       let soonest = Infinity;
+      let claims: Promise<void>[] | undefined;
       for (let i = 0; i < candidates.length; i++) {
         const d = candidates[i] as Deployment;
-        const b = breakers.get(d.id);
+        const b = breakers.find(d.id);
         if (!exclude.has(d.id) && (b === undefined || b.available())) continue;
         // First unusable one: copy the usable ones and keep filtering.
         const list: Deployment[] = candidates.slice(0, i);
         for (let j = i; j < candidates.length; j++) {
           const c = candidates[j] as Deployment;
           if (exclude.has(c.id)) continue;
-          const cb = breakers.get(c.id);
+          const cb = breakers.find(c.id);
           if (cb === undefined || cb.available()) list.push(c);
-          else soonest = Math.min(soonest, Math.max(cb.retryInMs(), 1));
+          else {
+            soonest = Math.min(soonest, Math.max(cb.retryInMs(), 1));
+            // A half-open shared breaker: try for the fleet's one probe (also while others serve,
+            // or the deployment would never be probed again); this pick goes on without it.
+            const claim = cb.claim?.();
+            if (claim !== undefined) (claims ??= []).push(claim);
+          }
         }
         usable = list;
         break;
       }
-      if (usable.length === 0) return { deployment: undefined, unavailableMs: soonest === Infinity ? 0 : soonest };
+      if (usable.length === 0) {
+        const unavailableMs = soonest === Infinity ? 0 : soonest;
+        if (claims === undefined) return { deployment: undefined, unavailableMs };
+        return { deployment: undefined, unavailableMs, claiming: Promise.all(claims).then(() => undefined) };
+      }
       turn = (turn + 1) % 1_000_000;
       const d = pickBy(policyOf(config, model).strategy, usable, statsOf, turn, random);
-      breakers.get(d.id)?.tryAcquire();
+      breakers.find(d.id)?.tryAcquire();
       return { deployment: d };
     },
     begin(d) {
@@ -114,19 +119,19 @@ export function createRouter(opts: RouterOptions = {}): Router {
     },
     succeeded(d, headersMs) {
       observeLatency(statsOf(d), headersMs);
-      breakers.get(d.id)?.success();
+      breakers.find(d.id)?.success();
     },
     failed(d, elapsedMs) {
       // A failure counts as slow for lowest-latency, so traffic moves away until it is measured again.
       const s = statsOf(d);
       observeLatency(s, Math.max(elapsedMs, (s.latencyMs ?? 0) * 2));
-      breakerOf(d.id).failure();
+      breakers.get(d.id).failure();
     },
     unused(d) {
-      breakers.get(d.id)?.release();
+      breakers.find(d.id)?.release();
     },
-    breakerState: (id) => breakers.get(id)?.state() ?? 'closed',
-    breakerStates: () => [...breakers].map(([deploymentId, b]) => ({ deploymentId, state: b.state() })),
+    breakerState: (id) => breakers.find(id)?.state() ?? 'closed',
+    breakerStates: () => [...breakers.entries()].map(([deploymentId, b]) => ({ deploymentId, state: b.state() })),
     stats: (id) => stats.get(id),
   };
 }

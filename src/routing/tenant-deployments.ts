@@ -10,9 +10,11 @@
  * - Aliases resolve one level (no chains) before authorization: the target must be allowed to
  *   the tenant, the alias itself is listed in /v1/models. An alias may shadow a model name.
  */
-import type { Deployment, OutboundGuard } from '../providers/types.js';
+import { regionOfBedrockHost } from '../providers/bedrock/region.js';
+import type { Deployment, ModelKind, OutboundGuard } from '../providers/types.js';
 import type { Snapshot } from '../tenancy/snapshot.js';
 import type { Tenant } from '../tenancy/types.js';
+import { decodeAwsCredential, holdsAwsCredentials } from './tenant-credentials.js';
 
 /** One tenant's own part of the catalogue: what the snapshot loader read in its transaction. */
 export interface TenantModelsRecord {
@@ -87,7 +89,10 @@ export interface DedicatedDeploymentSource {
   kind: Deployment['kind'];
   provider: string;
   baseUrl: string;
+  /** The opened secret of its credential ('' without one): an API key, or sealed AWS credentials. */
   apiKey: string;
+  /** The provider kind its credential was stored for; null without a credential. */
+  credentialProvider: string | null;
   upstreamModel: string;
   apiVersion: string | null;
   region: string;
@@ -97,23 +102,71 @@ export interface DedicatedDeploymentSource {
   createdAt: Date;
 }
 
-/** Provider kinds a tenant may pick: those the gateway has an adapter for (src/providers). */
-export const TENANT_PROVIDER_KINDS = ['openai', 'azure', 'openai-compatible'] as const;
-const KINDS: ReadonlySet<string> = new Set(TENANT_PROVIDER_KINDS);
+/**
+ * Provider kinds a tenant may pick: those whose adapter applies the connect-time address rules
+ * (src/providers/pools.ts), which every adapter now does.
+ */
+export const TENANT_PROVIDER_KINDS = ['openai', 'azure', 'openai-compatible', 'anthropic', 'gemini', 'bedrock'] as const;
+export type TenantProviderKind = (typeof TENANT_PROVIDER_KINDS)[number];
+
+/** The model kinds each provider's adapter can serve (Anthropic's Messages API has no embeddings). */
+export const PROVIDER_MODEL_KINDS: Readonly<Record<TenantProviderKind, readonly ModelKind[]>> = {
+  openai: ['chat', 'completion', 'embedding'],
+  azure: ['chat', 'completion', 'embedding'],
+  'openai-compatible': ['chat', 'completion', 'embedding'],
+  anthropic: ['chat'],
+  gemini: ['chat', 'embedding'],
+  bedrock: ['chat', 'embedding'],
+};
+
+const isTenantProviderKind = (p: string): p is TenantProviderKind => (TENANT_PROVIDER_KINDS as readonly string[]).includes(p);
+
+/** Why a dedicated deployment cannot be served as configured (a sentence), naming the admin API field at fault. */
+export interface DedicatedProblem {
+  param: 'provider' | 'kind' | 'credential_id';
+  message: string;
+}
 
 /**
- * A hot-path Deployment for a tenant's row; undefined for a provider kind this version cannot
- * serve (a row written by a newer version). Always guarded: its base URL is the tenant's.
+ * The rules a dedicated deployment must keep, checked by the admin API before a write and by the
+ * snapshot loader again (a row may have been written past the API, or by another version).
+ * `credentialProvider`: the provider kind its credential was stored for, null without one.
  */
-export function dedicatedDeployment(src: DedicatedDeploymentSource, tenantSlug: string, guard: OutboundGuard): Deployment | undefined {
-  if (!KINDS.has(src.provider)) return undefined;
-  return {
+export function dedicatedProblem(d: { provider: string; kind: ModelKind; credentialProvider: string | null }): DedicatedProblem | undefined {
+  if (!isTenantProviderKind(d.provider)) return { param: 'provider', message: `Provider kind ${d.provider} is not served to tenants by this version` };
+  const kinds = PROVIDER_MODEL_KINDS[d.provider];
+  if (!kinds.includes(d.kind)) return { param: 'kind', message: `Provider ${d.provider} serves ${kinds.join(' and ')} models, not ${d.kind}` };
+  const aws = holdsAwsCredentials(d.provider);
+  if (aws && d.credentialProvider === null) {
+    return { param: 'credential_id', message: 'Provider bedrock needs a credential: its requests are signed with the tenant\'s own AWS credentials' };
+  }
+  if (aws && d.credentialProvider !== null && !holdsAwsCredentials(d.credentialProvider)) {
+    return { param: 'credential_id', message: `Provider bedrock needs a bedrock credential (AWS credentials), not one stored for ${d.credentialProvider}` };
+  }
+  if (!aws && d.credentialProvider !== null && holdsAwsCredentials(d.credentialProvider)) {
+    return { param: 'credential_id', message: `A ${d.credentialProvider} credential holds AWS credentials and cannot authenticate provider ${d.provider}` };
+  }
+  return undefined;
+}
+
+export type DedicatedResult = { ok: true; deployment: Deployment } | { ok: false; reason: string };
+
+/**
+ * A hot-path Deployment for a tenant's row, or why it cannot be served (the reason never holds
+ * a secret). Always guarded: its base URL is the tenant's.
+ */
+export function dedicatedDeployment(src: DedicatedDeploymentSource, tenantSlug: string, guard: OutboundGuard): DedicatedResult {
+  const problem = dedicatedProblem(src);
+  if (problem !== undefined) return { ok: false, reason: problem.message };
+  // The column only checks the scheme; the adapters parse the URL, so an unparsable one is left out here.
+  if (!URL.canParse(src.baseUrl)) return { ok: false, reason: 'Its base URL is not a valid URL' };
+  const deployment: Deployment = {
     // Distinct from every YAML id (slugs), so schedulers and caches never mix the two.
     id: `tenant:${src.id}`,
     model: src.model,
     version: src.upstreamModel,
     kind: src.kind,
-    provider: src.provider as Deployment['provider'],
+    provider: src.provider as TenantProviderKind,
     upstreamModel: src.upstreamModel,
     baseUrl: src.baseUrl,
     apiKey: src.apiKey,
@@ -128,4 +181,14 @@ export function dedicatedDeployment(src: DedicatedDeploymentSource, tenantSlug: 
     created: Math.floor(src.createdAt.getTime() / 1000),
     outbound: guard,
   };
+  if (!holdsAwsCredentials(src.provider)) return { ok: true, deployment };
+  const aws = decodeAwsCredential(src.apiKey);
+  if (aws === undefined) return { ok: false, reason: 'Its credential does not hold readable AWS credentials' };
+  // A standard regional endpoint only accepts signatures for its own region: say so here, once,
+  // rather than let every request fail upstream with a signature error.
+  const hostRegion = regionOfBedrockHost(new URL(src.baseUrl).hostname);
+  if (hostRegion !== undefined && hostRegion !== aws.region) {
+    return { ok: false, reason: `Its base URL is in AWS region ${hostRegion} but its credential signs for ${aws.region}` };
+  }
+  return { ok: true, deployment: { ...deployment, apiKey: '', aws } };
 }

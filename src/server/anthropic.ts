@@ -22,6 +22,9 @@ export function toAnthropicUpstream(upstream: UpstreamResponse, model: string, r
   headers['request-id'] = requestId;
   const id = upstream.headers['x-upstream-request-id'];
   if (id !== undefined) headers['x-upstream-request-id'] = id;
+  // A cache hit says how old it is (RFC 9111 §5.1), as on the OpenAI path.
+  const age = upstream.headers.age;
+  if (age !== undefined) headers.age = age;
   return { status: upstream.status, headers, body: translateBody(upstream.body, translator).body, usage: upstream.usage };
 }
 

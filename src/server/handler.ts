@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { GatewayError, errorEnvelope, toGatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -101,7 +102,8 @@ function observeOverhead(deps: HandlerDeps, ctx: RequestContext): void {
 function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerResponse): void {
   const upstream = ctx.upstream;
   if (upstream === undefined) throw new Error('no upstream response');
-  res.writeHead(upstream.status, withContextHeaders(upstream.headers, ctx));
+  const headers = withContextHeaders(upstream.headers, ctx);
+  res.writeHead(upstream.status, headers);
   observeOverhead(deps, ctx);
   const body = upstream.body;
   body.once('error', (err: Error) => {
@@ -119,22 +121,50 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
     });
     return;
   }
-  // The last byte waits for the completion hook (the usage event reaching the spool).
+  // The last byte waits for the completion hook (the usage event reaching the spool). A chunked
+  // body is complete for the client only with its terminator, which end() writes; a body of
+  // declared length is complete with its last data byte, so its last chunk is held back and
+  // goes out with end() (for a one-chunk JSON answer: headers and body in one write, after the
+  // event is spooled).
   if (ctx.body?.stream === true) body.once('data', () => void (ctx.firstByteAt = process.hrtime.bigint()));
-  body.pipe(res, { end: false });
+  const declared = declaredLength(headers['content-length']);
+  let held: Buffer | undefined;
+  if (declared === undefined) body.pipe(res, { end: false });
+  else forwardHoldingLast(body, res, declared, (chunk) => void (held = chunk));
   body.once('end', () => {
     let settled = false;
     const go = (usage: Usage | undefined) => {
       if (settled) return;
       settled = true;
       if (usage !== undefined) ctx.usage = usage;
-      endAfterCompletion(deps, ctx, res, usage);
+      endAfterCompletion(deps, ctx, res, usage, held);
     };
     upstream.usage.then(go, () => go(undefined));
     // Adapters settle usage before the body ends; one that does not must not hold the last byte.
     setImmediate(() => {
       if (!settled) setTimeout(() => go(undefined), USAGE_GRACE_MS).unref();
     });
+  });
+}
+
+function declaredLength(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d{1,15}$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/** Like pipe (with backpressure), except that the chunk completing `length` bytes goes to `hold`. */
+function forwardHoldingLast(body: Readable, res: ServerResponse, length: number, hold: (chunk: Buffer) => void): void {
+  let seen = 0;
+  body.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen >= length) {
+      hold(chunk);
+      return;
+    }
+    if (!res.write(chunk)) {
+      body.pause();
+      res.once('drain', () => body.resume());
+    }
   });
 }
 
@@ -164,7 +194,7 @@ function runCompletion(ctx: RequestContext, outcome: RequestOutcome): void | Pro
 }
 
 /** Completion first, then the last byte; a completion that fails cuts the response instead. */
-function endAfterCompletion(deps: HandlerDeps, ctx: RequestContext, res: ServerResponse, usage: Usage | undefined): void {
+function endAfterCompletion(deps: HandlerDeps, ctx: RequestContext, res: ServerResponse, usage: Usage | undefined, last?: Buffer): void {
   if (res.destroyed || res.writableEnded) return; // cut or closed meanwhile: the close path ran it
   const cut = (err: unknown) => {
     deps.logger.error({ reqId: ctx.requestId, err }, 'request completion failed; response cut');
@@ -177,8 +207,8 @@ function endAfterCompletion(deps: HandlerDeps, ctx: RequestContext, res: ServerR
     cut(err);
     return;
   }
-  if (pending === undefined) res.end();
-  else pending.then(() => void res.end(), cut);
+  if (pending === undefined) res.end(last);
+  else pending.then(() => void res.end(last), cut);
 }
 
 /**

@@ -12,7 +12,7 @@ export type {
   TenantTx,
 } from './types.js';
 export { DataDirInUseError } from './lock.js';
-export { MigrationError } from './migrate.js';
+export { MigrationError, mayMigrate, prepareSchema, verifyMigrations } from './migrate.js';
 export { ForbiddenStatementError } from './guard.js';
 export { isUniqueViolation, sqlState, SQLSTATE } from './errors.js';
 export { tenantsRepo, upsertTenantBySlug } from './repos/tenants.js';
@@ -73,6 +73,7 @@ export type { CredentialMeta, WebhookMeta } from './repos/sealed-manage.js';
 export { plansRepo } from './repos/plans.js';
 export type { PlanInput, PlanPatch, PlanRecord, PlanRemoveResult, PlanResult, PlanUpdateResult } from './repos/plans.js';
 export { limitRulesRepo } from './repos/limit-rules.js';
+export { anomalyThrottlesRepo, type StoredThrottle } from './repos/anomaly-throttles.js';
 export type { RemoveLimitRuleResult, StoredLimitRule, UpsertLimitRuleResult } from './repos/limit-rules.js';
 // The config_objects storage quota (migration 0009).
 export { configObjectsRepo } from './repos/config-objects.js';
@@ -90,9 +91,24 @@ export type {
   UsageTagRollupRow,
 } from './repos/usage.js';
 export { billingRepo } from './repos/billing.js';
-export type { InvoiceRecord, InvoiceTotals, NewInvoice, NewPriceBookEntry, PriceBookEntry, TenantBillingInfo } from './repos/billing.js';
+export type {
+  InvoiceRecord,
+  InvoiceTotals,
+  NewInvoice,
+  NewPriceBookEntry,
+  PlanChangeRecord,
+  PriceBookEntry,
+  PriceSource,
+  TenantBillingInfo,
+  TenantCloseInfo,
+} from './repos/billing.js';
 export { usageQueryRepo } from './repos/usage-query.js';
 export type { GroupModelUsageRecord, ModelUsageRecord, PlatformGroupBy, UsageAggregate, UsageFilter, UsageGroupBy } from './repos/usage-query.js';
 export { usageMaintenanceRepo } from './repos/usage-maintenance.js';
 export { alertsRepo } from './repos/alerts.js';
-export type { AlertKind, AlertRecord, AlertSummary, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryState } from './repos/alerts.js';
+export type { AlertKind, AlertRecord, AlertSummary, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryState, EndUserTotals } from './repos/alerts.js';
+// Purging a deleted tenant's rows after shredding (migration 0016).
+export { childrenFirst, tenantPurgeRepo } from './repos/tenant-purge.js';
+// Stored request logs (migration 0018).
+export { requestLogsRepo } from './repos/request-logs.js';
+export type { LogUsage, NewRequestLog, RequestLogFilter, RequestLogMeta, RequestLogRecord } from './repos/request-logs.js';

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { MIGRATIONS } from './migrations/index.js';
 import type { Migration } from './migrations/index.js';
-import type { AdminTx, MigrateResult } from './types.js';
+import type { AdminTx, MigrateResult, PlatformTx, Queryable } from './types.js';
 
 export class MigrationError extends Error {
   override name = 'MigrationError';
@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
   applied_at timestamptz NOT NULL DEFAULT now()
 )`;
 
-async function readApplied(tx: AdminTx, migrations: readonly Migration[]): Promise<Set<number>> {
+async function readApplied(tx: Queryable, migrations: readonly Migration[]): Promise<Set<number>> {
   const { rows } = await tx.query<AppliedRow>('SELECT id, name, checksum FROM schema_migrations ORDER BY id');
   const byId = new Map(migrations.map((m) => [m.id, m]));
   for (const row of rows) {
@@ -67,6 +67,62 @@ async function readApplied(tx: AdminTx, migrations: readonly Migration[]): Promi
     }
   }
   return new Set(rows.map((r) => r.id));
+}
+
+/** Anything that can open a platform (read-only) transaction (the Store). */
+export interface PlatformRunner {
+  platform<T>(fn: (tx: PlatformTx) => Promise<T>): Promise<T>;
+}
+
+/**
+ * Whether this connection may change the schema: it owns schema_migrations (or is a superuser,
+ * as with the embedded store), or there is no schema yet (a first install must migrate).
+ */
+export async function mayMigrate(store: AdminRunner): Promise<boolean> {
+  return store.admin(async (tx) => {
+    const { rows } = await tx.query<{ may: boolean }>(
+      `SELECT coalesce((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = to_regclass('schema_migrations')), true) AS may`,
+    );
+    return rows[0]?.may === true;
+  });
+}
+
+/**
+ * Checks, without changing anything, that the database has exactly this version's migrations
+ * (read through the platform role, migration 0019's grant). For a gateway that does not own the
+ * schema: it cannot migrate, so a database behind it (or ahead of it) is refused with the fix.
+ */
+export async function verifyMigrations(store: PlatformRunner, migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
+  validateList(migrations);
+  let applied: Set<number>;
+  try {
+    applied = await store.platform((tx) => readApplied(tx, migrations));
+  } catch (err) {
+    if (err instanceof MigrationError) throw err;
+    // 42501: no grant yet (a schema from before migration 0019); 42P01: no schema at all.
+    const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
+    if (code !== '42501' && code !== '42P01') throw err;
+    applied = new Set();
+  }
+  const missing = migrations.filter((m) => !applied.has(m.id));
+  if (missing.length > 0) {
+    const first = missing[0] as Migration;
+    throw new MigrationError(
+      `the database lacks migration ${String(first.id).padStart(4, '0')} (${first.name})${missing.length > 1 ? ` and ${missing.length - 1} more` : ''}: ` +
+        'run `gatehouse migrate` with the schema owner\'s DATABASE_URL first (a connection that does not own the schema cannot apply them)',
+    );
+  }
+}
+
+/**
+ * What a gateway does with the schema at start: migrate when it may (embedded store, a PostgreSQL
+ * connection as the owner), else verify that the owner has migrated it (DESIGN §3: production
+ * gateways connect as a role that owns nothing).
+ */
+export async function prepareSchema(store: AdminRunner & PlatformRunner & { migrate(): Promise<MigrateResult> }): Promise<{ owner: boolean; applied: number[] }> {
+  if (await mayMigrate(store)) return { owner: true, applied: (await store.migrate()).applied };
+  await verifyMigrations(store);
+  return { owner: false, applied: [] };
 }
 
 export async function runMigrations(

@@ -19,6 +19,7 @@ import { lockDataDir } from './lock.js';
 import { runMigrations } from './migrate.js';
 import { pgDriver } from './pg-driver.js';
 import { createPgliteInstance, pgliteDriver } from './pglite-driver.js';
+import { pgliteWorkerDriver } from './pglite-worker-driver.js';
 import type { AdminTx, OpenStoreOptions, PlatformTx, QueryResult, Store, TenantTx } from './types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -135,12 +136,18 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     return storeFromDriver(driver);
   }
   if ('memory' in opts) {
+    if (opts.thread === 'worker') {
+      const workerOpts = opts.loadDataDir === undefined ? {} : { loadDataDir: opts.loadDataDir };
+      return storeFromDriver(await pgliteWorkerDriver(workerOpts));
+    }
     return storeFromDriver(pgliteDriver(await createPgliteInstance(undefined, opts.loadDataDir)));
   }
   // Lock before PGlite touches the files: a second process must not even open them.
   const lock = await lockDataDir(opts.dataDir);
   try {
-    const db = await createPgliteInstance(join(opts.dataDir, 'pgdata'));
+    const pgdata = join(opts.dataDir, 'pgdata');
+    if ((opts.thread ?? 'worker') === 'worker') return storeFromDriver(await pgliteWorkerDriver({ dataDir: pgdata }, () => lock.release()));
+    const db = await createPgliteInstance(pgdata);
     return storeFromDriver(pgliteDriver(db, () => lock.release()));
   } catch (err) {
     await lock.release();

@@ -20,7 +20,7 @@ import { migrationChecksum } from './migrate.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { createPgliteInstance, pgliteDriver } from './pglite-driver.js';
 import { openStore, storeFromDriver } from './store.js';
-import type { Store } from './types.js';
+import type { EmbeddedThread, Store } from './types.js';
 
 const BUILD_WAIT_MS = 90_000;
 
@@ -100,10 +100,10 @@ async function loadOrBuildTemplate(): Promise<Buffer> {
 let template: Promise<Buffer> | undefined;
 
 /** A migrated in-memory PGlite store of its own (~0.4 s once the template exists). */
-export async function openPgliteTestStore(): Promise<Store> {
+export async function openPgliteTestStore(thread: EmbeddedThread = 'main'): Promise<Store> {
   template ??= loadOrBuildTemplate();
   const bytes = await template;
-  return openStore({ memory: true, loadDataDir: new Blob([bytes]) });
+  return openStore({ memory: true, loadDataDir: new Blob([bytes]), thread });
 }
 
 export interface PostgresTestDatabase {

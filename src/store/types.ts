@@ -9,11 +9,17 @@ export type StoreKind = 'embedded' | 'postgres';
 
 export type OpenStoreOptions =
   /** Embedded PGlite persisted in `dataDir/pgdata`, with an exclusive lock on `dataDir`. */
-  | { dataDir: string }
+  | { dataDir: string; thread?: EmbeddedThread }
   /** PostgreSQL through a connection pool. */
   | { databaseUrl: string; poolSize?: number }
   /** In-memory PGlite (tests), optionally loaded from a `dumpDataDir()` tarball. */
-  | { memory: true; loadDataDir?: Blob };
+  | { memory: true; loadDataDir?: Blob; thread?: EmbeddedThread };
+
+/**
+ * Where embedded PGlite runs: on a worker thread of its own (the default for a data directory,
+ * so WebAssembly PostgreSQL never blocks the request thread) or on the calling thread.
+ */
+export type EmbeddedThread = 'worker' | 'main';
 
 export interface QueryResult<T> {
   rows: T[];

@@ -119,6 +119,7 @@ async function applyTenant(store: Store, t: ResolvedTenant, pepper: Buffer, plan
     if (t.limits !== undefined) await limitRulesRepo.replaceAll(tx, t.limits);
     if (t.aliases !== undefined) await modelAliasesRepo.replaceAll(tx, t.aliases);
     if (t.cache !== undefined) await tenantsRepo.setCacheSettings(tx, t.cache);
+    if (t.logs !== undefined) await tenantsRepo.setLogSettings(tx, t.logs);
     const teamIds = new Map<string, string>();
     for (const team of t.teams) {
       const row = await teamsRepo.upsert(tx, { slug: team.slug, name: team.name ?? team.slug });

@@ -30,6 +30,8 @@ export const TENANT_SCOPED_TABLES: ReadonlySet<string> = new Set([
   'tenant_deployments',
   'tenant_model_aliases',
   'provider_credentials',
+  // Migration 0019: open anomaly throttles are part of a tenant's limits.
+  'anomaly_throttles',
 ]);
 
 async function readTenant(
@@ -50,6 +52,7 @@ async function readTenant(
       domains: await domainsRepo.list(tx),
       allowedModels: row.allowedModels ?? '*',
       regions: row.regions,
+      updatedAtMs: row.updatedAt.getTime(),
     };
     const [limitSource] = await limitRulesRepo.listSources(tx);
     const plan = row.planId === null ? null : await plansRepo.get(tx, row.planId);

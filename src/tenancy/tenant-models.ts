@@ -27,14 +27,20 @@ export function tenantModelsReader(opts: {
   return {
     async read(tx, tenantSlug) {
       const aliases = await modelAliasesRepo.list(tx);
-      let deployments: Deployment[] = [];
+      const deployments: Deployment[] = [];
       try {
-        const rows = await tenantDeploymentsRepo.listForSnapshot(tx, opts.sealer);
-        deployments = rows.flatMap((r) => dedicatedDeployment(r, tenantSlug, opts.guard) ?? []);
+        for (const row of await tenantDeploymentsRepo.listForSnapshot(tx, opts.sealer)) {
+          const r = dedicatedDeployment(row, tenantSlug, opts.guard);
+          if (r.ok) deployments.push(r.deployment);
+          // Written past the admin API, or by another version: this one is left out, not the tenant's others.
+          else opts.logger.error({ tenantId: tx.tenantId, deploymentId: row.id, reason: r.reason }, 'a dedicated deployment cannot be served; leaving it out');
+        }
       } catch (err) {
         // The error names the key or record, never a plaintext.
         opts.logger.error({ tenantId: tx.tenantId, err: err instanceof Error ? err.message : String(err) }, 'dedicated deployments of a tenant could not be loaded; serving without them');
-        // A failed statement aborts the transaction: aliases were read before, nothing after.
+        // A failed statement aborts the transaction: aliases were read before, nothing after; and
+        // none of the tenant's deployments is served from a half-read list.
+        deployments.length = 0;
       }
       if (deployments.length === 0 && aliases.length === 0) return null;
       return { tenantId: tx.tenantId, deployments, aliases: Object.fromEntries(aliases.map((a) => [a.alias, a.model])) };

@@ -15,6 +15,13 @@ export interface Tenant {
   /** Regions whose deployments this tenant may reach; empty means any. */
   regions: readonly string[];
   /**
+   * `tenants.updated_at` as epoch ms: moves with every change of the tenant's row, its settings
+   * included (which the snapshot may not read, DESIGN §3.1). State kept per tenant off the
+   * snapshot (the response cache's opt-in) is re-read when it moves, so such a change reaches
+   * every replica with the snapshot's NOTIFY. Undefined in snapshots built without it (tests).
+   */
+  updatedAtMs?: number;
+  /**
    * Plan and overrides composed (src/limits/compose.ts). Set for every tenant loaded from the
    * store, with `rules: []` when it has neither plan nor rules of its own; undefined only where a
    * snapshot is built without limit records (tests): no limits apply then.

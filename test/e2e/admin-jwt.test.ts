@@ -142,6 +142,18 @@ describe('operator staff sign in with the platform identity provider', () => {
     envelope(await auditor('GET', '/tenants/acme/teams'), 403);
   });
 
+  it('platform_billing reads billing of every tenant and changes nothing; platform_admin outranks it in one token', async () => {
+    const finance = await as(platformToken(['platform_billing', 'platform_auditor']));
+    const me = await finance('GET', '/whoami');
+    expect(me.json).toMatchObject({ role: 'platform_billing' });
+    expect((await finance('GET', '/tenants/acme/invoices')).status).toBe(200);
+    expect((await finance('GET', '/tenants/acme/invoice-draft')).status).toBe(200);
+    envelope(await finance('POST', '/tenants', { body: { slug: 'nope', name: 'Nope' } }), 403);
+    envelope(await finance('GET', '/tenants/acme/teams'), 403);
+    const both = await as(platformToken(['platform_billing', 'platform_admin']));
+    expect((await both('GET', '/whoami')).json).toMatchObject({ role: 'platform_admin' });
+  });
+
   it('a platform token without a platform role is refused', async () => {
     envelope(await (await as(platformToken(['tenant_admin'])))('GET', '/tenants'), 401, 'invalid_api_key');
   });

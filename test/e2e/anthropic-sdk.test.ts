@@ -5,6 +5,7 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MockAnthropic, startMockAnthropic } from '../../src/providers/mock/anthropic/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -47,6 +48,10 @@ deployments:
   - model: claude-flaky
     provider: claude
     upstreamModel: claude-stream-error
+  - model: claude-stalling
+    provider: claude
+    upstreamModel: claude-stream-stall
+    streamIdleTimeoutMs: 1000
   - model: gpt-4o-mini
     provider: mock
   - model: claude-test
@@ -212,6 +217,35 @@ describe('Anthropic SDK streams that end early', () => {
     const err = await stream.finalMessage().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Anthropic.APIError);
     expect(String((err as Error).message)).toMatch(/overloaded_error|failed mid-stream/);
+  });
+
+  it('a stream the upstream stops sending mid-way ends after streamIdleTimeoutMs with an error event; the upstream call is cancelled', async () => {
+    const before = upstream.aborted;
+    const sent = upstream.requests.length;
+    const started = Date.now();
+    const res = await request(`${gw.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-stalling', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'hello there' }] }),
+    });
+    const text = await res.body.text();
+    expect(res.statusCode).toBe(200);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(text).toContain('event: content_block_delta');
+    const last = text.trim().split('\n\n').at(-1) ?? '';
+    expect(last).toMatch(/^event: error\ndata: /);
+    const body = JSON.parse(last.split('\ndata: ')[1] as string) as { type: string; error: { type: string; message: string } };
+    expect(body).toMatchObject({ type: 'error', error: { type: 'api_error' } }); // a 504 in Anthropic's types
+    expect(body.error.message).toContain('1000 ms');
+    expect(text).not.toContain('message_stop');
+    expect(upstream.requests.length - sent).toBe(1); // never retried after the first byte
+    await expect.poll(() => upstream.aborted, { timeout: 5_000 }).toBe(before + 1);
+
+    // The SDK raises it as an APIError.
+    const stream = client.messages.stream({ model: 'claude-stalling', max_tokens: 50, messages: [{ role: 'user', content: 'hello there' }] });
+    const err = await stream.finalMessage().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Anthropic.APIError);
+    expect(String((err as Error).message)).toContain('stopped sending');
   });
 
   it('a client that aborts its stream cancels the upstream request', async () => {

@@ -222,9 +222,23 @@ describe('response cache', () => {
     const before = upstreamCalls();
     const hit = await post(ACME, '/v1/messages', body, { 'anthropic-version': '2023-06-01' });
     expect(hit.headers['x-gatehouse-cache']).toBe('hit');
+    expect(hit.headers.age).toMatch(/^\d+$/);
+    expect(first.headers.age).toBeUndefined();
     expect(JSON.parse(hit.text)).toMatchObject({ type: 'message', role: 'assistant' });
     expect(JSON.parse(hit.text).content).toEqual(JSON.parse(first.text).content);
     expect(upstreamCalls()).toBe(before);
+
+    // Streamed: replayed as Anthropic events, with its age too.
+    const streamStored = await metric('stored');
+    const streamed = { ...body, stream: true, messages: [{ role: 'user', content: 'anthropic cache stream' }] };
+    const s1 = await post(ACME, '/v1/messages', streamed, { 'anthropic-version': '2023-06-01' });
+    expect(s1.text).toContain('event: message_stop');
+    await storedAtLeast(streamStored + 1);
+    const s2 = await post(ACME, '/v1/messages', streamed, { 'anthropic-version': '2023-06-01' });
+    expect(s2.headers['x-gatehouse-cache']).toBe('hit');
+    expect(s2.headers.age).toMatch(/^\d+$/);
+    expect(s2.headers['content-type']).toContain('text/event-stream');
+    expect(s2.text).toContain('event: message_stop');
   });
 
   it('a malformed Cache-Control is a 400', async () => {

@@ -1,8 +1,8 @@
 /**
  * Routing and resilience through the real HTTP server and the mock upstream, whose `mock.fail`
  * field fails chosen requests deterministically (src/providers/mock/faults.ts): retries after
- * 5xx, 429 with Retry-After and per-attempt timeouts, failover to another deployment on a
- * connection reset, no retry once a stream has started, circuit breakers, fallbacks on a
+ * 5xx, 429 and 503 with Retry-After and per-attempt timeouts, failover to another deployment on a
+ * connection reset, no retry once a stream has started, a stream stalled mid-way, circuit breakers, fallbacks on a
  * context-window refusal, residency under fallback, and client disconnects.
  */
 import { request } from 'undici';
@@ -25,6 +25,7 @@ routing:
   models:
     timed: { attemptTimeoutMs: 300 }
     brk: { maxAttempts: 1 }
+    busy: { maxAttempts: 2 }
     small: { fallbackOn: [context_window] }
   fallbacks:
     big: [elsewhere]
@@ -36,6 +37,8 @@ deployments:
   - { id: pair-a, model: pair, provider: mock, region: eu-west, upstreamModel: pair-a }
   - { id: pair-b, model: pair, provider: mock, region: eu-central, upstreamModel: pair-b }
   - { id: brk, model: brk, provider: mock, region: eu }
+  - { id: busy, model: busy, provider: mock, region: eu }
+  - { id: idle, model: idle, provider: mock, region: eu, streamIdleTimeoutMs: 1000 }
   - { id: big, model: big, provider: mock, region: eu, upstreamModel: big-eu }
   - { id: elsewhere, model: elsewhere, provider: mock, region: us, upstreamModel: elsewhere-us }
   - { id: small, model: small, provider: mock, region: eu, upstreamModel: small-eu }
@@ -63,11 +66,19 @@ interface Answer {
   ms: number;
 }
 
-async function chat(model: string, mock: Record<string, unknown>, opts: { key?: string; stream?: boolean; signal?: AbortSignal } = {}): Promise<Answer> {
+async function chat(
+  model: string,
+  mock: Record<string, unknown>,
+  opts: { key?: string; stream?: boolean; signal?: AbortSignal; requestId?: string } = {},
+): Promise<Answer> {
   const started = Date.now();
   const res = await request(`${gw.url}/v1/chat/completions`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${opts.key ?? ANY}`, 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${opts.key ?? ANY}`,
+      'content-type': 'application/json',
+      ...(opts.requestId === undefined ? {} : { 'x-request-id': opts.requestId }),
+    },
     body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], stream: opts.stream === true, mock }),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
@@ -117,6 +128,19 @@ describe('retries', () => {
     expect(a.ms).toBeGreaterThanOrEqual(950);
   });
 
+  it("waits for an upstream 503's Retry-After before retrying, and passes it on when every attempt fails", async () => {
+    const a = await chat('solo', { fail: { key: 'r-503-ra', times: 1, status: 503, retryAfter: 1 } });
+    expect(a.status).toBe(200);
+    expect(a.headers['x-gatehouse-attempts']).toBe('2');
+    expect(a.ms).toBeGreaterThanOrEqual(950);
+    // Every attempt refused: the client's 502 says when to come back, as the upstream did.
+    const b = await chat('busy', { fail: { key: 'r-503-ra-all', status: 503, retryAfter: 1 } });
+    expect(b.status).toBe(502);
+    expect(errorOf(b).code).toBe('upstream_error');
+    expect(b.headers['retry-after']).toBe('1');
+    expect(received('r-503-ra-all')).toHaveLength(2);
+  });
+
   it('times out an attempt that stalls before its headers and answers from the next one', async () => {
     const a = await chat('timed', { fail: { key: 'r-stall', times: 1, mode: 'stall', stallMs: 10_000 } });
     expect(a.status).toBe(200);
@@ -150,6 +174,51 @@ describe('failover', () => {
     expect(last).toMatch(/^data: \{"error":/);
     expect(a.text).not.toContain('[DONE]');
     expect(received('f-break')).toHaveLength(1);
+  });
+
+  it('ends a stream that stalls mid-way after streamIdleTimeoutMs: error event, upstream cancelled, no retry, estimate settled', async () => {
+    const abortedBefore = gw.mock!.aborted;
+    const a = await chat(
+      'idle',
+      { fail: { key: 's-idle', times: 1, mode: 'stall-stream', afterChunks: 3, stallMs: 30_000 }, tokens: 20 },
+      { stream: true, requestId: 'stalled-stream-1' },
+    );
+    expect(a.status).toBe(200);
+    // Ended by the 1 s idle timeout (undici's coarse timers: up to ~1.5 s), not by the 30 s stall.
+    expect(a.ms).toBeGreaterThanOrEqual(900);
+    expect(a.ms).toBeLessThan(10_000);
+    const events = a.text.trim().split('\n\n');
+    expect(events.filter((e) => e.includes('chat.completion.chunk'))).toHaveLength(3);
+    const last = JSON.parse((events.at(-1) ?? '').replace(/^data: /, '')) as { error: { code: string; type: string; message: string } };
+    expect(last.error).toMatchObject({ code: 'upstream_timeout', type: 'timeout_error' });
+    expect(last.error.message).toContain('1000 ms');
+    expect(a.text).not.toContain('[DONE]');
+    expect(received('s-idle')).toHaveLength(1);
+    // The upstream call was cancelled: the mock saw its client go away mid-stream.
+    await expect.poll(() => gw.mock!.aborted, { timeout: 5_000 }).toBeGreaterThan(abortedBefore);
+
+    // Metered (and settled) with the estimate of what was streamed, like a stream cut by its client.
+    await gw.metering.drain(10_000);
+    const tenantId = await gw.store.platform(
+      async (tx) => (await tx.query<{ id: string }>("SELECT id FROM tenants WHERE slug = 'anywhere'")).rows[0]?.id as string,
+    );
+    const rows = await gw.store.withTenant(tenantId, async (tx) =>
+      (await tx.query<{ usage_estimated: boolean; output_tokens: string; streamed: boolean }>(
+        'SELECT usage_estimated, output_tokens, streamed FROM usage_events WHERE request_id = $1',
+        ['stalled-stream-1'],
+      )).rows,
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ usage_estimated: true, streamed: true });
+    expect(Number(rows[0]?.output_tokens)).toBeGreaterThan(0);
+    expect(Number(rows[0]?.output_tokens)).toBeLessThan(20);
+  });
+
+  it('lets a stream that pauses for less than its idle timeout finish', async () => {
+    const a = await chat('idle', { fail: { key: 's-pause', times: 1, mode: 'stall-stream', afterChunks: 2, stallMs: 200 } }, { stream: true });
+    expect(a.status).toBe(200);
+    expect(a.text).toContain('[DONE]');
+    expect(a.text).not.toContain('"error"');
   });
 
   it('falls back to the next model on a context-window refusal; the headers name the model that served', async () => {

@@ -153,7 +153,13 @@ describe('usage and billing through the gateway', () => {
     expect(refused.status).toBe(403);
     expect((refused.json.error as { message: string }).message).toMatch(/not included in the tenant's plan/);
     const draft = await billingB('GET', '/tenants/bravo/invoice-draft');
-    expect((draft.json.lines as { kind: string; amount_cents: number }[])[0]).toEqual(expect.objectContaining({ kind: 'base_fee', amount_cents: 2500 }));
+    // bravo moved to basic just now: the base fee is prorated from the move to the month's end.
+    const segments = draft.json.segments as { plan_id: string | null; from: string; to: string }[];
+    expect(segments.map((s) => s.plan_id)).toEqual([null, String((await platform('GET', '/plans/basic')).json.id)]);
+    const onBasic = segments[1] ?? { from: '', to: '' };
+    const share = (Date.parse(onBasic.to) - Date.parse(onBasic.from)) / (Date.parse(String(draft.json.period_end)) - Date.parse(String(draft.json.period_start)));
+    const fee = (draft.json.lines as { kind: string; amount_cents: number; segment: number }[]).find((l) => l.kind === 'base_fee');
+    expect(fee).toEqual(expect.objectContaining({ amount_cents: Math.round(2500 * share), segment: 1 }));
     // alpha, on no plan, still may.
     const adminA = client(gw, await roleKey(platform, 'alpha', 'tenant_admin'));
     expect((await adminA('POST', '/tenants/alpha/domains', { body: { domain: 'ai.alpha.example.com' } })).status).toBe(201);
@@ -161,6 +167,12 @@ describe('usage and billing through the gateway', () => {
 
   it("an issued invoice: lines for the tenant's billing role, totals only for platform admins, 404 for other tenants", async () => {
     const bravoId = String((await platform('GET', '/tenants/bravo')).json.id);
+    const basicId = String((await platform('GET', '/plans/basic')).json.id);
+    // The last ended month is before bravo existed: invoices price it by the plan history, which
+    // starts today on no plan. Record bravo as on basic since long before, so the month has its fee.
+    await gw.store.withTenant(bravoId, (tx) =>
+      tx.query("INSERT INTO tenant_plan_history (tenant_id, plan_id, effective_from) VALUES ($1, $2, '2000-01-01T00:00:00Z')", [bravoId, basicId]),
+    );
     const { invoice } = await gw.store.withTenant(bravoId, (tx) => issueInvoice(tx, undefined, new Date()));
     const own = await billingB('GET', `/tenants/bravo/invoices/${invoice.id}`);
     expect(own.status, own.text).toBe(200);

@@ -3,14 +3,16 @@
  * alert settings (src/billing/alerts). Read by tenant admins and billing; settings written by
  * tenant admins only.
  */
-import { calendarRules } from '../../billing/alerts/usage.js';
+import { forecastRules } from '../../billing/alerts/usage.js';
 import { tenantForecasts } from '../../billing/alerts/job.js';
 import { DEFAULT_LOOKBACK_HOURS } from '../../billing/alerts/forecast.js';
 import { effectiveSettings, type AlertSettings } from '../../billing/alerts/settings.js';
-import { alertsRepo, type TenantTx } from '../../store/index.js';
+import { alertsRepo, anomalyThrottlesRepo, type TenantTx } from '../../store/index.js';
 import { randomUUID } from 'node:crypto';
 import { raiseAlert } from '../../billing/alerts/raise.js';
+import { DEFAULT_ALERT_RETENTION_DAYS } from '../../billing/alerts/job.js';
 import { audit, auditActor } from '../audit-hook.js';
+import type { AdminEnv } from '../context.js';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { notFound } from '../problems.js';
 import { defineRoute, type AdminRoute } from '../route.js';
@@ -27,7 +29,7 @@ import {
   presentSettings,
 } from '../schemas/alerts.js';
 import { effectiveLimits } from '../services/limits.js';
-import { read } from '../tx.js';
+import { read, write } from '../tx.js';
 import { listOf, tenantOf } from './lists.js';
 
 const TAG = 'Alerts';
@@ -36,6 +38,11 @@ const CURSOR_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\|[0-9a-f-]{36}$/
 
 async function loadSettings(tx: TenantTx) {
   return effectiveSettings(await alertsRepo.settings(tx));
+}
+
+/** The settings as they apply, with the gateway's default retention and the throttles in force. */
+async function settingsView(env: AdminEnv, tx: TenantTx) {
+  return presentSettings(await loadSettings(tx), env.alertRetentionDays ?? DEFAULT_ALERT_RETENTION_DAYS, await anomalyThrottlesRepo.list(tx));
 }
 
 export const alertRoutes: AdminRoute[] = [
@@ -53,7 +60,12 @@ export const alertRoutes: AdminRoute[] = [
       const [at, id] = after === null ? [null, null] : (after.split('|') as [string, string]);
       const limit = call.query.limit;
       const rows = await read(call.env, tenantOf(call), (tx) =>
-        alertsRepo.list(tx, { limit: limit + 1, before: at === null || id === null ? null : { createdAt: new Date(at), id }, kind: call.query.kind ?? null }),
+        alertsRepo.list(tx, {
+          limit: limit + 1,
+          before: at === null || id === null ? null : { createdAt: new Date(at), id },
+          kind: call.query.kind ?? null,
+          state: call.query.state ?? null,
+        }),
       );
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
@@ -78,6 +90,40 @@ export const alertRoutes: AdminRoute[] = [
       const deliveries = await read(call.env, tenantOf(call), (tx) => alertsRepo.deliveries(tx, alert.id));
       const summary = { ...alert, deliveries: { pending: deliveries.length, delivered: 0, failed: 0 } };
       return { status: 201, body: presentAlert(summary) };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: `${T}/alerts/{alert}/resolve`,
+    operationId: 'resolveAlert',
+    summary: 'Resolve (acknowledge) an open alert; an anomaly alert that throttles the tenant lifts its throttle',
+    tag: TAG,
+    permission: 'alerts.write',
+    response: { status: 200, description: 'The alert, resolved (as it was when it had been resolved already).', schema: alertView },
+    async handle(call) {
+      const tenantId = tenantOf(call);
+      const id = call.params.alert ?? '';
+      const by = `${auditActor(call.actor.principal).kind}:${call.actor.principal.id}`;
+      // write(): the data plane of this replica has lifted the throttle before the answer.
+      const summary = await write(call.env, tenantId, async (tx) => {
+        const before = await alertsRepo.get(tx, id);
+        if (before === null) throw notFound('alert');
+        if (before.resolvedAt === null) {
+          const resolved = await alertsRepo.resolve(tx, id, by);
+          const lifted = await anomalyThrottlesRepo.liftForAlert(tx, id);
+          await audit(tx, call.actor, 'alert.resolve', { kind: 'alert', id }, {
+            before: { resolved_at: null },
+            after: {
+              resolved_at: resolved?.resolvedAt?.toISOString() ?? null,
+              throttles_lifted: lifted.map((t) => ({ metric: t.metric, window: t.window, limit: t.limit })),
+            },
+          });
+        }
+        const now = await alertsRepo.summary(tx, id);
+        if (now === null) throw notFound('alert');
+        return now;
+      });
+      return { status: 200, body: presentAlert(summary) };
     },
   }),
   defineRoute({
@@ -109,8 +155,8 @@ export const alertRoutes: AdminRoute[] = [
       const now = Date.now();
       const body = await read(call.env, tenantOf(call), async (tx) => {
         const limits = await effectiveLimits(tx);
-        const rules = calendarRules({ rules: limits.rules.filter((r) => r.overridden !== true) });
-        const { forecasts } = await tenantForecasts(tx, rules, limits.timeZone, now);
+        const rules = forecastRules({ rules: limits.rules.filter((r) => r.overridden !== true) });
+        const { forecasts } = await tenantForecasts(tx, rules, limits.timeZone, now, DEFAULT_LOOKBACK_HOURS, call.env.forecastInputs);
         const scopeOf = new Map(rules.map((r) => [r.id, r.scope]));
         return {
           object: 'forecast' as const,
@@ -132,7 +178,7 @@ export const alertRoutes: AdminRoute[] = [
     permission: 'alerts.read',
     response: { status: 200, description: 'The settings as they apply (defaults filled in).', schema: alertSettingsView },
     async handle(call) {
-      return { status: 200, body: presentSettings(await read(call.env, tenantOf(call), loadSettings)) };
+      return { status: 200, body: await read(call.env, tenantOf(call), (tx) => settingsView(call.env, tx)) };
     },
   }),
   defineRoute({
@@ -145,21 +191,31 @@ export const alertRoutes: AdminRoute[] = [
     body: patchAlertSettingsBody,
     response: { status: 200, description: 'The settings as they now apply.', schema: alertSettingsView },
     async handle(call) {
-      const after = await read(call.env, tenantOf(call), async (tx) => {
-        const before = await loadSettings(tx);
+      // write(): a throttle lifted by the change is lifted on this replica before the answer.
+      const after = await write(call.env, tenantOf(call), async (tx) => {
+        const before = await settingsView(call.env, tx);
         const stored = (await alertsRepo.settings(tx)) as AlertSettings;
         const next: Record<string, unknown> = { ...stored };
         const b = call.body;
-        if (b.budget_thresholds === null) delete next.budgetThresholds;
-        else if (b.budget_thresholds !== undefined) next.budgetThresholds = b.budget_thresholds;
-        if (b.anomaly_action === null) delete next.anomalyAction;
-        else if (b.anomaly_action !== undefined) next.anomalyAction = b.anomaly_action;
+        const fields = [
+          ['budget_thresholds', 'budgetThresholds'],
+          ['anomaly_action', 'anomalyAction'],
+          ['anomaly_throttle_fraction', 'anomalyThrottleFraction'],
+          ['retention_days', 'retentionDays'],
+        ] as const;
+        for (const [wire, key] of fields) {
+          const v = b[wire];
+          if (v === null) delete next[key];
+          else if (v !== undefined) next[key] = v;
+        }
         if (!(await alertsRepo.setSettings(tx, next))) throw notFound('tenant');
-        const now = await loadSettings(tx);
-        await audit(tx, call.actor, 'alert_settings.update', { kind: 'tenant', id: tx.tenantId }, { before: presentSettings(before), after: presentSettings(now) });
+        // Only the throttle action throttles: switching away lifts what is in force, at once.
+        if ((await loadSettings(tx)).anomalyAction !== 'throttle') await anomalyThrottlesRepo.lift(tx, null);
+        const now = await settingsView(call.env, tx);
+        await audit(tx, call.actor, 'alert_settings.update', { kind: 'tenant', id: tx.tenantId }, { before, after: now });
         return now;
       });
-      return { status: 200, body: presentSettings(after) };
+      return { status: 200, body: after };
     },
   }),
 ];

@@ -4,6 +4,7 @@
  * audited, in the same transaction, by the audit module.
  */
 import { z } from 'zod';
+import { readSignedHead, signedHeadSchema } from '../../audit/index.js';
 import { exportAuditStream, readAuditPage, type AdminAuditQuery } from '../audit-hook.js';
 import { invalid } from '../problems.js';
 import { defineRoute, type AdminRoute } from '../route.js';
@@ -84,6 +85,27 @@ function routesFor(a: AuditScope): AdminRoute[] {
         const page = await read(call.env, a.scopeId(call), (tx) => readAuditPage(tx, toQuery(call.query), call.actor));
         if (!page.ok) throw invalid(page.message);
         return { status: 200, body: { object: 'list', data: page.entries, next_cursor: page.nextCursor } };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: `${a.base}/audit/head`,
+      operationId: `get${a.idPrefix}AuditHead`,
+      summary: `The ${a.what} audit chain's current head, signed with the gateway's audit head key`,
+      tag: TAG,
+      permission: a.permission,
+      // Not audited as a read: a head carries no entry content, and an entry per read would move
+      // the very head it reports (a tenant polling for copies would grow its own chain).
+      response: {
+        status: 200,
+        description:
+          'The signed head: keep it (one JSON line) outside the gateway; `gatehouse audit verify --heads FILE` then detects entries ' +
+          'deleted after it or rewritten up to it. Verify the signature with the key `gatehouse audit public-key` prints.',
+        schema: signedHeadSchema,
+      },
+      async handle(call) {
+        const head = await read(call.env, a.scopeId(call), (tx) => readSignedHead(tx, call.env.auditHeadSigner, call.env.now()));
+        return { status: 200, body: head };
       },
     }),
     defineRoute({

@@ -1,23 +1,29 @@
 /**
- * Invoices, the open period's draft, chargeback (tenant admin and billing roles), and the price
- * book (platform admins). A platform admin listing a tenant's invoices reads through the
- * platform role, whose grants on invoices are the totals columns: the lines are out of its
- * reach in the database, not only in this code.
+ * Invoices, the open period's draft, chargeback (tenant admin and billing roles, and the
+ * platform's billing role for every tenant), closing periods (platform billing and admins), and
+ * the price book (platform admins). A platform admin listing a tenant's invoices reads through
+ * the platform role, whose grants on invoices are the totals columns: the lines are out of its
+ * reach in the database, not only in this code. platform_billing reads in the tenant's own
+ * transaction, as the tenant's billing role does.
  */
-import { BillingError, chargebackFor, computeInvoiceFor } from '../../billing/service.js';
+import { BillingError, chargebackFor, closePeriod, computeInvoiceFor, issueInvoice, type IssueAudit } from '../../billing/service.js';
 import { toCsv } from '../../billing/csv.js';
 import { PLATFORM_SCOPE_ID } from '../../identity/roles.js';
 import { billingRepo } from '../../store/index.js';
 import { parseStoredPricing } from '../../billing/plan-pricing.js';
-import { audit } from '../audit-hook.js';
-import { notifyPlansChange } from '../context.js';
+import { audit, auditActor } from '../audit-hook.js';
+import { notifyPlansChange, notifyPricesChange } from '../context.js';
 import { findPlan } from '../services/plans.js';
 import { conflict, invalid, notFound } from '../problems.js';
 import { defineRoute, type AdminCall, type AdminResult, type AdminRoute } from '../route.js';
 import {
   chargebackQuery,
   chargebackView,
+  closePeriodBody,
+  closePeriodView,
+  closeTenantBody,
   draftQuery,
+  invoiceListQuery,
   invoiceListView,
   invoiceQuery,
   invoiceView,
@@ -40,18 +46,40 @@ import { csvResult, wantsCsv } from './usage.js';
 const TAG = 'Billing';
 const T = '/tenants/{tenant}';
 
-const INVOICE_CSV = ['period', 'kind', 'description', 'model', 'feature', 'requests', 'input_tokens', 'output_tokens', 'cached_tokens', 'amount_cents', 'currency'];
+const INVOICE_CSV = ['period', 'kind', 'description', 'model', 'feature', 'requests', 'input_tokens', 'output_tokens', 'cached_tokens', 'amount_cents', 'currency', 'price_version', 'segment'];
 
 function invoiceResult(call: AdminCall<{ format?: 'json' | 'csv' | undefined }, unknown>, view: ReturnType<typeof presentInvoice>): AdminResult {
   if (!wantsCsv(call)) return { status: 200, body: view };
-  const rows = (view.lines ?? []).map((l) => [view.period, l.kind, l.description, l.model, l.feature, l.requests, l.input_tokens, l.output_tokens, l.cached_tokens, l.amount_cents, view.currency]);
-  rows.push([view.period, 'total', 'Total', null, null, null, null, null, null, view.total_cents, view.currency]);
+  const rows = (view.lines ?? []).map((l) => [
+    view.period, l.kind, l.description, l.model, l.feature, l.requests, l.input_tokens, l.output_tokens, l.cached_tokens, l.amount_cents, view.currency, l.price_version, l.segment,
+  ]);
+  rows.push([view.period, 'total', 'Total', null, null, null, null, null, null, view.total_cents, view.currency, null, null]);
   return csvResult(toCsv(INVOICE_CSV, rows));
 }
 
+const INVOICE_LIST_CSV = ['id', 'period', 'period_start', 'period_end', 'currency', 'usage_cents', 'total_cents', 'issued_at'];
+
+function invoiceListResult(call: AdminCall<{ format?: 'json' | 'csv' | undefined }, unknown>, views: ReturnType<typeof presentInvoice>[]): AdminResult {
+  if (!wantsCsv(call)) return { status: 200, body: { object: 'list', data: views, next_cursor: null } };
+  return csvResult(toCsv(INVOICE_LIST_CSV, views.map((v) => [v.id, v.period, v.period_start, v.period_end, v.currency, v.usage_cents, v.total_cents, v.issued_at])));
+}
+
 function billingProblem(err: unknown): never {
-  if (err instanceof BillingError) throw err.reason === 'tenant_not_found' ? notFound('tenant') : invalid(err.message, 'period');
+  if (err instanceof BillingError) {
+    if (err.reason === 'tenant_not_found') throw notFound('tenant');
+    if (err.reason === 'pricing_conflict') throw conflict(err.message);
+    throw invalid(err.message, 'period');
+  }
   throw err;
+}
+
+/** platform_admin sees invoice totals only (the platform role's grants); everyone else who may read them, whole invoices. */
+function totalsOnly(call: AdminCall<unknown, unknown>): boolean {
+  return call.actor.principal.role === 'platform_admin';
+}
+
+function issuer(call: AdminCall<unknown, unknown>): IssueAudit {
+  return { actor: auditActor(call.actor.principal), sourceIp: call.actor.sourceIp, requestId: call.actor.requestId };
 }
 
 export const billingRoutes: AdminRoute[] = [
@@ -98,18 +126,19 @@ export const billingRoutes: AdminRoute[] = [
     method: 'GET',
     path: `${T}/invoices`,
     operationId: 'listInvoices',
-    summary: 'Issued invoices of a tenant, newest first (platform admins: totals only)',
+    summary: 'Issued invoices of a tenant, newest first (JSON, or CSV totals; platform admins: totals only)',
     tag: TAG,
     permission: 'invoices.read',
+    query: invoiceListQuery,
     response: { status: 200, description: 'The issued invoices.', schema: invoiceListView },
     async handle(call) {
       const tenantId = tenantOf(call);
-      if (call.actor.principal.scope === 'platform') {
+      if (totalsOnly(call)) {
         const totals = await call.env.store.platform((tx) => billingRepo.invoiceTotals(tx, tenantId));
-        return { status: 200, body: { object: 'list', data: totals.map(presentInvoiceTotals), next_cursor: null } };
+        return invoiceListResult(call, totals.map(presentInvoiceTotals));
       }
       const invoices = await read(call.env, tenantId, (tx) => billingRepo.invoices(tx));
-      return { status: 200, body: { object: 'list', data: invoices.map(presentInvoice), next_cursor: null } };
+      return invoiceListResult(call, invoices.map(presentInvoice));
     },
   }),
   defineRoute({
@@ -124,7 +153,7 @@ export const billingRoutes: AdminRoute[] = [
     async handle(call) {
       const tenantId = tenantOf(call);
       const id = call.params.invoice ?? '';
-      if (call.actor.principal.scope === 'platform') {
+      if (totalsOnly(call)) {
         const totals = (await call.env.store.platform((tx) => billingRepo.invoiceTotals(tx, tenantId))).find((t) => t.id === id);
         if (totals === undefined) throw notFound('invoice');
         return invoiceResult(call, presentInvoiceTotals(totals));
@@ -132,6 +161,57 @@ export const billingRoutes: AdminRoute[] = [
       const inv = await read(call.env, tenantId, (tx) => billingRepo.invoice(tx, id));
       if (inv === null) throw notFound('invoice');
       return invoiceResult(call, presentInvoice(inv));
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: `${T}/invoices/close`,
+    operationId: 'closeTenantPeriod',
+    summary: "Issue a tenant's invoice for a month that has ended in its time zone (idempotent: an issued invoice is returned unchanged)",
+    tag: TAG,
+    permission: 'invoices.close',
+    body: closeTenantBody,
+    bodyOptional: true,
+    response: { status: 201, description: 'The invoice, issued now (201) or before (200).', schema: invoiceView },
+    async handle(call) {
+      const tenantId = tenantOf(call);
+      const { invoice, created } = await call.env.store
+        .withTenant(tenantId, (tx) => issueInvoice(tx, call.body.period, call.env.now(), issuer(call)))
+        .catch(billingProblem);
+      const status = created ? 201 : 200;
+      if (!totalsOnly(call)) return { status, body: presentInvoice(invoice) };
+      return { status, body: presentInvoiceTotals(invoice) };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/platform/billing/close-period',
+    operationId: 'closePeriod',
+    summary: "Issue every tenant's invoice for a month that has ended in its time zone (idempotent; the gateway also does this on its own: billing.autoClose)",
+    tag: TAG,
+    permission: 'invoices.close',
+    body: closePeriodBody,
+    bodyOptional: true,
+    response: { status: 200, description: 'How many invoices were issued, already issued, or not due.', schema: closePeriodView },
+    async handle(call) {
+      const period = call.body.period;
+      const r = await closePeriod(call.env.store, period, call.env.now(), {
+        by: issuer(call),
+        onError: (tenantId, err) => call.env.logger.error({ err, tenantId }, 'billing: issuing an invoice failed'),
+      });
+      const body = {
+        object: 'close_period' as const,
+        period: period ?? null,
+        tenants: r.tenants,
+        issued: r.issued,
+        already_issued: r.alreadyIssued,
+        open: r.open,
+        before_creation: r.beforeCreation,
+        failed: r.failed,
+      };
+      // The run itself, in the platform scope's chain (each invoice is in its tenant's).
+      await call.env.store.withTenant(PLATFORM_SCOPE_ID, (tx) => audit(tx, call.actor, 'billing.close_period', { kind: 'billing_period', id: period ?? null }, { after: body }));
+      return { status: 200, body };
     },
   }),
   defineRoute({
@@ -212,8 +292,8 @@ export const billingRoutes: AdminRoute[] = [
       const effectiveFrom = b.effective_from === undefined ? now : new Date(b.effective_from);
       // A minute of slack for clocks; anything earlier would re-price usage already metered.
       if (effectiveFrom.getTime() < now.getTime() - 60_000) throw invalid('effective_from must not be in the past: past usage keeps the price it had.', 'effective_from');
-      const row = await call.env.store.withTenant(PLATFORM_SCOPE_ID, (tx) =>
-        billingRepo.insertPrice(tx, {
+      const row = await call.env.store.withTenant(PLATFORM_SCOPE_ID, async (tx) => {
+        const added = await billingRepo.insertPrice(tx, {
           model: b.model,
           deploymentId: b.deployment_id,
           effectiveFrom,
@@ -222,9 +302,13 @@ export const billingRoutes: AdminRoute[] = [
           cachedPerMTokMicros: b.cached_per_mtok_micros,
           perRequestMicros: b.per_request_micros,
           currency: b.currency,
-        }),
-      );
+          source: 'admin',
+        });
+        if (added !== null) await audit(tx, call.actor, 'price.create', { kind: 'price', id: added.id }, { after: presentPrice(added) });
+        return added;
+      });
       if (row === null) throw conflict('A version of this price with that effective_from exists already.', 'effective_from');
+      await notifyPricesChange(call.env);
       return { status: 201, body: presentPrice(row) };
     },
   }),

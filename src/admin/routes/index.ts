@@ -12,6 +12,7 @@ import { limitRoutes } from './limits.js';
 import { metaRoutes } from './meta.js';
 import { planRoutes } from './plans.js';
 import { policyRoutes } from './policies.js';
+import { requestLogRoutes } from './request-logs.js';
 import { secretRoutes } from './secrets.js';
 import { serviceAccountRoutes } from './service-accounts.js';
 import { teamRoutes } from './teams.js';
@@ -40,5 +41,6 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   ...alertRoutes,
   ...auditRoutes,
   ...usageRoutes,
+  ...requestLogRoutes,
   ...billingRoutes,
 ];

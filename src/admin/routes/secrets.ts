@@ -85,7 +85,7 @@ export const secretRoutes: AdminRoute[] = [
     response: { status: 200, description: 'The credential (without its secret).', schema: credentialView },
     async handle(call) {
       const c = await write(call.env, tenantOf(call), (tx) =>
-        replaceCredentialSecret(tx, call.actor, call.env.sealer, call.params.provider_credential ?? '', call.body.secret, call.ifMatch),
+        replaceCredentialSecret(tx, call.actor, call.env.sealer, call.params.provider_credential ?? '', call.body, call.ifMatch),
       );
       return { status: 200, body: presentCredential(c), etag: etagOf(c.stamp) };
     },

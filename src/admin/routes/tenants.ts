@@ -78,7 +78,7 @@ export const tenantRoutes: AdminRoute[] = [
     method: 'PATCH',
     path: '/tenants/{tenant}',
     operationId: 'updateTenant',
-    summary: 'Change a tenant (tenant admins: time zone, budget action and response cache; platform admins: also name, plan, regions, models)',
+    summary: 'Change a tenant (tenant admins: time zone, budget action, response cache and request logs; platform admins: also name, plan, regions, models)',
     tag: TAG,
     permission: 'tenants.settings',
     body: patchTenantBody,

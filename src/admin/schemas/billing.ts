@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { microsToCents } from '../../billing/money.js';
 import type { ChargebackRow } from '../../billing/chargeback.js';
-import type { InvoiceDraft, InvoiceLine } from '../../billing/types.js';
+import type { InvoiceDraft, InvoiceLine, InvoiceSegment } from '../../billing/types.js';
 import type { InvoiceRecord, InvoiceTotals, PriceBookEntry, UsageAggregate } from '../../store/index.js';
 import { planPricingSchema } from '../../billing/plan-pricing.js';
 import { iso, isoOut, modelName, timestamp, uuid } from './common.js';
@@ -106,6 +106,8 @@ const lineView = z.object({
   description: z.string(),
   model: z.string().nullable(),
   feature: z.string().nullable(),
+  price_version: z.string().nullable().describe('Usage lines: the price-book version (GET /platform/price-book) of the billed list cost; null when none was recorded or the plan re-prices the model.'),
+  segment: z.number().int().describe("Index into `segments`: the plan in force for this line's part of the period."),
   requests: z.number().int(),
   input_tokens: z.number().int(),
   output_tokens: z.number().int(),
@@ -122,6 +124,13 @@ const commitmentView = z.object({
   closing_credit_cents: z.number().int().nullable(),
 });
 
+const segmentView = z.object({
+  plan_id: z.string().nullable().describe('null: on no plan (list prices).'),
+  from: isoOut,
+  to: isoOut,
+  commitment: commitmentView.nullable(),
+});
+
 export const invoiceView = z.object({
   object: z.literal('invoice'),
   id: z.string().nullable().describe('null for a draft'),
@@ -130,9 +139,13 @@ export const invoiceView = z.object({
   period_start: isoOut,
   period_end: isoOut,
   currency: z.string(),
-  lines: z.array(lineView).optional().describe('Absent for platform principals: they see totals only.'),
+  lines: z.array(lineView).optional().describe('Absent for platform admins: they see totals only.'),
   usage_cents: z.number().int().optional(),
   commitment: commitmentView.nullable().optional(),
+  segments: z
+    .array(segmentView)
+    .optional()
+    .describe('The plans of the period in order (a plan change mid-period prorates fees and commitments by time); absent for platform admins.'),
   total_cents: z.number().int(),
   issued_at: isoOut.nullable(),
 });
@@ -143,6 +156,8 @@ function presentLine(l: InvoiceLine): z.infer<typeof lineView> {
     description: l.description,
     model: l.model,
     feature: l.feature,
+    price_version: l.priceVersion,
+    segment: l.segment,
     requests: l.requests,
     input_tokens: l.inputTokens,
     output_tokens: l.outputTokens,
@@ -164,6 +179,13 @@ function presentCommitment(c: InvoiceDraft['commitment']): z.infer<typeof commit
       };
 }
 
+function presentSegment(s: InvoiceSegment): z.infer<typeof segmentView> {
+  return { plan_id: s.planId, from: s.from, to: s.to, commitment: presentCommitment(s.commitment) };
+}
+
+/** Stored segments of an issued invoice (0017: with their pricing, which is not shown); before 0017, one. */
+const storedSegment = z.object({ planId: z.string().nullable(), from: z.string(), to: z.string(), commitment: z.unknown().optional() });
+
 export function presentDraft(d: InvoiceDraft): z.infer<typeof invoiceView> {
   return {
     object: 'invoice',
@@ -176,6 +198,7 @@ export function presentDraft(d: InvoiceDraft): z.infer<typeof invoiceView> {
     lines: d.lines.map(presentLine),
     usage_cents: d.usageCents,
     commitment: presentCommitment(d.commitment),
+    segments: d.segments.map(presentSegment),
     total_cents: d.totalCents,
     issued_at: null,
   };
@@ -183,8 +206,12 @@ export function presentDraft(d: InvoiceDraft): z.infer<typeof invoiceView> {
 
 export function presentInvoice(r: InvoiceRecord): z.infer<typeof invoiceView> {
   // Stored by this module from InvoiceDraft values; read back as the same shapes.
-  const lines = r.lines as InvoiceLine[];
+  const lines = r.lines as (Omit<InvoiceLine, 'priceVersion' | 'segment'> & Partial<Pick<InvoiceLine, 'priceVersion' | 'segment'>>)[];
   const commitment = r.commitment as InvoiceDraft['commitment'];
+  const stored = z.array(storedSegment).safeParse(r.segments);
+  const segments = stored.success
+    ? stored.data.map((s) => ({ plan_id: s.planId, from: s.from, to: s.to, commitment: presentCommitment((s.commitment ?? null) as InvoiceDraft['commitment']) }))
+    : [{ plan_id: r.planId, from: iso(r.periodStart), to: iso(r.periodEnd), commitment: presentCommitment(commitment ?? null) }];
   return {
     object: 'invoice',
     id: r.id,
@@ -193,9 +220,11 @@ export function presentInvoice(r: InvoiceRecord): z.infer<typeof invoiceView> {
     period_start: iso(r.periodStart),
     period_end: iso(r.periodEnd),
     currency: r.currency,
-    lines: lines.map(presentLine),
+    // Lines issued before price versions and segments existed (0017) lack both.
+    lines: lines.map((l) => presentLine({ ...l, priceVersion: l.priceVersion ?? null, segment: l.segment ?? 0 })),
     usage_cents: r.usageCents,
     commitment: presentCommitment(commitment ?? null),
+    segments,
     total_cents: r.totalCents,
     issued_at: iso(r.issuedAt),
   };
@@ -218,6 +247,26 @@ export function presentInvoiceTotals(r: InvoiceTotals): z.infer<typeof invoiceVi
 export const invoiceListView = z.object({ object: z.literal('list'), data: z.array(invoiceView), next_cursor: z.null() });
 export const draftQuery = z.strictObject({ period: period.optional().describe('Default: the open period.'), format });
 export const invoiceQuery = z.strictObject({ format });
+export const invoiceListQuery = z.strictObject({ format: format.describe('csv: one row per invoice (totals); the lines are in each invoice\'s CSV.') });
+
+export const closeTenantBody = z.strictObject({
+  period: period.optional().describe("Default: the last month that has ended in the tenant's time zone."),
+});
+export const closePeriodBody = z.strictObject({
+  period: period
+    .optional()
+    .describe("Default: each tenant's last ended month (tenants created after it are left out). With a period: every tenant for which it has ended."),
+});
+export const closePeriodView = z.object({
+  object: z.literal('close_period'),
+  period: z.string().nullable().describe('null: each tenant\'s last ended month.'),
+  tenants: z.number().int(),
+  issued: z.number().int(),
+  already_issued: z.number().int(),
+  open: z.number().int().describe('Tenants for which the month has not ended in their time zone.'),
+  before_creation: z.number().int(),
+  failed: z.number().int().describe('Tenants whose invoice could not be issued (logged); the others were issued.'),
+});
 
 export const chargebackQuery = z.strictObject({
   by: z.enum(['team', 'key', 'tag']),
@@ -281,6 +330,7 @@ export const priceView = z.object({
   cached_per_mtok_micros: z.number().int(),
   per_request_micros: z.number().int(),
   currency: z.string(),
+  source: z.enum(['config', 'admin']).describe('config: synced from the configured deployments at start-up; admin: added through this API.'),
   created_at: isoOut,
 });
 
@@ -296,6 +346,7 @@ export function presentPrice(p: PriceBookEntry): z.infer<typeof priceView> {
     cached_per_mtok_micros: p.cachedPerMTokMicros,
     per_request_micros: p.perRequestMicros,
     currency: p.currency,
+    source: p.source,
     created_at: iso(p.createdAt),
   };
 }

@@ -47,7 +47,11 @@ const ruleFields = {
 /** A rule as the API shows it (every field present, defaults filled in). */
 export const ruleOut = z.object(ruleFields);
 
-export const ruleView = z.object({ object: z.literal('limit_rule'), ...ruleFields, created_at: isoOut, updated_at: isoOut });
+const owner = z
+  .enum(['platform', 'tenant'])
+  .describe('Who set the rule: the platform (a platform admin, gatehouse apply, the configuration file) or a tenant role. A tenant role can neither change nor delete a platform\'s rule.');
+
+export const ruleView = z.object({ object: z.literal('limit_rule'), ...ruleFields, owner, created_at: isoOut, updated_at: isoOut });
 
 export const effectiveRule = z.object({
   ...ruleFields,
@@ -56,10 +60,17 @@ export const effectiveRule = z.object({
     .boolean()
     .optional()
     .describe('Plan rules only: true when a tenant rule of the same id replaces it (the plan rule is then not enforced).'),
+  owner: owner.optional().describe('Tenant rules only: who set it.'),
   above_plan: z
     .boolean()
     .optional()
     .describe('Tenant rules only: true when the rule replaces a plan rule beyond what the plan allows (a higher limit or burst, or another measure): set by a platform admin, or the plan changed since.'),
+  enforced: z
+    .enum(['as_written', 'clamped', 'plan_rule'])
+    .optional()
+    .describe('Tenant rules only: as_written; clamped (a tenant\'s rule left above a plan lowered since: held to the plan\'s limit and burst); plan_rule (a tenant\'s rule that no longer counts what the plan rule counts: the plan rule applies instead). Platform rules are always as_written.'),
+  enforced_limit: z.number().optional().describe('When clamped: the limit enforced.'),
+  enforced_burst: z.number().nullable().optional().describe('When clamped: the burst enforced (null: the limit).'),
 });
 
 export const limitsView = z.object({
@@ -69,7 +80,7 @@ export const limitsView = z.object({
   budget_action: budgetAction.describe('Effective: the tenant\'s own, else the plan\'s, else reject.'),
   rules: z
     .array(effectiveRule)
-    .describe('Plan rules in the plan\'s order, each followed by the tenant rule that overrides it; then the tenant\'s other rules. Enforced: every rule not marked overridden.'),
+    .describe('Plan rules in the plan\'s order, each followed by the tenant rule that overrides it; then the tenant\'s other rules. Enforced: every plan rule not marked overridden, and every tenant rule not enforced as plan_rule (a clamped one at its enforced_limit and enforced_burst).'),
 });
 
 /** The rule alone (no store columns), with its own copy of the model list. */
@@ -77,6 +88,11 @@ export function plainRule(r: LimitRule): LimitRule & { models: string[] | null }
   return { id: r.id, scope: r.scope, subject: r.subject, metric: r.metric, window: r.window, limit: r.limit, burst: r.burst, models: r.models === null ? null : [...r.models] };
 }
 
+/** The rule and who set it (audit entries). */
+export function ownedRule(r: StoredLimitRule): ReturnType<typeof plainRule> & { owner: StoredLimitRule['owner'] } {
+  return { ...plainRule(r), owner: r.owner };
+}
+
 export function presentRule(r: StoredLimitRule): z.output<typeof ruleView> {
-  return { object: 'limit_rule', ...plainRule(r), created_at: iso(r.createdAt), updated_at: iso(r.updatedAt) };
+  return { object: 'limit_rule', ...plainRule(r), owner: r.owner, created_at: iso(r.createdAt), updated_at: iso(r.updatedAt) };
 }

@@ -5,7 +5,9 @@
 import { z } from 'zod';
 import type { CredentialMeta, WebhookMeta } from '../../store/index.js';
 import { displayName, iso, isoOut, uniqueList } from './common.js';
+import { AWS_REGION } from '../../providers/bedrock/region.js';
 import { parseOutbound } from '../../routing/ssrf.js';
+import { holdsAwsCredentials } from '../../routing/tenant-credentials.js';
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -30,14 +32,60 @@ const secret = z
   .refine((s) => !CONTROL.test(s), 'must not contain control characters')
   .describe('Write-only: stored encrypted with the tenant key, never returned.');
 
-export const createCredentialBody = z.strictObject({
-  name: displayName,
-  provider: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a provider kind such as openai or azure'),
-  base_url: outboundUrl.nullable().optional(),
-  secret,
-});
+/** Printable ASCII without spaces: what AWS issues, and nothing that could split a header. */
+const awsText = (min: number, max: number) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
-export const replaceSecretBody = z.strictObject({ secret });
+/**
+ * The tenant's own AWS credentials for provider bedrock: sealed together with the tenant key
+ * (src/routing/tenant-credentials.ts), write-only like `secret`. Validation messages never echo
+ * a value.
+ */
+export const awsCredentialBody = z
+  .strictObject({
+    access_key_id: z.string().regex(/^[A-Z0-9]{16,128}$/, 'must be an AWS access key id (16-128 upper-case letters and digits)'),
+    secret_access_key: awsText(16, 128),
+    session_token: awsText(16, 4096).optional().describe('Temporary credentials only (STS); replace the credential before it expires.'),
+    region: z.string().regex(AWS_REGION, 'must be an AWS region name such as us-east-1').describe('The AWS region requests are signed for (the endpoint\'s region).'),
+  })
+  .describe('Provider bedrock only. Write-only: stored encrypted with the tenant key, never returned.');
+export type AwsCredentialBody = z.output<typeof awsCredentialBody>;
+
+/** Exactly one of `secret` and `aws`, by the credential's provider kind (bedrock: aws). */
+function secretOrAws(provider: string | undefined) {
+  return (b: { secret?: string | undefined; aws?: AwsCredentialBody | undefined }, ctx: z.RefinementCtx): void => {
+    if (b.secret !== undefined && b.aws !== undefined) ctx.addIssue({ code: 'custom', path: ['aws'], message: 'give either secret or aws, not both' });
+    else if (provider === undefined) {
+      if (b.secret === undefined && b.aws === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'secret (or aws, for provider bedrock) is required' });
+    } else if (holdsAwsCredentials(provider)) {
+      if (b.aws === undefined) ctx.addIssue({ code: 'custom', path: ['aws'], message: `required for provider ${provider} (access_key_id, secret_access_key, optional session_token, region)` });
+      if (b.secret !== undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: `not used by provider ${provider}: give aws` });
+    } else {
+      if (b.aws !== undefined) ctx.addIssue({ code: 'custom', path: ['aws'], message: 'only used by provider bedrock' });
+      else if (b.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'required' });
+    }
+  };
+}
+
+export const createCredentialBody = z
+  .strictObject({
+    name: displayName,
+    provider: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a provider kind such as openai, anthropic, gemini or bedrock'),
+    base_url: outboundUrl.nullable().optional(),
+    secret: secret.optional().describe('The API key, every provider but bedrock. Write-only: stored encrypted with the tenant key, never returned.'),
+    aws: awsCredentialBody.optional(),
+  })
+  .superRefine((b, ctx) => secretOrAws(b.provider)(b, ctx));
+
+/** The provider kind is the stored credential's; the service checks the pairing again with it. */
+export const replaceSecretBody = z
+  .strictObject({ secret: secret.optional().describe('The new API key. Write-only: stored encrypted with the tenant key, never returned.'), aws: awsCredentialBody.optional() })
+  .superRefine((b, ctx) => secretOrAws(undefined)(b, ctx));
+export type ReplaceSecretBody = z.output<typeof replaceSecretBody>;
 
 export const credentialView = z.object({
   object: z.literal('provider_credential'),

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { AliasRecord, TenantDeploymentRecord } from '../../store/index.js';
+import { defaultBaseUrl } from '../../providers/base-urls.js';
 import { TENANT_PROVIDER_KINDS } from '../../routing/tenant-deployments.js';
 import { iso, isoOut, modelName, region, uuid } from './common.js';
 import { outboundUrl } from './secrets.js';
@@ -22,8 +23,12 @@ const fields = {
   model: modelName.describe("The tenant's public model name; overrides a platform model of the same name for this tenant."),
   kind: z.enum(['chat', 'completion', 'embedding']),
   provider: z.enum(TENANT_PROVIDER_KINDS),
-  base_url: outboundUrl.describe('Upstream base URL (checked against the outbound address rules at save and at connect).'),
-  credential_id: uuid.nullable().describe("A provider credential of this tenant (its secret authenticates upstream); null: no auth."),
+  base_url: outboundUrl.describe(
+    'Upstream base URL (checked against the outbound address rules at save and at connect). Optional for openai, anthropic and gemini (their public endpoint); bedrock: https://bedrock-runtime.<region>.amazonaws.com or a VPC endpoint.',
+  ),
+  credential_id: uuid
+    .nullable()
+    .describe("A provider credential of this tenant (its secret authenticates upstream); null: no auth. Bedrock: required, a bedrock credential (the tenant's AWS credentials)."),
   upstream_model: modelName,
   api_version: z.string().min(1).max(64).nullable().describe('Azure only: the api-version.'),
   region,
@@ -35,12 +40,15 @@ const fields = {
 const azureNeedsVersion = (b: { provider?: string | undefined; api_version?: string | null | undefined }) =>
   b.provider !== 'azure' || (b.api_version !== undefined && b.api_version !== null);
 
+/** Azure, OpenAI-compatible servers and Bedrock (one endpoint per region) have no default endpoint. */
+const baseUrlGiven = (b: { provider: string; base_url?: string | undefined }) => b.base_url !== undefined || defaultBaseUrl(b.provider) !== undefined;
+
 export const createDeploymentBody = z
   .strictObject({
     model: fields.model,
     kind: fields.kind.default('chat'),
     provider: fields.provider,
-    base_url: fields.base_url,
+    base_url: fields.base_url.optional(),
     credential_id: fields.credential_id.default(null),
     upstream_model: fields.upstream_model.optional().describe('Model name sent upstream; defaults to `model`.'),
     api_version: fields.api_version.default(null),
@@ -49,7 +57,8 @@ export const createDeploymentBody = z
     timeout_ms: fields.timeout_ms.default(600_000),
     prices: prices.default({ input: 0, output: 0, cached_input: 0, request: 0 }),
   })
-  .refine(azureNeedsVersion, { message: 'api_version is required for provider azure', path: ['api_version'] });
+  .refine(azureNeedsVersion, { message: 'api_version is required for provider azure', path: ['api_version'] })
+  .refine(baseUrlGiven, { message: 'base_url is required for providers azure, openai-compatible and bedrock', path: ['base_url'] });
 
 export const patchDeploymentBody = z
   .strictObject({

@@ -1,6 +1,7 @@
 /** Tenant bodies and views. Platform admins see metadata and the plan, never raw settings. */
 import { z } from 'zod';
 import { MAX_TTL_SECONDS, storedCacheSettings } from '../../cache/settings.js';
+import { MAX_RETENTION_DAYS, storedLogSettings } from '../../logs/settings.js';
 import { planRulesSchema } from '../../limits/rules-schema.js';
 import type { Role } from '../../identity/roles.js';
 import type { ManagedTenant, TenantSummary } from '../../store/index.js';
@@ -19,6 +20,21 @@ const cacheSettings = z
     ttl_seconds: z.number().int().min(1).max(MAX_TTL_SECONDS).optional().describe('How long a cached response lives; absent: 3600.'),
   })
   .describe('Response cache opt-in (README "Response cache"): deterministic requests are answered from the tenant\'s own encrypted cache.');
+
+const logSettings = z
+  .strictObject({
+    enabled: z.boolean(),
+    content: z.boolean().optional().describe('Also store request and response bodies, encrypted with the tenant key; absent: false.'),
+    retention_days: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_RETENTION_DAYS)
+      .nullable()
+      .optional()
+      .describe("How long entries are kept; absent or null: as long as the plan allows (its log_retention_days)."),
+  })
+  .describe('Request log opt-in (README "Request logs"): entries readable by tenant admins and auditors.');
 
 /** `template` is what the plan was called before plans existed; both may be given only if equal. */
 function oneOfPlanOrTemplate(b: { plan?: string | null | undefined; template?: string | undefined }, ctx: z.RefinementCtx): void {
@@ -51,6 +67,7 @@ export const patchTenantBody = z
     allowed_models: models.optional(),
     time_zone: timeZone.optional(),
     cache: cacheSettings.optional(),
+    logs: logSettings.optional(),
   })
   .superRefine(oneOfPlanOrTemplate)
   .refine((b) => Object.keys(b).length > 0, 'at least one field must be given');
@@ -69,6 +86,10 @@ export const tenantView = z.object({
   allowed_models: z.array(z.string()).nullable().optional(),
   time_zone: z.string().optional(),
   cache: z.object({ enabled: z.boolean(), ttl_seconds: z.number() }).optional(),
+  logs: z
+    .object({ enabled: z.boolean(), content: z.boolean(), retention_days: z.number().nullable() })
+    .optional()
+    .describe("The stored opt-in; the plan's log_retention_days bounds it (0: no logs)."),
   created_at: isoOut.optional(),
   updated_at: isoOut.optional(),
   deletion_requested_at: isoOut.nullable().optional(),
@@ -80,19 +101,21 @@ export function statusOf(t: { status: 'active' | 'suspended'; deletionRequestedA
 }
 
 /**
- * Billing sees what it needs for money: identity, status, plan and budget action (and the
- * limits, through GET .../limits).
+ * Billing (the tenant's and the platform's) sees what it needs for money: identity, status, plan
+ * and budget action (and, tenant billing only, the limits, through GET .../limits).
  */
 export function presentTenant(t: ManagedTenant, planName: string | null, role: Role): TenantView {
   const base: TenantView = { object: 'tenant', id: t.id, slug: t.slug, name: t.name, status: statusOf(t), plan: planName, budget_action: t.budgetAction };
-  if (role === 'tenant_billing') return base;
+  if (role === 'tenant_billing' || role === 'platform_billing') return base;
   const cache = storedCacheSettings(t.settings);
+  const logs = storedLogSettings(t.settings);
   return {
     ...base,
     regions: t.regions,
     allowed_models: t.allowedModels,
     time_zone: t.timeZone,
     cache: { enabled: cache.enabled, ttl_seconds: cache.ttlSeconds },
+    logs: { enabled: logs.enabled, content: logs.content, retention_days: logs.retentionDays ?? null },
     created_at: iso(t.createdAt),
     updated_at: iso(t.updatedAt),
     deletion_requested_at: iso(t.deletionRequestedAt),

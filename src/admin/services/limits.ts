@@ -10,11 +10,16 @@
  *   tightest decides, so an extra rule can only restrict further;
  * - a plan rule cannot be removed: deleting an override brings the plan's rule back.
  * platform_admin sets any value: that is how a platform raises one tenant above its plan.
+ *
+ * Provenance (migration 0020): each rule records who set it. A rule the platform set (a platform
+ * admin, `gatehouse apply`) cannot be changed or deleted by a tenant role; a tenant's override
+ * of a plan rule is held to the plan's ceiling even when the plan is lowered after it was
+ * written (src/limits/compose.ts enforcedOverride), while the platform's is enforced as written.
  */
-import { isDeepStrictEqual } from 'node:util';
 import { GatewayError } from '../../errors.js';
+import { enforcedOverride, sameMeasure, type Enforcement } from '../../limits/compose.js';
 import { limitRuleSchema, MAX_RULES } from '../../limits/rules-schema.js';
-import { STORAGE_METRICS, type BudgetAction, type LimitRule } from '../../limits/types.js';
+import { STORAGE_METRICS, type BudgetAction, type LimitRule, type RuleOwner } from '../../limits/types.js';
 import { apiKeysManageRepo, limitRulesRepo, plansRepo, teamsManageRepo, tenantsManageRepo, type PlanRecord, type StoredLimitRule, type TenantTx } from '../../store/index.js';
 import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
@@ -22,7 +27,7 @@ import { checkIfMatch, type IfMatch } from '../http/etag.js';
 import { allows } from '../permissions.js';
 import { conflict, invalid, notFound } from '../problems.js';
 import { validationError } from '../route.js';
-import { plainRule, type RulePatch } from '../schemas/limits.js';
+import { ownedRule, plainRule, type RulePatch } from '../schemas/limits.js';
 import { assertRoomFor } from './storage-quota.js';
 
 /** Who may set plans may set any limit; everyone else stays under the plan's ceiling. */
@@ -30,19 +35,19 @@ export function boundByPlan(actor: Actor): boolean {
   return !allows(actor.principal.role, 'plans.write');
 }
 
-const effectiveBurst = (r: LimitRule): number => r.burst ?? r.limit;
-
-/** What a rule counts: an override must count exactly what the plan rule counts. */
-function measure(r: LimitRule): unknown[] {
-  return [r.scope, r.subject, r.metric, r.window, r.models === null ? null : [...r.models].sort()];
+/** The owner of the rules `actor` writes. */
+export function ownerOf(actor: Actor): RuleOwner {
+  return boundByPlan(actor) ? 'tenant' : 'platform';
 }
+
+const effectiveBurst = (r: LimitRule): number => r.burst ?? r.limit;
 
 /** Why `rule` is beyond what `plan` allows, or null when it is within it. */
 export function ceilingProblem(rule: LimitRule, plan: PlanRecord | null): string | null {
   const base = plan?.rules.find((r) => r.id === rule.id);
   if (plan === null || base === undefined) return null;
   const name = `the "${plan.name}" plan's rule "${base.id}"`;
-  if (!isDeepStrictEqual(measure(rule), measure(base))) {
+  if (!sameMeasure(rule, base)) {
     return (
       `Rule "${rule.id}" would replace ${name}, so it must count the same thing (scope, subject, metric, window and models); ` +
       'only its limit and burst may be lowered. Use another id to add a separate rule.'
@@ -101,9 +106,9 @@ export async function createRule(tx: TenantTx, actor: Actor, rule: LimitRule): P
   // A rule that sets the quota is never refused for room: a full tenant must still be able to get
   // its quota raised (or lowered); every other rule is an object like any other.
   if (!STORAGE_METRICS.has(rule.metric)) await assertRoomFor(tx);
-  const r = await limitRulesRepo.upsert(tx, rule);
+  const r = await limitRulesRepo.upsert(tx, rule, { owner: ownerOf(actor) });
   if (!r.ok) throw new Error(`creating limit rule ${rule.id}: ${r.reason}`);
-  await audit(tx, actor, 'limit_rule.create', { kind: 'limit_rule', id: rule.id }, { after: plainRule(r.rule) });
+  await audit(tx, actor, 'limit_rule.create', { kind: 'limit_rule', id: rule.id }, { after: ownedRule(r.rule) });
   return r.rule;
 }
 
@@ -113,16 +118,24 @@ function merged(before: LimitRule, patch: RulePatch): LimitRule {
   return next.data;
 }
 
+/** A tenant role may not change or remove what the platform set (a raise above the plan, say). */
+function checkOwner(actor: Actor, rule: StoredLimitRule, doing: 'change' | 'delete'): void {
+  if (rule.owner === 'platform' && boundByPlan(actor)) {
+    throw new GatewayError('forbidden', `Rule "${rule.id}" was set by the platform; only a platform admin can ${doing} it.`);
+  }
+}
+
 export async function updateRule(tx: TenantTx, actor: Actor, id: string, patch: RulePatch, ifMatch: IfMatch | null): Promise<StoredLimitRule> {
   await lockTenant(tx);
   const before = await limitRulesRepo.get(tx, id, { forUpdate: true });
   if (before === null) throw notFound('limit rule');
   checkIfMatch(ifMatch, before.version, { required: true });
+  checkOwner(actor, before, 'change');
   const rule = merged(before, patch);
   await checkRule(tx, actor, rule);
-  const r = await limitRulesRepo.upsert(tx, rule, { version: before.version });
+  const r = await limitRulesRepo.upsert(tx, rule, { version: before.version, owner: ownerOf(actor) });
   if (!r.ok) throw r.reason === 'not_found' ? notFound('limit rule') : conflict('A concurrent change got in the way; retry.');
-  await audit(tx, actor, 'limit_rule.update', { kind: 'limit_rule', id }, { before: plainRule(before), after: plainRule(r.rule) });
+  await audit(tx, actor, 'limit_rule.update', { kind: 'limit_rule', id }, { before: ownedRule(before), after: ownedRule(r.rule) });
   return r.rule;
 }
 
@@ -132,15 +145,23 @@ export async function deleteRule(tx: TenantTx, actor: Actor, id: string, ifMatch
   const before = await limitRulesRepo.get(tx, id, { forUpdate: true });
   if (before === null) throw notFound('limit rule');
   checkIfMatch(ifMatch, before.version, { required: true });
+  checkOwner(actor, before, 'delete');
   const r = await limitRulesRepo.remove(tx, id, { version: before.version });
   if (!r.ok) throw notFound('limit rule');
-  await audit(tx, actor, 'limit_rule.delete', { kind: 'limit_rule', id }, { before: plainRule(before) });
+  await audit(tx, actor, 'limit_rule.delete', { kind: 'limit_rule', id }, { before: ownedRule(before) });
 }
 
 export interface EffectiveRule extends LimitRule {
   source: 'plan' | 'tenant';
   overridden?: boolean;
+  /** Tenant rules: who set it. */
+  owner?: RuleOwner;
   above_plan?: boolean;
+  /** Tenant rules that replace a plan rule: how they are enforced. */
+  enforced?: Enforcement;
+  /** When clamped: the limit and burst enforced. */
+  enforced_limit?: number;
+  enforced_burst?: number | null;
 }
 
 export interface EffectiveLimits {
@@ -162,12 +183,27 @@ export async function effectiveLimits(tx: TenantTx): Promise<EffectiveLimits> {
   const rules: EffectiveRule[] = [];
   for (const base of plan?.rules ?? []) {
     const override = own.get(base.id);
-    rules.push({ ...plainRule(base), source: 'plan', overridden: override !== undefined });
-    if (override === undefined) continue;
+    if (override === undefined) {
+      rules.push({ ...plainRule(base), source: 'plan', overridden: false });
+      continue;
+    }
     own.delete(base.id);
-    rules.push({ ...plainRule(override), source: 'tenant', above_plan: ceilingProblem(override, plan) !== null });
+    const { rule, enforcement } = enforcedOverride(base, override);
+    rules.push({ ...plainRule(base), source: 'plan', overridden: enforcement !== 'plan_rule' });
+    const entry: EffectiveRule = {
+      ...plainRule(override),
+      source: 'tenant',
+      owner: override.owner,
+      above_plan: ceilingProblem(override, plan) !== null,
+      enforced: enforcement,
+    };
+    if (enforcement === 'clamped') {
+      entry.enforced_limit = rule.limit;
+      entry.enforced_burst = rule.burst;
+    }
+    rules.push(entry);
   }
-  for (const r of own.values()) rules.push({ ...plainRule(r), source: 'tenant', above_plan: false });
+  for (const r of own.values()) rules.push({ ...plainRule(r), source: 'tenant', owner: r.owner, above_plan: false, enforced: 'as_written' });
   return {
     plan: plan === null ? null : { id: plan.id, name: plan.name, weight: plan.weight },
     timeZone: t.timeZone,

@@ -15,10 +15,35 @@ import {
 import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
 import type { IfMatch } from '../http/etag.js';
-import { conflict, lockedForChange, notFound } from '../problems.js';
+import { encodeAwsCredential, holdsAwsCredentials } from '../../routing/tenant-credentials.js';
+import { conflict, invalid, lockedForChange, notFound } from '../problems.js';
+import type { AwsCredentialBody } from '../schemas/secrets.js';
 import { assertRoomFor } from './storage-quota.js';
 
 const versioned = <T extends { stamp: string }>(row: T | null) => (row === null ? null : { ...row, version: row.stamp });
+
+/** What a credential body carries: an API key, or (provider bedrock) AWS credentials. */
+export interface CredentialSecretInput {
+  secret?: string | undefined;
+  aws?: AwsCredentialBody | undefined;
+}
+
+/** The plaintext to seal for a credential of `provider`: the key as given, or the AWS document. */
+function plaintextOf(provider: string, input: CredentialSecretInput): string {
+  if (holdsAwsCredentials(provider)) {
+    const a = input.aws;
+    if (a === undefined || input.secret !== undefined) throw invalid(`A ${provider} credential takes aws (access_key_id, secret_access_key, optional session_token, region), not secret.`, 'aws');
+    return encodeAwsCredential({
+      accessKeyId: a.access_key_id,
+      secretAccessKey: a.secret_access_key,
+      ...(a.session_token === undefined ? {} : { sessionToken: a.session_token }),
+      region: a.region,
+    });
+  }
+  if (input.secret === undefined || input.aws !== undefined) throw invalid(`A ${provider} credential takes secret; aws is only for provider bedrock.`, 'secret');
+  return input.secret;
+}
+
 const credentialView = (c: CredentialMeta) => ({ name: c.name, provider: c.provider, baseUrl: c.baseUrl });
 const webhookView = (w: WebhookMeta) => ({ url: w.url, events: w.events, enabled: w.enabled });
 
@@ -26,10 +51,11 @@ export async function createCredential(
   tx: TenantTx,
   actor: Actor,
   sealer: FieldSealer,
-  input: { name: string; provider: string; base_url?: string | null | undefined; secret: string },
+  input: { name: string; provider: string; base_url?: string | null | undefined } & CredentialSecretInput,
 ): Promise<CredentialMeta> {
+  const secret = plaintextOf(input.provider, input);
   await assertRoomFor(tx);
-  const r = await providerCredentialsRepo.create(tx, sealer, { name: input.name, provider: input.provider, baseUrl: input.base_url ?? null, secret: input.secret });
+  const r = await providerCredentialsRepo.create(tx, sealer, { name: input.name, provider: input.provider, baseUrl: input.base_url ?? null, secret });
   if (!r.ok) throw conflict(`A provider credential named "${input.name}" already exists.`, 'name');
   const meta = await sealedManageRepo.credential(tx, r.credential.id);
   if (meta === null) throw notFound('provider credential');
@@ -37,8 +63,17 @@ export async function createCredential(
   return meta;
 }
 
-export async function replaceCredentialSecret(tx: TenantTx, actor: Actor, sealer: FieldSealer, id: string, secret: string, ifMatch: IfMatch | null): Promise<CredentialMeta> {
-  await lockedForChange(async () => versioned(await sealedManageRepo.credential(tx, id, { forUpdate: true })), 'provider credential', ifMatch, false);
+export async function replaceCredentialSecret(
+  tx: TenantTx,
+  actor: Actor,
+  sealer: FieldSealer,
+  id: string,
+  input: CredentialSecretInput,
+  ifMatch: IfMatch | null,
+): Promise<CredentialMeta> {
+  const before = await lockedForChange(async () => versioned(await sealedManageRepo.credential(tx, id, { forUpdate: true })), 'provider credential', ifMatch, false);
+  // The stored provider kind decides the shape: a bedrock credential stays AWS credentials.
+  const secret = plaintextOf(before.provider, input);
   if (!(await providerCredentialsRepo.replaceSecret(tx, sealer, id, secret))) throw notFound('provider credential');
   const after = await sealedManageRepo.credential(tx, id);
   if (after === null) throw notFound('provider credential');

@@ -5,6 +5,8 @@
  * entries carry the configuration, never a secret (there is none in these rows).
  */
 import { modelAliasesRepo, providerCredentialsRepo, tenantDeploymentsRepo, type AliasRecord, type TenantDeploymentInput, type TenantDeploymentRecord, type TenantTx } from '../../store/index.js';
+import { defaultBaseUrl } from '../../providers/base-urls.js';
+import { dedicatedProblem } from '../../routing/tenant-deployments.js';
 import { audit } from '../audit-hook.js';
 import type { Actor } from '../context.js';
 import type { IfMatch } from '../http/etag.js';
@@ -23,9 +25,20 @@ const view = (d: TenantDeploymentRecord) => ({
   capacity: d.capacity,
 });
 
-async function assertCredential(tx: TenantTx, id: string | null): Promise<void> {
-  if (id === null) return;
-  if ((await providerCredentialsRepo.get(tx, id)) === null) throw invalid('credential_id names no provider credential of this tenant.', 'credential_id');
+/**
+ * The credential must be one of the tenant's own, and provider, model kind and credential must fit
+ * together (src/routing/tenant-deployments.ts `dedicatedProblem`, which the snapshot loader checks
+ * again): e.g. bedrock needs a bedrock credential, and AWS credentials never authenticate anything else.
+ */
+async function assertServable(tx: TenantTx, d: Pick<TenantDeploymentInput, 'provider' | 'kind' | 'credentialId'>): Promise<void> {
+  let credentialProvider: string | null = null;
+  if (d.credentialId !== null) {
+    const c = await providerCredentialsRepo.get(tx, d.credentialId);
+    if (c === null) throw invalid('credential_id names no provider credential of this tenant.', 'credential_id');
+    credentialProvider = c.provider;
+  }
+  const problem = dedicatedProblem({ provider: d.provider, kind: d.kind, credentialProvider });
+  if (problem !== undefined) throw invalid(`${problem.message}.`, problem.param);
 }
 
 function inputOf(b: CreateDeploymentBody): TenantDeploymentInput {
@@ -33,7 +46,8 @@ function inputOf(b: CreateDeploymentBody): TenantDeploymentInput {
     model: b.model,
     kind: b.kind,
     provider: b.provider,
-    baseUrl: b.base_url,
+    // The schema let it be absent only where the provider has a public endpoint.
+    baseUrl: b.base_url ?? defaultBaseUrl(b.provider) ?? '',
     credentialId: b.credential_id,
     upstreamModel: b.upstream_model ?? b.model,
     apiVersion: b.api_version,
@@ -45,9 +59,10 @@ function inputOf(b: CreateDeploymentBody): TenantDeploymentInput {
 }
 
 export async function createDeployment(tx: TenantTx, actor: Actor, body: CreateDeploymentBody): Promise<TenantDeploymentRecord> {
+  const input = inputOf(body);
   await assertRoomFor(tx);
-  await assertCredential(tx, body.credential_id);
-  const d = await tenantDeploymentsRepo.create(tx, inputOf(body));
+  await assertServable(tx, input);
+  const d = await tenantDeploymentsRepo.create(tx, input);
   await audit(tx, actor, 'deployment.create', { kind: 'deployment', id: d.id }, { after: view(d) });
   return d;
 }
@@ -74,7 +89,8 @@ export async function updateDeployment(tx: TenantTx, actor: Actor, id: string, p
         : { input: toMicros(patch.prices.input), output: toMicros(patch.prices.output), cachedInput: toMicros(patch.prices.cached_input), request: toMicros(patch.prices.request) },
   };
   if (next.provider === 'azure' && next.apiVersion === null) throw invalid('api_version is required for provider azure.', 'api_version');
-  if (patch.credential_id !== undefined) await assertCredential(tx, next.credentialId);
+  // Every time, not only when credential_id changes: a new provider or kind must fit the credential too.
+  await assertServable(tx, next);
   const after = await tenantDeploymentsRepo.update(tx, before.id, next);
   if (after === null) throw notFound('deployment');
   await audit(tx, actor, 'deployment.update', { kind: 'deployment', id: after.id }, { before: view(before), after: view(after) });

@@ -3,6 +3,8 @@
  * tenant's own transaction (the caller opens it) and appends its audit entry there.
  */
 import { DEFAULT_TTL_SECONDS, storedCacheSettings } from '../../cache/settings.js';
+import { planFeaturesOf } from '../../billing/service.js';
+import { storedLogSettings } from '../../logs/settings.js';
 import { GatewayError } from '../../errors.js';
 import type { BudgetAction, LimitRule } from '../../limits/types.js';
 import { isUniqueViolation, plansRepo, tenantsManageRepo, tenantsRepo, type ManagedTenant, type PlanRecord, type TenantTx } from '../../store/index.js';
@@ -43,14 +45,16 @@ export interface PatchTenantInput {
   time_zone?: string | undefined;
   /** Response cache opt-in (src/cache/). */
   cache?: { enabled: boolean; ttl_seconds?: number | undefined } | undefined;
+  /** Request log opt-in (src/logs/). */
+  logs?: { enabled: boolean; content?: boolean | undefined; retention_days?: number | null | undefined } | undefined;
 }
 
 /** What a tenant role may change of its own tenant; the rest needs `tenants.update`. */
-const TENANT_SETTINGS: ReadonlySet<string> = new Set(['time_zone', 'budget_action', 'cache']);
+const TENANT_SETTINGS: ReadonlySet<string> = new Set(['time_zone', 'budget_action', 'cache', 'logs']);
 
 /** What an audit entry may hold of a tenant: never its raw settings. */
 async function auditable(tx: TenantTx, t: ManagedTenant): Promise<Record<string, unknown>> {
-  return { slug: t.slug, name: t.name, status: t.status, plan: await planNameOf(tx, t), budgetAction: t.budgetAction, regions: t.regions, allowedModels: t.allowedModels, timeZone: t.timeZone, cache: storedCacheSettings(t.settings), deletionRequestedAt: t.deletionRequestedAt };
+  return { slug: t.slug, name: t.name, status: t.status, plan: await planNameOf(tx, t), budgetAction: t.budgetAction, regions: t.regions, allowedModels: t.allowedModels, timeZone: t.timeZone, cache: storedCacheSettings(t.settings), logs: storedLogSettings(t.settings), deletionRequestedAt: t.deletionRequestedAt };
 }
 
 async function reload(tx: TenantTx): Promise<ManagedTenant> {
@@ -107,10 +111,29 @@ function checkFields(actor: Actor, patch: PatchTenantInput): void {
     .filter(([k, v]) => v !== undefined && !TENANT_SETTINGS.has(k))
     .map(([k]) => k);
   if (refused.length > 0) {
-    throw new GatewayError('forbidden', `The role ${role} may change only the time_zone, budget_action and cache of a tenant, not: ${refused.join(', ')}.`, {
+    throw new GatewayError('forbidden', `The role ${role} may change only the time_zone, budget_action, cache and logs of a tenant, not: ${refused.join(', ')}.`, {
       param: refused[0] ?? null,
     });
   }
+}
+
+/**
+ * The request-log opt-in. A plan feature (log_retention_days, billing): a tenant principal may not
+ * turn logging on when its plan keeps no logs, nor ask for more retention than the plan gives
+ * (403 naming the ceiling). The operator may store any value (as with limits); what applies is
+ * still bounded by the plan at run time (src/logs/settings.ts).
+ */
+async function setLogs(tx: TenantTx, actor: Actor, logs: NonNullable<PatchTenantInput['logs']>): Promise<void> {
+  if (actor.principal.scope === 'tenant' && logs.enabled) {
+    const planDays = (await planFeaturesOf(tx)).log_retention_days;
+    if (planDays <= 0) throw new GatewayError('forbidden', "Request logs are not included in the tenant's plan.", { param: 'logs.enabled' });
+    const asked = logs.retention_days;
+    if (asked !== undefined && asked !== null && asked > planDays) {
+      throw new GatewayError('forbidden', `The tenant's plan keeps request logs for at most ${planDays} days.`, { param: 'logs.retention_days' });
+    }
+  }
+  const retentionDays = logs.retention_days ?? undefined;
+  await tenantsRepo.setLogSettings(tx, { enabled: logs.enabled, content: logs.content ?? false, ...(retentionDays === undefined ? {} : { retentionDays }) });
 }
 
 export async function updateTenant(tx: TenantTx, actor: Actor, patch: PatchTenantInput, ifMatch: IfMatch | null): Promise<ManagedTenant> {
@@ -129,6 +152,7 @@ export async function updateTenant(tx: TenantTx, actor: Actor, patch: PatchTenan
   if (patch.cache !== undefined) {
     await tenantsRepo.setCacheSettings(tx, { enabled: patch.cache.enabled, ttlSeconds: patch.cache.ttl_seconds ?? DEFAULT_TTL_SECONDS });
   }
+  if (patch.logs !== undefined) await setLogs(tx, actor, patch.logs);
   const after = await reload(tx);
   await audit(tx, actor, 'tenant.update', { kind: 'tenant', id: after.id }, { before: await auditable(tx, before), after: await auditable(tx, after) });
   return after;

@@ -8,6 +8,13 @@
  * week-over-week differences x[t] − x[t−168] instead of the raw values, so a Monday-morning peak
  * is compared with last Monday morning, not with Sunday night. Before that it uses the raw values.
  * Only spikes upward are reported (spend or traffic far above the pattern); drops are not.
+ *
+ * Robust to its own anomalies: a point further than max(zThreshold σ, absoluteFloor) from the
+ * running mean updates the mean and variance as if it were at that distance. Without this, one
+ * spike inflates the variance so much that the same flood an hour later scores below the
+ * threshold (an anomaly throttle would be lifted while the flood goes on). A lasting change of
+ * level is still learnt: each clipped hour multiplies the variance by 2.3 (at z 4), so it is absorbed
+ * within hours.
  */
 export interface DetectorOptions {
   /** EWMA weight of the newest point (0 < alpha ≤ 1). */
@@ -39,12 +46,19 @@ export interface Verdict {
   seasonal: boolean;
 }
 
-/** EWMA mean and variance of `xs` (in order). */
-export function ewma(xs: readonly number[], alpha: number): { mean: number; variance: number } {
+/**
+ * EWMA mean and variance of `xs` (in order). `clip`: a deviation beyond max(z σ, floor) counts as
+ * that bound (see above); without it every point counts in full.
+ */
+export function ewma(xs: readonly number[], alpha: number, clip?: { z: number; floor: number }): { mean: number; variance: number } {
   let mean = xs[0] ?? 0;
   let variance = 0;
   for (let i = 1; i < xs.length; i++) {
-    const d = (xs[i] as number) - mean;
+    let d = (xs[i] as number) - mean;
+    if (clip !== undefined) {
+      const bound = Math.max(clip.z * Math.sqrt(variance), clip.floor);
+      if (bound > 0 && Math.abs(d) > bound) d = Math.sign(d) * bound;
+    }
     mean += alpha * d;
     variance = (1 - alpha) * (variance + alpha * d * d);
   }
@@ -70,7 +84,7 @@ export function detect(series: readonly number[], opts: DetectorOptions): Verdic
     xs = [...series];
   }
   const latest = xs.pop() as number;
-  const { mean, variance } = ewma(xs, opts.alpha);
+  const { mean, variance } = ewma(xs, opts.alpha, { z: opts.zThreshold, floor: opts.absoluteFloor });
   const std = Math.sqrt(variance);
   const excess = latest - mean;
   const z = std > 0 ? excess / std : excess > 0 ? Number.POSITIVE_INFINITY : 0;

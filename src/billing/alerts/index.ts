@@ -5,12 +5,13 @@
 import type { Logger } from '../../observability/logger.js';
 import type { OutboundGuard } from '../../providers/types.js';
 import type { FieldSealer, Store } from '../../store/index.js';
-import { createAlertJob, type TenantToEvaluate } from './job.js';
+import { createAlertJob, type ForecastInputs, type TenantToEvaluate } from './job.js';
 import { createForecastCache, type ForecastCache } from './forecast.js';
 import { createDeliveryWorker } from './worker.js';
 
 export { signPayload, verifySignature, SIGNATURE_HEADER, EVENT_ID_HEADER } from './signature.js';
 export { createForecastCache, type ForecastCache } from './forecast.js';
+export type { ForecastInputs } from './job.js';
 
 export interface AlertsConfig {
   enabled: boolean;
@@ -23,6 +24,8 @@ export interface AlertsConfig {
   anomalyZ: number;
   anomalyMinCost: number;
   anomalyMinRequests: number;
+  /** Days resolved alerts and finished deliveries are kept (tenants may set their own). */
+  retentionDays: number;
 }
 
 export interface Alerts {
@@ -39,6 +42,8 @@ export function startAlerts(deps: {
   guard?: OutboundGuard;
   /** The cache admission reads; the job fills it. */
   forecasts?: ForecastCache;
+  /** The limit counters (reservations) and compute-unit weights the forecasts read. */
+  forecastInputs?: ForecastInputs;
   logger?: Logger;
 }): Alerts {
   const c = deps.config;
@@ -50,6 +55,8 @@ export function startAlerts(deps: {
     cache: forecasts,
     intervalMs: c.evaluateIntervalMs,
     anomaly: { zThreshold: c.anomalyZ, alpha: 0.1, costFloorMicros: Math.round(c.anomalyMinCost * 1_000_000), requestsFloor: c.anomalyMinRequests },
+    retentionDays: c.retentionDays,
+    ...(deps.forecastInputs ? { forecast: deps.forecastInputs } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),
   });
   const worker = createDeliveryWorker({

@@ -1,19 +1,23 @@
 /**
  * The periodic alert job: for each tenant, in one tenant transaction, measure its calendar
  * budgets from the rollups, raise threshold crossings, compute exhaustion forecasts (kept in the
- * in-memory cache the data plane reads) and check the last complete hour for anomalies. Every
- * replica may run it: raising is idempotent per alert key, so the work is repeated, not the alerts.
+ * in-memory cache the data plane reads), judge the last complete hour for anomalies (opening and
+ * lifting throttles, anomalies.ts) and, about once an hour, resolve ended alerts and apply the
+ * retention (retention.ts). Every replica may run it: raising is idempotent per alert key,
+ * resolving and deleting are idempotent, so the work is repeated, not its effects.
  */
-import type { TenantLimits } from '../../limits/types.js';
+import type { CounterReader, TenantLimits } from '../../limits/types.js';
 import type { Logger } from '../../observability/logger.js';
 import { alertsRepo, usageRepo, type Store, type TenantTx } from '../../store/index.js';
-import { DEFAULT_DETECTOR, denseSeries, detect, type DetectorOptions } from './anomaly.js';
+import { DEFAULT_ANOMALY, judgeLastHour, liftAllThrottles, type AnomalyConfig } from './anomalies.js';
 import { crossings, raiseCrossings } from './budgets.js';
-import { DEFAULT_LOOKBACK_HOURS, forecasts, lookbackStart, type Forecast, type ForecastCache } from './forecast.js';
+import { DEFAULT_LOOKBACK_HOURS, counterKeyOf, forecasts, lookbackStart, userForecasts, withCounters, type Forecast, type ForecastCache } from './forecast.js';
 import { periodicRounds, type PeriodicRounds } from './periodic.js';
-import { raiseAlert } from './raise.js';
+import { alertHousekeeping, type Housekeeping } from './retention.js';
 import { effectiveSettings } from './settings.js';
-import { calendarRules, earliestStart, windowUsage, type CalendarRule } from './usage.js';
+import { earliestStart, forecastRules, windowUsage, type CalendarRule, type WeightOf, type WindowUsage } from './usage.js';
+
+export { DEFAULT_ANOMALY, type AnomalyConfig } from './anomalies.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -23,56 +27,65 @@ export interface TenantToEvaluate {
   limits?: TenantLimits | undefined;
 }
 
-export interface AnomalyConfig {
-  /** Least excess of an hour's spend over the expected, micro-units. */
-  costFloorMicros: number;
-  /** Least excess of an hour's requests over the expected. */
-  requestsFloor: number;
-  zThreshold: number;
-  alpha: number;
-}
-
-export const DEFAULT_ANOMALY: AnomalyConfig = { costFloorMicros: 1_000_000, requestsFloor: 100, zThreshold: DEFAULT_DETECTOR.zThreshold, alpha: DEFAULT_DETECTOR.alpha };
-
 export interface TenantEvaluation {
   raised: number;
   forecasts: Forecast[];
+  /** Anomaly throttles opened and lifted this round. */
+  throttlesOpened: number;
+  throttlesLifted: number;
+  /** When housekeeping ran. */
+  housekeeping?: Housekeeping;
 }
 
-/** Forecasts of the tenant's calendar budgets (rules given), from the rollups. */
-export async function tenantForecasts(tx: TenantTx, rules: readonly CalendarRule[], timeZone: string, nowMs: number, lookbackHours = DEFAULT_LOOKBACK_HOURS) {
-  if (rules.length === 0) return { usage: [], forecasts: [] as Forecast[] };
-  const dayRows = await usageRepo.rollups(tx, { granularity: 'day', from: new Date(earliestStart(rules, nowMs, timeZone)), to: new Date(nowMs + DAY) });
-  const hourRows = await usageRepo.rollups(tx, { granularity: 'hour', from: new Date(lookbackStart(nowMs, lookbackHours)), to: new Date(nowMs + HOUR) });
-  const usage = windowUsage(rules, dayRows, nowMs, timeZone);
-  return { usage, forecasts: forecasts(usage, hourRows, nowMs, lookbackHours) };
+/** What forecasts read besides the store (forecast.ts says what each adds). */
+export interface ForecastInputs {
+  /** The limits backend's window counters: reservations, and usage the rollups do not have yet. */
+  counters?: CounterReader;
+  weightOf?: WeightOf;
 }
 
-async function checkAnomalies(tx: TenantTx, nowMs: number, cfg: AnomalyConfig): Promise<number> {
-  const to = Math.floor(nowMs / HOUR) * HOUR; // the last complete hour ends here
-  const from = to - (2 * 168 + 24) * HOUR; // two weeks and a day: enough for the seasonal model
-  const totals = await alertsRepo.hourlyTotals(tx, new Date(from), new Date(to));
-  const hour = new Date(to - HOUR).toISOString();
-  let raised = 0;
-  for (const [metric, floor] of [
-    ['cost', cfg.costFloorMicros],
-    ['requests', cfg.requestsFloor],
-  ] as const) {
-    const series = denseSeries(totals.map((t) => ({ bucketStart: t.bucketStart, value: metric === 'cost' ? t.costMicros : t.requests })), from, to);
-    const v = detect(series, { ...DEFAULT_DETECTOR, alpha: cfg.alpha, zThreshold: cfg.zThreshold, absoluteFloor: floor });
-    if (v === null || !v.anomalous) continue;
-    const alert = await raiseAlert(tx, 'usage.anomaly', `anomaly:${metric}:${hour}`, {
-      metric: metric === 'cost' ? 'cost_micros_per_hour' : 'requests_per_hour',
-      hour_start: hour,
-      value: v.value,
-      expected: Math.round(v.expected * 100) / 100,
-      z_score: Number.isFinite(v.z) ? Math.round(v.z * 100) / 100 : null,
-      seasonal: v.seasonal,
-      action: 'notify',
-    });
-    if (alert !== null) raised++;
+/** Groups of end-user raw events read for one forecast (the busiest first). */
+const END_USER_GROUPS = 1000;
+
+/**
+ * Forecasts of the tenant's day/month rules (given): tenant, team and key rules from the rollups,
+ * end-user rules from the counters and the lookback's raw events, every one with its counter's
+ * reservations when the counters can be read. `usage`: the rollup measurements (budget crossings).
+ */
+export async function tenantForecasts(
+  tx: TenantTx,
+  rules: readonly CalendarRule[],
+  timeZone: string,
+  nowMs: number,
+  lookbackHours = DEFAULT_LOOKBACK_HOURS,
+  inputs: ForecastInputs = {},
+): Promise<{ usage: WindowUsage[]; forecasts: Forecast[] }> {
+  const measured = rules.filter((r) => r.scope !== 'user');
+  const users = inputs.counters === undefined ? [] : rules.filter((r) => r.scope === 'user');
+  let usage: WindowUsage[] = [];
+  const fs: Forecast[] = [];
+  if (measured.length > 0) {
+    const dayRows = await usageRepo.rollups(tx, { granularity: 'day', from: new Date(earliestStart(measured, nowMs, timeZone)), to: new Date(nowMs + DAY) });
+    const hourRows = await usageRepo.rollups(tx, { granularity: 'hour', from: new Date(lookbackStart(nowMs, lookbackHours)), to: new Date(nowMs + HOUR) });
+    usage = windowUsage(measured, dayRows, nowMs, timeZone, inputs.weightOf);
+    fs.push(...forecasts(usage, hourRows, nowMs, lookbackHours, inputs.weightOf));
   }
-  return raised;
+  if (users.length > 0) {
+    const recent = await alertsRepo.endUserTotals(tx, new Date(lookbackStart(nowMs, lookbackHours)), new Date(nowMs + HOUR), END_USER_GROUPS);
+    fs.push(...userForecasts(users, recent, nowMs, timeZone, lookbackHours, inputs.weightOf));
+  }
+  if (inputs.counters === undefined || fs.length === 0) return { usage, forecasts: fs };
+  const userRules = new Set(users.map((r) => r.id));
+  const counters = await inputs.counters.peekWindows(fs.map((f) => counterKeyOf(tx.tenantId, f)));
+  return { usage, forecasts: withCounters(tx.tenantId, fs, counters, (f) => userRules.has(f.ruleId), nowMs) };
+}
+
+export interface EvaluateOptions {
+  /** Judge the last complete hour (default true; the job does it once per tenant and hour). */
+  anomalies?: boolean;
+  /** Resolve ended alerts and delete past retention, with this default retention (days). */
+  housekeeping?: { defaultRetentionDays: number };
+  forecast?: ForecastInputs;
 }
 
 export async function evaluateTenant(
@@ -80,19 +93,31 @@ export async function evaluateTenant(
   tenant: TenantToEvaluate,
   nowMs: number,
   anomaly: AnomalyConfig = DEFAULT_ANOMALY,
-  opts: { anomalies?: boolean } = {},
+  opts: EvaluateOptions = {},
 ): Promise<TenantEvaluation> {
   const settings = effectiveSettings(await alertsRepo.settings(tx));
-  let raised = 0;
-  let fs: Forecast[] = [];
+  const out: TenantEvaluation = { raised: 0, forecasts: [], throttlesOpened: 0, throttlesLifted: 0 };
   if (tenant.limits !== undefined) {
-    const rules = calendarRules(tenant.limits);
-    const { usage, forecasts: f } = await tenantForecasts(tx, rules, tenant.limits.timeZone, nowMs);
-    raised += await raiseCrossings(tx, crossings(usage, settings.budgetThresholds));
-    fs = f;
+    const rules = forecastRules(tenant.limits);
+    const { usage, forecasts: f } = await tenantForecasts(tx, rules, tenant.limits.timeZone, nowMs, DEFAULT_LOOKBACK_HOURS, opts.forecast);
+    // Thresholds are of cost budgets measured from the rollups (usage): what is billed.
+    out.raised += await raiseCrossings(tx, crossings(usage, settings.budgetThresholds));
+    out.forecasts = f;
   }
-  if (opts.anomalies !== false && settings.anomalyAction === 'notify') raised += await checkAnomalies(tx, nowMs, anomaly);
-  return { raised, forecasts: fs };
+  if (opts.anomalies !== false) {
+    if (settings.anomalyAction === 'off') {
+      out.throttlesLifted += await liftAllThrottles(tx, 'action_changed');
+    } else {
+      const judged = await judgeLastHour(tx, nowMs, anomaly, { action: settings.anomalyAction, throttleFraction: settings.throttleFraction });
+      out.raised += judged.raised;
+      out.throttlesOpened += judged.opened;
+      out.throttlesLifted += judged.lifted;
+    }
+  }
+  if (opts.housekeeping !== undefined) {
+    out.housekeeping = await alertHousekeeping(tx, nowMs, settings.retentionDays ?? opts.housekeeping.defaultRetentionDays);
+  }
+  return out;
 }
 
 export interface AlertJobOptions {
@@ -101,6 +126,10 @@ export interface AlertJobOptions {
   cache: ForecastCache;
   intervalMs: number;
   anomaly?: AnomalyConfig;
+  /** Days resolved alerts and finished deliveries are kept unless a tenant sets its own; default 90. */
+  retentionDays?: number;
+  /** Reservations and compute-unit weights for the forecasts. */
+  forecast?: ForecastInputs;
   now?: () => number;
   logger?: Logger;
 }
@@ -112,10 +141,15 @@ export type AlertJob = PeriodicRounds;
  * a few minutes into the next (so the metering shipper has landed that hour's last events).
  */
 const ANOMALY_SETTLE_MS = 5 * 60_000;
+/** Housekeeping (resolving ended alerts, retention) runs per tenant about this often. */
+const HOUSEKEEPING_EVERY_MS = HOUR;
+export const DEFAULT_ALERT_RETENTION_DAYS = 90;
 
 export function createAlertJob(opts: AlertJobOptions): AlertJob {
   const now = opts.now ?? Date.now;
   const judgedHour = new Map<string, number>();
+  const sweptAt = new Map<string, number>();
+  const housekeeping = { defaultRetentionDays: opts.retentionDays ?? DEFAULT_ALERT_RETENTION_DAYS };
 
   async function round(stopped: () => boolean): Promise<number> {
     let raised = 0;
@@ -127,16 +161,28 @@ export function createAlertJob(opts: AlertJobOptions): AlertJob {
         const at = now();
         const hour = Math.floor(at / HOUR) * HOUR;
         const anomalies = at - hour >= ANOMALY_SETTLE_MS && judgedHour.get(t.id) !== hour;
-        const r = await opts.store.withTenant(t.id, (tx) => evaluateTenant(tx, t, at, opts.anomaly, { anomalies }));
+        const sweep = at - (sweptAt.get(t.id) ?? -Infinity) >= HOUSEKEEPING_EVERY_MS;
+        const r = await opts.store.withTenant(t.id, (tx) =>
+          evaluateTenant(tx, t, at, opts.anomaly, { anomalies, ...(sweep ? { housekeeping } : {}), ...(opts.forecast ? { forecast: opts.forecast } : {}) }),
+        );
         if (anomalies) judgedHour.set(t.id, hour);
+        if (sweep) sweptAt.set(t.id, at);
         opts.cache.set(t.id, r.forecasts);
         raised += r.raised;
+        if (r.throttlesOpened + r.throttlesLifted > 0) {
+          opts.logger?.info({ tenantId: t.id, opened: r.throttlesOpened, lifted: r.throttlesLifted }, 'anomaly throttles changed');
+        }
+        const h = r.housekeeping;
+        if (h !== undefined && h.alertsDeleted + h.deliveriesDeleted > 0) {
+          opts.logger?.info({ tenantId: t.id, alerts: h.alertsDeleted, deliveries: h.deliveriesDeleted }, 'alert retention');
+        }
       } catch (err) {
         opts.logger?.error({ err, tenantId: t.id }, 'alert evaluation failed');
       }
     }
     opts.cache.retain(seen);
     for (const id of judgedHour.keys()) if (!seen.has(id)) judgedHour.delete(id);
+    for (const id of sweptAt.keys()) if (!seen.has(id)) sweptAt.delete(id);
     return raised;
   }
 

@@ -15,8 +15,10 @@ export async function raiseAlert(
   payload: Record<string, unknown>,
   actor: AuditActor = ALERTS_ACTOR,
 ): Promise<AlertRecord | null> {
-  // A test event goes to every enabled webhook: it is how a tenant checks its receiver.
-  const raised = await alertsRepo.raise(tx, { kind, alertKey, payload, allWebhooks: kind === 'webhook.test' });
+  // A test event goes to every enabled webhook: it is how a tenant checks its receiver. It has
+  // nothing to wait for, so it is raised resolved (retention may take it once delivered).
+  const test = kind === 'webhook.test';
+  const raised = await alertsRepo.raise(tx, { kind, alertKey, payload, allWebhooks: test, ...(test ? { resolvedBy: 'system:ended' } : {}) });
   if (raised === null) return null;
   await appendAudit(tx, {
     actor,

@@ -2,7 +2,9 @@
  * How much of each calendar budget (day/month limit rule) is used, from the usage rollups.
  * Day rollups start at the tenant's local midnight (metering), so a window's usage is the sum of
  * the day buckets from the window's start. Rollups carry team and key but no end user: rules of
- * scope 'user' are not evaluated here (admission still enforces them).
+ * scope 'user' are measured elsewhere (forecast.ts, from the limit counters and raw events).
+ * Compute units are not in the rollups either: they are recomputed from each row's tokens and
+ * its deployment's weight (`weightOf`), which misses only admission's rounding up per request.
  */
 import { calendarWindow, calendarWindowStart } from '../../limits/windows.js';
 import type { LimitRule, Metric, TenantLimits } from '../../limits/types.js';
@@ -10,6 +12,12 @@ import type { UsageRollupRow } from '../../store/index.js';
 
 /** Metrics whose day/month rules are budgets this module measures. */
 export const BUDGET_METRICS: ReadonlySet<Metric> = new Set<Metric>(['cost', 'tokens', 'input_tokens', 'output_tokens', 'requests']);
+/** Metrics whose day/month rules are forecast: the budgets and compute units. */
+export const FORECAST_METRICS: ReadonlySet<Metric> = new Set<Metric>([...BUDGET_METRICS, 'compute_units']);
+
+/** Compute-unit weight of a deployment as the rollups and events name it (its id); 1 when unknown. */
+export type WeightOf = (deploymentId: string | null) => number;
+const UNIT_WEIGHT: WeightOf = () => 1;
 
 export interface CalendarRule extends LimitRule {
   window: 'day' | 'month';
@@ -32,7 +40,14 @@ export function calendarRules(limits: Pick<TenantLimits, 'rules'>, metrics: Read
   );
 }
 
-export function metricValue(row: Pick<UsageRollupRow, 'requests' | 'inputTokens' | 'outputTokens' | 'costMicros'>, metric: Metric): number {
+/** The day/month rules forecasts cover: budgets and compute units, of every scope (end users too). */
+export function forecastRules(limits: Pick<TenantLimits, 'rules'>): CalendarRule[] {
+  return limits.rules.filter((r): r is CalendarRule => (r.window === 'day' || r.window === 'month') && FORECAST_METRICS.has(r.metric));
+}
+
+type Measured = Pick<UsageRollupRow, 'requests' | 'inputTokens' | 'outputTokens' | 'costMicros' | 'deploymentId'>;
+
+export function metricValue(row: Measured, metric: Metric, weightOf: WeightOf = UNIT_WEIGHT): number {
   switch (metric) {
     case 'cost':
       return row.costMicros;
@@ -44,12 +59,14 @@ export function metricValue(row: Pick<UsageRollupRow, 'requests' | 'inputTokens'
       return row.outputTokens;
     case 'requests':
       return row.requests;
+    case 'compute_units':
+      return weightOf(row.deploymentId) * (row.inputTokens + row.outputTokens);
     default:
       return 0;
   }
 }
 
-function modelMatches(models: readonly string[] | null, model: string): boolean {
+export function modelMatches(models: readonly string[] | null, model: string): boolean {
   if (models === null) return true;
   return models.some((m) => (m.endsWith('*') ? model.startsWith(m.slice(0, -1)) : m === model));
 }
@@ -75,9 +92,16 @@ export function earliestStart(rules: readonly CalendarRule[], nowMs: number, tim
  * Usage of every counter of every rule in its current window, from day rollups covering at least
  * the earliest window start. A rule with a fixed subject and no usage yet still gets a row (0).
  */
-export function windowUsage(rules: readonly CalendarRule[], dayRows: readonly UsageRollupRow[], nowMs: number, timeZone: string): WindowUsage[] {
+export function windowUsage(
+  rules: readonly CalendarRule[],
+  dayRows: readonly UsageRollupRow[],
+  nowMs: number,
+  timeZone: string,
+  weightOf: WeightOf = UNIT_WEIGHT,
+): WindowUsage[] {
   const out: WindowUsage[] = [];
   for (const rule of rules) {
+    if (rule.scope === 'user') continue; // no end user in the rollups
     const windowStart = calendarWindowStart(nowMs, timeZone, rule.window);
     const period = calendarWindow(nowMs, timeZone, rule.window);
     const used = new Map<string | null, number>();
@@ -87,9 +111,9 @@ export function windowUsage(rules: readonly CalendarRule[], dayRows: readonly Us
       if (row.granularity !== 'day' || row.bucketStart.getTime() < windowStart || row.bucketStart.getTime() >= period.resetAt) continue;
       const s = subjectOf(rule, row);
       if (s === undefined) continue;
-      used.set(s, (used.get(s) ?? 0) + metricValue(row, rule.metric));
+      used.set(s, (used.get(s) ?? 0) + metricValue(row, rule.metric, weightOf));
     }
-    for (const [subject, u] of used) out.push({ rule, subject, periodId: period.id, windowStart, resetAt: period.resetAt, used: u });
+    for (const [subject, u] of used) out.push({ rule, subject, periodId: period.id, windowStart, resetAt: period.resetAt, used: Math.ceil(u) });
   }
   return out;
 }

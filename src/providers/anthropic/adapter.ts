@@ -5,10 +5,11 @@
  * usage scanner: the translator reads usage from the events it translates anyway.
  */
 import { GatewayError } from '../../errors.js';
-import { PoolRegistry, type PoolSlot } from '../openai/endpoint.js';
+import { DEFAULT_BASE_URLS } from '../base-urls.js';
+import { PoolRegistry, type PoolSlot } from '../pools.js';
 import { translateBody } from '../translate-body.js';
 import type { Deployment, ProviderAdapter, ProviderKind, UpstreamRequest, UpstreamResponse } from '../types.js';
-import { dispatchCall, type CallHooks } from '../upstream-call.js';
+import { bodyTimeoutMs, dispatchCall, type CallHooks } from '../upstream-call.js';
 import { header, transportError } from '../upstream-errors.js';
 import { rejectAnthropic } from './errors.js';
 import { AnthropicJsonTranslator } from './json.js';
@@ -16,7 +17,8 @@ import { toAnthropicRequest } from './request.js';
 import { AnthropicStreamTranslator } from './stream.js';
 import { ANTHROPIC_VERSION } from './wire.js';
 
-export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
+/** Where a deployment without a base URL goes. */
+export const ANTHROPIC_BASE_URL = DEFAULT_BASE_URLS.anthropic;
 const USER_AGENT = 'gatehouse/0.1';
 
 interface Endpoint {
@@ -25,7 +27,7 @@ interface Endpoint {
   jsonHeaders: string[];
   sseHeaders: string[];
   hooks: CallHooks;
-  source: Pick<Deployment, 'baseUrl' | 'apiKey' | 'capacity'>;
+  source: Pick<Deployment, 'baseUrl' | 'apiKey' | 'capacity' | 'outbound'>;
 }
 
 export class AnthropicAdapter implements ProviderAdapter {
@@ -49,7 +51,7 @@ export class AnthropicAdapter implements ProviderAdapter {
         headers: req.stream ? endpoint.sseHeaders : endpoint.jsonHeaders,
         body,
         headersTimeout: d.timeoutMs,
-        bodyTimeout: d.timeoutMs,
+        bodyTimeout: bodyTimeoutMs(d, req.stream),
       },
       req.signal,
       endpoint.hooks,
@@ -73,21 +75,23 @@ export class AnthropicAdapter implements ProviderAdapter {
 
   private endpoint(d: Deployment): Endpoint {
     const hit = this.endpoints.get(d);
-    if (hit !== undefined && hit.source.baseUrl === d.baseUrl && hit.source.apiKey === d.apiKey && hit.source.capacity === d.capacity) {
+    const s = hit?.source;
+    if (hit !== undefined && s?.baseUrl === d.baseUrl && s.apiKey === d.apiKey && s.capacity === d.capacity && s.outbound === d.outbound) {
       return hit;
     }
-    const url = new URL(d.baseUrl === '' ? ANTHROPIC_BASE_URL : d.baseUrl);
+    const baseUrl = d.baseUrl === '' ? ANTHROPIC_BASE_URL : d.baseUrl;
+    const url = new URL(baseUrl);
     // Accept a base URL configured with or without the /v1 suffix.
     const base = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
     const common = ['content-type', 'application/json', 'user-agent', USER_AGENT, 'anthropic-version', ANTHROPIC_VERSION];
     if (d.apiKey !== '') common.push('x-api-key', d.apiKey);
     const endpoint: Endpoint = {
-      slot: this.pools.slot(url.origin, Math.max(1, d.capacity), d.timeoutMs),
+      slot: this.pools.forDeployment(d, baseUrl),
       path: `${base}/v1/messages${url.search}`,
       jsonHeaders: common.concat('accept', 'application/json'),
       sseHeaders: common.concat('accept', 'text/event-stream'),
       hooks: anthropicHooks(d.apiKey),
-      source: { baseUrl: d.baseUrl, apiKey: d.apiKey, capacity: d.capacity },
+      source: { baseUrl: d.baseUrl, apiKey: d.apiKey, capacity: d.capacity, outbound: d.outbound },
     };
     this.endpoints.set(d, endpoint);
     return endpoint;

@@ -5,22 +5,17 @@
  * a 502, 5xx are a 502, and other 4xx (400, 404, 413) reach the client in the OpenAI envelope.
  */
 import { Readable } from 'node:stream';
-import { GatewayError, type ErrorEnvelope } from '../../errors.js';
+import type { ErrorEnvelope } from '../../errors.js';
 import type { UpstreamResponse, Usage } from '../types.js';
 import type { IncomingHttpHeaders } from '../upstream-call.js';
-import { UpstreamHttpError, header, rateLimited, redact, serverError } from '../upstream-errors.js';
+import { header, overloaded, rateLimited, redact, serverError } from '../upstream-errors.js';
 
 const NO_USAGE: Promise<Usage | undefined> = Promise.resolve(undefined);
 
 export function rejectAnthropic(status: number, headers: IncomingHttpHeaders, text: string, secret: string): UpstreamResponse | Error {
   if (status === 429) return rateLimited(headers);
-  if (status === 529) {
-    return new GatewayError('upstream_unavailable', 'The upstream provider is overloaded; retry later.', {
-      headers: { 'retry-after': '1' },
-      cause: new UpstreamHttpError(529),
-    });
-  }
-  if (status < 400 || status >= 500 || status === 401 || status === 403) return serverError(status, text, secret);
+  if (status === 529) return overloaded(status, headers);
+  if (status < 400 || status >= 500 || status === 401 || status === 403) return serverError(status, text, secret, headers);
   const body = Buffer.from(JSON.stringify(clientEnvelope(status, text, secret)));
   const out: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(body.length) };
   const id = header(headers, 'request-id');

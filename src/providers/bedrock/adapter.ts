@@ -8,9 +8,9 @@
 import { pipeline, Readable } from 'node:stream';
 import type { SignatureV4 } from '@smithy/signature-v4';
 import { GatewayError } from '../../errors.js';
-import { PoolRegistry, type PoolSlot } from '../openai/endpoint.js';
-import type { AwsAccess, Deployment, ProviderAdapter, ProviderKind, UpstreamRequest, UpstreamResponse, Usage } from '../types.js';
-import { dispatchCall, type CallHooks } from '../upstream-call.js';
+import { PoolRegistry, type PoolSlot } from '../pools.js';
+import type { AwsAccess, Deployment, OutboundGuard, ProviderAdapter, ProviderKind, UpstreamRequest, UpstreamResponse, Usage } from '../types.js';
+import { bodyTimeoutMs, dispatchCall, type CallHooks } from '../upstream-call.js';
 import { bedrockHooks } from './hooks.js';
 import { toConverseRequest, toTitanRequests } from './request.js';
 import { asTitanEmbedding, toChatCompletion, toEmbeddingList, type CompletionMeta } from './response.js';
@@ -29,7 +29,7 @@ interface BedrockEndpoint {
   modelPath: string;
   signer: SignatureV4;
   hooks: CallHooks;
-  source: { baseUrl: string; upstreamModel: string; capacity: number; aws: AwsAccess };
+  source: { baseUrl: string; upstreamModel: string; capacity: number; aws: AwsAccess; outbound: OutboundGuard | undefined };
 }
 
 export class BedrockAdapter implements ProviderAdapter {
@@ -90,7 +90,7 @@ export class BedrockAdapter implements ProviderAdapter {
     headers.push('x-request-id', req.requestId);
     return dispatchCall(
       e.slot.pool,
-      { method: 'POST', path, headers, body, headersTimeout: d.timeoutMs, bodyTimeout: d.timeoutMs },
+      { method: 'POST', path, headers, body, headersTimeout: d.timeoutMs, bodyTimeout: bodyTimeoutMs(d, req.stream) },
       req.signal,
       e.hooks,
     );
@@ -103,13 +103,13 @@ export class BedrockAdapter implements ProviderAdapter {
     if (aws === undefined) throw new GatewayError('internal_error', `Deployment ${d.id} (bedrock) has no AWS credentials configured.`);
     const url = new URL(d.baseUrl);
     const endpoint: BedrockEndpoint = {
-      slot: this.pools.slot(url.origin, Math.max(1, d.capacity), d.timeoutMs),
+      slot: this.pools.forDeployment(d),
       target: signTarget(d.baseUrl),
       // The AWS SDK escapes the model id (ARNs carry ':' and '/'); the signer escapes it again.
       modelPath: `${url.pathname.replace(/\/+$/, '')}/model/${encodeURIComponent(d.upstreamModel)}`,
       signer: createSigner(aws),
       hooks: bedrockHooks(aws.secretAccessKey),
-      source: { baseUrl: d.baseUrl, upstreamModel: d.upstreamModel, capacity: d.capacity, aws },
+      source: { baseUrl: d.baseUrl, upstreamModel: d.upstreamModel, capacity: d.capacity, aws, outbound: d.outbound },
     };
     this.endpoints.set(d, endpoint);
     return endpoint;
@@ -123,6 +123,7 @@ function sameSource(e: BedrockEndpoint, d: Deployment): boolean {
     s.baseUrl === d.baseUrl &&
     s.upstreamModel === d.upstreamModel &&
     s.capacity === d.capacity &&
+    s.outbound === d.outbound &&
     a !== undefined &&
     s.aws.accessKeyId === a.accessKeyId &&
     s.aws.secretAccessKey === a.secretAccessKey &&

@@ -47,7 +47,7 @@ function reject(status: number, upstream: IncomingHttpHeaders, text: string, sec
     });
   }
   if (effective < 400 || effective >= 500 || effective === 401 || effective === 403 || effective === 424) {
-    return serverError(status, text, secret);
+    return serverError(status, text, secret, upstream);
   }
   const body = clientErrorBody(status, text, secret);
   const headers = passHeaders(upstream);

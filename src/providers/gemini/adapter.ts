@@ -15,9 +15,9 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { GatewayError } from '../../errors.js';
-import { PoolRegistry, type PoolSlot } from '../openai/endpoint.js';
+import { PoolRegistry, type PoolSlot } from '../pools.js';
 import type { Deployment, Operation, ProviderAdapter, ProviderKind, UpstreamRequest, UpstreamResponse, Usage } from '../types.js';
-import { type CallHooks, dispatchCall } from '../upstream-call.js';
+import { bodyTimeoutMs, type CallHooks, dispatchCall } from '../upstream-call.js';
 import { geminiHooks } from './hooks.js';
 import { toBatchEmbedRequest, toGenerateContentRequest } from './request.js';
 import { type TranslationContext, gatewayUsage, openAIUsage, toChatCompletion, toEmbeddingList } from './response.js';
@@ -36,7 +36,7 @@ interface GeminiEndpoint {
   readonly jsonHeaders: readonly string[];
   readonly sseHeaders: readonly string[];
   readonly hooks: CallHooks;
-  readonly source: Pick<Deployment, 'baseUrl' | 'apiKey' | 'upstreamModel' | 'capacity'>;
+  readonly source: Pick<Deployment, 'baseUrl' | 'apiKey' | 'upstreamModel' | 'capacity' | 'outbound'>;
 }
 
 /** `{base}/v1beta/models/{model}:{method}`; a base path (a proxy prefix) is kept. */
@@ -109,7 +109,7 @@ export class GeminiAdapter implements ProviderAdapter {
         headers: (sse ? endpoint.sseHeaders : endpoint.jsonHeaders).concat('x-request-id', req.requestId),
         body,
         headersTimeout: d.timeoutMs,
-        bodyTimeout: d.timeoutMs,
+        bodyTimeout: bodyTimeoutMs(d, sse),
       },
       req.signal,
       endpoint.hooks,
@@ -119,16 +119,16 @@ export class GeminiAdapter implements ProviderAdapter {
   private endpoint(d: Deployment): GeminiEndpoint {
     const hit = this.endpoints.get(d);
     const s = hit?.source;
-    if (hit !== undefined && s?.baseUrl === d.baseUrl && s.apiKey === d.apiKey && s.upstreamModel === d.upstreamModel && s.capacity === d.capacity) {
+    if (hit !== undefined && s?.baseUrl === d.baseUrl && s.apiKey === d.apiKey && s.upstreamModel === d.upstreamModel && s.capacity === d.capacity && s.outbound === d.outbound) {
       return hit;
     }
     const endpoint: GeminiEndpoint = {
-      slot: this.pools.slot(new URL(d.baseUrl).origin, Math.max(1, d.capacity), d.timeoutMs),
+      slot: this.pools.forDeployment(d),
       ...geminiPaths(d),
       jsonHeaders: geminiHeaders(d.apiKey, 'application/json'),
       sseHeaders: geminiHeaders(d.apiKey, 'text/event-stream'),
       hooks: geminiHooks(d.apiKey),
-      source: { baseUrl: d.baseUrl, apiKey: d.apiKey, upstreamModel: d.upstreamModel, capacity: d.capacity },
+      source: { baseUrl: d.baseUrl, apiKey: d.apiKey, upstreamModel: d.upstreamModel, capacity: d.capacity, outbound: d.outbound },
     };
     this.endpoints.set(d, endpoint);
     return endpoint;

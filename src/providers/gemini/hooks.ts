@@ -38,7 +38,7 @@ function reject(status: number, upstream: IncomingHttpHeaders, text: string, sec
   const error = parseError(text);
   if (status === 429) return rateLimited(withRetryAfter(upstream, error));
   if (status < 400 || status >= 500 || status === 401 || status === 403 || isKeyInvalid(error)) {
-    return serverError(status, error === undefined ? text : JSON.stringify({ message: error.message }), secret);
+    return serverError(status, error === undefined ? text : JSON.stringify({ message: error.message }), secret, upstream);
   }
   const message = error === undefined ? text : JSON.stringify({ message: error.message });
   const body = clientErrorBody(status, message, secret);

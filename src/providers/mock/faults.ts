@@ -13,10 +13,13 @@
  *          and, given `retryAfter` (seconds), a Retry-After header;
  *          reset: destroy the connection without an answer;
  *          stall: wait `stallMs` (default 600000) before answering normally;
- *          break: stream `afterChunks` (default 2) events, then destroy the connection.
+ *          break: stream `afterChunks` (default 2) events, then destroy the connection;
+ *          stall-stream: stream `afterChunks` events, then send nothing for `stallMs` with the
+ *          connection left open (a provider hung mid-stream), then go on as if nothing happened.
+ *          Non-stream requests are answered normally.
  */
 
-export type FaultMode = 'status' | 'reset' | 'stall' | 'break';
+export type FaultMode = 'status' | 'reset' | 'stall' | 'break' | 'stall-stream';
 
 export interface Fault {
   mode: FaultMode;
@@ -33,7 +36,7 @@ interface FaultSpec extends Fault {
   models: readonly string[] | undefined;
 }
 
-const MODES: readonly FaultMode[] = ['status', 'reset', 'stall', 'break'];
+const MODES: readonly FaultMode[] = ['status', 'reset', 'stall', 'break', 'stall-stream'];
 /** Counters are few (one per test key); bounded all the same. */
 const MAX_KEYS = 10_000;
 

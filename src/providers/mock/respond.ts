@@ -98,6 +98,9 @@ export interface StreamStats {
 /** Batches up to this many bytes per write when pacing is off. */
 const BATCH_BYTES = 16 * 1024;
 
+/** A stream that goes wrong after `afterChunks` events: the connection drops, or goes silent for `stallMs`. */
+export type StreamFault = { kind: 'cut'; afterChunks: number } | { kind: 'stall'; afterChunks: number; stallMs: number };
+
 /**
  * Writes SSE events at `tokensPerSecond` (0 = as fast as the socket takes them, batched).
  * Stops early when the client disconnects; waits for 'drain' when the socket is full.
@@ -107,22 +110,22 @@ export async function streamSse(
   events: Iterator<string>,
   tokensPerSecond: number,
   stats: StreamStats,
-  /** Destroy the connection after this many events (a stream that breaks mid-way). */
-  cutAfter?: number,
+  fault?: StreamFault,
 ): Promise<void> {
   const headers = baseHeaders('text/event-stream; charset=utf-8');
   headers['cache-control'] = 'no-cache';
   res.writeHead(200, headers);
   const interval = tokensPerSecond > 0 ? 1000 / tokensPerSecond : 0;
-  const start = performance.now();
+  let start = performance.now();
   let sent = 0;
+  let pending = fault;
   for (;;) {
     if (res.destroyed) return;
     // Everything due by now goes out in one write; at tokensPerSecond 0 everything is due.
     const due = interval === 0 ? Infinity : Math.floor((performance.now() - start) / interval) + 1;
     let batch = '';
     let done = false;
-    while (sent < due && batch.length < BATCH_BYTES && (cutAfter === undefined || sent < cutAfter)) {
+    while (sent < due && batch.length < BATCH_BYTES && (pending === undefined || sent < pending.afterChunks)) {
       const next = events.next();
       if (next.done === true) {
         done = true;
@@ -131,11 +134,20 @@ export async function streamSse(
       batch += next.value;
       sent++;
     }
-    if (cutAfter !== undefined && sent >= cutAfter) {
-      // What was written reaches the client first; then the connection drops without an end.
+    if (pending !== undefined && sent >= pending.afterChunks) {
+      // What was written reaches the client first.
       if (batch !== '') await new Promise<void>((resolve) => res.write(batch, () => resolve()));
-      res.socket?.destroy();
-      return;
+      if (pending.kind === 'cut') {
+        // Then the connection drops without an end.
+        res.socket?.destroy();
+        return;
+      }
+      // Then nothing at all, the connection open, until the stall is over or the client leaves.
+      const stalledFor = pending.stallMs;
+      pending = undefined;
+      if (!(await wait(res, stalledFor))) return;
+      start += stalledFor; // pacing resumes where it stopped
+      continue;
     }
     if (batch !== '' && !res.write(batch)) {
       stats.backpressureWaits++;

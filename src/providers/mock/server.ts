@@ -6,8 +6,9 @@
  *
  * Behaviour (latency, pace, injected errors) comes from the start options and can be overridden
  * per request with a body field the gateway forwards untouched:
- * `{"mock":{"latencyMs":50,"tokensPerSecond":20,"errorRate":1,"errorStatus":503,"tokens":200}}`,
- * and deterministic failures (the first N requests, resets, stalls, broken streams) with
+ * `{"mock":{"latencyMs":50,"tokensPerSecond":20,"errorRate":1,"errorStatus":503,"tokens":200}}`
+ * (`"ignoreMaxTokens":true` plays a provider that generates past max_tokens and
+ * max_completion_tokens), and deterministic failures (the first N requests, resets, stalls, broken streams) with
  * `mock.fail` (./faults.ts).
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -17,7 +18,7 @@ import { chatChunks, chatCompletion, planChat } from './chat.js';
 import { completion, completionChunks, planCompletion, prompts } from './completions.js';
 import { DEFAULT_DIMENSIONS, MAX_DIMENSIONS, embeddingInputs, embeddingList } from './embeddings.js';
 import { FaultCounters, parseFault } from './faults.js';
-import { type StreamStats, sendError, sendJson, streamSse, wait } from './respond.js';
+import { type StreamFault, type StreamStats, sendError, sendJson, streamSse, wait } from './respond.js';
 
 export interface MockProviderOptions {
   host?: string;
@@ -162,7 +163,7 @@ class MockServer implements MockProvider {
       return sendError(res, b.errorStatus, `Mock provider injected an error (HTTP ${b.errorStatus}).`);
     }
     const fault = this.faults.apply(parseFault(body.mock), body.model);
-    let cutAfter: number | undefined;
+    let streamFault: StreamFault | undefined;
     if (fault !== undefined) {
       if (fault.mode === 'reset') {
         res.socket?.destroy();
@@ -175,8 +176,10 @@ class MockServer implements MockProvider {
         });
       }
       if (fault.mode === 'stall' && !(await wait(res, fault.stallMs))) return;
-      if (fault.mode === 'break') cutAfter = fault.afterChunks;
+      if (fault.mode === 'break') streamFault = { kind: 'cut', afterChunks: fault.afterChunks };
+      if (fault.mode === 'stall-stream') streamFault = { kind: 'stall', afterChunks: fault.afterChunks, stallMs: fault.stallMs };
     }
+    if (b.ignoreMaxTokens) body = { ...body, max_tokens: undefined, max_completion_tokens: undefined };
     const model = typeof body.model === 'string' && body.model !== '' ? body.model : call.deployment;
     if (model === undefined || model === '') return sendError(res, 400, 'you must provide a model parameter', { param: 'model' });
     const stream = body.stream === true;
@@ -185,13 +188,13 @@ class MockServer implements MockProvider {
         return sendError(res, 400, "Missing required parameter: 'messages'.", { param: 'messages', code: 'missing_required_parameter' });
       }
       const plan = planChat(body, model, b.tokens);
-      return stream ? streamSse(res, chatChunks(plan), b.tokensPerSecond, this.stats, cutAfter) : sendJson(res, 200, chatCompletion(plan));
+      return stream ? streamSse(res, chatChunks(plan), b.tokensPerSecond, this.stats, streamFault) : sendJson(res, 200, chatCompletion(plan));
     }
     if (call.op === 'completions') {
       const list = prompts(body.prompt);
       if (list === undefined) return sendError(res, 400, "Invalid or missing 'prompt'.", { param: 'prompt' });
       const plan = planCompletion(body, list, model, b.tokens);
-      return stream ? streamSse(res, completionChunks(plan), b.tokensPerSecond, this.stats, cutAfter) : sendJson(res, 200, completion(plan));
+      return stream ? streamSse(res, completionChunks(plan), b.tokensPerSecond, this.stats, streamFault) : sendJson(res, 200, completion(plan));
     }
     return this.embeddings(body, model, res);
   }
@@ -248,11 +251,12 @@ function unauthorized(res: ServerResponse): void {
 
 interface EffectiveBehaviour extends MockBehaviour {
   tokens: number | undefined;
+  ignoreMaxTokens: boolean;
 }
 
 /** Start-up behaviour with the request's `mock` field laid over it; bad values are ignored. */
 function behaviourOf(base: MockBehaviour, override: unknown): EffectiveBehaviour {
-  const b: EffectiveBehaviour = { ...base, tokens: undefined };
+  const b: EffectiveBehaviour = { ...base, tokens: undefined, ignoreMaxTokens: false };
   if (typeof override !== 'object' || override === null) return b;
   const o = override as Record<string, unknown>;
   const num = (v: unknown, min: number, max: number): number | undefined =>
@@ -263,6 +267,7 @@ function behaviourOf(base: MockBehaviour, override: unknown): EffectiveBehaviour
   b.errorStatus = num(o.errorStatus, 400, 599) ?? b.errorStatus;
   const tokens = num(o.tokens, 0, 10_000_000);
   b.tokens = tokens === undefined ? undefined : Math.floor(tokens);
+  b.ignoreMaxTokens = o.ignoreMaxTokens === true;
   return b;
 }
 

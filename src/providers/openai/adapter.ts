@@ -8,8 +8,9 @@
  * ../upstream-call.ts. Success bodies are never parsed whole.
  */
 import type { Deployment, MockBehaviour, ProviderAdapter, ProviderKind, UpstreamRequest, UpstreamResponse } from '../types.js';
-import { dispatchCall } from '../upstream-call.js';
-import { EndpointCache, PoolRegistry } from './endpoint.js';
+import { bodyTimeoutMs, dispatchCall } from '../upstream-call.js';
+import { PoolRegistry } from '../pools.js';
+import { EndpointCache } from './endpoint.js';
 
 export const OPENAI_WIRE_KINDS: readonly ProviderKind[] = ['openai', 'azure', 'openai-compatible', 'mock'];
 
@@ -37,7 +38,7 @@ export class OpenAIAdapter implements ProviderAdapter {
         headersTimeout: d.timeoutMs,
         // Between body chunks (not while the client is slow to read), so a stalled stream
         // fails while a long healthy one lives.
-        bodyTimeout: d.timeoutMs,
+        bodyTimeout: bodyTimeoutMs(d, req.stream),
       },
       req.signal,
       endpoint.hooks,

@@ -4,9 +4,9 @@
  * connection pool. Everything that depends only on the deployment is computed once and
  * cached, so the per-request work is a lookup and two array slots.
  */
-import { Pool } from 'undici';
 import { GatewayError } from '../../errors.js';
-import type { Deployment, MockBehaviour, Operation, OutboundGuard } from '../types.js';
+import type { PoolRegistry, PoolSlot } from '../pools.js';
+import type { Deployment, MockBehaviour, Operation } from '../types.js';
 import type { CallHooks } from '../upstream-call.js';
 import { openAIHooks } from './hooks.js';
 
@@ -67,61 +67,6 @@ export function upstreamHeaders(d: Deployment, accept: string): string[] {
   return headers;
 }
 
-export interface PoolSlot {
-  pool: Pool;
-  connections: number;
-}
-
-/**
- * One undici Pool per origin, created lazily, keep-alive on (undici's default). A pool cannot
- * be resized, so when a deployment with a larger capacity appears the slot gets a larger pool
- * and the old one drains its in-flight requests and closes.
- */
-export class PoolRegistry {
-  private readonly slots = new Map<string, PoolSlot>();
-
-  slot(origin: string, connections: number, connectTimeoutMs: number, guard?: OutboundGuard): PoolSlot {
-    // A guarded pool resolves through the guard: never shared with a trusted deployment's pool.
-    const key = guard === undefined ? origin : `${origin}#${guard.id}`;
-    const slot = this.slots.get(key);
-    if (slot !== undefined && slot.connections >= connections) return slot;
-    // Bounded by the deployment timeout so a black-holed host fails about as fast as a slow one.
-    const timeout = Math.min(connectTimeoutMs, 10_000);
-    const pool = new Pool(origin, {
-      connections,
-      pipelining: 1,
-      connect: guard === undefined ? { timeout } : { timeout, lookup: guard.lookup },
-    });
-    if (slot === undefined) {
-      const created = { pool, connections };
-      this.slots.set(key, created);
-      return created;
-    }
-    const old = slot.pool;
-    slot.pool = pool;
-    slot.connections = connections;
-    old.close().catch(() => undefined);
-    return slot;
-  }
-
-  /** Lets in-flight requests finish for up to `graceMs`, then cuts what is left. */
-  async close(graceMs = 5_000): Promise<void> {
-    const slots = [...this.slots.values()];
-    this.slots.clear();
-    await Promise.all(slots.map((s) => closePool(s.pool, graceMs)));
-  }
-}
-
-async function closePool(pool: Pool, graceMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(resolve, graceMs, 'late');
-  });
-  const outcome = await Promise.race([pool.close().then(() => 'closed' as const, () => 'late' as const), late]);
-  clearTimeout(timer);
-  if (outcome === 'late') await pool.destroy().catch(() => undefined);
-}
-
 /** Caches endpoints per deployment object; a deployment whose relevant fields changed is rebuilt. */
 export class EndpointCache {
   private readonly cache = new WeakMap<Deployment, Endpoint>();
@@ -140,11 +85,8 @@ export class EndpointCache {
   }
 
   private build(d: Deployment): Endpoint {
-    const origin = new URL(d.baseUrl).origin;
-    const refused = d.outbound?.refuses(d.baseUrl);
-    if (refused !== undefined) throw new GatewayError('upstream_unavailable', `Deployment ${d.id} is not reachable: its base URL ${refused}.`);
     return {
-      slot: this.pools.slot(origin, Math.max(1, d.capacity), d.timeoutMs, d.outbound),
+      slot: this.pools.forDeployment(d),
       paths: upstreamPaths(d),
       jsonHeaders: upstreamHeaders(d, 'application/json'),
       sseHeaders: upstreamHeaders(d, 'text/event-stream, application/json'),

@@ -46,7 +46,7 @@ function passHeaders(upstream: IncomingHttpHeaders, contentType: string): Record
  */
 function reject(status: number, upstream: IncomingHttpHeaders, text: string, secret: string): UpstreamResponse | Error {
   if (status === 429) return rateLimited(upstream);
-  if (status < 400 || status >= 500 || status === 401 || status === 403) return serverError(status, text, secret);
+  if (status < 400 || status >= 500 || status === 401 || status === 403) return serverError(status, text, secret, upstream);
   const body = clientErrorBody(status, text, secret);
   const headers = passHeaders(upstream, 'application/json');
   headers['content-length'] = String(body.length);

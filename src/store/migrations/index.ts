@@ -1,6 +1,7 @@
 /**
  * The schema, as an explicit ordered list (DESIGN §11.10): no directory scanning, so the code
- * that ships is exactly the schema it expects. Append only.
+ * that ships is exactly the schema it expects. Append only. Ids increase; a gap is a number
+ * reserved for a change not merged yet (src/store/migrate.ts).
  */
 import { migration0001 } from './0001_init.js';
 import { migration0002 } from './0002_config_notify.js';
@@ -17,6 +18,11 @@ import { migration0012 } from './0012_tenant_deployments.js';
 import { migration0013 } from './0013_usage.js';
 import { migration0014 } from './0014_alerts.js';
 import { migration0015 } from './0015_billing.js';
+import { migration0016 } from './0016_tenant_purge.js';
+import { migration0017 } from './0017_billing_versions.js';
+import { migration0018 } from './0018_request_logs.js';
+import { migration0019 } from './0019_alert_lifecycle.js';
+import { migration0020 } from './0020_limit_rule_owner.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -37,4 +43,9 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0013,
   migration0014,
   migration0015,
+  migration0016,
+  migration0017,
+  migration0018,
+  migration0019,
+  migration0020,
 ];

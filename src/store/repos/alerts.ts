@@ -17,6 +17,10 @@ export interface AlertRecord {
   alertKey: string;
   payload: Record<string, unknown>;
   createdAt: Date;
+  /** When the alert ended (an admin resolved it, or the job: pattern normal again, window reset); null while open. */
+  resolvedAt: Date | null;
+  /** Who resolved it: `system:<reason>` or the admin principal. */
+  resolvedBy: string | null;
 }
 
 export interface AlertSummary extends AlertRecord {
@@ -35,6 +39,17 @@ export interface DeliveryRecord {
   deliveredAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** One end user's usage of one model on one deployment over a span (forecasts). */
+export interface EndUserTotals {
+  endUser: string;
+  model: string;
+  deploymentId: string | null;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  costMicros: number;
 }
 
 /** A delivery this worker holds until `claimId`'s lease runs out. */
@@ -60,6 +75,8 @@ interface AlertRow {
   alert_key: string;
   payload: Record<string, unknown>;
   created_at: Date;
+  resolved_at: Date | null;
+  resolved_by: string | null;
 }
 
 interface DeliveryRow {
@@ -76,7 +93,7 @@ interface DeliveryRow {
   updated_at: Date;
 }
 
-const ALERT_COLUMNS = 'id, tenant_id, kind, alert_key, payload, created_at';
+const ALERT_COLUMNS = 'id, tenant_id, kind, alert_key, payload, created_at, resolved_at, resolved_by';
 const DELIVERY_COLUMNS = 'id, alert_id, webhook_id, state, attempts, next_attempt_at, last_status, last_error, delivered_at, created_at, updated_at';
 
 const toAlert = (r: AlertRow): AlertRecord => ({
@@ -86,6 +103,8 @@ const toAlert = (r: AlertRow): AlertRecord => ({
   alertKey: r.alert_key,
   payload: typeof r.payload === 'string' ? (JSON.parse(r.payload) as Record<string, unknown>) : r.payload,
   createdAt: r.created_at,
+  resolvedAt: r.resolved_at,
+  resolvedBy: r.resolved_by,
 });
 
 const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
@@ -110,16 +129,18 @@ export const alertsRepo = {
   /**
    * Records the alert unless one with this key exists, and queues a delivery to every enabled
    * webhook subscribed to its kind (`allWebhooks`: to every enabled webhook, for test events).
-   * null when the alert was already raised (by anyone).
+   * null when the alert was already raised (by anyone). `resolvedBy`: raised already resolved (a
+   * test event is over once sent).
    */
   async raise(
     tx: TenantTx,
-    input: { kind: AlertKind; alertKey: string; payload: Record<string, unknown>; allWebhooks?: boolean },
+    input: { kind: AlertKind; alertKey: string; payload: Record<string, unknown>; allWebhooks?: boolean; resolvedBy?: string },
   ): Promise<{ alert: AlertRecord; deliveries: number } | null> {
     const { rows } = await tx.query<AlertRow>(
-      `INSERT INTO alerts (tenant_id, id, kind, alert_key, payload) VALUES ($1, $2, $3, $4, $5::jsonb)
+      `INSERT INTO alerts (tenant_id, id, kind, alert_key, payload, resolved_at, resolved_by)
+       VALUES ($1, $2, $3, $4, $5::jsonb, CASE WHEN $6::text IS NULL THEN NULL ELSE date_trunc('milliseconds', now()) END, $6::text)
        ON CONFLICT (tenant_id, alert_key) DO NOTHING RETURNING ${ALERT_COLUMNS}`,
-      [tx.tenantId, randomUUID(), input.kind, input.alertKey, JSON.stringify(input.payload)],
+      [tx.tenantId, randomUUID(), input.kind, input.alertKey, JSON.stringify(input.payload), input.resolvedBy ?? null],
     );
     const row = rows[0];
     if (row === undefined) return null;
@@ -142,19 +163,36 @@ export const alertsRepo = {
     return rows[0] === undefined ? null : toAlert(rows[0]);
   },
 
+  /** One alert with its delivery counts; null when it does not exist (or is another tenant's). */
+  async summary(tx: TenantTx, id: string): Promise<AlertSummary | null> {
+    if (!isUuid(id)) return null;
+    const alert = await alertsRepo.get(tx, id);
+    if (alert === null) return null;
+    const { rows } = await tx.query<{ state: DeliveryState; n: string }>(
+      'SELECT state, count(*)::text AS n FROM alert_deliveries WHERE tenant_id = $1 AND alert_id = $2 GROUP BY state',
+      [tx.tenantId, id],
+    );
+    const n = (state: DeliveryState) => Number(rows.find((r) => r.state === state)?.n ?? 0);
+    return { ...alert, deliveries: { pending: n('pending'), delivered: n('delivered'), failed: n('failed') } };
+  },
+
   /** Newest first; `before` is the (created_at, id) of the last alert of the previous page. */
-  async list(tx: TenantTx, opts: { limit: number; before?: { createdAt: Date; id: string } | null; kind?: AlertKind | null }): Promise<AlertSummary[]> {
+  async list(
+    tx: TenantTx,
+    opts: { limit: number; before?: { createdAt: Date; id: string } | null; kind?: AlertKind | null; state?: 'open' | 'resolved' | null },
+  ): Promise<AlertSummary[]> {
     const { rows } = await tx.query<AlertRow & { pending: string; delivered: string; failed: string }>(
-      `SELECT a.id, a.tenant_id, a.kind, a.alert_key, a.payload, a.created_at,
+      `SELECT a.id, a.tenant_id, a.kind, a.alert_key, a.payload, a.created_at, a.resolved_at, a.resolved_by,
               count(*) FILTER (WHERE d.state = 'pending')::text AS pending,
               count(*) FILTER (WHERE d.state = 'delivered')::text AS delivered,
               count(*) FILTER (WHERE d.state = 'failed')::text AS failed
        FROM alerts a LEFT JOIN alert_deliveries d ON d.tenant_id = a.tenant_id AND d.alert_id = a.id
        WHERE a.tenant_id = $1 AND ($2::timestamptz IS NULL OR (a.created_at, a.id) < ($2::timestamptz, $3::uuid))
          AND ($5::text IS NULL OR a.kind = $5::text)
+         AND ($6::text IS NULL OR (a.resolved_at IS NULL) = ($6::text = 'open'))
        GROUP BY a.tenant_id, a.id
        ORDER BY a.created_at DESC, a.id DESC LIMIT $4`,
-      [tx.tenantId, opts.before?.createdAt.toISOString() ?? null, opts.before?.id ?? null, opts.limit, opts.kind ?? null],
+      [tx.tenantId, opts.before?.createdAt.toISOString() ?? null, opts.before?.id ?? null, opts.limit, opts.kind ?? null, opts.state ?? null],
     );
     return rows.map((r) => ({ ...toAlert(r), deliveries: { pending: Number(r.pending), delivered: Number(r.delivered), failed: Number(r.failed) } }));
   },
@@ -227,15 +265,102 @@ export const alertsRepo = {
     return rows.map((r) => r.tenant_id);
   },
 
-  /** This tenant's hourly totals over every team, key and model, for buckets in [from, to). */
-  async hourlyTotals(tx: TenantTx, from: Date, to: Date): Promise<{ bucketStart: Date; requests: number; costMicros: number }[]> {
-    const { rows } = await tx.query<{ bucket_start: Date; requests: string; cost_micros: string }>(
-      `SELECT bucket_start, sum(requests)::text AS requests, sum(cost_micros)::text AS cost_micros
+  /**
+   * This tenant's hourly totals over every team, key and model, for buckets in [from, to).
+   * `requests` counts refusals too (they are metered); `refused` is the 4xx part of it.
+   */
+  async hourlyTotals(tx: TenantTx, from: Date, to: Date): Promise<{ bucketStart: Date; requests: number; refused: number; costMicros: number }[]> {
+    const { rows } = await tx.query<{ bucket_start: Date; requests: string; refused: string; cost_micros: string }>(
+      `SELECT bucket_start, sum(requests)::text AS requests, sum(cost_micros)::text AS cost_micros,
+              coalesce(sum(requests) FILTER (WHERE status_class = 'client_error'), 0)::text AS refused
        FROM usage_rollups WHERE tenant_id = $1 AND granularity = 'hour' AND bucket_start >= $2 AND bucket_start < $3
        GROUP BY bucket_start ORDER BY bucket_start`,
       [tx.tenantId, from.toISOString(), to.toISOString()],
     );
-    return rows.map((r) => ({ bucketStart: r.bucket_start, requests: Number(r.requests), costMicros: Number(r.cost_micros) }));
+    return rows.map((r) => ({ bucketStart: r.bucket_start, requests: Number(r.requests), refused: Number(r.refused), costMicros: Number(r.cost_micros) }));
+  },
+
+  /**
+   * Raw events of this tenant in [from, to) that name an end user, summed per user, model and
+   * deployment: the only record of end users (rollups have none), for forecasts of user-scoped
+   * rules. Reads the raw events of the span, so callers keep it short (the forecast lookback);
+   * at most `limit` groups, the busiest first.
+   */
+  async endUserTotals(tx: TenantTx, from: Date, to: Date, limit: number): Promise<EndUserTotals[]> {
+    const { rows } = await tx.query<{ end_user: string; model: string; deployment_id: string | null; requests: string; input_tokens: string; output_tokens: string; cost_micros: string }>(
+      `SELECT end_user, model, deployment_id, count(*)::text AS requests, sum(input_tokens)::text AS input_tokens,
+              sum(output_tokens)::text AS output_tokens, sum(cost_micros)::text AS cost_micros
+       FROM usage_events WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3 AND end_user IS NOT NULL
+       GROUP BY end_user, model, deployment_id ORDER BY count(*) DESC, end_user LIMIT $4`,
+      [tx.tenantId, from.toISOString(), to.toISOString(), limit],
+    );
+    return rows.map((r) => ({
+      endUser: r.end_user,
+      model: r.model,
+      deploymentId: r.deployment_id,
+      requests: Number(r.requests),
+      inputTokens: Number(r.input_tokens),
+      outputTokens: Number(r.output_tokens),
+      costMicros: Number(r.cost_micros),
+    }));
+  },
+
+  /** Resolves one open alert; null when it does not exist or was resolved already. */
+  async resolve(tx: TenantTx, id: string, by: string): Promise<AlertRecord | null> {
+    if (!isUuid(id)) return null;
+    const { rows } = await tx.query<AlertRow>(
+      `UPDATE alerts SET resolved_at = date_trunc('milliseconds', now()), resolved_by = $3
+       WHERE tenant_id = $1 AND id = $2 AND resolved_at IS NULL RETURNING ${ALERT_COLUMNS}`,
+      [tx.tenantId, id, by],
+    );
+    return rows[0] === undefined ? null : toAlert(rows[0]);
+  },
+
+  /** Resolves every open alert of `kind` whose key starts with `keyPrefix`; returns them. */
+  async resolveOpen(tx: TenantTx, kind: AlertKind, keyPrefix: string, by: string): Promise<AlertRecord[]> {
+    const { rows } = await tx.query<AlertRow>(
+      `UPDATE alerts SET resolved_at = date_trunc('milliseconds', now()), resolved_by = $4
+       WHERE tenant_id = $1 AND kind = $2 AND resolved_at IS NULL AND starts_with(alert_key, $3) RETURNING ${ALERT_COLUMNS}`,
+      [tx.tenantId, kind, keyPrefix, by],
+    );
+    return rows.map(toAlert);
+  },
+
+  /**
+   * Resolves the alerts that end by themselves: a budget threshold once its window has reset
+   * (`window_resets_at` in its payload is past `now`), a test event at once. Returns how many.
+   */
+  async resolveEnded(tx: TenantTx, now: Date, by: string): Promise<number> {
+    const r = await tx.query(
+      `UPDATE alerts SET resolved_at = date_trunc('milliseconds', now()), resolved_by = $3
+       WHERE tenant_id = $1 AND resolved_at IS NULL
+         AND (kind = 'webhook.test'
+              OR (kind = 'budget.threshold' AND jsonb_typeof(payload -> 'window_resets_at') = 'string'
+                  AND (payload ->> 'window_resets_at')::timestamptz <= $2))`,
+      [tx.tenantId, now.toISOString(), by],
+    );
+    return r.rowCount;
+  },
+
+  /**
+   * Retention: deletes deliveries that are over (delivered or failed) and last changed before
+   * `before`, then resolved alerts resolved before `before` with no delivery still pending (the
+   * outbox keeps what it must deliver), at most `limit` of each. Returns how many of each.
+   */
+  async purge(tx: TenantTx, before: Date, limit: number): Promise<{ alerts: number; deliveries: number }> {
+    const deliveries = await tx.query(
+      `DELETE FROM alert_deliveries WHERE tenant_id = $1 AND id IN (
+         SELECT id FROM alert_deliveries WHERE tenant_id = $1 AND state <> 'pending' AND updated_at < $2 LIMIT $3)`,
+      [tx.tenantId, before.toISOString(), limit],
+    );
+    const alerts = await tx.query(
+      `DELETE FROM alerts WHERE tenant_id = $1 AND id IN (
+         SELECT a.id FROM alerts a WHERE a.tenant_id = $1 AND a.resolved_at < $2
+           AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.tenant_id = a.tenant_id AND d.alert_id = a.id AND d.state = 'pending')
+         LIMIT $3)`,
+      [tx.tenantId, before.toISOString(), limit],
+    );
+    return { alerts: alerts.rowCount, deliveries: deliveries.rowCount };
   },
 
   /** The tenant's `alerts` settings object ({} when unset). */

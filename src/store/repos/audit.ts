@@ -1,5 +1,5 @@
 /**
- * Audit rows and the chain head (0002_audit.ts). Only SQL lives here: hashing, redaction and
+ * Audit rows and the chain head (0004_audit.ts). Only SQL lives here: hashing, redaction and
  * the append protocol are in src/audit/, which is the only intended caller. Every statement runs
  * in the caller's tenant transaction (DESIGN §11.11), under row-level security.
  */
@@ -233,6 +233,15 @@ export const auditRepo = {
     );
     const m = rows[0]?.m ?? null;
     return m === null ? null : toSeq(m);
+  },
+
+  /** The stored hash of each of `seqs` that exists (checking exported heads against the chain). */
+  async hashesAt(tx: TenantTx, seqs: readonly number[]): Promise<Map<number, Buffer>> {
+    const { rows } = await tx.query<{ seq: string | number; hash: Buffer }>(
+      'SELECT seq, hash FROM audit_entries WHERE tenant_id = $1 AND seq = ANY ($2::bigint[])',
+      [tx.tenantId, [...seqs]],
+    );
+    return new Map(rows.map((r) => [toSeq(r.seq), toBuffer(r.hash)]));
   },
 
   async search(tx: TenantTx, q: AuditSearch): Promise<AuditRecord[]> {

@@ -15,8 +15,12 @@ export interface PriceBookEntry {
   cachedPerMTokMicros: number;
   perRequestMicros: number;
   currency: string;
+  /** 'config': synced from the configured deployments at start-up; 'admin': added through the admin API. */
+  source: PriceSource;
   createdAt: Date;
 }
+
+export type PriceSource = 'config' | 'admin';
 
 export type NewPriceBookEntry = Omit<PriceBookEntry, 'id' | 'createdAt'>;
 
@@ -30,11 +34,12 @@ interface PriceRow {
   cached_per_mtok_micros: string;
   per_request_micros: string;
   currency: string;
+  source: PriceSource;
   created_at: Date;
 }
 
 const PRICE_COLUMNS = `id, model, deployment_id, effective_from, input_per_mtok_micros::text, output_per_mtok_micros::text,
-  cached_per_mtok_micros::text, per_request_micros::text, currency, created_at`;
+  cached_per_mtok_micros::text, per_request_micros::text, currency, source, created_at`;
 
 function toPrice(r: PriceRow): PriceBookEntry {
   return {
@@ -47,6 +52,7 @@ function toPrice(r: PriceRow): PriceBookEntry {
     cachedPerMTokMicros: Number(r.cached_per_mtok_micros),
     perRequestMicros: Number(r.per_request_micros),
     currency: r.currency,
+    source: r.source,
     createdAt: new Date(r.created_at),
   };
 }
@@ -65,10 +71,25 @@ export interface InvoiceRecord {
   usageCents: number;
   totalCents: number;
   closingCreditCents: number | null;
+  /** The plans of the period with their pricing as applied (0017); null on invoices issued before. */
+  segments: unknown;
   issuedAt: Date;
 }
 
-export type NewInvoice = Omit<InvoiceRecord, 'id' | 'tenantId' | 'issuedAt'>;
+export type NewInvoice = Omit<InvoiceRecord, 'id' | 'tenantId' | 'issuedAt' | 'segments'> & { segments?: unknown };
+
+/** A row of tenant_plan_history (migration 0017). */
+export interface PlanChangeRecord {
+  planId: string | null;
+  effectiveFrom: Date;
+}
+
+/** What closing periods needs of every tenant, through the platform role. */
+export interface TenantCloseInfo {
+  id: string;
+  timeZone: string;
+  createdAt: Date;
+}
 
 /** What the platform role reads of an invoice: totals, never lines. */
 export interface InvoiceTotals {
@@ -96,11 +117,12 @@ interface InvoiceRow {
   usage_cents: string;
   total_cents: string;
   closing_credit_cents: string | null;
+  segments: unknown;
   issued_at: Date;
 }
 
 const INVOICE_COLUMNS = `id, tenant_id, period, period_start, period_end, currency, plan_id, pricing, lines, commitment,
-  usage_cents::text, total_cents::text, closing_credit_cents::text, issued_at`;
+  usage_cents::text, total_cents::text, closing_credit_cents::text, segments, issued_at`;
 
 function toInvoice(r: InvoiceRow): InvoiceRecord {
   return {
@@ -117,6 +139,7 @@ function toInvoice(r: InvoiceRow): InvoiceRecord {
     usageCents: Number(r.usage_cents),
     totalCents: Number(r.total_cents),
     closingCreditCents: r.closing_credit_cents === null ? null : Number(r.closing_credit_cents),
+    segments: r.segments ?? null,
     issuedAt: new Date(r.issued_at),
   };
 }
@@ -146,26 +169,50 @@ export const billingRepo = {
   async insertPrice(tx: TenantTx, e: NewPriceBookEntry): Promise<PriceBookEntry | null> {
     const { rows } = await tx.query<PriceRow>(
       `INSERT INTO price_book (model, deployment_id, effective_from, input_per_mtok_micros, output_per_mtok_micros,
-         cached_per_mtok_micros, per_request_micros, currency)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         cached_per_mtok_micros, per_request_micros, currency, source)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT ON CONSTRAINT price_book_version DO NOTHING
        RETURNING ${PRICE_COLUMNS}`,
-      [e.model, e.deploymentId, e.effectiveFrom.toISOString(), e.inputPerMTokMicros, e.outputPerMTokMicros, e.cachedPerMTokMicros, e.perRequestMicros, e.currency],
+      [e.model, e.deploymentId, e.effectiveFrom.toISOString(), e.inputPerMTokMicros, e.outputPerMTokMicros, e.cachedPerMTokMicros, e.perRequestMicros, e.currency, e.source],
     );
     const r = rows[0];
     return r === undefined ? null : toPrice(r);
   },
 
-  /** The version in force at `at` for a deployment of `model` (its own row, else the model's). */
+  /**
+   * The version in force at `at` for a deployment of `model`: the newest effective one among the
+   * deployment's own rows and the model's (deployment_id NULL); on the same instant, its own row.
+   * The same rule as src/billing/price-follower.ts, which prices requests by it.
+   */
   async priceAt(tx: TenantTx | PlatformTx, model: string, deploymentId: string | null, at: Date): Promise<PriceBookEntry | null> {
     const { rows } = await tx.query<PriceRow>(
       `SELECT ${PRICE_COLUMNS} FROM price_book
        WHERE model = $1 AND (deployment_id = $2::text OR deployment_id IS NULL) AND effective_from <= $3
-       ORDER BY (deployment_id IS NULL), effective_from DESC LIMIT 1`,
+       ORDER BY effective_from DESC, (deployment_id IS NULL) LIMIT 1`,
       [model, deploymentId, at.toISOString()],
     );
     const r = rows[0];
     return r === undefined ? null : toPrice(r);
+  },
+
+  /** The newest version the start-up sync wrote for this deployment (whatever is in force now). */
+  async latestConfigPrice(tx: TenantTx | PlatformTx, model: string, deploymentId: string): Promise<PriceBookEntry | null> {
+    const { rows } = await tx.query<PriceRow>(
+      `SELECT ${PRICE_COLUMNS} FROM price_book WHERE model = $1 AND deployment_id = $2 AND source = 'config'
+       ORDER BY effective_from DESC LIMIT 1`,
+      [model, deploymentId],
+    );
+    const r = rows[0];
+    return r === undefined ? null : toPrice(r);
+  },
+
+  /** Every version of these models, oldest first (the price follower's working set). */
+  async versionsOf(tx: TenantTx | PlatformTx, models: readonly string[]): Promise<PriceBookEntry[]> {
+    const { rows } = await tx.query<PriceRow>(
+      `SELECT ${PRICE_COLUMNS} FROM price_book WHERE model = ANY($1::text[]) ORDER BY effective_from, id`,
+      [[...models]],
+    );
+    return rows.map(toPrice);
   },
 
   async tenantInfo(tx: TenantTx): Promise<TenantBillingInfo | null> {
@@ -181,8 +228,8 @@ export const billingRepo = {
   async issue(tx: TenantTx, inv: NewInvoice): Promise<{ invoice: InvoiceRecord; created: boolean }> {
     const { rows } = await tx.query<InvoiceRow>(
       `INSERT INTO invoices (tenant_id, period, period_start, period_end, currency, plan_id, pricing, lines, commitment,
-         usage_cents, total_cents, closing_credit_cents)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $12)
+         usage_cents, total_cents, closing_credit_cents, segments)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $12, $13::jsonb)
        ON CONFLICT (tenant_id, period) DO NOTHING
        RETURNING ${INVOICE_COLUMNS}`,
       [
@@ -198,6 +245,7 @@ export const billingRepo = {
         inv.usageCents,
         inv.totalCents,
         inv.closingCreditCents,
+        inv.segments === null || inv.segments === undefined ? null : JSON.stringify(inv.segments),
       ],
     );
     const created = rows[0];
@@ -270,9 +318,35 @@ export const billingRepo = {
     return rows[0]?.pricing ?? null;
   },
 
+  /** The tenant's plan changes, oldest first (tenant_plan_history, written by a trigger on tenants). */
+  async planHistory(tx: TenantTx): Promise<PlanChangeRecord[]> {
+    const { rows } = await tx.query<{ plan_id: string | null; effective_from: Date }>(
+      `SELECT plan_id, effective_from FROM tenant_plan_history WHERE tenant_id = $1 ORDER BY effective_from`,
+      [tx.tenantId],
+    );
+    return rows.map((r) => ({ planId: r.plan_id, effectiveFrom: new Date(r.effective_from) }));
+  },
+
+  /** Every tenant with its time zone and creation time (platform role), for the closing job. */
+  async tenantsToClose(tx: PlatformTx): Promise<TenantCloseInfo[]> {
+    const { rows } = await tx.query<{ id: string; time_zone: string; created_at: Date }>(`SELECT id, time_zone, created_at FROM tenants ORDER BY id`);
+    return rows.map((r) => ({ id: r.id, timeZone: r.time_zone, createdAt: new Date(r.created_at) }));
+  },
+
+  /** Which of these periods have an invoice, as `tenant_id period` (platform role: totals columns only). */
+  async issuedPeriods(tx: PlatformTx, periods: readonly string[]): Promise<Set<string>> {
+    const { rows } = await tx.query<{ tenant_id: string; period: string }>(`SELECT tenant_id, period FROM invoices WHERE period = ANY($1::text[])`, [[...periods]]);
+    return new Set(rows.map((r) => `${r.tenant_id} ${r.period}`));
+  },
+
   /** Every tenant id (platform role), for closing a period fleet-wide. */
   async tenantIds(tx: PlatformTx): Promise<string[]> {
-    const { rows } = await tx.query<{ id: string }>(`SELECT id FROM tenants ORDER BY id`);
+    // A purged tenant has nothing left to bill (its final invoice was issued before the purge).
+    const { rows } = await tx.query<{ id: string }>(
+      `SELECT t.id FROM tenants t
+       WHERE NOT EXISTS (SELECT 1 FROM tenant_keyrings k WHERE k.tenant_id = t.id AND k.purged_at IS NOT NULL)
+       ORDER BY t.id`,
+    );
     return rows.map((r) => r.id);
   },
 };

@@ -60,16 +60,17 @@ interface WrappedRow {
 
 export const dataKeysRepo = {
   /**
-   * Counts one encryption against the active key and returns it; null when there is no
-   * active key, it has reached `limit` uses, or the tenant is scheduled for shredding.
+   * Counts `uses` encryptions (one by default; a batch counts all of its own at once) against the
+   * active key and returns it; null when there is no active key, it has fewer than `uses` of its
+   * `limit` left, or the tenant is scheduled for shredding.
    */
-  async useActive(tx: TenantTx, limit: number): Promise<UsableDataKey | null> {
+  async useActive(tx: TenantTx, limit: number, uses = 1): Promise<UsableDataKey | null> {
     const { rows } = await tx.query<WrappedRow>(
-      `UPDATE tenant_data_keys SET encryptions = encryptions + 1
-       WHERE tenant_id = $1 AND state = 'active' AND encryptions < $2
+      `UPDATE tenant_data_keys SET encryptions = encryptions + $3::bigint
+       WHERE tenant_id = $1 AND state = 'active' AND encryptions + $3::bigint <= $2::bigint
          AND NOT EXISTS (SELECT 1 FROM tenant_keyrings r WHERE r.tenant_id = $1 AND r.shred_after IS NOT NULL)
        RETURNING version, kek_id, wrapped_key`,
-      [tx.tenantId, limit],
+      [tx.tenantId, limit, uses],
     );
     const r = rows[0];
     if (r === undefined || r.wrapped_key === null) return null;

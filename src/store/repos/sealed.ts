@@ -14,6 +14,8 @@ export interface FieldRef {
 export interface FieldSealer {
   /** Encrypts under the tenant's active data key; `keyVersion` goes in the row's key_version. */
   seal(tx: TenantTx, field: FieldRef, plaintext: Buffer): Promise<{ ciphertext: Buffer; keyVersion: number }>;
+  /** Seals several values counting their key uses at once (batch writers); same result as seal for each. */
+  sealMany(tx: TenantTx, items: readonly { field: FieldRef; plaintext: Buffer }[]): Promise<{ ciphertext: Buffer; keyVersion: number }[]>;
   /** Rejects (never returns garbage) if the ciphertext was not sealed for exactly this field. */
   open(tx: TenantTx, field: FieldRef, ciphertext: Buffer): Promise<Buffer>;
 }

@@ -35,6 +35,8 @@ export interface TenantDeploymentRecord extends TenantDeploymentInput {
 /** A record with its credential's secret opened: only the snapshot holds these. */
 export interface TenantDeploymentWithSecret extends TenantDeploymentRecord {
   apiKey: string;
+  /** The provider kind its credential was stored for (what its secret holds); null without one. */
+  credentialProvider: string | null;
 }
 
 export interface AliasRecord {
@@ -186,17 +188,20 @@ export const tenantDeploymentsRepo = {
    */
   async listForSnapshot(tx: TenantTx, sealer: FieldSealer): Promise<TenantDeploymentWithSecret[]> {
     const { rows } = await tx.query<Row>(`SELECT ${COLUMNS} FROM tenant_deployments WHERE tenant_id = $1 ORDER BY created_at, id`, [tx.tenantId]);
-    const secrets = new Map<string, string>();
+    const credentials = new Map<string, { apiKey: string; provider: string | null }>();
     const out: TenantDeploymentWithSecret[] = [];
     for (const r of rows) {
       const record = toRecord(r);
-      let apiKey = '';
+      let credential: { apiKey: string; provider: string | null } = { apiKey: '', provider: null };
       if (record.credentialId !== null) {
-        const known = secrets.get(record.credentialId);
-        apiKey = known ?? (await providerCredentialsRepo.readSecret(tx, sealer, record.credentialId)) ?? '';
-        secrets.set(record.credentialId, apiKey);
+        const id = record.credentialId;
+        credential = credentials.get(id) ?? {
+          apiKey: (await providerCredentialsRepo.readSecret(tx, sealer, id)) ?? '',
+          provider: (await providerCredentialsRepo.get(tx, id))?.provider ?? null,
+        };
+        credentials.set(id, credential);
       }
-      out.push({ ...record, apiKey });
+      out.push({ ...record, apiKey: credential.apiKey, credentialProvider: credential.provider });
     }
     return out;
   },

@@ -164,6 +164,14 @@ export const tenantsRepo = {
     ]);
   },
 
+  /** Sets the request-log opt-in (src/logs/settings.ts) in the tenant's settings document, leaving its other settings. */
+  async setLogSettings(tx: TenantTx, logs: { enabled: boolean; content: boolean; retentionDays?: number | undefined }): Promise<void> {
+    await tx.query(`UPDATE tenants SET settings = settings || jsonb_build_object('logs', $2::jsonb), updated_at = now() WHERE id = $1`, [
+      tx.tenantId,
+      JSON.stringify(logs),
+    ]);
+  },
+
   async findIdBySlug(tx: PlatformTx, slug: string): Promise<string | null> {
     const { rows } = await tx.query<{ id: string }>('SELECT id FROM tenants WHERE slug = $1', [slug]);
     return rows[0]?.id ?? null;
@@ -178,9 +186,10 @@ export const tenantsRepo = {
       status: TenantStatus;
       regions: string[];
       allowed_models: string[] | null;
+      updated_at: Date;
       domains: string[];
     }>(
-      `SELECT t.id, t.slug, t.name, t.status, t.regions, t.allowed_models,
+      `SELECT t.id, t.slug, t.name, t.status, t.regions, t.allowed_models, t.updated_at,
               COALESCE((SELECT array_agg(d.domain ORDER BY d.domain) FROM tenant_domains d
                         WHERE d.tenant_id = t.id AND d.verified_at IS NOT NULL),
                        '{}'::text[]) AS domains
@@ -194,6 +203,7 @@ export const tenantsRepo = {
       domains: r.domains,
       allowedModels: r.allowed_models ?? '*',
       regions: r.regions,
+      updatedAtMs: r.updated_at.getTime(),
     }));
   },
 };

@@ -4,9 +4,40 @@
  * has no DELETE on raw events; retention deletes as the owner with the tenant set, because FORCE
  * row-level security binds the owner too (a non-superuser owner sees no rows without it).
  */
-import type { AdminTx, PlatformTx, TenantTx } from '../types.js';
+import type { AdminTx, PlatformTx, Queryable, TenantTx } from '../types.js';
 
 export const usageMaintenanceRepo = {
+  /**
+   * Whether this connection can do the upkeep: it owns usage_events (or is a superuser). Any
+   * role may ask: it reads the catalogue only.
+   */
+  async canMaintain(tx: Queryable): Promise<boolean> {
+    const { rows } = await tx.query<{ owner: boolean }>(
+      `SELECT coalesce((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = to_regclass('usage_events')), false) AS owner`,
+    );
+    return rows[0]?.owner === true;
+  },
+
+  /**
+   * The UTC months from `from`'s month to `monthsAhead` after it that have no partition attached
+   * ('2026_12'), oldest first. Reads the catalogue only, so the gateway role may check what it
+   * may not create: an event of such a month lands in the default partition.
+   */
+  async missingPartitions(tx: Queryable, from: Date, monthsAhead: number): Promise<string[]> {
+    const { rows } = await tx.query<{ month: string }>(
+      `SELECT to_char(m, 'YYYY_MM') AS month
+       FROM generate_series(date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC'),
+                            date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC') + make_interval(months => $2::int),
+                            interval '1 month') AS m
+       WHERE NOT EXISTS (
+         SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = to_regclass('usage_events') AND c.relname = 'usage_events_' || to_char(m, 'YYYY_MM'))
+       ORDER BY m`,
+      [from.toISOString(), monthsAhead],
+    );
+    return rows.map((r) => r.month);
+  },
+
   /** Makes the partition of each UTC month in [from's month, from's month + monthsAhead]; returns how many were new. */
   async ensurePartitions(tx: AdminTx, from: Date, monthsAhead: number): Promise<number> {
     const { rows } = await tx.query<{ made: number }>(

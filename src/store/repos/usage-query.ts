@@ -118,6 +118,8 @@ function toAggregate(r: AggRow): UsageAggregate {
 
 export interface ModelUsageRecord {
   model: string;
+  /** periodByModel only: the price-book version of the cost (migration 0017). */
+  priceVersion?: string | null;
   requests: number;
   inputTokens: number;
   outputTokens: number;
@@ -135,9 +137,9 @@ export interface GroupModelUsageRecord extends ModelUsageRecord {
  */
 const BILLABLE = `status_class IN ('ok', 'aborted')`;
 
-const PERIOD_BY_MODEL = `SELECT NULL::text AS grp, model, ${SUMS} FROM usage_rollups
+const PERIOD_BY_MODEL = `SELECT NULL::text AS grp, model, price_version, ${SUMS} FROM usage_rollups
   WHERE tenant_id = $1 AND granularity = 'day' AND bucket_start >= $2 AND bucket_start < $3 AND ${BILLABLE}
-  GROUP BY model ORDER BY model`;
+  GROUP BY model, price_version ORDER BY model, price_version NULLS FIRST`;
 const CHARGEBACK_SQL: Readonly<Record<'team' | 'key' | 'tag', string>> = {
   team: `SELECT team_id::text AS grp, model, ${SUMS} FROM usage_rollups
     WHERE tenant_id = $1 AND granularity = 'day' AND bucket_start >= $2 AND bucket_start < $3 AND ${BILLABLE}
@@ -207,12 +209,15 @@ export const usageQueryRepo = {
     return rows.map(toAggregate);
   },
 
-  /** Billable usage per model in [from, to) from the day rollups (a billing period). */
+  /**
+   * Billable usage per model and price version from the day rollups whose bucket starts in
+   * [from, to) (a billing period, or the part of it on one plan).
+   */
   async periodByModel(tx: TenantTx, from: Date, to: Date): Promise<ModelUsageRecord[]> {
-    const { rows } = await tx.query<ModelRow>(PERIOD_BY_MODEL, [tx.tenantId, from.toISOString(), to.toISOString()]);
+    const { rows } = await tx.query<ModelRow & { price_version: string | null }>(PERIOD_BY_MODEL, [tx.tenantId, from.toISOString(), to.toISOString()]);
     return rows.map((r) => {
       const { group: _g, ...rest } = toModelUsage(r);
-      return rest;
+      return { ...rest, priceVersion: r.price_version };
     });
   },
 

@@ -128,13 +128,13 @@ b AS (
 ),
 rollups AS (
   INSERT INTO usage_rollups AS u (tenant_id, granularity, bucket_start, team_id, key_id, model, deployment_id, region,
-    status_class, requests, input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms_sum, ttft_ms_sum,
-    ttft_count, cache_hits)
-  SELECT tenant_id, granularity, bucket_start, team_id, key_id, model, deployment_id, region, status_class,
+    status_class, price_version, requests, input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms_sum,
+    ttft_ms_sum, ttft_count, cache_hits)
+  SELECT tenant_id, granularity, bucket_start, team_id, key_id, model, deployment_id, region, status_class, price_version,
     count(*), sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cost_micros), sum(latency_ms),
     coalesce(sum(ttft_ms), 0), count(ttft_ms), count(*) FILTER (WHERE cache_hit)
   FROM b
-  GROUP BY tenant_id, granularity, bucket_start, team_id, key_id, model, deployment_id, region, status_class
+  GROUP BY tenant_id, granularity, bucket_start, team_id, key_id, model, deployment_id, region, status_class, price_version
   ON CONFLICT ON CONSTRAINT usage_rollups_key DO UPDATE SET
     requests = u.requests + EXCLUDED.requests,
     input_tokens = u.input_tokens + EXCLUDED.input_tokens,

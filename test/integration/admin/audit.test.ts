@@ -5,7 +5,11 @@
  */
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendAudit } from '../../../src/audit/index.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { appendAudit, headLine, headSignatureValid, runAuditVerifyHeads, signedHeadSchema } from '../../../src/audit/index.js';
+import { auditHeadSigner, auditHeadVerifier } from '../../../src/crypto/audit-head-key.js';
+import { parseMasterKey } from '../../../src/crypto/master-key.js';
 import type { TestGateway } from '../../helpers/gateway.js';
 import { BOOTSTRAP_KEY, client, envelope, makeTenant, roleKey, startAdminGateway, str, type Client } from './helpers.js';
 
@@ -150,5 +154,34 @@ describe('admin changes in the audit log', () => {
     const again = await admin('GET', `/tenants/${tenant.id}/audit.jsonl?action=test.bulk&limit=10`);
     expect(again.text.trim().split('\n')).toHaveLength(10);
   }, 60_000);
-});
 
+  it("hands out the chain's signed head: it verifies under the master key's head key, matches the chain, and reading it writes nothing", async () => {
+    const master = parseMasterKey(await readFile(join(gw.dir, 'data', 'master.key'), 'utf8'), 'master.key');
+    const verifier = auditHeadVerifier([auditHeadSigner(master)]);
+    const r = await admin('GET', `/tenants/${tenant.id}/audit/head`);
+    expect(r.status, r.text).toBe(200);
+    const head = signedHeadSchema.parse(r.json);
+    expect(head).toMatchObject({ tenant_id: tenant.id, kind: 'gatehouse.audit_head' });
+    expect(head.seq).toBeGreaterThan(3);
+    expect(headSignatureValid(verifier, head)).toBe(true);
+    expect(headSignatureValid(auditHeadVerifier([auditHeadSigner(Buffer.alloc(32, 1))]), head)).toBe(false);
+    // Not audited: asking again gives the same head.
+    expect(signedHeadSchema.parse((await admin('GET', `/tenants/${tenant.id}/audit/head`)).json).seq).toBe(head.seq);
+    const exported = await admin('GET', `/tenants/${tenant.id}/audit.jsonl`);
+    const line = exported.text.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; hash: string }).find((e) => e.seq === head.seq);
+    expect(line?.hash).toBe(head.hash);
+    // A tenant's own copy is a heads file the operator's verify accepts.
+    const checked = await runAuditVerifyHeads(gw.store, verifier, headLine(head));
+    expect(checked.exitCode, checked.report).toBe(0);
+    // Auditors of the tenant and of the platform read it; the platform scope has its own.
+    const auditor = client(gw, await roleKey(admin, tenant.id, 'tenant_auditor'));
+    expect((await auditor('GET', `/tenants/${tenant.id}/audit/head`)).status).toBe(200);
+    const p = await platform('POST', '/admin-keys', { body: { name: 'aud', role: 'platform_auditor' } });
+    const platformAuditor = client(gw, str(p.json.key));
+    const ph = await platformAuditor('GET', '/platform/audit/head');
+    expect(ph.status, ph.text).toBe(200);
+    expect(ph.json).toMatchObject({ tenant_id: '00000000-0000-0000-0000-000000000000' });
+    expect(headSignatureValid(verifier, signedHeadSchema.parse(ph.json))).toBe(true);
+    envelope(await client(gw, await roleKey(admin, tenant.id, 'tenant_developer'))('GET', `/tenants/${tenant.id}/audit/head`), 403, 'forbidden');
+  });
+});

@@ -80,6 +80,47 @@ describe('deployments', () => {
   });
 });
 
+describe('anthropic, gemini and bedrock deployments', () => {
+  let awsCredential: string;
+  beforeAll(async () => {
+    const aws = { access_key_id: 'AKIADEPLOYS000000001', secret_access_key: 'deploys/SECRET-CANARY/0123456789abcdef', region: 'us-west-2' };
+    const c = await admin('POST', `${base}/provider-credentials`, { body: { name: 'aws', provider: 'bedrock', aws } });
+    expect(c.status, c.text).toBe(201);
+    awsCredential = str(c.json.id);
+  });
+
+  it('default to the public endpoint where there is one; bedrock needs a base URL and its AWS credential', async () => {
+    const a = await admin('POST', `${base}/deployments`, { body: { model: 'claude', provider: 'anthropic', credential_id: credential, upstream_model: 'claude-sonnet-4' } });
+    expect(a.status, a.text).toBe(201);
+    expect(a.json).toMatchObject({ provider: 'anthropic', base_url: 'https://api.anthropic.com', kind: 'chat' });
+    const g = await admin('POST', `${base}/deployments`, { body: { model: 'gemini-embed', provider: 'gemini', kind: 'embedding', upstream_model: 'text-embedding-004' } });
+    expect(g.status, g.text).toBe(201);
+    expect(g.json).toMatchObject({ provider: 'gemini', base_url: 'https://generativelanguage.googleapis.com', credential_id: null });
+    const bedrock = { model: 'haiku', provider: 'bedrock', base_url: 'https://bedrock-runtime.us-west-2.amazonaws.com', upstream_model: 'anthropic.claude-3-haiku-20240307-v1:0' };
+    const b = await admin('POST', `${base}/deployments`, { body: { ...bedrock, credential_id: awsCredential } });
+    expect(b.status, b.text).toBe(201);
+    expect(b.text).not.toContain('CANARY');
+    expect(envelope(await admin('POST', `${base}/deployments`, { body: { ...bedrock, base_url: undefined, credential_id: awsCredential } }), 400).param).toBe('base_url');
+    expect(envelope(await admin('POST', `${base}/deployments`, { body: bedrock }), 400).param).toBe('credential_id');
+    const apiKeyForAws = envelope(await admin('POST', `${base}/deployments`, { body: { ...bedrock, credential_id: credential } }), 400);
+    expect(apiKeyForAws).toMatchObject({ param: 'credential_id' });
+    expect(apiKeyForAws.message).toMatch(/bedrock credential/);
+    // AWS credentials never authenticate another provider (they would go upstream as a bearer token).
+    const awsAsKey = envelope(await admin('POST', `${base}/deployments`, { body: { model: 'm', provider: 'anthropic', credential_id: awsCredential } }), 400);
+    expect(awsAsKey).toMatchObject({ param: 'credential_id' });
+    expect(envelope(await admin('POST', `${base}/deployments`, { body: { model: 'm', provider: 'anthropic', kind: 'embedding' } }), 400).param).toBe('kind');
+    expect(envelope(await admin('POST', `${base}/deployments`, { body: { model: 'm', provider: 'gemini', kind: 'completion' } }), 400).param).toBe('kind');
+    // A change of provider or kind is checked against the credential the row already has.
+    const toBedrock = await admin('PATCH', `${base}/deployments/${str(a.json.id)}`, { body: { provider: 'bedrock' }, headers: { 'if-match': etag(a) } });
+    expect(envelope(toBedrock, 400).param).toBe('credential_id');
+    const toEmbedding = await admin('PATCH', `${base}/deployments/${str(a.json.id)}`, { body: { kind: 'embedding' }, headers: { 'if-match': etag(a) } });
+    expect(envelope(toEmbedding, 400).param).toBe('kind');
+    const toGemini = await admin('PATCH', `${base}/deployments/${str(a.json.id)}`, { body: { provider: 'gemini', kind: 'embedding' }, headers: { 'if-match': etag(a) } });
+    expect(toGemini.status, toGemini.text).toBe(200);
+    expect(gw.logs.join('')).not.toContain('CANARY');
+  });
+});
+
 describe('aliases', () => {
   it('creates, repoints, lists and deletes, audited', async () => {
     const a = await admin('POST', `${base}/aliases`, { body: { alias: 'fast', model: 'gpt-4o-mini' } });

@@ -1,7 +1,7 @@
 /** Resources of every kind in one tenant, created through the admin API. */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
-import { alertsRepo, type Store } from '../../../src/store/index.js';
+import { alertsRepo, requestLogsRepo, type Store } from '../../../src/store/index.js';
 import { str, type Client } from './helpers.js';
 
 export interface TenantFixtures {
@@ -27,6 +27,11 @@ export interface TenantFixtures {
    * through the store; until then it is a random id.
    */
   alert: string;
+  /**
+   * A stored request log entry's request id. Entries are written by the gateway's log writer, not
+   * through the API: seedRequestLog stores one through the store; until then it is a random id.
+   */
+  request_id: string;
   /** The plan the tenant is on (a platform resource: the same for every tenant). */
   plan: string;
   /** A limit rule of the tenant's own, with an id no other tenant's fixtures use. */
@@ -74,7 +79,7 @@ export async function seedResources(admin: Client, tenant: string, slug: string)
   const alias = `${slug}-fast`;
   const aliased = await admin('POST', `${base}/aliases`, { body: { alias, model: 'gpt-4o-mini' } });
   expect(aliased.status, aliased.text).toBe(201);
-  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, jwt_issuer, provider_credential, webhook, deployment, alias, alert: randomUUID(), plan: 'standard', rule, invoice: randomUUID() };
+  return { tenant, slug, team, user, membership, service_account, api_key, admin_key, policy, domain, jwt_issuer, provider_credential, webhook, deployment, alias, alert: randomUUID(), request_id: `req-${randomUUID()}`, plan: 'standard', rule, invoice: randomUUID() };
 }
 
 /** Raises an alert in the tenant through the store (a kind no fixture webhook subscribes to). */
@@ -82,4 +87,21 @@ export async function seedAlert(store: Pick<Store, 'withTenant'>, tenant: string
   const raised = await store.withTenant(tenant, (tx) => alertsRepo.raise(tx, { kind: 'usage.anomaly', alertKey: `fixture-${randomUUID()}`, payload: { fixture: true } }));
   if (raised === null) throw new Error('fixture alert exists');
   return raised.alert.id;
+}
+
+/** Stores a metadata-only request log entry in the tenant; returns its request id. */
+export async function seedRequestLog(store: Pick<Store, 'withTenant'>, tenant: string): Promise<string> {
+  const requestId = `fixture-${randomUUID()}`;
+  await store.withTenant(tenant, async (tx) => {
+    await requestLogsRepo.lockUsage(tx);
+    await requestLogsRepo.insert(tx, [
+      {
+        id: randomUUID(), requestId, occurredAt: Date.now(), keyId: null, teamId: null, endUser: null, operation: 'chat', model: 'gpt-4o-mini',
+        deploymentId: null, status: 200, latencyMs: 1, inputTokens: null, outputTokens: null, streamed: false, clientAborted: false,
+        cacheHit: false, content: null, contentTruncated: false, bytes: 256,
+      },
+    ]);
+    await requestLogsRepo.addUsage(tx, { bytes: 256, entries: 1 });
+  });
+  return requestId;
 }

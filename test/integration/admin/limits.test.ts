@@ -62,6 +62,7 @@ for (const backend of await adminBackends()) {
         'plan:budget-monthly=5000000000',
         'plan:config-objects=10000',
         'plan:cache-bytes=67108864',
+        'plan:log-bytes=268435456',
       ]);
       for (const role of ['tenant_developer', 'tenant_billing', 'tenant_viewer']) {
         const c = client(gw, await roleKey(admin, tenant.id, role));
@@ -169,17 +170,28 @@ for (const backend of await adminBackends()) {
       const raised = await platform('POST', `${base}/rules`, { body: { ...STANDARD_RPM, limit: 9000 } });
       expect(raised.status, raised.text).toBe(201);
       expect(await effective()).toContainEqual(expect.objectContaining({ id: 'requests-per-minute', source: 'tenant', limit: 9000, above_plan: true }));
-      // The tenant admin may lower it to the plan, not keep it above (or raise it).
+      expect(raised.json).toMatchObject({ owner: 'platform' });
+      // The platform's rule is the platform's: the tenant admin neither changes nor removes it.
       const path = `${base}/rules/requests-per-minute`;
-      envelope(await admin('PATCH', path, { body: { limit: 8000 }, headers: { 'if-match': etag(raised) } }), 403, 'forbidden');
-      const capped = await admin('PATCH', path, { body: { limit: 2000 }, headers: { 'if-match': etag(raised) } });
+      for (const limit of [8000, 2000]) {
+        const e = envelope(await admin('PATCH', path, { body: { limit }, headers: { 'if-match': etag(raised) } }), 403, 'forbidden');
+        expect(e.message).toContain('set by the platform');
+      }
+      envelope(await admin('DELETE', path, { headers: { 'if-match': etag(raised) } }), 403, 'forbidden');
+      const capped = await platform('PATCH', path, { body: { limit: 2000 }, headers: { 'if-match': etag(raised) } });
       expect(capped.status, capped.text).toBe(200);
-      expect(await effective()).toContainEqual(expect.objectContaining({ id: 'requests-per-minute', source: 'tenant', limit: 2000, above_plan: false }));
-      // The tenant is moved to a smaller plan: its override is now above that plan's ceiling.
+      expect(await effective()).toContainEqual(
+        expect.objectContaining({ id: 'requests-per-minute', source: 'tenant', owner: 'platform', limit: 2000, above_plan: false, enforced: 'as_written' }),
+      );
+      // The tenant is moved to a smaller plan: the override is now above that plan's ceiling, and
+      // being the platform's, stays in force as written.
       const t = await platform('GET', `/tenants/${tenant.id}`);
       const moved = await platform('PATCH', `/tenants/${tenant.id}`, { body: { plan: 'free' }, headers: { 'if-match': etag(t) } });
       expect(moved.json.plan).toBe('free');
-      expect(await effective()).toContainEqual(expect.objectContaining({ id: 'requests-per-minute', source: 'tenant', limit: 2000, above_plan: true }));
+      expect(await effective()).toContainEqual(
+        expect.objectContaining({ id: 'requests-per-minute', source: 'tenant', limit: 2000, above_plan: true, enforced: 'as_written' }),
+      );
+      expect((await platform('DELETE', path, { headers: { 'if-match': etag(capped) } })).status).toBe(204);
       expect((await admin('GET', base)).json.plan).toMatchObject({ name: 'free', weight: 1 });
       const back = await platform('PATCH', `/tenants/${tenant.id}`, { body: { template: 'standard' }, headers: { 'if-match': etag(moved) } });
       expect(back.json.plan).toBe('standard');
@@ -189,7 +201,7 @@ for (const backend of await adminBackends()) {
       const t = await admin('GET', `/tenants/${tenant.id}`);
       for (const body of [{ plan: 'enterprise' }, { name: 'Renamed' }, { time_zone: 'Europe/Berlin', plan: 'enterprise' }, { regions: ['eu'] }]) {
         const r = envelope(await admin('PATCH', `/tenants/${tenant.id}`, { body, headers: { 'if-match': etag(t) } }), 403, 'forbidden');
-        expect(r.message).toMatch(/may change only the time_zone, budget_action and cache/);
+        expect(r.message).toMatch(/may change only the time_zone, budget_action, cache and logs/);
         expect(r.param).toBe(Object.keys(body).find((k) => k !== 'time_zone'));
       }
       const dev = client(gw, await roleKey(admin, tenant.id, 'tenant_developer'));
@@ -255,6 +267,122 @@ for (const backend of await adminBackends()) {
       const cur = await platform('GET', `/tenants/${tid}`);
       await platform('PATCH', `/tenants/${tid}`, { body: { plan: 'enterprise' }, headers: { 'if-match': etag(cur) } });
       expect(await statuses(1)).toEqual(['200']);
+    });
+
+    it('a tenant\'s override left above a lowered plan is clamped to it on the data plane; one counting something else gives way', async () => {
+      const rpm = { id: 'rpm', metric: 'requests', window: 'minute', limit: 5 };
+      const daily = { id: 'daily', metric: 'requests', window: 'day', limit: 1000 };
+      const plan = await platform('POST', '/plans', { body: { name: 'shrinking', rules: [rpm, daily] } });
+      expect(plan.status, plan.text).toBe(201);
+      const t = await platform('POST', '/tenants', { body: { slug: 'shrinking-co', name: 'Shrinking', plan: 'shrinking' } });
+      const tid = str(t.json.id);
+      const owner = client(gw, await roleKey(platform, tid, 'tenant_admin'));
+      const key = str((await owner('POST', `/tenants/${tid}/api-keys`, { body: { name: 'app' } })).json.key);
+      const own = await owner('POST', `/tenants/${tid}/limits/rules`, { body: { ...rpm, limit: 4 } });
+      expect(own.json).toMatchObject({ owner: 'tenant', limit: 4 });
+      const ownDaily = await owner('POST', `/tenants/${tid}/limits/rules`, { body: { ...daily, limit: 900 } });
+      expect(ownDaily.status, ownDaily.text).toBe(201);
+
+      // The platform lowers the plan below the tenant's own rule, and makes "daily" hourly.
+      const lowered = await platform('PATCH', '/plans/shrinking', {
+        body: { rules: [{ ...rpm, limit: 2 }, { ...daily, window: 'hour', limit: 3 }] },
+        headers: { 'if-match': etag(plan) },
+      });
+      expect(lowered.status, lowered.text).toBe(200);
+      const view = (await owner('GET', `/tenants/${tid}/limits`)).json.rules as Record<string, unknown>[];
+      expect(view).toContainEqual(expect.objectContaining({ id: 'rpm', source: 'plan', overridden: true }));
+      expect(view).toContainEqual(
+        expect.objectContaining({ id: 'rpm', source: 'tenant', owner: 'tenant', limit: 4, above_plan: true, enforced: 'clamped', enforced_limit: 2, enforced_burst: null }),
+      );
+      // The tenant's daily rule no longer counts what the plan's counts: the plan's applies.
+      expect(view).toContainEqual(expect.objectContaining({ id: 'daily', source: 'plan', window: 'hour', overridden: false }));
+      expect(view).toContainEqual(expect.objectContaining({ id: 'daily', source: 'tenant', above_plan: true, enforced: 'plan_rule' }));
+
+      // Enforced: 2 per minute (the plan's), not the 4 the tenant wrote before the plan changed.
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) statuses.push((await chat(gw, key)).status);
+      expect(statuses).toEqual([200, 200, 429]);
+    });
+
+    it('a tenant admin can neither change nor delete a rule the platform set; the platform can', async () => {
+      const t = await makeTenant(platform, `owned-${randomUUID().slice(0, 8)}`);
+      const owner = client(gw, t.admin);
+      const path = `/tenants/${t.id}/limits/rules/abuse-cap`;
+      const cap = await platform('POST', `/tenants/${t.id}/limits/rules`, { body: { id: 'abuse-cap', metric: 'requests', window: 'minute', limit: 10 } });
+      expect(cap.json).toMatchObject({ owner: 'platform' });
+      // An extra rule only restricts, so a tenant admin could otherwise raise it at will.
+      expect(envelope(await owner('PATCH', path, { body: { limit: 1_000_000 }, headers: { 'if-match': etag(cap) } }), 403, 'forbidden').message).toBe(
+        'Rule "abuse-cap" was set by the platform; only a platform admin can change it.',
+      );
+      expect(envelope(await owner('DELETE', path, { headers: { 'if-match': etag(cap) } }), 403, 'forbidden').message).toContain('can delete it');
+      expect((await owner('GET', path)).json).toMatchObject({ owner: 'platform', limit: 10 });
+      expect((await owner('GET', `/tenants/${t.id}/limits/rules`)).json.data).toEqual([expect.objectContaining({ id: 'abuse-cap', owner: 'platform' })]);
+      // The tenant's own rules stay its own; a platform change makes a rule the platform's.
+      const mine = await owner('POST', `/tenants/${t.id}/limits/rules`, { body: { id: 'mine', metric: 'requests', window: 'minute', limit: 5 } });
+      expect(mine.json).toMatchObject({ owner: 'tenant' });
+      const taken = await platform('PATCH', `/tenants/${t.id}/limits/rules/mine`, { body: { limit: 6 }, headers: { 'if-match': etag(mine) } });
+      expect(taken.json).toMatchObject({ owner: 'platform', limit: 6 });
+      envelope(await owner('DELETE', `/tenants/${t.id}/limits/rules/mine`, { headers: { 'if-match': etag(taken) } }), 403, 'forbidden');
+      expect((await platform('DELETE', path, { headers: { 'if-match': etag(cap) } })).status).toBe(204);
+      // The owner is in the audit trail.
+      const audit = await owner('GET', `/tenants/${t.id}/audit?order=asc&limit=100`);
+      expect(audit.json.data).toContainEqual(expect.objectContaining({ action: 'limit_rule.create', target_id: 'abuse-cap', after: expect.objectContaining({ owner: 'platform' }) }));
+    });
+
+    it("another tenant's admin gets 404 for this tenant's limits and rules, whatever it tries", async () => {
+      const other = await makeTenant(platform, `nosy-${randomUUID().slice(0, 8)}`);
+      const nosy = client(gw, other.admin);
+      const created = await admin('POST', `${base}/rules`, { body: { id: 'private', metric: 'requests', window: 'minute', limit: 7 } });
+      expect(created.status, created.text).toBe(201);
+      for (const [method, path, body] of [
+        ['GET', base, undefined],
+        ['GET', `${base}/rules`, undefined],
+        ['GET', `${base}/rules/private`, undefined],
+        ['POST', `${base}/rules`, { id: 'sneaky', metric: 'requests', window: 'minute', limit: 1 }],
+        ['PATCH', `${base}/rules/private`, { limit: 1 }],
+        ['DELETE', `${base}/rules/private`, undefined],
+      ] as const) {
+        const r = await nosy(method, path, { ...(body !== undefined ? { body } : {}), headers: { 'if-match': '*' } });
+        envelope(r, 404, 'not_found');
+      }
+      expect((await admin('GET', `${base}/rules/private`)).json).toMatchObject({ limit: 7 });
+      expect((await admin('GET', `${base}/rules/sneaky`)).status).toBe(404);
+      await admin('DELETE', `${base}/rules/private`, { headers: { 'if-match': etag(created) } });
+    });
+
+    it('a key-scoped rule follows the key through a rotation: the replacement keeps the rule and its counter', async () => {
+      const t = await makeTenant(platform, `rotating-${randomUUID().slice(0, 8)}`);
+      const owner = client(gw, t.admin);
+      const created = await owner('POST', `/tenants/${t.id}/api-keys`, { body: { name: 'app' } });
+      const first = str(created.json.key);
+      const firstId = str(created.json.id);
+      const rule = await owner('POST', `/tenants/${t.id}/limits/rules`, {
+        body: { id: 'app-per-minute', scope: 'key', subject: firstId, metric: 'requests', window: 'minute', limit: 3 },
+      });
+      expect(rule.status, rule.text).toBe(201);
+      expect((await chat(gw, first)).status).toBe(200);
+      expect((await chat(gw, first)).status).toBe(200);
+
+      const rotated = await owner('POST', `/tenants/${t.id}/api-keys/${firstId}/rotate`, { body: { grace_period_seconds: 3600 } });
+      expect(rotated.status, rotated.text).toBe(201);
+      const second = str(rotated.json.key);
+      // One left on the shared counter: the replacement is not a fresh key to the limits.
+      expect(await chat(gw, second)).toMatchObject({ status: 200 });
+      expect(await chat(gw, second)).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+      expect(await chat(gw, first)).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+      // Rotated again: still the same rule, as written.
+      const third = await owner('POST', `/tenants/${t.id}/api-keys/${str(rotated.json.id)}/rotate`, { body: { grace_period_seconds: 0 } });
+      expect(await chat(gw, str(third.json.key))).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+      expect((await owner('GET', `/tenants/${t.id}/limits/rules/app-per-minute`)).json).toMatchObject({ subject: firstId });
+      // A rule written against the newest key holds the older keys of its chain too.
+      await owner('DELETE', `/tenants/${t.id}/limits/rules/app-per-minute`, { headers: { 'if-match': etag(rule) } });
+      expect(await chat(gw, first)).toMatchObject({ status: 200 });
+      const newest = await owner('POST', `/tenants/${t.id}/limits/rules`, {
+        body: { id: 'newest-blocked', scope: 'key', subject: str(third.json.id), metric: 'requests', window: 'minute', limit: 0 },
+      });
+      expect(newest.status, newest.text).toBe(201);
+      expect(await chat(gw, first)).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+      expect(await chat(gw, str(third.json.key))).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
     });
 
     it('records every change in the tenant\'s audit log with before and after', async () => {

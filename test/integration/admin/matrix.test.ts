@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_ROUTES } from '../../../src/admin/index.js';
 import type { Role } from '../../../src/identity/roles.js';
 import type { TestGateway } from '../../helpers/gateway.js';
-import { seedAlert, seedResources, type TenantFixtures } from './fixtures.js';
+import { seedAlert, seedRequestLog, seedResources, type TenantFixtures } from './fixtures.js';
 import { BOOTSTRAP_KEY, client, envelope, makeTenant, roleKey, startAdminGateway, str, type Client, type Reply } from './helpers.js';
 import { fill, MATRIX, nowhere, resourceParams, type MatrixEntry } from './matrix.js';
 
@@ -34,12 +34,14 @@ beforeAll(async () => {
   b = await seedResources(adminB, tb.id, tb.slug);
   a.alert = await seedAlert(gw.store, a.tenant);
   b.alert = await seedAlert(gw.store, b.tenant);
+  a.request_id = await seedRequestLog(gw.store, a.tenant);
+  b.request_id = await seedRequestLog(gw.store, b.tenant);
   keys.set('bootstrap', BOOTSTRAP_KEY);
   keys.set('tenant_admin', ta.admin);
   for (const role of ['tenant_developer', 'tenant_billing', 'tenant_viewer', 'tenant_auditor'] as const) {
     keys.set(role, await roleKey(adminA, ta.id, role));
   }
-  for (const role of ['platform_admin', 'platform_auditor'] as const) {
+  for (const role of ['platform_admin', 'platform_auditor', 'platform_billing'] as const) {
     const k = await platform('POST', '/admin-keys', { body: { name: role, role } });
     expect(k.status, k.text).toBe(201);
     keys.set(role, str(k.json.key));
@@ -145,6 +147,8 @@ describe("cross-tenant: B's tenant admin against A's ids", () => {
     expect(await get(`/limits/rules/${a.rule}`)).toMatchObject({ limit: 10, subject: a.api_key });
     expect(await get(`/alerts/${a.alert}/deliveries`)).toMatchObject({ data: [] });
     expect(((await get('/alerts')).data as { id: string }[]).map((x) => x.id)).toEqual([a.alert]);
+    expect(await get(`/logs/${a.request_id}`)).toMatchObject({ request_id: a.request_id, content_status: 'none' });
+    expect((await get('/alerts')).data).toEqual([expect.objectContaining({ id: a.alert, resolved_at: null })]);
     expect(await get('')).toMatchObject({ plan: 'standard', budget_action: null, time_zone: 'UTC' });
     for (const [list, n] of [['/teams', 1], ['/users', 1], ['/service-accounts', 1], ['/api-keys', 1], ['/policies', 1], ['/domains', 1], ['/provider-credentials', 1], ['/webhooks', 1], ['/deployments', 1], ['/limits/rules', 1]] as const) {
       expect({ list, n: ((await get(list)).data as unknown[]).length }).toEqual({ list, n });
@@ -153,7 +157,7 @@ describe("cross-tenant: B's tenant admin against A's ids", () => {
 });
 
 describe('role matrix: every role × every route', () => {
-  const principals: (Role | 'bootstrap')[] = ['bootstrap', 'platform_admin', 'platform_auditor', 'tenant_admin', 'tenant_developer', 'tenant_billing', 'tenant_viewer', 'tenant_auditor'];
+  const principals: (Role | 'bootstrap')[] = ['bootstrap', 'platform_admin', 'platform_auditor', 'platform_billing', 'tenant_admin', 'tenant_developer', 'tenant_billing', 'tenant_viewer', 'tenant_auditor'];
   const cases = MATRIX.flatMap((e) => principals.map((p) => [`${p} ${label(e)}`, p, e] as const));
 
   it.each(cases)('%s', async (_l, who, e) => {

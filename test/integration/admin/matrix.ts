@@ -20,12 +20,13 @@ export interface MatrixEntry {
 
 const PA: Role = 'platform_admin';
 const AUD: Role = 'platform_auditor';
+const PB: Role = 'platform_billing';
 const TA: Role = 'tenant_admin';
 const TD: Role = 'tenant_developer';
 const TB: Role = 'tenant_billing';
 const TV: Role = 'tenant_viewer';
 const TAU: Role = 'tenant_auditor';
-const ALL: Role[] = [PA, AUD, TA, TD, TB, TV, TAU];
+const ALL: Role[] = [PA, AUD, PB, TA, TD, TB, TV, TAU];
 
 const T = '/tenants/{tenant}';
 const rand = () => randomBytes(4).toString('hex');
@@ -34,18 +35,18 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'GET', path: '/openapi.json', roles: 'public' },
   { method: 'GET', path: '/whoami', roles: ALL },
 
-  { method: 'GET', path: '/tenants', roles: [PA] },
+  { method: 'GET', path: '/tenants', roles: [PA, PB] },
   { method: 'POST', path: '/tenants', roles: [PA], body: () => ({ slug: `x-${rand()}`, name: 'X' }) },
-  { method: 'GET', path: T, roles: [PA, TA, TD, TB, TV] },
+  { method: 'GET', path: T, roles: [PA, PB, TA, TD, TB, TV] },
   { method: 'PATCH', path: T, roles: [PA, TA], body: () => ({ name: 'Pwned' }), ifMatch: true },
   { method: 'DELETE', path: T, roles: [PA], ifMatch: true },
   { method: 'POST', path: `${T}/suspend`, roles: [PA] },
   { method: 'POST', path: `${T}/resume`, roles: [PA] },
   { method: 'GET', path: '/fleet', roles: [PA] },
 
-  { method: 'GET', path: '/plans', roles: [PA] },
+  { method: 'GET', path: '/plans', roles: [PA, PB] },
   { method: 'POST', path: '/plans', roles: [PA], body: () => ({ name: `evil-${rand()}` }) },
-  { method: 'GET', path: '/plans/{plan}', roles: [PA] },
+  { method: 'GET', path: '/plans/{plan}', roles: [PA, PB] },
   { method: 'PATCH', path: '/plans/{plan}', roles: [PA], body: () => ({ description: 'Pwned' }), ifMatch: true },
   { method: 'DELETE', path: '/plans/{plan}', roles: [PA], ifMatch: true },
 
@@ -137,25 +138,34 @@ export const MATRIX: readonly MatrixEntry[] = [
   { method: 'DELETE', path: `${T}/aliases/{alias}`, roles: [TA] },
   { method: 'GET', path: `${T}/alerts`, roles: [TA, TB] },
   { method: 'POST', path: `${T}/alerts/test`, roles: [TA] },
+  { method: 'POST', path: `${T}/alerts/{alert}/resolve`, roles: [TA] },
   { method: 'GET', path: `${T}/alerts/{alert}/deliveries`, roles: [TA, TB] },
   { method: 'GET', path: `${T}/forecast`, roles: [TA, TB] },
   { method: 'GET', path: `${T}/alert-settings`, roles: [TA, TB] },
   { method: 'PATCH', path: `${T}/alert-settings`, roles: [TA], body: () => ({ budget_thresholds: [1] }) },
 
+  { method: 'GET', path: `${T}/logs`, roles: [TA, TAU] },
+  { method: 'GET', path: `${T}/logs/{request_id}`, roles: [TA] },
+
   { method: 'GET', path: `${T}/audit`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: `${T}/audit.jsonl`, roles: [AUD, TA, TAU] },
+  { method: 'GET', path: `${T}/audit/head`, roles: [AUD, TA, TAU] },
   { method: 'GET', path: '/platform/audit', roles: [AUD] },
+  { method: 'GET', path: '/platform/audit/head', roles: [AUD] },
   { method: 'GET', path: '/platform/audit.jsonl', roles: [AUD] },
 
-  { method: 'GET', path: '/plans/{plan}/pricing', roles: [PA] },
+  { method: 'GET', path: '/plans/{plan}/pricing', roles: [PA, PB] },
   { method: 'POST', path: '/plans/{plan}/pricing', roles: [PA], body: () => ({ pricing: null }) },
-  { method: 'GET', path: `${T}/usage`, roles: [TA, TB] },
-  { method: 'GET', path: '/platform/usage', roles: [PA] },
-  { method: 'GET', path: `${T}/invoices`, roles: [PA, TA, TB] },
-  { method: 'GET', path: `${T}/invoices/{invoice}`, roles: [PA, TA, TB] },
-  { method: 'GET', path: `${T}/invoice-draft`, roles: [TA, TB] },
-  { method: 'GET', path: `${T}/chargeback`, roles: [TA, TB] },
-  { method: 'GET', path: '/platform/price-book', roles: [PA] },
+  { method: 'GET', path: `${T}/usage`, roles: [PB, TA, TB] },
+  { method: 'GET', path: '/platform/usage', roles: [PA, PB] },
+  { method: 'GET', path: `${T}/invoices`, roles: [PA, PB, TA, TB] },
+  { method: 'GET', path: `${T}/invoices/{invoice}`, roles: [PA, PB, TA, TB] },
+  // A month that has not ended: valid, and it issues nothing were the tenant check missing.
+  { method: 'POST', path: `${T}/invoices/close`, roles: [PA, PB], body: () => ({ period: '2999-01' }) },
+  { method: 'POST', path: '/platform/billing/close-period', roles: [PA, PB], body: () => ({ period: '2999-01' }) },
+  { method: 'GET', path: `${T}/invoice-draft`, roles: [PB, TA, TB] },
+  { method: 'GET', path: `${T}/chargeback`, roles: [PB, TA, TB] },
+  { method: 'GET', path: '/platform/price-book', roles: [PA, PB] },
   { method: 'POST', path: '/platform/price-book', roles: [PA], body: () => ({ model: `evil-${rand()}`, input_per_mtok_micros: 0, output_per_mtok_micros: 0 }) },
 ];
 
@@ -178,6 +188,7 @@ export function nowhere(): TenantFixtures {
     deployment: randomUUID(),
     alias: `no-such-alias-${rand()}`,
     alert: randomUUID(),
+    request_id: `req-${randomUUID()}`,
     plan: `no-such-plan-${rand()}`,
     rule: `no-such-rule-${rand()}`,
     invoice: randomUUID(),

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminHandler } from '../../../src/admin/index.js';
+import { auditHeadSigner } from '../../../src/crypto/audit-head-key.js';
 import { tenantSealer } from '../../../src/crypto/envelope.js';
 import { processKeyring } from '../../../src/crypto/process-keyring.js';
 import { PLATFORM_SCOPE_ID } from '../../../src/identity/roles.js';
@@ -133,6 +134,7 @@ for (const backend of await adminBackends()) {
         'plan:budget-monthly=0',
         'plan:config-objects=200',
         'plan:cache-bytes=0',
+        'plan:log-bytes=0',
       ]);
       const view = await platform('GET', `/tenants/${str(a.json.id)}/limits`);
       expect(view.json).toMatchObject({ plan: { name: 'silver', weight: 2 }, budget_action: 'reject', time_zone: 'UTC' });
@@ -200,6 +202,7 @@ describe('the snapshot hooks of the admin handler', () => {
       store,
       pepper: randomBytes(32),
       sealer: tenantSealer(processKeyring(randomBytes(32), [])),
+      auditHeadSigner: auditHeadSigner(randomBytes(32)),
       logger: pino({ level: 'silent' }),
       bootstrapKey: BOOTSTRAP_KEY,
       onChange: (tenantId) => slow(`tenant:${tenantId}`)(),

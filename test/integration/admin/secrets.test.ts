@@ -58,6 +58,37 @@ describe('provider credentials', () => {
     envelope(await admin('POST', `${base}/provider-credentials`, { body: { name: 'short', provider: 'openai', secret: 'x' } }), 400, 'invalid_request');
   });
 
+  it("takes a bedrock credential as the tenant's AWS credentials, write-only, validated without echoing them", async () => {
+    const aws = { access_key_id: 'AKIACANARY0000000001', secret_access_key: 'aws/SECRET+CANARY/0123456789abcdefghij', session_token: 'FwoGZXIvYXdzCANARYtoken0123456789', region: 'eu-central-1' };
+    const c = await admin('POST', `${base}/provider-credentials`, { body: { name: 'aws-prod', provider: 'bedrock', aws } });
+    expect(c.status, c.text).toBe(201);
+    expect(Object.keys(c.json).sort()).toEqual(['base_url', 'created_at', 'id', 'name', 'object', 'provider', 'updated_at']);
+    const path = `${base}/provider-credentials/${str(c.json.id)}`;
+    // The shape follows the provider kind, for creation and for replacement alike.
+    expect(envelope(await admin('POST', `${base}/provider-credentials`, { body: { name: 'aws-2', provider: 'bedrock', secret: 'sk-0123456789' } }), 400).param).toBe('aws');
+    expect(envelope(await admin('POST', `${base}/provider-credentials`, { body: { name: 'oai', provider: 'openai', aws } }), 400).param).toBe('aws');
+    expect(envelope(await admin('POST', `${base}/provider-credentials`, { body: { name: 'both', provider: 'bedrock', aws, secret: 'sk-0123456789' } }), 400).param).toBe('aws');
+    expect(envelope(await admin('POST', `${path}/secret`, { body: { secret: 'sk-CANARY-0123456789' } }), 400).param).toBe('aws');
+    const bad: [Record<string, unknown>, string][] = [
+      [{ ...aws, access_key_id: 'akia-lower-CANARY-0001' }, 'aws.access_key_id'],
+      [{ ...aws, secret_access_key: 'has a space CANARY 0123456789' }, 'aws.secret_access_key'],
+      [{ ...aws, region: 'moon-base' }, 'aws.region'],
+      [{ ...aws, extra: 'CANARY' }, 'aws'],
+    ];
+    for (const [body, param] of bad) {
+      const e = envelope(await admin('POST', `${base}/provider-credentials`, { body: { name: 'aws-bad', provider: 'bedrock', aws: body } }), 400, 'invalid_request');
+      expect(e.param).toBe(param);
+      expect(e.message).not.toContain('CANARY');
+    }
+    const { session_token: _, ...permanent } = aws;
+    const replaced = await admin('POST', `${path}/secret`, { body: { aws: { ...permanent, secret_access_key: 'aws/SECRET+CANARY/replaced-0123456789' } } });
+    expect(replaced.status, replaced.text).toBe(200);
+    const texts = [c.text, replaced.text, (await admin('GET', path)).text, (await admin('GET', `${base}/provider-credentials`)).text, (await admin('GET', `${base}/audit.jsonl`)).text, gw.logs.join('')];
+    for (const t of texts) expect(t).not.toContain('CANARY');
+    const audit = (await admin('GET', `${base}/audit.jsonl`)).text;
+    expect(audit).toContain('provider_credential.rotate_secret');
+  });
+
   it('the platform admin and billing cannot read credentials at all', async () => {
     envelope(await platform('GET', `${base}/provider-credentials`), 403, 'forbidden');
     envelope(await client(gw, await roleKey(admin, base.split('/')[2] ?? '', 'tenant_billing'))('GET', `${base}/provider-credentials`), 403, 'forbidden');

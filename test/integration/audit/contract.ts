@@ -3,6 +3,7 @@ import { afterAll, describe } from 'vitest';
 import type { StoreFactory, StoreHandle } from '../store/factory.js';
 import { accessContract } from './access.contract.js';
 import { chainContract } from './chain.contract.js';
+import { headsContract } from './heads.contract.js';
 import { queueContract } from './queue.contract.js';
 import { readContract } from './read.contract.js';
 
@@ -21,6 +22,7 @@ export function auditContract(factory: StoreFactory): void {
     afterAll(async () => (await shared)?.close());
 
     chainContract(sharedFactory);
+    headsContract(sharedFactory);
     accessContract(sharedFactory);
     readContract(sharedFactory);
     queueContract(sharedFactory);

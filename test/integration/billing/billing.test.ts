@@ -230,7 +230,7 @@ for (const f of factories) {
       // A tenant cannot add a price; nobody can edit or delete one.
       await expect(
         store.withTenant(a, (tx) =>
-          billingRepo.insertPrice(tx, { model: 'x', deploymentId: null, effectiveFrom: t0, inputPerMTokMicros: 0, outputPerMTokMicros: 0, cachedPerMTokMicros: 0, perRequestMicros: 0, currency: 'USD' }),
+          billingRepo.insertPrice(tx, { model: 'x', deploymentId: null, effectiveFrom: t0, inputPerMTokMicros: 0, outputPerMTokMicros: 0, cachedPerMTokMicros: 0, perRequestMicros: 0, currency: 'USD', source: 'admin' }),
         ),
       ).rejects.toThrow();
       await expect(store.withTenant(PLATFORM_SCOPE_ID, (tx) => tx.query('UPDATE price_book SET output_per_mtok_micros = 0'))).rejects.toThrow(/permission denied/);

@@ -69,6 +69,32 @@ for await (const line of createInterface({ input: process.stdin })) {
 await backend.close();
 `;
 
+/**
+ * A process that reserves concurrency slots with a short lease and keeps them alive with the
+ * lease keeper's heartbeat, until it is killed. Protocol: `node lease-child.js <redisUrl>
+ * <keyPrefix> <leaseMs> <key> <limit> <count>`; prints `HELD <n>` once its reservations are made.
+ */
+const LEASE_ENTRY = `
+import { createRedisBackend } from './src/limits/redis-backend.js';
+import { createLeaseKeeper } from './src/limits/leases.js';
+const [url, keyPrefix, leaseMs, key, limit, count] = process.argv.slice(2);
+const backend = createRedisBackend({ url, keyPrefix, commandTimeoutMs: 30000 });
+await backend.ready();
+const keeper = createLeaseKeeper({ backend, leaseMs: Number(leaseMs) });
+const charge = { kind: 'concurrency', key, limit: Number(limit), amount: 1 };
+let held = 0;
+for (let i = 0; i < Number(count); i++) {
+  const id = process.pid + '-' + i;
+  const r = await backend.reserve(id, [charge], keeper.leaseMs);
+  if (r.ok) {
+    keeper.hold(id, [charge], 3600000);
+    held++;
+  }
+}
+process.stdout.write('HELD ' + held + '\\n');
+setInterval(() => {}, 1000); // lives until killed
+`;
+
 let built: Promise<string> | undefined;
 
 function childScript(): Promise<string> {
@@ -88,6 +114,7 @@ function childScript(): Promise<string> {
       await writeFile(target, js);
     }
     await writeFile(join(out, 'child.js'), ENTRY);
+    await writeFile(join(out, 'lease-child.js'), LEASE_ENTRY);
     return join(out, 'child.js');
   })();
   return built;
@@ -137,6 +164,41 @@ export async function startLimitsChild(redisUrl: string, keyPrefix: string): Pro
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
       await exited;
       clearTimeout(timer);
+    },
+  };
+}
+
+export interface LeaseHolder {
+  /** Reservations the child holds. */
+  held: number;
+  /** kill -9: no settle, no goodbye. */
+  kill(): Promise<void>;
+}
+
+/** Starts a process holding `count` slots of the concurrency counter `key` with a renewed lease. */
+export async function startLeaseHolder(
+  redisUrl: string,
+  keyPrefix: string,
+  opts: { leaseMs: number; key: string; limit: number; count: number },
+): Promise<LeaseHolder> {
+  const script = join(dirname(await childScript()), 'lease-child.js');
+  const args = [script, redisUrl, keyPrefix, String(opts.leaseMs), opts.key, String(opts.limit), String(opts.count)];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const lines = createInterface({ input: child.stdout! });
+  const first = await new Promise<string>((resolve, reject) => {
+    lines.once('line', resolve);
+    void exited.then(() => reject(new Error(`lease child exited: ${stderr}`)));
+  });
+  const m = /^HELD (\d+)$/.exec(first);
+  if (m === null) throw new Error(`lease child did not start: ${first} ${stderr}`);
+  return {
+    held: Number(m[1]),
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
     },
   };
 }

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../src/errors.js';
 import { createFailoverBackend, type FailoverLimits, type LimitsState } from '../../../src/limits/failover.js';
 import { createMemoryBackend } from '../../../src/limits/memory-backend.js';
-import { createRedisBackend } from '../../../src/limits/redis-backend.js';
+import { createRedisBackend, type WindowSeed } from '../../../src/limits/redis-backend.js';
 import type { Charge } from '../../../src/limits/types.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { REDIS_URL, redisAvailable } from '../../helpers/services.js';
@@ -110,7 +110,10 @@ if (available) {
       amount,
     });
 
-    function make(url: string, extra: { fallbackShare?: number; logger?: ReturnType<typeof captureLogs>['logger'] } = {}) {
+    function make(
+      url: string,
+      extra: { fallbackShare?: number; logger?: ReturnType<typeof captureLogs>['logger']; ledger?: (tenantId: string) => Promise<WindowSeed[]> } = {},
+    ) {
       limits = createFailoverBackend({
         primary: createRedisBackend({ url, keyPrefix: PREFIX, commandTimeoutMs: 250, connectTimeoutMs: 250 }),
         fallback: createMemoryBackend(),
@@ -232,6 +235,82 @@ if (available) {
       } finally {
         await proxy.stop();
       }
+    });
+
+    it('fails open from what Redis last reported of a day/month counter, not from zero', async () => {
+      const port = await freePort();
+      const proxy = redisProxy(port);
+      await proxy.start();
+      const f = make(`redis://127.0.0.1:${port}`);
+      try {
+        const w = window(tenant(), 10);
+        for (let i = 0; i < 7; i++) {
+          const id = randomUUID();
+          expect(await f.reserve(id, [w], 10_000, 'closed')).toMatchObject({ ok: true, via: 'primary' });
+          await f.settle('primary', id, [w], [1]);
+        }
+        await proxy.stop();
+        const local = [];
+        for (let i = 0; i < 5; i++) local.push(await f.reserve(randomUUID(), [w], 10_000, 'open'));
+        // 7 of 10 were taken: 3 more locally, not 10 more.
+        expect(local.map((r) => [r.ok, r.via])).toEqual([
+          [true, 'fallback'],
+          [true, 'fallback'],
+          [true, 'fallback'],
+          [false, 'fallback'],
+          [false, 'fallback'],
+        ]);
+        expect(local[0]?.states[0]?.remaining).toBe(2);
+        expect(f.stats()).toMatchObject({ seededFromRedis: 1, seededFromLedger: 0 });
+      } finally {
+        await proxy.stop();
+      }
+    });
+
+    it('seeds each replica with its share of what was taken, as it enforces its share of the limit', async () => {
+      const port = await freePort();
+      const proxy = redisProxy(port);
+      await proxy.start();
+      const f = make(`redis://127.0.0.1:${port}`, { fallbackShare: 0.5 });
+      try {
+        const w = window(tenant(), 10, 7);
+        expect((await f.reserve(randomUUID(), [w], 10_000, 'closed')).ok).toBe(true);
+        await proxy.stop();
+        const one = { ...w, amount: 1 };
+        // Local limit 5, seeded with ceil(7 × 0.5) = 4: one more here.
+        expect((await f.reserve(randomUUID(), [one], 10_000, 'open')).ok).toBe(true);
+        expect((await f.reserve(randomUUID(), [one], 10_000, 'open')).ok).toBe(false);
+      } finally {
+        await proxy.stop();
+      }
+    });
+
+    it('seeds counters it never saw from Redis from the ledger, once per tenant and outage', async () => {
+      const tag = tenant();
+      const tenantId = tag.slice(1, -1);
+      const w = window(tag, 10);
+      const asked: string[] = [];
+      const f = make(DEAD_URL, {
+        ledger: async (t) => {
+          asked.push(t);
+          return t === tenantId && w.kind === 'window' ? [{ key: w.key, used: 8, resetAt: w.resetAt }] : [];
+        },
+      });
+      const results = [];
+      for (let i = 0; i < 4; i++) results.push((await f.reserve(randomUUID(), [w], 10_000, 'open')).ok);
+      expect(results).toEqual([true, true, false, false]);
+      expect(asked).toEqual([tenantId]);
+      expect(f.stats()).toMatchObject({ seededFromLedger: 1 });
+      // Another tenant is read on its own first local reservation.
+      expect((await f.reserve(randomUUID(), [window(tenant(), 10)], 10_000, 'open')).ok).toBe(true);
+      expect(asked).toHaveLength(2);
+    });
+
+    it('does not wait long for a ledger that does not answer', async () => {
+      const f = make(DEAD_URL, { ledger: () => new Promise<WindowSeed[]>(() => {}) });
+      const started = Date.now();
+      expect((await f.reserve(randomUUID(), [window(tenant(), 10)], 10_000, 'open')).ok).toBe(true);
+      expect(Date.now() - started).toBeLessThan(2_500);
     });
 
     it('passes a Redis error that is not an outage through, staying up', async () => {

@@ -8,6 +8,7 @@ import { tenantSealer } from '../../../src/crypto/envelope.js';
 import { createKeyring } from '../../../src/crypto/keyring.js';
 import { localKms } from '../../../src/crypto/kms.js';
 import { compileOutboundPolicy, outboundGuard } from '../../../src/routing/ssrf.js';
+import { encodeAwsCredential } from '../../../src/routing/tenant-credentials.js';
 import { providerCredentialsRepo, tenantDeploymentsRepo, upsertTenantBySlug, type Store, type TenantDeploymentInput } from '../../../src/store/index.js';
 import { openPgliteTestStore } from '../../../src/store/testing.js';
 import { loadTenantModels, tenantModelsReader } from '../../../src/tenancy/tenant-models.js';
@@ -78,6 +79,31 @@ describe('tenant_deployments', () => {
     await store.admin((tx) => tx.query('DELETE FROM tenants WHERE id = $1', [c]));
     const left = await store.admin((tx) => tx.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_deployments WHERE tenant_id = $1', [c]));
     expect(left.rows[0]?.n).toBe(0);
+  });
+
+  it("opens a bedrock credential as the tenant's AWS credentials, and leaves out (logged, no secret) a row whose credential does not fit", async () => {
+    const d = (await upsertTenantBySlug(store, { slug: 'dep-d', name: 'D' })).tenant.id;
+    const aws = { accessKeyId: 'AKIADEPD000000000001', secretAccessKey: 'dep-d/SECRET-CANARY/00000000000000000000', region: 'eu-west-1' };
+    await store.withTenant(d, async (tx) => {
+      const key = await providerCredentialsRepo.create(tx, sealer, { name: 'aws', provider: 'bedrock', secret: encodeAwsCredential(aws) });
+      const api = await providerCredentialsRepo.create(tx, sealer, { name: 'api', provider: 'openai', secret: 'sk-D-SECRET-CANARY-0123' });
+      if (!key.ok || !api.ok) throw new Error('seed');
+      const bedrock = { provider: 'bedrock', baseUrl: 'https://bedrock-runtime.eu-west-1.amazonaws.com', upstreamModel: 'anthropic.claude-3-haiku-20240307-v1:0' };
+      await tenantDeploymentsRepo.create(tx, input({ ...bedrock, model: 'signed', credentialId: key.credential.id }));
+      // Past the admin API, which refuses both: an API key for bedrock, AWS credentials for another kind.
+      await tenantDeploymentsRepo.create(tx, input({ ...bedrock, model: 'api-key-for-aws', credentialId: api.credential.id }));
+      await tenantDeploymentsRepo.create(tx, input({ model: 'aws-as-bearer', credentialId: key.credential.id }));
+    });
+    const errors: unknown[] = [];
+    const records = await loadTenantModels(store, tenantModelsReader({ sealer, guard: outboundGuard(compileOutboundPolicy()), logger: { error: (o: unknown) => errors.push(o) } }));
+    const mine = records.find((r) => r.tenantId === d)?.deployments ?? [];
+    expect(mine.map((x) => x.model)).toEqual(['signed']);
+    expect(mine[0]).toMatchObject({ provider: 'bedrock', apiKey: '', aws });
+    expect(errors).toHaveLength(2);
+    expect(JSON.stringify(errors)).toMatch(/bedrock credential/);
+    expect(JSON.stringify(errors)).toMatch(/cannot authenticate provider openai-compatible/);
+    expect(JSON.stringify(errors)).not.toContain('CANARY');
+    await store.admin((tx) => tx.query('DELETE FROM tenants WHERE id = $1', [d]));
   });
 
   it('a tenant whose secrets cannot be opened loses its dedicated deployments, not the reload', async () => {

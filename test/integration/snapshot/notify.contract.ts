@@ -25,7 +25,7 @@ export interface StoreUnderTest {
   close(): Promise<void>;
 }
 
-const TABLES = ['api_keys', 'limit_rules', 'plans', 'provider_credentials', 'teams', 'tenant_deployments', 'tenant_domains', 'tenant_jwt_issuers', 'tenant_model_aliases', 'tenants'];
+const TABLES = ['anomaly_throttles', 'api_keys', 'limit_rules', 'plans', 'provider_credentials', 'teams', 'tenant_deployments', 'tenant_domains', 'tenant_jwt_issuers', 'tenant_model_aliases', 'tenants'];
 const PLATFORM_SCOPE = '00000000-0000-0000-0000-000000000000';
 
 export function notifyContract(label: string, open: () => Promise<StoreUnderTest>): void {

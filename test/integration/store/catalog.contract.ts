@@ -7,35 +7,48 @@ import type { StoreFactory, StoreHandle } from './factory.js';
 const PLATFORM_COLUMNS: Record<string, string[]> = {
   // When deliveries are due, to find tenants with work (0014_alerts); never payloads or outcomes.
   alert_deliveries: ['next_attempt_at', 'state', 'tenant_id'],
-  // Limits are metadata: the snapshot builds every tenant's limits from them (0008_limits).
-  limit_rules: ['burst', 'created_at', 'id', 'limit', 'metric', 'models', 'scope', 'subject', 'tenant_id', 'updated_at', 'version', 'window'],
+  // Open anomaly throttles are snapshot data: a rate per tenant and metric (0019_alert_lifecycle).
+  anomaly_throttles: ['alert_id', 'created_at', 'limit', 'metric', 'tenant_id', 'window'],
+  // Limits are metadata: the snapshot builds every tenant's limits from them (0008_limits), owner included (0020).
+  limit_rules: ['burst', 'created_at', 'id', 'limit', 'metric', 'models', 'owner', 'scope', 'subject', 'tenant_id', 'updated_at', 'version', 'window'],
   plans: ['budget_action', 'created_at', 'description', 'id', 'name', 'pricing', 'rules', 'updated_at', 'version', 'weight'],
-  // Billing (0011): the price book is a catalogue; invoices' totals only (never lines); rollup
-  // numbers and catalogue dimensions for fleet aggregates (no team or key ids, no tags).
+  // Billing (0015): the price book is a catalogue (0017: with each version's source); invoices'
+  // totals only (never lines, nor their segments); rollup numbers and catalogue dimensions for
+  // fleet aggregates (no team or key ids, no tags, no price versions).
   price_book: [
     'cached_per_mtok_micros', 'created_at', 'currency', 'deployment_id', 'effective_from', 'id', 'input_per_mtok_micros', 'model',
-    'output_per_mtok_micros', 'per_request_micros',
+    'output_per_mtok_micros', 'per_request_micros', 'source',
   ],
   invoices: ['currency', 'id', 'issued_at', 'period', 'period_end', 'period_start', 'tenant_id', 'total_cents'],
   usage_rollups: [
     'bucket_start', 'cache_hits', 'cached_tokens', 'cost_micros', 'deployment_id', 'granularity', 'input_tokens', 'latency_ms_sum', 'model',
     'output_tokens', 'region', 'requests', 'status_class', 'tenant_id', 'ttft_count', 'ttft_ms_sum',
   ],
-  api_keys: ['allowed_cidrs', 'allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'scopes', 'team_id', 'tenant_id'],
+  // rotated_from: key-scoped limits follow a key's rotations (0020_limit_rule_owner).
+  api_keys: [
+    'allowed_cidrs', 'allowed_models', 'created_at', 'expires_at', 'id', 'key_hash', 'name', 'prefix', 'revoked_at', 'rotated_from', 'scopes', 'team_id',
+    'tenant_id',
+  ],
   meta: ['key', 'updated_at', 'value'],
+  // A gateway that does not own the schema verifies its version at start (0019_alert_lifecycle).
+  schema_migrations: ['applied_at', 'checksum', 'id', 'name'],
   // Never a ciphertext, nor webhook URLs (they often embed a token); nothing of tenant_data_keys.
   provider_credentials: ['base_url', 'created_at', 'id', 'key_version', 'name', 'provider', 'tenant_id', 'updated_at'],
   teams: ['created_at', 'id', 'name', 'slug', 'tenant_id'],
   tenant_domains: ['created_at', 'domain', 'tenant_id', 'verified_at'],
   // Public keys and claim names only: the snapshot verifies JWTs without a query.
   tenant_jwt_issuers: ['audience', 'claims', 'created_at', 'id', 'issuer', 'jwks', 'jwks_url', 'tenant_id', 'updated_at'],
-  tenant_keyrings: ['created_at', 'shred_after', 'shred_requested_at', 'shredded_at', 'tenant_id'],
+  // purged_at: when a deleted tenant's rows were purged after shredding (0016_tenant_purge).
+  tenant_keyrings: ['created_at', 'purged_at', 'shred_after', 'shred_requested_at', 'shredded_at', 'tenant_id'],
   // deletion_requested_at: fleet views show which tenants are being deleted (0003_admin).
   // plan_id, budget_action: the snapshot's limits (0008_limits).
   tenants: [
     'allowed_models', 'budget_action', 'created_at', 'deletion_requested_at', 'id', 'name', 'plan_id', 'regions', 'slug', 'status', 'tenant_id', 'time_zone', 'updated_at',
   ],
   webhooks: ['created_at', 'enabled', 'events', 'id', 'key_version', 'tenant_id', 'updated_at'],
+  // Which tenants hold request logs, so the retention job knows whose transactions to open (0018);
+  // nothing of request_logs itself, not even metadata.
+  request_log_usage: ['tenant_id'],
   // Which tenants have dedicated models, so the snapshot loader knows whose rows to read (0012).
   tenant_deployments: ['tenant_id'],
   tenant_model_aliases: ['tenant_id'],
@@ -70,6 +83,9 @@ export function catalogContract(factory: StoreFactory): void {
             ALTER TABLE leaky_open_policy FORCE ROW LEVEL SECURITY;
             CREATE POLICY p ON leaky_open_policy USING (tenant_id = gatehouse_current_tenant()) WITH CHECK (tenant_id = gatehouse_current_tenant());
             CREATE POLICY everyone ON leaky_open_policy USING (true);
+            -- Permissive policies are OR-ed (widen), restrictive ones AND-ed (narrow only).
+            CREATE POLICY purge_any ON leaky_no_force FOR DELETE USING (true);
+            CREATE POLICY purge_done ON leaky_no_force AS RESTRICTIVE FOR DELETE USING (x IS NOT NULL);
             CREATE TABLE forgot_tenant (id uuid PRIMARY KEY);
             CREATE UNIQUE INDEX teams_id_global ON teams (id);
             -- Declared catalogue tables (below) that break the catalogue rules.
@@ -97,6 +113,7 @@ export function catalogContract(factory: StoreFactory): void {
           'leaky_no_policy: no tenant policy with USING and WITH CHECK on gatehouse_current_tenant()',
           'leaky_no_force: row-level security not forced',
           'leaky_open_policy: unexpected policy everyone (ALL to public)',
+          'leaky_no_force: unexpected policy purge_any (DELETE to public)',
           'forgot_tenant: no tenant_id column and not a declared platform table',
           'teams_id_global: unique index on teams does not lead with tenant_id',
           'leaky_catalogue_no_rls: row-level security not enabled',
@@ -107,6 +124,7 @@ export function catalogContract(factory: StoreFactory): void {
           'teams: declared a platform catalogue table but has tenant_id',
         ]),
       );
+      expect(problems.filter((p) => p.includes('purge_done'))).toEqual([]);
       expect(await h.store.admin((tx) => auditTenantIsolation(tx))).toEqual([]); // rolled back
     });
 

@@ -4,6 +4,7 @@ import { catalogContract } from './catalog.contract.js';
 import type { StoreFactory, StoreHandle } from './factory.js';
 import { limitsContract } from './limits.contract.js';
 import { migrationsContract } from './migrations.contract.js';
+import { purgeContract } from './purge.contract.js';
 import { reposContract } from './repos.contract.js';
 import { rlsContract } from './rls.contract.js';
 import { transactionsContract } from './transactions.contract.js';
@@ -29,5 +30,6 @@ export function storeContract(factory: StoreFactory): void {
     limitsContract({ ...sharedFactory, openUnmigrated: factory.openUnmigrated?.bind(factory) });
     migrationsContract(sharedFactory, factory);
     transactionsContract(factory);
+    purgeContract(factory);
   });
 }

@@ -16,6 +16,7 @@ import {
   policiesRepo,
   modelAliasesRepo,
   providerCredentialsRepo,
+  requestLogsRepo,
   tenantDeploymentsRepo,
   serviceAccountsRepo,
   teamsRepo,
@@ -104,6 +105,8 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
     const raised = await alertsRepo.raise(tx, { kind: 'usage.anomaly', alertKey: 'seed', payload: { seed: true } });
     if (raised === null) throw new Error('seed: alert exists');
     await tx.query('INSERT INTO alert_deliveries (tenant_id, id, alert_id, webhook_id) VALUES ($1, gen_random_uuid(), $2, $3)', [tenant.id, raised.alert.id, hook.id]);
+    // An open anomaly throttle on it (migration 0019), for the RLS suites.
+    await tx.query(`INSERT INTO anomaly_throttles (tenant_id, metric, alert_id, "window", "limit") VALUES ($1, 'requests', $2, 'minute', 1000)`, [tenant.id, raised.alert.id]);
     await jwtIssuersRepo.upsert(tx, {
       issuer: `https://idp.${domain}/`,
       audience: null,
@@ -154,6 +157,18 @@ export async function seedTenant(store: Store, label: string): Promise<SeededTen
         ttftMs: null, status: 200, streamed: false, clientAborted: false, usageEstimated: false, cacheHit: false,
       },
     ]);
+    // A request log entry with sealed content and its usage row (migration 0019).
+    const logId = randomUUID();
+    const content = await sealer.seal(tx, { table: 'request_logs', recordId: logId, column: 'content' }, Buffer.from(`{"v":1,"request":"prompt of ${slug}"}`));
+    await requestLogsRepo.lockUsage(tx);
+    await requestLogsRepo.insert(tx, [
+      {
+        id: logId, requestId: 'seed', occurredAt: Date.now(), keyId: inserted.key.id, teamId: team.id, endUser: null, operation: 'chat',
+        model: 'gpt-4o', deploymentId: null, status: 200, latencyMs: 1, inputTokens: 1, outputTokens: 1, streamed: false,
+        clientAborted: false, cacheHit: false, content, contentTruncated: false, bytes: 256 + content.ciphertext.length,
+      },
+    ]);
+    await requestLogsRepo.addUsage(tx, { bytes: 256 + content.ciphertext.length, entries: 1 });
     // An issued invoice, so the invoices table (migration 0011) has rows too.
     await billingRepo.issue(tx, {
       period: '2020-01', periodStart: new Date('2020-01-01T00:00:00Z'), periodEnd: new Date('2020-02-01T00:00:00Z'), currency: 'USD',

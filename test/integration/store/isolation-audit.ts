@@ -48,6 +48,7 @@ interface PolicyRow {
   roles: string[];
   qual: string | null;
   with_check: string | null;
+  permissive: string;
 }
 
 interface IndexRow {
@@ -96,7 +97,7 @@ export async function auditTenantIsolation(
   ).rows;
   const policies = (
     await tx.query<PolicyRow>(
-      `SELECT tablename, policyname, cmd, roles::text[] AS roles, qual, with_check
+      `SELECT tablename, policyname, cmd, roles::text[] AS roles, qual, with_check, permissive
        FROM pg_policies WHERE schemaname = current_schema()`,
     )
   ).rows;
@@ -129,6 +130,8 @@ export async function auditTenantIsolation(
     if (isolation.length !== 1) problems.push(`${t.relname}: no tenant policy with USING and WITH CHECK on gatehouse_current_tenant()`);
     for (const p of own) {
       if (isolation.includes(p)) continue;
+      // A restrictive policy is AND-ed with the others: it can only take rows away.
+      if (p.permissive === 'RESTRICTIVE') continue;
       // Permissive policies are OR-ed: any other policy widens access, so only the platform's
       // read-only one is allowed.
       if (!(p.cmd === 'SELECT' && p.roles.length === 1 && p.roles[0] === 'gatehouse_platform')) {

@@ -3,9 +3,10 @@
  * the repositories' outcomes, the CHECK constraints below the application, "a plan in use cannot
  * be deleted", and the conversion of the old settings.template / settings.limits.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LimitRule } from '../../../src/limits/types.js';
-import { limitRulesRepo, plansRepo, tenantsRepo, upsertTenantBySlug, type TenantTx } from '../../../src/store/index.js';
+import { apiKeysManageRepo, limitRulesRepo, plansRepo, tenantsRepo, upsertTenantBySlug, type TenantTx } from '../../../src/store/index.js';
 import { runMigrations } from '../../../src/store/migrate.js';
 import { MIGRATIONS } from '../../../src/store/migrations/index.js';
 import { sqlStateOf, uniq } from './factory.js';
@@ -44,7 +45,7 @@ export function limitsContract(factory: StoreFactory): void {
 
     const inPlatform = <T,>(fn: (tx: TenantTx) => Promise<T>): Promise<T> => h.store.withTenant(PLATFORM_SCOPE, fn);
 
-    it('seeds free, standard and enterprise from the old templates (money in micro-units), with config_objects (0009) and cache_bytes quotas', async () => {
+    it('seeds free, standard and enterprise from the old templates (money in micro-units), with config_objects (0009), cache_bytes and log_bytes (0018) quotas', async () => {
       const plans = await h.store.platform((tx) => plansRepo.listAll(tx));
       const seeded = Object.fromEntries(
         plans.filter((p) => ['free', 'standard', 'enterprise'].includes(p.name)).map((p) => [p.name, { weight: p.weight, budgetAction: p.budgetAction, rules: p.rules }]),
@@ -60,6 +61,7 @@ export function limitsContract(factory: StoreFactory): void {
             tenantRule('budget-monthly', 'cost', 'month', 0),
             tenantRule('config-objects', 'config_objects', null, 200),
             tenantRule('cache-bytes', 'cache_bytes', null, 0),
+            tenantRule('log-bytes', 'log_bytes', null, 0),
           ],
         },
         standard: {
@@ -72,6 +74,7 @@ export function limitsContract(factory: StoreFactory): void {
             tenantRule('budget-monthly', 'cost', 'month', 5_000 * 1_000_000),
             tenantRule('config-objects', 'config_objects', null, 10_000),
             tenantRule('cache-bytes', 'cache_bytes', null, 64 * 1024 * 1024),
+            tenantRule('log-bytes', 'log_bytes', null, 256 * 1024 * 1024),
           ],
         },
         enterprise: {
@@ -82,6 +85,7 @@ export function limitsContract(factory: StoreFactory): void {
             tenantRule('concurrency', 'concurrency', null, 512),
             tenantRule('config-objects', 'config_objects', null, 1_000_000),
             tenantRule('cache-bytes', 'cache_bytes', null, 1024 * 1024 * 1024),
+            tenantRule('log-bytes', 'log_bytes', null, 4 * 1024 * 1024 * 1024),
           ],
         },
       });
@@ -218,12 +222,47 @@ export function limitsContract(factory: StoreFactory): void {
             planId: standard?.id,
             budgetAction: 'clamp',
             timeZone: 'Europe/Berlin',
-            rules: [rule('three', { metric: 'concurrency', window: null }), rule('two', { limit: 2 })],
+            // Configuration as code is the platform's (migration 0020).
+            rules: [{ ...rule('three', { metric: 'concurrency', window: null }), owner: 'platform' }, { ...rule('two', { limit: 2 }), owner: 'platform' }],
           },
         ]);
         const all = await h.store.platform((tx) => limitRulesRepo.listSources(tx));
         expect(all.find((s) => s.tenantId === b)).toEqual(own[0]);
         expect(all.find((s) => s.tenantId === a)).toMatchObject({ tenantId: a, budgetAction: null, timeZone: 'UTC' });
+      });
+
+      it('records who wrote a rule, bumps the version when that changes, and sources carry the key rotation links', async () => {
+        const r = rule('owned');
+        const mine = await h.store.withTenant(a, (tx) => limitRulesRepo.upsert(tx, r, { owner: 'tenant' }));
+        expect(mine).toMatchObject({ ok: true, rule: { owner: 'tenant', version: 1 } });
+        const theirs = await h.store.withTenant(a, (tx) => limitRulesRepo.upsert(tx, r, { owner: 'platform', version: 1 }));
+        expect(theirs).toMatchObject({ ok: true, rule: { owner: 'platform', version: 2 } });
+        expect(await sqlStateOf(h.store.admin((tx) => tx.query("UPDATE limit_rules SET owner = 'someone' WHERE id = 'owned'")))).toBe(CHECK_VIOLATION);
+        await h.store.withTenant(a, (tx) => limitRulesRepo.remove(tx, 'owned'));
+
+        // Two rotations: c was rotated from b2, b2 from a1. The platform reads the links too.
+        const ids = await h.store.withTenant(a, async (tx) => {
+          const made: string[] = [];
+          let from: string | null = null;
+          for (const name of ['a1', 'b2', 'c3']) {
+            const k = await apiKeysManageRepo.insert(tx, {
+              teamId: null, name: `rot-${name}-${uniq()}`, prefix: `p${uniq()}`.slice(0, 12), hash: randomBytes(32), scopes: ['inference'],
+              allowedModels: null, allowedCidrs: null, expiresAt: null, rotatedFrom: from, ownerUserId: null, ownerServiceAccountId: null,
+            });
+            if (k === null) throw new Error('key not inserted');
+            from = k.id;
+            made.push(k.id);
+          }
+          return made;
+        });
+        const [a1, b2, c3] = ids as [string, string, string];
+        const links = new Map([
+          [b2, a1],
+          [c3, b2],
+        ]);
+        expect((await h.store.withTenant(a, (tx) => limitRulesRepo.listSources(tx)))[0]?.rotatedFrom).toEqual(links);
+        expect((await h.store.platform((tx) => limitRulesRepo.listSources(tx))).find((s) => s.tenantId === a)?.rotatedFrom).toEqual(links);
+        expect((await h.store.withTenant(b, (tx) => limitRulesRepo.listSources(tx)))[0]?.rotatedFrom).toBeUndefined();
       });
 
       it('CHECK constraints mirror the rule types whatever the writer', async () => {
@@ -319,6 +358,58 @@ export function limitsContract(factory: StoreFactory): void {
             async (tx) => (await tx.query<{ f: boolean }>("SELECT relforcerowsecurity AS f FROM pg_class WHERE relname = 'tenants'")).rows[0]?.f,
           );
           expect(forced).toBe(true);
+        } finally {
+          await own.close();
+        }
+      });
+    });
+
+    describe.skipIf(factory.openUnmigrated === undefined)('migration 0020 on existing rules', () => {
+      it('makes a rule beyond its plan the platform\'s (only a platform could write it), every other rule the tenant\'s', async () => {
+        const own = await (factory.openUnmigrated as () => Promise<StoreHandle>)();
+        try {
+          await runMigrations(own.store, MIGRATIONS.filter((m) => m.id < 20));
+          await own.store.admin(async (tx) => {
+            const std = await tx.query<{ id: string }>("SELECT id FROM plans WHERE name = 'standard'");
+            const t = await tx.query<{ id: string }>("INSERT INTO tenants (slug, name, plan_id) VALUES ('t-std', 'S', $1) RETURNING id", [std.rows[0]?.id]);
+            const bare = await tx.query<{ id: string }>("INSERT INTO tenants (slug, name) VALUES ('t-bare', 'B') RETURNING id");
+            const cols = 'tenant_id, id, scope, subject, metric, "window", "limit", burst, models';
+            const rows: unknown[][] = [
+              [t.rows[0]?.id, 'requests-per-minute', 'tenant', null, 'requests', 'minute', 9000, null, null], // above: 3000
+              [t.rows[0]?.id, 'tokens-per-day', 'tenant', null, 'tokens', 'day', 100, null, null], // below
+              [t.rows[0]?.id, 'concurrency', 'tenant', null, 'concurrency', null, 8, null, ['gpt-4o']], // another measure
+              [t.rows[0]?.id, 'budget-monthly', 'tenant', null, 'cost', 'month', 5_000_000_000, null, null], // equal
+              [t.rows[0]?.id, 'extra', 'key', null, 'requests', 'second', 1_000_000, 5, null], // no plan rule
+              [bare.rows[0]?.id, 'requests-per-minute', 'tenant', null, 'requests', 'minute', 9000, null, null], // no plan
+            ];
+            for (const r of rows) await tx.query(`INSERT INTO limit_rules (${cols}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text[])`, r);
+          });
+          expect(await runMigrations(own.store)).toEqual({ applied: MIGRATIONS.filter((m) => m.id >= 20).map((m) => m.id) });
+          const owners = await own.store.admin(async (tx) => {
+            const { rows } = await tx.query<{ slug: string; id: string; owner: string }>(
+              'SELECT t.slug, r.id, r.owner FROM limit_rules r JOIN tenants t ON t.id = r.tenant_id ORDER BY t.slug, r.id',
+            );
+            return rows.map((r) => `${r.slug}/${r.id}=${r.owner}`);
+          });
+          expect(owners).toEqual([
+            't-bare/requests-per-minute=tenant',
+            't-std/budget-monthly=tenant',
+            't-std/concurrency=platform',
+            't-std/extra=tenant',
+            't-std/requests-per-minute=platform',
+            't-std/tokens-per-day=tenant',
+          ]);
+          const forced = await own.store.admin(async (tx) => {
+            const { rows } = await tx.query<{ relname: string; f: boolean }>(
+              "SELECT relname, relforcerowsecurity AS f FROM pg_class WHERE relname IN ('limit_rules', 'plans', 'tenants') ORDER BY relname",
+            );
+            return rows.map((r) => [r.relname, r.f]);
+          });
+          expect(forced).toEqual([
+            ['limit_rules', true],
+            ['plans', true],
+            ['tenants', true],
+          ]);
         } finally {
           await own.close();
         }

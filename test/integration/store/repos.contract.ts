@@ -66,7 +66,11 @@ export function reposContract(factory: StoreFactory): void {
       it('lists every tenant for the snapshot, with domains and "*" for all models', async () => {
         const tenants = await h.store.platform((tx) => tenantsRepo.listForSnapshot(tx));
         const mine = tenants.find((t) => t.id === a.id);
-        expect(mine).toEqual({ id: a.id, slug: a.slug, name: 'Tenant a', status: 'active', domains: [a.domain], allowedModels: '*', regions: [] });
+        // updatedAtMs: the row's updated_at, which the platform role may read (a change marker for state kept off the snapshot).
+        const row = await h.store.withTenant(a.id, (tx) => tenantsRepo.get(tx));
+        expect(mine).toEqual({
+          id: a.id, slug: a.slug, name: 'Tenant a', status: 'active', domains: [a.domain], allowedModels: '*', regions: [], updatedAtMs: row?.updatedAt.getTime(),
+        });
         expect(tenants.some((t) => t.id === b.id)).toBe(true);
         expect(await h.store.platform((tx) => tenantsRepo.findIdBySlug(tx, b.slug))).toBe(b.id);
         expect(await h.store.platform((tx) => tenantsRepo.findIdBySlug(tx, 'no-such-tenant'))).toBeNull();

@@ -160,6 +160,11 @@ export function rlsContract(factory: StoreFactory): void {
           [b.id],
         ],
         [
+          'anomaly_throttles',
+          `INSERT INTO anomaly_throttles (tenant_id, metric, alert_id, "window", "limit") VALUES ($1, 'cost', gen_random_uuid(), 'hour', 0)`,
+          [b.id],
+        ],
+        [
           'usage_tag_rollups',
           "INSERT INTO usage_tag_rollups (tenant_id, granularity, bucket_start, tag, model) VALUES ($1, 'hour', now(), 't', 'm')",
           [b.id],
@@ -170,6 +175,14 @@ export function rlsContract(factory: StoreFactory): void {
            VALUES ($1, '2020-01', now() - interval '1 day', now(), 'USD', '{}', '[]', 0, 0)`,
           [b.id],
         ],
+        ['tenant_plan_history', 'INSERT INTO tenant_plan_history (tenant_id, plan_id) VALUES ($1, NULL)', [b.id]],
+        [
+          'request_logs',
+          `INSERT INTO request_logs (tenant_id, id, request_id, occurred_at, model, status, latency_ms, bytes)
+           VALUES ($1, gen_random_uuid(), 'evil', now(), 'm', 200, 1, 256)`,
+          [b.id],
+        ],
+        ['request_log_usage', 'INSERT INTO request_log_usage (tenant_id, bytes) VALUES ($1, 0)', [b.id]],
       ];
       expect(attempts.map(([t]) => t).sort()).toEqual([...tables].sort());
       for (const [table, sql, params] of attempts) {
@@ -239,6 +252,11 @@ export function rlsContract(factory: StoreFactory): void {
         'SELECT * FROM tenants',
         'SELECT last_used_at FROM api_keys',
         'SELECT count(settings) FROM tenants',
+        // Stored request logs (0018): neither content nor metadata, only which tenants hold some.
+        'SELECT content FROM request_logs',
+        'SELECT request_id, model FROM request_logs',
+        'SELECT count(*) FROM request_logs',
+        'SELECT bytes FROM request_log_usage',
       ]) {
         const state = await sqlStateOf(h.store.platform((tx) => tx.query(sql)));
         expect({ sql, state }).toEqual({ sql, state: INSUFFICIENT_PRIVILEGE });

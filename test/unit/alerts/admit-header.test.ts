@@ -12,7 +12,7 @@ import { admit } from '../../../src/pipeline/admit.js';
 import { makeContext, makeDeployment, makePrincipal, makeTenant } from '../pipeline/fixtures.js';
 
 const rule = (over: Partial<LimitRule> & Pick<LimitRule, 'id'>): LimitRule => ({ scope: 'tenant', subject: null, metric: 'requests', window: 'day', limit: 1000, burst: null, models: null, ...over });
-const forecast = (ruleId: string, exhaustsAt: number) => ({ ruleId, subject: null, metric: 'requests', window: 'day' as const, used: 1, limit: 2, ratePerHour: 1, exhaustsAt, resetAt: exhaustsAt + 1, single: true });
+const forecast = (ruleId: string, exhaustsAt: number) => ({ ruleId, subject: null, metric: 'requests', window: 'day' as const, periodId: '2026-12-07', used: 1, reserved: 0, limit: 2, ratePerHour: 1, exhaustsAt, resetAt: exhaustsAt + 1, single: true });
 
 async function headersFor(rules: LimitRule[], cache = createForecastCache()) {
   const limits: TenantLimits = { plan: null, weight: 1, rules, timeZone: 'UTC', budgetAction: 'reject' };

@@ -107,6 +107,17 @@ describe('anomaly detector (EWMA + z-score)', () => {
     expect(v?.seasonal).toBe(false);
   });
 
+  it('one anomalous hour does not make the same flood look normal an hour later; a lasting shift is learnt', () => {
+    const base = series(72, 100);
+    expect(detect([...base, 1000, 1000], opts)?.anomalous).toBe(true);
+    // Without clipping the first spike's deviation would inflate the variance past the threshold.
+    const unclipped = ewma([...base, 1000], DEFAULT_DETECTOR.alpha);
+    expect((1000 - unclipped.mean) / Math.sqrt(unclipped.variance)).toBeLessThan(DEFAULT_DETECTOR.zThreshold);
+    // A new level held for a day is the pattern by then.
+    const shifted = [...base, ...Array.from({ length: 24 }, () => 1000)];
+    expect(detect([...shifted, 1000], opts)?.anomalous).toBe(false);
+  });
+
   it('needs a day of history and an absolute excess above the floor', () => {
     expect(detect([...series(10, 100), 1000], opts)).toBeNull();
     // A tiny tenant: z is huge but 1 → 9 is below the floor.
@@ -202,9 +213,17 @@ describe('budget threshold crossings', () => {
   });
 
   it('settings fall back to defaults and sort thresholds', () => {
-    expect(effectiveSettings(undefined)).toEqual({ budgetThresholds: [50, 80, 100], anomalyAction: 'notify' });
-    expect(effectiveSettings({ budgetThresholds: [90, 10] })).toEqual({ budgetThresholds: [10, 90], anomalyAction: 'notify' });
+    const defaults = { anomalyAction: 'notify', throttleFraction: 1, retentionDays: null };
+    expect(effectiveSettings(undefined)).toEqual({ budgetThresholds: [50, 80, 100], ...defaults });
+    expect(effectiveSettings({ budgetThresholds: [90, 10] })).toEqual({ budgetThresholds: [10, 90], ...defaults });
     expect(effectiveSettings({ budgetThresholds: 'junk' }).budgetThresholds).toEqual([50, 80, 100]);
+    expect(effectiveSettings({ anomalyAction: 'throttle', anomalyThrottleFraction: 0.5, retentionDays: 7 })).toMatchObject({
+      anomalyAction: 'throttle',
+      throttleFraction: 0.5,
+      retentionDays: 7,
+    });
+    // A fraction above 1 would not be a throttle: the whole object is unreadable, so defaults apply.
+    expect(effectiveSettings({ anomalyAction: 'throttle', anomalyThrottleFraction: 2 })).toMatchObject({ anomalyAction: 'notify', throttleFraction: 1 });
   });
 
   it('calendar window starts at local midnight / the first of the month', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { routingConfig } from '../../../src/config/routing.js';
+import { bodyTimeoutMs } from '../../../src/providers/upstream-call.js';
 import { DEFAULT_BREAKER, DEFAULT_MODEL_POLICY } from '../../../src/routing/types.js';
 import { fixture } from './helpers.js';
 
@@ -20,6 +21,26 @@ describe('routing configuration', () => {
     expect(routing.breaker).toEqual(DEFAULT_BREAKER);
     expect(routing.fallbacks.size).toBe(0);
     expect(config.deployments.map((d) => d.routingWeight)).toEqual([3, undefined]);
+  });
+
+  it("reads a deployment's streamIdleTimeoutMs, never above its provider's timeoutMs; streams use it as the body timeout", async () => {
+    const config = await (
+      await fixture(`
+demo: { enabled: false }
+providers:
+  - { name: mock, kind: mock, timeoutMs: 20000 }
+deployments:
+  - { model: a, provider: mock, streamIdleTimeoutMs: 5000 }
+  - { model: b, provider: mock, streamIdleTimeoutMs: 90000 }
+  - { model: c, provider: mock }
+`)
+    ).load();
+    expect(config.deployments.map((d) => d.streamIdleTimeoutMs)).toEqual([5000, 20000, undefined]);
+    expect(config.deployments.map((d) => [bodyTimeoutMs(d, true), bodyTimeoutMs(d, false)])).toEqual([
+      [5000, 20000],
+      [20000, 20000],
+      [20000, 20000],
+    ]);
   });
 
   it('lays per-model settings over the block defaults and keeps fallback chains in order', async () => {

@@ -27,6 +27,34 @@ function limitsOf(rules: LimitRule[], timeZone = 'UTC'): TenantLimits {
 const subjects: Subjects = { tenantId: T, teamId: 'team-1', keyId: 'key-1', userId: undefined, model: 'gpt-4o-mini' };
 
 describe('applicable rules', () => {
+  it('counts a rotated key as the first key of its chain: rules written for any key of it, on one counter', () => {
+    // key-1 was rotated into key-2, and key-2 into key-3; key-9 is another key.
+    const lineage = new Map([
+      ['key-2', 'key-1'],
+      ['key-3', 'key-1'],
+    ]);
+    const limits: TenantLimits = {
+      ...limitsOf([
+        rule({ id: 'for-first', scope: 'key', subject: 'key-1' }),
+        rule({ id: 'for-newest', scope: 'key', subject: 'key-3' }),
+        rule({ id: 'for-other', scope: 'key', subject: 'key-9' }),
+        rule({ id: 'each-key', scope: 'key' }),
+      ]),
+      keyLineage: lineage,
+    };
+    for (const keyId of ['key-1', 'key-2', 'key-3']) {
+      expect(applicableRules(limits, { ...subjects, keyId }).map((r) => [r.rule.id, r.subject])).toEqual([
+        ['for-first', 'key-1'],
+        ['for-newest', 'key-1'],
+        ['each-key', 'key-1'],
+      ]);
+    }
+    expect(applicableRules(limits, { ...subjects, keyId: 'key-9' }).map((r) => [r.rule.id, r.subject])).toEqual([
+      ['for-other', 'key-9'],
+      ['each-key', 'key-9'],
+    ]);
+  });
+
   it('applies tenant, team and key rules; skips user rules without a user and rules for other subjects', () => {
     const limits = limitsOf([
       rule({ id: 'tenant-rpm' }),

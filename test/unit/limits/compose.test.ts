@@ -1,7 +1,7 @@
 /** A tenant's effective limits: its plan's rules overlaid by its own. */
 import { describe, expect, it } from 'vitest';
-import { composeLimits, planLimitsOf, type PlanLimits, type TenantLimitSource } from '../../../src/limits/compose.js';
-import type { LimitRule } from '../../../src/limits/types.js';
+import { composeLimits, enforcedOverride, keyLineage, planLimitsOf, type PlanLimits, type TenantLimitSource } from '../../../src/limits/compose.js';
+import type { LimitRule, OwnedRule } from '../../../src/limits/types.js';
 
 const rule = (id: string, limit: number, over: Partial<LimitRule> = {}): LimitRule => ({
   id, scope: 'tenant', subject: null, metric: 'requests', window: 'minute', limit, burst: null, models: null, ...over,
@@ -31,6 +31,60 @@ describe('composeLimits', () => {
   it('no plan: weight 1, no plan name, only the tenant rules (possibly none)', () => {
     expect(composeLimits(undefined, source({ planId: null }))).toEqual({ plan: null, weight: 1, rules: [], timeZone: 'Europe/Berlin', budgetAction: 'reject' });
     expect(composeLimits(undefined, source({ planId: null, rules: [rule('x', 5)] })).rules).toEqual([rule('x', 5)]);
+  });
+});
+
+describe('rule provenance', () => {
+  const base = rule('b', 10, { burst: 20 });
+
+  it("holds a tenant's override above a lowered plan to the plan's limit and burst", () => {
+    const own: OwnedRule = { ...rule('b', 15, { burst: 30 }), owner: 'tenant' };
+    expect(enforcedOverride(base, own)).toEqual({ rule: { ...own, limit: 10, burst: 20 }, enforcement: 'clamped' });
+    // Only the burst above the plan: the limit stays the tenant's.
+    const burstOnly: OwnedRule = { ...rule('b', 5, { burst: 50 }), owner: 'tenant' };
+    expect(enforcedOverride(base, burstOnly).rule).toMatchObject({ limit: 5, burst: 20 });
+    // Within the plan: as written.
+    const within: OwnedRule = { ...rule('b', 5), owner: 'tenant' };
+    expect(enforcedOverride(base, within)).toEqual({ rule: within, enforcement: 'as_written' });
+  });
+
+  it("lets the plan's rule apply when a tenant's override no longer counts the same thing", () => {
+    const own: OwnedRule = { ...rule('b', 1, { window: 'hour' }), owner: 'tenant' };
+    expect(enforcedOverride(base, own)).toEqual({ rule: base, enforcement: 'plan_rule' });
+  });
+
+  it("enforces the platform's rules (and rules without an owner) as written, above the plan too", () => {
+    for (const own of [{ ...rule('b', 1000, { window: 'hour' }), owner: 'platform' as const }, rule('b', 1000)]) {
+      expect(enforcedOverride(base, own)).toEqual({ rule: own, enforcement: 'as_written' });
+    }
+  });
+
+  it('composes the clamped rule in place of the plan rule', () => {
+    const own: OwnedRule = { ...rule('b', 50), owner: 'tenant' };
+    expect(composeLimits(plan, source({ rules: [own] })).rules.map((r) => [r.id, r.limit])).toEqual([
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+    ]);
+  });
+
+  it('maps every rotated key to the first key of its chain', () => {
+    const links = new Map([
+      ['k2', 'k1'],
+      ['k3', 'k2'],
+      ['k9', 'k8'],
+    ]);
+    expect(keyLineage(links)).toEqual(
+      new Map([
+        ['k2', 'k1'],
+        ['k3', 'k1'],
+        ['k9', 'k8'],
+      ]),
+    );
+    expect(composeLimits(plan, source({ rotatedFrom: links })).keyLineage?.get('k3')).toBe('k1');
+    expect(composeLimits(plan, source()).keyLineage).toBeUndefined();
+    // A cycle (rotation cannot make one) ends rather than hangs.
+    expect(keyLineage(new Map([['x', 'y'], ['y', 'x']])).size).toBe(2);
   });
 });
 

@@ -28,6 +28,19 @@ function churn(backend: ReturnType<typeof createMemoryBackend>, n = 20_000): voi
 }
 
 describe('memory limit backend', () => {
+  it('seeds a day/month counter up to a figure, never down, and ignores a window already over', () => {
+    const c = clock();
+    const backend = createMemoryBackend({ now: c.now });
+    const w = window('w', 10, T0 + 60_000);
+    backend.seedWindow('w', 6, T0 + 60_000);
+    expect(backend.reserve('a', [w], 1_000)).toMatchObject({ ok: true, states: [{ remaining: 3 }] });
+    backend.settle('a', [w], [1]);
+    backend.seedWindow('w', 2, T0 + 60_000); // below what it holds: no change
+    expect(backend.reserve('b', [w], 1_000)).toMatchObject({ ok: true, states: [{ remaining: 2 }] });
+    backend.seedWindow('old', 9, T0);
+    expect(backend.reserve('c', [window('old', 10, T0 + 86_400_000)], 1_000)).toMatchObject({ ok: true, states: [{ remaining: 9 }] });
+  });
+
   it('answers synchronously', () => {
     const backend = createMemoryBackend();
     const r = backend.reserve('a', [bucket('k')], 1_000);

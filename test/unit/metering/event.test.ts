@@ -90,6 +90,14 @@ describe('buildUsageEvent', () => {
     expect(e?.costMicros).toBeGreaterThan(0);
   });
 
+  it("names the price-book version of the deployment's prices; none without a version or a deployment", () => {
+    const usage = { promptTokens: 1000, completionTokens: 500, totalTokens: 1500, cachedTokens: 0 };
+    const versioned = { ...deployment, priceVersion: 'pv-1' } as Deployment;
+    expect(buildUsageEvent(ctx({ deployment: versioned }), outcome({ usage }), clock)?.priceVersion).toBe('pv-1');
+    expect(buildUsageEvent(ctx(), outcome({ usage }), clock)?.priceVersion).toBeNull();
+    expect(buildUsageEvent(ctx({ deployment: undefined }), outcome({ status: 404 }), clock)?.priceVersion).toBeNull();
+  });
+
   it('a refusal used nothing and costs nothing, not even the per-request price', () => {
     const e = buildUsageEvent(ctx({ deployment: undefined, model: 'nope' }), outcome({ status: 404, upstreamMs: undefined }), clock);
     expect(e).toMatchObject({ status: 404, inputTokens: 0, outputTokens: 0, costMicros: 0, model: 'nope', usageEstimated: false });

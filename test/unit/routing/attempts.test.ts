@@ -12,7 +12,7 @@ import { DEFAULT_ROUTING, type ModelPolicy, type RoutingConfig } from '../../../
 import type { Tenant } from '../../../src/tenancy/types.js';
 import { makeDeployment, makeRegistry, makeTenant } from '../pipeline/fixtures.js';
 
-type Outcome = number | 'reset' | 'timeout' | { status: number; code: string } | 'stall';
+type Outcome = number | 'reset' | 'timeout' | { status: number; code: string } | 'stall' | 'busy';
 
 function ok(status = 200, body = '{"ok":true}'): UpstreamResponse {
   return { status, headers: {}, body: Readable.from([Buffer.from(body)]), usage: Promise.resolve(undefined) };
@@ -26,6 +26,7 @@ function answer(o: Outcome, signal: CancelSignal): Promise<UpstreamResponse> {
   if (o === 'timeout') return Promise.reject(transportError(Object.assign(new Error('t'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), signal));
   if (typeof o === 'object') return Promise.resolve(ok(o.status, JSON.stringify({ error: { message: 'no', type: 'invalid_request_error', code: o.code, param: null } })));
   if (o === 429) return Promise.reject(rateLimited({ 'retry-after': '1' }));
+  if (o === 'busy') return Promise.reject(serverError(503, '{}', '', { 'retry-after': '1' }));
   if (o >= 500) return Promise.reject(serverError(o, '{}', ''));
   return Promise.resolve(ok(o, o >= 400 ? '{"error":{"message":"bad","type":"invalid_request_error","code":null,"param":null}}' : '{}'));
 }
@@ -123,6 +124,34 @@ describe('attempt loop', () => {
     const waited = Date.now() - started;
     expect(waited).toBeGreaterThanOrEqual(290); // Retry-After 1 s, capped at 300 ms
     expect(waited).toBeLessThan(900);
+  });
+
+  it('waits for a 503 Retry-After (capped like 429) before retrying the same deployment', async () => {
+    const d = makeDeployment('m');
+    const h = harness([d], new Map([[d, ['busy']]]), config({ retry: { ...DEFAULT_ROUTING.defaults.retry, maxRetryAfterMs: 300 } }));
+    const started = Date.now();
+    const r = await h.run('m').done;
+    const waited = Date.now() - started;
+    expect(r.attempts).toBe(2);
+    expect(waited).toBeGreaterThanOrEqual(290); // Retry-After 1 s, capped at 300 ms
+    expect(waited).toBeLessThan(900);
+    // A 503 without the header waits only the jittered backoff (≤ 5 ms here).
+    const h2 = harness([d], new Map([[d, [503]]]), config({ retry: { ...DEFAULT_ROUTING.defaults.retry, maxRetryAfterMs: 300 } }));
+    const t0 = Date.now();
+    await h2.run('m').done;
+    expect(Date.now() - t0).toBeLessThan(250);
+  });
+
+  it("does not wait for a 503's Retry-After when the retry goes to another deployment", async () => {
+    const a = makeDeployment('m');
+    const b = makeDeployment('m');
+    const h = harness([a, b], new Map([[a, ['busy']], [b, ['busy']]]), config({ retry: { ...DEFAULT_ROUTING.defaults.retry, maxAttempts: 2, maxRetryAfterMs: 2000 } }));
+    const started = Date.now();
+    const err = await h.run('m').done.catch((e: unknown) => e);
+    expect((err as GatewayError).headers['retry-after']).toBe('1');
+    expect(h.sent).toHaveLength(2);
+    expect(h.sent[0]).not.toBe(h.sent[1]);
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it('times an attempt out and retries; the total timeout ends the loop', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs, parseRetryAfter } from '../../../src/routing/backoff.js';
+import { parseRetryAfter } from '../../../src/providers/upstream-errors.js';
+import { backoffMs } from '../../../src/routing/backoff.js';
 import { DEFAULT_RETRY } from '../../../src/routing/types.js';
 
 const policy = { ...DEFAULT_RETRY, baseBackoffMs: 100, maxBackoffMs: 1000, maxRetryAfterMs: 3000 };

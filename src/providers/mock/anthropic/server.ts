@@ -6,8 +6,9 @@
  * event names in the real order, and answers errors in Anthropic's envelope.
  *
  * Injected failures, by upstream model name: a model containing `error-NNN` answers HTTP NNN with
- * the matching error type (`error-429` carries retry-after, `error-529` is overloaded_error), and
- * `stream-error` fails a stream after its first delta with an `error` event.
+ * the matching error type (`error-429` carries retry-after, `error-529` is overloaded_error),
+ * `stream-error` fails a stream after its first delta with an `error` event, and `stream-stall`
+ * sends nothing more after its first delta, the connection left open until the client leaves.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -210,6 +211,7 @@ async function stream(
   };
   if (!(await send({ type: 'message_start', message: start }))) return;
   const failing = request.model.includes('stream-error');
+  const stalling = request.model.includes('stream-stall');
   for (let index = 0; index < result.blocks.length; index++) {
     const block = result.blocks[index];
     if (block === undefined) continue;
@@ -222,6 +224,11 @@ async function stream(
       if (failing) {
         await send({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
         res.end();
+        return;
+      }
+      if (stalling) {
+        // A provider hung mid-stream: no end, no error, until the client gives up.
+        if (!res.destroyed) await new Promise<void>((r) => res.once('close', () => r()));
         return;
       }
     }
