@@ -16,6 +16,7 @@ import type { Deployment } from '../providers/types.js';
 import { buildCatalogues, type TenantCatalogue, type TenantModelsRecord } from '../routing/tenant-deployments.js';
 import { CowMap, type CowDraft } from './cow-map.js';
 import { compileCidrs, HashSlab, leanKey, revokedKept } from './key-records.js';
+import { sameData } from './snapshot-diff.js';
 import type { Snapshot, SnapshotInput, TenantEntry } from './snapshot.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
 
@@ -251,14 +252,13 @@ export interface SnapshotChange {
   now?: number;
 }
 
-const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /** The plan catalogue after the change, and the ids of plans that differ from `prev`'s. */
 function nextPlans(prev: Snapshot, change: SnapshotChange): { plans: ReadonlyMap<string, PlanLimits>; changed: Set<string> } {
   const plans = new Map(change.plans === undefined ? prev.plans : change.plans.map((p) => [p.id, p]));
   for (const t of change.tenants ?? []) if (t.plan !== undefined && t.plan !== null) plans.set(t.plan.id, t.plan);
   const changed = new Set<string>();
-  for (const [id, p] of plans) if (!sameJson(prev.plans.get(id), p)) changed.add(id);
+  for (const [id, p] of plans) if (!sameData(prev.plans.get(id), p)) changed.add(id);
   for (const id of prev.plans.keys()) if (!plans.has(id)) changed.add(id);
   return { plans: changed.size === 0 ? prev.plans : plans, changed };
 }

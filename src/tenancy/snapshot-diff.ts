@@ -21,18 +21,27 @@ export interface FullRead {
   tenantModels?: readonly TenantModelsRecord[] | undefined;
 }
 
-const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+/**
+ * JSON with object keys sorted (records read by different queries list fields in their own
+ * order) and Maps and Sets as their entries (a limit source carries a Map of key rotations).
+ */
+function stable(value: unknown): string {
+  const replacer = (_key: string, v: unknown): unknown => {
+    if (v instanceof Map || v instanceof Set) return [...v];
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  };
+  return JSON.stringify(value, replacer) ?? 'undefined';
+}
 
+/** Equal as data: what the snapshot holds was read, so it is plain data (and Maps, Sets). */
+export const sameData = (a: unknown, b: unknown): boolean => stable(a) === stable(b);
+
+/** Every field but the composed limits (those follow from the limit source and the plans). */
 function sameTenant(a: Tenant, b: Tenant): boolean {
-  return (
-    a.id === b.id &&
-    a.slug === b.slug &&
-    a.name === b.name &&
-    a.status === b.status &&
-    sameList(a.domains, b.domains) &&
-    sameList(a.regions, b.regions) &&
-    (a.allowedModels === '*' || b.allowedModels === '*' ? a.allowedModels === b.allowedModels : sameList(a.allowedModels, b.allowedModels))
-  );
+  const { limits: _a, ...restA } = a;
+  const { limits: _b, ...restB } = b;
+  return sameData(restA, restB);
 }
 
 /** Unchanged keys are the very records of the entry (leanKey hands those back). */
@@ -41,8 +50,6 @@ function sameKeys(entry: TenantEntry, keys: readonly ApiKeyRecord[]): boolean {
   const had = new Set(entry.keys);
   return keys.every((k) => had.has(k));
 }
-
-const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 function groupBy<T extends { tenantId: string }>(items: readonly T[]): Map<string, T[]> {
   const out = new Map<string, T[]>();
@@ -76,8 +83,8 @@ export function changedTenants(previous: Snapshot, read: FullRead): TenantChange
       entry !== undefined &&
       sameTenant(entry.tenant, tenant) &&
       sameKeys(entry, keys) &&
-      sameJson(entry.issuers, issuers) &&
-      sameJson(entry.limitSource ?? null, limitSource) &&
+      sameData(entry.issuers, issuers) &&
+      sameData(entry.limitSource ?? null, limitSource) &&
       (models === undefined || (own === null && !previous.tenantCatalogues.has(tenant.id)));
     if (same) continue;
     changes.push({ tenantId: tenant.id, tenant, keys, issuers, limitSource, ...(models === undefined ? {} : { models: own }) });

@@ -297,6 +297,19 @@ describe('a full reload applied as a patch (snapshot-diff.ts)', () => {
     void before;
   });
 
+  it('a tenant whose row moved (updatedAtMs) or whose key rotations changed (a Map) is found and patched', () => {
+    const [before, after] = edit((s) => {
+      s.tenants = s.tenants.map((t) => (t.id === globex.id ? { ...t, updatedAtMs: 2 } : t.id === initech.id ? { ...t, updatedAtMs: 1 } : t));
+      s.limitSources = s.limitSources.map((x) => (x.tenantId === initech.id ? { ...x, rotatedFrom: new Map([['new-key', 'old-key']]) } : x));
+      s.tenantModels = [];
+    });
+    before.tenantModels = [];
+    before.tenants = before.tenants.map((t) => (t.id === initech.id ? { ...t, updatedAtMs: 1 } : t));
+    const { next, changed } = reloadAsPatch(build(before), after);
+    expect(changed.sort()).toEqual([globex.id, initech.id].sort());
+    expect(view(next)).toEqual(view(build(after)));
+  });
+
   it('a key changed in place (expiry set) is found and patched', () => {
     const target = acmeKeys[2] as IssuedKey;
     const [before, after] = edit((s) => {
