@@ -1,6 +1,7 @@
 /**
- * Making snapshots (snapshot.ts): whole, from records (start-up, a full reload, tests), or by
- * patching one tenant's entries into the previous snapshot (a notification naming a tenant).
+ * Making snapshots (snapshot.ts): whole, from records (the first one at start-up, tests), or by
+ * patching tenants' entries into the previous snapshot (a notification naming a tenant, and a
+ * full reload once compared with what it replaces: snapshot-diff.ts).
  *
  * A patch takes the tenant's old entries out of the indexes (its TenantEntry says which) and puts
  * the new ones in, through copy-on-write drafts: the snapshot requests are reading is never
@@ -59,16 +60,8 @@ class Indexes {
   readonly cidrsByKey: CowDraft<BlockList>;
   readonly entries: CowDraft<TenantEntry>;
 
-  /**
-   * @param from the snapshot to patch (its maps are the drafts' base), or undefined for a build
-   * @param lender a snapshot being replaced by a whole build: its one-key prefix lists and
-   *   compiled allow-lists are taken over for keys whose record it shares (a reload allocates
-   *   ~100,000 of those otherwise)
-   */
-  constructor(
-    from: Snapshot | undefined,
-    private readonly lender?: Snapshot,
-  ) {
+  /** @param from the snapshot to patch (its maps are the drafts' base), or undefined for a build */
+  constructor(from: Snapshot | undefined) {
     const edit = <V>(map: CowMap<V> | undefined): CowDraft<V> => (map ?? CowMap.empty<V>()).edit();
     this.tenantsById = edit(from?.tenantsById);
     this.tenantsBySlug = edit(from?.tenantsBySlug);
@@ -99,15 +92,13 @@ class Indexes {
   addKey(k: ApiKeyRecord, now: number): boolean {
     if (k.revoked) {
       if (!revokedKept(k, now)) return false;
-      append(this.revokedByPrefix, k.prefix, k, this.lender?.revokedByPrefix);
+      append(this.revokedByPrefix, k.prefix, k);
       return true;
     }
-    const lent = this.lender?.keysByPrefix.get(k.prefix);
     if (k.allowedCidrs !== undefined && k.allowedCidrs !== null && k.allowedCidrs.length > 0) {
-      const compiled = lent?.includes(k) === true ? this.lender?.cidrsByKey.get(k.id) : undefined;
-      this.cidrsByKey.set(k.id, compiled ?? compileCidrs(k.allowedCidrs));
+      this.cidrsByKey.set(k.id, compileCidrs(k.allowedCidrs));
     }
-    append(this.keysByPrefix, k.prefix, k, this.lender?.keysByPrefix);
+    append(this.keysByPrefix, k.prefix, k);
     return true;
   }
 
@@ -121,14 +112,9 @@ class Indexes {
   }
 }
 
-function append(draft: CowDraft<readonly ApiKeyRecord[]>, prefix: string, k: ApiKeyRecord, lender?: CowMap<readonly ApiKeyRecord[]>): void {
+function append(draft: CowDraft<readonly ApiKeyRecord[]>, prefix: string, k: ApiKeyRecord): void {
   const list = draft.get(prefix);
-  if (list !== undefined) {
-    draft.set(prefix, [...list, k]);
-    return;
-  }
-  const lent = lender?.get(prefix);
-  draft.set(prefix, lent !== undefined && lent.length === 1 && lent[0] === k ? lent : [k]);
+  draft.set(prefix, list === undefined ? [k] : [...list, k]);
 }
 
 function remove(draft: CowDraft<readonly ApiKeyRecord[]>, prefix: string, k: ApiKeyRecord): void {
@@ -166,15 +152,14 @@ export interface SnapshotBuilder {
 }
 
 /**
- * Builds a snapshot whole, with keys added in batches as they are read: a full reload indexes
+ * Builds a snapshot whole, with keys added in batches as they are read: the first load indexes
  * each page of keys as it arrives (a few ms each) instead of holding every row until the end.
- * `replacing`: the snapshot this one will replace, whose pieces are reused where they fit.
  */
-export function createSnapshotBuilder(base: BuildBase, replacing?: Snapshot): SnapshotBuilder {
+export function createSnapshotBuilder(base: BuildBase): SnapshotBuilder {
   const now = base.now ?? Date.now();
   const plans = new Map((base.plans ?? []).map((p) => [p.id, p]));
   const sources = base.limitSources === undefined ? undefined : new Map(base.limitSources.map((s) => [s.tenantId, s]));
-  const ix = new Indexes(undefined, replacing);
+  const ix = new Indexes(undefined);
   // Each tenant's keys as indexed; a plain map, as the check for every key of a whole build.
   const keysOf = new Map<string, ApiKeyRecord[]>();
   for (const t of base.tenants) {
