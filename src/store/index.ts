@@ -22,7 +22,7 @@ export type { AddDomainResult, DomainRecord } from './repos/domains.js';
 export { teamsRepo } from './repos/teams.js';
 export type { TeamRecord } from './repos/teams.js';
 export { apiKeysRepo } from './repos/api-keys.js';
-export type { InsertApiKeyResult, NewApiKey, StoredApiKey } from './repos/api-keys.js';
+export type { InsertApiKeyResult, NewApiKey, SnapshotKeyCursor, StoredApiKey } from './repos/api-keys.js';
 export { metaRepo } from './repos/meta.js';
 export { keyUsageRepo } from './repos/key-usage.js';
 export type { KeyUse } from './repos/key-usage.js';

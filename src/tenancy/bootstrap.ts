@@ -8,7 +8,7 @@ import { generateApiKey, hashApiKey, keyPrefix } from '../crypto/keys.js';
 import type { PlanConfig } from '../config/schema.js';
 import type { LoadedConfig, ResolvedApiKey, ResolvedTenant } from '../config/types.js';
 import { PLATFORM_SCOPE_ID } from '../identity/roles.js';
-import { planLimitsOf, type PlanLimits, type TenantLimitSource } from '../limits/compose.js';
+import type { PlanLimits, TenantLimitSource } from '../limits/compose.js';
 import {
   apiKeysRepo,
   domainsRepo,
@@ -18,13 +18,15 @@ import {
   teamsRepo,
   tenantsRepo,
   upsertTenantBySlug,
-  type PlatformTx,
   type Store,
   type TenantTx,
 } from '../store/index.js';
 import { DEFAULT_CLAIMS } from '../identity/jwt.js';
 import { jwtIssuersRepo } from '../store/repos/jwt-issuers.js';
+import { loadPlans, readKeyPages } from './snapshot-load.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
+
+export { loadPlans } from './snapshot-load.js';
 
 export const DEMO_TENANT = 'demo';
 const DEMO_KEY_NAME = 'demo';
@@ -174,19 +176,24 @@ export async function syncTenancy(store: Store, config: LoadedConfig, pepper: Bu
   return loadTenancy(store, demoKey);
 }
 
-/** Reads the snapshot's tenancy records through the platform role (metadata only). */
+/**
+ * Reads the snapshot's tenancy records through the platform role (metadata only). Keys are read
+ * in pages and made lean (snapshot-load.ts); only those the snapshot holds (live, or revoked
+ * within REVOKED_KEPT_MS).
+ */
 export async function loadTenancy(store: Pick<Store, 'platform'>, demoKey?: string): Promise<TenancyState> {
-  return store.platform(async (tx) => ({
-    tenants: await tenantsRepo.listForSnapshot(tx),
-    keys: await apiKeysRepo.listAll(tx),
-    issuers: await jwtIssuersRepo.listAll(tx, DEFAULT_CLAIMS),
-    plans: await loadPlans(tx),
-    limitSources: await limitRulesRepo.listSources(tx),
-    demoKey,
-  }));
-}
-
-/** The plan catalogue as the snapshot holds it (a handful of rows: re-read whole on any plan change). */
-export async function loadPlans(tx: PlatformTx | TenantTx): Promise<PlanLimits[]> {
-  return (await plansRepo.listAll(tx)).map(planLimitsOf);
+  return store.platform(async (tx) => {
+    const tenants = await tenantsRepo.listForSnapshot(tx);
+    const ids = new Map(tenants.map((t) => [t.id, t.id]));
+    const keys: ApiKeyRecord[] = [];
+    await readKeyPages(tx, (page) => keys.push(...page), { tenantId: (id) => ids.get(id), now: Date.now() });
+    return {
+      tenants,
+      keys,
+      issuers: await jwtIssuersRepo.listAll(tx, DEFAULT_CLAIMS),
+      plans: await loadPlans(tx),
+      limitSources: await limitRulesRepo.listSources(tx),
+      demoKey,
+    };
+  });
 }

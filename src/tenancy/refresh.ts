@@ -4,9 +4,11 @@
  * re-reading what changed and swapping in a new snapshot with one atomic `registry.replace`.
  * Requests never wait for any of it: they keep reading the previous snapshot until the swap.
  *
- * - A notification naming a tenant re-reads only that tenant (refresh-tenants.ts); anything
+ * - A notification naming a tenant re-reads only that tenant (refresh-tenants.ts) and patches its
+ *   entries into the last snapshot (patchSnapshot: copy-on-write, the rest is shared); anything
  *   else (a TRUNCATE, a table this version does not know, start, reconnect, the periodic safety
- *   net) reloads tenants and keys in full through the platform role (loadTenancy).
+ *   net) reloads tenants and keys in full through the platform role, keys page by page
+ *   (snapshot-load.ts).
  * - Bursts coalesce: the first notification starts a short delay (not reset by later ones, so a
  *   steady stream of changes cannot postpone the reload forever); at most one reload runs, and
  *   at most one more is queued behind it, however many notifications arrive meanwhile.
@@ -17,10 +19,14 @@
 import type { Logger } from '../observability/logger.js';
 import type { Deployment } from '../providers/types.js';
 import { CONFIG_CHANNEL, parseConfigChange, type Store, type Unlisten } from '../store/index.js';
-import { loadPlans, loadTenancy } from './bootstrap.js';
-import { patchTenants, TENANT_SCOPED_TABLES, type SnapshotRecords } from './refresh-tenants.js';
-import { buildSnapshot, revokedKept, type Registry } from './snapshot.js';
-import { loadTenantModels, type TenantModelsReader } from './tenant-models.js';
+import { readTenantChanges, TENANT_SCOPED_TABLES } from './refresh-tenants.js';
+import { buildSnapshot, patchSnapshot } from './snapshot-build.js';
+import { loadPlans, loadSnapshot } from './snapshot-load.js';
+import type { Registry, Snapshot, SnapshotInput } from './snapshot.js';
+import type { TenantModelsReader } from './tenant-models.js';
+
+/** The snapshot's database records, as a test's own `load` returns them. */
+export type SnapshotRecords = Omit<SnapshotInput, 'deployments'>;
 
 export type ReloadReason = 'start' | 'notify' | 'reconnect' | 'periodic' | 'retry';
 
@@ -45,9 +51,9 @@ export interface ConfigRefreshOptions {
   retryMs?: number;
   retryMaxMs?: number;
   /**
-   * Reads the snapshot's database records in full; loadTenancy through the platform role by
-   * default (tests swap it). Everything it returns besides tenants and keys (JWT issuers, ...)
-   * is passed on to buildSnapshot, so records added to the snapshot later travel with it.
+   * Reads the snapshot's database records in full for a full reload (tests swap it in; the
+   * records go to buildSnapshot). Absent: loadSnapshot, which reads and indexes keys page by
+   * page through the platform role and reuses the previous snapshot's unchanged records.
    */
   load?: () => Promise<SnapshotRecords>;
   /**
@@ -112,18 +118,19 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
   const retryMs = opts.retryMs ?? 250;
   const retryMaxMs = opts.retryMaxMs ?? 5_000;
   const models = opts.tenantModels;
-  const load =
-    opts.load ??
-    (async (): Promise<SnapshotRecords> => {
-      const base = await loadTenancy(opts.store);
-      return models === undefined ? base : { ...base, tenantModels: await loadTenantModels(opts.store, models) };
-    });
   const { logger, registry } = opts;
+
+  /** A whole new snapshot. The one it replaces lends its unchanged key records. */
+  async function loadAll(previous: Snapshot): Promise<Snapshot> {
+    if (opts.load === undefined) return loadSnapshot(opts.store, { deployments: opts.deployments, previous, tenantModels: models });
+    // Deployments last: configuration, never from the database.
+    return buildSnapshot({ ...(await opts.load()), deployments: opts.deployments });
+  }
 
   const stats: RefreshStats = { reloads: 0, patches: 0, failures: 0, notifications: 0, lastReloadMs: 0, lastPatchMs: 0 };
   let pending: Pending = { full: new Set(), tenants: new Set(), plans: false };
-  /** The records behind the current snapshot; tenant patches are spliced into these. */
-  let last: SnapshotRecords | undefined;
+  /** The snapshot this refresher made last; tenant patches are applied to it. */
+  let last: Snapshot | undefined;
   let timer: NodeJS.Timeout | undefined;
   let periodic: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -192,9 +199,10 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
   }
 
   /** The plans first: a tenant read afterwards may bring a newer copy of its own plan. */
-  async function patch(base: SnapshotRecords, work: Pending): Promise<SnapshotRecords> {
-    const records = work.plans ? { ...base, plans: await opts.store.platform((tx) => loadPlans(tx)) } : base;
-    return work.tenants.size > 0 ? patchTenants(opts.store, records, [...work.tenants], models) : records;
+  async function patch(base: Snapshot, work: Pending): Promise<Snapshot> {
+    const plans = work.plans ? await opts.store.platform((tx) => loadPlans(tx)) : undefined;
+    const tenants = work.tenants.size > 0 ? await readTenantChanges(opts.store, [...work.tenants], models) : undefined;
+    return patchSnapshot(base, { ...(plans === undefined ? {} : { plans }), ...(tenants === undefined ? {} : { tenants }) });
   }
 
   async function reload(work: Pending): Promise<boolean> {
@@ -202,15 +210,11 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
     // A full reload also covers every tenant named so far: it reads after their commits.
     const full = work.full.size > 0 || last === undefined || work.tenants.size > maxTenantPatch;
     try {
-      const records = full ? await load() : await patch(last as SnapshotRecords, work);
+      // Before the first reload of its own, the registry's start-up snapshot lends its records.
+      const next = full ? await loadAll(last ?? registry.current) : await patch(last as Snapshot, work);
       if (stopped) return true;
-      // Deployments last: configuration, never from the database.
-      const next = buildSnapshot({ ...records, deployments: opts.deployments });
       registry.replace(next);
-      // Revoked keys are not in the snapshot, apart from recent ones kept for auditing their use;
-      // holding the others here would keep them alive.
-      const at = Date.now();
-      last = { ...records, keys: records.keys.filter((k) => !k.revoked || revokedKept(k, at)) };
+      last = next;
       const ms = performance.now() - started;
       if (full) {
         stats.reloads += 1;
@@ -223,8 +227,8 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
         {
           version: next.version,
           full,
-          tenants: records.tenants.length,
-          keys: records.keys.length,
+          tenants: next.tenantsById.size,
+          prefixes: next.keysByPrefix.size,
           ms: Math.round(ms),
           reasons: [...work.full],
           changed: work.tenants.size,

@@ -1,21 +1,44 @@
 /**
- * The in-memory snapshot the hot path reads: tenants, keys and the model catalogue. Built from
- * plain records, replaced whole (never mutated), so a request sees one consistent version.
+ * The in-memory snapshot the hot path reads: tenants, keys and the model catalogue. Never
+ * mutated: a change makes a new snapshot (built whole by snapshot-build.ts, or patched per
+ * tenant sharing everything else), swapped in at once, so a request sees one consistent version.
  */
-import { BlockList, isIPv4 } from 'node:net';
+import type { BlockList } from 'node:net';
 import type { Deployment } from '../providers/types.js';
-import { trustIssuer, type TrustedIssuer } from '../identity/jwt.js';
-import { composeLimits, type PlanLimits, type TenantLimitSource } from '../limits/compose.js';
-import { buildCatalogues, namesFor, type TenantCatalogue, type TenantModelsRecord } from '../routing/tenant-deployments.js';
+import type { TrustedIssuer } from '../identity/jwt.js';
+import type { PlanLimits, TenantLimitSource } from '../limits/compose.js';
+import { namesFor, type TenantCatalogue, type TenantModelsRecord } from '../routing/tenant-deployments.js';
+import type { CowMap } from './cow-map.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
 
+export { addressAllowed, compileCidrs, REVOKED_KEPT_MS, revokedKept } from './key-records.js';
+export { buildSnapshot } from './snapshot-build.js';
+
+/**
+ * One tenant's part of the snapshot as it was read: what patching it (snapshot-build.ts) must
+ * take out of the indexes again. Not for the request path.
+ */
+export interface TenantEntry {
+  /** The record in tenantsById (limits composed). */
+  readonly tenant: Tenant;
+  /** Its live keys and the revoked ones still kept, as indexed. */
+  readonly keys: readonly ApiKeyRecord[];
+  readonly issuers: readonly JwtIssuer[];
+  /** Its plan and own rules; undefined when the snapshot was built without limit records. */
+  readonly limitSource: TenantLimitSource | undefined;
+}
+
+/**
+ * The large indexes are copy-on-write maps (cow-map.ts), read like a ReadonlyMap: a tenant's
+ * change copies only the few shards it touches, never 100,000 entries.
+ */
 export interface Snapshot {
   readonly version: number;
-  readonly tenantsById: ReadonlyMap<string, Tenant>;
-  readonly tenantsBySlug: ReadonlyMap<string, Tenant>;
-  readonly tenantsByDomain: ReadonlyMap<string, Tenant>;
+  readonly tenantsById: CowMap<Tenant>;
+  readonly tenantsBySlug: CowMap<Tenant>;
+  readonly tenantsByDomain: CowMap<Tenant>;
   /** Keys share a prefix only when declared in foreign formats; usually one entry. */
-  readonly keysByPrefix: ReadonlyMap<string, readonly ApiKeyRecord[]>;
+  readonly keysByPrefix: CowMap<readonly ApiKeyRecord[]>;
   /** Public model name → deployments serving it, in declaration order (the platform's, from YAML). */
   readonly deploymentsByModel: ReadonlyMap<string, readonly Deployment[]>;
   /**
@@ -26,43 +49,21 @@ export interface Snapshot {
   /** JWT `iss` → the tenants' registrations of that issuer (several tenants may share an IdP). */
   readonly issuersByIss: ReadonlyMap<string, readonly TrustedIssuer[]>;
   /** Key id → its IP allow-list, compiled; keys without a list are absent. */
-  readonly cidrsByKey: ReadonlyMap<string, BlockList>;
+  readonly cidrsByKey: CowMap<BlockList>;
   /**
    * Keys revoked within REVOKED_KEPT_MS, by prefix. Never used to authenticate: only to name the
    * tenant and key when a revoked key is presented, for its audit log (a leaked key still in use).
    */
-  readonly revokedByPrefix: ReadonlyMap<string, readonly ApiKeyRecord[]>;
-}
-
-/** How long a revoked key stays known to the snapshot for auditing its use. */
-export const REVOKED_KEPT_MS = 30 * 86_400_000;
-
-/** A revoked key the snapshot still keeps (for auditing, see revokedByPrefix). */
-export function revokedKept(k: ApiKeyRecord, now: number): boolean {
-  return k.revoked && typeof k.revokedAtMs === 'number' && now - k.revokedAtMs < REVOKED_KEPT_MS;
-}
-
-/** A compiled allow-list; entries were validated by the admin API and the database's cidr type. */
-export function compileCidrs(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [net, bits] = cidr.split('/');
-    if (net === undefined) continue;
-    const family = isIPv4(net) ? 'ipv4' : 'ipv6';
-    list.addSubnet(net, Number(bits ?? (family === 'ipv4' ? 32 : 128)), family);
-  }
-  return list;
-}
-
-/** True when `address` (a socket's remoteAddress) lies in the list; IPv4-mapped IPv6 counts as IPv4. */
-export function addressAllowed(list: BlockList, address: string): boolean {
-  const v4 = address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : undefined;
-  if (v4 !== undefined) return list.check(v4, 'ipv4');
-  return isIPv4(address) ? list.check(address, 'ipv4') : list.check(address, 'ipv6');
+  readonly revokedByPrefix: CowMap<readonly ApiKeyRecord[]>;
+  /** Tenant id → what its part was built from, for patching; not for the request path. */
+  readonly entries: CowMap<TenantEntry>;
+  /** The plan catalogue the tenants' limits were composed with. */
+  readonly plans: ReadonlyMap<string, PlanLimits>;
 }
 
 export interface SnapshotInput {
   tenants: readonly Tenant[];
+  /** Indexed as given: loaders hand over lean records (key-records.ts). */
   keys: readonly ApiKeyRecord[];
   deployments: readonly Deployment[];
   issuers?: readonly JwtIssuer[];
@@ -74,93 +75,6 @@ export interface SnapshotInput {
   tenantModels?: readonly TenantModelsRecord[];
   /** For the revoked keys' retention; Date.now by default. */
   now?: number;
-}
-
-/** The tenants with their limits composed, when the input carries limit records. */
-function withLimits(input: SnapshotInput): readonly Tenant[] {
-  if (input.limitSources === undefined) return input.tenants;
-  const plans = new Map((input.plans ?? []).map((p) => [p.id, p]));
-  const sources = new Map(input.limitSources.map((s) => [s.tenantId, s]));
-  return input.tenants.map((t) => {
-    const source = sources.get(t.id);
-    if (source === undefined) return t;
-    return { ...t, limits: composeLimits(source.planId === null ? undefined : plans.get(source.planId), source) };
-  });
-}
-
-/**
- * Verifier objects survive snapshot rebuilds while their registration is unchanged, so a remote
- * JWKS is not refetched on every configuration change. Bounded by the registrations in use.
- */
-let trusted = new Map<string, TrustedIssuer>();
-
-function trustAll(issuers: readonly JwtIssuer[]): Map<string, TrustedIssuer[]> {
-  const next = new Map<string, TrustedIssuer>();
-  const byIss = new Map<string, TrustedIssuer[]>();
-  for (const issuer of issuers) {
-    const key = JSON.stringify(issuer);
-    const t = trusted.get(key) ?? trustIssuer(issuer);
-    next.set(key, t);
-    const list = byIss.get(issuer.issuer);
-    if (list) list.push(t);
-    else byIss.set(issuer.issuer, [t]);
-  }
-  trusted = next;
-  return byIss;
-}
-
-let versions = 0;
-
-export function buildSnapshot(input: SnapshotInput): Snapshot {
-  const tenantsById = new Map<string, Tenant>();
-  const tenantsBySlug = new Map<string, Tenant>();
-  const tenantsByDomain = new Map<string, Tenant>();
-  for (const t of withLimits(input)) {
-    tenantsById.set(t.id, t);
-    tenantsBySlug.set(t.slug, t);
-    for (const d of t.domains) tenantsByDomain.set(d, t);
-  }
-  const keysByPrefix = new Map<string, ApiKeyRecord[]>();
-  const cidrsByKey = new Map<string, BlockList>();
-  const revokedByPrefix = new Map<string, ApiKeyRecord[]>();
-  const now = input.now ?? Date.now();
-  for (const k of input.keys) {
-    if (!tenantsById.has(k.tenantId)) continue;
-    if (k.revoked) {
-      if (!revokedKept(k, now)) continue;
-      const list = revokedByPrefix.get(k.prefix);
-      if (list) list.push(k);
-      else revokedByPrefix.set(k.prefix, [k]);
-      continue;
-    }
-    if (k.allowedCidrs !== undefined && k.allowedCidrs !== null && k.allowedCidrs.length > 0) {
-      cidrsByKey.set(k.id, compileCidrs(k.allowedCidrs));
-    }
-    const list = keysByPrefix.get(k.prefix);
-    if (list) list.push(k);
-    else keysByPrefix.set(k.prefix, [k]);
-  }
-  const deploymentsByModel = new Map<string, Deployment[]>();
-  for (const d of input.deployments) {
-    const list = deploymentsByModel.get(d.model);
-    if (list) list.push(d);
-    else deploymentsByModel.set(d.model, [d]);
-  }
-  const tenantCatalogues = buildCatalogues(input.tenantModels ?? [], (id) => tenantsById.has(id));
-  const issuersByIss = trustAll((input.issuers ?? []).filter((i) => tenantsById.has(i.tenantId)));
-  versions += 1;
-  return {
-    version: versions,
-    tenantsById,
-    tenantsBySlug,
-    tenantsByDomain,
-    keysByPrefix,
-    deploymentsByModel,
-    tenantCatalogues,
-    issuersByIss,
-    cidrsByKey,
-    revokedByPrefix,
-  };
 }
 
 /** Holds the current snapshot; stages read `registry.current` once per request. */

@@ -33,11 +33,14 @@ export interface Tenant {
 export const SCOPES = ['inference', 'chat', 'completions', 'embeddings', 'models:read'] as const;
 export type Scope = (typeof SCOPES)[number];
 
+/**
+ * A key as the snapshot holds it: only what the request path reads (no name, no timestamps as
+ * Date objects), one per key at 100,000 keys (src/tenancy/key-records.ts).
+ */
 export interface ApiKeyRecord {
   id: string;
   tenantId: string;
   teamId: string | null;
-  name: string;
   /** Public lookup prefix (first characters of the key). */
   prefix: string;
   /** Keyed hash (HMAC-SHA256 with the server pepper) of the whole key. */

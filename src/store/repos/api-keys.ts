@@ -9,6 +9,7 @@ import { checkScopes, isUuid, toBuffer, toEpochMs, toScopes } from './convert.js
 
 /** A stored key: the snapshot's record plus bookkeeping. */
 export interface StoredApiKey extends ApiKeyRecord {
+  name: string;
   createdAt: Date;
   revokedAt: Date | null;
 }
@@ -63,6 +64,54 @@ function toRecord(r: ApiKeyRow): StoredApiKey {
     createdAt: r.created_at,
     revokedAt: r.revoked_at,
   };
+}
+
+/**
+ * What the hot-path snapshot reads of a key, and nothing else: no name, no created_at, times as
+ * epoch ms (a Date per row costs ~120 bytes at 100,000 keys), and only keys that are live or
+ * were revoked recently (the snapshot keeps those for auditing their use).
+ */
+interface SnapshotKeyRow {
+  id: string;
+  tenant_id: string;
+  team_id: string | null;
+  prefix: string;
+  key_hash: Buffer | Uint8Array;
+  scopes: string[];
+  allowed_models: string[] | null;
+  allowed_cidrs: string[] | null;
+  expires_ms: number | null;
+  revoked_ms: number | null;
+}
+
+const SNAPSHOT_COLUMNS = `id, tenant_id, team_id, prefix, key_hash, scopes, allowed_models,
+  allowed_cidrs::text[] AS allowed_cidrs,
+  floor(extract(epoch FROM expires_at) * 1000)::float8 AS expires_ms,
+  floor(extract(epoch FROM revoked_at) * 1000)::float8 AS revoked_ms`;
+
+/** Revoked keys older than the cut-off (epoch ms) are of no use to the snapshot. */
+const HELD = 'revoked_at IS NULL OR revoked_at > to_timestamp($1::float8 / 1000)';
+
+function toSnapshotRecord(r: SnapshotKeyRow): ApiKeyRecord {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    teamId: r.team_id,
+    prefix: r.prefix,
+    hash: toBuffer(r.key_hash),
+    scopes: toScopes(r.scopes),
+    allowedModels: r.allowed_models,
+    expiresAt: r.expires_ms,
+    revoked: r.revoked_ms !== null,
+    revokedAtMs: r.revoked_ms,
+    allowedCidrs: r.allowed_cidrs,
+  };
+}
+
+/** Where a page of the snapshot's keys continues: after this (tenant, key) in primary-key order. */
+export interface SnapshotKeyCursor {
+  tenantId: string;
+  id: string;
 }
 
 function params(tx: TenantTx, k: NewApiKey): unknown[] {
@@ -130,10 +179,36 @@ export const apiKeysRepo = {
     return rows.length > 0;
   },
 
-  /** Every key of every tenant, for the authentication snapshot. */
+  /** Every key of every tenant, with its bookkeeping (tools and tests; the snapshot pages). */
   async listAll(tx: PlatformTx): Promise<StoredApiKey[]> {
     const { rows } = await tx.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys ORDER BY tenant_id, created_at, id`);
     return rows.map(toRecord);
+  },
+
+  /**
+   * One page of the snapshot's keys across tenants, in primary-key order (tenant, id), after
+   * `after`: a full reload reads 100,000 keys page by page, so the driver's rows of one page are
+   * all that exists of them at a time. Keys revoked before `revokedSinceMs` are left out.
+   */
+  async pageForSnapshot(tx: PlatformTx, after: SnapshotKeyCursor | null, limit: number, revokedSinceMs: number): Promise<ApiKeyRecord[]> {
+    const { rows } =
+      after === null
+        ? await tx.query<SnapshotKeyRow>(`SELECT ${SNAPSHOT_COLUMNS} FROM api_keys WHERE ${HELD} ORDER BY tenant_id, id LIMIT $2`, [
+            revokedSinceMs,
+            limit,
+          ])
+        : await tx.query<SnapshotKeyRow>(
+            `SELECT ${SNAPSHOT_COLUMNS} FROM api_keys WHERE (${HELD}) AND (tenant_id, id) > ($3::uuid, $4::uuid)
+             ORDER BY tenant_id, id LIMIT $2`,
+            [revokedSinceMs, limit, after.tenantId, after.id],
+          );
+    return rows.map(toSnapshotRecord);
+  },
+
+  /** The snapshot's keys of the transaction's tenant (a tenant-scoped refresh), ordered by id. */
+  async listForSnapshot(tx: TenantTx, revokedSinceMs: number): Promise<ApiKeyRecord[]> {
+    const { rows } = await tx.query<SnapshotKeyRow>(`SELECT ${SNAPSHOT_COLUMNS} FROM api_keys WHERE ${HELD} ORDER BY id`, [revokedSinceMs]);
+    return rows.map(toSnapshotRecord);
   },
 
   /**

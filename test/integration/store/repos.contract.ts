@@ -130,6 +130,55 @@ export function reposContract(factory: StoreFactory): void {
         expect(all.some((x) => x.tenantId === b.id)).toBe(true);
       });
 
+      it('reads the snapshot keys page by page: each once, in (tenant, id) order, long-revoked ones left out', async () => {
+        // Tenants of its own: the other tests count a's and b's keys.
+        const pa = await seedTenant(h.store, 'pa');
+        const pb = await seedTenant(h.store, 'pb');
+        const expires = new Date('2031-02-03T04:05:06.789Z');
+        const made: string[] = [];
+        for (const [tenant, i] of [pa, pb, pa, pb, pa].map((t, n) => [t, n] as const)) {
+          const r = await h.store.withTenant(tenant.id, (tx) => apiKeysRepo.insert(tx, newKey({ name: `page ${i}`, expiresAt: i === 0 ? expires : null })));
+          if (!r.ok) throw new Error('insert failed');
+          made.push(r.key.id);
+        }
+        const [live, recent, old] = [made[0] ?? '', made[1] ?? '', made[2] ?? ''];
+        await h.store.withTenant(pb.id, (tx) => tx.query(`UPDATE api_keys SET revoked_at = now() - interval '1 day' WHERE id = $1`, [recent]));
+        await h.store.withTenant(pa.id, (tx) => tx.query(`UPDATE api_keys SET revoked_at = now() - interval '40 days' WHERE id = $1`, [old]));
+        const since = Date.now() - 30 * 86_400_000;
+        const pages: string[][] = [];
+        const seen = await h.store.platform(async (tx) => {
+          const out: Awaited<ReturnType<typeof apiKeysRepo.pageForSnapshot>> = [];
+          let after: { tenantId: string; id: string } | null = null;
+          for (;;) {
+            const page = await apiKeysRepo.pageForSnapshot(tx, after, 2, since);
+            pages.push(page.map((k) => k.id));
+            out.push(...page);
+            const last = page[page.length - 1];
+            if (last === undefined || page.length < 2) return out;
+            after = { tenantId: last.tenantId, id: last.id };
+          }
+        });
+        const order = seen.map((k) => `${k.tenantId}/${k.id}`);
+        expect(order).toEqual([...order].sort());
+        expect(new Set(order).size).toBe(order.length);
+        expect(pages.every((p) => p.length <= 2)).toBe(true);
+        const ids = seen.map((k) => k.id);
+        expect(ids).toEqual(expect.arrayContaining([live, recent, made[3], made[4]]));
+        expect(ids).not.toContain(old);
+        const first = seen.find((k) => k.id === live);
+        expect(first).toMatchObject({ tenantId: pa.id, expiresAt: expires.getTime(), revoked: false, revokedAtMs: null, allowedCidrs: null });
+        expect(Buffer.isBuffer(first?.hash) && first.hash.length).toBe(32);
+        expect(first).not.toHaveProperty('name');
+        const revoked = seen.find((k) => k.id === recent);
+        expect(revoked?.revoked).toBe(true);
+        expect(Math.abs((revoked?.revokedAtMs ?? 0) - (Date.now() - 86_400_000))).toBeLessThan(60_000);
+        // One tenant's own keys, under its row-level security, the same way.
+        const own = await h.store.withTenant(pa.id, (tx) => apiKeysRepo.listForSnapshot(tx, since));
+        expect(own.every((k) => k.tenantId === pa.id)).toBe(true);
+        expect(own.map((k) => k.id)).toEqual(expect.arrayContaining([live, made[4]]));
+        expect(own.map((k) => k.id)).not.toContain(old);
+      });
+
       it('a key belongs to exactly one tenant', async () => {
         const k = newKey();
         expect((await h.store.withTenant(a.id, (tx) => apiKeysRepo.insert(tx, k))).ok).toBe(true);

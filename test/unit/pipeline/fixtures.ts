@@ -42,7 +42,6 @@ export function makeKey(tenant: Tenant, over: Partial<ApiKeyRecord> & { key?: st
     id: `key-${randomBytes(4).toString('hex')}`,
     tenantId: tenant.id,
     teamId: null,
-    name: 'test key',
     prefix: keyPrefix(key),
     hash: hashApiKey(key, pepper),
     scopes: ['inference', 'models:read'],

@@ -1,0 +1,96 @@
+/**
+ * A full reload as a patch: what was read in full is compared, tenant by tenant, with the
+ * snapshot it replaces, and only tenants that differ are patched in (snapshot-build.ts). A whole
+ * build of 100,000 keys allocated ~100 MB of new indexes and entries that V8 kept as resident
+ * memory long after (bench/README.md, "Snapshot memory"); unchanged tenants now cost nothing
+ * but their reading. The result is the snapshot a whole build would give (tested).
+ */
+import type { TenantLimitSource } from '../limits/compose.js';
+import type { TenantModelsRecord } from '../routing/tenant-deployments.js';
+import type { TenantChange } from './snapshot-build.js';
+import type { Snapshot, TenantEntry } from './snapshot.js';
+import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
+
+/** Everything a full reload read, keys already made lean against `previous` (key-records.ts). */
+export interface FullRead {
+  tenants: readonly Tenant[];
+  keysOf: ReadonlyMap<string, readonly ApiKeyRecord[]>;
+  issuers: readonly JwtIssuer[];
+  limitSources: readonly TenantLimitSource[];
+  /** undefined: not read (no reader); the snapshot's catalogues stay. */
+  tenantModels?: readonly TenantModelsRecord[] | undefined;
+}
+
+/**
+ * JSON with object keys sorted (records read by different queries list fields in their own
+ * order) and Maps and Sets as their entries (a limit source carries a Map of key rotations).
+ */
+function stable(value: unknown): string {
+  const replacer = (_key: string, v: unknown): unknown => {
+    if (v instanceof Map || v instanceof Set) return [...v];
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  };
+  return JSON.stringify(value, replacer) ?? 'undefined';
+}
+
+/** Equal as data: what the snapshot holds was read, so it is plain data (and Maps, Sets). */
+export const sameData = (a: unknown, b: unknown): boolean => stable(a) === stable(b);
+
+/** Every field but the composed limits (those follow from the limit source and the plans). */
+function sameTenant(a: Tenant, b: Tenant): boolean {
+  const { limits: _a, ...restA } = a;
+  const { limits: _b, ...restB } = b;
+  return sameData(restA, restB);
+}
+
+/** Unchanged keys are the very records of the entry (leanKey hands those back). */
+function sameKeys(entry: TenantEntry, keys: readonly ApiKeyRecord[]): boolean {
+  if (entry.keys.length !== keys.length) return false;
+  const had = new Set(entry.keys);
+  return keys.every((k) => had.has(k));
+}
+
+function groupBy<T extends { tenantId: string }>(items: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const list = out.get(item.tenantId);
+    if (list) list.push(item);
+    else out.set(item.tenantId, [item]);
+  }
+  return out;
+}
+
+/**
+ * The tenants whose part of `previous` differs from what was read (new, changed or gone), as
+ * changes for patchSnapshot. Tenants with dedicated models are always included when models were
+ * read: their deployments hold opened credentials, not worth comparing.
+ */
+export function changedTenants(previous: Snapshot, read: FullRead): TenantChange[] {
+  const issuersOf = groupBy(read.issuers);
+  const sources = new Map(read.limitSources.map((s) => [s.tenantId, s]));
+  const models = read.tenantModels === undefined ? undefined : new Map(read.tenantModels.map((m) => [m.tenantId, m]));
+  const changes: TenantChange[] = [];
+  const seen = new Set<string>();
+  for (const tenant of read.tenants) {
+    seen.add(tenant.id);
+    const keys = read.keysOf.get(tenant.id) ?? [];
+    const issuers = issuersOf.get(tenant.id) ?? [];
+    const limitSource = sources.get(tenant.id) ?? null;
+    const own = models?.get(tenant.id) ?? null;
+    const entry = previous.entries.get(tenant.id);
+    const same =
+      entry !== undefined &&
+      sameTenant(entry.tenant, tenant) &&
+      sameKeys(entry, keys) &&
+      sameData(entry.issuers, issuers) &&
+      sameData(entry.limitSource ?? null, limitSource) &&
+      (models === undefined || (own === null && !previous.tenantCatalogues.has(tenant.id)));
+    if (same) continue;
+    changes.push({ tenantId: tenant.id, tenant, keys, issuers, limitSource, ...(models === undefined ? {} : { models: own }) });
+  }
+  for (const id of previous.entries.keys()) {
+    if (!seen.has(id)) changes.push({ tenantId: id, tenant: null, keys: [], issuers: [], limitSource: null, models: null });
+  }
+  return changes;
+}
