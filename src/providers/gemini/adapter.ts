@@ -25,6 +25,9 @@ import { GeminiStreamTranslator } from './stream.js';
 import type { GeminiBatchEmbedContentsResponse, GeminiGenerateContentResponse } from './wire.js';
 
 const USER_AGENT = 'gatehouse/0.1';
+/** Requests per batchEmbedContents call: Gemini refuses more ("at most 100 requests can be in one batch"). */
+export const GEMINI_EMBED_BATCH = 100;
+
 /** Upper bound for a non-stream answer read whole (embeddings of large batches are the big ones). */
 const BODY_LIMIT = 64 * 1024 * 1024;
 
@@ -84,12 +87,24 @@ export class GeminiAdapter implements ProviderAdapter {
     return this.pools.close(graceMs);
   }
 
+  /**
+   * batchEmbedContents takes at most 100 requests: a longer input list is sent as consecutive
+   * batches (in order, so a failure of any batch is the answer and no later one is sent) and the
+   * embeddings joined, as OpenAI's API takes up to 2,048 inputs in one call.
+   */
   private async embeddings(d: Deployment, endpoint: GeminiEndpoint, req: UpstreamRequest): Promise<UpstreamResponse> {
     const t = toBatchEmbedRequest(req.body, d.upstreamModel);
-    const res = await this.call(d, endpoint, req, endpoint.embed, JSON.stringify(t.request), false);
-    if (res.status >= 300) return res;
-    const upstream = parseBody<GeminiBatchEmbedContentsResponse>(await readWhole(res.body));
-    const list = toEmbeddingList(upstream, t.inputs, typeof req.body.model === 'string' ? req.body.model : d.upstreamModel, t.base64);
+    const embeddings: NonNullable<GeminiBatchEmbedContentsResponse['embeddings']> = [];
+    let res: UpstreamResponse | undefined;
+    for (let at = 0; at < t.request.requests.length; at += GEMINI_EMBED_BATCH) {
+      const requests = t.request.requests.slice(at, at + GEMINI_EMBED_BATCH);
+      res = await this.call(d, endpoint, req, endpoint.embed, JSON.stringify({ requests }), false);
+      if (res.status >= 300) return res;
+      const part = parseBody<GeminiBatchEmbedContentsResponse>(await readWhole(res.body));
+      embeddings.push(...(part.embeddings ?? []));
+    }
+    if (res === undefined) throw new Error('no embedding batch was sent');
+    const list = toEmbeddingList({ embeddings }, t.inputs, typeof req.body.model === 'string' ? req.body.model : d.upstreamModel, t.base64);
     const usage: Usage = {
       promptTokens: list.usage.prompt_tokens,
       completionTokens: 0,

@@ -275,6 +275,27 @@ describe('embeddings', () => {
     expect(floats.length).toBe(64);
     expect(floats.readFloatLE(0)).toBeCloseTo(body.data[0]?.embedding[0] ?? NaN, 5);
   });
+  it('more than 100 inputs go as consecutive batches of at most 100, joined in order', async () => {
+    const inputs = Array.from({ length: 250 }, (_, i) => `text number ${i}`);
+    const before = mock.requests.length;
+    const res = await adapter.send(dep, upstreamRequest({ model: 'embed', input: inputs, dimensions: 8 }, { operation: 'embeddings' }));
+    expect(res.status).toBe(200);
+    const body = JSON.parse(await readAll(res.body)) as { data: { index: number; embedding: number[] }[] };
+    expect(body.data.map((d) => d.index)).toEqual(inputs.map((_, i) => i));
+    expect(mock.requests.length - before).toBe(3); // 100 + 100 + 50: Gemini refuses more than 100
+    // Joined in order: each input's vector is the one it gets on its own.
+    const single = await adapter.send(dep, upstreamRequest({ model: 'embed', input: inputs[173], dimensions: 8 }, { operation: 'embeddings' }));
+    const alone = JSON.parse(await readAll(single.body)) as { data: { embedding: number[] }[] };
+    expect(body.data[173]?.embedding).toEqual(alone.data[0]?.embedding);
+  });
+
+  it('a failing batch is the answer, and no later batch is sent', async () => {
+    const inputs = Array.from({ length: 150 }, (_, i) => (i === 20 ? '[[error:400]]' : `t${i}`));
+    const before = mock.requests.length;
+    const res = await adapter.send(dep, upstreamRequest({ model: 'embed', input: inputs }, { operation: 'embeddings' }));
+    expect(res.status).toBe(400);
+    expect(mock.requests.length - before).toBe(1);
+  });
 });
 
 describe('errors', () => {
