@@ -5,6 +5,7 @@
  * next window starts afresh.
  */
 import type { TenantTx } from '../../store/index.js';
+import type { Forecast } from './forecast.js';
 import { raiseAlert } from './raise.js';
 import type { WindowUsage } from './usage.js';
 
@@ -47,6 +48,43 @@ export async function raiseCrossings(tx: TenantTx, cs: readonly Crossing[]): Pro
       limit: u.rule.limit,
       window_start: new Date(u.windowStart).toISOString(),
       window_resets_at: new Date(u.resetAt).toISOString(),
+    });
+    if (alert !== null) n++;
+  }
+  return n;
+}
+
+/**
+ * Forecast exhaustion ("at this rate the monthly budget runs out on the 19th", DESIGN §5): a cost
+ * budget not yet spent whose forecast runs out before its window resets. One alert per (rule,
+ * counter, window), like a threshold: a forecast that moves within the window raises nothing new
+ * (the data plane's `x-gatehouse-budget-exhausts-at` header carries the current estimate).
+ */
+export function exhaustionForecasts(fs: readonly Forecast[], nowMs: number): Forecast[] {
+  return fs.filter((f) => f.metric === 'cost' && f.limit > 0 && f.exhaustsAt !== null && f.exhaustsAt > nowMs && f.used + f.reserved < f.limit);
+}
+
+export function forecastKey(f: Forecast): string {
+  return `forecast:${f.ruleId}:${f.subject ?? '*'}:${f.periodId}`;
+}
+
+/** Raises the forecast alerts of `fs` not raised before in their window; returns how many were new. */
+export async function raiseForecasts(tx: TenantTx, fs: readonly Forecast[]): Promise<number> {
+  let n = 0;
+  for (const f of fs) {
+    if (f.exhaustsAt === null) continue;
+    const alert = await raiseAlert(tx, 'budget.forecast', forecastKey(f), {
+      rule_id: f.ruleId,
+      subject: f.subject,
+      metric: f.metric,
+      window: f.window,
+      period: f.periodId,
+      used: f.used,
+      reserved: f.reserved,
+      limit: f.limit,
+      rate_per_hour: f.ratePerHour,
+      exhausts_at: new Date(f.exhaustsAt).toISOString(),
+      window_resets_at: new Date(f.resetAt).toISOString(),
     });
     if (alert !== null) n++;
   }

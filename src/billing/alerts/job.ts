@@ -10,7 +10,7 @@ import type { CounterReader, TenantLimits } from '../../limits/types.js';
 import type { Logger } from '../../observability/logger.js';
 import { alertsRepo, usageRepo, type Store, type TenantTx } from '../../store/index.js';
 import { DEFAULT_ANOMALY, judgeLastHour, liftAllThrottles, type AnomalyConfig } from './anomalies.js';
-import { crossings, raiseCrossings } from './budgets.js';
+import { crossings, exhaustionForecasts, raiseCrossings, raiseForecasts } from './budgets.js';
 import { DEFAULT_LOOKBACK_HOURS, counterKeyOf, forecasts, lookbackStart, userForecasts, withCounters, type Forecast, type ForecastCache } from './forecast.js';
 import { periodicRounds, type PeriodicRounds } from './periodic.js';
 import { alertHousekeeping, type Housekeeping } from './retention.js';
@@ -102,6 +102,7 @@ export async function evaluateTenant(
     const { usage, forecasts: f } = await tenantForecasts(tx, rules, tenant.limits.timeZone, nowMs, DEFAULT_LOOKBACK_HOURS, opts.forecast);
     // Thresholds are of cost budgets measured from the rollups (usage): what is billed.
     out.raised += await raiseCrossings(tx, crossings(usage, settings.budgetThresholds));
+    out.raised += await raiseForecasts(tx, exhaustionForecasts(f, nowMs));
     out.forecasts = f;
   }
   if (opts.anomalies !== false) {

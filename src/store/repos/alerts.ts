@@ -327,15 +327,15 @@ export const alertsRepo = {
   },
 
   /**
-   * Resolves the alerts that end by themselves: a budget threshold once its window has reset
-   * (`window_resets_at` in its payload is past `now`), a test event at once. Returns how many.
+   * Resolves the alerts that end by themselves: a budget threshold or forecast once its window
+   * has reset (`window_resets_at` in its payload is past `now`), a test event at once. Returns how many.
    */
   async resolveEnded(tx: TenantTx, now: Date, by: string): Promise<number> {
     const r = await tx.query(
       `UPDATE alerts SET resolved_at = date_trunc('milliseconds', now()), resolved_by = $3
        WHERE tenant_id = $1 AND resolved_at IS NULL
          AND (kind = 'webhook.test'
-              OR (kind = 'budget.threshold' AND jsonb_typeof(payload -> 'window_resets_at') = 'string'
+              OR (kind IN ('budget.threshold', 'budget.forecast') AND jsonb_typeof(payload -> 'window_resets_at') = 'string'
                   AND (payload ->> 'window_resets_at')::timestamptz <= $2))`,
       [tx.tenantId, now.toISOString(), by],
     );
