@@ -15,6 +15,7 @@
  */
 import { dataKeyForEncryption } from '../crypto/tenant-keys.js';
 import type { Keyring } from '../crypto/keyring.js';
+import { planFeaturesOf } from '../billing/service.js';
 import { tenantsRepo, type Store } from '../store/index.js';
 import { deriveCacheKeys, type TenantCacheKeys } from './seal.js';
 import { cacheSettingsOf } from './settings.js';
@@ -165,6 +166,8 @@ export function storeKeyLoader(
       const row = await tenantsRepo.get(tx);
       const settings = cacheSettingsOf(row?.settings);
       if (settings === undefined) return { settings, keys: undefined };
+      // Caching is a plan feature: an opt-in on a plan without it caches nothing.
+      if (!(await planFeaturesOf(tx)).caching) return { settings: undefined, keys: undefined };
       try {
         const { version, dataKey } = await dataKeyForEncryption(tx, keyring);
         return { settings, keys: deriveCacheKeys(tenantId, version, dataKey) };

@@ -150,6 +150,11 @@ export async function updateTenant(tx: TenantTx, actor: Actor, patch: PatchTenan
     budgetAction: patch.budget_action,
   });
   if (patch.cache !== undefined) {
+    // A plan feature (billing): a tenant principal may not opt in when its plan has no caching.
+    // The operator may store the opt-in anyway; the cache still honours the plan at run time.
+    if (actor.principal.scope === 'tenant' && patch.cache.enabled && !(await planFeaturesOf(tx)).caching) {
+      throw new GatewayError('forbidden', "Response caching is not included in the tenant's plan.", { param: 'cache.enabled' });
+    }
     await tenantsRepo.setCacheSettings(tx, { enabled: patch.cache.enabled, ttlSeconds: patch.cache.ttl_seconds ?? DEFAULT_TTL_SECONDS });
   }
   if (patch.logs !== undefined) await setLogs(tx, actor, patch.logs);

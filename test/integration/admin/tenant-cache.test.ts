@@ -32,6 +32,33 @@ async function ask(key: string): Promise<string | undefined> {
 }
 
 describe('tenant cache settings', () => {
+  it("a tenant admin cannot opt in when the tenant's plan has no caching (a plan feature); the operator can, and nothing is cached", async () => {
+    const plan = await platform('POST', '/plans', { body: { name: 'no-cache-plan', weight: 1, rules: [] } });
+    expect(plan.status, plan.text).toBe(201);
+    const priced = await platform('POST', '/plans/no-cache-plan/pricing', { body: { pricing: { features: { caching: false } } } });
+    expect(priced.status, priced.text).toBe(200);
+    const t = await platform('POST', '/tenants', { body: { slug: 'cache-unsold', name: 'Unsold', plan: 'no-cache-plan' } });
+    expect(t.status, t.text).toBe(201);
+    const id = str(t.json.id);
+    const adminKey = await platform('POST', `/tenants/${id}/admin-keys`, { body: { name: 'owner', role: 'tenant_admin' } });
+    const admin = client(gw, str(adminKey.json.key));
+    const before = await admin('GET', `/tenants/${id}`);
+    const refused = await admin('PATCH', `/tenants/${id}`, { body: { cache: { enabled: true } }, headers: { 'if-match': etag(before) } });
+    expect(refused.status, refused.text).toBe(403);
+    expect(envelope(refused, 403, 'forbidden').param).toBe('cache.enabled');
+
+    // The operator may store the opt-in; the data plane still honours the plan.
+    const forced = await platform('PATCH', `/tenants/${id}`, { body: { cache: { enabled: true } }, headers: { 'if-match': etag(before) } });
+    expect(forced.status, forced.text).toBe(200);
+    const key = await admin('POST', `/tenants/${id}/api-keys`, { body: { name: 'app' } });
+    const apiKey = str(key.json.key);
+    for (let i = 0; i < 6; i++) {
+      expect(await ask(apiKey)).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+
+
   it('a tenant admin opts its tenant in; the data plane caches from then on', async () => {
     const t = await makeTenant(platform, 'cache-optin');
     const admin = client(gw, t.admin);

@@ -18,7 +18,9 @@ import type { CacheStore } from '../../../src/cache/types.js';
 import { createKeyring } from '../../../src/crypto/keyring.js';
 import { localKms } from '../../../src/crypto/kms.js';
 import { scheduleTenantShred, shredDueTenants } from '../../../src/crypto/shredding.js';
-import { tenantsRepo, upsertTenantBySlug } from '../../../src/store/index.js';
+import { planPricingSchema } from '../../../src/billing/plan-pricing.js';
+import { PLATFORM_SCOPE_ID } from '../../../src/identity/roles.js';
+import { billingRepo, plansRepo, tenantsRepo, upsertTenantBySlug } from '../../../src/store/index.js';
 import { openPgliteTestStore } from '../../../src/store/testing.js';
 import { REDIS_URL, redisAvailable } from '../../helpers/services.js';
 
@@ -190,6 +192,33 @@ describe('response cache and tenant data keys (embedded store)', () => {
       expect(after?.keys).toBeUndefined();
       expect(await lookup(cache, tenant.id)).toBeUndefined();
       expect(await cache.save(tenant.id, normalized, entry(), 60_000, undefined)).toBe('error');
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+});
+
+describe('response cache as a plan feature (embedded store)', () => {
+  it('a tenant opted in on a plan without caching caches nothing; on a plan with it, it does', async () => {
+    const store = await openPgliteTestStore();
+    try {
+      const keyring = createKeyring(localKms(randomBytes(32)));
+      const planWith = async (caching: boolean): Promise<string> =>
+        store.withTenant(PLATFORM_SCOPE_ID, async (tx) => {
+          const r = await plansRepo.create(tx, { name: `cache-${caching}-${randomUUID().slice(0, 6)}`, weight: 1, rules: [] });
+          if (!r.ok) throw new Error('plan');
+          await billingRepo.setPlanPricing(tx, r.plan.id, planPricingSchema.parse({ features: { caching } }));
+          return r.plan.id;
+        });
+      const without = await planWith(false);
+      const withIt = await planWith(true);
+      const { tenant: a } = await upsertTenantBySlug(store, { slug: `nofeat-${Date.now()}`, name: 'a', planId: without });
+      const { tenant: b } = await upsertTenantBySlug(store, { slug: `feat-${Date.now()}`, name: 'b', planId: withIt });
+      for (const t of [a, b]) await store.withTenant(t.id, (tx) => tenantsRepo.setCacheSettings(tx, { enabled: true, ttlSeconds: 60 }));
+      const keys = createKeySource({ load: storeKeyLoader(store, keyring), refreshMs: 60_000, retryMs: 0, maxTenants: 10 });
+      expect(await keys.get(a.id)).toEqual({ settings: undefined, keys: undefined });
+      expect((await keys.get(b.id))?.settings).toEqual({ enabled: true, ttlSeconds: 60 });
+      expect((await keys.get(b.id))?.keys).toBeDefined();
     } finally {
       await store.close();
     }
