@@ -58,3 +58,21 @@ export function parseStoredPricing(raw: unknown): PlanPricing | null {
 export function planFeatures(pricing: PlanPricing | null): PlanFeatures {
   return pricing === null ? ALL_FEATURES : pricing.features;
 }
+
+/**
+ * The features of a plan's stored pricing, for the hot path's snapshot: a document this version
+ * cannot read grants every feature (as no pricing does) rather than failing the snapshot; billing
+ * itself refuses to price with it (parseStoredPricing throws there).
+ */
+export function storedPlanFeatures(raw: unknown): PlanFeatures {
+  try {
+    return planFeatures(parseStoredPricing(raw));
+  } catch {
+    return ALL_FEATURES;
+  }
+}
+
+/** A stored plan as the snapshot composes limits from it, with the features the hot path enforces. */
+export function planForSnapshot<P extends { pricing: unknown }>(plan: P): P & { fallbacks: boolean } {
+  return { ...plan, fallbacks: storedPlanFeatures(plan.pricing).fallbacks };
+}

@@ -17,6 +17,8 @@ export interface PlanLimits {
   weight: number;
   budgetAction: BudgetAction;
   rules: readonly LimitRule[];
+  /** False when the plan's features leave out fallbacks to other models (billing plan pricing). */
+  fallbacks?: boolean;
 }
 
 /** What one tenant contributes: which plan, and its own settings and rules. */
@@ -104,6 +106,7 @@ export function composeLimits(plan: PlanLimits | undefined, source: TenantLimitS
     timeZone: source.timeZone,
     budgetAction: source.budgetAction ?? plan?.budgetAction ?? 'reject',
   };
+  if (plan?.fallbacks === false) limits.fallbacks = false;
   if (source.rotatedFrom !== undefined && source.rotatedFrom.size > 0) {
     const lineage = keyLineage(source.rotatedFrom);
     if (lineage.size > 0) limits.keyLineage = lineage;
@@ -139,6 +142,8 @@ function overlay(base: readonly LimitRule[], own: readonly OwnedRule[]): readonl
  * read (written by hand, or by a newer version with a new metric) is left out rather than
  * enforced half-understood.
  */
-export function planLimitsOf(plan: { id: string; name: string; weight: number; budgetAction: BudgetAction; rules: unknown }): PlanLimits {
-  return { id: plan.id, name: plan.name, weight: plan.weight, budgetAction: plan.budgetAction, rules: parseStoredRules(plan.rules) };
+export function planLimitsOf(plan: { id: string; name: string; weight: number; budgetAction: BudgetAction; rules: unknown; fallbacks?: boolean }): PlanLimits {
+  const limits: PlanLimits = { id: plan.id, name: plan.name, weight: plan.weight, budgetAction: plan.budgetAction, rules: parseStoredRules(plan.rules) };
+  if (plan.fallbacks === false) limits.fallbacks = false;
+  return limits;
 }

@@ -107,6 +107,8 @@ export interface TenantLimits {
    * none were): key-scoped rules and counters follow a key through its rotations.
    */
   keyLineage?: ReadonlyMap<string, string>;
+  /** False when the tenant's plan leaves out fallbacks to other models (a plan feature); absent: allowed. */
+  fallbacks?: false;
 }
 
 /**

@@ -59,6 +59,8 @@ export function callProvider(adapters: AdapterSource, opts: ProviderStageOptions
   const fallbacks = (ctx: RequestContext): readonly FallbackGroup[] => {
     const { tenant, deployment, model } = ctx;
     if (registry === undefined || tenant === undefined || deployment === undefined || model === undefined) return NO_FALLBACKS;
+    // Fallbacks to other models are a plan feature; retries on the model's own deployments are not.
+    if (tenant.limits?.fallbacks === false) return NO_FALLBACKS;
     const chain = router.fallbacksOf(model);
     if (chain.length === 0) return NO_FALLBACKS;
     return fallbackGroups(registry.current, tenant, ctx.principal?.allowedModels ?? null, deployment.model, deployment.kind, chain);

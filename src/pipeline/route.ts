@@ -41,9 +41,10 @@ function unavailable(model: string, retryInMs: number): GatewayError {
 
 /** Every breaker of the model is open: the first fallback model with a usable deployment, if any. */
 function fallbackPick(router: Router, registry: Registry, ctx: RequestContext, model: string, kind: ModelKind): Deployment | undefined {
+  const tenant = ctx.tenant as NonNullable<RequestContext['tenant']>;
+  if (tenant.limits?.fallbacks === false) return undefined; // a plan feature (billing)
   const chain = router.fallbacksOf(model);
   if (chain.length === 0) return undefined;
-  const tenant = ctx.tenant as NonNullable<RequestContext['tenant']>;
   const keyModels = ctx.principal?.allowedModels ?? null;
   for (const g of fallbackGroups(registry.current, tenant, keyModels, model, kind, chain)) {
     const p = router.pick(g.model, g.deployments);

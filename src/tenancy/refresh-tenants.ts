@@ -9,6 +9,7 @@
  * path uses, so the records are shaped exactly as a full load shapes them, and row-level
  * security guarantees a tenant's patch can only ever contain that tenant's rows.
  */
+import { planForSnapshot } from '../billing/plan-pricing.js';
 import { apiKeysRepo, domainsRepo, limitRulesRepo, plansRepo, tenantsRepo, type Store } from '../store/index.js';
 import { DEFAULT_CLAIMS } from '../identity/jwt.js';
 import { planLimitsOf } from '../limits/compose.js';
@@ -63,7 +64,7 @@ async function readTenant(
       issuers: await jwtIssuersRepo.listAll(tx, DEFAULT_CLAIMS),
       limitSource: limitSource ?? null,
       // The tenant's plan as read now, so a tenant moved to a plan newer than the snapshot's gets it.
-      plan: plan === null ? null : planLimitsOf(plan),
+      plan: plan === null ? null : planLimitsOf(planForSnapshot(plan)),
       // Last: it may leave the transaction unusable when a tenant's secrets cannot be opened.
       ...(models === undefined ? {} : { models: await models.read(tx, row.slug) }),
     };

@@ -6,6 +6,7 @@
  * key unchanged since the previous snapshot is that snapshot's record, not a new copy
  * (key-records.ts), so the new snapshot costs little more than its indexes.
  */
+import { planForSnapshot } from '../billing/plan-pricing.js';
 import { DEFAULT_CLAIMS } from '../identity/jwt.js';
 import { planLimitsOf, type PlanLimits } from '../limits/compose.js';
 import type { Deployment } from '../providers/types.js';
@@ -23,7 +24,7 @@ export const KEY_PAGE = 5_000;
 
 /** The plan catalogue as the snapshot holds it (a handful of rows: re-read whole on any plan change). */
 export async function loadPlans(tx: PlatformTx | TenantTx): Promise<PlanLimits[]> {
-  return (await plansRepo.listAll(tx)).map(planLimitsOf);
+  return (await plansRepo.listAll(tx)).map((p) => planLimitsOf(planForSnapshot(p)));
 }
 
 export interface KeyPageOptions {

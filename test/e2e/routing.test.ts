@@ -7,10 +7,14 @@
  */
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { planPricingSchema } from '../../src/billing/plan-pricing.js';
+import { PLATFORM_SCOPE_ID } from '../../src/identity/roles.js';
+import { billingRepo, plansRepo } from '../../src/store/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const ANY = 'sk-any-0123456789abcdef0123456789abcdef01';
 const EU = 'sk-eu-0123456789abcdef0123456789abcdef012';
+const PLAIN = 'sk-plain-0123456789abcdef0123456789abcdef';
 
 const YAML = `
 demo: { enabled: false }
@@ -42,7 +46,12 @@ deployments:
   - { id: big, model: big, provider: mock, region: eu, upstreamModel: big-eu }
   - { id: elsewhere, model: elsewhere, provider: mock, region: us, upstreamModel: elsewhere-us }
   - { id: small, model: small, provider: mock, region: eu, upstreamModel: small-eu }
+plans:
+  - { name: no-fallbacks, weight: 1, rules: [] }
 tenants:
+  - slug: plain
+    plan: no-fallbacks
+    keys: [{ name: main, value: ${PLAIN} }]
   - slug: anywhere
     keys: [{ name: main, value: ${ANY} }]
   - slug: eu-only
@@ -227,6 +236,30 @@ describe('failover', () => {
     expect(a.headers['x-gatehouse-model']).toBe('big');
     expect(a.headers['x-gatehouse-attempts']).toBe('2');
     expect(received('f-ctx').map((r) => r.model)).toEqual(['small-eu', 'big-eu']);
+  });
+
+  it("never falls back to another model for a tenant whose plan leaves fallbacks out (a plan feature)", async () => {
+    // The plan's pricing says `fallbacks: false`; its change reaches the snapshot by notification.
+    await gw.store.withTenant(PLATFORM_SCOPE_ID, async (tx) => {
+      const plan = await plansRepo.getByName(tx, 'no-fallbacks');
+      if (plan === null) throw new Error('plan missing');
+      await billingRepo.setPlanPricing(tx, plan.id, planPricingSchema.parse({ features: { fallbacks: false } }));
+    });
+    let a: Answer | undefined;
+    for (let i = 0; i < 40; i++) {
+      a = await chat('small', { fail: { key: `f-plain-${i}`, status: 400, code: 'context_length_exceeded', models: ['small-eu'] } }, { key: PLAIN });
+      if (a.status === 400) {
+        expect(received(`f-plain-${i}`).map((r) => r.model)).toEqual(['small-eu']);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(a?.status).toBe(400);
+    expect(errorOf(a as Answer).code).toBe('context_length_exceeded');
+    // The same request of a tenant on no plan (every feature) still falls back.
+    const other = await chat('small', { fail: { key: 'f-any-again', status: 400, code: 'context_length_exceeded', models: ['small-eu'] } });
+    expect(other.status).toBe(200);
+    expect(other.headers['x-gatehouse-model']).toBe('big');
   });
 });
 

@@ -21,6 +21,8 @@ export interface PlanRecord {
   weight: number;
   budgetAction: BudgetAction;
   rules: LimitRule[];
+  /** The plan's pricing document as stored (src/billing/plan-pricing.ts reads it); null: list prices, every feature. */
+  pricing: unknown;
   version: number;
   createdAt: Date;
   updatedAt: Date;
@@ -53,12 +55,13 @@ interface PlanRow {
   weight: number;
   budget_action: BudgetAction;
   rules: unknown;
+  pricing: unknown;
   version: string | number;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = 'id, name, description, weight, budget_action, rules, version, created_at, updated_at';
+const COLUMNS = 'id, name, description, weight, budget_action, rules, pricing, version, created_at, updated_at';
 
 function toRecord(r: PlanRow): PlanRecord {
   return {
@@ -68,6 +71,7 @@ function toRecord(r: PlanRow): PlanRecord {
     weight: r.weight,
     budgetAction: r.budget_action,
     rules: Array.isArray(r.rules) ? (r.rules as LimitRule[]) : [],
+    pricing: r.pricing ?? null,
     version: Number(r.version),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
