@@ -94,6 +94,23 @@ describe('usage shipper', () => {
     expect(after[1]?.events).toBe((before[1]?.events ?? 0) + 50);
   });
 
+  it('gathers a trickle of events for the linger instead of shipping a batch per event; drain cuts the linger short', async () => {
+    const spool = await openSpool({ dir: join(dir, 'trickle'), fsyncIntervalMs: 2, segmentBytes: 1 << 20, maxBytes: 1 << 30 });
+    const shipper = startShipper({ spool, store, batchSize: 1000, lingerMs: 10_000, concurrency: 1 });
+    const events = randomEvents(tenants[2] as string, 20, 7, Date.now() - 86_400_000);
+    // 20 events, one every 10 ms: all within one linger, so one batch.
+    for (const e of events) {
+      spool.append(encodeEvent(e));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const started = Date.now();
+    await shipper.drain(30_000);
+    expect(Date.now() - started).toBeLessThan(5_000); // drain did not wait the 10 s linger out
+    expect(shipper.stats()).toMatchObject({ shipped: 20, batches: 1 });
+    await shipper.close();
+    await spool.close();
+  });
+
   it('maintenance deletes raw events past a tenant\'s usageRetentionDays (others keep the default), rollups stay', async () => {
     const before = await totals();
     const r = await runUsageMaintenance(store, { defaultDays: 90, maxDays: 400, monthsAhead: 1, intervalMs: 0 });
