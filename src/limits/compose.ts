@@ -7,7 +7,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { parseStoredRules } from './rules-schema.js';
 import { throttleRule, type AnomalyThrottle } from './throttle.js';
-import type { BudgetAction, LimitRule, OwnedRule, TenantLimits } from './types.js';
+import type { BudgetAction, LimitRule, Metric, OwnedRule, TenantLimits } from './types.js';
 
 /** A plan as the snapshot needs it. */
 export interface PlanLimits {
@@ -146,4 +146,11 @@ export function planLimitsOf(plan: { id: string; name: string; weight: number; b
   const limits: PlanLimits = { id: plan.id, name: plan.name, weight: plan.weight, budgetAction: plan.budgetAction, rules: parseStoredRules(plan.rules) };
   if (plan.fallbacks === false) limits.fallbacks = false;
   return limits;
+}
+
+/** The tightest rule of `metric` among `rules` (the lowest limit), if any: a storage quota is tenant-wide. */
+export function tightestRule(rules: readonly LimitRule[], metric: Metric): LimitRule | undefined {
+  let tightest: LimitRule | undefined;
+  for (const r of rules) if (r.metric === metric && (tightest === undefined || r.limit < tightest.limit)) tightest = r;
+  return tightest;
 }

@@ -18,15 +18,14 @@ import { CACHE_HEADER, parseCacheControl } from '../cache/control.js';
 import type { CachedResponse } from '../cache/entry.js';
 import { cacheKey, isDeterministic, normalizedRequest } from '../cache/key.js';
 import type { ResponseCache } from '../cache/service.js';
+import { tightestRule } from '../limits/compose.js';
 import type { Usage } from '../providers/types.js';
 import type { Tenant } from '../tenancy/types.js';
 import type { RequestContext, Stage } from './context.js';
 
 /** The tightest cache_bytes limit of the tenant, if any (a storage quota: tenant-wide). */
 export function cacheQuotaOf(tenant: Tenant): number | undefined {
-  let quota: number | undefined;
-  for (const r of tenant.limits?.rules ?? []) if (r.metric === 'cache_bytes' && (quota === undefined || r.limit < quota)) quota = r.limit;
-  return quota;
+  return tightestRule(tenant.limits?.rules ?? [], 'cache_bytes')?.limit;
 }
 
 /** A hit's usage: the original counts, all of the prompt reported as cached. */

@@ -11,6 +11,7 @@
  * response-cache hit ends the pipeline before it: such an entry has the request but no response.
  */
 import { GatewayError } from '../errors.js';
+import { tightestRule } from '../limits/compose.js';
 import { newCapture, tapBody } from '../logs/capture.js';
 import type { RequestLogs } from '../logs/index.js';
 import type { Tenant } from '../tenancy/types.js';
@@ -20,9 +21,7 @@ export const LOG_HEADER = 'x-gatehouse-log';
 
 /** The tightest log_bytes limit of the tenant, if any (a storage quota: tenant-wide). */
 export function logQuotaOf(tenant: Tenant): number | undefined {
-  let quota: number | undefined;
-  for (const r of tenant.limits?.rules ?? []) if (r.metric === 'log_bytes' && (quota === undefined || r.limit < quota)) quota = r.limit;
-  return quota;
+  return tightestRule(tenant.limits?.rules ?? [], 'log_bytes')?.limit;
 }
 
 /** True when the client opted out; 'on' (the default) and absence are false; anything else is refused. */

@@ -13,7 +13,7 @@
  * changes or deletions of existing objects.
  */
 import { GatewayError } from '../../errors.js';
-import { composeLimits, planLimitsOf } from '../../limits/compose.js';
+import { composeLimits, planLimitsOf, tightestRule } from '../../limits/compose.js';
 import type { LimitRule } from '../../limits/types.js';
 import { configObjectsRepo, limitRulesRepo, plansRepo, tenantsManageRepo, type TenantTx } from '../../store/index.js';
 import { notFound } from '../problems.js';
@@ -30,11 +30,7 @@ export async function configObjectsRule(tx: TenantTx): Promise<LimitRule | null>
     timeZone: t.timeZone,
     rules: await limitRulesRepo.list(tx),
   });
-  let tightest: LimitRule | null = null;
-  for (const rule of limits.rules) {
-    if (rule.metric === 'config_objects' && (tightest === null || rule.limit < tightest.limit)) tightest = rule;
-  }
-  return tightest;
+  return tightestRule(limits.rules, 'config_objects') ?? null;
 }
 
 /**
