@@ -139,6 +139,36 @@ for (const f of factories) {
       );
     });
 
+    it('a batch partly stored already rolls up only its new events, each once', async () => {
+      const t = randomUUID();
+      await store.withTenant(t, (tx) => tenantsRepo.insert(tx, { slug: `p-${t.slice(0, 8)}`, name: 'P', timeZone: zone }));
+      const events = randomEvents(t, 300, 7, base);
+      expect(await store.withTenant(t, (tx) => usageRepo.ingest(tx, events.slice(0, 200)))).toBe(200);
+      // 50 stored, 100 new, one new event twice, one stored event twice.
+      const mixed = [...events.slice(150, 300), events[250] as UsageEventRecord, events[160] as UsageEventRecord];
+      expect(await store.withTenant(t, (tx) => usageRepo.ingest(tx, mixed))).toBe(100);
+      const days = await store.withTenant(t, (tx) => usageRepo.rollups(tx, { granularity: 'day', ...window }));
+      const hours = await store.withTenant(t, (tx) => usageRepo.rollups(tx, { granularity: 'hour', ...window }));
+      for (const rows of [days, hours]) {
+        expect(sum(rows, (r) => r.requests)).toBe(300);
+        expect(sum(rows, (r) => r.costMicros)).toBe(events.reduce((a, e) => a + e.costMicros, 0));
+        expect(sum(rows, (r) => r.ttftMsSum)).toBe(events.reduce((a, e) => a + (e.ttftMs ?? 0), 0));
+      }
+    });
+
+    it('day buckets follow a zone offset of 5:45 to the minute', async () => {
+      const t = randomUUID();
+      await store.withTenant(t, (tx) => tenantsRepo.insert(tx, { slug: `k-${t.slice(0, 8)}`, name: 'K', timeZone: 'Asia/Kathmandu' }));
+      // Local midnight of 2 December in Kathmandu is 18:15 UTC on 1 December.
+      const midnight = Date.UTC(2026, 11, 1, 18, 15, 0);
+      const [a, b] = randomEvents(t, 2, 3, base).map((e, i) => ({ ...e, occurredAt: midnight + (i === 0 ? -1 : 0), costMicros: i + 1 }));
+      await store.withTenant(t, (tx) => usageRepo.ingest(tx, [a as UsageEventRecord, b as UsageEventRecord]));
+      const days = await store.withTenant(t, (tx) => usageRepo.rollups(tx, { granularity: 'day', ...window }));
+      const byDay = new Map<string, number>();
+      for (const r of days) byDay.set(r.bucketStart.toISOString(), (byDay.get(r.bucketStart.toISOString()) ?? 0) + r.costMicros);
+      expect(byDay).toEqual(new Map([[new Date(midnight - 86_400_000).toISOString(), 1], [new Date(midnight).toISOString(), 2]]));
+    });
+
     it('a tenant sees only its own usage and cannot write another tenant\'s', async () => {
       await store.withTenant(other, (tx) => usageRepo.ingest(tx, randomEvents(other, 5, 7, base)));
       expect(await store.withTenant(other, (tx) => usageRepo.countEvents(tx, window.from, window.to))).toBe(5);
