@@ -290,7 +290,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): AdminHandler {
       if (typeof idemHeader !== 'string' || !IDEMPOTENCY_KEY.test(idemHeader)) {
         throw new GatewayError('invalid_request', 'Idempotency-Key must be 1 to 255 printable ASCII characters.', { param: 'Idempotency-Key' });
       }
-      idempotency = { key: idemHeader, requestHash: requestHash(method, canonicalPath(route, params, scope), rawBody) };
+      idempotency = { key: idemHeader, requestHash: requestHash(opts.pepper, method, canonicalPath(route, params, scope), rawBody) };
     }
 
     const result = await route.invoke({ ...base, tenant: scope, actor, ifMatch, idempotency, rawQuery, rawBody });

@@ -3,7 +3,7 @@
  * idempotent creations (the Idempotency-Key record is claimed and completed in the creation's
  * own transaction: see src/store/repos/idempotency.ts).
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import { idempotencyRepo, type TenantTx } from '../store/index.js';
 import { notifyChange, type AdminEnv } from './context.js';
@@ -32,8 +32,13 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-export function requestHash(method: string, path: string, body: unknown): Buffer {
-  return createHash('sha256').update(`${method}\n${path}\n${canonical(body ?? null)}`).digest();
+/**
+ * What an Idempotency-Key record remembers of its request. Keyed by the server pepper: bodies
+ * carry secrets (provider credentials, webhook secrets), and a plain digest stored beside them
+ * would let anyone who reads the table test guesses of a low-entropy secret offline.
+ */
+export function requestHash(pepper: Buffer, method: string, path: string, body: unknown): Buffer {
+  return createHmac('sha256', pepper).update(`idempotency\0${method}\n${path}\n${canonical(body ?? null)}`).digest();
 }
 
 /**
