@@ -8,7 +8,7 @@
  */
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { periodicRounds } from '../billing/alerts/periodic.js';
+import { periodicRounds } from '../periodic.js';
 import type { AuditHeadSigner } from '../crypto/audit-head-key.js';
 import { PLATFORM_SCOPE_ID } from '../identity/roles.js';
 import type { Logger } from '../observability/logger.js';

@@ -8,7 +8,7 @@
  */
 import type { Logger } from '../observability/logger.js';
 import type { Store } from '../store/index.js';
-import { periodicRounds, type PeriodicRounds } from './alerts/periodic.js';
+import { periodicRounds, type PeriodicRounds } from '../periodic.js';
 import { closePeriod, type IssueAudit } from './service.js';
 
 export const CLOSE_JOB_ACTOR: IssueAudit = { actor: { kind: 'system', id: 'billing.auto_close' } };

@@ -8,7 +8,7 @@
  * Deleting rows is the routine path; crypto-shredding (src/crypto/shredding.ts) is what makes a
  * deleted tenant's remaining content unreadable wherever a copy of it survives.
  */
-import { periodicRounds, type PeriodicRounds } from '../billing/alerts/periodic.js';
+import { periodicRounds, type PeriodicRounds } from '../periodic.js';
 import type { Logger } from '../observability/logger.js';
 import { requestLogsRepo, type Store } from '../store/index.js';
 import { readLogPolicy } from './policy.js';

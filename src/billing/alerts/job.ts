@@ -12,7 +12,7 @@ import { alertsRepo, usageRepo, type Store, type TenantTx } from '../../store/in
 import { DEFAULT_ANOMALY, judgeLastHour, liftAllThrottles, type AnomalyConfig } from './anomalies.js';
 import { crossings, exhaustionForecasts, raiseCrossings, raiseForecasts } from './budgets.js';
 import { DEFAULT_LOOKBACK_HOURS, counterKeyOf, forecasts, lookbackStart, userForecasts, withCounters, type Forecast, type ForecastCache } from './forecast.js';
-import { periodicRounds, type PeriodicRounds } from './periodic.js';
+import { periodicRounds, type PeriodicRounds } from '../../periodic.js';
 import { alertHousekeeping, type Housekeeping } from './retention.js';
 import { effectiveSettings } from './settings.js';
 import { earliestStart, forecastRules, windowUsage, type CalendarRule, type WeightOf, type WindowUsage } from './usage.js';

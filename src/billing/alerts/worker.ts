@@ -11,7 +11,7 @@ import type { OutboundGuard } from '../../providers/types.js';
 import { alertsRepo, webhooksRepo, type ClaimedDelivery, type DeliveryOutcome, type FieldSealer, type Store } from '../../store/index.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { deliver, type DeliveryAttempt } from './deliver.js';
-import { periodicRounds, type PeriodicRounds } from './periodic.js';
+import { periodicRounds, type PeriodicRounds } from '../../periodic.js';
 import { ALERTS_ACTOR, eventBody } from './raise.js';
 import { EVENT_ID_HEADER, signPayload, SIGNATURE_HEADER } from './signature.js';
 
