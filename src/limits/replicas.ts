@@ -1,6 +1,6 @@
 /**
  * Which gateway replicas are alive, and this replica's slice of each deployment's concurrency
- * capacity (DESIGN §13 "Fair scheduling"), so that N replicas behind a load balancer send a
+ * capacity (DESIGN §13 "Capacity across replicas"), so that N replicas behind a load balancer send a
  * deployment at most its configured capacity between them, not N times it.
  *
  * - Every replica has a random id and renews a lease on it in a shared store (redis-replicas.ts)
