@@ -17,8 +17,10 @@ import { createCloseJob, type CloseJob } from './billing/close-job.js';
 import { startPriceFollower, type PriceFollower } from './billing/price-follower.js';
 import { syncPriceBook } from './billing/service.js';
 import { limitSeedsFromLedger } from './billing/limit-seeds.js';
-import { registerSchedulingMetrics } from './observability/scheduling-metrics.js';
+import { registerReplicaMetrics, registerSchedulingMetrics } from './observability/scheduling-metrics.js';
 import { createAdaptiveCapacity } from './limits/adaptive.js';
+import { createRedisMembership } from './limits/redis-replicas.js';
+import { createReplicaMembership, type ReplicaMembership } from './limits/replicas.js';
 import { createScheduler, type Scheduler } from './limits/scheduler.js';
 import { schedule, slotMover } from './pipeline/schedule.js';
 import { registerRoutingMetrics } from './observability/routing-metrics.js';
@@ -104,10 +106,32 @@ async function attachMock(config: LoadedConfig): Promise<{ deployments: Deployme
   return { deployments, mock };
 }
 
-/** Fair scheduler over every deployment's capacity, adaptive unless configured off (DESIGN §4). */
-function startScheduler(config: LoadedConfig): Scheduler {
+/**
+ * Fair scheduler over every deployment's capacity, adaptive unless configured off (DESIGN §4).
+ * With replicas, over this replica's slice of it, re-split whenever the membership changes.
+ */
+function startScheduler(config: LoadedConfig, replicas: ReplicaMembership | undefined): Scheduler {
   const { reserveIdleMs, adaptive } = config.scheduling;
-  return createScheduler({ reserveIdleMs, ...(adaptive ? { adaptive: createAdaptiveCapacity() } : {}) });
+  const scheduler = createScheduler({
+    reserveIdleMs,
+    ...(adaptive ? { adaptive: createAdaptiveCapacity() } : {}),
+    ...(replicas ? { sliceOf: replicas.slice } : {}),
+  });
+  replicas?.onChange(() => scheduler.reshare());
+  return scheduler;
+}
+
+/** With Redis, the live replicas that split each deployment's capacity (limits/replicas.ts). */
+async function startReplicas(config: LoadedConfig, logger: Logger): Promise<ReplicaMembership | undefined> {
+  const url = config.limits.redisUrl;
+  if (url === undefined) return undefined;
+  const replicas = createReplicaMembership({
+    store: createRedisMembership({ url, commandTimeoutMs: config.limits.redisTimeoutMs }),
+    fallbackReplicas: config.limits.replicas,
+    logger,
+  });
+  await replicas.start();
+  return replicas;
 }
 
 function schedulingLoad(scheduler: Scheduler) {
@@ -129,6 +153,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let meteringService: Metering | undefined;
   let alertsService: Alerts | undefined;
   let sharedBreakers: SharedBreakerSet | undefined;
+  let replicaSet: ReplicaMembership | undefined;
   let headExport: HeadExport | undefined;
   let priceFollower: PriceFollower | undefined;
   let closeJob: CloseJob | undefined;
@@ -197,8 +222,11 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     // Request logs (src/logs/): likewise built for every gateway, idle until a tenant opts in.
     const logs = createRequestLogs({ config, store, sealer, registry: metrics.registry, logger });
     requestLogs = logs;
-    const scheduler = startScheduler(config);
+    const replicas = await startReplicas(config, logger);
+    replicaSet = replicas;
+    const scheduler = startScheduler(config, replicas);
     registerSchedulingMetrics(metrics.registry, () => schedulingLoad(scheduler));
+    if (replicas !== undefined) registerReplicaMetrics(metrics.registry, () => replicas.stats());
 
     // Refused credentials of known tenants, appended to their audit logs off the request path.
     const audits = createAuditQueue(store, { logger });
@@ -430,6 +458,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           clearInterval(shredTimer);
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
           await running.shutdown(config.server.shutdownGraceMs);
+          await replicas?.close(); // after the drain: its slots are free, the others may take them
           await alerts.close();
           await heads?.close();
           await periodCloser?.stop();
@@ -462,6 +491,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     await meteringService?.close();
     await alertsService?.close();
     await sharedBreakers?.close();
+    await replicaSet?.close();
     await headExport?.close();
     await closeJob?.stop();
     priceFollower?.close();

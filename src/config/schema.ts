@@ -367,6 +367,7 @@ export const configSchema = z
         /**
          * Replicas sharing the Redis counters. While Redis is down, a deployment that fails open
          * enforces 1/replicas of every limit on each replica, so together they stay near the limit.
+         * A replica that starts while Redis is down splits deployment capacities over this many.
          */
         replicas: z.number().int().min(1).max(10_000).default(1),
         /** Output tokens reserved (and sent upstream as max_tokens) when a request sets none. */

@@ -2,7 +2,11 @@
  * Fair scheduling of each deployment's concurrency (DESIGN §4). A deployment serves at most
  * `capacity` upstream requests at once (the adaptive capacity when one is given); a request that
  * finds it full waits in its tenant's queue, and every freed slot goes to the waiting request
- * chosen below. Single instance and in memory: it shares what this gateway sends upstream.
+ * chosen below. In memory, per replica: with several replicas each schedules only its slice of
+ * the capacity (`sliceOf`, replicas.ts), so the fleet together sends at most the capacity.
+ * A slice that changes (a replica joined or left) applies at once through `reshare`: a larger
+ * one dispatches waiting requests; a smaller one preempts nothing, new requests wait until the
+ * slots in flight are back under it.
  *
  * Guaranteed share. A tenant is ACTIVE while it has a request waiting, and for `reserveIdleMs`
  * after its last request arrived or left the queue. Each active tenant t is guaranteed
@@ -43,7 +47,7 @@ export const PRIORITIES: readonly Priority[] = ['interactive', 'batch'];
 
 export interface AcquireRequest {
   deploymentId: string;
-  /** Configured capacity of the deployment: max concurrent upstream requests. */
+  /** Configured capacity of the deployment: max concurrent upstream requests (fleet-wide). */
   capacity: number;
   tenantId: string;
   /** Fair-share weight (> 0), from the tenant's plan. */
@@ -81,7 +85,9 @@ export interface TenantSchedulingStats {
 export interface DeploymentSchedulingStats {
   deploymentId: string;
   configuredCapacity: number;
-  /** Effective capacity (adaptive), ≤ configured. */
+  /** This replica's slice of the configured capacity (= configured with one replica). */
+  slice: number;
+  /** Effective capacity (adaptive), ≤ slice. */
   capacity: number;
   inFlight: number;
   queued: number;
@@ -100,6 +106,8 @@ export interface Scheduler {
   stats(deploymentId: string): DeploymentSchedulingStats | undefined;
   /** Deployments the scheduler has seen, for metrics. */
   deploymentIds(): string[];
+  /** Re-reads every deployment's slice (membership changed) and dispatches into room it made. */
+  reshare(): void;
 }
 
 export interface SchedulerOptions {
@@ -107,8 +115,13 @@ export interface SchedulerOptions {
   now?: () => number;
   /** How long a tenant stays active (keeps its share reserved) after it last wanted a slot. */
   reserveIdleMs?: number;
-  /** Adaptive capacity; without it the configured capacity is used as is. */
+  /** Adaptive capacity (within the slice); without it the slice is used as is. */
   adaptive?: AdaptiveCapacity;
+  /**
+   * This replica's part of a deployment's configured capacity (replicas.ts); without it, all of
+   * it. Read when a deployment is first seen, when its capacity changes and on `reshare`.
+   */
+  sliceOf?: (deploymentId: string, capacity: number) => number;
 }
 
 const INTERACTIVE = 0;
@@ -153,6 +166,8 @@ interface TenantState {
 interface DeploymentState {
   readonly id: string;
   configured: number;
+  /** This replica's part of `configured`; what adaptive capacity works within. */
+  slice: number;
   adaptive: AdaptiveState | undefined;
   inFlight: number;
   queued: number;
@@ -187,7 +202,7 @@ class HeldSlot implements Slot {
   }
 }
 
-const capacityOf = (dep: DeploymentState): number => (dep.adaptive === undefined ? dep.configured : dep.adaptive.effective);
+const capacityOf = (dep: DeploymentState): number => (dep.adaptive === undefined ? dep.slice : dep.adaptive.effective);
 
 /** in(t) < g(t), multiplied out by W (no division on the hot path). */
 const underShare = (t: TenantState, cap: number, W: number): boolean => t.inFlight * W < cap * t.weight;
@@ -250,16 +265,19 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
   const now = opts.now ?? (() => performance.now());
   const idleMs = opts.reserveIdleMs ?? 1000;
   const adaptive = opts.adaptive;
+  const sliceOf = opts.sliceOf ?? ((_id: string, capacity: number) => capacity);
   const deployments = new Map<string, DeploymentState>();
   let seq = 0;
 
   function deploymentOf(id: string, configured: number): DeploymentState {
     let dep = deployments.get(id);
     if (dep === undefined) {
+      const slice = sliceOf(id, configured);
       dep = {
         id,
         configured,
-        adaptive: adaptive?.track(id, configured),
+        slice,
+        adaptive: adaptive?.track(id, slice),
         inFlight: 0,
         queued: 0,
         tenants: new Map(),
@@ -277,9 +295,17 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
     } else if (dep.configured !== configured) {
       // New configuration: slots in flight stay counted, so nothing is lost or doubled.
       dep.configured = configured;
-      dep.adaptive = adaptive?.track(id, configured);
+      resize(dep, sliceOf(id, configured));
     }
     return dep;
+  }
+
+  /** A new slice; adaptive capacity follows it (a throttled deployment stays throttled). */
+  function resize(dep: DeploymentState, slice: number): boolean {
+    if (dep.slice === slice) return false;
+    dep.slice = slice;
+    dep.adaptive = adaptive?.track(dep.id, slice);
+    return true;
   }
 
   function tenantOf(dep: DeploymentState, id: string, weight: number): TenantState {
@@ -538,6 +564,7 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
       return {
         deploymentId,
         configuredCapacity: dep.configured,
+        slice: dep.slice,
         capacity: cap,
         inFlight: dep.inFlight,
         queued: dep.queued,
@@ -556,6 +583,14 @@ export function createScheduler(opts: SchedulerOptions = {}): Scheduler {
 
     deploymentIds() {
       return [...deployments.keys()];
+    },
+
+    reshare() {
+      const at = now();
+      for (const dep of deployments.values()) {
+        // Shrunk: nothing is preempted; choose() finds no free slot until enough are released.
+        if (resize(dep, sliceOf(dep.id, dep.configured)) && dep.queued > 0) dispatch(dep, at);
+      }
     },
   };
 }

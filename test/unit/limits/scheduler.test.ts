@@ -400,6 +400,83 @@ describe('slots', () => {
   });
 });
 
+describe('replica slices', () => {
+  /** A scheduler whose slice of every capacity is capacity ÷ fleet.replicas (floor, at least 1). */
+  function sliced(adaptive = false) {
+    const fleet = { replicas: 2 };
+    const s = createScheduler({
+      now: () => Date.now(),
+      sliceOf: (_id, capacity) => Math.max(1, Math.floor(capacity / fleet.replicas)),
+      ...(adaptive ? { adaptive: createAdaptiveCapacity({ now: () => Date.now() }) } : {}),
+    });
+    return { s, fleet };
+  }
+
+  it("schedules only this replica's slice of the configured capacity", () => {
+    const { s } = sliced();
+    const held = [1, 2].map(() => now(s.acquire(req('a', { capacity: 4 }))));
+    expect(held).toHaveLength(2);
+    expect(s.acquire(req('a', { capacity: 4 }))).toBeInstanceOf(Promise);
+    expect(s.stats(DEP)).toMatchObject({ configuredCapacity: 4, slice: 2, capacity: 2, inFlight: 2, queued: 1 });
+  });
+
+  it('a grown slice dispatches waiting requests at once, without waiting for a release or a new request', async () => {
+    const { s, fleet } = sliced();
+    now(s.acquire(req('a', { capacity: 4 })));
+    now(s.acquire(req('b', { capacity: 4 })));
+    const w = new Waiting();
+    w.add('a1', s.acquire(req('a', { capacity: 4 })));
+    w.add('b1', s.acquire(req('b', { capacity: 4 })));
+    w.add('a2', s.acquire(req('a', { capacity: 4 })));
+    await flush();
+    expect(w.granted).toHaveLength(0);
+    fleet.replicas = 1; // the other replica left
+    s.reshare();
+    await flush();
+    expect(w.labels()).toEqual(['a1', 'b1']);
+    expect(s.stats(DEP)).toMatchObject({ slice: 4, capacity: 4, inFlight: 4, queued: 1 });
+  });
+
+  it('a shrunk slice preempts nothing: new requests wait until the slots in flight are below it', async () => {
+    const { s, fleet } = sliced();
+    fleet.replicas = 1;
+    const held = [1, 2, 3, 4].map(() => now(s.acquire(req('a', { capacity: 4 }))));
+    fleet.replicas = 4; // two replicas joined: a slice of 1
+    s.reshare();
+    expect(s.stats(DEP)).toMatchObject({ slice: 1, inFlight: 4 });
+    const w = new Waiting();
+    w.add('x', s.acquire(req('a', { capacity: 4 })));
+    for (let i = 0; i < 3; i++) held[i]?.release(OK);
+    await flush();
+    expect(w.granted).toHaveLength(0); // 1 in flight = the slice
+    held[3]?.release(OK);
+    await flush();
+    expect(w.labels()).toEqual(['x']);
+    expect(s.stats(DEP)?.inFlight).toBe(1);
+  });
+
+  it('adaptive capacity works within the slice and follows it when the slice changes', () => {
+    const { s, fleet } = sliced(true);
+    const held = Array.from({ length: 5 }, () => now(s.acquire(req('a', { capacity: 10 }))));
+    expect(s.stats(DEP)).toMatchObject({ configuredCapacity: 10, slice: 5, capacity: 5 });
+    fleet.replicas = 1;
+    s.reshare();
+    expect(s.stats(DEP)).toMatchObject({ slice: 10, capacity: 10 });
+    held[0]?.release({ status: 429, upstreamMs: undefined });
+    expect(s.stats(DEP)).toMatchObject({ slice: 10, capacity: 7 });
+    fleet.replicas = 2;
+    s.reshare();
+    expect(s.stats(DEP)).toMatchObject({ slice: 5, capacity: 5 });
+  });
+
+  it('a new configured capacity is split too', () => {
+    const { s } = sliced();
+    now(s.acquire(req('a', { capacity: 4 })));
+    now(s.acquire(req('a', { capacity: 8 })));
+    expect(s.stats(DEP)).toMatchObject({ configuredCapacity: 8, slice: 4 });
+  });
+});
+
 describe('under a flood', () => {
   /** 80 closed-loop clients of one tenant (20 × its share of 4), each slot held 20 ms. */
   async function flood(reserveIdleMs: number): Promise<{ waits: number[]; s: Scheduler }> {

@@ -37,6 +37,7 @@ function recordingScheduler(answer: (slot: Slot) => Slot | Promise<Slot> = (s) =
     },
     stats: () => undefined,
     deploymentIds: () => [],
+    reshare: () => undefined,
   };
   return { scheduler, asked, released };
 }
