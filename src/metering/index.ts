@@ -71,16 +71,22 @@ export async function startMetering(opts: MeteringOptions): Promise<Metering> {
   let writeFailures = 0;
   const fsyncAck = opts.ackMode === 'fsync';
 
+  const failed = (err: unknown): never => {
+    writeFailures++;
+    throw err;
+  };
+  // Resolves once the turn's grouped write(2) returned (and, with ackMode fsync, the fsync).
   const record: Completion = (outcome, ctx) => {
     const event = buildUsageEvent(ctx, outcome, { nowMs: Date.now(), endHr: process.hrtime.bigint() });
     if (event === undefined) return;
+    let written: Promise<void>;
     try {
-      spool.append(encodeEvent(event));
+      written = spool.enqueue(encodeEvent(event));
     } catch (err) {
       writeFailures++;
       throw err;
     }
-    if (fsyncAck) return spool.synced();
+    return written.then(fsyncAck ? spool.synced : undefined, failed);
   };
 
   return {

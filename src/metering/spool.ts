@@ -3,10 +3,13 @@
  * directory, each record `u32 length | u32 crc32(payload) | payload` (little-endian).
  *
  * What "appended" means, precisely:
- * - append() returns once write(2) has handed the record to the kernel. From then on it survives
- *   a crash of this process (kill -9, OOM kill, an uncaught exception): the page cache belongs to
- *   the kernel. The server calls it before releasing the response's last byte, so every response
- *   a client saw complete has its event in the spool.
+ * - append() returns (enqueue() resolves) once write(2) has handed the record to the kernel. From
+ *   then on it survives a crash of this process (kill -9, OOM kill, an uncaught exception): the
+ *   page cache belongs to the kernel. The server waits for it before releasing the response's last
+ *   byte, so every response a client saw complete has its event in the spool. enqueue() groups
+ *   the records of one event-loop turn into one write(2): under load a turn completes many
+ *   responses (~16 on average in the default benchmark), and a write per record was the biggest
+ *   syscall cost of metering.
  * - Group commit: every `fsyncIntervalMs` the current segment is fsync'd if anything was written
  *   since; synced() resolves once everything appended before the call is on disk. That bounds what
  *   a power loss or kernel crash can take to the last interval; `ackMode: fsync` makes the last
@@ -83,6 +86,13 @@ export interface Spool {
   readonly dir: string;
   /** Writes one record; throws SpoolFullError past the hard limit, or the I/O error. */
   append(payload: Buffer): void;
+  /**
+   * Writes one record together with the others enqueued in the same event-loop turn: one
+   * write(2) for all of them, after the turn's I/O callbacks. Resolves once that write returned
+   * (the record then has append()'s guarantee) and rejects with its error. Throws SpoolFullError
+   * at once past the hard limit (counting records still queued).
+   */
+  enqueue(payload: Buffer): Promise<void>;
   /** Resolves when everything appended before this call has been fsync'd. */
   synced(): Promise<void>;
   /** False while the spool is at or over `maxBytes`: new requests should be refused. */
@@ -281,6 +291,56 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     );
   };
 
+  /**
+   * A record in its frame (`len | crc32 | payload`), checked against the limits. Records still
+   * queued for the turn's write count against the hard limit.
+   */
+  const frame = (payload: Buffer): Buffer => {
+    if (closed) throw new Error('usage spool is closed');
+    const len = payload.length;
+    if (len === 0 || len > MAX_RECORD_BYTES) throw new RangeError(`usage record of ${len} bytes`);
+    if (totalBytes + queuedBytes + len + HEADER_BYTES > hardLimit) {
+      refused++;
+      throw new SpoolFullError(`usage spool ${dir} is full (${totalBytes} bytes)`);
+    }
+    const rec = Buffer.allocUnsafe(HEADER_BYTES + len);
+    rec.writeUInt32LE(len, 0);
+    rec.writeUInt32LE(crc32(payload), 4);
+    payload.copy(rec, HEADER_BYTES);
+    return rec;
+  };
+
+  /** One buffer, one write(2) (looped only on a short write): a record is never split across two calls. */
+  const writeRecords = (recs: readonly Buffer[]): void => {
+    const buf = recs.length === 1 ? (recs[0] as Buffer) : Buffer.concat(recs);
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off);
+    writePos += buf.length;
+    totalBytes += buf.length;
+    sizes.set(current, (sizes.get(current) ?? 0) + buf.length);
+    appended += recs.length;
+    dirty = true;
+    if ((sizes.get(current) ?? 0) >= opts.segmentBytes) rotate();
+    for (const l of listeners) l();
+  };
+
+  let queue: { rec: Buffer; resolve: () => void; reject: (err: Error) => void }[] = [];
+  let queuedBytes = 0;
+  const flushQueue = (): void => {
+    const group = queue;
+    queue = [];
+    queuedBytes = 0;
+    try {
+      if (closed) throw new Error('usage spool is closed');
+      writeRecords(group.map((q) => q.rec));
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      for (const q of group) q.reject(e);
+      return;
+    }
+    for (const q of group) q.resolve();
+  };
+
   let readFh: { seq: number; fh: FileHandle } | undefined;
   const readBuf = Buffer.allocUnsafe(READ_CHUNK);
   let readCursor: Cursor = { ...cursor };
@@ -289,27 +349,16 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     dir,
 
     append(payload: Buffer): void {
-      if (closed) throw new Error('usage spool is closed');
-      const len = payload.length;
-      if (len === 0 || len > MAX_RECORD_BYTES) throw new RangeError(`usage record of ${len} bytes`);
-      if (totalBytes + len + HEADER_BYTES > hardLimit) {
-        refused++;
-        throw new SpoolFullError(`usage spool ${dir} is full (${totalBytes} bytes)`);
-      }
-      // One buffer, one write(2): a record is never split across two writes.
-      const rec = Buffer.allocUnsafe(HEADER_BYTES + len);
-      rec.writeUInt32LE(len, 0);
-      rec.writeUInt32LE(crc32(payload), 4);
-      payload.copy(rec, HEADER_BYTES);
-      let off = 0;
-      while (off < rec.length) off += writeSync(fd, rec, off);
-      writePos += rec.length;
-      totalBytes += rec.length;
-      sizes.set(current, (sizes.get(current) ?? 0) + rec.length);
-      appended++;
-      dirty = true;
-      if ((sizes.get(current) ?? 0) >= opts.segmentBytes) rotate();
-      for (const l of listeners) l();
+      writeRecords([frame(payload)]);
+    },
+
+    enqueue(payload: Buffer): Promise<void> {
+      const rec = frame(payload);
+      queuedBytes += rec.length;
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ rec, resolve, reject });
+        if (queue.length === 1) setImmediate(flushQueue);
+      });
     },
 
     synced(): Promise<void> {
@@ -402,6 +451,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
     async close(): Promise<void> {
       if (closed) return;
+      if (queue.length > 0) flushQueue();
       closed = true;
       if (timer !== undefined) clearInterval(timer);
       try {

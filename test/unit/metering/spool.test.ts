@@ -125,6 +125,35 @@ describe('usage spool', () => {
     expect(s.stats().bytes).toBeLessThan(4096 + 200);
   });
 
+  it('enqueue() writes the records of one turn together, after the turn, in order', async () => {
+    const s = await spoolAt({ segmentBytes: 4096 });
+    let writes = 0;
+    s.onAppend(() => writes++);
+    const done = Array.from({ length: 100 }, (_, i) => s.enqueue(rec(i)));
+    // Nothing is written (or reported written) before the turn's I/O callbacks are over.
+    expect(s.stats().appended).toBe(0);
+    await Promise.all(done);
+    expect(writes).toBe(1);
+    expect(s.stats().appended).toBe(100);
+    const next = [s.enqueue(rec(100)), s.enqueue(rec(101))];
+    await Promise.all(next);
+    expect(writes).toBe(2);
+    expect(await readAll(s)).toEqual(Array.from({ length: 102 }, (_, i) => rec(i).toString()));
+  });
+
+  it('enqueue() counts queued records against the hard limit, and close() writes what is queued', async () => {
+    const s = await spoolAt({ maxBytes: 4096, hardMarginBytes: 1024 });
+    const big = Buffer.alloc(1000, 'a');
+    const queued: Promise<void>[] = [];
+    for (let i = 0; i < 5; i++) queued.push(s.enqueue(big));
+    // 5 × 1,008 bytes queued: a sixth would pass 4,096 + 1,024 before anything is on disk.
+    expect(() => s.enqueue(big)).toThrow(SpoolFullError);
+    await s.close();
+    await Promise.all(queued);
+    const again = await spoolAt({ maxBytes: 4096, hardMarginBytes: 1024 });
+    expect((await readAll(again)).length).toBe(5);
+  });
+
   it('one writer per directory', async () => {
     await spoolAt();
     await expect(openSpool({ dir, fsyncIntervalMs: 0, segmentBytes: 4096, maxBytes: 1 << 20 })).rejects.toThrow(/in use/);
