@@ -202,13 +202,34 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     // ...and requests are priced by the version in force, which their usage events name.
     const prices = await startPriceFollower({ store, deployments, refreshMs: config.billing.priceRefreshSeconds * 1000, logger });
     priceFollower = prices;
+    const m = config.metering;
+    const metering = await startMetering({
+      store,
+      spoolDir: resolvePath(config.dataDir, m.spoolDir),
+      fsyncIntervalMs: m.fsyncIntervalMs,
+      segmentBytes: m.segmentBytes,
+      spoolMaxBytes: m.spoolMaxBytes,
+      ackMode: m.ackMode,
+      batchSize: m.batchSize,
+      lingerMs: m.shipLingerMs,
+      concurrency: m.shipConcurrency,
+      retention: { defaultDays: m.retentionDays, maxDays: m.maxRetentionDays, monthsAhead: m.partitionMonthsAhead, intervalMs: 6 * 3_600_000 },
+      logger,
+    });
+    meteringService = metering;
+    // Compute-unit weight per deployment, as admission prices compute units (a tenant's dedicated
+    // deployments weigh 1): for limit seeds and forecasts.
+    const weights = new Map(deployments.map((d) => [d.id, d.weight]));
     limitService = createLimitService({
       ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
       redisTimeoutMs: config.limits.redisTimeoutMs,
       fallbackShare: 1 / config.limits.replicas,
       leaseMs: config.limits.leaseMs,
-      // Redis restarted, failed over or flushed: day/month counters come back from the rollups.
-      ledger: limitSeedsFromLedger({ store, limitsOf: (tenantId) => registry.current.tenantsById.get(tenantId)?.limits }),
+      // Day/month counters come back from the ledger: in memory after this start, in Redis after
+      // it restarted, failed over or was flushed (DESIGN §13 "Leases, reseeding, fail-open seeds").
+      ledger: limitSeedsFromLedger({ store, weights, limitsOf: (tenantId) => registry.current.tenantsById.get(tenantId)?.limits }),
+      // ...once what the last process left in the spool is shipped (in-memory seeds only).
+      ledgerCurrent: () => metering.recovered(),
       logger,
     });
     const service = limitService;
@@ -233,21 +254,6 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     auditQueue = audits;
     const onAuthFailure = auditAuthFailures(audits);
 
-    const m = config.metering;
-    const metering = await startMetering({
-      store,
-      spoolDir: resolvePath(config.dataDir, m.spoolDir),
-      fsyncIntervalMs: m.fsyncIntervalMs,
-      segmentBytes: m.segmentBytes,
-      spoolMaxBytes: m.spoolMaxBytes,
-      ackMode: m.ackMode,
-      batchSize: m.batchSize,
-      lingerMs: m.shipLingerMs,
-      concurrency: m.shipConcurrency,
-      retention: { defaultDays: m.retentionDays, maxDays: m.maxRetentionDays, monthsAhead: m.partitionMonthsAhead, intervalMs: 6 * 3_600_000 },
-      logger,
-    });
-    meteringService = metering;
     metrics.watchUsageMaintenance(() => metering.maintenance());
     metrics.watchMetering(() => {
       const { spool, shipper, writeFailures } = metering.stats();
@@ -268,8 +274,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     // Filled by the alert job (started once the server listens); read by admission per request.
     const forecastCache = createForecastCache();
     // Forecasts add the limit counters' reservations and price compute units at the weight of
-    // the deployment that served (a tenant's dedicated deployments weigh 1).
-    const weights = new Map(deployments.map((d) => [d.id, d.weight]));
+    // the deployment that served.
     const forecastInputs = { counters: limitService, weightOf: (id: string | null) => (id === null ? 1 : (weights.get(id) ?? 1)) };
 
     // Strategies, breakers and fallbacks: one router shared by the route and provider stages.

@@ -28,6 +28,7 @@ import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import type { LeaseKeeper } from './leases.js';
 import type { WindowSeed } from './redis-backend.js';
+import { tenantOfKey } from './start-seeds.js';
 import type { Charge, FailMode, LimitBackend, ReserveResult, WindowCounterState } from './types.js';
 import { LimitsUnavailableError } from './unavailable.js';
 
@@ -122,13 +123,6 @@ function localCharges(charges: readonly Charge[], fraction: number): readonly Ch
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** The tenant of a counter key `gh:{<tenant>}:...`, or undefined. */
-function tenantOfKey(key: string): string | undefined {
-  const open = key.indexOf('{');
-  const close = key.indexOf('}', open);
-  return open === -1 || close === -1 ? undefined : key.slice(open + 1, close);
 }
 
 const RESOLVED = Promise.resolve();

@@ -8,6 +8,7 @@ import { createFailoverBackend, type FailoverStats, type Via } from './failover.
 import { createLeaseKeeper, type LeaseKeeperStats } from './leases.js';
 import { createMemoryBackend } from './memory-backend.js';
 import { createRedisBackend, type WindowSeed } from './redis-backend.js';
+import { createStartSeeder } from './start-seeds.js';
 import type { Charge, CounterReader, FailMode, ReserveResult } from './types.js';
 
 export type ServiceReserveResult = ReserveResult & { readonly via?: Via };
@@ -40,19 +41,34 @@ export interface LimitServiceOptions {
    */
   leaseMs?: number;
   /**
-   * Redis mode: one tenant's day/month usage from the ledger (src/billing/limit-seeds.ts): reseeds Redis after a
-   * restart, failover or flush, and seeds the fail-open counters of a tenant Redis was never
-   * seen to report (DESIGN §12).
+   * One tenant's day/month usage from the ledger (src/billing/limit-seeds.ts). Memory mode: seeds
+   * each tenant's counters after this start (start-seeds.ts). Redis mode: reseeds Redis after a
+   * restart, failover or flush, and seeds the fail-open counters of a tenant Redis was never seen
+   * to report (DESIGN §12).
    */
   ledger?: (tenantId: string) => Promise<readonly WindowSeed[]>;
+  /**
+   * Resolves once the ledger holds what the last process left in the usage spool (Metering
+   * `recovered`). The in-memory seeds (this start's, and fail-open ones) read the ledger after
+   * it; the Redis reseed does not wait (it holds requests, and Redis counters outlive this
+   * process, so only a Redis loss at the same moment as this process's crash misses the backlog).
+   */
+  ledgerCurrent?: () => Promise<void>;
 }
 
 export function createLimitService(opts: LimitServiceOptions): LimitService {
+  const { logger, ledger, ledgerCurrent } = opts;
   if (opts.redisUrl === undefined) {
     const memory = createMemoryBackend(opts.now !== undefined ? { now: opts.now } : {});
+    const seeder =
+      ledger === undefined ? undefined : createStartSeeder({ backend: memory, ledger, logger, ...(ledgerCurrent !== undefined ? { ledgerCurrent } : {}) });
     return {
       kind: 'memory',
-      reserve: (id, charges, leaseMs) => memory.reserve(id, charges, leaseMs),
+      reserve: (id, charges, leaseMs) => {
+        // Synchronous once the tenant is seeded (every request but its first ones after a start).
+        const wait = seeder?.before(charges);
+        return wait === undefined ? memory.reserve(id, charges, leaseMs) : wait.then(() => memory.reserve(id, charges, leaseMs));
+      },
       settle: (id, charges, used) => memory.settle(id, charges, used),
       peekWindows: async (keys) => memory.peekWindows(keys),
       stats: () => undefined,
@@ -60,7 +76,6 @@ export function createLimitService(opts: LimitServiceOptions): LimitService {
       close: () => memory.close(),
     };
   }
-  const { logger, ledger } = opts;
   const redis = createRedisBackend({
     url: opts.redisUrl,
     ...(opts.redisTimeoutMs !== undefined ? { commandTimeoutMs: opts.redisTimeoutMs } : {}),
@@ -78,7 +93,7 @@ export function createLimitService(opts: LimitServiceOptions): LimitService {
     primary: redis,
     fallback: createMemoryBackend(),
     leases,
-    ...(ledger !== undefined ? { ledger } : {}),
+    ...(ledger !== undefined ? { ledger: ledgerCurrent === undefined ? ledger : (tenantId: string) => ledgerCurrent().then(() => ledger(tenantId)) } : {}),
     logger,
     ...(opts.fallbackShare !== undefined ? { fallbackShare: opts.fallbackShare } : {}),
     ...(opts.onStateChange !== undefined ? { onStateChange: opts.onStateChange } : {}),

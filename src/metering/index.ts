@@ -44,6 +44,12 @@ export interface Metering {
   stats(): MeteringStats;
   /** The partition upkeep (or, without owner rights, the partition check): last result. */
   maintenance(): MaintenanceStats;
+  /**
+   * Resolves once the events the last process left in the spool (unshipped at a crash, or when
+   * the store was unreachable at its stop) are in the store: from then on the ledger has every
+   * request served before this start. Never rejects; may never resolve while the store is down.
+   */
+  recovered(): Promise<void>;
   /** Ships everything spooled so far (tests, benchmarks). */
   drain(timeoutMs?: number): Promise<void>;
   /** After the server drained: ships for a moment, then leaves the rest in the spool. */
@@ -94,6 +100,7 @@ export async function startMetering(opts: MeteringOptions): Promise<Metering> {
     record,
     stats: () => ({ spool: spool.stats(), shipper: shipper.stats(), writeFailures }),
     maintenance: () => maintenance.stats(),
+    recovered: () => spool.recovered(),
     drain: (timeoutMs) => shipper.drain(timeoutMs),
     async close(): Promise<void> {
       await maintenance.stop();

@@ -103,6 +103,11 @@ export interface Spool {
   commit(next: Cursor): Promise<void>;
   /** Called after each append (the shipper wakes up). */
   onAppend(listener: () => void): void;
+  /**
+   * Resolves once every record found at open (what the last process left unshipped, e.g. after a
+   * crash) has been committed, i.e. is in the store; at once when there was none. Never rejects.
+   */
+  recovered(): Promise<void>;
   stats(): SpoolStats;
   /** fsyncs, closes the segment and releases the directory lock. */
   close(): Promise<void>;
@@ -226,6 +231,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   let fd = openSync(join(dir, segmentName(current)), fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_APPEND, 0o600);
   sizes.set(current, 0);
   await fsyncDir(dir);
+  /** Appends of this process start here: segments before it hold what the last process left. */
+  const firstLive = current;
 
   let totalBytes = [...sizes.values()].reduce((a, b) => a + b, 0);
   /** Bytes of the committed cursor's segment before the cursor, and of earlier segments (gone). */
@@ -240,6 +247,20 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   let dirty = false;
   let closed = false;
   const waiters: { pos: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  /** Bytes of the segments found at open that the shipper has not committed yet. */
+  const recoveredLeft = (): number => {
+    if (cursor.segment >= firstLive) return 0;
+    let left = -committedInCursorSegment;
+    for (const [seq, size] of sizes) if (seq >= cursor.segment && seq < firstLive) left += size;
+    return Math.max(0, left);
+  };
+  let markRecovered: (() => void) | undefined;
+  const recovered = new Promise<void>((resolve) => (markRecovered = resolve));
+  if (recoveredLeft() === 0) {
+    (markRecovered as () => void)();
+    markRecovered = undefined;
+  }
+
   const listeners: (() => void)[] = [];
   /** Sealed segments' fds waiting for their final fsync before close. */
   const retiring: Promise<void>[] = [];
@@ -429,11 +450,17 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       }
       cursor = { ...next };
       committedInCursorSegment = next.offset;
+      if (markRecovered !== undefined && recoveredLeft() === 0) {
+        markRecovered();
+        markRecovered = undefined;
+      }
     },
 
     onAppend(listener: () => void): void {
       listeners.push(listener);
     },
+
+    recovered: () => recovered,
 
     stats(): SpoolStats {
       let behind = 0;

@@ -89,6 +89,8 @@ export type {
   UsageStatusClass,
   UsageTagRollupQuery,
   UsageTagRollupRow,
+  UsageWindowQuery,
+  UsageWindowRow,
 } from './repos/usage.js';
 export { billingRepo } from './repos/billing.js';
 export type {

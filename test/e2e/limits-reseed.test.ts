@@ -20,8 +20,10 @@ import { tenantsRepo } from '../../src/store/index.js';
 const available = (await postgresAvailable()) && (await redisAvailable());
 const KEY = `sk-reseed-${randomBytes(16).toString('hex')}`;
 const OTHER = `sk-reseed-other-${randomBytes(12).toString('hex')}`;
+const USERS = `sk-reseed-users-${randomBytes(12).toString('hex')}`;
+const UNITS = `sk-reseed-units-${randomBytes(12).toString('hex')}`;
 
-// 1 and 10 micro-units per input/output token, 1,000 per request.
+// 1 and 10 micro-units per input/output token, 1,000 per request; 2.5 compute units per token.
 const YAML = `
 providers:
   - { name: mock, kind: mock }
@@ -30,6 +32,7 @@ deployments:
     provider: mock
     upstreamModel: priced-chat
     prices: { input: 1, output: 10, request: 0.001 }
+    weight: 2.5
 tenants:
   - slug: spender
     keys:
@@ -43,11 +46,22 @@ tenants:
       - { name: main, value: ${OTHER} }
     limits:
       - { id: requests-per-day, metric: requests, window: day, limit: 6 }
+  - slug: end-users
+    keys:
+      - { name: main, value: ${USERS} }
+    limits:
+      - { id: user-requests-per-day, scope: user, metric: requests, window: day, limit: 3 }
+  - slug: weighted
+    keys:
+      - { name: main, value: ${UNITS} }
+    limits:
+      - { id: units-per-day, metric: compute_units, window: day, limit: 400 }
 `;
 
 interface Answer {
   status: number;
   code: string | undefined;
+  message: string | undefined;
   requestsLeft: number | undefined;
   tokensLeft: number | undefined;
   budgetLeft: string | undefined;
@@ -72,24 +86,30 @@ describe.skipIf(!available)('limit counters reseeded from the ledger after Redis
     await db?.drop();
   });
 
-  async function chat(key: string = KEY): Promise<Answer> {
+  async function chat(key: string = KEY, user?: string): Promise<Answer> {
     const res = await request(`${gw.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'priced-chat', max_tokens: 20, messages: [{ role: 'user', content: 'how much is left?' }] }),
+      body: JSON.stringify({
+        model: 'priced-chat',
+        max_tokens: 20,
+        messages: [{ role: 'user', content: 'how much is left?' }],
+        ...(user !== undefined ? { user } : {}),
+      }),
     });
     const text = await res.body.text();
     const num = (h: string | string[] | undefined) => (typeof h === 'string' ? Number(h) : undefined);
-    let code: string | undefined;
+    let error: { code?: string; message?: string } | undefined;
     try {
-      code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+      error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
     } catch {
-      code = undefined;
+      error = undefined;
     }
     const budget = res.headers['x-gatehouse-budget-remaining'];
     return {
       status: res.statusCode,
-      code,
+      code: error?.code,
+      message: error?.message,
       requestsLeft: num(res.headers['x-ratelimit-remaining-requests']),
       tokensLeft: num(res.headers['x-ratelimit-remaining-tokens']),
       budgetLeft: typeof budget === 'string' ? budget : undefined,
@@ -142,5 +162,33 @@ describe.skipIf(!available)('limit counters reseeded from the ledger after Redis
     // Two were served before (one each side of the flush): the ledger has both.
     expect((await chat(OTHER)).requestsLeft).toBe(3);
     expect(await redis.client.get(`gh:{${tenantId}}:seeded`)).not.toBe('f'.repeat(40));
+  });
+
+  it("after FLUSHDB an end user's daily quota and a compute-unit quota come back from the raw events", async () => {
+    expect((await chat(USERS, 'alice')).requestsLeft).toBe(2);
+    expect((await chat(USERS, 'alice')).requestsLeft).toBe(1);
+    expect((await chat(USERS, 'bob')).requestsLeft).toBe(2);
+    let served = 0;
+    let refusal: Answer | undefined;
+    for (; served < 10 && refusal === undefined; served++) {
+      const a = await chat(UNITS);
+      if (a.status !== 200) refusal = a;
+    }
+    expect(served).toBeGreaterThan(1);
+    expect(refusal).toMatchObject({ status: 429, code: 'quota_exceeded' });
+    await gw.metering.drain(10_000);
+    await redis.client.flushdb();
+
+    // The rollups have no end user and no compute units: without the events' figures alice
+    // would have 2 left again, and the compute units would admit the next request.
+    expect((await chat(USERS, 'alice')).requestsLeft).toBe(0);
+    expect((await chat(USERS, 'bob')).requestsLeft).toBe(1);
+    expect((await chat(USERS, 'carol')).requestsLeft).toBe(2);
+    const alice = await chat(USERS, 'alice');
+    expect(alice).toMatchObject({ status: 429, code: 'quota_exceeded' });
+    expect(alice.message).toContain("requests per day for this end user (rule 'user-requests-per-day')");
+    const units = await chat(UNITS);
+    expect(units).toMatchObject({ status: 429, code: 'quota_exceeded' });
+    expect(units.message).toContain("compute units per day for this tenant (rule 'units-per-day')");
   });
 });

@@ -90,6 +90,70 @@ export interface UsageTagRollupRow {
   costMicros: number;
 }
 
+/**
+ * What a tenant's raw events add up to in a calendar window (limit seeds, src/billing/limit-seeds.ts):
+ * the rollups carry neither the end user nor a per-request compute-unit figure.
+ */
+export interface UsageWindowQuery {
+  /** Events at or after `from` and before `to` (the earliest window's start, the latest's end). */
+  from: Date;
+  to: Date;
+  /** Events in [dayFrom, dayTo) are flagged `inDay`: a day window inside a month window. */
+  dayFrom: Date;
+  dayTo: Date;
+  /** Group by end user; without it `endUser` is null in every row (the group count stays small). */
+  byEndUser: boolean;
+  /** Only events that name an end user (no rule needs the others). */
+  endUsersOnly: boolean;
+  /** Compute-unit weight per deployment id; other deployments (and none) weigh 1. */
+  weights: ReadonlyMap<string, number>;
+}
+
+export interface UsageWindowRow {
+  teamId: string | null;
+  keyId: string | null;
+  endUser: string | null;
+  model: string;
+  inDay: boolean;
+  /** Requests without client errors (mostly refusals admission never counted, like the rollup seeds). */
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  costMicros: number;
+  /** Σ ⌈weight × (input + output)⌉ per event: admission's rounding, per request. */
+  computeUnits: number;
+}
+
+interface UsageWindowDbRow {
+  team_id: string | null;
+  key_id: string | null;
+  end_user: string | null;
+  model: string;
+  in_day: boolean;
+  requests: string;
+  input_tokens: string;
+  output_tokens: string;
+  cost_micros: string;
+  compute_units: string;
+}
+
+/**
+ * Bounded by (tenant_id, occurred_at), so usage_events_tenant_time_idx and partition pruning
+ * apply. The weight multiplies in float8, as JavaScript's numbers do, so each event's ceil is the
+ * one admission took. Client errors: not aborted and 4xx, the rollups' `client_error` class.
+ */
+const WINDOW_TOTALS_SQL = /* sql */ `
+SELECT e.team_id, e.key_id, CASE WHEN $6::boolean THEN e.end_user END AS end_user, e.model,
+       (e.occurred_at >= $4 AND e.occurred_at < $5) AS in_day,
+       (count(*) FILTER (WHERE e.client_aborted OR e.status < 400 OR e.status >= 500))::text AS requests,
+       sum(e.input_tokens)::text AS input_tokens, sum(e.output_tokens)::text AS output_tokens,
+       sum(e.cost_micros)::text AS cost_micros,
+       sum(ceil(coalesce(w.weight, 1) * (e.input_tokens + e.output_tokens))::bigint)::text AS compute_units
+FROM usage_events e
+LEFT JOIN unnest($8::text[], $9::float8[]) AS w (id, weight) ON w.id = e.deployment_id
+WHERE e.tenant_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3 AND (NOT $7::boolean OR e.end_user IS NOT NULL)
+GROUP BY 1, 2, 3, 4, 5`;
+
 interface RollupDbRow {
   granularity: UsageGranularity;
   bucket_start: Date;
@@ -189,6 +253,34 @@ export const usageRepo = {
       outputTokens: Number(r.output_tokens),
       cachedTokens: Number(r.cached_tokens),
       costMicros: Number(r.cost_micros),
+    }));
+  },
+
+  /** This tenant's raw events in a calendar window, summed per team, key, end user and model. */
+  async windowTotals(tx: TenantTx, q: UsageWindowQuery): Promise<UsageWindowRow[]> {
+    const ids = [...q.weights.keys()];
+    const { rows } = await tx.query<UsageWindowDbRow>(WINDOW_TOTALS_SQL, [
+      tx.tenantId,
+      q.from.toISOString(),
+      q.to.toISOString(),
+      q.dayFrom.toISOString(),
+      q.dayTo.toISOString(),
+      q.byEndUser,
+      q.endUsersOnly,
+      ids,
+      ids.map((id) => q.weights.get(id) as number),
+    ]);
+    return rows.map((r) => ({
+      teamId: r.team_id,
+      keyId: r.key_id,
+      endUser: r.end_user,
+      model: r.model,
+      inDay: r.in_day,
+      requests: Number(r.requests),
+      inputTokens: Number(r.input_tokens),
+      outputTokens: Number(r.output_tokens),
+      costMicros: Number(r.cost_micros),
+      computeUnits: Number(r.compute_units),
     }));
   },
 

@@ -172,4 +172,37 @@ describe('usage spool', () => {
     await s.synced();
     expect(s.stats().fsyncs).toBeGreaterThan(before);
   });
+
+  it('recovered() resolves at once without a backlog, and only once what the last process left is committed', async () => {
+    const settled = (p: Promise<void>) => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20))]);
+    const first = await spoolAt({ segmentBytes: 2048 });
+    expect(await settled(first.recovered())).toBe(true); // an empty directory left nothing
+    for (let i = 0; i < 60; i++) first.append(rec(i)); // several segments
+    const shipped = await first.read(10);
+    await first.commit(shipped.next); // shipped 10, then the process "crashed"
+    await first.close();
+    open.splice(open.indexOf(first), 1);
+
+    const s = await spoolAt({ segmentBytes: 2048 });
+    const recovered = s.recovered();
+    s.append(rec(1000)); // this process's own events are not part of the backlog
+    expect(await settled(recovered)).toBe(false);
+    let left = 50;
+    while (left > 0) {
+      const b = await s.read(7);
+      const old = b.records.filter((r) => JSON.parse(r.toString()).i < 1000).length;
+      expect(await settled(recovered)).toBe(false); // read is not shipped
+      await s.commit(b.next);
+      left -= old;
+      // Resolves with the commit that passes the last record found at open, not before.
+      expect(await settled(recovered)).toBe(left === 0);
+      if (b.records.length === 0) break;
+    }
+    expect(left).toBe(0);
+    // A clean stop (everything committed) leaves nothing to wait for on the next start.
+    await readAll(s);
+    await s.close();
+    open.splice(open.indexOf(s), 1);
+    expect(await settled((await spoolAt()).recovered())).toBe(true);
+  });
 });
