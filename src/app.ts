@@ -220,10 +220,14 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     // Compute-unit weight per deployment, as admission prices compute units (a tenant's dedicated
     // deployments weigh 1): for limit seeds and forecasts.
     const weights = new Map(deployments.map((d) => [d.id, d.weight]));
+    const replicas = await startReplicas(config, logger);
+    replicaSet = replicas;
     limitService = createLimitService({
       ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
       redisTimeoutMs: config.limits.redisTimeoutMs,
-      fallbackShare: 1 / config.limits.replicas,
+      // Failing open, each replica counts its share of every limit: 1 ÷ the live replicas (as
+      // last read before Redis went away), or the configured fleet size without Redis membership.
+      fallbackShare: replicas !== undefined ? () => 1 / Math.max(1, replicas.stats().replicas) : 1 / config.limits.replicas,
       leaseMs: config.limits.leaseMs,
       // Day/month counters come back from the ledger: in memory after this start, in Redis after
       // it restarted, failed over or was flushed (DESIGN §13 "Leases, reseeding, fail-open seeds").
@@ -243,8 +247,6 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     // Request logs (src/logs/): likewise built for every gateway, idle until a tenant opts in.
     const logs = createRequestLogs({ config, store, sealer, registry: metrics.registry, logger });
     requestLogs = logs;
-    const replicas = await startReplicas(config, logger);
-    replicaSet = replicas;
     const scheduler = startScheduler(config, replicas);
     registerSchedulingMetrics(metrics.registry, () => schedulingLoad(scheduler));
     if (replicas !== undefined) registerReplicaMetrics(metrics.registry, () => replicas.stats());

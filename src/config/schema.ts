@@ -365,9 +365,11 @@ export const configSchema = z
          */
         redisTimeoutMs: z.number().int().min(10).max(60_000).default(1000),
         /**
-         * Replicas sharing the Redis counters. While Redis is down, a deployment that fails open
-         * enforces 1/replicas of every limit on each replica, so together they stay near the limit.
-         * A replica that starts while Redis is down splits deployment capacities over this many.
+         * Fleet size hint. Replicas find each other through Redis (a membership heartbeat); while
+         * Redis is down, a deployment that fails open enforces 1 ÷ (live replicas, as last read) of
+         * every limit on each replica, so together they stay near the limit. This number stands in
+         * for the live count only in a replica that has not read the membership yet (it started
+         * while Redis was down): for its local limits and its split of deployment capacities.
          */
         replicas: z.number().int().min(1).max(10_000).default(1),
         /** Output tokens reserved (and sent upstream as max_tokens) when a request sets none. */

@@ -64,8 +64,11 @@ export interface FailoverOptions {
   logger?: Logger;
   /** How often a down primary is probed. Default 1,000 ms. */
   probeIntervalMs?: number;
-  /** Share of every limit the fallback enforces, in (0, 1]: 1 ÷ replicas. Default 1. */
-  fallbackShare?: number;
+  /**
+   * Share of every limit the fallback enforces, in (0, 1]: 1 ÷ replicas. Default 1. A function is
+   * read at each local reservation (the live replica count, last known before Redis went away).
+   */
+  fallbackShare?: number | (() => number);
   /** Settles for the primary kept while it is down; the oldest are dropped beyond. Default 10,000. */
   maxPendingSettles?: number;
 }
@@ -130,8 +133,20 @@ const RESOLVED = Promise.resolve();
 export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
   const { primary, fallback, logger } = opts;
   const probeIntervalMs = opts.probeIntervalMs ?? 1_000;
-  const fraction = opts.fallbackShare ?? 1;
-  if (!(fraction > 0 && fraction <= 1)) throw new Error('limits: fallbackShare must be in (0, 1]');
+  const shareOpt = opts.fallbackShare ?? 1;
+  const validShare = (f: number): boolean => f > 0 && f <= 1;
+  if (typeof shareOpt === 'number' && !validShare(shareOpt)) throw new Error('limits: fallbackShare must be in (0, 1]');
+  /**
+   * This instance's share now. The live replica count comes from the same Redis, so it stays
+   * at its last reading for the whole outage; an answer out of range keeps the last valid one.
+   */
+  let lastShare = typeof shareOpt === 'number' ? shareOpt : 1;
+  const shareNow = (): number => {
+    if (typeof shareOpt === 'number') return shareOpt;
+    const f = shareOpt();
+    if (validShare(f)) lastShare = f;
+    return lastShare;
+  };
   const maxPending = opts.maxPendingSettles ?? 10_000;
   const leases = opts.leases;
   const ledger = opts.ledger;
@@ -260,7 +275,7 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
         .then(() => (ledger as NonNullable<typeof ledger>)(tenantId))
         .then(
           (entries) => {
-            for (const e of entries) fallback.seedWindow(e.key, Math.ceil(e.used * fraction), e.resetAt);
+            for (const e of entries) fallback.seedWindow(e.key, Math.ceil(e.used * shareNow()), e.resetAt);
             counts.seededFromLedger++;
           },
           (err: unknown) => logger?.warn({ err: message(err), tenant: tenantId }, 'limits: reading the ledger to seed local counters failed'),
@@ -278,7 +293,7 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
       const seen = lastSeen.get(c.key);
       if (seen !== undefined) {
         // This instance's share of what the whole fleet had taken, like its share of the limit.
-        fallback.seedWindow(c.key, Math.ceil(seen * fraction), c.resetAt);
+        fallback.seedWindow(c.key, Math.ceil(seen * shareNow()), c.resetAt);
         lastSeen.delete(c.key);
         counts.seededFromRedis++;
       } else if (ledger !== undefined) {
@@ -317,7 +332,7 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
     }
     counts.fallbackReservations++;
     await seedLocal(charges);
-    const result = await fallback.reserve(reservationId, localCharges(charges, fraction), leaseMs);
+    const result = await fallback.reserve(reservationId, localCharges(charges, shareNow()), leaseMs);
     return { ...result, via: 'fallback' };
   }
 
@@ -332,7 +347,7 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
       return deliver(p).then(() => undefined);
     }
     try {
-      return Promise.resolve(fallback.settle(reservationId, localCharges(charges, fraction), used)).catch((err: unknown) => {
+      return Promise.resolve(fallback.settle(reservationId, localCharges(charges, shareNow()), used)).catch((err: unknown) => {
         counts.settleFailures++;
         logger?.error({ err: message(err) }, 'limits: settling a local reservation failed');
       });

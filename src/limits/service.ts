@@ -30,8 +30,8 @@ export interface LimitServiceOptions {
   /** Per Redis call; slower counts as unreachable. */
   redisTimeoutMs?: number;
   logger: Logger;
-  /** Replicas the local fallback shares each limit with while Redis is down (1 ÷ replicas). */
-  fallbackShare?: number;
+  /** The share of each limit the local fallback enforces while Redis is down (1 ÷ replicas). */
+  fallbackShare?: number | (() => number);
   onStateChange?: (state: 'up' | 'down') => void;
   /** In-process counters' clock (tests); the admission stage must use the same one. */
   now?: () => number;

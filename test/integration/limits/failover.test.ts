@@ -112,7 +112,7 @@ if (available) {
 
     function make(
       url: string,
-      extra: { fallbackShare?: number; logger?: ReturnType<typeof captureLogs>['logger']; ledger?: (tenantId: string) => Promise<WindowSeed[]> } = {},
+      extra: { fallbackShare?: number | (() => number); logger?: ReturnType<typeof captureLogs>['logger']; ledger?: (tenantId: string) => Promise<WindowSeed[]> } = {},
     ) {
       limits = createFailoverBackend({
         primary: createRedisBackend({ url, keyPrefix: PREFIX, commandTimeoutMs: 250, connectTimeoutMs: 250 }),
@@ -162,6 +162,22 @@ if (available) {
       await f.settle('fallback', ids[0] as string, [w], [0]);
       expect((await f.reserve(randomUUID(), [w], 10_000, 'open')).ok).toBe(true);
       expect(f.stats()).toMatchObject({ state: 'down', fallbackReservations: 4, failures: 1, unavailableRejections: 0 });
+    });
+
+    it('reads a live share at each local reservation (the replica count as membership last saw it)', async () => {
+      let live = 4;
+      const f = make(DEAD_URL, { fallbackShare: () => 1 / live });
+      const w = window(tenant(), 8); // 4 replicas: 2 each
+      const admitted = async (n: number) => {
+        let ok = 0;
+        for (let i = 0; i < n; i++) if ((await f.reserve(randomUUID(), [w], 10_000, 'open')).ok) ok++;
+        return ok;
+      };
+      expect(await admitted(4)).toBe(2);
+      live = 2; // two replicas left before Redis went away: 4 each, 2 of them taken already
+      expect(await admitted(4)).toBe(2);
+      live = 0; // a nonsense reading keeps the last valid share
+      expect(await admitted(2)).toBe(0);
     });
 
     it('releases a fail-open reservation when it is settled', async () => {
