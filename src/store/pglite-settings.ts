@@ -7,12 +7,11 @@
  * memory it lives in never shrinks). For the embedded store that is a second copy of what the
  * kernel's page cache already holds: PGlite reads and writes the data directory's files through
  * the file system, and the page cache, unlike the WebAssembly heap, is given back under memory
- * pressure. Measured on a gateway data directory (bench/README.md "Resident memory"): 128 MB →
- * 32 MB took ~130 MB off the resident set (the heap no longer grows past its initial 128 MB at
- * start) and did not change the ingest's CPU per event (35–40 µs at 400,000 events, batches of
- * 5,000); 16 MB saved 16 MB more but re-read the unique index from the page cache (6× the
- * reads at 400,000 events), since random event ids make its whole index the working set.
- * wal_buffers follows (1/32 of it, 1 MB).
+ * pressure. Measured (bench/README.md "Resident memory"): in the gateway, the WebAssembly memory
+ * went from 189 MB mapped / ~170 MB resident to 128 MB / ~50 MB; ingest's CPU per event was the
+ * same at 16, 32, 64 and 128 MB (34–36 µs at 400,000 events, batches of 5,000), but at 16 MB
+ * it re-read the unique index from the page cache (6× the reads of 32 MB: random event ids
+ * make that whole index the working set). wal_buffers follows (1/32 of it, 1 MB).
  */
 import { PGlite } from '@electric-sql/pglite';
 
