@@ -41,7 +41,7 @@ describe('embedded store memory', () => {
     const child = await runChild(dataDir, 'peak');
     expect(child.stderr).toBe('');
     expect(child.code).toBe(0);
-    const peakMb = Number(child.stdout.trim()) / 1024
+    const peakMb = Number(child.stdout.trim()) / 1024;
     // initdb in process: ~800-950 MB at its peak; opening the created database ~200-300 MB.
     expect(peakMb).toBeGreaterThan(50);
     expect(peakMb).toBeLessThan(500);
