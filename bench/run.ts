@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { parseBenchArgs } from './lib/args.js';
 import { checkTarget } from './lib/check.js';
 import { installCleanup, stopChild, type Child } from './lib/children.js';
-import { rssBytes } from './lib/cpu.js';
+import { peakRssBytes, rssBytes } from './lib/cpu.js';
 import { aggregateLoad, buildFigures, summarizeProbe, summarizeStreamProbe } from './lib/figures.js';
 import { runLoad, type LoadResult } from './lib/load.js';
 import { readOverhead } from './lib/overhead.js';
@@ -112,6 +112,12 @@ async function main(): Promise<void> {
     log(gatehouse.available ? `gatehouse ready at ${gh.ok ? gh.started.target.origin : ''}` : `gatehouse: not available — ${gatehouse.reason ?? ''}`);
     if (gatehouse.reason !== undefined) gatehouse.reason = shortReason(gatehouse.reason);
 
+    // Resident memory by phase: the platform running the gateway sees these (bench/README.md "Resident memory").
+    const ghRss = (): number | undefined => {
+      const b = gh.ok ? rssBytes(gh.started.child.pid) : null;
+      return b === null ? undefined : b / 2 ** 20;
+    };
+    if (gatehouse.available) gatehouse.rssIdleMb = ghRss();
     const spec = { connections: opts.connections, durationS: opts.duration, body: chatBody(LOAD_TOKENS) };
     if (opts.warmup > 0) {
       log(`warm-up: ${opts.warmup} s per target`);
@@ -126,6 +132,7 @@ async function main(): Promise<void> {
       }
     }
 
+    if (gatehouse.available) gatehouse.rssAfterLoadMb = ghRss();
     log(`one-connection latency: ${opts.samples} requests per target`);
     const latency = summarizeProbe(await latencyProbe(targets, chatBody(LOAD_TOKENS), opts.samples, Math.min(200, opts.samples)));
     log(`streaming TTFB: ${opts.streamSamples} requests per target`);
@@ -152,6 +159,8 @@ async function main(): Promise<void> {
     if (gatehouse.available && gh.ok) {
       const rss = rssBytes(gh.started.child.pid);
       if (rss !== null) gatehouse.rssMb = rss / 2 ** 20;
+      const peak = peakRssBytes(gh.started.child.pid);
+      if (peak !== null) gatehouse.peakRssMb = peak / 2 ** 20;
       const overhead = await readOverhead(gh.started.target.origin, gh.started.target.headers);
       if (overhead !== undefined) gatehouse.overhead = overhead;
     }

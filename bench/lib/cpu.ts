@@ -29,13 +29,22 @@ export function cpuSeconds(pid: number): number {
   return (utime + stime) / TICKS_PER_SECOND;
 }
 
-/** Resident set size in bytes, or null when the process is gone. */
-export function rssBytes(pid: number): number | null {
+function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
     return match?.[1] === undefined ? null : Number(match[1]) * 1024;
   } catch {
     return null;
   }
+}
+
+/** Resident set size in bytes, or null when the process is gone. */
+export function rssBytes(pid: number): number | null {
+  return statusKb(pid, 'VmRSS');
+}
+
+/** The most the process has had resident since it started (VmHWM), in bytes. */
+export function peakRssBytes(pid: number): number | null {
+  return statusKb(pid, 'VmHWM');
 }

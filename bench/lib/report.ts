@@ -18,7 +18,17 @@ export interface BenchReport {
   wallSeconds: number;
   environment: Record<string, string | number>;
   options: BenchOptions;
-  gatehouse: { available: boolean; reason?: string; rssMb?: number; overhead?: OverheadReading };
+  gatehouse: {
+    available: boolean;
+    reason?: string;
+    /** Resident set after the run (after the concurrent streams). */
+    rssMb?: number;
+    /** Resident set once ready and idle, after the load rounds, and the peak (VmHWM) over the run. */
+    rssIdleMb?: number;
+    rssAfterLoadMb?: number;
+    peakRssMb?: number;
+    overhead?: OverheadReading;
+  };
   figures: Figure[];
   load: Partial<Record<TargetName, LoadAggregate>>;
   loadRuns: LoadResult[];
@@ -79,7 +89,12 @@ function extras(r: BenchReport): string[] {
   if (!r.gatehouse.available) lines.push(`gatehouse: not available — ${r.gatehouse.reason ?? 'unknown reason'}`);
   const o = r.gatehouse.overhead;
   lines.push(o === undefined ? 'gatehouse in-process overhead: no *overhead* histogram on /metrics' : `gatehouse in-process overhead (${o.metric}, ${o.count} obs., bucket bounds): p50 ≤ ${fmt(o.p50Ms, 3)} ms, p99 ≤ ${fmt(o.p99Ms, 3)} ms (target p50 ≤ 0.05 ms)`);
-  if (r.gatehouse.rssMb !== undefined) lines.push(`gatehouse resident memory after the run: ${fmt(r.gatehouse.rssMb, 0)} MB`);
+  const g = r.gatehouse;
+  if (g.rssMb !== undefined) {
+    const phases = [g.rssIdleMb === undefined ? '' : `idle after start ${fmt(g.rssIdleMb, 0)} MB, `, g.rssAfterLoadMb === undefined ? '' : `after the load rounds ${fmt(g.rssAfterLoadMb, 0)} MB, `].join('');
+    const peak = g.peakRssMb === undefined ? '' : ` (peak ${fmt(g.peakRssMb, 0)} MB)`;
+    lines.push(`gatehouse resident memory: ${phases}after the run ${fmt(g.rssMb, 0)} MB${peak}`);
+  }
   lines.push(...r.notes);
   lines.push(`environment: ${Object.entries(r.environment).map(([k, v]) => `${k}=${v}`).join(', ')}`);
   lines.push(`wall time: ${fmt(r.wallSeconds, 0)} s`);

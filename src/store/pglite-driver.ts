@@ -6,6 +6,7 @@ import { PGlite } from '@electric-sql/pglite';
 import type { PGliteOptions } from '@electric-sql/pglite';
 import type { Driver, SqlSession } from './driver.js';
 import { createPgliteListener } from './notify-pglite.js';
+import { embeddedStartParams } from './pglite-settings.js';
 
 const BYTEA_OID = 17;
 const INT8_OID = 20;
@@ -21,7 +22,7 @@ const parsers: NonNullable<PGliteOptions['parsers']> = {
 };
 
 export async function createPgliteInstance(dataDir: string | undefined, loadDataDir?: Blob): Promise<PGlite> {
-  const options: PGliteOptions = { parsers };
+  const options: PGliteOptions = { parsers, startParams: embeddedStartParams() };
   if (dataDir !== undefined) options.dataDir = dataDir;
   if (loadDataDir !== undefined) options.loadDataDir = loadDataDir;
   return PGlite.create(options);

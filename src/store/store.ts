@@ -18,6 +18,7 @@ import { assertDataStatement } from './guard.js';
 import { lockDataDir } from './lock.js';
 import { runMigrations } from './migrate.js';
 import { pgDriver } from './pg-driver.js';
+import { createDatabaseOutOfProcess } from './pglite-create.js';
 import { createPgliteInstance, pgliteDriver } from './pglite-driver.js';
 import { pgliteWorkerDriver } from './pglite-worker-driver.js';
 import type { AdminTx, OpenStoreOptions, PlatformTx, QueryResult, Store, TenantTx } from './types.js';
@@ -146,6 +147,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const lock = await lockDataDir(opts.dataDir);
   try {
     const pgdata = join(opts.dataDir, 'pgdata');
+    await createDatabaseOutOfProcess(pgdata);
     if ((opts.thread ?? 'worker') === 'worker') return storeFromDriver(await pgliteWorkerDriver({ dataDir: pgdata }, () => lock.release()));
     const db = await createPgliteInstance(pgdata);
     return storeFromDriver(pgliteDriver(db, () => lock.release()));

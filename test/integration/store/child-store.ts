@@ -24,11 +24,17 @@ async function sources(dir: string): Promise<string[]> {
 }
 
 const ENTRY = `
+import { readFileSync } from 'node:fs';
 import { metaRepo, openStore } from './src/store/index.js';
 const [dataDir, mode] = process.argv.slice(2);
 try {
   const store = await openStore({ dataDir });
-  if (mode === 'hold') {
+  if (mode === 'peak') {
+    // This process's peak resident set (kB) once the store is open and migrated.
+    await store.migrate();
+    process.stdout.write(/^VmHWM:\\s+(\\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] + '\\n');
+    await store.close();
+  } else if (mode === 'hold') {
     await store.migrate();
     await store.admin((tx) => metaRepo.set(tx, 'written-by', String(process.pid)));
     process.stdout.write('READY\\n');
@@ -45,7 +51,7 @@ try {
 
 let built: Promise<string> | undefined;
 
-/** The path of a script: `node <script> <dataDir> open|hold`. */
+/** The path of a script: `node <script> <dataDir> open|hold|peak`. */
 export function childScript(): Promise<string> {
   built ??= (async () => {
     const out = await mkdtemp(join(tmpdir(), 'gatehouse-child-'));
@@ -81,7 +87,7 @@ export interface ChildResult {
 }
 
 /** Runs the child to completion. */
-export async function runChild(dataDir: string, mode: 'open'): Promise<ChildResult> {
+export async function runChild(dataDir: string, mode: 'open' | 'peak'): Promise<ChildResult> {
   const child = spawn(process.execPath, [await childScript(), dataDir, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

@@ -1,0 +1,56 @@
+/**
+ * A new embedded database is created by a short-lived child process; the gateway then opens it
+ * the way it opens an existing one.
+ *
+ * Why not in process: creating a PGlite database runs initdb in a second WebAssembly instance
+ * (its own ~190 MB memory), dumps the new directory into a tarball and unpacks it, and reads
+ * PGlite's 9 MB module and 6 MB file bundle once more. In the gateway's process all of that
+ * outlived the creation: the garbage waited for the database thread's next collection (the
+ * gateway sat at ~900 MB after its first start), and what the C allocator had handed out for it
+ * stayed in its arenas for good (~110 MB more resident after a bench run on a new directory
+ * than on an existing one). A child process gives all of it back when it exits.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { embeddedStartParams } from './pglite-settings.js';
+
+/** Run with `node -e`: argv is [node, pgliteUrl, dataDir, startParams as JSON]. */
+const CREATE_SOURCE = String.raw`
+(async () => {
+  const [pgliteUrl, dataDir, startParams] = process.argv.slice(1);
+  const { PGlite } = await import(pgliteUrl);
+  const db = await PGlite.create({ dataDir, startParams: JSON.parse(startParams) });
+  await db.close();
+})().then(
+  () => process.exit(0),
+  (err) => { process.stderr.write(String((err && err.stack) || err)); process.exit(1); },
+);
+`;
+
+/** PostgreSQL writes PG_VERSION into a data directory it has initialized; PGlite checks the same. */
+export function isInitialized(pgdata: string): boolean {
+  return existsSync(join(pgdata, 'PG_VERSION'));
+}
+
+/** Creates the database in `pgdata` unless there is one; the caller holds the data directory's lock. */
+export async function createDatabaseOutOfProcess(pgdata: string): Promise<void> {
+  if (isInitialized(pgdata)) return;
+  const pgliteUrl = pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite')).href;
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', CREATE_SOURCE, pgliteUrl, pgdata, JSON.stringify(embeddedStartParams())], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4000);
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`creating the embedded database in ${pgdata} failed (${signal ?? `exit code ${String(code)}`}): ${stderr.trim()}`));
+    });
+  });
+}
