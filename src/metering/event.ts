@@ -3,8 +3,8 @@
  * and its compact spool encoding. Nothing here reads the request body beyond the `user` field
  * (and, only for usage the provider did not report, the prompt for a token estimate).
  */
-import { randomUUID } from 'node:crypto';
 import { costMicros } from '../limits/admission.js';
+import { uuidV7 } from './event-id.js';
 import { promptTokens, type PromptOperation } from '../limits/tokens.js';
 import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
 import type { UsageEventRecord } from '../store/index.js';
@@ -78,7 +78,7 @@ export interface EventClock {
  * the serving deployment's prices, the same formula as admission (zero when no token was used),
  * and the price-book version those prices are (read in the same step: src/billing/price-follower.ts).
  */
-export function buildUsageEvent(ctx: RequestContext, outcome: RequestOutcome, clock: EventClock, eventId: string = randomUUID()): UsageEvent | undefined {
+export function buildUsageEvent(ctx: RequestContext, outcome: RequestOutcome, clock: EventClock, eventId?: string): UsageEvent | undefined {
   const tenant = ctx.tenant;
   const principal = ctx.principal;
   if (tenant === undefined || principal === undefined) return undefined;
@@ -105,7 +105,7 @@ export function buildUsageEvent(ctx: RequestContext, outcome: RequestOutcome, cl
   const model = d?.model ?? ctx.model ?? 'unknown';
   return {
     tenantId: tenant.id,
-    eventId,
+    eventId: eventId ?? uuidV7(clock.nowMs),
     requestId: ctx.requestId,
     occurredAt: clock.nowMs,
     teamId: uuidOrNull(principal.teamId),
