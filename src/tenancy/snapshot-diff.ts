@@ -7,6 +7,7 @@
  */
 import type { TenantLimitSource } from '../limits/compose.js';
 import type { TenantModelsRecord } from '../routing/tenant-deployments.js';
+import { keysDigestOf } from './key-records.js';
 import type { TenantChange } from './snapshot-build.js';
 import type { Snapshot, TenantEntry } from './snapshot.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
@@ -19,6 +20,11 @@ export interface FullRead {
   limitSources: readonly TenantLimitSource[];
   /** undefined: not read (no reader); the snapshot's catalogues stay. */
   tenantModels?: readonly TenantModelsRecord[] | undefined;
+  /**
+   * The database's digests of every tenant's keys, read with them; a tenant whose entry holds
+   * another digest (or none) is patched so that its entry carries this one.
+   */
+  keyDigests?: ReadonlyMap<string, string> | undefined;
 }
 
 /**
@@ -44,8 +50,9 @@ function sameTenant(a: Tenant, b: Tenant): boolean {
   return sameData(restA, restB);
 }
 
-/** Unchanged keys are the very records of the entry (leanKey hands those back). */
+/** Unchanged keys are the very records of the entry (leanKey hands those back, or the entry's list when not re-read). */
 function sameKeys(entry: TenantEntry, keys: readonly ApiKeyRecord[]): boolean {
+  if (entry.keys === keys) return true;
   if (entry.keys.length !== keys.length) return false;
   const had = new Set(entry.keys);
   return keys.every((k) => had.has(k));
@@ -78,16 +85,26 @@ export function changedTenants(previous: Snapshot, read: FullRead): TenantChange
     const issuers = issuersOf.get(tenant.id) ?? [];
     const limitSource = sources.get(tenant.id) ?? null;
     const own = models?.get(tenant.id) ?? null;
+    const keysDigest = read.keyDigests === undefined ? undefined : keysDigestOf(read.keyDigests, tenant.id);
     const entry = previous.entries.get(tenant.id);
     const same =
       entry !== undefined &&
       sameTenant(entry.tenant, tenant) &&
       sameKeys(entry, keys) &&
+      entry.keysDigest === keysDigest &&
       sameData(entry.issuers, issuers) &&
       sameData(entry.limitSource ?? null, limitSource) &&
       (models === undefined || (own === null && !previous.tenantCatalogues.has(tenant.id)));
     if (same) continue;
-    changes.push({ tenantId: tenant.id, tenant, keys, issuers, limitSource, ...(models === undefined ? {} : { models: own }) });
+    changes.push({
+      tenantId: tenant.id,
+      tenant,
+      keys,
+      issuers,
+      limitSource,
+      ...(models === undefined ? {} : { models: own }),
+      ...(keysDigest === undefined ? {} : { keysDigest }),
+    });
   }
   for (const id of previous.entries.keys()) {
     if (!seen.has(id)) changes.push({ tenantId: id, tenant: null, keys: [], issuers: [], limitSource: null, models: null });
