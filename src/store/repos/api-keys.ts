@@ -214,16 +214,20 @@ export const apiKeysRepo = {
 
   /**
    * Per tenant, a digest of exactly what pageForSnapshot would read of its keys (the same rows
-   * and columns): md5 over the md5 of each row's text, in key order. A full reload compares it
-   * with the digest its snapshot entry was read with and re-reads only the tenants that differ,
-   * instead of 100,000 rows. Equal row text means equal rows (the composite's text form is
-   * unambiguous), so an equal digest can only come from the same keys; read in the same
-   * (repeatable-read) transaction as the keys, it describes them. Tenants with no such key are
-   * absent.
+   * and columns): their count and two 64-bit hashes of each whole row (PostgreSQL's own
+   * hash_record_extended, two seeds) combined with XOR, so no sort and no text conversion:
+   * ~0.1 s for 100,000 keys where md5 over the rows' text in key order took ~0.33 s. A full
+   * reload compares it with the digest the tenant's snapshot entry was read with and re-reads
+   * only the tenants that differ, instead of 100,000 rows. Rows are unique (by id), so a change
+   * of any column of any row, or a row added or gone, leaves the digest equal only if 128 bits
+   * of hash collide: a check against changes whose notification was lost, not against forgery
+   * (the hash is not cryptographic). Read in the same repeatable-read transaction as the keys,
+   * it describes them. Tenants with no such key are absent.
    */
   async snapshotDigests(tx: PlatformTx, revokedSinceMs: number): Promise<Map<string, string>> {
     const { rows } = await tx.query<{ tenant_id: string; digest: string }>(
-      `SELECT s.tenant_id, md5(string_agg(md5(s::text), '' ORDER BY s.id)) AS digest
+      `SELECT s.tenant_id,
+              count(*) || ':' || bit_xor(hash_record_extended(s, 1)) || ':' || bit_xor(hash_record_extended(s, 2)) AS digest
        FROM (SELECT ${SNAPSHOT_COLUMNS} FROM api_keys WHERE ${HELD}) s GROUP BY s.tenant_id`,
       [revokedSinceMs],
     );
