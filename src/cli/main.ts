@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { startGateway } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { formatApply, runApply } from './apply.js';
+import { limitHeapGrowth } from './heap.js';
 import { auditExportHead, auditPublicKey, auditVerify } from './audit.js';
 import { billingClosePeriod } from './billing.js';
 import { runExport } from './export.js';
@@ -38,6 +39,7 @@ function printDemoKey(key: string, url: string): void {
 }
 
 async function start(): Promise<void> {
+  limitHeapGrowth();
   const config = await loadConfig();
   const gateway = await startGateway(config);
   if (gateway.demoKey !== undefined) printDemoKey(gateway.demoKey, gateway.url);
