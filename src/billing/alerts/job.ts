@@ -124,7 +124,7 @@ export async function evaluateTenant(
 /**
  * Whether evaluating the tenant this round can do anything: measure a calendar budget, judge an
  * hour or sweep. Without any, evaluateTenant only reads the tenant's alert settings and uses
- * none of them; at 10,000 tenants that was 10,000 transactions a minute, ~2.5 s of the
+ * none of them; at 10,000 tenants that was 10,000 transactions a minute, ~1.5–3 s of the
  * gateway's CPU per round competing with requests (bench/README.md, "Snapshot memory").
  */
 export function roundHasWork(tenant: TenantToEvaluate, anomalies: boolean, sweep: boolean): boolean {
