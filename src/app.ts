@@ -174,14 +174,14 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const headSigner = auditHeadSigner(master);
     const tenancy = await syncTenancy(store, config, pepper);
     const { deployments, mock } = await attachMock(config);
-    const { tenants, keys, issuers, plans, limitSources } = tenancy;
+    const { tenants, keys, issuers, plans, limitSources, keyDigests } = tenancy;
     const sealer = tenantSealer(keyring);
     // Tenant-set addresses: refused at save (admin API) and at connect (this guard), DESIGN §6.
     const outbound = compileOutboundPolicy(config.security.outbound);
     const tenantModels = tenantModelsReader({ sealer, guard: outboundGuard(outbound), logger });
     const models0 = await loadTenantModels(store, tenantModels);
     const registry = createRegistry(
-      buildSnapshot({ tenants, keys, issuers, plans, limitSources, deployments, tenantModels: models0 }),
+      buildSnapshot({ tenants, keys, issuers, plans, limitSources, keyDigests, deployments, tenantModels: models0 }),
     );
     const adapters = createProviderAdapters();
     // last_used_at, batched off the request path: authenticate reports each key it accepts.

@@ -10,6 +10,7 @@ import { formatApply, runApply } from './apply.js';
 import { auditExportHead, auditPublicKey, auditVerify } from './audit.js';
 import { billingClosePeriod } from './billing.js';
 import { runExport } from './export.js';
+import { limitHeapGrowth } from './heap.js';
 import { runRotateDataKey, runRotateMaster, runShredDue, type CommandReport } from './keys.js';
 import { runPurgeDue } from './tenants.js';
 import { runMaintenance, runMigrate } from './maintenance.js';
@@ -38,6 +39,7 @@ function printDemoKey(key: string, url: string): void {
 }
 
 async function start(): Promise<void> {
+  limitHeapGrowth();
   const config = await loadConfig();
   const gateway = await startGateway(config);
   if (gateway.demoKey !== undefined) printDemoKey(gateway.demoKey, gateway.url);

@@ -23,6 +23,7 @@ import {
 } from '../store/index.js';
 import { DEFAULT_CLAIMS } from '../identity/jwt.js';
 import { jwtIssuersRepo } from '../store/repos/jwt-issuers.js';
+import { REVOKED_KEPT_MS } from './key-records.js';
 import { loadPlans, readKeyPages } from './snapshot-load.js';
 import type { ApiKeyRecord, JwtIssuer, Tenant } from './types.js';
 
@@ -37,6 +38,8 @@ export interface TenancyState {
   issuers: JwtIssuer[];
   plans: PlanLimits[];
   limitSources: TenantLimitSource[];
+  /** The database's digests of each tenant's keys, read with them (SnapshotInput.keyDigests). */
+  keyDigests: Map<string, string>;
   /** Set only when this start generated the demo key. */
   demoKey: string | undefined;
 }
@@ -186,10 +189,14 @@ export async function loadTenancy(store: Pick<Store, 'platform'>, demoKey?: stri
     const tenants = await tenantsRepo.listForSnapshot(tx);
     const ids = new Map(tenants.map((t) => [t.id, t.id]));
     const keys: ApiKeyRecord[] = [];
-    await readKeyPages(tx, (page) => keys.push(...page), { tenantId: (id) => ids.get(id), now: Date.now() });
+    const now = Date.now();
+    // In the same repeatable-read transaction as the keys, so the digests describe them.
+    const keyDigests = await apiKeysRepo.snapshotDigests(tx, now - REVOKED_KEPT_MS);
+    await readKeyPages(tx, (page) => keys.push(...page), { tenantId: (id) => ids.get(id), now });
     return {
       tenants,
       keys,
+      keyDigests,
       issuers: await jwtIssuersRepo.listAll(tx, DEFAULT_CLAIMS),
       plans: await loadPlans(tx),
       limitSources: await limitRulesRepo.listSources(tx),

@@ -37,6 +37,14 @@ export function addressAllowed(list: BlockList, address: string): boolean {
 }
 
 /**
+ * The digest of a tenant's keys from the database's digests (apiKeysRepo.snapshotDigests): a
+ * tenant without keys has none there, and this stands for "no keys".
+ */
+export function keysDigestOf(digests: ReadonlyMap<string, string>, tenantId: string): string {
+  return digests.get(tenantId) ?? '';
+}
+
+/**
  * Shared copies of small values many keys repeat. Bounded: past the limit new values are kept
  * as they are (correct, only not shared), so odd data cannot grow it without end. Lives for the
  * process, so records made by a full reload and by later tenant patches share the same copies.

@@ -26,6 +26,13 @@ export interface TenantEntry {
   readonly issuers: readonly JwtIssuer[];
   /** Its plan and own rules; undefined when the snapshot was built without limit records. */
   readonly limitSource: TenantLimitSource | undefined;
+  /**
+   * The database's digest of its keys (apiKeysRepo.snapshotDigests) read with `keys` in one
+   * transaction by a full load; undefined when unknown (a tenant patch, a snapshot built without
+   * digests). A full reload re-reads the keys of a tenant only when this differs from the digest
+   * it reads now, or is unknown.
+   */
+  readonly keysDigest: string | undefined;
 }
 
 /**
@@ -73,6 +80,11 @@ export interface SnapshotInput {
   limitSources?: readonly TenantLimitSource[];
   /** Tenants' dedicated deployments (credentials opened) and aliases. */
   tenantModels?: readonly TenantModelsRecord[];
+  /**
+   * Tenant id → digest of its keys, read in the same transaction as `keys` (a tenant without
+   * keys is absent); kept in each tenant's entry for the next full reload (snapshot-load.ts).
+   */
+  keyDigests?: ReadonlyMap<string, string>;
   /** For the revoked keys' retention; Date.now by default. */
   now?: number;
 }

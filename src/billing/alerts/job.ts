@@ -121,6 +121,16 @@ export async function evaluateTenant(
   return out;
 }
 
+/**
+ * Whether evaluating the tenant this round can do anything: measure a calendar budget, judge an
+ * hour or sweep. Without any, evaluateTenant only reads the tenant's alert settings and uses
+ * none of them; at 10,000 tenants that was 10,000 transactions a minute, ~1.5–3 s of the
+ * gateway's CPU per round competing with requests (bench/README.md, "Snapshot memory").
+ */
+export function roundHasWork(tenant: TenantToEvaluate, anomalies: boolean, sweep: boolean): boolean {
+  return anomalies || sweep || (tenant.limits !== undefined && forecastRules(tenant.limits).length > 0);
+}
+
 export interface AlertJobOptions {
   store: Pick<Store, 'withTenant'>;
   tenants: () => Iterable<TenantToEvaluate>;
@@ -163,6 +173,10 @@ export function createAlertJob(opts: AlertJobOptions): AlertJob {
         const hour = Math.floor(at / HOUR) * HOUR;
         const anomalies = at - hour >= ANOMALY_SETTLE_MS && judgedHour.get(t.id) !== hour;
         const sweep = at - (sweptAt.get(t.id) ?? -Infinity) >= HOUSEKEEPING_EVERY_MS;
+        if (!roundHasWork(t, anomalies, sweep)) {
+          opts.cache.set(t.id, []); // what the evaluation would have found: no forecasts
+          continue;
+        }
         const r = await opts.store.withTenant(t.id, (tx) =>
           evaluateTenant(tx, t, at, opts.anomaly, { anomalies, ...(sweep ? { housekeeping } : {}), ...(opts.forecast ? { forecast: opts.forecast } : {}) }),
         );

@@ -188,21 +188,50 @@ export const apiKeysRepo = {
   /**
    * One page of the snapshot's keys across tenants, in primary-key order (tenant, id), after
    * `after`: a full reload reads 100,000 keys page by page, so the driver's rows of one page are
-   * all that exists of them at a time. Keys revoked before `revokedSinceMs` are left out.
+   * all that exists of them at a time. Keys revoked before `revokedSinceMs` are left out; with
+   * `tenantIds`, only those tenants' keys (what a full reload found changed).
    */
-  async pageForSnapshot(tx: PlatformTx, after: SnapshotKeyCursor | null, limit: number, revokedSinceMs: number): Promise<ApiKeyRecord[]> {
-    const { rows } =
-      after === null
-        ? await tx.query<SnapshotKeyRow>(`SELECT ${SNAPSHOT_COLUMNS} FROM api_keys WHERE ${HELD} ORDER BY tenant_id, id LIMIT $2`, [
-            revokedSinceMs,
-            limit,
-          ])
-        : await tx.query<SnapshotKeyRow>(
-            `SELECT ${SNAPSHOT_COLUMNS} FROM api_keys WHERE (${HELD}) AND (tenant_id, id) > ($3::uuid, $4::uuid)
-             ORDER BY tenant_id, id LIMIT $2`,
-            [revokedSinceMs, limit, after.tenantId, after.id],
-          );
+  async pageForSnapshot(
+    tx: PlatformTx,
+    after: SnapshotKeyCursor | null,
+    limit: number,
+    revokedSinceMs: number,
+    tenantIds?: readonly string[],
+  ): Promise<ApiKeyRecord[]> {
+    const values: unknown[] = [revokedSinceMs, limit];
+    let where = `(${HELD})`;
+    if (tenantIds !== undefined) {
+      values.push(tenantIds);
+      where += ` AND tenant_id = ANY($${values.length}::uuid[])`;
+    }
+    if (after !== null) {
+      values.push(after.tenantId, after.id);
+      where += ` AND (tenant_id, id) > ($${values.length - 1}::uuid, $${values.length}::uuid)`;
+    }
+    const { rows } = await tx.query<SnapshotKeyRow>(`SELECT ${SNAPSHOT_COLUMNS} FROM api_keys WHERE ${where} ORDER BY tenant_id, id LIMIT $2`, values);
     return rows.map(toSnapshotRecord);
+  },
+
+  /**
+   * Per tenant, a digest of exactly what pageForSnapshot would read of its keys (the same rows
+   * and columns): their count and two 64-bit hashes of each whole row (PostgreSQL's own
+   * hash_record_extended, two seeds) combined with XOR, so no sort and no text conversion:
+   * ~0.1 s for 100,000 keys where md5 over the rows' text in key order took ~0.33 s. A full
+   * reload compares it with the digest the tenant's snapshot entry was read with and re-reads
+   * only the tenants that differ, instead of 100,000 rows. Rows are unique (by id), so a change
+   * of any column of any row, or a row added or gone, leaves the digest equal only if 128 bits
+   * of hash collide: a check against changes whose notification was lost, not against forgery
+   * (the hash is not cryptographic). Read in the same repeatable-read transaction as the keys,
+   * it describes them. Tenants with no such key are absent.
+   */
+  async snapshotDigests(tx: PlatformTx, revokedSinceMs: number): Promise<Map<string, string>> {
+    const { rows } = await tx.query<{ tenant_id: string; digest: string }>(
+      `SELECT s.tenant_id,
+              count(*) || ':' || bit_xor(hash_record_extended(s, 1)) || ':' || bit_xor(hash_record_extended(s, 2)) AS digest
+       FROM (SELECT ${SNAPSHOT_COLUMNS} FROM api_keys WHERE ${HELD}) s GROUP BY s.tenant_id`,
+      [revokedSinceMs],
+    );
+    return new Map(rows.map((r) => [r.tenant_id, r.digest]));
   },
 
   /** The snapshot's keys of the transaction's tenant (a tenant-scoped refresh), ordered by id. */

@@ -161,6 +161,32 @@ for (const f of flavours) {
       expect(roomy.forecasts[0]?.exhaustsAt).toBeNull();
     });
 
+    it('a round opens no transaction for a tenant with no calendar budget once its hour is judged and swept', async () => {
+      const idle = await tenantWithHook();
+      const budgeted = await tenantWithHook();
+      const opened: string[] = [];
+      const counting: Pick<Store, 'withTenant'> = {
+        withTenant: (id, fn) => {
+          opened.push(id);
+          return store.withTenant(id, fn);
+        },
+      };
+      const hour = Math.floor(Date.now() / HOUR) * HOUR;
+      let clock = hour + 10 * 60_000; // past the settling delay: the first round judges and sweeps
+      const tenants = [{ id: idle, limits: limitsOf([]) }, { id: budgeted, limits: limitsOf([monthly(10_000_000)]) }];
+      const job = createAlertJob({ store: counting, tenants: () => tenants, cache: createForecastCache(), intervalMs: 1000, now: () => clock });
+      await job.runOnce();
+      expect(opened.sort()).toEqual([idle, budgeted].sort());
+      opened.length = 0;
+      clock += 60_000;
+      await job.runOnce();
+      expect(opened).toEqual([budgeted]); // its budget is measured every round
+      opened.length = 0;
+      clock = hour + HOUR + 10 * 60_000; // the next hour to judge, and an hour since the sweep
+      await job.runOnce();
+      expect(opened.sort()).toEqual([idle, budgeted].sort());
+    });
+
     it('raises an anomaly for a spike far above the recent pattern, once', async () => {
       const tenant = await tenantWithHook();
       const lastHourStart = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
