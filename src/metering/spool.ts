@@ -71,7 +71,7 @@ export interface ReadBatch {
 export interface SpoolStats {
   /** Bytes of every segment still on disk. */
   bytes: number;
-  /** Bytes not yet committed by the shipper. */
+  /** Bytes not yet committed by the shipper, records still queued for their write included. */
   backlogBytes: number;
   segments: number;
   appended: number;
@@ -467,7 +467,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       for (const [seq, size] of sizes) if (seq < cursor.segment) behind += size;
       return {
         bytes: totalBytes,
-        backlogBytes: Math.max(0, totalBytes - behind - committedInCursorSegment),
+        // Records enqueued for this turn's write are backlog too: drain() must wait for them.
+        backlogBytes: Math.max(0, totalBytes - behind - committedInCursorSegment) + queuedBytes,
         segments: sizes.size,
         appended,
         corrupt,

@@ -130,8 +130,10 @@ describe('usage spool', () => {
     let writes = 0;
     s.onAppend(() => writes++);
     const done = Array.from({ length: 100 }, (_, i) => s.enqueue(rec(i)));
-    // Nothing is written (or reported written) before the turn's I/O callbacks are over.
+    // Nothing is written (or reported written) before the turn's I/O callbacks are over, but the
+    // records already count as backlog: a drain() called now must wait for them.
     expect(s.stats().appended).toBe(0);
+    expect(s.stats().backlogBytes).toBe(done.length * HEADER_BYTES + Array.from({ length: 100 }, (_, i) => rec(i).length).reduce((a, b) => a + b, 0));
     await Promise.all(done);
     expect(writes).toBe(1);
     expect(s.stats().appended).toBe(100);
