@@ -12,7 +12,7 @@
  * A cache is an optimisation: Redis errors and timeouts are misses and skipped stores, never
  * request failures (the caller counts them).
  */
-import { Redis } from 'ioredis';
+import { failFastRedis } from '../redis.js';
 import { entrySize } from './memory-store.js';
 import type { CacheStore, StoreResult } from './types.js';
 
@@ -61,16 +61,8 @@ export function tenantPrefix(tenantId: string): string {
 
 /** The Redis store; `ready` resolves once connected (until then every call is a quick miss). */
 export function createRedisStore(opts: RedisStoreOptions): CacheStore & { ready(): Promise<void> } {
-  const client = new Redis(opts.url, {
-    connectTimeout: Math.max(opts.commandTimeoutMs * 4, 1000),
-    commandTimeout: opts.commandTimeoutMs,
-    // A cache lookup must not wait for a reconnect: fail at once and answer from upstream.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    lazyConnect: false,
-  });
-  // Errors surface on the commands; an 'error' listener keeps ioredis from logging each retry.
-  client.on('error', () => undefined);
+  // A cache lookup must not wait for a reconnect: fail at once and answer from upstream.
+  const client = failFastRedis(opts.url, opts.commandTimeoutMs);
   client.defineCommand('gatehouseCacheSetV1', { numberOfKeys: 3, lua: SET_SCRIPT });
   const scripts = client as unknown as ScriptClient;
 

@@ -8,7 +8,7 @@
  * Calls fail fast when Redis is unreachable (no offline queue, one command timeout): the caller
  * then keeps the last membership it read.
  */
-import { Redis } from 'ioredis';
+import { failFastRedis, readyWithin } from '../redis.js';
 import type { MembershipStore } from './replicas.js';
 
 export interface RedisMembershipOptions {
@@ -37,15 +37,8 @@ export function createRedisMembership(opts: RedisMembershipOptions): MembershipS
   const prefix = opts.keyPrefix ?? 'gh:';
   if (prefix.includes('{')) throw new Error('keyPrefix must not contain "{"');
   const key = `${prefix}{replicas}:v1`;
-  const client = new Redis(opts.url, {
-    connectTimeout: Math.max(opts.commandTimeoutMs * 4, 1000),
-    commandTimeout: opts.commandTimeoutMs,
-    // Unreachable means "keep the last membership now", never "queue until it answers".
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-  });
-  // Errors surface on the heartbeat (and as its log line); not one line per reconnect attempt.
-  client.on('error', () => undefined);
+  // Unreachable means "keep the last membership now", never "queue until it answers".
+  const client = failFastRedis(opts.url, opts.commandTimeoutMs);
   client.defineCommand('gatehouseReplicasBeatV1', { numberOfKeys: 1, lua: BEAT });
   const scripts = client as unknown as Scripts;
 
@@ -56,19 +49,7 @@ export function createRedisMembership(opts: RedisMembershipOptions): MembershipS
     async leave(id) {
       await client.zrem(key, id);
     },
-    ready(timeoutMs) {
-      if (client.status === 'ready') return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const done = (ok: boolean): void => {
-          clearTimeout(timer);
-          client.off('ready', onReady);
-          resolve(ok);
-        };
-        const onReady = (): void => done(true);
-        const timer = setTimeout(() => done(false), timeoutMs);
-        client.on('ready', onReady);
-      });
-    },
+    ready: (timeoutMs) => readyWithin(client, timeoutMs),
     async quit() {
       client.disconnect();
     },

@@ -10,7 +10,7 @@
  * Calls fail fast when Redis is unreachable (no offline queue, one command timeout): the caller
  * then falls back to per-replica breakers.
  */
-import { Redis } from 'ioredis';
+import { failFastRedis, readyWithin } from '../redis.js';
 import type { BreakerFleet, FleetEntry, ProbeClaim } from './shared-breakers.js';
 
 export interface RedisBreakerFleetOptions {
@@ -103,15 +103,8 @@ export function createRedisBreakerFleet(opts: RedisBreakerFleetOptions): Breaker
   if (prefix.includes('{')) throw new Error('keyPrefix must not contain "{"');
   const hash = `${prefix}{breakers}:v1`;
   const probeKey = (id: string): string => `${hash}:p:${id}`;
-  const client = new Redis(opts.url, {
-    connectTimeout: Math.max(opts.commandTimeoutMs * 4, 1000),
-    commandTimeout: opts.commandTimeoutMs,
-    // Unreachable means "fall back now", never "queue until it answers".
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-  });
-  // Errors surface on the commands (and as the fallback's log line); not one line per retry.
-  client.on('error', () => undefined);
+  // Unreachable means "fall back now", never "queue until it answers".
+  const client = failFastRedis(opts.url, opts.commandTimeoutMs);
   client.defineCommand('gatehouseBreakerTripV1', { numberOfKeys: 2, lua: TRIP });
   client.defineCommand('gatehouseBreakerRecoverV1', { numberOfKeys: 2, lua: RECOVER });
   client.defineCommand('gatehouseBreakerClaimV1', { numberOfKeys: 2, lua: CLAIM });
@@ -151,19 +144,7 @@ export function createRedisBreakerFleet(opts: RedisBreakerFleetOptions): Breaker
       }
       return out;
     },
-    ready(timeoutMs) {
-      if (client.status === 'ready') return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const done = (ok: boolean): void => {
-          clearTimeout(timer);
-          client.off('ready', onReady);
-          resolve(ok);
-        };
-        const onReady = (): void => done(true);
-        const timer = setTimeout(() => done(false), timeoutMs);
-        client.on('ready', onReady);
-      });
-    },
+    ready: (timeoutMs) => readyWithin(client, timeoutMs),
     async quit() {
       client.disconnect();
     },
