@@ -24,7 +24,7 @@ import type { WindowSeed } from '../limits/redis-backend.js';
 import type { TenantLimits } from '../limits/types.js';
 import { calendarWindow, calendarWindowStart } from '../limits/windows.js';
 import { usageRepo, type Store, type UsageWindowRow } from '../store/index.js';
-import { calendarRules, earliestStart, FORECAST_METRICS, modelMatches, windowUsage, type CalendarRule } from './alerts/usage.js';
+import { calendarRules, earliestStart, FORECAST_METRICS, metricValue, subjectOf, windowUsage, type CalendarRule } from './alerts/usage.js';
 
 const DAY_MS = 86_400_000;
 
@@ -45,33 +45,9 @@ export function eventRules(limits: Pick<TenantLimits, 'rules'>): CalendarRule[] 
   );
 }
 
+/** Compute units come summed per event (admission's rounding); every other metric as rollups measure it. */
 function eventValue(row: UsageWindowRow, rule: CalendarRule): number {
-  switch (rule.metric) {
-    case 'requests':
-      return row.requests;
-    case 'tokens':
-      return row.inputTokens + row.outputTokens;
-    case 'input_tokens':
-      return row.inputTokens;
-    case 'output_tokens':
-      return row.outputTokens;
-    case 'cost':
-      return row.costMicros;
-    case 'compute_units':
-      return row.computeUnits;
-    default:
-      return 0;
-  }
-}
-
-/** The counter an event row counts towards under `rule` (keys already at their chain's root). */
-function eventSubject(rule: CalendarRule, row: UsageWindowRow): string | null | undefined {
-  if (!modelMatches(rule.models, row.model)) return undefined;
-  if (rule.scope === 'tenant') return null;
-  const id = rule.scope === 'team' ? row.teamId : rule.scope === 'key' ? row.keyId : row.endUser;
-  if (id === null) return undefined;
-  if (rule.subject !== null && rule.subject !== id) return undefined;
-  return id;
+  return rule.metric === 'compute_units' ? row.computeUnits : metricValue(row, rule.metric);
 }
 
 /** Usage per counter of `rules` from the window's event rows (a day rule counts the `inDay` rows only). */
@@ -82,7 +58,7 @@ function eventSeeds(tenantId: string, rules: readonly CalendarRule[], rows: read
     const used = new Map<string | null, number>();
     for (const row of rows) {
       if (rule.window === 'day' && !row.inDay) continue;
-      const s = eventSubject(rule, row);
+      const s = subjectOf(rule, row);
       if (s === undefined) continue;
       used.set(s, (used.get(s) ?? 0) + eventValue(row, rule));
     }

@@ -45,7 +45,8 @@ export function forecastRules(limits: Pick<TenantLimits, 'rules'>): CalendarRule
   return limits.rules.filter((r): r is CalendarRule => (r.window === 'day' || r.window === 'month') && FORECAST_METRICS.has(r.metric));
 }
 
-type Measured = Pick<UsageRollupRow, 'requests' | 'inputTokens' | 'outputTokens' | 'costMicros' | 'deploymentId'>;
+/** A rollup row, or an event total (which carries no deployment: its compute units come summed). */
+type Measured = Pick<UsageRollupRow, 'requests' | 'inputTokens' | 'outputTokens' | 'costMicros'> & { deploymentId?: string | null };
 
 export function metricValue(row: Measured, metric: Metric, weightOf: WeightOf = UNIT_WEIGHT): number {
   switch (metric) {
@@ -60,7 +61,7 @@ export function metricValue(row: Measured, metric: Metric, weightOf: WeightOf = 
     case 'requests':
       return row.requests;
     case 'compute_units':
-      return weightOf(row.deploymentId) * (row.inputTokens + row.outputTokens);
+      return weightOf(row.deploymentId ?? null) * (row.inputTokens + row.outputTokens);
     default:
       return 0;
   }
@@ -71,11 +72,17 @@ export function modelMatches(models: readonly string[] | null, model: string): b
   return models.some((m) => (m.endsWith('*') ? model.startsWith(m.slice(0, -1)) : m === model));
 }
 
-/** The counter a rollup row counts towards under `rule`; undefined when it does not count. */
-export function subjectOf(rule: LimitRule, row: Pick<UsageRollupRow, 'teamId' | 'keyId' | 'model'>): string | null | undefined {
+/**
+ * The counter a usage row counts towards under `rule`; undefined when it does not count. Rollup
+ * rows carry no end user (`endUser` absent), so they never count towards an end-user rule.
+ */
+export function subjectOf(
+  rule: LimitRule,
+  row: Pick<UsageRollupRow, 'teamId' | 'keyId' | 'model'> & { endUser?: string | null },
+): string | null | undefined {
   if (!modelMatches(rule.models, row.model)) return undefined;
   if (rule.scope === 'tenant') return null;
-  const id = rule.scope === 'team' ? row.teamId : rule.scope === 'key' ? row.keyId : null;
+  const id = rule.scope === 'team' ? row.teamId : rule.scope === 'key' ? row.keyId : (row.endUser ?? null);
   if (id === null) return undefined;
   if (rule.subject !== null && rule.subject !== id) return undefined;
   return id;
