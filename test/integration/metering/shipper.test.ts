@@ -50,12 +50,12 @@ describe('usage shipper', () => {
   it('batches re-shipped (a crash after the commit, before the checkpoint) count once', async () => {
     const spoolDir = join(dir, 'reship');
     const events: UsageEvent[] = tenants.flatMap((t, i) => randomEvents(t, 300, i + 1, Date.now() - 10 * 86_400_000));
-    let spool = await openSpool({ dir: spoolDir, fsyncIntervalMs: 2, segmentBytes: 32 * 1024, maxBytes: 1 << 30 });
+    let spool = await openSpool<UsageEvent>({ dir: spoolDir, fsyncIntervalMs: 2, segmentBytes: 32 * 1024, maxBytes: 1 << 30 });
     for (const e of events) spool.append(encodeEvent(e));
     // A copy of the whole unshipped spool, to ship everything a second time below.
     await spool.close();
     await cp(spoolDir, join(dir, 'reship-copy'), { recursive: true });
-    spool = await openSpool({ dir: spoolDir, fsyncIntervalMs: 2, segmentBytes: 32 * 1024, maxBytes: 1 << 30 });
+    spool = await openSpool<UsageEvent>({ dir: spoolDir, fsyncIntervalMs: 2, segmentBytes: 32 * 1024, maxBytes: 1 << 30 });
     let shipper = startShipper({ spool, store, batchSize: 250, lingerMs: 5, concurrency: 2 });
     await shipper.drain(30_000);
     expect(shipper.stats().inserted).toBe(900);
@@ -67,7 +67,7 @@ describe('usage shipper', () => {
 
     // The crash between the store's commit and the checkpoint, at its worst: every batch ships a
     // second time (from the copy). Nothing counts twice.
-    spool = await openSpool({ dir: join(dir, 'reship-copy'), fsyncIntervalMs: 2, segmentBytes: 32 * 1024, maxBytes: 1 << 30 });
+    spool = await openSpool<UsageEvent>({ dir: join(dir, 'reship-copy'), fsyncIntervalMs: 2, segmentBytes: 32 * 1024, maxBytes: 1 << 30 });
     shipper = startShipper({ spool, store, batchSize: 250, lingerMs: 5, concurrency: 2 });
     await shipper.drain(30_000);
     expect(shipper.stats()).toMatchObject({ shipped: 900, inserted: 0 });
@@ -83,7 +83,7 @@ describe('usage shipper', () => {
       withTenant: (tenantId, fn) => (failing-- > 0 ? Promise.reject(new Error('connection refused')) : store.withTenant(tenantId, fn)),
     };
     const before = await totals();
-    const spool = await openSpool({ dir: join(dir, 'flaky'), fsyncIntervalMs: 2, segmentBytes: 1 << 20, maxBytes: 1 << 30 });
+    const spool = await openSpool<UsageEvent>({ dir: join(dir, 'flaky'), fsyncIntervalMs: 2, segmentBytes: 1 << 20, maxBytes: 1 << 30 });
     for (const e of randomEvents(tenants[1] as string, 50, 99, Date.now() - 86_400_000)) spool.append(encodeEvent(e));
     const shipper = startShipper({ spool, store: flaky, batchSize: 1000, lingerMs: 5, concurrency: 1, minBackoffMs: 10, maxBackoffMs: 40 });
     await shipper.drain(30_000);
@@ -95,7 +95,7 @@ describe('usage shipper', () => {
   });
 
   it('gathers a trickle of events for the linger instead of shipping a batch per event; drain cuts the linger short', async () => {
-    const spool = await openSpool({ dir: join(dir, 'trickle'), fsyncIntervalMs: 2, segmentBytes: 1 << 20, maxBytes: 1 << 30 });
+    const spool = await openSpool<UsageEvent>({ dir: join(dir, 'trickle'), fsyncIntervalMs: 2, segmentBytes: 1 << 20, maxBytes: 1 << 30 });
     const shipper = startShipper({ spool, store, batchSize: 1000, lingerMs: 10_000, concurrency: 1 });
     const events = randomEvents(tenants[2] as string, 20, 7, Date.now() - 86_400_000);
     // 20 events, one every 10 ms: all within one linger, so one batch.
