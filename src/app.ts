@@ -206,7 +206,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const metering = await startMetering({
       store,
       spoolDir: resolvePath(config.dataDir, m.spoolDir),
-      fsyncIntervalMs: m.fsyncIntervalMs,
+      fsyncIntervalMs: m.fsyncIntervalMs ?? (m.ackMode === 'fsync' ? 5 : 100),
       segmentBytes: m.segmentBytes,
       spoolMaxBytes: m.spoolMaxBytes,
       ackMode: m.ackMode,

@@ -441,8 +441,12 @@ export const configSchema = z
       .object({
         /** Spool directory; relative to dataDir. One gateway process per directory (locked). */
         spoolDir: z.string().min(1).default('spool'),
-        /** Group-commit interval of the spool's fsync, ms (0: never fsync periodically). */
-        fsyncIntervalMs: z.number().int().min(0).max(10_000).default(5),
+        /**
+         * Group-commit interval of the spool's fsync, ms (0: never fsync periodically). Unset: 100
+         * with ackMode 'write' (what a power loss can take; an fsync costs the gateway ~160 µs of CPU,
+         * ~5 µs per request at 5 ms under load), 5 with ackMode 'fsync' (what each response waits).
+         */
+        fsyncIntervalMs: z.number().int().min(0).max(10_000).optional(),
         /** 'write': a request is done once its event reached the kernel (survives kill -9); 'fsync': once on disk. */
         ackMode: z.enum(['write', 'fsync']).default('write'),
         /** Past this the spool refuses new model requests with 503 metering_unavailable. */
@@ -469,7 +473,6 @@ export const configSchema = z
       .refine((m) => m.retentionDays <= m.maxRetentionDays, { message: 'retentionDays must not exceed maxRetentionDays' })
       .default({
         spoolDir: 'spool',
-        fsyncIntervalMs: 5,
         ackMode: 'write',
         spoolMaxBytes: 1024 ** 3,
         segmentBytes: 16 * 1024 * 1024,

@@ -464,14 +464,15 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
       while (records.length < maxRecords) {
         const first = tail[tailHead];
         if (first !== undefined && first.segment === at.segment && first.offset === at.offset) {
-          let taken = 0;
-          for (let i = tailHead; i < tail.length && records.length < maxRecords; i++, taken++) {
+          const end = Math.min(tail.length, tailHead + maxRecords - records.length);
+          for (let i = tailHead; i < end; i++) {
             const e = tail[i] as TailEntry<M>;
             records.push(e.payload);
             memos.push(e.memo);
-            at = { segment: e.segment, offset: e.offset + HEADER_BYTES + e.payload.length };
           }
-          dropTail(taken);
+          const last = tail[end - 1] as TailEntry<M>;
+          at = { segment: last.segment, offset: last.offset + HEADER_BYTES + last.payload.length };
+          dropTail(end - tailHead);
           continue;
         }
         const limit = sizes.get(at.segment);

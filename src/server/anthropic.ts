@@ -40,12 +40,11 @@ export function sendAnthropicError(res: ServerResponse, err: GatewayError): void
   sendJson(res, err.status, errorBody(err.status, err.message, id));
 }
 
-/** Headers are out: an SSE stream ends with Anthropic's `error` event (SDKs raise it), anything else is cut. */
-export function failAnthropicStream(res: ServerResponse, err: GatewayError): void {
-  const type = res.getHeader('content-type');
-  if (typeof type === 'string' && type.startsWith('text/event-stream') && !res.writableEnded && !res.destroyed) {
-    const id = res.getHeader('x-request-id');
-    res.end(`event: error\ndata: ${JSON.stringify(errorBody(err.status, err.message, typeof id === 'string' ? id : undefined))}\n\n`);
+/** Headers (`sent`) are out: an SSE stream ends with Anthropic's `error` event (SDKs raise it), anything else is cut. */
+export function failAnthropicStream(res: ServerResponse, err: GatewayError, sent: Record<string, string>): void {
+  const type = sent['content-type'];
+  if (type !== undefined && type.startsWith('text/event-stream') && !res.writableEnded && !res.destroyed) {
+    res.end(`event: error\ndata: ${JSON.stringify(errorBody(err.status, err.message, sent['x-request-id']))}\n\n`);
   } else {
     res.destroy();
   }

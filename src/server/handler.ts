@@ -14,7 +14,7 @@ import type { Usage } from '../providers/types.js';
 import { Cancellation } from '../providers/cancel.js';
 import { UpstreamHttpError } from '../providers/upstream-errors.js';
 import { failAnthropicStream, sendAnthropicError, toAnthropicUpstream } from './anthropic.js';
-import { baseHeaders, sendError, sendJson, withContextHeaders } from './respond.js';
+import { baseHeaders, responseHeaders, sendError, sendJson } from './respond.js';
 import { matchRoute, type RouteMatch } from './router.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
@@ -76,10 +76,10 @@ function logFailure(deps: HandlerDeps, ctx: RequestContext | undefined, err: Gat
   else deps.logger.debug(fields, err.message);
 }
 
-/** Headers are out: an SSE stream gets a terminal error event, anything else is cut. */
-function failMidStream(res: ServerResponse, err: GatewayError): void {
-  const type = res.getHeader('content-type');
-  if (typeof type === 'string' && type.startsWith('text/event-stream') && !res.writableEnded && !res.destroyed) {
+/** Headers (`sent`) are out: an SSE stream gets a terminal error event, anything else is cut. */
+function failMidStream(res: ServerResponse, err: GatewayError, sent: Record<string, string>): void {
+  const type = sent['content-type'];
+  if (type !== undefined && type.startsWith('text/event-stream') && !res.writableEnded && !res.destroyed) {
     res.end(`data: ${JSON.stringify(errorEnvelope(err))}\n\n`);
   } else {
     res.destroy();
@@ -102,7 +102,7 @@ function observeOverhead(deps: HandlerDeps, ctx: RequestContext): void {
 function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerResponse): void {
   const upstream = ctx.upstream;
   if (upstream === undefined) throw new Error('no upstream response');
-  const headers = withContextHeaders(upstream.headers, ctx);
+  const headers = responseHeaders(ctx, upstream.headers);
   res.writeHead(upstream.status, headers);
   observeOverhead(deps, ctx);
   const body = upstream.body;
@@ -111,8 +111,8 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
     if (res.destroyed) return; // the client is gone
     const failure = toGatewayError(err);
     logFailure(deps, ctx, failure);
-    if (dialectOf(ctx.endpoint) === 'anthropic') failAnthropicStream(res, failure);
-    else failMidStream(res, failure);
+    if (dialectOf(ctx.endpoint) === 'anthropic') failAnthropicStream(res, failure, headers);
+    else failMidStream(res, failure, headers);
   });
   if (ctx.completion === undefined) {
     body.pipe(res);
@@ -243,7 +243,7 @@ async function serveApi(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
   if (isModels) {
     await deps.models(ctx);
     const body = deps.renderModels(ctx);
-    sendJson(res, 200, body, withContextHeaders({}, ctx));
+    sendJson(res, 200, body, responseHeaders(ctx));
     return;
   }
   await deps.inference(ctx);
@@ -263,16 +263,18 @@ export function createHandler(deps: HandlerDeps) {
   return function handle(req: IncomingMessage, res: ServerResponse): void {
     const startedAt = process.hrtime.bigint();
     const requestId = pickRequestId(req.headers['x-request-id']);
-    baseHeaders(res, requestId);
     if (deps.isDraining()) res.setHeader('connection', 'close');
 
     let match: RouteMatch;
     try {
       match = matchRoute(req.method ?? 'GET', req.url ?? '/');
     } catch (err) {
+      baseHeaders(res, requestId);
       sendError(res, toGatewayError(err));
       return;
     }
+    // Model calls write every header at once (responseHeaders), or these on their error path.
+    if (match.kind !== 'api') baseHeaders(res, requestId);
     if (match.kind === 'health') {
       const ok = match.probe === 'healthz' || (deps.isReady() && !deps.isDraining());
       sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
@@ -314,6 +316,7 @@ export function createHandler(deps: HandlerDeps) {
       if (failure.cause instanceof UpstreamHttpError) context.upstreamErrorStatus = failure.cause.status;
       logFailure(deps, context, failure);
       if (!res.headersSent) {
+        baseHeaders(res, context.requestId);
         if (context.tenant !== undefined) res.setHeader('x-tenant-id', context.tenant.slug);
         const extra = context.extraHeaders;
         if (extra !== undefined) for (const name in extra) res.setHeader(name, extra[name] as string);
