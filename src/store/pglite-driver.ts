@@ -21,8 +21,20 @@ const parsers: NonNullable<PGliteOptions['parsers']> = {
   [INT8_OID]: (text: string) => text,
 };
 
+const JSON_OID = 114;
+
+/**
+ * json parameters go in binary format, which for json is the text itself: PGlite then copies the
+ * bytes instead of measuring and encoding the string in JavaScript character by character (twice),
+ * ~2 µs per usage event of a shipped batch. (PGlite sends a Uint8Array a serializer returns as
+ * a binary parameter; its typings say string.)
+ */
+const serializers = {
+  [JSON_OID]: (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)),
+} as unknown as NonNullable<PGliteOptions['serializers']>;
+
 export async function createPgliteInstance(dataDir: string | undefined, loadDataDir?: Blob): Promise<PGlite> {
-  const options: PGliteOptions = { parsers, startParams: embeddedStartParams() };
+  const options: PGliteOptions = { parsers, serializers, startParams: embeddedStartParams() };
   if (dataDir !== undefined) options.dataDir = dataDir;
   if (loadDataDir !== undefined) options.loadDataDir = loadDataDir;
   return PGlite.create(options);

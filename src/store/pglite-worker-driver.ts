@@ -36,7 +36,9 @@ const plainError = (err) => {
 (async () => {
   const { PGlite } = await import(workerData.pgliteUrl);
   const parsers = { 17: (t) => Buffer.from(t.slice(2), 'hex'), 20: (t) => t };
-  const options = { parsers, startParams: workerData.startParams };
+  // json parameters in binary format (the text itself): see pglite-driver.ts.
+  const serializers = { 114: (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)) };
+  const options = { parsers, serializers, startParams: workerData.startParams };
   if (workerData.dataDir !== undefined) options.dataDir = workerData.dataDir;
   if (workerData.loadDataDir !== undefined) options.loadDataDir = new Blob([workerData.loadDataDir]);
   const db = await PGlite.create(options);
