@@ -23,6 +23,7 @@ import { migration0017 } from './0017_billing_versions.js';
 import { migration0018 } from './0018_request_logs.js';
 import { migration0019 } from './0019_alert_lifecycle.js';
 import { migration0020 } from './0020_limit_rule_owner.js';
+import { migration0021 } from './0021_usage_events_one_index.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -48,4 +49,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0018,
   migration0019,
   migration0020,
+  migration0021,
 ];

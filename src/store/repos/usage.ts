@@ -138,7 +138,7 @@ interface UsageWindowDbRow {
 }
 
 /**
- * Bounded by (tenant_id, occurred_at), so usage_events_tenant_time_idx and partition pruning
+ * Bounded by (tenant_id, occurred_at), so the leading columns of usage_events_tenant_time_event_key and partition pruning
  * apply. The weight multiplies in float8, as JavaScript's numbers do, so each event's ceil is the
  * one admission took. Client errors: not aborted and 4xx, the rollups' `client_error` class.
  */
