@@ -5,8 +5,9 @@
  * (bound children of every series) and a few inc()/observe() calls; no label strings are built
  * per request.
  */
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { costMicros } from '../limits/admission.js';
+import { localCounter, localHistogram, type CounterSeries, type HistogramSeries } from './local-metrics.js';
 import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
 import { OTHER, createTenantLabels, tenantLabel, type TenantLabels } from './tenant-labels.js';
 
@@ -21,14 +22,14 @@ export function statusClass(status: number, clientAborted: boolean): StatusClass
 
 interface Handle {
   label: string;
-  requests: Record<StatusClass, Counter.Internal>;
-  input: Counter.Internal;
-  output: Counter.Internal;
-  cached: Counter.Internal;
-  cost: Counter.Internal;
-  duration: Histogram.Internal<string>;
-  ttft: Histogram.Internal<string>;
-  errors: Map<number, Counter.Internal>;
+  requests: Record<StatusClass, CounterSeries>;
+  input: CounterSeries;
+  output: CounterSeries;
+  cached: CounterSeries;
+  cost: CounterSeries;
+  duration: HistogramSeries;
+  ttft: HistogramSeries;
+  errors: Map<number, CounterSeries>;
 }
 
 export interface TenantMetricsOptions {
@@ -51,14 +52,13 @@ const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 export function createTenantMetrics(registry: Registry, options: TenantMetricsOptions): TenantMetrics {
   const labels = createTenantLabels(options.top);
-  const reg = [registry];
-  const requests = new Counter({ name: 'gatehouse_tenant_requests_total', help: 'Model requests by tenant (top N by traffic, the rest as "other") and outcome.', labelNames: ['tenant', 'status_class'], registers: reg });
-  const tokens = new Counter({ name: 'gatehouse_tenant_tokens_total', help: 'Tokens by tenant and kind (input, output, cached; cached is part of input).', labelNames: ['tenant', 'kind'], registers: reg });
-  const cost = new Counter({ name: 'gatehouse_tenant_cost_micros_total', help: 'List cost in micro-units of the currency, by tenant.', labelNames: ['tenant'], registers: reg });
-  const duration = new Histogram({ name: 'gatehouse_tenant_request_duration_seconds', help: 'Request duration (arrival to end of response), by tenant.', labelNames: ['tenant'], buckets: LATENCY_BUCKETS, registers: reg });
-  const ttft = new Histogram({ name: 'gatehouse_tenant_time_to_first_token_seconds', help: 'Upstream time to the response head (the first token of a stream), by tenant.', labelNames: ['tenant'], buckets: LATENCY_BUCKETS, registers: reg });
-  const errors = new Counter({ name: 'gatehouse_tenant_errors_total', help: 'Error responses by tenant and HTTP status.', labelNames: ['tenant', 'status'], registers: reg });
-  const upstream = new Counter({ name: 'gatehouse_upstream_responses_total', help: 'Upstream answers by deployment and class (ok, client_error, server_error, none: no answer).', labelNames: ['deployment', 'class'], registers: reg });
+  const requests = localCounter({ name: 'gatehouse_tenant_requests_total', help: 'Model requests by tenant (top N by traffic, the rest as "other") and outcome.', labelNames: ['tenant', 'status_class'], registry });
+  const tokens = localCounter({ name: 'gatehouse_tenant_tokens_total', help: 'Tokens by tenant and kind (input, output, cached; cached is part of input).', labelNames: ['tenant', 'kind'], registry });
+  const cost = localCounter({ name: 'gatehouse_tenant_cost_micros_total', help: 'List cost in micro-units of the currency, by tenant.', labelNames: ['tenant'], registry });
+  const duration = localHistogram({ name: 'gatehouse_tenant_request_duration_seconds', help: 'Request duration (arrival to end of response), by tenant.', labelNames: ['tenant'], buckets: LATENCY_BUCKETS, registry });
+  const ttft = localHistogram({ name: 'gatehouse_tenant_time_to_first_token_seconds', help: 'Upstream time to the response head (the first token of a stream), by tenant.', labelNames: ['tenant'], buckets: LATENCY_BUCKETS, registry });
+  const errors = localCounter({ name: 'gatehouse_tenant_errors_total', help: 'Error responses by tenant and HTTP status.', labelNames: ['tenant', 'status'], registry });
+  const upstream = localCounter({ name: 'gatehouse_upstream_responses_total', help: 'Upstream answers by deployment and class (ok, client_error, server_error, none: no answer).', labelNames: ['deployment', 'class'], registry });
 
   const handles = new Map<string, Handle>();
   const bind = (label: string): Handle => ({
@@ -99,8 +99,8 @@ export function createTenantMetrics(registry: Registry, options: TenantMetricsOp
     return h;
   };
 
-  const upstreamChildren = new Map<string, Counter.Internal>();
-  const upstreamOf = (deployment: string, cls: string): Counter.Internal => {
+  const upstreamChildren = new Map<string, CounterSeries>();
+  const upstreamOf = (deployment: string, cls: string): CounterSeries => {
     const key = `${deployment}\0${cls}`;
     let c = upstreamChildren.get(key);
     if (c === undefined) {
