@@ -122,6 +122,7 @@ export function startShipper(opts: ShipperOptions): Shipper {
   const loop = async (): Promise<void> => {
     let pending: ReadBatch<UsageEvent> | undefined;
     let backoff = minBackoff;
+    let readAt = 0;
     while (!stopping) {
       if (pending === undefined) {
         const batch = await spool.read(opts.batchSize);
@@ -131,11 +132,19 @@ export function startShipper(opts: ShipperOptions): Shipper {
           continue;
         }
         pending = batch;
+        readAt = Date.now();
       }
       try {
         await ship(pending);
+        const full = pending.records.length >= opts.batchSize;
         pending = undefined;
         backoff = minBackoff;
+        // Under steady traffic the next read always finds something: without a pause the shipper
+        // would ship whatever arrived during the last batch, in ever smaller batches that each
+        // pay a transaction and a checkpoint (measured: ~20 events a batch and the embedded
+        // store's thread busy with little else). So a partial batch is followed by the linger,
+        // counted from its read: at most one batch per linger unless a backlog fills whole ones.
+        if (!full && !stopping) await linger(opts.lingerMs - (Date.now() - readAt));
         if (stats.state === 'down') {
           stats.state = 'up';
           opts.logger?.info('usage shipping resumed');

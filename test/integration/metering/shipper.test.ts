@@ -111,6 +111,31 @@ describe('usage shipper', () => {
     await spool.close();
   });
 
+  it('under steady traffic ships at most one partial batch per linger, not one per ship cycle; a backlog still all ships', async () => {
+    const spool = await openSpool<UsageEvent>({ dir: join(dir, 'steady'), fsyncIntervalMs: 2, segmentBytes: 1 << 20, maxBytes: 1 << 30 });
+    const lingerMs = 250;
+    const shipper = startShipper({ spool, store, batchSize: 400, lingerMs, concurrency: 1 });
+    const events = randomEvents(tenants[1] as string, 1500, 11, Date.now() - 2 * 86_400_000);
+    const started = Date.now();
+    // ~1.2 s of traffic: 10 events every 8 ms, each with its memo as the gateway appends them.
+    for (let i = 0; i < 1000; i += 10) {
+      for (const e of events.slice(i, i + 10)) spool.append(encodeEvent(e), e);
+      await new Promise((r) => setTimeout(r, 8));
+    }
+    const steadyMs = Date.now() - started;
+    const steadyBatches = shipper.stats().batches;
+    // One batch per linger (plus the one the first event opens); shipping each cycle's arrivals made dozens.
+    expect(steadyBatches).toBeLessThanOrEqual(Math.ceil(steadyMs / lingerMs) + 2);
+    // A backlog larger than a batch: all of it ships, once.
+    const burst = events.slice(1000);
+    for (const e of burst) spool.append(encodeEvent(e), e);
+    await shipper.drain(30_000);
+    expect(shipper.stats().shipped).toBe(1500);
+    expect(shipper.stats().inserted).toBe(1500);
+    await shipper.close();
+    await spool.close();
+  });
+
   it('maintenance deletes raw events past a tenant\'s usageRetentionDays (others keep the default), rollups stay', async () => {
     const before = await totals();
     const r = await runUsageMaintenance(store, { defaultDays: 90, maxDays: 400, monthsAhead: 1, intervalMs: 0 });
