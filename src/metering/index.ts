@@ -77,11 +77,8 @@ export async function startMetering(opts: MeteringOptions): Promise<Metering> {
   let writeFailures = 0;
   const fsyncAck = opts.ackMode === 'fsync';
 
-  const failed = (err: unknown): never => {
-    writeFailures++;
-    throw err;
-  };
-  // Resolves once the turn's grouped write(2) returned (and, with ackMode fsync, the fsync).
+  // Resolves once the turn's grouped write(2) returned (and, with ackMode fsync, the fsync). A
+  // write that fails is counted by the spool, per record; a refusal here (spool full) by us.
   const record: Completion = (outcome, ctx) => {
     const event = buildUsageEvent(ctx, outcome, { nowMs: Date.now(), endHr: process.hrtime.bigint() });
     if (event === undefined) return;
@@ -92,13 +89,16 @@ export async function startMetering(opts: MeteringOptions): Promise<Metering> {
       writeFailures++;
       throw err;
     }
-    return written.then(fsyncAck ? spool.synced : undefined, failed);
+    return fsyncAck ? written.then(spool.synced) : written;
   };
 
   return {
     accepting: () => spool.accepting(),
     record,
-    stats: () => ({ spool: spool.stats(), shipper: shipper.stats(), writeFailures }),
+    stats: () => {
+      const spooled = spool.stats();
+      return { spool: spooled, shipper: shipper.stats(), writeFailures: writeFailures + spooled.writeFailed };
+    },
     maintenance: () => maintenance.stats(),
     recovered: () => spool.recovered(),
     drain: (timeoutMs) => shipper.drain(timeoutMs),

@@ -96,6 +96,8 @@ export interface SpoolStats {
   corrupt: number;
   /** Appends refused: the spool was past its hard limit. */
   refused: number;
+  /** Records enqueued whose grouped write failed (their enqueue() promise rejected). */
+  writeFailed: number;
   fsyncs: number;
 }
 
@@ -110,8 +112,9 @@ export interface Spool<M = unknown> {
   /**
    * Writes one record together with the others enqueued in the same event-loop turn: one
    * write(2) for all of them, after the turn's I/O callbacks. Resolves once that write returned
-   * (the record then has append()'s guarantee) and rejects with its error. Throws SpoolFullError
-   * at once past the hard limit (counting records still queued).
+   * (the record then has append()'s guarantee) and rejects with its error; the records of one
+   * turn share that promise. Throws SpoolFullError at once past the hard limit (counting records
+   * still queued).
    */
   enqueue(payload: Buffer, memo?: M): Promise<void>;
   /** Resolves when everything appended before this call has been fsync'd. */
@@ -271,6 +274,7 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
   let appended = 0;
   let corrupt = 0;
   let refused = 0;
+  let writeFailed = 0;
   let fsyncs = 0;
   let writePos = 0; // bytes appended by this process, monotonic
   let syncedPos = 0;
@@ -408,21 +412,23 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
     for (const l of listeners) l();
   };
 
-  let queue: (Framed<M> & { resolve: () => void; reject: (err: Error) => void })[] = [];
+  /** The records of this turn and the one promise they all wait on (a promise per record was ~1% of the CPU). */
+  let group: { recs: Framed<M>[]; written: Promise<void>; resolve: () => void; reject: (err: Error) => void } | undefined;
   let queuedBytes = 0;
   const flushQueue = (): void => {
-    const group = queue;
-    queue = [];
+    const g = group;
+    group = undefined;
     queuedBytes = 0;
+    if (g === undefined) return;
     try {
       if (closed) throw new Error('usage spool is closed');
-      writeRecords(group);
+      writeRecords(g.recs);
     } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      for (const q of group) q.reject(e);
+      writeFailed += g.recs.length;
+      g.reject(err instanceof Error ? err : new Error(String(err)));
       return;
     }
-    for (const q of group) q.resolve();
+    g.resolve();
   };
 
   let readFh: { seq: number; fh: FileHandle } | undefined;
@@ -439,10 +445,19 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
     enqueue(payload: Buffer, memo?: M): Promise<void> {
       const framed = frame(payload, memo);
       queuedBytes += framed.rec.length;
-      return new Promise<void>((resolve, reject) => {
-        queue.push({ ...framed, resolve, reject });
-        if (queue.length === 1) setImmediate(flushQueue);
-      });
+      let g = group;
+      if (g === undefined) {
+        let resolve: () => void = () => {};
+        let reject: (err: Error) => void = () => {};
+        const written = new Promise<void>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        });
+        g = group = { recs: [], written, resolve, reject };
+        setImmediate(flushQueue);
+      }
+      g.recs.push(framed);
+      return g.written;
     },
 
     synced(): Promise<void> {
@@ -557,13 +572,14 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
         appended,
         corrupt,
         refused,
+        writeFailed,
         fsyncs,
       };
     },
 
     async close(): Promise<void> {
       if (closed) return;
-      if (queue.length > 0) flushQueue();
+      flushQueue();
       closed = true;
       if (timer !== undefined) clearInterval(timer);
       try {
