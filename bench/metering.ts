@@ -115,7 +115,7 @@ async function backendCpu(store: Store): Promise<Map<number, number>> {
 
 /** Appends every event (yielding now and then so the shipper runs alongside), then waits for the drain. */
 async function throughput(label: string, store: Store, events: readonly UsageEvent[], tenants: number, batchSize: number, dir: string): Promise<ThroughputResult> {
-  const spool = await openSpool<UsageEvent>({ dir, fsyncIntervalMs: 5, segmentBytes: 16 * 1024 * 1024, maxBytes: 4 * 1024 ** 3 });
+  const spool = await openSpool({ dir, fsyncIntervalMs: 5, segmentBytes: 16 * 1024 * 1024, maxBytes: 4 * 1024 ** 3 });
   const shipper = startShipper({ spool, store, batchSize, lingerMs: 20, concurrency: 4 });
   try {
     const dbBefore = store.kind === 'postgres' ? await backendCpu(store) : undefined;
@@ -124,7 +124,7 @@ async function throughput(label: string, store: Store, events: readonly UsageEve
     let appendNs = 0n;
     for (let i = 0; i < events.length; i += 500) {
       const a = process.hrtime.bigint();
-      for (let j = i; j < Math.min(events.length, i + 500); j++) spool.append(encodeEvent(events[j] as UsageEvent), events[j]);
+      for (let j = i; j < Math.min(events.length, i + 500); j++) spool.append(encodeEvent(events[j] as UsageEvent));
       appendNs += process.hrtime.bigint() - a;
       await new Promise((r) => setImmediate(r));
     }

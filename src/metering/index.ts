@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Completion } from '../pipeline/context.js';
 import type { Store } from '../store/index.js';
-import { buildUsageEvent, encodeEvent, type UsageEvent } from './event.js';
+import { buildUsageEvent, encodeEvent } from './event.js';
 import { startMaintenance, type Maintenance, type MaintenanceStats, type RetentionOptions } from './maintenance.js';
 import { startShipper, type Shipper, type ShipperStats } from './shipper.js';
 import { openSpool, type Spool, type SpoolStats } from './spool.js';
@@ -58,7 +58,7 @@ export interface Metering {
 
 export async function startMetering(opts: MeteringOptions): Promise<Metering> {
   const { logger } = opts;
-  const spool: Spool<UsageEvent> = await openSpool<UsageEvent>({
+  const spool: Spool = await openSpool({
     dir: opts.spoolDir,
     fsyncIntervalMs: opts.fsyncIntervalMs,
     segmentBytes: opts.segmentBytes,
@@ -84,7 +84,7 @@ export async function startMetering(opts: MeteringOptions): Promise<Metering> {
     if (event === undefined) return;
     let written: Promise<void>;
     try {
-      written = spool.enqueue(encodeEvent(event), event);
+      written = spool.enqueue(encodeEvent(event));
     } catch (err) {
       writeFailures++;
       throw err;

@@ -14,7 +14,7 @@ import { decodeEvent, type UsageEvent } from './event.js';
 import type { ReadBatch, Spool } from './spool.js';
 
 export interface ShipperOptions {
-  spool: Spool<UsageEvent>;
+  spool: Spool;
   store: Store;
   /** Records per batch read from the spool. */
   batchSize: number;
@@ -95,10 +95,10 @@ export function startShipper(opts: ShipperOptions): Shipper {
       };
     }).finally(() => (stopLinger = undefined));
 
-  const ship = async (batch: ReadBatch<UsageEvent>): Promise<void> => {
+  const ship = async (batch: ReadBatch): Promise<void> => {
     const byTenant = new Map<string, UsageEvent[]>();
-    for (let i = 0; i < batch.records.length; i++) {
-      const e = batch.memos[i] ?? decodeEvent(batch.records[i] as Buffer);
+    for (const r of batch.records) {
+      const e = decodeEvent(r);
       if (e === undefined) {
         stats.malformed++;
         continue;
@@ -120,7 +120,7 @@ export function startShipper(opts: ShipperOptions): Shipper {
   };
 
   const loop = async (): Promise<void> => {
-    let pending: ReadBatch<UsageEvent> | undefined;
+    let pending: ReadBatch | undefined;
     let backoff = minBackoff;
     let readAt = 0;
     while (!stopping) {

@@ -20,12 +20,6 @@
  * the store committed what was read. A crash between the two re-ships records the store already
  * has, which its idempotent insert ignores.
  *
- * Records this process appended stay in memory, with the caller's memo (the decoded event), until
- * read() has passed them: a shipper that keeps up gets them from there instead of reading back,
- * checking and decoding what it wrote a moment ago (~4% of the gateway's CPU under load). The
- * file is still the record of truth: a reader behind the memory tail (a backlog at start, a long
- * store outage past the tail's cap) reads the disk until it reaches the tail.
- *
  * Start-up: the last segment may end in a torn record (a crash mid-write, or a power loss that
  * kept the length but not the payload); the length and CRC checks find it and the file is cut
  * there. Appends then go to a fresh segment, never to a recovered one.
@@ -43,15 +37,6 @@ export const MAX_RECORD_BYTES = 64 * 1024;
 const SEGMENT = /^segment-(\d{12})\.spool$/;
 const CHECKPOINT = 'checkpoint.json';
 const READ_CHUNK = 1024 * 1024;
-/** Records kept in memory for the reader; past this the tail stops growing until the reader empties it. */
-export const TAIL_MAX_RECORDS = 16_384;
-
-/** A record in its frame, with the payload and memo it was made from. */
-interface Framed<M> {
-  rec: Buffer;
-  payload: Buffer;
-  memo: M | undefined;
-}
 
 export class SpoolFullError extends Error {
   override name = 'SpoolFullError';
@@ -77,10 +62,8 @@ export interface Cursor {
   offset: number;
 }
 
-export interface ReadBatch<M = unknown> {
+export interface ReadBatch {
   records: Buffer[];
-  /** Parallel to `records`: the memo given with each record by this process, if it still had it. */
-  memos: (M | undefined)[];
   /** Where the next read starts; pass to commit() once `records` are stored. */
   next: Cursor;
 }
@@ -101,14 +84,10 @@ export interface SpoolStats {
   fsyncs: number;
 }
 
-export interface Spool<M = unknown> {
+export interface Spool {
   readonly dir: string;
-  /**
-   * Writes one record; throws SpoolFullError past the hard limit, or the I/O error. `memo` (here
-   * and in enqueue) is what read() hands back beside the record while it is still in memory: the
-   * caller's decoded form of the payload, which it must not change afterwards.
-   */
-  append(payload: Buffer, memo?: M): void;
+  /** Writes one record; throws SpoolFullError past the hard limit, or the I/O error. */
+  append(payload: Buffer): void;
   /**
    * Writes one record together with the others enqueued in the same event-loop turn: one
    * write(2) for all of them, after the turn's I/O callbacks. Resolves once that write returned
@@ -116,13 +95,13 @@ export interface Spool<M = unknown> {
    * turn share that promise. Throws SpoolFullError at once past the hard limit (counting records
    * still queued).
    */
-  enqueue(payload: Buffer, memo?: M): Promise<void>;
+  enqueue(payload: Buffer): Promise<void>;
   /** Resolves when everything appended before this call has been fsync'd. */
   synced(): Promise<void>;
   /** False while the spool is at or over `maxBytes`: new requests should be refused. */
   accepting(): boolean;
   /** Up to `maxRecords` records from the cursor on (fewer at the end of what was written). */
-  read(maxRecords: number): Promise<ReadBatch<M>>;
+  read(maxRecords: number): Promise<ReadBatch>;
   /** Durably moves the committed cursor and deletes segments wholly behind it. */
   commit(next: Cursor): Promise<void>;
   /** Called after each append (the shipper wakes up). */
@@ -205,17 +184,7 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** A record written by this process and not yet passed by the reader. */
-interface TailEntry<M> {
-  segment: number;
-  offset: number;
-  payload: Buffer;
-  memo: M | undefined;
-}
-
-const startsBefore = (e: TailEntry<unknown>, at: Cursor): boolean => e.segment < at.segment || (e.segment === at.segment && e.offset < at.offset);
-
-export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<M>> {
+export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const { dir } = opts;
   const warn = opts.onWarn ?? (() => {});
   const hardLimit = opts.maxBytes + (opts.hardMarginBytes ?? Math.max(1024 * 1024, Math.floor(opts.maxBytes / 100)));
@@ -351,7 +320,7 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
    * A record in its frame (`len | crc32 | payload`), checked against the limits. Records still
    * queued for the turn's write count against the hard limit.
    */
-  const frame = (payload: Buffer, memo: M | undefined): Framed<M> => {
+  const frame = (payload: Buffer): Buffer => {
     if (closed) throw new Error('usage spool is closed');
     const len = payload.length;
     if (len === 0 || len > MAX_RECORD_BYTES) throw new RangeError(`usage record of ${len} bytes`);
@@ -363,49 +332,17 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
     rec.writeUInt32LE(len, 0);
     rec.writeUInt32LE(crc32(payload), 4);
     payload.copy(rec, HEADER_BYTES);
-    return { rec, payload, memo };
-  };
-
-  /** The memory tail: `tail[tailHead..]` are contiguous records, the oldest first. */
-  let tail: TailEntry<M>[] = [];
-  let tailHead = 0;
-  /** False once the tail hit its cap: it stays shut until the reader has emptied it (no gaps). */
-  let tailOpen = true;
-  const tailSize = () => tail.length - tailHead;
-  const dropTail = (n: number): void => {
-    tailHead += n;
-    if (tailHead === tail.length) {
-      tail = [];
-      tailHead = 0;
-      tailOpen = true;
-    } else if (tailHead > 1024 && tailHead * 2 > tail.length) {
-      tail = tail.slice(tailHead);
-      tailHead = 0;
-    }
-  };
-  const keep = (segment: number, offset: number, recs: readonly Framed<M>[]): void => {
-    if (!tailOpen) return;
-    let at = offset;
-    for (const r of recs) {
-      if (tailSize() >= TAIL_MAX_RECORDS) {
-        tailOpen = false;
-        return;
-      }
-      tail.push({ segment, offset: at, payload: r.payload, memo: r.memo });
-      at += r.rec.length;
-    }
+    return rec;
   };
 
   /** One buffer, one write(2) (looped only on a short write): a record is never split across two calls. */
-  const writeRecords = (recs: readonly Framed<M>[]): void => {
-    const buf = recs.length === 1 ? (recs[0] as Framed<M>).rec : Buffer.concat(recs.map((r) => r.rec));
+  const writeRecords = (recs: readonly Buffer[]): void => {
+    const buf = recs.length === 1 ? (recs[0] as Buffer) : Buffer.concat(recs);
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off);
-    const startOffset = sizes.get(current) ?? 0;
-    keep(current, startOffset, recs);
     writePos += buf.length;
     totalBytes += buf.length;
-    sizes.set(current, startOffset + buf.length);
+    sizes.set(current, (sizes.get(current) ?? 0) + buf.length);
     appended += recs.length;
     dirty = true;
     if ((sizes.get(current) ?? 0) >= opts.segmentBytes) rotate();
@@ -413,7 +350,7 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
   };
 
   /** The records of this turn and the one promise they all wait on (a promise per record was ~1% of the CPU). */
-  let group: { recs: Framed<M>[]; written: Promise<void>; resolve: () => void; reject: (err: Error) => void } | undefined;
+  let group: { recs: Buffer[]; written: Promise<void>; resolve: () => void; reject: (err: Error) => void } | undefined;
   let queuedBytes = 0;
   const flushQueue = (): void => {
     const g = group;
@@ -435,16 +372,16 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
   const readBuf = Buffer.allocUnsafe(READ_CHUNK);
   let readCursor: Cursor = { ...cursor };
 
-  const spool: Spool<M> = {
+  const spool: Spool = {
     dir,
 
-    append(payload: Buffer, memo?: M): void {
-      writeRecords([frame(payload, memo)]);
+    append(payload: Buffer): void {
+      writeRecords([frame(payload)]);
     },
 
-    enqueue(payload: Buffer, memo?: M): Promise<void> {
-      const framed = frame(payload, memo);
-      queuedBytes += framed.rec.length;
+    enqueue(payload: Buffer): Promise<void> {
+      const rec = frame(payload);
+      queuedBytes += rec.length;
       let g = group;
       if (g === undefined) {
         let resolve: () => void = () => {};
@@ -456,7 +393,7 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
         g = group = { recs: [], written, resolve, reject };
         setImmediate(flushQueue);
       }
-      g.recs.push(framed);
+      g.recs.push(rec);
       return g.written;
     },
 
@@ -472,24 +409,10 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
 
     accepting: () => totalBytes < opts.maxBytes,
 
-    async read(maxRecords: number): Promise<ReadBatch<M>> {
+    async read(maxRecords: number): Promise<ReadBatch> {
       const records: Buffer[] = [];
-      const memos: (M | undefined)[] = [];
       let at = { ...readCursor };
       while (records.length < maxRecords) {
-        const first = tail[tailHead];
-        if (first !== undefined && first.segment === at.segment && first.offset === at.offset) {
-          const end = Math.min(tail.length, tailHead + maxRecords - records.length);
-          for (let i = tailHead; i < end; i++) {
-            const e = tail[i] as TailEntry<M>;
-            records.push(e.payload);
-            memos.push(e.memo);
-          }
-          const last = tail[end - 1] as TailEntry<M>;
-          at = { segment: last.segment, offset: last.offset + HEADER_BYTES + last.payload.length };
-          dropTail(end - tailHead);
-          continue;
-        }
         const limit = sizes.get(at.segment);
         if (limit === undefined) {
           if (at.segment >= current) break;
@@ -508,15 +431,8 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
         const want = Math.min(readBuf.length, limit - at.offset);
         const { bytesRead } = await readFh.fh.read(readBuf, 0, want, at.offset);
         const parsed = parseRecords(readBuf.subarray(0, bytesRead), maxRecords - records.length);
-        for (const r of parsed.records) {
-          records.push(r);
-          memos.push(undefined);
-        }
+        records.push(...parsed.records);
         at = { segment: at.segment, offset: at.offset + parsed.consumed };
-        // What the disk gave needs no memory copy any more.
-        let passed = 0;
-        for (let e = tail[tailHead]; e !== undefined && startsBefore(e, at); e = tail[tailHead + passed]) passed++;
-        if (passed > 0) dropTail(passed);
         if (parsed.invalid || (parsed.consumed === 0 && parsed.records.length === 0)) {
           if (parsed.invalid || at.segment < current) {
             // Garbled in a sealed segment (a disk fault): skip the rest of it, loudly.
@@ -529,7 +445,7 @@ export async function openSpool<M = unknown>(opts: SpoolOptions): Promise<Spool<
         }
       }
       readCursor = at;
-      return { records, memos, next: { ...at } };
+      return { records, next: { ...at } };
     },
 
     async commit(next: Cursor): Promise<void> {

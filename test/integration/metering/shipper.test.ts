@@ -50,12 +50,12 @@ describe('usage shipper', () => {
   it('batches re-shipped (a crash after the commit, before the checkpoint) count once', async () => {
     const spoolDir = join(dir, 'reship');
     const events: UsageEvent[] = tenants.flatMap((t, i) => randomEvents(t, 300, i + 1, Date.now() - 10 * 86_400_000));
-    let spool = await openSpool<UsageEvent>({ dir: spoolDir, fsyncIntervalMs: 2, segmentBytes: 32 * 1024, maxBytes: 1 << 30 });
+    let spool = await openSpool({ dir: spoolDir, fsyncIntervalMs: 2, segmentBytes: 32 * 1024, maxBytes: 1 << 30 });
     for (const e of events) spool.append(encodeEvent(e));
     // A copy of the whole unshipped spool, to ship everything a second time below.
     await spool.close();
     await cp(spoolDir, join(dir, 'reship-copy'), { recursive: true });
-    spool = await openSpool<UsageEvent>({ dir: spoolDir, fsyncIntervalMs: 2, segmentBytes: 32 * 1024, maxBytes: 1 << 30 });
+    spool = await openSpool({ dir: spoolDir, fsyncIntervalMs: 2, segmentBytes: 32 * 1024, maxBytes: 1 << 30 });
     let shipper = startShipper({ spool, store, batchSize: 250, lingerMs: 5, concurrency: 2 });
     await shipper.drain(30_000);
     expect(shipper.stats().inserted).toBe(900);
@@ -67,7 +67,7 @@ describe('usage shipper', () => {
 
     // The crash between the store's commit and the checkpoint, at its worst: every batch ships a
     // second time (from the copy). Nothing counts twice.
-    spool = await openSpool<UsageEvent>({ dir: join(dir, 'reship-copy'), fsyncIntervalMs: 2, segmentBytes: 32 * 1024, maxBytes: 1 << 30 });
+    spool = await openSpool({ dir: join(dir, 'reship-copy'), fsyncIntervalMs: 2, segmentBytes: 32 * 1024, maxBytes: 1 << 30 });
     shipper = startShipper({ spool, store, batchSize: 250, lingerMs: 5, concurrency: 2 });
     await shipper.drain(30_000);
     expect(shipper.stats()).toMatchObject({ shipped: 900, inserted: 0 });
@@ -83,7 +83,7 @@ describe('usage shipper', () => {
       withTenant: (tenantId, fn) => (failing-- > 0 ? Promise.reject(new Error('connection refused')) : store.withTenant(tenantId, fn)),
     };
     const before = await totals();
-    const spool = await openSpool<UsageEvent>({ dir: join(dir, 'flaky'), fsyncIntervalMs: 2, segmentBytes: 1 << 20, maxBytes: 1 << 30 });
+    const spool = await openSpool({ dir: join(dir, 'flaky'), fsyncIntervalMs: 2, segmentBytes: 1 << 20, maxBytes: 1 << 30 });
     for (const e of randomEvents(tenants[1] as string, 50, 99, Date.now() - 86_400_000)) spool.append(encodeEvent(e));
     const shipper = startShipper({ spool, store: flaky, batchSize: 1000, lingerMs: 5, concurrency: 1, minBackoffMs: 10, maxBackoffMs: 40 });
     await shipper.drain(30_000);
@@ -95,7 +95,7 @@ describe('usage shipper', () => {
   });
 
   it('gathers a trickle of events for the linger instead of shipping a batch per event; drain cuts the linger short', async () => {
-    const spool = await openSpool<UsageEvent>({ dir: join(dir, 'trickle'), fsyncIntervalMs: 2, segmentBytes: 1 << 20, maxBytes: 1 << 30 });
+    const spool = await openSpool({ dir: join(dir, 'trickle'), fsyncIntervalMs: 2, segmentBytes: 1 << 20, maxBytes: 1 << 30 });
     const shipper = startShipper({ spool, store, batchSize: 1000, lingerMs: 10_000, concurrency: 1 });
     const events = randomEvents(tenants[2] as string, 20, 7, Date.now() - 86_400_000);
     // 20 events, one every 10 ms: all within one linger, so one batch.
@@ -112,14 +112,14 @@ describe('usage shipper', () => {
   });
 
   it('under steady traffic ships at most one partial batch per linger, not one per ship cycle; a backlog still all ships', async () => {
-    const spool = await openSpool<UsageEvent>({ dir: join(dir, 'steady'), fsyncIntervalMs: 2, segmentBytes: 1 << 20, maxBytes: 1 << 30 });
+    const spool = await openSpool({ dir: join(dir, 'steady'), fsyncIntervalMs: 2, segmentBytes: 1 << 20, maxBytes: 1 << 30 });
     const lingerMs = 250;
     const shipper = startShipper({ spool, store, batchSize: 400, lingerMs, concurrency: 1 });
     const events = randomEvents(tenants[1] as string, 1500, 11, Date.now() - 2 * 86_400_000);
     const started = Date.now();
-    // ~1.2 s of traffic: 10 events every 8 ms, each with its memo as the gateway appends them.
+    // ~1.2 s of traffic: 10 events every 8 ms.
     for (let i = 0; i < 1000; i += 10) {
-      for (const e of events.slice(i, i + 10)) spool.append(encodeEvent(e), e);
+      for (const e of events.slice(i, i + 10)) spool.append(encodeEvent(e));
       await new Promise((r) => setTimeout(r, 8));
     }
     const steadyMs = Date.now() - started;
@@ -128,7 +128,7 @@ describe('usage shipper', () => {
     expect(steadyBatches).toBeLessThanOrEqual(Math.ceil(steadyMs / lingerMs) + 2);
     // A backlog larger than a batch: all of it ships, once.
     const burst = events.slice(1000);
-    for (const e of burst) spool.append(encodeEvent(e), e);
+    for (const e of burst) spool.append(encodeEvent(e));
     await shipper.drain(30_000);
     expect(shipper.stats().shipped).toBe(1500);
     expect(shipper.stats().inserted).toBe(1500);

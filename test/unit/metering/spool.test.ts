@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm, stat, truncate, appendFile, readFile, writeFile }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HEADER_BYTES, openSpool, parseRecords, SpoolFullError, TAIL_MAX_RECORDS, type Spool } from '../../../src/metering/spool.js';
+import { HEADER_BYTES, openSpool, parseRecords, SpoolFullError, type Spool } from '../../../src/metering/spool.js';
 
 let dir: string;
 const open: Spool[] = [];
@@ -209,73 +209,18 @@ describe('usage spool', () => {
   });
 });
 
-describe('usage spool: the memory tail', () => {
-  /** Every record from the cursor on, with its memo, read in batches of `batch` and committed. */
-  async function drainWithMemos(s: Spool, batch: number): Promise<{ payloads: string[]; memos: unknown[] }> {
-    const payloads: string[] = [];
-    const memos: unknown[] = [];
-    for (;;) {
-      const b = await s.read(batch);
-      if (b.records.length === 0) return { payloads, memos };
-      expect(b.memos).toHaveLength(b.records.length);
-      payloads.push(...b.records.map((r) => r.toString()));
-      memos.push(...b.memos);
-      await s.commit(b.next);
-    }
-  }
-
-  it('hands back each record with its memo, in order, across segments, and the cursor it leaves is the file\'s', async () => {
-    const s = await spoolAt({ segmentBytes: 4096 });
-    const memos = Array.from({ length: 500 }, (_, i) => ({ i }));
-    for (let i = 0; i < 500; i++) s.append(rec(i), memos[i]);
-    expect(s.stats().segments).toBeGreaterThan(5);
-    const got = await drainWithMemos(s, 70);
-    expect(got.payloads).toEqual(Array.from({ length: 500 }, (_, i) => rec(i).toString()));
-    // The very objects given to append(): nothing was read back and decoded.
-    got.memos.forEach((m, i) => expect(m).toBe(memos[i]));
-    expect(s.stats().backlogBytes).toBe(0);
-    expect(s.stats().segments).toBe(1);
-    // The commits moved the durable checkpoint past everything: a new process reads nothing.
+describe('usage spool: grouped writes', () => {
+  it('records enqueued in one turn go out in one write and all resolve; close() writes a pending group first', async () => {
+    const s = await spoolAt();
+    const before = s.stats().appended;
+    await Promise.all(Array.from({ length: 20 }, (_, i) => s.enqueue(rec(i))));
+    expect(s.stats().appended - before).toBe(20);
+    expect(await readAll(s)).toEqual(Array.from({ length: 20 }, (_, i) => rec(i).toString()));
+    const pending = [s.enqueue(rec(100)), s.enqueue(rec(101))];
     await s.close();
     open.splice(open.indexOf(s), 1);
-    expect((await (await spoolAt({ segmentBytes: 4096 })).read(1000)).records).toHaveLength(0);
-  });
-
-  it('is only a copy of the file: a reader behind it reads the disk up to it, then memory, nothing twice or missing', async () => {
-    const first = await spoolAt({ segmentBytes: 4096 });
-    for (let i = 0; i < 150; i++) first.append(rec(i), { i });
-    await first.close(); // unshipped: the next process finds them on disk only
-    open.splice(open.indexOf(first), 1);
-    const s = await spoolAt({ segmentBytes: 4096 });
-    for (let i = 150; i < 300; i++) s.append(rec(i), { i });
-    const got = await drainWithMemos(s, 64);
-    expect(got.payloads).toEqual(Array.from({ length: 300 }, (_, i) => rec(i).toString()));
-    expect(got.memos.slice(0, 150).every((m) => m === undefined)).toBe(true);
-    expect(got.memos.slice(150)).toEqual(Array.from({ length: 150 }, (_, k) => ({ i: 150 + k })));
-  });
-
-  it('stops growing at its cap, serves the rest from disk, and starts again once the reader emptied it', async () => {
-    const s = await spoolAt({ segmentBytes: 256 * 1024 });
-    const n = TAIL_MAX_RECORDS + 300;
-    for (let i = 0; i < n; i++) s.append(rec(i), i);
-    // The first TAIL_MAX_RECORDS come from memory; the tail was full for the rest, which only the file has.
-    const got = await drainWithMemos(s, 5000);
-    expect(got.payloads).toHaveLength(n);
-    expect(got.payloads[0]).toBe(rec(0).toString());
-    expect(got.payloads[n - 1]).toBe(rec(n - 1).toString());
-    expect(new Set(got.payloads.map((p) => (JSON.parse(p) as { i: number }).i)).size).toBe(n);
-    expect(got.memos.slice(0, TAIL_MAX_RECORDS)).toEqual(Array.from({ length: TAIL_MAX_RECORDS }, (_, i) => i));
-    expect(got.memos.slice(TAIL_MAX_RECORDS).every((m) => m === undefined)).toBe(true);
-    s.append(rec(n), n);
-    const again = await s.read(10);
-    expect(again.memos).toEqual([n]);
-  });
-
-  it('records enqueued for one grouped write come back with their memos', async () => {
-    const s = await spoolAt();
-    await Promise.all(Array.from({ length: 20 }, (_, i) => s.enqueue(rec(i), `m${i}`)));
-    const b = await s.read(100);
-    expect(b.records.map((r) => r.toString())).toEqual(Array.from({ length: 20 }, (_, i) => rec(i).toString()));
-    expect(b.memos).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
+    await Promise.all(pending);
+    expect(s.stats().writeFailed).toBe(0);
+    expect(await readAll(await spoolAt())).toEqual([rec(100).toString(), rec(101).toString()]);
   });
 });
