@@ -9,7 +9,7 @@
  * nothing twice.
  */
 import type { Logger } from 'pino';
-import { usageRepo, type Store } from '../store/index.js';
+import { isUniqueViolation, usageRepo, type Store } from '../store/index.js';
 import { decodeEvent, type UsageEvent } from './event.js';
 import type { ReadBatch, Spool } from './spool.js';
 
@@ -110,7 +110,12 @@ export function startShipper(opts: ShipperOptions): Shipper {
     let inserted = 0;
     await inParallel([...byTenant], opts.concurrency, async ([tenantId, events]) => {
       // Not `inserted += await ...`: that reads `inserted` before the await and loses the other workers' counts.
-      const n = await store.withTenant(tenantId, (tx) => usageRepo.ingest(tx, events));
+      // Nearly every batch is new: try the plain insert; a batch shipped again after a crash
+      // (or carrying one event twice) meets the unique key, and goes through the idempotent one.
+      const n = await store.withTenant(tenantId, (tx) => usageRepo.ingestNew(tx, events)).catch((err: unknown) => {
+        if (!isUniqueViolation(err)) throw err;
+        return store.withTenant(tenantId, (tx) => usageRepo.ingest(tx, events));
+      });
       inserted += n;
     });
     await spool.commit(batch.next);

@@ -7,6 +7,14 @@
 import type { TenantTx } from '../types.js';
 import { ingestEvents } from './usage-ingest.js';
 
+function ingestChecked(tx: TenantTx, events: readonly UsageEventRecord[], mode: 'idempotent' | 'new'): Promise<number> {
+  if (events.length === 0) return Promise.resolve(0);
+  for (const e of events) {
+    if (e.tenantId !== tx.tenantId) return Promise.reject(new RangeError('usage event of another tenant in a tenant batch'));
+  }
+  return ingestEvents(tx, events, mode);
+}
+
 /** One metered request as stored. Money in integer micro-units, times as epoch ms. */
 export interface UsageEventRecord {
   tenantId: string;
@@ -193,11 +201,16 @@ export const usageRepo = {
    * refuses others anyway). Returns how many events were new.
    */
   async ingest(tx: TenantTx, events: readonly UsageEventRecord[]): Promise<number> {
-    if (events.length === 0) return 0;
-    for (const e of events) {
-      if (e.tenantId !== tx.tenantId) throw new RangeError('usage event of another tenant in a tenant batch');
-    }
-    return ingestEvents(tx, events);
+    return ingestChecked(tx, events, 'idempotent');
+  },
+
+  /**
+   * ingest() for a batch expected to be wholly new (the shipper's first try): cheaper, and it
+   * fails with a unique-key violation (isUniqueViolation) when any event is already stored,
+   * after which the batch goes through ingest() in a new transaction.
+   */
+  async ingestNew(tx: TenantTx, events: readonly UsageEventRecord[]): Promise<number> {
+    return ingestChecked(tx, events, 'new');
   },
 
   /** Rollup rows of this tenant, by bucket start. The read side for analytics, billing and alerts. */

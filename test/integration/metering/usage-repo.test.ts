@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tenantsRepo } from '../../../src/store/index.js';
+import { isUniqueViolation, tenantsRepo } from '../../../src/store/index.js';
 import type { Store } from '../../../src/store/index.js';
 import { usageRepo } from '../../../src/store/repos/usage.js';
 import type { UsageEventRecord, UsageRollupRow } from '../../../src/store/repos/usage.js';
@@ -154,6 +154,21 @@ for (const f of factories) {
         expect(sum(rows, (r) => r.costMicros)).toBe(events.reduce((a, e) => a + e.costMicros, 0));
         expect(sum(rows, (r) => r.ttftMsSum)).toBe(events.reduce((a, e) => a + (e.ttftMs ?? 0), 0));
       }
+    });
+
+    it('ingestNew stores a new batch like ingest; one stored event fails the whole batch on the unique key, storing nothing', async () => {
+      const t = randomUUID();
+      await store.withTenant(t, (tx) => tenantsRepo.insert(tx, { slug: `n-${t.slice(0, 8)}`, name: 'N', timeZone: zone }));
+      const events = randomEvents(t, 120, 5, base);
+      expect(await store.withTenant(t, (tx) => usageRepo.ingestNew(tx, events.slice(0, 100)))).toBe(100);
+      // 20 new and one already stored: a unique violation, and none of the 20 is kept.
+      const err = await store.withTenant(t, (tx) => usageRepo.ingestNew(tx, [...events.slice(100), events[3] as UsageEventRecord])).catch((e: unknown) => e);
+      expect(isUniqueViolation(err)).toBe(true);
+      const counted = async () => sum(await store.withTenant(t, (tx) => usageRepo.rollups(tx, { granularity: 'day', ...window })), (r) => r.requests);
+      expect(await counted()).toBe(100);
+      // The shipper's fallback: the same batch idempotently.
+      expect(await store.withTenant(t, (tx) => usageRepo.ingest(tx, [...events.slice(100), events[3] as UsageEventRecord]))).toBe(20);
+      expect(await counted()).toBe(120);
     });
 
     it('day buckets follow a zone offset of 5:45 to the minute', async () => {
