@@ -8,6 +8,7 @@
  *   node dist/bench/run.js admission [--quick] [--help]         (bench/admission.ts)
  *   node dist/bench/run.js metering [--quick] [--help]          (bench/metering.ts)
  *   node dist/bench/run.js request-log [--quick]                 (bench/request-log.ts)
+ *   node dist/bench/run.js paired --baseline <checkout> [--pin]  (bench/paired.ts)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -202,6 +203,7 @@ const SUBCOMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<void
   admission: async () => (await import('./admission.js')).admissionBench,
   metering: async () => (await import('./metering.js')).meteringBench,
   'request-log': async () => (await import('./request-log.js')).requestLogBench,
+  paired: async () => (await import('./paired.js')).pairedBench,
 };
 
 async function dispatch(): Promise<void> {
