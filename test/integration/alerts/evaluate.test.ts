@@ -12,10 +12,8 @@ import { tenantSealer } from '../../../src/crypto/envelope.js';
 import { processKeyring } from '../../../src/crypto/process-keyring.js';
 import type { LimitRule, TenantLimits } from '../../../src/limits/types.js';
 import { alertsRepo, tenantsRepo, usageRepo, webhooksRepo, type Store, type UsageEventRecord } from '../../../src/store/index.js';
-import { openPgliteTestStore, openPostgresTestStore } from '../../../src/store/testing.js';
-import { POSTGRES_URL, postgresAvailable } from '../../helpers/services.js';
+import { bothStores } from '../../helpers/stores.js';
 
-const pgAvailable = await postgresAvailable();
 const sealer = tenantSealer(processKeyring(Buffer.alloc(32, 7), []));
 const HOUR = 3_600_000;
 
@@ -52,10 +50,7 @@ function event(tenantId: string, at: number, costMicros: number, extra: Partial<
 const monthly = (limit: number): LimitRule => ({ id: 'monthly-spend', scope: 'tenant', subject: null, metric: 'cost', window: 'month', limit, burst: null, models: null });
 const limitsOf = (rules: LimitRule[], timeZone = 'Europe/Berlin'): TenantLimits => ({ plan: null, weight: 1, rules, timeZone, budgetAction: 'reject' });
 
-const flavours = [
-  { label: 'PGlite', skip: false, open: async () => { const s = await openPgliteTestStore(); return { store: s, close: () => s.close() }; } },
-  { label: 'PostgreSQL', skip: !pgAvailable, open: async () => { const o = await openPostgresTestStore(POSTGRES_URL); return { store: o.store, close: o.drop }; } },
-];
+const flavours = await bothStores();
 
 for (const f of flavours) {
   describe.skipIf(f.skip)(`alert evaluation [${f.label}]`, () => {

@@ -25,10 +25,8 @@ import {
   type Store,
   type UsageEventRecord,
 } from '../../../src/store/index.js';
-import { openPgliteTestStore, openPostgresTestStore } from '../../../src/store/testing.js';
-import { POSTGRES_URL, postgresAvailable } from '../../helpers/services.js';
+import { bothStores } from '../../helpers/stores.js';
 
-const pgAvailable = await postgresAvailable();
 const sealer = tenantSealer(processKeyring(Buffer.alloc(32, 7), []));
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -60,10 +58,7 @@ async function auditActions(store: Store, tenant: string): Promise<string[]> {
   return page.entries.map((e) => e.action);
 }
 
-const flavours = [
-  { label: 'PGlite', skip: false, open: async () => { const s = await openPgliteTestStore(); return { store: s, close: () => s.close() }; } },
-  { label: 'PostgreSQL', skip: !pgAvailable, open: async () => { const o = await openPostgresTestStore(POSTGRES_URL); return { store: o.store, close: o.drop }; } },
-];
+const flavours = await bothStores();
 
 for (const f of flavours) {
   describe.skipIf(f.skip)(`anomaly throttles and alert retention [${f.label}]`, () => {

@@ -13,11 +13,8 @@ import { counterBase, windowKey } from '../../../src/limits/admission.js';
 import type { LimitRule, Metric, TenantLimits } from '../../../src/limits/types.js';
 import { calendarWindow, calendarWindowStart } from '../../../src/limits/windows.js';
 import { tenantsRepo, usageRepo, type Store, type UsageEventRecord } from '../../../src/store/index.js';
-import { openPgliteTestStore, openPostgresTestStore } from '../../../src/store/testing.js';
-import { POSTGRES_URL, postgresAvailable } from '../../helpers/services.js';
+import { bothStores } from '../../helpers/stores.js';
 import { randomEvents } from '../metering/events.js';
-
-const pgAvailable = await postgresAvailable();
 
 const ZONE = 'America/New_York';
 // Events from 30 Dec, 19:00 to 2 Jan, 19:00 in New York; "now" is 2 Jan, 12:00 there: the month
@@ -30,24 +27,7 @@ const WEIGHTS = new Map([
 ]);
 const DEPLOYMENTS = [null, 'dep-1', 'dep-2', 'tenant:own'] as const;
 
-const factories: { label: string; skip: boolean; open(): Promise<{ store: Store; close(): Promise<void> }> }[] = [
-  {
-    label: 'PGlite',
-    skip: false,
-    async open() {
-      const store = await openPgliteTestStore();
-      return { store, close: () => store.close() };
-    },
-  },
-  {
-    label: 'PostgreSQL',
-    skip: !pgAvailable,
-    async open() {
-      const { store, drop } = await openPostgresTestStore(POSTGRES_URL);
-      return { store, close: drop };
-    },
-  },
-];
+const factories = await bothStores();
 
 const rule = (id: string, scope: LimitRule['scope'], metric: Metric, window: 'day' | 'month', extra: Partial<LimitRule> = {}): LimitRule => ({
   id,

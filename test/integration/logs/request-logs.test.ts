@@ -19,32 +19,13 @@ import type { PendingLog } from '../../../src/logs/entry.js';
 import { expireLogs } from '../../../src/logs/retention.js';
 import { createLogWriter, ENTRY_META_BYTES, type LogOutcome } from '../../../src/logs/writer.js';
 import { plansRepo, requestLogsRepo, tenantsRepo, upsertTenantBySlug, type Store } from '../../../src/store/index.js';
-import { openPgliteTestStore, openPostgresTestStore } from '../../../src/store/testing.js';
 import type { Actor } from '../../../src/admin/context.js';
-import { POSTGRES_URL, postgresAvailable } from '../../helpers/services.js';
+import { bothStores } from '../../helpers/stores.js';
 
-const pgAvailable = await postgresAvailable();
 const DAY = 24 * 3600 * 1000;
 const HOUR = 3600 * 1000;
 
-const factories: { label: string; skip: boolean; open(): Promise<{ store: Store; close(): Promise<void> }> }[] = [
-  {
-    label: 'PGlite',
-    skip: false,
-    async open() {
-      const store = await openPgliteTestStore();
-      return { store, close: () => store.close() };
-    },
-  },
-  {
-    label: 'PostgreSQL',
-    skip: !pgAvailable,
-    async open() {
-      const { store, drop } = await openPostgresTestStore(POSTGRES_URL);
-      return { store, close: drop };
-    },
-  },
-];
+const factories = await bothStores();
 
 const ACTOR: Actor = { principal: { kind: 'cli', id: 'cli', label: 'test', keyId: null, scope: 'platform', role: 'platform_admin' }, requestId: null, sourceIp: null };
 

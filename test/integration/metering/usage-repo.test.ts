@@ -9,12 +9,9 @@ import { isUniqueViolation, tenantsRepo } from '../../../src/store/index.js';
 import type { Store } from '../../../src/store/index.js';
 import { usageRepo } from '../../../src/store/repos/usage.js';
 import type { UsageEventRecord, UsageRollupRow } from '../../../src/store/repos/usage.js';
-import { openPgliteTestStore, openPostgresTestStore } from '../../../src/store/testing.js';
 import { auditTenantIsolation } from '../store/isolation-audit.js';
 import { randomEvents } from './events.js';
-import { POSTGRES_URL, postgresAvailable } from '../../helpers/services.js';
-
-const pgAvailable = await postgresAvailable();
+import { bothStores } from '../../helpers/stores.js';
 
 function zoneDayStart(ms: number, timeZone: string): string {
   // The calendar date of the instant in the zone: what a day bucket groups by.
@@ -32,24 +29,7 @@ function sum(rows: readonly UsageRollupRow[], f: (r: UsageRollupRow) => number):
   return rows.reduce((a, r) => a + f(r), 0);
 }
 
-const factories: { label: string; skip: boolean; open(): Promise<{ store: Store; close(): Promise<void> }> }[] = [
-  {
-    label: 'PGlite',
-    skip: false,
-    async open() {
-      const store = await openPgliteTestStore();
-      return { store, close: () => store.close() };
-    },
-  },
-  {
-    label: 'PostgreSQL',
-    skip: !pgAvailable,
-    async open() {
-      const { store, drop } = await openPostgresTestStore(POSTGRES_URL);
-      return { store, close: drop };
-    },
-  },
-];
+const factories = await bothStores();
 
 for (const f of factories) {
   describe.skipIf(f.skip)(`usage repository [${f.label}]`, () => {

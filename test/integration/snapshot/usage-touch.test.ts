@@ -5,40 +5,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyUsageRepo, upsertTenantBySlug, type Store, type TenantTx } from '../../../src/store/index.js';
-import { openPgliteTestStore, openPostgresTestStore } from '../../../src/store/testing.js';
 import { createKeyTouch } from '../../../src/tenancy/usage-touch.js';
-import { POSTGRES_URL, postgresAvailable } from '../../helpers/services.js';
+import { bothStores, type OpenedStore } from '../../helpers/stores.js';
 import { captureLogs, createKey, hear, waitFor } from './helpers.js';
 
-const pgUp = await postgresAvailable();
-
-interface Opened {
-  store: Store;
-  close(): Promise<void>;
-}
-
-const factories: { label: string; skip: boolean; open: () => Promise<Opened> }[] = [
-  {
-    label: 'PGlite',
-    skip: false,
-    async open() {
-      const store = await openPgliteTestStore();
-      return { store, close: () => store.close() };
-    },
-  },
-  {
-    label: 'PostgreSQL',
-    skip: !pgUp,
-    async open() {
-      const { store, drop } = await openPostgresTestStore(POSTGRES_URL);
-      return { store, close: drop };
-    },
-  },
-];
+const factories = await bothStores();
 
 for (const f of factories) {
   describe.skipIf(f.skip)(`API key last use [${f.label}]`, () => {
-    let h: Opened;
+    let h: OpenedStore;
     let a: string;
     let b: string;
     beforeAll(async () => {
