@@ -5,50 +5,20 @@
  * to local counters, and each gateway enforces half of a tenant's daily quota, so together they
  * admit the quota, not twice it. The configured hint (`limits.replicas`) is left at 1 on purpose.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { claimRedisDb, type DedicatedRedisDb } from '../helpers/redis-db.js';
 import { redisAvailable } from '../helpers/services.js';
+import { cuttableProxy, type CuttableProxy } from '../helpers/tcp-proxy.js';
 
 const available = await redisAvailable();
 const KEY = 'sk-failopen-0123456789abcdef0123456789abcd';
 const QUOTA = 10;
 
-/** A TCP pass-through to Redis; cut() drops every connection and refuses new ones. */
-async function cuttableProxy(target: URL): Promise<{ url: string; cut(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let open = true;
-  const server: Server = createServer((client) => {
-    if (!open) return void client.destroy();
-    const upstream = connect(Number(target.port || 6379), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `redis://127.0.0.1:${port}${target.pathname}`,
-    cut() {
-      open = false;
-      for (const s of sockets) s.destroy();
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
 describe.skipIf(!available)('fail-open limits across two gateways [Redis]', () => {
   let redis: DedicatedRedisDb | undefined;
-  let proxy: Awaited<ReturnType<typeof cuttableProxy>> | undefined;
+  let proxy: CuttableProxy | undefined;
   let one: TestGateway | undefined;
   let two: TestGateway | undefined;
 

@@ -10,7 +10,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
@@ -19,6 +18,7 @@ import { openStore, tenantsRepo, type Store } from '../../src/store/index.js';
 import { createPostgresTestDatabase, type PostgresTestDatabase } from '../../src/store/testing.js';
 import { startCli, stopCli, type CliGateway } from '../helpers/cli.js';
 import { POSTGRES_URL, postgresAvailable } from '../helpers/services.js';
+import { cuttableProxy } from '../helpers/tcp-proxy.js';
 
 const available = await postgresAvailable();
 const MASTER_KEY_HEX = randomBytes(32).toString('hex');
@@ -37,55 +37,6 @@ const CONFIG = [
   '  shipLingerMs: 20',
   '',
 ].join('\n');
-
-/** A TCP proxy to PostgreSQL that the test can cut: refuse new connections and destroy live ones. */
-function pgProxy(target: URL): Promise<{ url: string; cut(): void; restore(): void; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let down = false;
-  const server = net.createServer((client) => {
-    if (down) {
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect({ host: target.hostname, port: Number(target.port || 5432) });
-    sockets.add(client);
-    sockets.add(upstream);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      const url = new URL(target.toString());
-      url.hostname = '127.0.0.1';
-      url.port = String(port);
-      resolve({
-        url: url.toString(),
-        cut() {
-          down = true;
-          for (const s of sockets) s.destroy();
-          sockets.clear();
-        },
-        restore() {
-          down = false;
-        },
-        close: () =>
-          new Promise<void>((r) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => r());
-          }),
-      });
-    });
-  });
-}
 
 interface Load {
   /** Request ids whose response completed (full body read, status 200). */
@@ -249,7 +200,7 @@ describe.skipIf(!available)('metering durability across process and database fai
   }, 240_000);
 
   it('(b) PostgreSQL unreachable for 30 s under load: served throughout, nothing lost, backlog drains', async () => {
-    const proxy = await pgProxy(new URL(db.url));
+    const proxy = await cuttableProxy(new URL(db.url));
     try {
       const g = await start('outage', proxy.url);
       const load = startLoad(g.url, 'outage', 16);
