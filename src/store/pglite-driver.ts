@@ -6,7 +6,7 @@ import { PGlite } from '@electric-sql/pglite';
 import type { PGliteOptions } from '@electric-sql/pglite';
 import type { Driver, SqlSession } from './driver.js';
 import { createPgliteListener } from './notify-pglite.js';
-import { embeddedStartParams } from './pglite-settings.js';
+import { embeddedStartParams, enableFsync } from './pglite-settings.js';
 
 const BYTEA_OID = 17;
 const INT8_OID = 20;
@@ -37,7 +37,9 @@ export async function createPgliteInstance(dataDir: string | undefined, loadData
   const options: PGliteOptions = { parsers, serializers, startParams: embeddedStartParams() };
   if (dataDir !== undefined) options.dataDir = dataDir;
   if (loadDataDir !== undefined) options.loadDataDir = loadDataDir;
-  return PGlite.create(options);
+  const db = await PGlite.create(options);
+  enableFsync(db);
+  return db;
 }
 
 export function pgliteDriver(db: PGlite, onClose: () => Promise<void> = async () => {}): Driver {

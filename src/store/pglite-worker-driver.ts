@@ -42,6 +42,15 @@ const plainError = (err) => {
   if (workerData.dataDir !== undefined) options.dataDir = workerData.dataDir;
   if (workerData.loadDataDir !== undefined) options.loadDataDir = new Blob([workerData.loadDataDir]);
   const db = await PGlite.create(options);
+  // enableFsync() of pglite-settings.ts: NODEFS gets the fsync PostgreSQL's commits need.
+  const fsOps = db.Module.NODEFS && db.Module.NODEFS.stream_ops;
+  if (fsOps) {
+    const { fsyncSync } = require('node:fs');
+    fsOps.fsync = (stream) => {
+      if (stream.nfd === undefined) return;
+      try { fsyncSync(stream.nfd); } catch { throw new db.Module.FS.ErrnoError(29); }
+    };
+  }
   const txs = new Map();
   const listeners = new Map();
   const reply = (id, body) => parentPort.postMessage({ id, ...body });

@@ -1,12 +1,13 @@
 /**
  * Embedded mode on disk: data persists in dataDir/pgdata, and the directory is locked, because
- * PGlite does not lock it and two processes on one directory silently lose rows (DESIGN §10).
+ * PGlite does not lock it and two processes on one directory silently lose rows (DESIGN §10), and
+ * commits are fsync'd, which PGlite on its own never does.
  */
-import { existsSync } from 'node:fs';
+import fs, { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DataDirInUseError, metaRepo, openStore } from '../../../src/store/index.js';
 import { MIGRATIONS } from '../../../src/store/migrations/index.js';
 import { removeChildScript, runChild, startHolder, waitForExit } from './child-store.js';
@@ -55,6 +56,28 @@ describe('embedded store on a data directory', () => {
       expect(await reopened.platform((tx) => metaRepo.get(tx, 'greeting'))).toBe('hello');
     } finally {
       await reopened.close();
+    }
+  });
+
+  it('makes commits durable: fsync on, the WAL flushed with fsync(), and that fsync reaching the disk', async () => {
+    for (const thread of ['worker', 'main'] as const) {
+      const store = await openStore({ dataDir, thread });
+      try {
+        const settings = await store.admin(async (tx) => (await tx.query<{ f: string; m: string }>("SELECT current_setting('fsync') AS f, current_setting('wal_sync_method') AS m")).rows[0]);
+        expect(settings).toEqual({ f: 'on', m: 'fsync' });
+        if (thread === 'main') {
+          // In this thread the file system's fsync can be watched: a commit must call it.
+          const spy = vi.spyOn(fs, 'fsyncSync');
+          try {
+            await store.admin((tx) => metaRepo.set(tx, 'durable', thread));
+            expect(spy).toHaveBeenCalled();
+          } finally {
+            spy.mockRestore();
+          }
+        }
+      } finally {
+        await store.close();
+      }
     }
   });
 
