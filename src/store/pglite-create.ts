@@ -9,11 +9,17 @@
  * gateway sat at ~900 MB after its first start), and what the C allocator had handed out for it
  * stayed in its arenas for good (~110 MB more resident after a bench run on a new directory
  * than on an existing one). A child process gives all of it back when it exits.
+ *
+ * Durably: PGlite creates the database with fsync off (pglite-settings.ts), so the child works in
+ * `<pgdata>.creating`; every file and directory of it is then fsync'd (~1 s, once) and only then
+ * renamed into place. A crash or power loss during creation leaves the staging directory, which
+ * the next start throws away and creates again, never a half-written `pgdata`.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { embeddedStartParams } from './pglite-settings.js';
 
@@ -36,11 +42,28 @@ export function isInitialized(pgdata: string): boolean {
 }
 
 /** Creates the database in `pgdata` unless there is one; the caller holds the data directory's lock. */
-export async function createDatabaseOutOfProcess(pgdata: string): Promise<void> {
-  if (isInitialized(pgdata)) return;
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsyncs every file under `dir`, then `dir` itself (a directory's entries are data too). */
+async function syncTree(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  await Promise.all(entries.filter((e) => e.isFile()).map((e) => fsyncPath(join(dir, e.name))));
+  for (const e of entries) if (e.isDirectory()) await syncTree(join(dir, e.name));
+  await fsyncPath(dir);
+}
+
+/** Creates the database in `dir`; errors name `pgdata`, the directory the operator knows. */
+function runCreateChild(dir: string, pgdata: string): Promise<void> {
   const pgliteUrl = pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite')).href;
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', CREATE_SOURCE, pgliteUrl, pgdata, JSON.stringify(embeddedStartParams())], {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', CREATE_SOURCE, pgliteUrl, dir, JSON.stringify(embeddedStartParams())], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -53,4 +76,19 @@ export async function createDatabaseOutOfProcess(pgdata: string): Promise<void> 
       else reject(new Error(`creating the embedded database in ${pgdata} failed (${signal ?? `exit code ${String(code)}`}): ${stderr.trim()}`));
     });
   });
+}
+
+export async function createDatabaseOutOfProcess(pgdata: string): Promise<void> {
+  if (isInitialized(pgdata)) return;
+  if (existsSync(pgdata)) {
+    // Never deleted here: it is not a database, but it is not ours to throw away either.
+    if ((await readdir(pgdata)).length > 0) throw new Error(`${pgdata} exists but holds no database (no PG_VERSION): move it away to create a new one`);
+    await rm(pgdata, { recursive: true });
+  }
+  const staging = `${pgdata}.creating`;
+  if (existsSync(staging)) await rm(staging, { recursive: true, force: true });
+  await runCreateChild(staging, pgdata);
+  await syncTree(staging);
+  await rename(staging, pgdata);
+  await fsyncPath(dirname(pgdata));
 }

@@ -4,7 +4,7 @@
  * created by a child process, so the gateway's own process never holds initdb's memory.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,6 +65,23 @@ describe('embedded store memory', () => {
     } finally {
       await reopened.close();
     }
+  });
+
+  it('creates in a staging directory: a leftover one is thrown away, a directory that holds something else is refused', async () => {
+    const dataDir = join(root, 'staged');
+    const pgdata = join(dataDir, 'pgdata');
+    await mkdir(`${pgdata}.creating`, { recursive: true });
+    await writeFile(join(`${pgdata}.creating`, 'PG_VERSION'), 'half-written'); // a creation cut off
+    await createDatabaseOutOfProcess(pgdata);
+    expect(isInitialized(pgdata)).toBe(true);
+    expect(existsSync(`${pgdata}.creating`)).toBe(false);
+    expect((await readFile(join(pgdata, 'PG_VERSION'), 'utf8')).trim()).toMatch(/^\d+$/);
+
+    const other = join(root, 'other', 'pgdata');
+    await mkdir(other, { recursive: true });
+    await writeFile(join(other, 'notes.txt'), 'mine');
+    await expect(createDatabaseOutOfProcess(other)).rejects.toThrow(`${other} exists but holds no database`);
+    expect(await readFile(join(other, 'notes.txt'), 'utf8')).toBe('mine');
   });
 
   it("reports the child's error when the database cannot be created", async () => {
