@@ -9,6 +9,9 @@
  *
  *   git worktree add ../base <rev> && (cd ../base && npm ci && npm run build)
  *   node dist/bench/run.js paired --baseline ../base [--rounds 8] [--duration 4] [--pin]
+ *
+ * With DATABASE_URL set, both gateways run in PostgreSQL mode, each on a database of its own
+ * created (and dropped afterwards) on that server.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,6 +20,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { installCleanup, stopChild, type Child } from './lib/children.js';
 import { runLoad } from './lib/load.js';
 import { startGatehouse, startMock, startProxy, type GatehouseStart } from './lib/servers.js';
@@ -66,16 +70,24 @@ export async function pairedBench(argv: string[]): Promise<void> {
 
   const work = await mkdtemp(join(tmpdir(), 'gatehouse-paired-'));
   const children: Child[] = [];
-  installCleanup(async () => {
+  const pgBase = process.env.DATABASE_URL;
+  const databases: string[] = [];
+  const cleanup = async () => {
     await Promise.all(children.map((c) => stopChild(c)));
     await rm(work, { recursive: true, force: true });
-  });
+    if (pgBase !== undefined) await dropDatabases(pgBase, databases.splice(0));
+  };
+  installCleanup(cleanup);
   try {
     const mock = await startMock(work);
     children.push(mock.child);
     const bare = await startProxy(work, mock.target.origin, 'bare');
     children.push(bare.child);
     const started = async (name: string, start: () => Promise<GatehouseStart>): Promise<Target> => {
+      // PostgreSQL mode: each gateway its own database (one shared database would let the second
+      // gateway's configuration replace the first one's bench key). The child reads the
+      // environment when it is spawned, so this works for a baseline of any age.
+      if (pgBase !== undefined) process.env.DATABASE_URL = await freshDatabase(pgBase, `${name}_${process.pid}`, databases);
       const g = await start();
       if (!g.ok) throw new Error(`${name} gateway did not start: ${g.reason}`);
       children.push(g.started.child);
@@ -114,7 +126,35 @@ export async function pairedBench(argv: string[]): Promise<void> {
     log(`\nCPU per request, this build / baseline, per round: ${ratios.map((x) => x.toFixed(3)).join(' ')}`);
     log(`median ${median(ratios).toFixed(3)} × (this ${median(thisCpu).toFixed(1)} µs, baseline ${median(baseCpu).toFixed(1)} µs, bare proxy ${median(bareCpu).toFixed(1)} µs)`);
   } finally {
-    await Promise.all(children.map((c) => stopChild(c)));
-    await rm(work, { recursive: true, force: true });
+    await cleanup();
+    if (pgBase !== undefined) process.env.DATABASE_URL = pgBase;
+  }
+}
+
+/** A new, empty database named `paired_<suffix>` on the server of `url`; its URL. */
+async function freshDatabase(url: string, suffix: string, made: string[]): Promise<string> {
+  const name = `paired_${suffix}`.replace(/[^a-z0-9_]/gi, '_').toLowerCase();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${name}`);
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  made.push(name);
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function dropDatabases(url: string, names: readonly string[]): Promise<void> {
+  if (names.length === 0) return;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const name of names) await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await client.end();
   }
 }
