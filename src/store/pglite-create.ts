@@ -41,7 +41,6 @@ export function isInitialized(pgdata: string): boolean {
   return existsSync(join(pgdata, 'PG_VERSION'));
 }
 
-/** Creates the database in `pgdata` unless there is one; the caller holds the data directory's lock. */
 async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r');
   try {
@@ -78,6 +77,7 @@ function runCreateChild(dir: string, pgdata: string): Promise<void> {
   });
 }
 
+/** Creates the database in `pgdata` unless there is one; the caller holds the data directory's lock. */
 export async function createDatabaseOutOfProcess(pgdata: string): Promise<void> {
   if (isInitialized(pgdata)) return;
   if (existsSync(pgdata)) {
