@@ -29,6 +29,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileH
 import { fsync as fsyncCb } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { fsyncPath } from '../store/fsync.js';
 import { lockDataDir, type DirLock } from '../store/lock.js';
 
 export const HEADER_BYTES = 8;
@@ -175,15 +176,6 @@ async function readCheckpoint(dir: string): Promise<Cursor | undefined> {
   }
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const { dir } = opts;
   const warn = opts.onWarn ?? (() => {});
@@ -233,7 +225,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   let fd = openSync(join(dir, segmentName(current)), fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_APPEND, 0o600);
   sizes.set(current, 0);
-  await fsyncDir(dir);
+  await fsyncPath(dir);
   /** Appends of this process start here: segments before it hold what the last process left. */
   const firstLive = current;
 
@@ -312,7 +304,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     // The sealed segment is fsync'd before the next group commit reports anything durable.
     retiring.push(
       fsyncFd(old).finally(() => closeSync(old)),
-      fsyncDir(dir),
+      fsyncPath(dir),
     );
   };
 
@@ -452,7 +444,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       const tmp = join(dir, `${CHECKPOINT}.tmp`);
       await writeFile(tmp, JSON.stringify(next), { mode: 0o600, flush: true });
       await rename(tmp, join(dir, CHECKPOINT));
-      await fsyncDir(dir);
+      await fsyncPath(dir);
       for (const seq of [...sizes.keys()].sort((a, b) => a - b)) {
         if (seq >= next.segment || seq >= current) break;
         if (readFh?.seq === seq) {

@@ -17,10 +17,11 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { open, readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { fsyncPath } from './fsync.js';
 import { embeddedStartParams } from './pglite-settings.js';
 
 /** Run with `node -e`: argv is [node, pgliteUrl, dataDir, startParams as JSON]. */
@@ -39,15 +40,6 @@ const CREATE_SOURCE = String.raw`
 /** PostgreSQL writes PG_VERSION into a data directory it has initialized; PGlite checks the same. */
 export function isInitialized(pgdata: string): boolean {
   return existsSync(join(pgdata, 'PG_VERSION'));
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** fsyncs every file under `dir`, then `dir` itself (a directory's entries are data too). */
