@@ -270,6 +270,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         shipperUp: shipper.state === 'up',
         writeFailures,
         corrupt: spool.corrupt,
+        setAside: shipper.malformed + shipper.rejected,
       };
     });
 

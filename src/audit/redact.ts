@@ -8,6 +8,7 @@
  * It also makes the value storable and hashable: plain JSON, no NUL or lone surrogates (jsonb
  * and text refuse them), bounded in depth and size.
  */
+import { storableText } from '../store/index.js';
 import type { JsonValue } from './types.js';
 
 export const REDACTED = '[REDACTED]';
@@ -48,14 +49,9 @@ export function isSecretName(name: string): boolean {
   return m !== null && !SAFE_REMAINDER.test(m[2] ?? '');
 }
 
-function wellFormed(s: string): string {
-  // NUL and lone UTF-16 surrogates: PostgreSQL text and jsonb reject both.
-  return s.replace(/\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
-}
-
 /** Masks credential-shaped substrings; also makes the string storable. */
 export function redactText(s: string): string {
-  let out = wellFormed(s).replace(GATEWAY_KEY, (k) => `${k.slice(0, 12)}${REDACTED}`);
+  let out = storableText(s).replace(GATEWAY_KEY, (k) => `${k.slice(0, 12)}${REDACTED}`);
   for (const [pattern, replacement] of VALUE_PATTERNS) out = out.replace(pattern, replacement);
   // Truncated after masking, so a cut can never leave half a secret unmasked.
   return out.length > MAX_STRING ? `${out.slice(0, MAX_STRING)}…[truncated]` : out;

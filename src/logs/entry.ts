@@ -4,7 +4,7 @@
  * references to the request body and to the response bytes the tap kept. Turning those into text
  * and sealing them is the background writer's job.
  */
-import { endUserOf, uuidOrNull } from '../metering/event.js';
+import { clipText, endUserOf, uuidOrNull } from '../metering/event.js';
 import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
 import type { CapturedBody } from './capture.js';
 import type { ContentParts } from './content.js';
@@ -30,13 +30,8 @@ export interface PendingLog extends RequestLogFields {
   heldBytes: number;
 }
 
-const MAX_TEXT = 256;
 /** Metadata of one queued entry, roughly (objects, strings): what an entry without content holds. */
 const ENTRY_OVERHEAD = 512;
-
-function clip(s: string): string {
-  return s.length <= MAX_TEXT ? s : s.slice(0, MAX_TEXT);
-}
 
 function declaredLength(ctx: RequestContext): number {
   const n = Number(ctx.headers['content-length']);
@@ -69,8 +64,8 @@ export function pendingLog(ctx: RequestContext, outcome: RequestOutcome, capture
     teamId: uuidOrNull(principal.teamId),
     endUser: endUserOf(ctx),
     operation: ctx.operation ?? null,
-    model: clip(d?.model ?? ctx.model ?? 'unknown'),
-    deploymentId: d === undefined ? null : clip(d.id),
+    model: clipText(d?.model ?? ctx.model ?? 'unknown'),
+    deploymentId: d === undefined ? null : clipText(d.id),
     status: outcome.status,
     latencyMs,
     inputTokens: usage === undefined || usage.estimated === true ? null : usage.promptTokens,

@@ -7,7 +7,7 @@ import { costMicros } from '../limits/admission.js';
 import { uuidV7 } from './event-id.js';
 import { promptTokens, type PromptOperation } from '../limits/tokens.js';
 import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
-import type { UsageEventRecord } from '../store/index.js';
+import { storableText, type UsageEventRecord } from '../store/index.js';
 
 export type UsageEvent = UsageEventRecord;
 
@@ -47,7 +47,12 @@ export function endUserOf(ctx: RequestContext): string | null {
   const fromBody = ctx.body?.user;
   const header = ctx.headers['x-gatehouse-user'];
   const user = typeof fromBody === 'string' && fromBody !== '' ? fromBody : typeof header === 'string' && header !== '' ? header : undefined;
-  return user !== undefined && user.length <= MAX_TEXT ? user : null;
+  return user !== undefined && user.length <= MAX_TEXT ? storableText(user) : null;
+}
+
+/** A client-chosen name as a row can hold it: at most 256 characters, no NUL or lone surrogate (a cut may split a pair). */
+export function clipText(s: string): string {
+  return storableText(s.length <= MAX_TEXT ? s : s.slice(0, MAX_TEXT));
 }
 
 export function uuidOrNull(s: string | null | undefined): string | null {
@@ -112,7 +117,7 @@ export function buildUsageEvent(ctx: RequestContext, outcome: RequestOutcome, cl
     keyId: principal.kind === 'api_key' ? uuidOrNull(principal.keyId) : null,
     endUser: endUserOf(ctx),
     tags: parseTags(ctx.headers['x-gatehouse-tags']).tags,
-    model: model.length <= MAX_TEXT ? model : model.slice(0, MAX_TEXT),
+    model: clipText(model),
     deploymentId: d?.id ?? null,
     provider: d?.provider ?? null,
     region: d?.region ?? null,

@@ -3,17 +3,23 @@
  * `record` is the request's completion hook (src/pipeline/meter.ts): it builds the usage event
  * and appends it to the spool before the response's last byte goes out.
  */
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Completion } from '../pipeline/context.js';
 import type { Store } from '../store/index.js';
 import { buildUsageEvent, encodeEvent } from './event.js';
 import { startMaintenance, type Maintenance, type MaintenanceStats, type RetentionOptions } from './maintenance.js';
+import { openRejects } from './rejects.js';
 import { startShipper, type Shipper, type ShipperStats } from './shipper.js';
 import { openSpool, type Spool, type SpoolStats } from './spool.js';
 
 export { buildUsageEvent, decodeEvent, encodeEvent, parseTags, type UsageEvent } from './event.js';
 export { openSpool, SpoolFullError, type Spool } from './spool.js';
 export { startShipper, type Shipper } from './shipper.js';
+
+/** In the spool directory: the records the shipper set aside (src/metering/rejects.ts). */
+export const REJECTS_FILE = 'rejected.ndjson';
+const REJECTS_MAX_BYTES = 256 * 1024 * 1024;
 
 export interface MeteringOptions {
   store: Store;
@@ -71,6 +77,7 @@ export async function startMetering(opts: MeteringOptions): Promise<Metering> {
     batchSize: opts.batchSize,
     lingerMs: opts.lingerMs,
     concurrency: opts.concurrency,
+    rejects: openRejects(join(opts.spoolDir, REJECTS_FILE), REJECTS_MAX_BYTES),
     logger,
   });
   const maintenance: Maintenance = startMaintenance(opts.store, opts.retention, logger);

@@ -6,11 +6,13 @@
  * retries it with backoff, so a database outage only grows the spool and the backlog drains when
  * the database is back. Inserts are idempotent per event, so a batch shipped twice (a crash
  * between the commit and the checkpoint, or a group that committed before another failed) adds
- * nothing twice.
+ * nothing twice. Records the store cannot take as they are (malformed, or an event the database
+ * refuses for what it holds) are set aside (rejects.ts) instead of failing their batch forever.
  */
 import type { Logger } from 'pino';
-import { isUniqueViolation, usageRepo, type Store } from '../store/index.js';
+import { isDataError, sqlState, usageRepo, type Store } from '../store/index.js';
 import { decodeEvent, type UsageEvent } from './event.js';
+import type { RejectedRecord, Rejects } from './rejects.js';
 import type { ReadBatch, Spool } from './spool.js';
 
 export interface ShipperOptions {
@@ -24,7 +26,15 @@ export interface ShipperOptions {
   concurrency: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Where records the store cannot take are set aside; without it they are only counted and logged. */
+  rejects?: Rejects;
   logger?: Logger;
+}
+
+/** One tenant's events of a batch, and the spool records they came from (same order). */
+interface Group {
+  events: UsageEvent[];
+  records: Buffer[];
 }
 
 export interface ShipperStats {
@@ -34,8 +44,10 @@ export interface ShipperStats {
   inserted: number;
   batches: number;
   failures: number;
-  /** Records that did not decode as events (skipped). */
+  /** Records that did not decode as events (set aside). */
   malformed: number;
+  /** Events the database refused for what they hold (set aside). */
+  rejected: number;
 }
 
 export interface Shipper {
@@ -60,7 +72,7 @@ export function startShipper(opts: ShipperOptions): Shipper {
   const { spool, store } = opts;
   const minBackoff = opts.minBackoffMs ?? 100;
   const maxBackoff = opts.maxBackoffMs ?? 5_000;
-  const stats: ShipperStats = { state: 'up', shipped: 0, inserted: 0, batches: 0, failures: 0, malformed: 0 };
+  const stats: ShipperStats = { state: 'up', shipped: 0, inserted: 0, batches: 0, failures: 0, malformed: 0, rejected: 0 };
   let stopping = false;
   let wake: (() => void) | undefined;
   spool.onAppend(() => {
@@ -95,29 +107,76 @@ export function startShipper(opts: ShipperOptions): Shipper {
       };
     }).finally(() => (stopLinger = undefined));
 
+  /**
+   * Inserts one tenant's events. Nearly every batch is new: the plain insert first. A batch
+   * shipped again after a crash (or carrying one event twice) meets the unique key and goes
+   * through the idempotent insert; so does one the database refuses for what an event holds,
+   * which is then halved until the events it refuses stand alone and are set aside: a bad event
+   * costs a few transactions, never the events around it.
+   */
+  const ingestGroup = async (tenantId: string, group: Group, rejected: RejectedRecord[]): Promise<number> => {
+    try {
+      return await store.withTenant(tenantId, (tx) => usageRepo.ingestNew(tx, group.events));
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      return ingestOrIsolate(tenantId, group, rejected);
+    }
+  };
+  const ingestOrIsolate = async (tenantId: string, group: Group, rejected: RejectedRecord[]): Promise<number> => {
+    try {
+      return await store.withTenant(tenantId, (tx) => usageRepo.ingest(tx, group.events));
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      if (group.events.length === 1) {
+        const reason = err instanceof Error ? err.message : String(err);
+        rejected.push({ record: group.records[0] as Buffer, reason, sqlState: sqlState(err), tenantId });
+        return 0;
+      }
+      const mid = group.events.length >>> 1;
+      const head = { events: group.events.slice(0, mid), records: group.records.slice(0, mid) };
+      const tail = { events: group.events.slice(mid), records: group.records.slice(mid) };
+      const n = await ingestOrIsolate(tenantId, head, rejected);
+      return n + (await ingestOrIsolate(tenantId, tail, rejected));
+    }
+  };
+
+  const setAside = async (rejected: readonly RejectedRecord[]): Promise<void> => {
+    const kept = opts.rejects === undefined ? 0 : await opts.rejects.put(rejected);
+    const refused = rejected.filter((r) => r.sqlState !== undefined);
+    stats.rejected += refused.length;
+    stats.malformed += rejected.length - refused.length;
+    opts.logger?.error(
+      {
+        records: rejected.length,
+        keptInFile: kept,
+        refused: refused.map((r) => ({ tenant: r.tenantId, sqlState: r.sqlState, reason: r.reason })).slice(0, 10),
+      },
+      'usage records set aside: the store cannot take them as they are',
+    );
+  };
+
   const ship = async (batch: ReadBatch): Promise<void> => {
-    const byTenant = new Map<string, UsageEvent[]>();
+    const byTenant = new Map<string, Group>();
+    const rejected: RejectedRecord[] = [];
     for (const r of batch.records) {
       const e = decodeEvent(r);
       if (e === undefined) {
-        stats.malformed++;
+        rejected.push({ record: r, reason: 'malformed' });
         continue;
       }
       let group = byTenant.get(e.tenantId);
-      if (group === undefined) byTenant.set(e.tenantId, (group = []));
-      group.push(e);
+      if (group === undefined) byTenant.set(e.tenantId, (group = { events: [], records: [] }));
+      group.events.push(e);
+      group.records.push(r);
     }
     let inserted = 0;
-    await inParallel([...byTenant], opts.concurrency, async ([tenantId, events]) => {
+    await inParallel([...byTenant], opts.concurrency, async ([tenantId, group]) => {
       // Not `inserted += await ...`: that reads `inserted` before the await and loses the other workers' counts.
-      // Nearly every batch is new: try the plain insert; a batch shipped again after a crash
-      // (or carrying one event twice) meets the unique key, and goes through the idempotent one.
-      const n = await store.withTenant(tenantId, (tx) => usageRepo.ingestNew(tx, events)).catch((err: unknown) => {
-        if (!isUniqueViolation(err)) throw err;
-        return store.withTenant(tenantId, (tx) => usageRepo.ingest(tx, events));
-      });
+      const n = await ingestGroup(tenantId, group, rejected);
       inserted += n;
     });
+    // Set aside (and synced) before the checkpoint lets go of them.
+    if (rejected.length > 0) await setAside(rejected);
     await spool.commit(batch.next);
     stats.shipped += batch.records.length;
     stats.inserted += inserted;

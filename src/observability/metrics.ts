@@ -37,6 +37,8 @@ export interface MeteringHealth {
   shipperUp: boolean;
   writeFailures: number;
   corrupt: number;
+  /** Records set aside by the shipper: malformed, or refused by the store for what they hold. */
+  setAside: number;
 }
 
 export interface LimitsHealth {
@@ -112,6 +114,11 @@ export function createMetrics(): GatewayMetrics {
   );
   meteringGauge('gatehouse_usage_write_failures', 'Usage events that could not be spooled (their responses were cut).', (h) => h.writeFailures);
   meteringGauge('gatehouse_usage_spool_corrupt_records', 'Spool records skipped as corrupt while shipping.', (h) => h.corrupt);
+  meteringGauge(
+    'gatehouse_usage_records_set_aside',
+    'Usage records the store cannot take as they are (malformed, or refused for what they hold), kept in the spool directory\'s rejected.ndjson.',
+    (h) => h.setAside,
+  );
   let readMaintenance: () => UsageMaintenanceHealth | undefined = () => undefined;
   const maintenanceGauge = (name: string, help: string, pick: (h: UsageMaintenanceHealth) => number): void => {
     new Gauge({

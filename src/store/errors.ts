@@ -17,3 +17,13 @@ export function sqlState(err: unknown): string | undefined {
 export function isUniqueViolation(err: unknown): boolean {
   return sqlState(err) === SQLSTATE.uniqueViolation;
 }
+
+/**
+ * The statement failed on what it was given (SQLSTATE class 22, data exception, or 23,
+ * integrity constraint violation): sending the same values again fails again, unlike a lost
+ * connection or a database that is down.
+ */
+export function isDataError(err: unknown): boolean {
+  const state = sqlState(err);
+  return state !== undefined && (state.startsWith('22') || state.startsWith('23'));
+}

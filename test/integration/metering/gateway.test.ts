@@ -130,6 +130,20 @@ describe('metering through the gateway', () => {
     expect(await eventsOf('meter-dup-1')).toHaveLength(2);
   });
 
+  it('a NUL or a lone surrogate in the end user or the model is stored as U+FFFD and holds up no other event', async () => {
+    // PostgreSQL text refuses both: unchecked, one such request failed its whole batch, forever.
+    const user = await chat({ model: 'priced-chat', messages: [{ role: 'user', content: 'x' }], user: 'a\u0000b\ud800' }, { 'x-request-id': 'meter-nul-user' });
+    expect(user.status).toBe(200);
+    const model = await chat({ model: 'no\u0000such\udfff', messages: [{ role: 'user', content: 'x' }] }, { 'x-request-id': 'meter-nul-model' });
+    expect(model.status).toBe(404);
+    const after = await chat({ model: 'priced-chat', messages: [{ role: 'user', content: 'x' }] }, { 'x-request-id': 'meter-nul-after' });
+    expect(after.status).toBe(200);
+    expect((await eventsOf('meter-nul-user'))[0]?.end_user).toBe('a\uFFFDb\uFFFD');
+    expect((await eventsOf('meter-nul-model'))[0]?.model).toBe('no\uFFFDsuch\uFFFD');
+    expect(await eventsOf('meter-nul-after')).toHaveLength(1);
+    expect(gw.metering.stats().shipper).toMatchObject({ state: 'up', failures: 0, rejected: 0 });
+  });
+
   it('rollups are current: day buckets at midnight in the tenant zone, sums equal to the raw events', async () => {
     await gw.metering.drain(10_000);
     const { raw, days } = await gw.store.withTenant(tenantId, async (tx) => ({
@@ -152,5 +166,6 @@ describe('metering through the gateway', () => {
     expect(text).toMatch(/^gatehouse_usage_spool_bytes \d+/m);
     expect(text).toMatch(/^gatehouse_usage_spool_backlog_bytes \d+/m);
     expect(text).toMatch(/^gatehouse_usage_shipper_up 1/m);
+    expect(text).toMatch(/^gatehouse_usage_records_set_aside 0/m);
   });
 });
