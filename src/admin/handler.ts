@@ -126,11 +126,15 @@ function toAdminError(err: unknown, logger: Logger, requestId: string): GatewayE
     case '40P01':
       return conflict('A concurrent change got in the way; retry.');
     case '23514':
-    case '22001':
-    case '22P02':
-    case '22007':
-    case '22008':
+    // Index row too large: a value long in bytes (UTF-8) though within its character limit.
+    case '54000':
       return new GatewayError('invalid_request', 'The request contains a value the store refuses.');
+  }
+  // Class 22, data exception: a value the column cannot hold (NUL in text or jsonb, out of range,
+  // malformed). The input's, not the gateway's: a 400, not a 500.
+  if (sqlState(err)?.startsWith('22') === true) {
+    logger.info({ reqId: requestId, sqlState: sqlState(err) }, 'admin: the store refused a value of the request');
+    return new GatewayError('invalid_request', 'The request contains a value the store refuses.');
   }
   logger.error({ reqId: requestId, err }, 'admin: request failed');
   return new GatewayError('internal_error', 'The gateway failed to process the request.', { cause: err });

@@ -8,7 +8,7 @@
  * It also makes the value storable and hashable: plain JSON, no NUL or lone surrogates (jsonb
  * and text refuse them), bounded in depth and size.
  */
-import { storableText } from '../store/index.js';
+import { storableText } from '../text.js';
 import type { JsonValue } from './types.js';
 
 export const REDACTED = '[REDACTED]';
@@ -54,7 +54,8 @@ export function redactText(s: string): string {
   let out = storableText(s).replace(GATEWAY_KEY, (k) => `${k.slice(0, 12)}${REDACTED}`);
   for (const [pattern, replacement] of VALUE_PATTERNS) out = out.replace(pattern, replacement);
   // Truncated after masking, so a cut can never leave half a secret unmasked.
-  return out.length > MAX_STRING ? `${out.slice(0, MAX_STRING)}…[truncated]` : out;
+  // storableText again: the cut may split a surrogate pair.
+  return out.length > MAX_STRING ? `${storableText(out.slice(0, MAX_STRING))}…[truncated]` : out;
 }
 
 function hasToJson(v: object): v is { toJSON(): unknown } {

@@ -4,7 +4,7 @@
  * references to the request body and to the response bytes the tap kept. Turning those into text
  * and sealing them is the background writer's job.
  */
-import { clipText, endUserOf, uuidOrNull } from '../metering/event.js';
+import { clipText, endUserOf, tokenCount, uuidOrNull } from '../metering/event.js';
 import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
 import type { CapturedBody } from './capture.js';
 import type { ContentParts } from './content.js';
@@ -68,8 +68,8 @@ export function pendingLog(ctx: RequestContext, outcome: RequestOutcome, capture
     deploymentId: d === undefined ? null : clipText(d.id),
     status: outcome.status,
     latencyMs,
-    inputTokens: usage === undefined || usage.estimated === true ? null : usage.promptTokens,
-    outputTokens: usage === undefined || usage.estimated === true ? null : usage.completionTokens,
+    inputTokens: usage === undefined || usage.estimated === true ? null : tokenCount(usage.promptTokens),
+    outputTokens: usage === undefined || usage.estimated === true ? null : tokenCount(usage.completionTokens),
     streamed,
     clientAborted: outcome.clientAborted,
     cacheHit: ctx.answered === 'cache',

@@ -7,7 +7,8 @@ import { costMicros } from '../limits/admission.js';
 import { uuidV7 } from './event-id.js';
 import { promptTokens, type PromptOperation } from '../limits/tokens.js';
 import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
-import { storableText, type UsageEventRecord } from '../store/index.js';
+import type { UsageEventRecord } from '../store/index.js';
+import { storableText } from '../text.js';
 
 export type UsageEvent = UsageEventRecord;
 
@@ -48,6 +49,17 @@ export function endUserOf(ctx: RequestContext): string | null {
   const header = ctx.headers['x-gatehouse-user'];
   const user = typeof fromBody === 'string' && fromBody !== '' ? fromBody : typeof header === 'string' && header !== '' ? header : undefined;
   return user !== undefined && user.length <= MAX_TEXT ? storableText(user) : null;
+}
+
+const MAX_TOKENS = 2_147_483_647;
+
+/**
+ * A token count as upstreams report it, made one a row holds: a whole number in 0..2^31-1 (the
+ * request log's columns are int4). An upstream, possibly a tenant's own, may report anything;
+ * unchecked, 3e9 or 1e300 tokens got its request's log entry and usage event refused.
+ */
+export function tokenCount(n: number): number {
+  return Number.isFinite(n) && n > 0 ? Math.min(MAX_TOKENS, Math.floor(n)) : 0;
 }
 
 /** A client-chosen name as a row can hold it: at most 256 characters, no NUL or lone surrogate (a cut may split a pair). */
@@ -96,12 +108,12 @@ export function buildUsageEvent(ctx: RequestContext, outcome: RequestOutcome, cl
   let cached = 0;
   let estimated = false;
   if (usage !== undefined && usage.estimated !== true) {
-    input = usage.promptTokens;
-    output = usage.completionTokens;
-    cached = usage.cachedTokens;
+    input = tokenCount(usage.promptTokens);
+    output = tokenCount(usage.completionTokens);
+    cached = tokenCount(usage.cachedTokens);
   } else if (!cacheHit && (usage !== undefined || (outcome.status < 400 && outcome.upstreamMs !== undefined))) {
     input = estimatedPrompt(ctx);
-    output = usage?.completionTokens ?? 0;
+    output = tokenCount(usage?.completionTokens ?? 0);
     estimated = true;
   }
   const cost = d === undefined || input + output === 0 ? 0 : costMicros(d.prices, input, cached, output);

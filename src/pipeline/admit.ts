@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { GatewayError, type ErrorCode } from '../errors.js';
+import { storableText } from '../text.js';
 import {
   applicableRules,
   computeUnits,
@@ -62,7 +63,8 @@ function endUser(ctx: RequestContext): string | undefined {
   if (user !== undefined && user.length > MAX_USER_ID) {
     throw new GatewayError('invalid_request', `The end-user id must be at most ${MAX_USER_ID} characters.`, { param: 'user' });
   }
-  return user;
+  // As the ledger stores it (src/metering/event.ts): counters reseeded from the ledger must find it.
+  return user === undefined ? undefined : storableText(user);
 }
 
 function positiveInt(v: unknown): number | undefined {

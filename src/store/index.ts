@@ -15,7 +15,6 @@ export { DataDirInUseError } from './lock.js';
 export { MigrationError, mayMigrate, prepareSchema, verifyMigrations } from './migrate.js';
 export { ForbiddenStatementError } from './guard.js';
 export { isDataError, isUniqueViolation, sqlState, SQLSTATE } from './errors.js';
-export { storableText } from './text.js';
 export { tenantsRepo, upsertTenantBySlug } from './repos/tenants.js';
 export type { TenantInput, TenantPatch, TenantRecord } from './repos/tenants.js';
 export { domainsRepo } from './repos/domains.js';

@@ -168,6 +168,10 @@ describe.skipIf(!available)('limit counters reseeded from the ledger after Redis
     expect((await chat(USERS, 'alice')).requestsLeft).toBe(2);
     expect((await chat(USERS, 'alice')).requestsLeft).toBe(1);
     expect((await chat(USERS, 'bob')).requestsLeft).toBe(2);
+    // A NUL or lone surrogate is stored as U+FFFD: admission must count the same id the ledger holds.
+    const odd = 'dave\u0000\ud800';
+    expect((await chat(USERS, odd)).requestsLeft).toBe(2);
+    expect((await chat(USERS, odd)).requestsLeft).toBe(1);
     let served = 0;
     let refusal: Answer | undefined;
     for (; served < 10 && refusal === undefined; served++) {
@@ -184,6 +188,7 @@ describe.skipIf(!available)('limit counters reseeded from the ledger after Redis
     expect((await chat(USERS, 'alice')).requestsLeft).toBe(0);
     expect((await chat(USERS, 'bob')).requestsLeft).toBe(1);
     expect((await chat(USERS, 'carol')).requestsLeft).toBe(2);
+    expect((await chat(USERS, odd)).requestsLeft).toBe(0);
     const alice = await chat(USERS, 'alice');
     expect(alice).toMatchObject({ status: 429, code: 'quota_exceeded' });
     expect(alice.message).toContain("requests per day for this end user (rule 'user-requests-per-day')");

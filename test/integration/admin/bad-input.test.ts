@@ -203,6 +203,22 @@ describe('bodies, queries and headers', () => {
     expect(envelope(await admin('GET', `${base}/api-keys?cursor=${forged}`), 400).param).toBe('cursor');
   });
 
+  it('values the store cannot hold (NUL, a lone surrogate, bytes past an index row) are a 400, never a 500', async () => {
+    const refused = async (r: Awaited<ReturnType<Client>>) => envelope(r, 400, 'invalid_request');
+    await refused(await admin('GET', `${base}/logs?model=%00`));
+    await refused(await admin('GET', `${base}/audit?actor_id=%00`));
+    envelope(await admin('GET', `/tenants/%00/teams`), 404, 'not_found'); // a reference to no one, as above
+    const nulCursor = Buffer.from(JSON.stringify({ l: 'teams', a: 'a\u0000' })).toString('base64url');
+    await refused(await admin('GET', `${base}/teams?cursor=${nulCursor}`));
+    await refused(await admin('POST', `${base}/policies`, { body: { name: 'nul-terms', document: { rules: [{ type: 'block_terms', terms: ['a\u0000b'] }] } } }));
+    // 2,048 characters pass the length check; 6 KB of UTF-8 does not fit a btree index row
+    // (random characters: a repeated one compresses to nothing).
+    const cjk = Array.from({ length: 2000 }, () => String.fromCharCode(0x4e00 + Math.floor(Math.random() * 20_000))).join('');
+    const issuer = `https://idp.example.com/${cjk}`;
+    await refused(await admin('POST', `${base}/jwt-issuers`, { body: { issuer, jwks_url: 'https://idp.example.com/jwks.json' } }));
+    expect((await admin('GET', `${base}/policies`)).json.data).not.toContainEqual(expect.objectContaining({ name: 'nul-terms' }));
+  });
+
   it('malformed If-Match and Idempotency-Key headers; a body where none is taken', async () => {
     const team = await admin('GET', `${base}/teams/${fx.team}`);
     expect(envelope(await admin('PATCH', `${base}/teams/${fx.team}`, { body: { name: 'x' }, headers: { 'if-match': 'v1' } }), 400).param).toBe('If-Match');

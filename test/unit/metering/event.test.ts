@@ -79,6 +79,14 @@ describe('buildUsageEvent', () => {
     });
   });
 
+  it('counts an upstream reports beyond what a row holds are clamped; fractions floored, junk is zero', () => {
+    const e = buildUsageEvent(ctx(), outcome({ usage: { promptTokens: 3e9, completionTokens: 1e300, totalTokens: 0, cachedTokens: -5 } }), clock, '018f0000-0000-7000-8000-000000000001');
+    expect(e).toMatchObject({ inputTokens: 2_147_483_647, outputTokens: 2_147_483_647, cachedTokens: 0 });
+    expect(decodeEvent(encodeEvent(e!))).toEqual(e); // it still decodes: nothing set aside
+    const f = buildUsageEvent(ctx(), outcome({ usage: { promptTokens: 10.7, completionTokens: Number.NaN, totalTokens: 0, cachedTokens: 2 } }), clock, 'ev-odd');
+    expect(f).toMatchObject({ inputTokens: 10, outputTokens: 0, cachedTokens: 2 });
+  });
+
   it('a stream cut off without usage is estimated; its time to first token is kept', () => {
     const e = buildUsageEvent(
       ctx({ body: { stream: true, messages: [{ role: 'user', content: 'hi there' }] }, firstByteAt: 1_040_000_000n }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { storableText } from '../../../src/store/index.js';
+import { storableText } from '../../src/text.js';
 
 describe('storableText', () => {
   it('replaces NUL and lone surrogates with U+FFFD and keeps surrogate pairs', () => {
