@@ -91,9 +91,12 @@ function chatPromptTokens(body: Record<string, unknown>, count: Counter): number
     n += TOKENS_PER_MESSAGE + contentTokens(m.content, count);
     if (typeof m.name === 'string') n += count(m.name) + 1;
     if (Array.isArray(m.tool_calls)) n += count(JSON.stringify(m.tool_calls));
+    // The deprecated form of the same, still accepted by OpenAI.
+    if (typeof m.function_call === 'object' && m.function_call !== null) n += count(JSON.stringify(m.function_call));
   }
   // Tool and schema definitions are sent to the model too; their JSON text bounds their cost.
   if (Array.isArray(body.tools) && body.tools.length > 0) n += count(JSON.stringify(body.tools));
+  if (Array.isArray(body.functions) && body.functions.length > 0) n += count(JSON.stringify(body.functions));
   if (typeof body.response_format === 'object' && body.response_format !== null) n += count(JSON.stringify(body.response_format));
   return n;
 }

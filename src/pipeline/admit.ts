@@ -75,8 +75,15 @@ function positiveInt(v: unknown): number | undefined {
 function outputBound(op: Operation, body: Record<string, unknown>, fallback: number): { perChoice: number; choices: number; explicit: boolean } {
   if (op === 'embeddings') return { perChoice: 0, choices: 1, explicit: true };
   const requested = positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens);
-  const choices = Math.max(positiveInt(body.n) ?? 1, op === 'completions' ? (positiveInt(body.best_of) ?? 1) : 1);
-  return { perChoice: requested ?? fallback, choices, explicit: requested !== undefined };
+  const perPrompt = Math.max(positiveInt(body.n) ?? 1, op === 'completions' ? (positiveInt(body.best_of) ?? 1) : 1);
+  return { perChoice: requested ?? fallback, choices: perPrompt * (op === 'completions' ? promptCount(body.prompt) : 1), explicit: requested !== undefined };
+}
+
+/** Legacy completions take a batch of prompts (texts or token arrays) and answer each one. */
+function promptCount(prompt: unknown): number {
+  if (!Array.isArray(prompt) || prompt.length === 0) return 1;
+  const first: unknown = prompt[0];
+  return typeof first === 'string' || Array.isArray(first) ? prompt.length : 1;
 }
 
 /** The OpenAI o-series and gpt-5 refuse max_tokens; everything else understands it. */

@@ -82,7 +82,31 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new GatewayError('invalid_json', 'The request body must be a JSON object.');
   }
+  if (nestedDeeper(value, MAX_DEPTH)) {
+    throw new GatewayError('invalid_json', `The request body is nested more than ${MAX_DEPTH} levels deep.`);
+  }
   return value as Record<string, unknown>;
+}
+
+/**
+ * JSON.parse takes any depth, but what reads the body later recurses (re-serialising it for the
+ * upstream, counting tokens, the cache key, request-log content): ~5,000 levels, a 10 KB body,
+ * overflowed the stack there and answered 500. No API's schema nests anywhere near this (OpenAI's
+ * structured outputs allow 10 levels); the walk costs ~0.1 µs for a small chat body.
+ */
+const MAX_DEPTH = 128;
+
+function nestedDeeper(v: object, left: number): boolean {
+  if (left === 0) return true;
+  if (Array.isArray(v)) {
+    for (const x of v as unknown[]) if (typeof x === 'object' && x !== null && nestedDeeper(x, left - 1)) return true;
+    return false;
+  }
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k];
+    if (typeof x === 'object' && x !== null && nestedDeeper(x, left - 1)) return true;
+  }
+  return false;
 }
 
 export function parseBody(opts: { maxBytes: number }): Stage {

@@ -53,6 +53,9 @@ const RULES: Record<Operation, Record<string, FieldRule>> = {
   },
 };
 
+/** OpenAI's limit on one embeddings request's inputs (an array of token ids is one input). */
+const MAX_EMBEDDING_INPUTS = 2048;
+
 function invalid(param: string, message: string): GatewayError {
   return new GatewayError('invalid_request', message, { param });
 }
@@ -74,6 +77,8 @@ function checkRequired(op: Operation, body: Record<string, unknown>): void {
     if (!isStringOrArray(body.prompt)) throw invalid('prompt', 'prompt must be a non-empty string or array.');
   } else if (!isStringOrArray(body.input)) {
     throw invalid('input', 'input must be a non-empty string or array.');
+  } else if (Array.isArray(body.input) && body.input.length > MAX_EMBEDDING_INPUTS && typeof body.input[0] !== 'number') {
+    throw invalid('input', `input must not hold more than ${MAX_EMBEDDING_INPUTS} items.`);
   }
 }
 

@@ -50,6 +50,19 @@ describe('bad input', () => {
     expect(r.upstream).toBe(0);
   });
 
+  it('rejects JSON nested past 128 levels with 400 (a 10 KB body overflowed the stack: 500), on both dialects', async () => {
+    const deep = (d: number) => `{"model":"gpt-4o-mini","max_tokens":5,"messages":[{"role":"user","content":"x"}],"x":${'['.repeat(d)}${']'.repeat(d)}}`;
+    for (const path of ['/v1/chat/completions', '/v1/messages']) {
+      const r = await send(deep(5000), { 'anthropic-version': '2023-06-01' }, path);
+      expect(r.status).toBe(400);
+      expect(r.text).toContain('nested more than 128 levels');
+      expect(r.upstream).toBe(0);
+    }
+    expect(envelope((await send(deep(5000))).text).code).toBe('invalid_json');
+    // 120 levels of an unknown field still pass through to the upstream.
+    expect((await send(deep(120))).status).toBe(200);
+  });
+
   it('rejects invalid UTF-8', async () => {
     const bytes = Buffer.concat([Buffer.from('{"model":"gpt-4o-mini","messages":[{"role":"user","content":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]}')]);
     const r = await send(bytes);

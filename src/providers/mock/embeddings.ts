@@ -8,6 +8,8 @@ import { estimateTokens } from './text.js';
 
 export const DEFAULT_DIMENSIONS = 1536;
 export const MAX_DIMENSIONS = 8192;
+/** Inputs × dimensions of one request at most (the answer's size). */
+export const MAX_VALUES = 1_048_576;
 
 export interface EmbeddingInput {
   /** Seeds the vector. */

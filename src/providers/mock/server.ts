@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import type { MockBehaviour } from '../types.js';
 import { chatChunks, chatCompletion, planChat } from './chat.js';
 import { completion, completionChunks, planCompletion, prompts } from './completions.js';
-import { DEFAULT_DIMENSIONS, MAX_DIMENSIONS, embeddingInputs, embeddingList } from './embeddings.js';
+import { DEFAULT_DIMENSIONS, MAX_DIMENSIONS, MAX_VALUES, embeddingInputs, embeddingList } from './embeddings.js';
 import { FaultCounters, parseFault } from './faults.js';
 import { type StreamFault, type StreamStats, sendError, sendJson, streamSse, wait } from './respond.js';
 
@@ -205,6 +205,11 @@ class MockServer implements MockProvider {
     const dims = body.dimensions ?? DEFAULT_DIMENSIONS;
     if (typeof dims !== 'number' || !Number.isInteger(dims) || dims < 1 || dims > MAX_DIMENSIONS) {
       return sendError(res, 400, `Invalid 'dimensions': must be an integer from 1 to ${MAX_DIMENSIONS}.`, { param: 'dimensions' });
+    }
+    // The mock runs in the gateway's process in demo mode: 2,048 inputs (OpenAI's limit) at 8,192
+    // dimensions would build a ~350 MB answer. A real provider refuses such batches too.
+    if (inputs.length * dims > MAX_VALUES) {
+      return sendError(res, 400, `Too many values requested: inputs × dimensions must not exceed ${MAX_VALUES}.`, { param: 'input' });
     }
     const format = body.encoding_format ?? 'float';
     if (format !== 'float' && format !== 'base64') {

@@ -71,6 +71,12 @@ describe('embeddings', () => {
       OpenAI.BadRequestError,
     );
   });
+
+  it('refuses a batch whose answer would be huge (inputs × dimensions over 2^20), in the envelope', async () => {
+    const inputs = Array.from({ length: 200 }, (_, i) => `t${i}`);
+    await expect(client.embeddings.create({ model: 'e', input: inputs, dimensions: 8192 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    expect((await client.embeddings.create({ model: 'e', input: inputs, dimensions: 64 })).data).toHaveLength(200);
+  });
 });
 
 describe('models and auth', () => {

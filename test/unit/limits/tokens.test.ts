@@ -38,6 +38,14 @@ describe('prompt token counting', () => {
       'gpt-4o-mini',
     );
     expect(withTools).toBeGreaterThan(plain + 5);
+    // The deprecated functions / function_call count like tools / tool_calls.
+    const description = 'word '.repeat(400);
+    const viaTools = promptTokens('chat', { messages: [{ role: 'user', content: 'Hello world' }], tools: [{ type: 'function', function: { name: 'f', description } }] }, 'gpt-4o-mini');
+    const viaFunctions = promptTokens('chat', { messages: [{ role: 'user', content: 'Hello world' }], functions: [{ name: 'f', description }] }, 'gpt-4o-mini');
+    expect(viaFunctions).toBeGreaterThan(plain + 400);
+    expect(Math.abs(viaFunctions - viaTools)).toBeLessThan(20);
+    const call = promptTokens('chat', { messages: [{ role: 'assistant', content: null, function_call: { name: 'f', arguments: description } }] }, 'gpt-4o-mini');
+    expect(call).toBeGreaterThan(400);
   });
 
   it('estimates other families at one token per 4 UTF-8 bytes, rounded up', () => {

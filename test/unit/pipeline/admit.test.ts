@@ -99,6 +99,16 @@ describe('admission stage', () => {
     expect(c.extraHeaders?.['x-ratelimit-remaining-tokens']).toBe(String(300 - 24 - 103));
   });
 
+  it('reserves the output of every prompt of a batch of prompts (legacy completions)', async () => {
+    const { run, ctx } = setup([rule({ id: 'tpd', metric: 'tokens', window: 'day', limit: 10_000 })]);
+    // Five prompts of 1 token each ("four" is 4 bytes), 8 output tokens each, 2 choices each.
+    const batch = await run(ctx({ model: 'gpt-4o-mini', prompt: ['four', 'five', 'nine', 'zero', 'once'], max_tokens: 8, n: 2 }));
+    expect(batch.extraHeaders?.['x-ratelimit-remaining-tokens']).toBe(String(10_000 - 5 - 5 * 2 * 8));
+    // An array of token ids is one prompt.
+    const tokens = await run(ctx({ model: 'gpt-4o-mini', prompt: [1, 2, 3, 4], max_tokens: 8 }));
+    expect(tokens.extraHeaders?.['x-ratelimit-remaining-tokens']).toBe(String(10_000 - 85 - 4 - 8));
+  });
+
   it('never lets concurrent requests spend past a budget', async () => {
     // Worst case per request: 3 input µ + 100 output × 10 µ = 1003 µ; budget 5000 → 4 at once.
     const { run, ctx, finish } = setup([rule({ id: 'budget', metric: 'cost', window: 'month', limit: 5000 })]);

@@ -37,5 +37,9 @@ describe('validateRequest', () => {
     expect(rejection('completions', { prompt: '' }).param).toBe('prompt');
     expect(rejection('embeddings', { input: 42 }).param).toBe('input');
     expect(rejection('embeddings', { input: 'x', stream: true }).status).toBe(400);
+    // OpenAI's 2,048 inputs at most; a long array of token ids is one input.
+    expect(rejection('embeddings', { input: Array.from({ length: 2049 }, () => 'x') }).param).toBe('input');
+    expect(() => validateRequest('embeddings', { input: Array.from({ length: 2048 }, () => 'x') })).not.toThrow();
+    expect(() => validateRequest('embeddings', { input: Array.from({ length: 5000 }, () => 1) })).not.toThrow();
   });
 });
