@@ -1,7 +1,8 @@
 /**
  * The request log's background writer. `offer` is all the request path does: an O(1) push onto a
  * bounded in-memory queue (entries and the bytes they hold on to), or a counted drop when it is
- * full. Logs are best-effort, unlike usage events (src/metering/): nothing is spooled, a full
+ * full (or more than half full and the tenant already holds a quarter of it: one tenant's flood
+ * leaves room for the others). Logs are best-effort, unlike usage events (src/metering/): nothing is spooled, a full
  * queue, a full log_bytes quota or a failed write loses entries (counted), never a request, and
  * what is queued when the process dies is lost.
  *
@@ -76,6 +77,15 @@ export function createLogWriter(opts: LogWriterOptions): LogWriter {
   let queuedBytes = 0;
   /** Bytes of entries taken off the queue and not written yet: still held, so still bounded. */
   let writingBytes = 0;
+  /** What each tenant's entries (queued or being written) hold. */
+  const heldBy = new Map<string, { entries: number; bytes: number }>();
+  const release = (e: PendingLog): void => {
+    const held = heldBy.get(e.tenantId);
+    if (held === undefined) return;
+    held.entries--;
+    held.bytes -= e.heldBytes;
+    if (held.entries <= 0) heldBy.delete(e.tenantId);
+  };
   let closed = false;
   let running: Promise<void> | undefined;
   let kicked = false;
@@ -180,7 +190,10 @@ export function createLogWriter(opts: LogWriterOptions): LogWriter {
         for (let i = 0; i < items.length; i += opts.batchSize) {
           const batch = items.slice(i, i + opts.batchSize);
           await writeTenant(tenantId, batch);
-          for (const e of batch) writingBytes -= e.heldBytes;
+          for (const e of batch) {
+            writingBytes -= e.heldBytes;
+            release(e);
+          }
         }
       }
     }
@@ -198,12 +211,25 @@ export function createLogWriter(opts: LogWriterOptions): LogWriter {
 
   return {
     offer(entry) {
-      if (closed || queue.length >= opts.maxQueued || queuedBytes + writingBytes + entry.heldBytes > opts.maxQueuedBytes) {
+      const held = heldBy.get(entry.tenantId);
+      const bytes = queuedBytes + writingBytes + entry.heldBytes;
+      // Past half full, a tenant already holding a quarter of the queue adds nothing more: one
+      // tenant's flood cannot take the room other tenants' entries need.
+      const crowding =
+        held !== undefined &&
+        (queue.length * 2 > opts.maxQueued || bytes * 2 > opts.maxQueuedBytes) &&
+        (held.entries * 4 >= opts.maxQueued || held.bytes * 4 >= opts.maxQueuedBytes);
+      if (closed || crowding || queue.length >= opts.maxQueued || bytes > opts.maxQueuedBytes) {
         count('queue_full');
         return false;
       }
       queue.push(entry);
       queuedBytes += entry.heldBytes;
+      if (held === undefined) heldBy.set(entry.tenantId, { entries: 1, bytes: entry.heldBytes });
+      else {
+        held.entries++;
+        held.bytes += entry.heldBytes;
+      }
       if (queue.length >= opts.batchSize && !kicked && running === undefined) {
         kicked = true;
         setImmediate(() => {

@@ -179,6 +179,27 @@ for (const f of factories) {
       expect((events.quota ?? 0) - before).toBe(20 - (stored?.n ?? 0));
     });
 
+    it("one tenant's flood cannot take the queue: past half full, a tenant holding a quarter adds nothing more", async () => {
+      const [a, b] = [randomUUID(), randomUUID()];
+      const w = writer({ maxQueued: 100, maxQueuedBytes: 100_000 });
+      let taken = 0;
+      for (let i = 0; i < 100; i++) if (w.offer(pending(a, `a${i}`, { content: undefined, heldBytes: 100 }))) taken++;
+      expect(taken).toBe(51); // up to just past half the entries
+      // The other tenant still gets its quarter, and so would a third.
+      let second = 0;
+      for (let i = 0; i < 40; i++) if (w.offer(pending(b, `b${i}`, { content: undefined, heldBytes: 100 }))) second++;
+      expect(second).toBe(25);
+      expect(w.offer(pending(randomUUID(), 'c', { content: undefined, heldBytes: 100 }))).toBe(true);
+      // By bytes as well: a few large entries of one tenant.
+      const byBytes = writer({ maxQueued: 100, maxQueuedBytes: 100_000 });
+      let big = 0;
+      while (big < 10 && byBytes.offer(pending(a, `big${big}`, { content: undefined, heldBytes: 20_000 }))) big++;
+      expect(big).toBe(2);
+      expect(byBytes.offer(pending(b, 'small', { content: undefined, heldBytes: 20_000 }))).toBe(true);
+      // Those tenants do not exist: their writes fail (counted), which is all this test needs.
+      await Promise.all([w.close(), byBytes.close()]);
+    });
+
     it('a full queue drops and counts; a failed write drops its batch and counts it, never throws', async () => {
       const a = await tenant('queue', null, { enabled: true, content: false });
       const full = events.queue_full ?? 0;
