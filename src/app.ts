@@ -49,6 +49,7 @@ import { startMockProvider, type MockProvider } from './providers/mock/index.js'
 import type { Deployment } from './providers/types.js';
 import { clientAddressResolver } from './server/client-address.js';
 import { createHandler } from './server/handler.js';
+import { metricsAccess } from './server/metrics-access.js';
 import { startHttpServer } from './server/http.js';
 import { openStore, prepareSchema, type Store } from './store/index.js';
 import { syncTenancy } from './tenancy/bootstrap.js';
@@ -351,6 +352,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       metrics,
       requestTimeoutMs: config.server.requestTimeoutMs,
       clientAddress: clientAddressResolver(config.server),
+      metricsAccess: metricsAccess(env.GATEHOUSE_METRICS_TOKEN),
       admin: createAdminHandler({
         store,
         pepper,

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { MetricsAccess } from './metrics-access.js';
 import { GatewayError, errorEnvelope, toGatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Pipeline } from '../pipeline/compose.js';
@@ -41,6 +42,8 @@ export interface HandlerDeps {
    * client-address.ts); the peer itself when absent. Decided once per request, here.
    */
   clientAddress?: (peer: string, headers: IncomingMessage['headers']) => string;
+  /** Who may read /metrics (src/server/metrics-access.ts); everyone when absent (tests). */
+  metricsAccess?: MetricsAccess;
 }
 
 function clientOf(deps: HandlerDeps, req: IncomingMessage): string {
@@ -286,6 +289,11 @@ export function createHandler(deps: HandlerDeps) {
       return;
     }
     if (match.kind === 'metrics') {
+      const refused = deps.metricsAccess?.(req);
+      if (refused !== undefined) {
+        sendError(res, refused);
+        return;
+      }
       serveMetrics(deps, res).catch((err: unknown) => sendError(res, toGatewayError(err)));
       return;
     }
