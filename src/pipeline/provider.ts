@@ -82,6 +82,7 @@ export function callProvider(adapters: AdapterSource, opts: ProviderStageOptions
       candidates,
       fallbacks,
       signal: ctx.signal,
+      party: ctx.tenant?.id,
       attempts: 0,
       current: deployment,
     };

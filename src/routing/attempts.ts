@@ -45,6 +45,8 @@ export interface AttemptRequest<C> {
   fallbacks(context: C): readonly FallbackGroup[];
   /** The client's cancellation (disconnect or request deadline). */
   signal: CancelSignal;
+  /** Who sends it (the tenant), for the breakers (breaker.ts). */
+  party?: string;
   /** Updated as the loop goes: attempts made so far and the deployment of the latest one. */
   attempts: number;
   current: Deployment;
@@ -175,7 +177,7 @@ export async function runAttempts<C>(deps: AttemptDeps<C>, req: AttemptRequest<C
         router.unused(d);
         throw err;
       }
-      if (r.breaker) router.failed(d, now() - t0);
+      if (r.breaker) router.failed(d, now() - t0, req.party);
       else router.unused(d);
       if (attempt >= maxAttempts) throw err;
       (tried ??= new Set()).add(d.id);
@@ -205,7 +207,7 @@ export async function runAttempts<C>(deps: AttemptDeps<C>, req: AttemptRequest<C
       const next = reason !== undefined && policy.fallbackOn.includes(reason) ? fallBack(undefined) : undefined;
       if (next !== undefined) {
         // The deployment is healthy (it judged the request); the next model may accept it.
-        router.succeeded(d, now() - t0);
+        router.succeeded(d, now() - t0, req.party);
         let moved = !signal.aborted;
         try {
           if (moved) await deps.moveSlot?.(req.context, d, next, response.status);
@@ -223,7 +225,7 @@ export async function runAttempts<C>(deps: AttemptDeps<C>, req: AttemptRequest<C
         return { deployment: d, response, attempts: attempt };
       }
     }
-    router.succeeded(d, now() - t0);
+    router.succeeded(d, now() - t0, req.party);
     return { deployment: d, response, attempts: attempt };
   }
 }

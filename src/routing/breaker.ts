@@ -6,6 +6,12 @@
  * closed ─(N consecutive failures, or failure share ≥ rate over ≥ minRequests in a window)─▶ open
  * open ─(cool-down passed)─▶ half-open: exactly one probe request at a time is let through
  * half-open ─probe succeeds─▶ closed;  ─probe fails─▶ open again with the cool-down doubled.
+ *
+ * One tenant's failures do not open a breaker that other tenants depend on. A tenant can cause
+ * failures of its own (a generation long enough to time out, inputs the upstream chokes on), and
+ * an open breaker refuses everyone. So once a deployment has served more than one tenant, it trips
+ * only when the failures of the current window come from at least two of them; a deployment only
+ * one tenant has used (its own, or a single-tenant install) trips as before.
  */
 import type { BreakerPolicy } from './types.js';
 
@@ -27,7 +33,11 @@ export interface Breaker {
   /** ms until an open breaker lets a probe through (0 when not open). */
   retryInMs(): number;
   success(): void;
-  failure(): void;
+  /**
+   * `party`: who sent the failed request (the tenant); `shared`: the deployment has served more
+   * than one party (the router knows). See the note at the top.
+   */
+  failure(party?: string, shared?: boolean): void;
   /** A probe that was allowed but not sent (the request went elsewhere or was cancelled). */
   release(): void;
   /**
@@ -92,6 +102,14 @@ export function createBreaker(policy: BreakerPolicy, now: () => number, onChange
   let openMs = policy.openMs;
   /** Until when the current half-open probe holds the one pass; a lost probe frees it after windowMs. */
   let probeUntil = 0;
+  /** The first party that failed in this window, and whether another one has too. */
+  let firstFailing: string | undefined;
+  let manyFailing = false;
+  const sawFailing = (party: string | undefined): void => {
+    if (party === undefined || manyFailing) return;
+    if (firstFailing === undefined) firstFailing = party;
+    else if (party !== firstFailing) manyFailing = true;
+  };
 
   const move = (to: BreakerState): void => {
     if (to === state) return;
@@ -106,6 +124,8 @@ export function createBreaker(policy: BreakerPolicy, now: () => number, onChange
     consecutive = 0;
     windowRequests = 0;
     windowFailures = 0;
+    firstFailing = undefined;
+    manyFailing = false;
     move('open');
   };
 
@@ -116,6 +136,8 @@ export function createBreaker(policy: BreakerPolicy, now: () => number, onChange
     consecutive = 0;
     windowRequests = 0;
     windowFailures = 0;
+    firstFailing = undefined;
+    manyFailing = false;
     windowStart = now();
     move('closed');
   };
@@ -132,6 +154,8 @@ export function createBreaker(policy: BreakerPolicy, now: () => number, onChange
       windowStart = t;
       windowRequests = 0;
       windowFailures = 0;
+      firstFailing = undefined;
+      manyFailing = false;
     }
     windowRequests++;
     if (failed) windowFailures++;
@@ -164,7 +188,7 @@ export function createBreaker(policy: BreakerPolicy, now: () => number, onChange
       consecutive = 0;
       count(false);
     },
-    failure() {
+    failure(party, shared = false) {
       const s = current();
       if (s === 'half-open') {
         // The probe failed: back off longer before the next one.
@@ -175,6 +199,8 @@ export function createBreaker(policy: BreakerPolicy, now: () => number, onChange
       if (s !== 'closed') return;
       consecutive++;
       count(true);
+      sawFailing(party);
+      if (shared && !manyFailing) return;
       if (consecutive >= policy.consecutiveFailures) return open();
       if (windowRequests >= policy.minRequests && windowFailures / windowRequests >= policy.failureRate) open();
     },
@@ -188,6 +214,8 @@ export function createBreaker(policy: BreakerPolicy, now: () => number, onChange
       consecutive = 0;
       windowRequests = 0;
       windowFailures = 0;
+      firstFailing = undefined;
+      manyFailing = false;
       move('open');
     },
     reset: close,

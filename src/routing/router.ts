@@ -43,9 +43,10 @@ export interface Router {
   begin(d: Deployment): void;
   end(d: Deployment): void;
   /** The upstream answered (any status the client may get): closes a probe, feeds the latency. */
-  succeeded(d: Deployment, headersMs: number): void;
+  /** `party`: the tenant that sent the request (breaker.ts: one tenant's failures trip no shared breaker). */
+  succeeded(d: Deployment, headersMs: number, party?: string): void;
   /** A retryable upstream failure (5xx, timeout, connect error). */
-  failed(d: Deployment, elapsedMs: number): void;
+  failed(d: Deployment, elapsedMs: number, party?: string): void;
   /** A pick that was never sent (gives back a half-open probe pass). */
   unused(d: Deployment): void;
   breakerState(deploymentId: string): BreakerState;
@@ -63,6 +64,18 @@ export function createRouter(opts: RouterOptions = {}): Router {
   const breakers = opts.breakers ?? localBreakers(config.breaker, now, opts.onBreakerChange);
   let turn = 0;
 
+  /** The first tenant each deployment served, and whether it has served another since (breaker.ts). */
+  const parties = new Map<string, { first: string; shared: boolean }>();
+  /** Notes that `party` sent a request to the deployment; says whether the deployment is shared. */
+  const served = (id: string, party: string | undefined): boolean => {
+    const p = parties.get(id);
+    if (p === undefined) {
+      if (party !== undefined) parties.set(id, { first: party, shared: false });
+      return false;
+    }
+    if (!p.shared && party !== undefined && party !== p.first) p.shared = true;
+    return p.shared;
+  };
   const statsOf = (d: Deployment): DeploymentStats => {
     let s = stats.get(d.id);
     if (s === undefined) stats.set(d.id, (s = newStats()));
@@ -117,15 +130,16 @@ export function createRouter(opts: RouterOptions = {}): Router {
       const s = statsOf(d);
       if (s.inFlight > 0) s.inFlight--;
     },
-    succeeded(d, headersMs) {
+    succeeded(d, headersMs, party) {
       observeLatency(statsOf(d), headersMs);
+      served(d.id, party);
       breakers.find(d.id)?.success();
     },
-    failed(d, elapsedMs) {
+    failed(d, elapsedMs, party) {
       // A failure counts as slow for lowest-latency, so traffic moves away until it is measured again.
       const s = statsOf(d);
       observeLatency(s, Math.max(elapsedMs, (s.latencyMs ?? 0) * 2));
-      breakers.get(d.id).failure();
+      breakers.get(d.id).failure(party, served(d.id, party));
     },
     unused(d) {
       breakers.find(d.id)?.release();

@@ -208,11 +208,11 @@ class SharedBreaker implements Breaker {
     this.side.write(() => fleet.recover(this.id, token)).catch(() => undefined);
   }
 
-  failure(): void {
+  failure(party?: string, shared?: boolean): void {
     // Likewise its failure: another replica's probe may be out, and the trip would cut its lease.
     if (this.fleetProbe() && this.probe !== 'taken') return;
     const was = this.core.state();
-    this.core.failure();
+    this.core.failure(party, shared);
     // Tripped here (closed → open by count, or a failed probe, whose cool-down the core doubled).
     if (was !== 'open' && this.core.state() === 'open') {
       this.probe = 'none';

@@ -25,7 +25,8 @@ async function scrape(gw: TestGateway, headers: Record<string, string> = {}) {
 describe('GET /metrics access', () => {
   it('with a token: the bearer token reads it; none or another is a 401 in the envelope', async () => {
     expect((await scrape(guarded, { authorization: `Bearer ${TOKEN}` })).text).toMatch(/^gatehouse_usage_spool_bytes \d+/m);
-    for (const headers of [{}, { authorization: `Bearer ${TOKEN}x` }, { authorization: 'Bearer demo' }]) {
+    const attempts: Record<string, string>[] = [{}, { authorization: `Bearer ${TOKEN}x` }, { authorization: 'Bearer demo' }];
+    for (const headers of attempts) {
       const r = await scrape(guarded, headers);
       expect(r.status).toBe(401);
       expect(JSON.parse(r.text)).toMatchObject({ error: { type: 'authentication_error' } });

@@ -29,6 +29,7 @@ routing:
   models:
     timed: { attemptTimeoutMs: 300 }
     brk: { maxAttempts: 1 }
+    shared-brk: { maxAttempts: 1 }
     busy: { maxAttempts: 2 }
     small: { fallbackOn: [context_window] }
   fallbacks:
@@ -41,6 +42,7 @@ deployments:
   - { id: pair-a, model: pair, provider: mock, region: eu-west, upstreamModel: pair-a }
   - { id: pair-b, model: pair, provider: mock, region: eu-central, upstreamModel: pair-b }
   - { id: brk, model: brk, provider: mock, region: eu }
+  - { id: shared-brk, model: shared-brk, provider: mock, region: eu }
   - { id: busy, model: busy, provider: mock, region: eu }
   - { id: idle, model: idle, provider: mock, region: eu, streamIdleTimeoutMs: 1000 }
   - { id: big, model: big, provider: mock, region: eu, upstreamModel: big-eu }
@@ -310,6 +312,22 @@ describe('circuit breaker', () => {
     expect(probe.status).toBe(200);
     metrics = await (await request(`${gw.url}/metrics`)).body.text();
     expect(metrics).toMatch(/^gatehouse_deployment_breaker_state\{deployment="brk"\} 0$/m);
+  });
+});
+
+describe('circuit breaker shared by tenants', () => {
+  it("one tenant's failures leave it closed for the others; failures of a second tenant open it", async () => {
+    expect((await chat('shared-brk', {}, { key: PLAIN })).status).toBe(200);
+    for (let i = 0; i < 5; i++) expect((await chat('shared-brk', { fail: { key: `sb-any-${i}`, status: 500 } })).status).toBe(502);
+    // Five failures in a row, all of one tenant's requests: the other tenant is still served.
+    expect((await chat('shared-brk', {}, { key: PLAIN })).status).toBe(200);
+    expect((await chat('shared-brk', { fail: { key: 'sb-any-5', status: 500 } })).status).toBe(502);
+    expect((await chat('shared-brk', { fail: { key: 'sb-plain', status: 500 } }, { key: PLAIN })).status).toBe(502);
+    expect((await chat('shared-brk', { fail: { key: 'sb-any-6', status: 500 } })).status).toBe(502);
+    // Three in a row since the second tenant's success, from both tenants: the deployment is failing.
+    const refused = await chat('shared-brk', {}, { key: PLAIN });
+    expect(refused.status).toBe(503);
+    expect(errorOf(refused).code).toBe('upstream_unavailable');
   });
 });
 

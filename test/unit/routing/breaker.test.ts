@@ -41,6 +41,36 @@ describe('circuit breaker', () => {
     expect(b.state()).toBe('open');
   });
 
+  it("on a deployment shared by tenants, one tenant's failures do not open it; failures of two tenants do", () => {
+    const { b } = setup();
+    for (let i = 0; i < 20; i++) b.failure('tenant-a', true);
+    expect(b.state()).toBe('closed');
+    b.failure('tenant-b', true); // a second tenant fails too: the deployment, not the tenant
+    expect(b.state()).toBe('open');
+
+    // Not shared (its own deployment, a single-tenant install): as before.
+    const own = setup();
+    for (let i = 0; i < 3; i++) own.b.failure('tenant-a', false);
+    expect(own.b.state()).toBe('open');
+
+    // Who failed is remembered per window: a past window's failing tenant does not count.
+    const later = setup();
+    later.b.failure('tenant-b', true);
+    later.advance(POLICY.windowMs);
+    for (let i = 0; i < 5; i++) later.b.failure('tenant-a', true);
+    expect(later.b.state()).toBe('closed');
+  });
+
+  it('the router knows a deployment is shared once it served a second tenant, successes included', () => {
+    const router = createRouter({ config: { ...DEFAULT_ROUTING, breaker: { ...POLICY } }, now: () => 0 });
+    const d = makeDeployment('m');
+    router.succeeded(d, 5, 'tenant-b');
+    for (let i = 0; i < 10; i++) router.failed(d, 5, 'tenant-a');
+    expect(router.breakerState(d.id)).toBe('closed');
+    router.failed(d, 5, 'tenant-b');
+    expect(router.breakerState(d.id)).toBe('open');
+  });
+
   it('forgets failures of a past window', () => {
     const { b, advance } = setup({ ...POLICY, consecutiveFailures: 100 });
     for (let i = 0; i < 9; i++) b.failure();
