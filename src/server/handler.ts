@@ -75,8 +75,12 @@ function watchRequest(deps: HandlerDeps, res: ServerResponse, onClose: (aborted:
 
 function logFailure(deps: HandlerDeps, ctx: RequestContext | undefined, err: GatewayError): void {
   const fields = { reqId: ctx?.requestId, tenant: ctx?.tenant?.slug, ip: ctx?.remoteAddress, code: err.code, status: err.status };
-  if (err.status >= 500) deps.logger.error({ ...fields, err: err.cause ?? err }, err.message);
-  else deps.logger.debug(fields, err.message);
+  // An upstream's error text goes to the client, whose request it is about, never to the log: a
+  // provider may quote the prompt in it ("could not process: ...").
+  const upstream = err.code.startsWith('upstream_');
+  const message = upstream ? `upstream failure (${err.code})` : err.message;
+  if (err.status >= 500) deps.logger.error({ ...fields, err: upstream ? err.cause : (err.cause ?? err) }, message);
+  else deps.logger.debug(fields, message);
 }
 
 /** Headers (`sent`) are out: an SSE stream gets a terminal error event, anything else is cut. */

@@ -6,6 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_KEY, startTestGateway } from '../helpers/gateway.js';
@@ -144,6 +146,50 @@ describe('logs', () => {
       expect(all).not.toContain(wrongKey);
     } finally {
       await gw.stop();
+    }
+  });
+
+  it("never carry an upstream's error text, which may quote the prompt; the client still gets it", async () => {
+    const canary = 'CANARY-QUOTED-b41d07';
+    // An upstream whose 5xx quotes what it was sent, as some providers' do.
+    const upstream = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: `could not process: ${body.slice(0, 300)}`, type: 'server_error' } }));
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const port = (upstream.address() as AddressInfo).port;
+    const key = 'sk-quoted-0123456789abcdef0123456789abcdef';
+    const gw = await startTestGateway({
+      yaml: `
+demo: { enabled: false }
+routing: { maxAttempts: 1 }
+providers:
+  - { name: quoting, kind: openai-compatible, baseUrl: "http://127.0.0.1:${port}/v1", apiKey: upstream-secret-key }
+deployments:
+  - { model: quoting-model, provider: quoting }
+tenants:
+  - slug: quoted
+    keys: [{ name: main, value: ${key} }]
+`,
+    });
+    try {
+      const res = await request(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'quoting-model', messages: [{ role: 'user', content: canary }] }),
+      });
+      expect(res.statusCode).toBe(502);
+      expect(await res.body.text()).toContain(canary);
+      const all = gw.logs.join('');
+      expect(all).toContain('upstream failure (upstream_error)');
+      expect(all).not.toContain(canary);
+    } finally {
+      await gw.stop();
+      upstream.close();
     }
   });
 });
