@@ -16,7 +16,7 @@ import { Cancellation } from '../providers/cancel.js';
 import { UpstreamHttpError } from '../providers/upstream-errors.js';
 import { failAnthropicStream, sendAnthropicError, toAnthropicUpstream } from './anthropic.js';
 import { baseHeaders, responseHeaders, sendError, sendJson } from './respond.js';
-import { matchRoute, type RouteMatch } from './router.js';
+import { matchRoute, WrongMethodError, type RouteMatch } from './router.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
@@ -277,7 +277,8 @@ export function createHandler(deps: HandlerDeps) {
       match = matchRoute(req.method ?? 'GET', req.url ?? '/');
     } catch (err) {
       baseHeaders(res, requestId);
-      sendError(res, toGatewayError(err));
+      if (err instanceof WrongMethodError && err.dialect === 'anthropic') sendAnthropicError(res, err);
+      else sendError(res, toGatewayError(err));
       return;
     }
     // Model calls write every header at once (responseHeaders), or these on their error path.

@@ -6,6 +6,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { GatewayError, errorEnvelope } from '../errors.js';
+import { sendError } from './respond.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -63,6 +64,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     },
   );
   server.on('clientError', onClientError);
+  // Node answers an Expect it does not know with a bare 417; ours is in the envelope like any error.
+  server.on('checkExpectation', (_req, res) => {
+    sendError(res, new GatewayError('expectation_failed', 'Only "Expect: 100-continue" is supported.'));
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

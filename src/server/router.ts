@@ -41,10 +41,17 @@ function notFound(method: string, path: string): GatewayError {
   return new GatewayError('not_found', `Unknown route: ${method} ${path}`);
 }
 
-function wrongMethod(method: string, allowed: string): GatewayError {
-  return new GatewayError('method_not_allowed', `Method ${method} is not allowed here; use ${allowed}.`, {
-    headers: { allow: allowed },
-  });
+/** A wrong method on a route of another API (Anthropic's /v1/messages) is answered in that API's format. */
+export class WrongMethodError extends GatewayError {
+  readonly dialect: 'openai' | 'anthropic';
+  constructor(method: string, allowed: string, dialect: 'openai' | 'anthropic' = 'openai') {
+    super('method_not_allowed', `Method ${method} is not allowed here; use ${allowed}.`, { headers: { allow: allowed } });
+    this.dialect = dialect;
+  }
+}
+
+function wrongMethod(method: string, allowed: string, dialect?: 'anthropic'): GatewayError {
+  return new WrongMethodError(method, allowed, dialect);
 }
 
 /** Matches a path relative to a /v1 base. */
@@ -52,7 +59,7 @@ function matchV1(method: string, rest: string, fullPath: string): Endpoint {
   for (const route of V1_ROUTES) {
     if (route.op === 'models.get') continue;
     if (rest === route.path) {
-      if (method !== route.method) throw wrongMethod(method, route.method);
+      if (method !== route.method) throw wrongMethod(method, route.method, 'dialect' in route ? route.dialect : undefined);
       return 'dialect' in route ? { op: route.op, dialect: route.dialect } : { op: route.op };
     }
   }

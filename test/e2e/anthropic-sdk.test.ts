@@ -193,6 +193,20 @@ describe('Anthropic SDK errors', () => {
     expect((body as { request_id?: string }).request_id).toBe(res.headers.get('x-request-id'));
   });
 
+  it("a wrong method on /v1/messages is a 405 in Anthropic's format, with Allow", async () => {
+    for (const url of [`${gw.url}/v1/messages`, `${gw.url}/api/v1/tenants/acme/v1/messages`]) {
+      const res = await fetch(url, { method: 'GET', headers: { 'x-api-key': KEY } });
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('POST');
+      const body = (await res.json()) as { type: string; error: { type: string } };
+      expect(body.type).toBe('error');
+      expect(typeof body.error.type).toBe('string');
+    }
+    // The OpenAI routes keep OpenAI's envelope.
+    const openai = (await (await fetch(`${gw.url}/v1/chat/completions`, { method: 'GET' })).json()) as { error: { code: string } };
+    expect(openai.error.code).toBe('method_not_allowed');
+  });
+
   it('accepts Authorization: Bearer and the tenant-scoped path', async () => {
     const res = await fetch(`${gw.url}/api/v1/tenants/acme/v1/messages`, {
       method: 'POST',

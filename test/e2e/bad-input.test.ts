@@ -63,6 +63,20 @@ describe('bad input', () => {
     expect((await send(deep(120))).status).toBe(200);
   });
 
+  it('answers an unknown Expect with 417 in the envelope (Node sends a bare one)', async () => {
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(new URL(gw.url).port), '127.0.0.1', () => {
+        socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+      });
+      let out = '';
+      socket.on('data', (d: Buffer) => (out += d.toString()));
+      socket.on('end', () => resolve(out));
+      socket.on('error', reject);
+    });
+    expect(raw.startsWith('HTTP/1.1 417')).toBe(true);
+    expect(envelope(raw.slice(raw.indexOf('\r\n\r\n') + 4)).code).toBe('expectation_failed');
+  });
+
   it('rejects invalid UTF-8', async () => {
     const bytes = Buffer.concat([Buffer.from('{"model":"gpt-4o-mini","messages":[{"role":"user","content":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]}')]);
     const r = await send(bytes);
