@@ -107,13 +107,15 @@ export async function verifyJwt(
       }));
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      last = { ok: false, reason: code === 'ERR_JWT_EXPIRED' ? 'expired' : 'invalid' };
+      // Expired means the signature held under this issuer's keys: that says more than another
+      // registration's keys not verifying it (another tenant may register the same iss).
+      if (code === 'ERR_JWT_EXPIRED') last = { ok: false, reason: 'expired' };
       continue;
     }
     if (tenantMatches !== null) {
       const claimed = stringClaim(payload, issuer.claims.tenant);
       if (claimed === undefined || !tenantMatches(issuer, claimed)) {
-        last = { ok: false, reason: 'wrong_tenant' };
+        if (last.reason !== 'expired') last = { ok: false, reason: 'wrong_tenant' };
         continue;
       }
     }
