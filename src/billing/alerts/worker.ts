@@ -25,6 +25,8 @@ export interface DeliveryWorkerOptions {
   timeoutMs: number;
   /** Deliveries claimed per tenant per round. */
   batchSize?: number;
+  /** Tenants whose deliveries are attempted at the same time (default 8). */
+  tenantsAtOnce?: number;
   logger?: Logger;
   /** The SSRF guard for tenant-set URLs (src/routing/ssrf.ts); none only in tests. */
   guard?: OutboundGuard;
@@ -46,6 +48,7 @@ function outcomeOf(attempt: DeliveryAttempt, attempts: number, opts: DeliveryWor
 export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorker {
   const send = opts.send ?? deliver;
   const batchSize = opts.batchSize ?? 20;
+  const lanes = opts.tenantsAtOnce ?? 8;
   // A lease outlives the attempt, so a slow receiver is never delivered to twice concurrently.
   const leaseMs = opts.timeoutMs * 2 + 10_000;
 
@@ -91,17 +94,24 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
     return claimed.length;
   }
 
+  // Tenants in lanes, not one after another: a receiver that stalls until the timeout holds up
+  // its own lane only, not every other tenant's alerts behind it.
   async function round(stopped: () => boolean): Promise<number> {
     const tenants = await opts.store.platform((tx) => alertsRepo.dueTenants(tx, 1000));
     let n = 0;
-    for (const t of tenants) {
-      if (stopped()) break;
-      try {
-        n += await tenantRound(t);
-      } catch (err) {
-        opts.logger?.error({ err, tenantId: t }, 'webhook delivery round failed');
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < tenants.length && !stopped()) {
+        const t = tenants[next++] as string;
+        try {
+          const sent = await tenantRound(t);
+          n += sent;
+        } catch (err) {
+          opts.logger?.error({ err, tenantId: t }, 'webhook delivery round failed');
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(lanes, tenants.length) }, lane));
     return n;
   }
 

@@ -100,6 +100,36 @@ for (const f of flavours) {
       expect(actions.filter((a) => a === 'alert.delivered')).toHaveLength(1);
     });
 
+    it("a tenant whose receiver stalls until the timeout does not hold up another tenant's delivery", async () => {
+      const slow = await seedTenant(store, 'https://stalls.example.com/hook');
+      const quick = await seedTenant(store, 'https://answers.example.com/hook');
+      await drain(store, () => false, FAST, 3); // what earlier tests left due is out of the way
+      for (const { tenant } of [slow, quick]) {
+        await store.withTenant(tenant, (tx) => raiseAlert(tx, 'budget.threshold', `rule:lanes:${tenant}`, { threshold_percent: 80 }));
+      }
+      let inFlight = 0;
+      let most = 0;
+      const worker = createDeliveryWorker({
+        store,
+        sealer,
+        backoff: FAST,
+        intervalMs: 10,
+        timeoutMs: 2000,
+        send: async (url) => {
+          most = Math.max(most, ++inFlight);
+          await sleep(url.includes('stalls') ? 1500 : 50);
+          inFlight--;
+          return { ok: true, status: 200, error: null };
+        },
+      });
+      const started = Date.now();
+      await worker.runOnce();
+      // Both tenants' deliveries were under way at once (one after the other, the quick one
+      // could wait out the stalled one's timeout), and the round took one stall, not two.
+      expect(most).toBe(2);
+      expect(Date.now() - started).toBeLessThan(2900);
+    });
+
     it('queues only to enabled webhooks subscribed to the kind', async () => {
       const { tenant } = await seedTenant(store, rx.url, ['usage.anomaly']);
       const a = await store.withTenant(tenant, (tx) => raiseAlert(tx, 'budget.threshold', 'k1', {}));
