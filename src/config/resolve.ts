@@ -52,7 +52,7 @@ function resolveProvider(p: ProviderConfig, i: number, apiKey: string, builtIn: 
       break;
     case 'azure':
       if (baseUrl === undefined) {
-        report(at('baseUrl'), 'required for kind "azure" (e.g. https://<resource>.openai.azure.com/openai)');
+        report(at('baseUrl'), 'required for kind "azure" (e.g. https://<resource>.openai.azure.com)');
       }
       if (p.apiVersion === undefined) report(at('apiVersion'), 'required for kind "azure" (e.g. 2024-10-21)');
       break;

@@ -230,7 +230,7 @@ const plan = z
   .object({
     name: slug,
     description: z.string().max(1024).optional(),
-    weight: z.number().int().min(1).max(1_000_000),
+    weight: z.number().int().min(1).max(1_000_000).default(1),
     budgetAction: budgetAction.default('reject'),
     rules: planRulesSchema,
   })

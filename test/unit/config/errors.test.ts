@@ -202,7 +202,7 @@ deployments:
   - { name: oa, kind: openai, apiVersion: "1", mock: { latencyMs: 1 } }
 `);
     expect(await f.fail()).toEqual([
-      at(f.file, 'providers[0].baseUrl', 'required for kind "azure" (e.g. https://<resource>.openai.azure.com/openai)', 2, 5),
+      at(f.file, 'providers[0].baseUrl', 'required for kind "azure" (e.g. https://<resource>.openai.azure.com)', 2, 5),
       at(f.file, 'providers[0].apiVersion', 'required for kind "azure" (e.g. 2024-10-21)', 2, 5),
       at(f.file, 'providers[1].baseUrl', 'required for kind "openai-compatible"', 3, 5),
       at(f.file, 'providers[2].apiVersion', 'only used by kind "azure", not "openai"', 4, 31),
