@@ -2,9 +2,9 @@
  * The request log's background writer. `offer` is all the request path does: an O(1) push onto a
  * bounded in-memory queue (entries and the bytes they hold on to), or a counted drop when it is
  * full (or more than half full and the tenant already holds a quarter of it: one tenant's flood
- * leaves room for the others). Logs are best-effort, unlike usage events (src/metering/): nothing is spooled, a full
- * queue, a full log_bytes quota or a failed write loses entries (counted), never a request, and
- * what is queued when the process dies is lost.
+ * leaves room for the others). Logs are best-effort, unlike usage events (src/metering/): nothing
+ * is spooled, a full queue, a full log_bytes quota or a failed write loses entries (counted),
+ * never a request, and what is queued when the process dies is lost.
  *
  * A timer (and a full batch) drains the queue: entries are grouped by tenant, and each group is
  * written in one tenant transaction that locks the tenant's usage row, turns each entry's content
