@@ -33,6 +33,8 @@ export const ERRORS = {
   precondition_failed: { status: 412, type: 'invalid_request_error' },
   payload_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  /** The request (headers or body) did not arrive within the server's time limit. */
+  request_timeout: { status: 408, type: 'invalid_request_error' },
   /** An `Expect` header other than 100-continue (RFC 9110 §10.1.1). */
   expectation_failed: { status: 417, type: 'invalid_request_error' },
   /** Admin API: a change to a mutable resource without If-Match (RFC 6585 §3). */

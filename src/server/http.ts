@@ -22,10 +22,12 @@ export interface HttpServer {
   shutdown(graceMs: number): Promise<void>;
 }
 
-function rawError(code: 'header_too_large' | 'invalid_request', message: string): string {
+const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+function rawError(code: 'header_too_large' | 'invalid_request' | 'request_timeout', message: string): string {
   const err = new GatewayError(code, message);
   const body = JSON.stringify(errorEnvelope(err));
-  const reason = err.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+  const reason = REASONS[err.status] ?? 'Bad Request';
   return (
     `HTTP/1.1 ${err.status} ${reason}\r\nContent-Type: application/json\r\n` +
     `X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n` +
@@ -33,13 +35,16 @@ function rawError(code: 'header_too_large' | 'invalid_request', message: string)
   );
 }
 
-function onClientError(err: Error & { code?: string }, socket: Socket): void {
+export function onClientError(err: Error & { code?: string }, socket: Pick<Socket, 'writable' | 'destroy' | 'end'>): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
   if (err.code === 'HPE_HEADER_OVERFLOW') {
     socket.end(rawError('header_too_large', 'The request headers are too large.'));
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    // A client that stopped sending (headers or body) past the server's limits.
+    socket.end(rawError('request_timeout', 'The request did not arrive in time.'));
   } else if (err.code === 'ECONNRESET') {
     socket.destroy();
   } else {
