@@ -159,6 +159,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   let priceFollower: PriceFollower | undefined;
   let closeJob: CloseJob | undefined;
   try {
+    // The keys first: a start refused for want of one must not have migrated the database.
+    const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
+    const previousMasters = parsePreviousMasterKeys(env);
     // The owner migrates; a gateway connected as a role that owns nothing only checks the version.
     const schema = await prepareSchema(store);
     if (!schema.owner) {
@@ -166,9 +169,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         'the database schema is current; this gateway does not own it, so the owner runs migrations and upkeep: gatehouse migrate, gatehouse maintenance, gatehouse keys shred-due',
       );
     }
-    const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
     const pepper = deriveKey(master, 'api-key-hash');
-    const previousMasters = parsePreviousMasterKeys(env);
     const previousPeppers = previousMasters.map((k) => deriveKey(k, 'api-key-hash'));
     // One keyring per process: one cache of unwrapped data keys, which shredding can empty.
     const keyring = processKeyring(master, previousMasters);
