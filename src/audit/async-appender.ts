@@ -16,6 +16,7 @@
  */
 import type { Logger } from '../observability/logger.js';
 import type { Store } from '../store/index.js';
+import { inParallel } from '../parallel.js';
 import { appendAudit } from './append.js';
 import type { AuditEvent } from './types.js';
 
@@ -213,15 +214,9 @@ export function createAuditQueue(store: Pick<Store, 'withTenant'>, opts: AuditQu
       }
       queue = [];
       // Each tenant's entries in order, in batches; tenants in parallel up to `concurrency`.
-      const tenants = [...byTenant];
-      let next = 0;
-      const worker = async (): Promise<void> => {
-        for (let i = next++; i < tenants.length; i = next++) {
-          const [tenantId, items] = tenants[i] as [string, Queued[]];
-          for (let j = 0; j < items.length; j += batchSize) await writeBatch(tenantId, items.slice(j, j + batchSize));
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(concurrency, tenants.length) }, worker));
+      await inParallel([...byTenant], concurrency, async ([tenantId, items]) => {
+        for (let j = 0; j < items.length; j += batchSize) await writeBatch(tenantId, items.slice(j, j + batchSize));
+      });
     }
     if (stats.dropped > droppedReported) {
       opts.logger?.warn({ dropped: stats.dropped - droppedReported, total: stats.dropped }, 'audit: entries dropped (queue full or database unavailable)');

@@ -10,6 +10,7 @@
  * refuses for what it holds) are set aside (rejects.ts) instead of failing their batch forever.
  */
 import type { Logger } from 'pino';
+import { inParallel } from '../parallel.js';
 import { isDataError, sqlState, usageRepo, type Store } from '../store/index.js';
 import { decodeEvent, type UsageEvent } from './event.js';
 import type { RejectedRecord, Rejects } from './rejects.js';
@@ -59,14 +60,6 @@ export interface Shipper {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 export function startShipper(opts: ShipperOptions): Shipper {
   const { spool, store } = opts;

@@ -4,7 +4,7 @@
  * The tenant-scoped form `/api/v1/tenants/{tenant}/v1/...` mirrors `/v1/...` so it can be
  * used as an SDK base URL.
  */
-import type { Endpoint } from '../pipeline/context.js';
+import type { Dialect, Endpoint } from '../pipeline/context.js';
 import { GatewayError } from '../errors.js';
 
 export type RouteMatch =
@@ -43,14 +43,15 @@ function notFound(method: string, path: string): GatewayError {
 
 /** A wrong method on a route of another API (Anthropic's /v1/messages) is answered in that API's format. */
 export class WrongMethodError extends GatewayError {
-  readonly dialect: 'openai' | 'anthropic';
-  constructor(method: string, allowed: string, dialect: 'openai' | 'anthropic' = 'openai') {
+  /** Undefined: OpenAI's, as every route without a dialect. */
+  readonly dialect: Dialect | undefined;
+  constructor(method: string, allowed: string, dialect?: Dialect) {
     super('method_not_allowed', `Method ${method} is not allowed here; use ${allowed}.`, { headers: { allow: allowed } });
     this.dialect = dialect;
   }
 }
 
-function wrongMethod(method: string, allowed: string, dialect?: 'anthropic'): GatewayError {
+function wrongMethod(method: string, allowed: string, dialect?: Dialect): GatewayError {
   return new WrongMethodError(method, allowed, dialect);
 }
 

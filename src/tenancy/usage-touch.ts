@@ -10,6 +10,7 @@
  */
 import type { Logger } from '../observability/logger.js';
 import { keyUsageRepo, type KeyUse, type Store } from '../store/index.js';
+import { inParallel } from '../parallel.js';
 
 export interface KeyTouchOptions {
   /** Flush period. */
@@ -107,14 +108,7 @@ export function createKeyTouch(store: Pick<Store, 'withTenant'>, opts: KeyTouchO
     const batch = [...pending];
     pending = new Map();
     size = 0;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      for (let i = next++; i < batch.length; i = next++) {
-        const entry = batch[i];
-        if (entry !== undefined) await writeTenant(entry[0], entry[1]);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, batch.length) }, worker));
+    await inParallel(batch, concurrency, ([tenantId, uses]) => writeTenant(tenantId, uses));
   }
 
   /** Flushes run one after another, so a slow one never overlaps the next tick's. */

@@ -12,6 +12,7 @@ import { alertsRepo, webhooksRepo, type ClaimedDelivery, type DeliveryOutcome, t
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { deliver, type DeliveryAttempt } from './deliver.js';
 import { periodicRounds, type PeriodicRounds } from '../../periodic.js';
+import { inParallel } from '../../parallel.js';
 import { ALERTS_ACTOR, eventBody } from './raise.js';
 import { EVENT_ID_HEADER, signPayload, SIGNATURE_HEADER } from './signature.js';
 
@@ -99,19 +100,16 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
   async function round(stopped: () => boolean): Promise<number> {
     const tenants = await opts.store.platform((tx) => alertsRepo.dueTenants(tx, 1000));
     let n = 0;
-    let next = 0;
-    const lane = async (): Promise<void> => {
-      while (next < tenants.length && !stopped()) {
-        const t = tenants[next++] as string;
-        try {
-          const sent = await tenantRound(t);
-          n += sent;
-        } catch (err) {
-          opts.logger?.error({ err, tenantId: t }, 'webhook delivery round failed');
-        }
+    await inParallel(tenants, lanes, async (t) => {
+      if (stopped()) return;
+      try {
+        // Not `n += await ...`: that reads `n` before the await and loses the other lanes' counts.
+        const sent = await tenantRound(t);
+        n += sent;
+      } catch (err) {
+        opts.logger?.error({ err, tenantId: t }, 'webhook delivery round failed');
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(lanes, tenants.length) }, lane));
+    });
     return n;
   }
 

@@ -1,6 +1,6 @@
 /** Random but reproducible usage events for the metering tests. */
 import { randomUUID } from 'node:crypto';
-import type { UsageEventRecord } from '../../../src/store/index.js';
+import { usageRepo, type Store, type UsageEventRecord, type UsageGranularity } from '../../../src/store/index.js';
 
 /** A small deterministic PRNG: failures reproduce. */
 function rng(seed: number): () => number {
@@ -51,3 +51,15 @@ export function randomEvents(tenantId: string, n: number, seed: number, base: nu
   }));
 }
 
+
+/** Per tenant: its raw events in the window, and the requests its rollups of `granularity` count. */
+export function usageTotals(store: Store, tenants: readonly string[], window: { from: Date; to: Date }, granularity: UsageGranularity) {
+  return Promise.all(
+    tenants.map((t) =>
+      store.withTenant(t, async (tx) => ({
+        events: await usageRepo.countEvents(tx, window.from, window.to),
+        rollups: (await usageRepo.rollups(tx, { granularity, ...window })).reduce((a, r) => a + r.requests, 0),
+      })),
+    ),
+  );
+}

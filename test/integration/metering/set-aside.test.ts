@@ -14,9 +14,9 @@ import { encodeEvent } from '../../../src/metering/event.js';
 import { openRejects } from '../../../src/metering/rejects.js';
 import { startShipper } from '../../../src/metering/shipper.js';
 import { openSpool, type Spool } from '../../../src/metering/spool.js';
-import { tenantsRepo, usageRepo, type Store } from '../../../src/store/index.js';
+import { tenantsRepo, type Store } from '../../../src/store/index.js';
 import { bothStores } from '../../helpers/stores.js';
-import { randomEvents } from './events.js';
+import { randomEvents, usageTotals } from './events.js';
 
 interface RejectLine {
   tenant: string | null;
@@ -47,15 +47,7 @@ for (const f of factories) {
       await rm(dir, { recursive: true, force: true });
     });
 
-    const totals = () =>
-      Promise.all(
-        tenants.map((t) =>
-          store.withTenant(t, async (tx) => ({
-            events: await usageRepo.countEvents(tx, window.from, window.to),
-            rollups: (await usageRepo.rollups(tx, { granularity: 'hour', ...window })).reduce((a, r) => a + r.requests, 0),
-          })),
-        ),
-      );
+    const totals = () => usageTotals(store, tenants, window, 'hour');
 
     const ship = async (spool: Spool, rejectsFile: string) => {
       const shipper = startShipper({ spool, store, batchSize: 500, lingerMs: 5, concurrency: 2, rejects: openRejects(rejectsFile, 1 << 20) });

@@ -13,9 +13,9 @@ import { encodeEvent, type UsageEvent } from '../../../src/metering/event.js';
 import { runUsageMaintenance } from '../../../src/metering/maintenance.js';
 import { startShipper } from '../../../src/metering/shipper.js';
 import { openSpool } from '../../../src/metering/spool.js';
-import { tenantsRepo, usageRepo, type Store } from '../../../src/store/index.js';
+import { tenantsRepo, type Store } from '../../../src/store/index.js';
 import { openPgliteTestStore } from '../../../src/store/testing.js';
-import { randomEvents } from './events.js';
+import { randomEvents, usageTotals } from './events.js';
 
 let store: Store;
 let dir: string;
@@ -36,15 +36,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const totals = () =>
-  Promise.all(
-    tenants.map((t) =>
-      store.withTenant(t, async (tx) => ({
-        events: await usageRepo.countEvents(tx, window.from, window.to),
-        rollups: (await usageRepo.rollups(tx, { granularity: 'day', ...window })).reduce((a, r) => a + r.requests, 0),
-      })),
-    ),
-  );
+const totals = () => usageTotals(store, tenants, window, 'day');
 
 describe('usage shipper', () => {
   it('batches re-shipped (a crash after the commit, before the checkpoint) count once', async () => {
