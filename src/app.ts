@@ -3,7 +3,7 @@
  * The only place that knows every part; each part knows only what it is handed.
  */
 import { createAdminHandler } from './admin/index.js';
-import { auditAuthFailures, createAuditQueue, startHeadExport, type AuditQueue, type HeadExport } from './audit/index.js';
+import { auditAuthFailures, createAuditQueue, startHeadExport } from './audit/index.js';
 import { auditHeadSigner } from './crypto/audit-head-key.js';
 import type { LoadedConfig } from './config/types.js';
 import { tenantSealer } from './crypto/envelope.js';
@@ -13,8 +13,8 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { createTenantMetrics } from './observability/tenant-metrics.js';
 import { observeTenant } from './pipeline/observe.js';
-import { createCloseJob, type CloseJob } from './billing/close-job.js';
-import { startPriceFollower, type PriceFollower } from './billing/price-follower.js';
+import { createCloseJob } from './billing/close-job.js';
+import { startPriceFollower } from './billing/price-follower.js';
 import { syncPriceBook } from './billing/service.js';
 import { limitSeedsFromLedger } from './billing/limit-seeds.js';
 import { registerReplicaMetrics, registerSchedulingMetrics } from './observability/scheduling-metrics.js';
@@ -29,7 +29,7 @@ import { createRouter, type BreakerTransition } from './routing/router.js';
 import { createRedisBreakerFleet } from './routing/redis-breakers.js';
 import { createSharedBreakers, type SharedBreakerSet } from './routing/shared-breakers.js';
 import { authenticate } from './pipeline/authenticate.js';
-import { createLimitService, type LimitService } from './limits/service.js';
+import { createLimitService } from './limits/service.js';
 import { preloadTokenizers } from './limits/tokens.js';
 import { admit } from './pipeline/admit.js';
 import { authorize } from './pipeline/authorize.js';
@@ -53,21 +53,21 @@ import { metricsAccess } from './server/metrics-access.js';
 import { startHttpServer } from './server/http.js';
 import { openStore, prepareSchema, type Store } from './store/index.js';
 import { syncTenancy } from './tenancy/bootstrap.js';
-import { createConfigRefresh, type ConfigRefresh } from './tenancy/refresh.js';
+import { createConfigRefresh } from './tenancy/refresh.js';
 import { buildSnapshot, createRegistry } from './tenancy/snapshot.js';
 import { adminJwtSources } from './tenancy/admin-sign-in.js';
 import { txtResolver } from './tenancy/dns.js';
-import { createKeyRehash, type KeyRehash } from './tenancy/key-rehash.js';
-import { createKeyTouch, type KeyTouch } from './tenancy/usage-touch.js';
+import { createKeyRehash } from './tenancy/key-rehash.js';
+import { createKeyTouch } from './tenancy/usage-touch.js';
 import { shredDueTenants } from './crypto/shredding.js';
 import { purgeDueTenants } from './tenancy/purge.js';
-import { createCache, type ResponseCache } from './cache/index.js';
+import { createCache } from './cache/index.js';
 import { cacheFill, cacheLookup } from './pipeline/cache.js';
-import { createRequestLogs, type RequestLogs } from './logs/index.js';
+import { createRequestLogs } from './logs/index.js';
 import { logCapture, logRequest } from './pipeline/request-log.js';
 import { startMetering, type Metering } from './metering/index.js';
 import { meter } from './pipeline/meter.js';
-import { createForecastCache, startAlerts, type Alerts } from './billing/alerts/index.js';
+import { createForecastCache, startAlerts } from './billing/alerts/index.js';
 import { resolve as resolvePath } from 'node:path';
 
 const SHRED_INTERVAL_MS = 3_600_000;
@@ -139,25 +139,41 @@ function schedulingLoad(scheduler: Scheduler) {
   return scheduler.deploymentIds().flatMap((id) => scheduler.stats(id) ?? []);
 }
 
+/**
+ * What a start has opened so far, each with its close. Closed in the reverse of the order it was
+ * opened: the HTTP server, opened late, drains first, so every part it feeds (limits, logs,
+ * metering, ...) is still there for the requests in flight, and the store, opened first, closes
+ * last. A start that fails part-way closes exactly what it had opened. Every close runs even if
+ * one before it failed; the first failure is then thrown.
+ */
+function openedResources(logger: Logger) {
+  const closers: Array<() => unknown> = [];
+  return {
+    add(close: () => unknown): void {
+      closers.push(close);
+    },
+    async closeAll(): Promise<void> {
+      let failure: unknown;
+      for (let close = closers.pop(); close !== undefined; close = closers.pop()) {
+        try {
+          await close();
+        } catch (err) {
+          logger.error({ err }, 'closing a part of the gateway failed');
+          failure ??= err;
+        }
+      }
+      if (failure !== undefined) throw failure;
+    },
+  };
+}
+
 export async function startGateway(config: LoadedConfig, opts: StartOptions = {}): Promise<RunningGateway> {
   const env = opts.env ?? process.env;
   const logger = createLogger(config.logLevel, opts.logDestination);
   const embedded = config.databaseUrl === undefined;
   const store = await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
-  let refresh: ConfigRefresh | undefined;
-  let keyTouch: KeyTouch | undefined;
-  let keyRehash: KeyRehash | undefined;
-  let limitService: LimitService | undefined;
-  let responseCache: ResponseCache | undefined;
-  let requestLogs: RequestLogs | undefined;
-  let auditQueue: AuditQueue | undefined;
-  let meteringService: Metering | undefined;
-  let alertsService: Alerts | undefined;
-  let sharedBreakers: SharedBreakerSet | undefined;
-  let replicaSet: ReplicaMembership | undefined;
-  let headExport: HeadExport | undefined;
-  let priceFollower: PriceFollower | undefined;
-  let closeJob: CloseJob | undefined;
+  const opened = openedResources(logger);
+  opened.add(() => store.close());
   try {
     // The keys first: a start refused for want of one must not have migrated the database.
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
@@ -176,6 +192,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const headSigner = auditHeadSigner(master);
     const tenancy = await syncTenancy(store, config, pepper);
     const { deployments, mock } = await attachMock(config);
+    if (mock !== undefined) opened.add(() => mock.close());
     const { tenants, keys, issuers, plans, limitSources, keyDigests } = tenancy;
     const sealer = tenantSealer(keyring);
     // Tenant-set addresses: refused at save (admin API) and at connect (this guard), DESIGN §6.
@@ -186,9 +203,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       buildSnapshot({ tenants, keys, issuers, plans, limitSources, keyDigests, deployments, tenantModels: models0 }),
     );
     const adapters = createProviderAdapters();
+    opened.add(() => adapters.close());
     // last_used_at, batched off the request path: authenticate reports each key it accepts.
     const touch = createKeyTouch(store, { logger });
-    keyTouch = touch;
+    opened.add(() => touch.close());
 
     const metrics = createMetrics();
     const tenantMetrics = createTenantMetrics(metrics.registry, {
@@ -203,7 +221,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     }
     // ...and requests are priced by the version in force, which their usage events name.
     const prices = await startPriceFollower({ store, deployments, refreshMs: config.billing.priceRefreshSeconds * 1000, logger });
-    priceFollower = prices;
+    opened.add(() => prices.close());
     const m = config.metering;
     const metering = await startMetering({
       store,
@@ -218,13 +236,13 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       retention: { defaultDays: m.retentionDays, maxDays: m.maxRetentionDays, monthsAhead: m.partitionMonthsAhead, intervalMs: 6 * 3_600_000 },
       logger,
     });
-    meteringService = metering;
+    opened.add(() => metering.close()); // after the drain: every finished request has spooled its event
     // Compute-unit weight per deployment, as admission prices compute units (a tenant's dedicated
     // deployments weigh 1): for limit seeds and forecasts.
     const weights = new Map(deployments.map((d) => [d.id, d.weight]));
     const replicas = await startReplicas(config, logger);
-    replicaSet = replicas;
-    limitService = createLimitService({
+    if (replicas !== undefined) opened.add(() => replicas.close()); // after the drain: its slots are free, the others may take them
+    const limitService = createLimitService({
       ...(config.limits.redisUrl !== undefined ? { redisUrl: config.limits.redisUrl } : {}),
       redisTimeoutMs: config.limits.redisTimeoutMs,
       // Failing open, each replica counts its share of every limit: 1 ÷ the live replicas (as
@@ -238,24 +256,24 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       ledgerCurrent: () => metering.recovered(),
       logger,
     });
-    const service = limitService;
-    metrics.watchLimits(() => service.stats());
+    opened.add(() => limitService.close()); // after the drain: in-flight requests settle their reservations
+    metrics.watchLimits(() => limitService.stats());
     // Encodings load in the background; requests meanwhile use the byte estimate.
     preloadTokenizers(deployments.map((d) => d.upstreamModel));
     // Response cache (src/cache/): built even when no tenant opts in yet, so a tenant that does
     // through the admin API needs no restart; idle, it costs nothing per request.
     const cache = createCache({ config, store, keyring, registry: metrics.registry, logger });
-    responseCache = cache;
+    opened.add(() => cache.close());
     // Request logs (src/logs/): likewise built for every gateway, idle until a tenant opts in.
     const logs = createRequestLogs({ config, store, sealer, registry: metrics.registry, logger });
-    requestLogs = logs;
+    opened.add(() => logs.close()); // after the drain: finished requests have queued their entries
     const scheduler = startScheduler(config, replicas);
     registerSchedulingMetrics(metrics.registry, () => schedulingLoad(scheduler));
     if (replicas !== undefined) registerReplicaMetrics(metrics.registry, () => replicas.stats());
 
     // Refused credentials of known tenants, appended to their audit logs off the request path.
     const audits = createAuditQueue(store, { logger });
-    auditQueue = audits;
+    opened.add(() => audits.close()); // likewise; its last flush needs the store
     const onAuthFailure = auditAuthFailures(audits);
 
     metrics.watchUsageMaintenance(() => metering.maintenance());
@@ -291,6 +309,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     };
     // With Redis every replica shares each breaker's state (src/routing/shared-breakers.ts).
     const redisUrl = config.limits.redisUrl;
+    let sharedBreakers: SharedBreakerSet | undefined;
     if (redisUrl !== undefined) {
       sharedBreakers = createSharedBreakers({
         policy: routing.breaker,
@@ -298,7 +317,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         onChange: onBreakerChange,
         logger,
       });
-      await sharedBreakers.start();
+      const breakers = sharedBreakers;
+      opened.add(() => breakers.close());
+      await breakers.start();
     }
     const router = createRouter({ config: routing, onBreakerChange, ...(sharedBreakers ? { breakers: sharedBreakers } : {}) });
     registerRoutingMetrics(metrics.registry, () => router.breakerStates());
@@ -306,7 +327,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
 
     // Keys hashed before a master-key rotation move onto the current key on first use.
     const rehash = previousPeppers.length === 0 ? undefined : createKeyRehash(store, logger);
-    keyRehash = rehash;
+    if (rehash !== undefined) opened.add(() => rehash.close());
     const front = [
       identify(registry),
       authenticate({ registry, pepper, previousPeppers, onKeyUsed: touch.touch, onAuthFailure, ...(rehash ? { onStaleHash: rehash.report } : {}) }),
@@ -374,15 +395,16 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           // Its request-log opt-in may have changed: re-read now, the old one serving meanwhile
           // (forgetting it would leave the tenant's next requests unlogged until it is re-read).
           await logs.policies.reload(tenantId);
-          await refresh?.reloadTenant(tenantId);
+          await refresh.reloadTenant(tenantId);
         },
-        onPlansChange: async () => void (await refresh?.reloadPlans()),
+        onPlansChange: async () => void (await refresh.reloadPlans()),
         onPricesChange: () => prices.refresh(),
       }),
     });
     // Keeps the snapshot fresh from LISTEN/NOTIFY; requests keep reading the registry meanwhile.
     // Started before the port opens, so a failure to listen leaves no server behind.
-    refresh = createConfigRefresh({ store, registry, deployments, logger, tenantModels });
+    const refresh = createConfigRefresh({ store, registry, deployments, logger, tenantModels });
+    opened.add(() => refresh.stop());
     await refresh.start();
     server = await startHttpServer({
       host: config.server.host,
@@ -390,6 +412,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       maxHeaderBytes: config.server.maxHeaderBytes,
       handler,
     });
+    const running = server;
+    opened.add(() => running.shutdown(config.server.shutdownGraceMs));
     ready = true;
     const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${server.port}`;
@@ -422,15 +446,16 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       })();
     }, SHRED_INTERVAL_MS);
     shredTimer.unref();
+    opened.add(() => clearInterval(shredTimer));
 
     // Signed chain heads appended outside the database (DESIGN §12 "Audit"), when configured.
     const he = config.audit.headExport;
     if (he !== undefined) {
-      headExport = startHeadExport({ store, signer: headSigner, dir: resolvePath(config.dataDir, he.dir), intervalMs: he.intervalSeconds * 1000, logger });
+      const heads = startHeadExport({ store, signer: headSigner, dir: resolvePath(config.dataDir, he.dir), intervalMs: he.intervalSeconds * 1000, logger });
+      opened.add(() => heads.close());
     }
-    const heads = headExport;
 
-    alertsService = startAlerts({
+    const alerts = startAlerts({
       store,
       sealer,
       tenants: () => registry.current.tenantsById.values(),
@@ -440,21 +465,17 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       guard: outboundGuard(outbound),
       logger,
     });
-    const alerts = alertsService;
+    opened.add(() => alerts.close());
 
     // Issues each tenant's invoice once its month is over (every replica may run it: see close-job.ts).
     const autoClose = config.billing.autoClose;
     if (autoClose.enabled) {
-      closeJob = createCloseJob({ store, intervalMs: autoClose.intervalMinutes * 60_000, graceMs: autoClose.graceMinutes * 60_000, logger });
+      const closeJob = createCloseJob({ store, intervalMs: autoClose.intervalMinutes * 60_000, graceMs: autoClose.graceMinutes * 60_000, logger });
+      opened.add(() => closeJob.stop());
       closeJob.start();
     }
-    const periodCloser = closeJob;
 
     let closing: Promise<void> | undefined;
-    const running = server;
-    const stopRefresh = refresh;
-    const limits = limitService;
-    const breakers = sharedBreakers;
     return {
       url,
       port: server.port,
@@ -466,47 +487,15 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       close() {
         closing ??= (async () => {
           ready = false;
-          clearInterval(shredTimer);
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
-          await running.shutdown(config.server.shutdownGraceMs);
-          await replicas?.close(); // after the drain: its slots are free, the others may take them
-          await alerts.close();
-          await heads?.close();
-          await periodCloser?.stop();
-          prices.close();
-          await stopRefresh.stop();
-          await touch.close(); // after the drain: in-flight requests may still touch keys
-          await keyRehash?.close();
-          await limits.close(); // after the drain: in-flight requests settle their reservations
-          await cache.close();
-          await logs.close(); // after the drain: finished requests have queued their entries
-          await audits.close(); // likewise: and its last flush needs the store
-          await metering.close(); // after the drain: every finished request has spooled its event
-          await adapters.close();
-          await breakers?.close();
-          await mock?.close();
-          await store.close();
+          await opened.closeAll();
           logger.info('gatehouse stopped');
         })();
         return closing;
       },
     };
   } catch (err) {
-    await refresh?.stop();
-    await keyTouch?.close();
-    await keyRehash?.close();
-    await limitService?.close();
-    await responseCache?.close();
-    await requestLogs?.close();
-    await auditQueue?.close();
-    await meteringService?.close();
-    await alertsService?.close();
-    await sharedBreakers?.close();
-    await replicaSet?.close();
-    await headExport?.close();
-    await closeJob?.stop();
-    priceFollower?.close();
-    await store.close();
+    await opened.closeAll().catch((e: unknown) => logger.error({ err: e }, 'closing what a failed start had opened failed'));
     throw err;
   }
 }
