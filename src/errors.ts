@@ -27,6 +27,8 @@ export const ERRORS = {
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   /** Admin API: a resource with this name already exists, or the change contradicts its state. */
   conflict: { status: 409, type: 'invalid_request_error' },
+  /** Admin API: closing a tenant's billing period that ended before the tenant was created. */
+  before_creation: { status: 409, type: 'invalid_request_error' },
   /** Admin API: an Idempotency-Key was reused with a different request. */
   idempotency_key_reused: { status: 409, type: 'invalid_request_error' },
   /** Admin API: If-Match did not match the resource's current ETag (RFC 9110 §13.1.1). */

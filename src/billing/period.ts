@@ -42,3 +42,14 @@ export function periodAt(at: Date, timeZone: string): BillingPeriod {
 export function previousPeriod(p: BillingPeriod, timeZone: string): BillingPeriod {
   return periodAt(new Date(p.start.getTime() - 1), timeZone);
 }
+
+/**
+ * Whether `period` can be billed to a tenant created at `createdAt`: only a month that had not
+ * ended when the tenant was created. A tenant created during a month is billed for that month
+ * (the first month is not prorated by the creation date); a month that ended before the tenant
+ * existed is never its own. The one rule for every way of closing a period (the job, the admin
+ * API, the CLI, one tenant or all).
+ */
+export function existedIn(period: BillingPeriod, createdAt: Date): boolean {
+  return createdAt.getTime() < period.end.getTime();
+}

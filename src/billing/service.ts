@@ -11,14 +11,15 @@ import type { Deployment } from '../providers/types.js';
 import { billingRepo, usageQueryRepo, type InvoiceRecord, type Store, type TenantTx } from '../store/index.js';
 import { chargebackBySegment, type ChargebackBy, type ChargebackRow } from './chargeback.js';
 import { computeProratedInvoice, listPricing, type SegmentInput } from './invoice.js';
-import { periodAt, periodOf, previousPeriod, type BillingPeriod } from './period.js';
+import { existedIn, periodAt, periodOf, previousPeriod, type BillingPeriod } from './period.js';
 import { parseStoredPricing, planFeatures, planPricingSchema } from './plan-pricing.js';
 import { planSegments } from './segments.js';
 import type { InvoiceDraft, PlanFeatures, PlanPricing, PlanSegment } from './types.js';
 
 export class BillingError extends Error {
   constructor(
-    readonly reason: 'tenant_not_found' | 'period_open' | 'pricing_conflict',
+    /** before_creation: the period ended before the tenant was created (it is never billed for it). */
+    readonly reason: 'tenant_not_found' | 'period_open' | 'before_creation' | 'pricing_conflict',
     message: string,
   ) {
     super(message);
@@ -30,12 +31,13 @@ interface BillingContext {
   planId: string | null;
   /** Null pricing on the plan (or no plan): list prices, every feature. */
   planPricing: PlanPricing | null;
+  createdAt: Date;
 }
 
 async function contextOf(tx: TenantTx): Promise<BillingContext> {
   const info = await billingRepo.tenantInfo(tx);
   if (info === null) throw new BillingError('tenant_not_found', 'No such tenant.');
-  return { timeZone: info.timeZone, planId: info.planId, planPricing: parseStoredPricing(info.pricing) };
+  return { timeZone: info.timeZone, planId: info.planId, planPricing: parseStoredPricing(info.pricing), createdAt: info.createdAt };
 }
 
 /** The features the tenant's plan grants (for enforcement elsewhere: custom domains, ...). */
@@ -125,7 +127,9 @@ export const BILLING_ACTOR: IssueAudit = { actor: { kind: 'system', id: 'billing
  * Issues the invoice of a period that has ended (in the tenant's zone), audited in the same
  * transaction. Idempotent: a period already issued returns the stored invoice, unchanged, and
  * appends nothing; two replicas issuing at once insert one row (UNIQUE (tenant_id, period)),
- * and only the one whose row it is audits it.
+ * and only the one whose row it is audits it. A period that ended before the tenant was created
+ * is refused (`before_creation`, period.ts `existedIn`), whether named or the default; one
+ * already issued (invoices are never withdrawn) is still returned, as closePeriod counts it.
  */
 export async function issueInvoice(
   tx: TenantTx,
@@ -138,6 +142,12 @@ export async function issueInvoice(
   if (period.end.getTime() > now.getTime()) throw new BillingError('period_open', `The period ${period.id} has not ended in the tenant's time zone (${ctx.timeZone}).`);
   const existing = await billingRepo.invoiceByPeriod(tx, period.id);
   if (existing !== null) return { invoice: existing, created: false };
+  if (!existedIn(period, ctx.createdAt)) {
+    throw new BillingError(
+      'before_creation',
+      `The period ${period.id} ended (${period.end.toISOString()}) before the tenant was created (${ctx.createdAt.toISOString()}); it is not billed for it.`,
+    );
+  }
   const segments = await segmentsOf(tx, ctx, period);
   const draft = await invoiceOver(tx, period, segments);
   const last = segments[segments.length - 1];
@@ -181,7 +191,7 @@ export interface ClosePeriodResult {
   alreadyIssued: number;
   /** The period has not ended (plus the grace) in the tenant's time zone. */
   open: number;
-  /** Automatic closing only: the month ended before the tenant was created. */
+  /** The month ended before the tenant was created: not billed (named periods and the default alike). */
   beforeCreation: number;
   failed: number;
 }
@@ -196,10 +206,10 @@ export interface ClosePeriodOptions {
 
 /**
  * Closes a period for every tenant (the CLI, the admin API and the job): `periodId` where it has
- * ended, or by default each tenant's last month that ended `graceMs` ago or more, leaving out
- * tenants created after it ended (they did not exist that month). Periods already issued are
- * found through the platform role first, so a round with nothing to do opens no tenant
- * transaction. Each issue is its own tenant transaction.
+ * ended, or by default each tenant's last month that ended `graceMs` ago or more. Either way,
+ * tenants created after the month ended are left out (`existedIn`: they did not exist that
+ * month). Periods already issued are found through the platform role first, so a round with
+ * nothing to do opens no tenant transaction. Each issue is its own tenant transaction.
  */
 export async function closePeriod(store: Store, periodId: string | undefined, now: Date, opts: ClosePeriodOptions = {}): Promise<ClosePeriodResult> {
   const cutoff = new Date(now.getTime() - (periodId === undefined ? (opts.graceMs ?? 0) : 0));
@@ -218,7 +228,7 @@ export async function closePeriod(store: Store, periodId: string | undefined, no
       result.open++;
       continue;
     }
-    if (periodId === undefined && t.createdAt.getTime() >= t.period.end.getTime()) {
+    if (!existedIn(t.period, t.createdAt)) {
       result.beforeCreation++;
       continue;
     }
@@ -229,6 +239,11 @@ export async function closePeriod(store: Store, periodId: string | undefined, no
     } catch (err) {
       // A tenant deleted meanwhile is not a failure.
       if (err instanceof BillingError && err.reason === 'tenant_not_found') continue;
+      // issueInvoice applies the same rule to the tenant's own row (the two reads may disagree if it changed meanwhile).
+      if (err instanceof BillingError && err.reason === 'before_creation') {
+        result.beforeCreation++;
+        continue;
+      }
       result.failed++;
       opts.onError?.(t.id, err);
     }

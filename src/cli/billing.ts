@@ -1,8 +1,9 @@
 /**
  * `gatehouse billing close-period [--period YYYY-MM]`: issues the invoice of every tenant whose
- * period has ended in its own time zone (default: each tenant's last ended month, not for tenants
- * created after it). Idempotent: an invoice already issued is left as it is. The gateway does the
- * same on its own (`billing.autoClose`); this is for gateways that run with it off, and backfills.
+ * period has ended in its own time zone (default: each tenant's last ended month). Tenants
+ * created after the month ended are never billed for it, named or not (counted as "not billed").
+ * Idempotent: an invoice already issued is left as it is. The gateway does the same on its own
+ * (`billing.autoClose`); this is for gateways that run with it off, and backfills.
  * Issued invoices are audited (`invoice.issued`, actor system:cli); exit 1 if any tenant failed.
  */
 import { closePeriod } from '../billing/service.js';
@@ -20,7 +21,10 @@ export async function billingClosePeriod(period: string | undefined, env: NodeJS
       by: { actor: { kind: 'system', id: 'cli' } },
       onError: (tenantId, err) => failures.push(`${tenantId}: ${err instanceof Error ? err.message : String(err)}`),
     });
-    const extra = [r.beforeCreation > 0 ? `, ${r.beforeCreation} created after the month` : '', r.failed > 0 ? `, ${r.failed} failed` : ''].join('');
+    const extra = [
+      r.beforeCreation > 0 ? `, ${r.beforeCreation} not billed (created after the month ended)` : '',
+      r.failed > 0 ? `, ${r.failed} failed` : '',
+    ].join('');
     process.stdout.write(
       `billing close-period${period === undefined ? '' : ` ${period}`}: ${r.issued} issued, ${r.alreadyIssued} already issued, ${r.open} not ended yet${extra} (${r.tenants} tenants)\n`,
     );

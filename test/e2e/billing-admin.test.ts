@@ -5,8 +5,10 @@
  *   and is reproduced from the rollups;
  * - platform_billing reads every tenant's usage, invoices (with lines), drafts and chargeback and
  *   closes periods, and changes nothing else;
- * - closing through the admin API is idempotent and audited; tenants may read their own
- *   invoices, never another tenant's (404), and may not close periods.
+ * - closing through the admin API is idempotent and audited; a month that ended before a tenant
+ *   was created is never billed to it (left out of a named close, 409 before_creation when that
+ *   tenant is named); tenants may read their own invoices, never another tenant's (404), and may
+ *   not close periods.
  */
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +16,7 @@ import { issueInvoice, recomputeInvoice } from '../../src/billing/service.js';
 import { periodAt } from '../../src/billing/period.js';
 import type { InvoiceLine } from '../../src/billing/types.js';
 import type { TestGateway } from '../helpers/gateway.js';
-import { BOOTSTRAP_KEY, client, envelope, roleKey, startAdminGateway, str, type Client } from '../integration/admin/helpers.js';
+import { BOOTSTRAP_KEY, client, envelope, makeTenant, roleKey, startAdminGateway, str, type Client } from '../integration/admin/helpers.js';
 
 const KEY_A = 'sk-alpha-0123456789abcdef0123456789abcdef';
 const KEY_B = 'sk-bravo-0123456789abcdef0123456789abcdef';
@@ -40,6 +42,7 @@ let auditor: Client;
 let adminA: Client;
 let adminB: Client;
 let alphaId: string;
+let charlieId: string;
 
 async function chat(key: string): Promise<void> {
   const res = await request(`${gw.url}/v1/chat/completions`, {
@@ -64,6 +67,12 @@ interface EventRow {
   output_tokens: string;
 }
 
+/** The last month that has ended (UTC, the YAML tenants' zone): what a close without a period issues. */
+function previousMonth(): string {
+  const month = periodAt(new Date(), 'UTC');
+  return periodAt(new Date(month.start.getTime() - 1), 'UTC').id;
+}
+
 const events = () =>
   gw.store.withTenant(alphaId, async (tx) => (await tx.query<EventRow>('SELECT price_version, cost_micros::text, input_tokens::text, output_tokens::text FROM usage_events ORDER BY occurred_at')).rows);
 
@@ -74,6 +83,9 @@ beforeAll(async () => {
   auditor = client(gw, await platformKey('platform_auditor'));
   alphaId = str((await platform('GET', '/tenants/alpha')).json.id);
   const bravoId = str((await platform('GET', '/tenants/bravo')).json.id);
+  // The YAML's tenants are created at start; the months closed below (2026-01, 2026-02, the last
+  // ended one) must be months they existed in, or they are not billed for them.
+  await gw.store.admin((tx) => tx.query("UPDATE tenants SET created_at = '2025-12-01T00:00:00Z' WHERE id = ANY($1::uuid[])", [[alphaId, bravoId]]));
   adminA = client(gw, await roleKey(platform, alphaId, 'tenant_admin'));
   adminB = client(gw, await roleKey(platform, bravoId, 'tenant_admin'));
 }, 120_000);
@@ -185,24 +197,40 @@ describe('closing periods through the admin API', () => {
     expect((log.json.data as { target_id: string; actor_kind: string }[]).map((e) => [e.target_id, e.actor_kind])).toEqual([[first.json.id, 'api_key']]);
   });
 
-  it('every tenant: idempotent, with the run audited in the platform log', async () => {
+  it('every tenant: idempotent, with the run audited in the platform log; not tenants created after the month', async () => {
+    // Created now: no month has ended since.
+    charlieId = (await makeTenant(platform, 'charlie')).id;
     const first = await finance('POST', '/platform/billing/close-period', { body: { period: '2026-02' } });
     expect(first.status, first.text).toBe(200);
     expect(first.json).toMatchObject({ object: 'close_period', period: '2026-02', failed: 0 });
     expect(first.json.issued).toBeGreaterThanOrEqual(2);
+    expect(first.json.before_creation).toBeGreaterThanOrEqual(1); // charlie (and the test gateway's demo tenant)
+    expect((await finance('GET', '/tenants/charlie/invoices')).json.data).toEqual([]);
     const second = await platform('POST', '/platform/billing/close-period', { body: { period: '2026-02' } });
-    expect(second.json).toMatchObject({ issued: 0, already_issued: first.json.issued });
+    expect(second.json).toMatchObject({ issued: 0, already_issued: first.json.issued, before_creation: first.json.before_creation });
     const log = await auditor('GET', '/platform/audit?action=billing.close_period');
     expect((log.json.data as unknown[]).length).toBe(2);
-    // Without a period: each tenant's last ended month, but not for tenants created after it.
+    // Without a period: each tenant's last ended month (alpha's and bravo's), but not for tenants created after it.
     const auto = await finance('POST', '/platform/billing/close-period');
-    expect(auto.json).toMatchObject({ period: null, issued: 0 });
-    expect(auto.json.before_creation).toBeGreaterThanOrEqual(2);
+    expect(auto.json).toMatchObject({ period: null, issued: 2, failed: 0 });
+    expect(auto.json.before_creation).toBe(first.json.before_creation);
+    expect((await finance('GET', '/tenants/charlie/invoices')).json.data).toEqual([]);
+  });
+
+  it("one tenant's month that ended before it was created is refused: 409 before_creation, nothing issued", async () => {
+    const refused = await finance('POST', '/tenants/charlie/invoices/close', { body: { period: '2026-02' } });
+    const e = envelope(refused, 409, 'before_creation');
+    expect(e).toMatchObject({ param: 'period', type: 'invalid_request_error', message: expect.stringMatching(/2026-02 ended .* before the tenant was created/) });
+    // Its default, the last ended month, is before it too.
+    envelope(await platform('POST', '/tenants/charlie/invoices/close'), 409, 'before_creation');
+    expect((await finance('GET', '/tenants/charlie/invoices')).json.data).toEqual([]);
+    const issued = await gw.store.withTenant(charlieId, async (tx) => (await tx.query("SELECT 1 FROM audit_entries WHERE action = 'invoice.issued'")).rowCount);
+    expect(issued).toBe(0);
   });
 
   it("tenants read their own invoices (JSON and CSV), never another tenant's, and do not close periods", async () => {
     const own = await adminB('GET', '/tenants/bravo/invoices');
-    expect((own.json.data as { period: string }[]).map((i) => i.period)).toEqual(['2026-02', '2026-01']);
+    expect((own.json.data as { period: string }[]).map((i) => i.period)).toEqual([previousMonth(), '2026-02', '2026-01']);
     const csv = await adminB('GET', '/tenants/bravo/invoices', { headers: { accept: 'text/csv' } });
     expect(csv.text.split('\r\n')[0]).toBe('id,period,period_start,period_end,currency,usage_cents,total_cents,issued_at');
     for (const [method, path] of [

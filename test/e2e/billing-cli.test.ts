@@ -1,6 +1,7 @@
 /**
  * `gatehouse billing close-period` through the real CLI on an embedded store: it issues the
- * ended month's invoice from the rollups, is idempotent, and refuses a malformed period.
+ * ended month's invoice from the rollups, is idempotent, leaves out a tenant created after the
+ * month ended (and says so), and refuses a malformed period.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { BIN } from '../helpers/cli.js';
 
 let dir: string;
 let tenantId: string;
+let lateId: string;
 
 function closePeriod(...args: string[]): Promise<{ code: number | null; out: string }> {
   const child = spawn(process.execPath, [BIN, 'billing', 'close-period', ...args], {
@@ -40,6 +42,12 @@ beforeAll(async () => {
   await withStore(async (store) => {
     const { tenant } = await upsertTenantBySlug(store, { slug: 'acme', name: 'Acme' });
     tenantId = tenant.id;
+    // acme existed in January 2026; `late` was created after it ended.
+    lateId = (await upsertTenantBySlug(store, { slug: 'late', name: 'Late' })).tenant.id;
+    await store.admin(async (tx) => {
+      await tx.query("UPDATE tenants SET created_at = '2025-12-15T00:00:00Z' WHERE id = $1", [tenant.id]);
+      await tx.query("UPDATE tenants SET created_at = '2026-02-01T00:00:00Z' WHERE id = $1", [lateId]);
+    });
     await store.withTenant(tenant.id, (tx) =>
       usageRepo.ingest(tx, [
         {
@@ -66,6 +74,14 @@ describe('gatehouse billing close-period', () => {
     const inv = await withStore((store) => store.withTenant(tenantId, (tx) => billingRepo.invoiceByPeriod(tx, '2026-01')));
     expect(inv?.totalCents).toBe(123); // 1,234,567 micros = 123.4567 cents, half-up once
   }, 180_000);
+
+  it('leaves out a tenant created after the named month ended, and says so', async () => {
+    const r = await closePeriod('--period', '2026-01');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/2026-01: 0 issued, 1 already issued, 0 not ended yet, 1 not billed \(created after the month ended\) \(2 tenants\)/);
+    const invoices = await withStore((store) => store.withTenant(lateId, (tx) => billingRepo.invoices(tx)));
+    expect(invoices).toEqual([]);
+  }, 120_000);
 
   it('refuses a malformed period', async () => {
     const bad = await closePeriod('--period', '2026-13');

@@ -168,8 +168,10 @@ describe('usage and billing through the gateway', () => {
   it("an issued invoice: lines for the tenant's billing role, totals only for platform admins, 404 for other tenants", async () => {
     const bravoId = String((await platform('GET', '/tenants/bravo')).json.id);
     const basicId = String((await platform('GET', '/plans/basic')).json.id);
-    // The last ended month is before bravo existed: invoices price it by the plan history, which
-    // starts today on no plan. Record bravo as on basic since long before, so the month has its fee.
+    // The last ended month is before bravo existed, and a tenant is never billed for a month that
+    // ended before it was created; invoices price a month by the plan history, which starts today
+    // on no plan. Record bravo as created, and on basic, long before, so the month has its fee.
+    await gw.store.admin((tx) => tx.query("UPDATE tenants SET created_at = '2000-01-01T00:00:00Z' WHERE id = $1", [bravoId]));
     await gw.store.withTenant(bravoId, (tx) =>
       tx.query("INSERT INTO tenant_plan_history (tenant_id, plan_id, effective_from) VALUES ($1, $2, '2000-01-01T00:00:00Z')", [bravoId, basicId]),
     );

@@ -8,6 +8,7 @@
  */
 import { BillingError, chargebackFor, closePeriod, computeInvoiceFor, issueInvoice, type IssueAudit } from '../../billing/service.js';
 import { toCsv } from '../../billing/csv.js';
+import { GatewayError } from '../../errors.js';
 import { PLATFORM_SCOPE_ID } from '../../identity/roles.js';
 import { billingRepo } from '../../store/index.js';
 import { parseStoredPricing } from '../../billing/plan-pricing.js';
@@ -68,6 +69,7 @@ function billingProblem(err: unknown): never {
   if (err instanceof BillingError) {
     if (err.reason === 'tenant_not_found') throw notFound('tenant');
     if (err.reason === 'pricing_conflict') throw conflict(err.message);
+    if (err.reason === 'before_creation') throw new GatewayError('before_creation', err.message, { param: 'period' });
     throw invalid(err.message, 'period');
   }
   throw err;

@@ -250,12 +250,14 @@ export const invoiceQuery = z.strictObject({ format });
 export const invoiceListQuery = z.strictObject({ format: format.describe('csv: one row per invoice (totals); the lines are in each invoice\'s CSV.') });
 
 export const closeTenantBody = z.strictObject({
-  period: period.optional().describe("Default: the last month that has ended in the tenant's time zone."),
+  period: period
+    .optional()
+    .describe("Default: the last month that has ended in the tenant's time zone. A month that ended before the tenant was created is refused (409 before_creation)."),
 });
 export const closePeriodBody = z.strictObject({
   period: period
     .optional()
-    .describe("Default: each tenant's last ended month (tenants created after it are left out). With a period: every tenant for which it has ended."),
+    .describe("Default: each tenant's last ended month. With a period: every tenant for which it has ended. Either way, tenants created after the month ended are left out (before_creation)."),
 });
 export const closePeriodView = z.object({
   object: z.literal('close_period'),
@@ -264,7 +266,7 @@ export const closePeriodView = z.object({
   issued: z.number().int(),
   already_issued: z.number().int(),
   open: z.number().int().describe('Tenants for which the month has not ended in their time zone.'),
-  before_creation: z.number().int(),
+  before_creation: z.number().int().describe('Tenants created after the month ended: not billed for it.'),
   failed: z.number().int().describe('Tenants whose invoice could not be issued (logged); the others were issued.'),
 });
 

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planPricingSchema } from '../../../src/billing/plan-pricing.js';
-import { chargebackFor, closePeriod, computeInvoiceFor, issueInvoice, planFeaturesOf, syncPriceBook } from '../../../src/billing/service.js';
+import { BillingError, chargebackFor, closePeriod, computeInvoiceFor, issueInvoice, planFeaturesOf, syncPriceBook } from '../../../src/billing/service.js';
 import { PLATFORM_SCOPE_ID } from '../../../src/identity/roles.js';
 import type { Deployment } from '../../../src/providers/types.js';
 import { billingRepo, plansRepo, tenantsRepo, usageQueryRepo, type Store } from '../../../src/store/index.js';
@@ -82,6 +82,9 @@ for (const f of factories) {
       });
       await store.withTenant(a, (tx) => tenantsRepo.insert(tx, { slug: `a-${a.slice(0, 8)}`, name: 'A', timeZone: 'Europe/Berlin', planId }));
       await store.withTenant(b, (tx) => tenantsRepo.insert(tx, { slug: `b-${b.slice(0, 8)}`, name: 'B' }));
+      // Both existed before the months billed here (a tenant is never billed for a month that
+      // ended before it was created).
+      await store.admin((tx) => tx.query("UPDATE tenants SET created_at = '2026-09-01T00:00:00Z' WHERE id = ANY($1::uuid[])", [[a, b]]));
       await store.withTenant(a, (tx) =>
         usageRepo.ingest(tx, [
           event(a, OCT, { teamId: teamX, keyId: keyY, tags: ['proj:x'] }),
@@ -190,6 +193,61 @@ for (const f of factories) {
       const second = await closePeriod(store, '2026-11', now);
       expect(second.issued).toBe(0);
       expect(second.alreadyIssued).toBe(first.issued + first.alreadyIssued);
+    });
+
+    describe('a named period and tenants created since', () => {
+      const now = new Date('2026-12-05T00:00:00Z');
+      const mid = randomUUID(); // created during September (UTC): billed for it
+      const edge = randomUUID(); // created the instant September ended (UTC): not billed for it
+      const late = randomUUID(); // created in November: not billed for September
+      const periods = async (id: string) => (await store.withTenant(id, (tx) => billingRepo.invoices(tx))).map((i) => i.period);
+      let closed: Awaited<ReturnType<typeof closePeriod>>;
+
+      beforeAll(async () => {
+        for (const [id, name] of [[mid, 'mid'], [edge, 'edge'], [late, 'late']] as const) {
+          await store.withTenant(id, (tx) => tenantsRepo.insert(tx, { slug: `${name}-${id.slice(0, 8)}`, name, timeZone: 'UTC', planId }));
+        }
+        await store.admin(async (tx) => {
+          await tx.query("UPDATE tenants SET created_at = '2026-09-15T12:00:00Z' WHERE id = $1", [mid]);
+          await tx.query("UPDATE tenants SET created_at = '2026-10-01T00:00:00Z' WHERE id = $1", [edge]);
+          await tx.query("UPDATE tenants SET created_at = '2026-11-20T08:00:00Z' WHERE id = $1", [late]);
+        });
+        closed = await closePeriod(store, '2026-09', now);
+      });
+
+      it('closing it leaves out tenants created after it ended and invoices the others', async () => {
+        expect(closed).toMatchObject({ tenants: 5, issued: 3, alreadyIssued: 0, open: 0, beforeCreation: 2, failed: 0 });
+        expect(await periods(edge)).toEqual([]);
+        expect(await periods(late)).toEqual([]);
+        expect(await periods(a)).toContain('2026-09');
+        expect(await periods(b)).toContain('2026-09');
+        for (const id of [edge, late]) {
+          const n = await store.withTenant(id, async (tx) => (await tx.query("SELECT 1 FROM audit_entries WHERE action = 'invoice.issued'")).rowCount);
+          expect(n).toBe(0);
+        }
+        // Closing again changes nothing: still not billed, still counted.
+        expect(await closePeriod(store, '2026-09', now)).toMatchObject({ issued: 0, alreadyIssued: 3, beforeCreation: 2, failed: 0 });
+        expect(await periods(late)).toEqual([]);
+      });
+
+      it('a tenant asked for by name for a month that ended before it existed is refused (before_creation)', async () => {
+        const refused = await store.withTenant(late, (tx) => issueInvoice(tx, '2026-09', now)).catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(BillingError);
+        expect(refused).toMatchObject({ reason: 'before_creation', message: expect.stringMatching(/2026-09 ended .* before the tenant was created/) });
+        await expect(store.withTenant(edge, (tx) => issueInvoice(tx, '2026-09', now))).rejects.toMatchObject({ reason: 'before_creation' });
+        expect(await periods(late)).toEqual([]);
+        expect(await periods(edge)).toEqual([]);
+        // The month it was created in is its first.
+        expect(await store.withTenant(late, (tx) => issueInvoice(tx, '2026-11', now))).toMatchObject({ created: true, invoice: { period: '2026-11' } });
+      });
+
+      it('a tenant created during the month is invoiced for it, its whole base fee', async () => {
+        const inv = await store.withTenant(mid, (tx) => billingRepo.invoiceByPeriod(tx, '2026-09'));
+        expect(inv).not.toBeNull();
+        expect((inv?.lines as { kind: string; amountCents: number }[]).find((l) => l.kind === 'base_fee')).toMatchObject({ amountCents: 1_000 });
+        // The single-tenant path agrees: the issued invoice comes back.
+        expect(await store.withTenant(mid, (tx) => issueInvoice(tx, '2026-09', now))).toMatchObject({ created: false, invoice: { id: inv?.id } });
+      });
     });
 
     it('chargeback by team, key and tag', async () => {

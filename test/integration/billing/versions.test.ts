@@ -73,6 +73,8 @@ for (const f of factories) {
       big = await createPlan(store, `big-${tag}`, { baseFeeCents: 6_000, markupBps: 10_000, commitment: { kind: 'reserved', monthlyCents: 9_000, discountBps: 0 } });
       await store.withTenant(t, (tx) => tenantsRepo.insert(tx, { slug: `t-${tag}`, name: 'T', planId: small }));
       await store.withTenant(other, (tx) => tenantsRepo.insert(tx, { slug: `o-${tag}`, name: 'O' }));
+      // Both existed since October (a month that ended before a tenant was created is never billed).
+      await store.admin((tx) => tx.query("UPDATE tenants SET created_at = '2026-10-01T00:00:00Z' WHERE id = ANY($1::uuid[])", [[t, other]]));
       // November 2026 (UTC): small until the 11th at 00:00, big after. Written like the trigger
       // would have at those times (the trigger's own rows, from creation today, come later).
       await store.withTenant(t, async (tx) => {

@@ -3,7 +3,7 @@ import { chargeback } from '../../../src/billing/chargeback.js';
 import { toCsv, csvCell } from '../../../src/billing/csv.js';
 import { applyCommitment, computeInvoice, listPricing } from '../../../src/billing/invoice.js';
 import { divHalfUp, formatCents, microsToCents } from '../../../src/billing/money.js';
-import { periodAt, periodOf, previousPeriod } from '../../../src/billing/period.js';
+import { existedIn, periodAt, periodOf, previousPeriod } from '../../../src/billing/period.js';
 import type { ModelUsage, PlanPricing } from '../../../src/billing/types.js';
 
 const period = { period: '2026-11', periodStart: new Date('2026-11-01T00:00:00Z'), periodEnd: new Date('2026-12-01T00:00:00Z') };
@@ -153,5 +153,14 @@ describe('periods', () => {
     expect(periodAt(new Date('2026-11-30T23:30:00Z'), 'Europe/Berlin').id).toBe('2026-12');
     expect(previousPeriod(periodOf('2026-01', 'UTC'), 'UTC').id).toBe('2025-12');
     expect(() => periodOf('2026-13', 'UTC')).toThrow(RangeError);
+  });
+
+  it("are billed to a tenant created before they ended, in the tenant's zone", () => {
+    const berlin = periodOf('2026-11', 'Europe/Berlin'); // ends 2026-11-30T23:00Z
+    expect(existedIn(berlin, new Date('2026-01-01T00:00:00Z'))).toBe(true);
+    expect(existedIn(berlin, new Date('2026-11-20T12:00:00Z'))).toBe(true); // during it: the whole month
+    expect(existedIn(berlin, new Date('2026-11-30T22:59:59.999Z'))).toBe(true);
+    expect(existedIn(berlin, new Date('2026-11-30T23:00:00.000Z'))).toBe(false); // the instant it ended
+    expect(existedIn(berlin, new Date('2026-11-30T23:30:00Z'))).toBe(false); // still November in UTC
   });
 });
