@@ -10,11 +10,13 @@
  * written in one tenant transaction that locks the tenant's usage row, turns each entry's content
  * into text (src/logs/content.ts), checks the quota, seals the contents with the tenant's data key
  * (associated data: tenant, table, row id, column; the batch's key uses counted in one statement)
- * and inserts the batch in one statement.
+ * and inserts the batch in one statement. A batch the database refuses for what an entry holds (a
+ * data error) is halved until the refused entries stand alone (writeIsolating, as usage shipping
+ * does): they are dropped and counted, the other entries of the batch are written.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
-import { requestLogsRepo, type FieldSealer, type NewRequestLog, type Store } from '../store/index.js';
+import { isDataError, requestLogsRepo, sqlState, writeIsolating, type FieldSealer, type NewRequestLog, type Store, type TenantTx } from '../store/index.js';
 import { buildContent } from './content.js';
 import type { PendingLog } from './entry.js';
 
@@ -33,8 +35,10 @@ export type LogOutcome =
   | 'queue_full'
   /** The tenant's log_bytes quota had no room. */
   | 'quota'
-  /** The write failed (database, sealing): the entries of that tenant batch are lost. */
+  /** The write failed (database down, sealing): the entries of that tenant batch not written yet are lost. */
   | 'error'
+  /** The database refused the entry for what it holds (a data error); the rest of its batch is written. */
+  | 'refused'
   /** The client opted out (`x-gatehouse-log: off`). */
   | 'opted_out';
 
@@ -107,70 +111,109 @@ export function createLogWriter(opts: LogWriterOptions): LogWriter {
     opts.logger?.warn(fields, msg);
   }
 
+  /**
+ * The insert of a batch failed on what its entries hold. Only this is worth halving the batch for:
+ * a data error elsewhere (the tenant's usage row, when the tenant is gone) fails every part alike.
+ */
+class EntriesRefused extends Error {
+  readonly sqlState: string | undefined;
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.sqlState = sqlState(cause);
+  }
+}
+const entriesRefused = (err: unknown): boolean => err instanceof EntriesRefused;
+
+/** One tenant transaction: the entries that fit the quota, sealed and inserted in one statement. */
+  async function writeEntries(tx: TenantTx, items: readonly PendingLog[], quota: number | undefined): Promise<{ written: number; overQuota: number }> {
+    const before = await requestLogsRepo.lockUsage(tx);
+    let used = before.bytes;
+    let over = 0;
+    // First what fits (the sealed size is known before sealing), then one sealing of the
+    // batch: its key uses are counted in one statement, not one per entry.
+    const kept: { e: PendingLog; id: string; plain: Buffer | undefined; truncated: boolean }[] = [];
+    for (const e of items) {
+      const doc = e.content === undefined ? undefined : buildContent(e.content, opts.maxEntryBytes);
+      const plain = doc === undefined ? undefined : Buffer.from(JSON.stringify(doc), 'utf8');
+      const bytes = ENTRY_META_BYTES + (plain === undefined ? 0 : plain.length + SEAL_OVERHEAD);
+      if (quota !== undefined && used + bytes > quota) {
+        over += 1;
+        continue;
+      }
+      used += bytes;
+      kept.push({ e, id: randomUUID(), plain, truncated: doc !== undefined && (doc.request_truncated || doc.response_truncated) });
+    }
+    const toSeal = kept.filter((k): k is typeof k & { plain: Buffer } => k.plain !== undefined);
+    const sealed = await opts.sealer.sealMany(
+      tx,
+      toSeal.map((k) => ({ field: { table: 'request_logs', recordId: k.id, column: 'content' }, plaintext: k.plain })),
+    );
+    const contentOf = new Map(toSeal.map((k, i) => [k.id, sealed[i] ?? null]));
+    let stored = 0;
+    const rows: NewRequestLog[] = kept.map(({ e, id, truncated }) => {
+      const content = contentOf.get(id) ?? null;
+      const bytes = ENTRY_META_BYTES + (content?.ciphertext.length ?? 0);
+      stored += bytes;
+      return {
+        id,
+        requestId: e.requestId,
+        occurredAt: e.occurredAt,
+        keyId: e.keyId,
+        teamId: e.teamId,
+        endUser: e.endUser,
+        operation: e.operation,
+        model: e.model,
+        deploymentId: e.deploymentId,
+        status: e.status,
+        latencyMs: e.latencyMs,
+        inputTokens: e.inputTokens,
+        outputTokens: e.outputTokens,
+        streamed: e.streamed,
+        clientAborted: e.clientAborted,
+        cacheHit: e.cacheHit,
+        content,
+        contentTruncated: truncated,
+        bytes,
+      };
+    });
+    await requestLogsRepo.insert(tx, rows).catch((err: unknown) => {
+      throw isDataError(err) ? new EntriesRefused(err) : err;
+    });
+    if (rows.length > 0) await requestLogsRepo.addUsage(tx, { bytes: stored, entries: rows.length });
+    return { written: rows.length, overQuota: over };
+  }
+
   async function writeTenant(tenantId: string, items: readonly PendingLog[]): Promise<void> {
     // The latest snapshot's quota: a limit changed while entries waited applies to all of them.
     const quota = items[items.length - 1]?.quotaBytes;
+    let written = 0;
+    let overQuota = 0;
+    let refused = 0;
+    let refusal: unknown;
     try {
-      const { written, overQuota } = await opts.store.withTenant(tenantId, async (tx) => {
-        const before = await requestLogsRepo.lockUsage(tx);
-        let used = before.bytes;
-        let over = 0;
-        // First what fits (the sealed size is known before sealing), then one sealing of the
-        // batch: its key uses are counted in one statement, not one per entry.
-        const kept: { e: PendingLog; id: string; plain: Buffer | undefined; truncated: boolean }[] = [];
-        for (const e of items) {
-          const doc = e.content === undefined ? undefined : buildContent(e.content, opts.maxEntryBytes);
-          const plain = doc === undefined ? undefined : Buffer.from(JSON.stringify(doc), 'utf8');
-          const bytes = ENTRY_META_BYTES + (plain === undefined ? 0 : plain.length + SEAL_OVERHEAD);
-          if (quota !== undefined && used + bytes > quota) {
-            over += 1;
-            continue;
-          }
-          used += bytes;
-          kept.push({ e, id: randomUUID(), plain, truncated: doc !== undefined && (doc.request_truncated || doc.response_truncated) });
-        }
-        const toSeal = kept.filter((k): k is typeof k & { plain: Buffer } => k.plain !== undefined);
-        const sealed = await opts.sealer.sealMany(
-          tx,
-          toSeal.map((k) => ({ field: { table: 'request_logs', recordId: k.id, column: 'content' }, plaintext: k.plain })),
-        );
-        const contentOf = new Map(toSeal.map((k, i) => [k.id, sealed[i] ?? null]));
-        let stored = 0;
-        const rows: NewRequestLog[] = kept.map(({ e, id, truncated }) => {
-          const content = contentOf.get(id) ?? null;
-          const bytes = ENTRY_META_BYTES + (content?.ciphertext.length ?? 0);
-          stored += bytes;
-          return {
-            id,
-            requestId: e.requestId,
-            occurredAt: e.occurredAt,
-            keyId: e.keyId,
-            teamId: e.teamId,
-            endUser: e.endUser,
-            operation: e.operation,
-            model: e.model,
-            deploymentId: e.deploymentId,
-            status: e.status,
-            latencyMs: e.latencyMs,
-            inputTokens: e.inputTokens,
-            outputTokens: e.outputTokens,
-            streamed: e.streamed,
-            clientAborted: e.clientAborted,
-            cacheHit: e.cacheHit,
-            content,
-            contentTruncated: truncated,
-            bytes,
-          };
-        });
-        await requestLogsRepo.insert(tx, rows);
-        if (rows.length > 0) await requestLogsRepo.addUsage(tx, { bytes: stored, entries: rows.length });
-        return { written: rows.length, overQuota: over };
-      });
-      count('written', written);
-      count('quota', overQuota);
+      await writeIsolating(
+        items,
+        async (part) => {
+          const r = await opts.store.withTenant(tenantId, (tx) => writeEntries(tx, part, quota));
+          written += r.written;
+          overQuota += r.overQuota;
+        },
+        (_e, err) => {
+          refused += 1;
+          refusal = err;
+        },
+        entriesRefused,
+      );
     } catch (err) {
-      count('error', items.length);
+      count('error', items.length - written - overQuota - refused);
       warn({ err: err instanceof Error ? err.message : String(err), tenant: tenantId, entries: items.length }, 'request log: entries could not be written and were dropped');
+    }
+    count('written', written);
+    count('quota', overQuota);
+    count('refused', refused);
+    if (refused > 0) {
+      const err = refusal instanceof EntriesRefused ? refusal : undefined;
+      warn({ err: err?.message, sqlState: err?.sqlState, tenant: tenantId, entries: refused }, 'request log: entries the database refused were dropped');
     }
   }
 

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import { inParallel } from '../parallel.js';
-import { isDataError, sqlState, usageRepo, type Store } from '../store/index.js';
+import { isDataError, sqlState, usageRepo, writeIsolating, type Store } from '../store/index.js';
 import { decodeEvent, type UsageEvent } from './event.js';
 import type { RejectedRecord, Rejects } from './rejects.js';
 import type { ReadBatch, Spool } from './spool.js';
@@ -104,8 +104,8 @@ export function startShipper(opts: ShipperOptions): Shipper {
    * Inserts one tenant's events. Nearly every batch is new: the plain insert first. A batch
    * shipped again after a crash (or carrying one event twice) meets the unique key and goes
    * through the idempotent insert; so does one the database refuses for what an event holds,
-   * which is then halved until the events it refuses stand alone and are set aside: a bad event
-   * costs a few transactions, never the events around it.
+   * which is then halved until the events it refuses stand alone and are set aside (writeIsolating,
+   * src/store/errors.ts): a bad event costs a few transactions, never the events around it.
    */
   const ingestGroup = async (tenantId: string, group: Group, rejected: RejectedRecord[]): Promise<number> => {
     try {
@@ -116,21 +116,19 @@ export function startShipper(opts: ShipperOptions): Shipper {
     }
   };
   const ingestOrIsolate = async (tenantId: string, group: Group, rejected: RejectedRecord[]): Promise<number> => {
-    try {
-      return await store.withTenant(tenantId, (tx) => usageRepo.ingest(tx, group.events));
-    } catch (err) {
-      if (!isDataError(err)) throw err;
-      if (group.events.length === 1) {
+    let inserted = 0;
+    await writeIsolating(
+      group.events.map((_, i) => i),
+      async (part) => {
+        const n = await store.withTenant(tenantId, (tx) => usageRepo.ingest(tx, part.map((i) => group.events[i] as UsageEvent)));
+        inserted += n;
+      },
+      (i, err) => {
         const reason = err instanceof Error ? err.message : String(err);
-        rejected.push({ record: group.records[0] as Buffer, reason, sqlState: sqlState(err), tenantId });
-        return 0;
-      }
-      const mid = group.events.length >>> 1;
-      const head = { events: group.events.slice(0, mid), records: group.records.slice(0, mid) };
-      const tail = { events: group.events.slice(mid), records: group.records.slice(mid) };
-      const n = await ingestOrIsolate(tenantId, head, rejected);
-      return n + (await ingestOrIsolate(tenantId, tail, rejected));
-    }
+        rejected.push({ record: group.records[i] as Buffer, reason, sqlState: sqlState(err), tenantId });
+      },
+    );
+    return inserted;
   };
 
   const setAside = async (rejected: readonly RejectedRecord[]): Promise<void> => {

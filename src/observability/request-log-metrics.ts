@@ -8,7 +8,7 @@ import type { LogOutcome, LogWriterStats } from '../logs/writer.js';
 export function registerRequestLogMetrics(registry: Registry, stats: () => LogWriterStats): (outcome: LogOutcome, n: number) => void {
   const entries = new Counter({
     name: 'gatehouse_request_logs_total',
-    help: 'Request log entries: written, or dropped because the queue was full (queue_full), the tenant log_bytes quota had no room (quota) or the write failed (error); opted_out: requests whose client sent x-gatehouse-log: off.',
+    help: 'Request log entries: written, or dropped because the queue was full (queue_full), the tenant log_bytes quota had no room (quota), the database refused what the entry holds (refused) or the write failed (error); opted_out: requests whose client sent x-gatehouse-log: off.',
     labelNames: ['outcome'],
     registers: [registry],
   });

@@ -14,7 +14,7 @@ export type {
 export { DataDirInUseError } from './lock.js';
 export { MigrationError, mayMigrate, prepareSchema, verifyMigrations } from './migrate.js';
 export { ForbiddenStatementError } from './guard.js';
-export { isDataError, isUniqueViolation, sqlState, SQLSTATE } from './errors.js';
+export { isDataError, isUniqueViolation, sqlState, SQLSTATE, writeIsolating } from './errors.js';
 export { tenantsRepo, upsertTenantBySlug } from './repos/tenants.js';
 export type { TenantInput, TenantPatch, TenantRecord } from './repos/tenants.js';
 export { domainsRepo } from './repos/domains.js';

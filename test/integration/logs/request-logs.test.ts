@@ -221,6 +221,26 @@ for (const f of factories) {
       expect(events.error).toBe(errors + 1);
     });
 
+    it('an entry the database refuses is dropped alone and counted; the rest of its batch is written', async () => {
+      const a = await tenant('refuse', null, { enabled: true, content: true });
+      const refused = events.refused ?? 0;
+      const errors = events.error ?? 0;
+      const written = events.written ?? 0;
+      const w = writer({ batchSize: 10 });
+      const good = Array.from({ length: 7 }, (_, i) => pending(a, `ok-${i}`));
+      // Text PostgreSQL will not store (NUL, a lone surrogate): the insert statement fails on it.
+      const bad = [pending(a, 'bad-1', { endUser: 'a\u0000b' }), pending(a, 'bad-2', { model: 'gpt-\ud800' })];
+      for (const e of [...good.slice(0, 3), bad[0], ...good.slice(3, 6), bad[1], good[6]]) expect(w.offer(e as PendingLog)).toBe(true);
+      await w.close();
+      const rows = await store.withTenant(a, async (tx) => (await tx.query<{ request_id: string }>('SELECT request_id FROM request_logs')).rows);
+      expect(rows.map((r) => r.request_id).sort()).toEqual(good.map((e) => e.requestId).sort());
+      expect((await store.withTenant(a, (tx) => requestLogsRepo.usage(tx))).entries).toBe(7);
+      expect(events.refused).toBe(refused + 2);
+      expect(events.written).toBe(written + 7);
+      expect(events.error ?? 0).toBe(errors);
+      expect(w.stats()).toMatchObject({ written: 7, dropped: 2 });
+    });
+
     it("retention deletes what is past the tenant's retention, capped by its plan, and gives the bytes back", async () => {
       const now = Date.now();
       const week = await tenant('week', 'standard', { enabled: true, content: true, retentionDays: 7 });
