@@ -39,8 +39,12 @@ export async function runMigrate(opts: MaintenanceCommandOptions = {}, env: Node
   const store = await openCommandStore(config, 'migrate');
   try {
     if (!(await mayMigrate(store))) return { exitCode: 1, out: '', err: `gatehouse migrate: ${NOT_OWNER}\n` };
+    // Counted before and after: on a fresh database the migration itself makes the first months'
+    // partitions, which ensurePartitions then finds made.
+    const before = await store.admin((tx) => usageMaintenanceRepo.monthlyPartitions(tx));
     const { applied } = await store.migrate();
-    const made = await store.admin((tx) => usageMaintenanceRepo.ensurePartitions(tx, now, months));
+    await store.admin((tx) => usageMaintenanceRepo.ensurePartitions(tx, now, months));
+    const made = (await store.admin((tx) => usageMaintenanceRepo.monthlyPartitions(tx))) - before;
     const missing = await missingPartitions(store, now);
     return {
       exitCode: missing.length === 0 ? 0 : 1,

@@ -38,6 +38,19 @@ export const usageMaintenanceRepo = {
     return rows.map((r) => r.month);
   },
 
+  /**
+   * How many monthly partitions usage_events has (0 before migration 0013 made the table).
+   * Catalogue only. `gatehouse migrate` counts them before and after: the migration that makes
+   * the table makes the first months' partitions itself.
+   */
+  async monthlyPartitions(tx: Queryable): Promise<number> {
+    const { rows } = await tx.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+       WHERE i.inhparent = to_regclass('usage_events') AND c.relname ~ '^usage_events_[0-9]{4}_[0-9]{2}$'`,
+    );
+    return rows[0]?.n ?? 0;
+  },
+
   /** Makes the partition of each UTC month in [from's month, from's month + monthsAhead]; returns how many were new. */
   async ensurePartitions(tx: AdminTx, from: Date, monthsAhead: number): Promise<number> {
     const { rows } = await tx.query<{ made: number }>(

@@ -61,7 +61,11 @@ describe.skipIf(!available)('the gateway as a role that owns nothing [PostgreSQL
     const migrated = await runMigrate({ monthsAhead: 2 }, ownerEnv());
     expect(migrated, migrated.err).toMatchObject({ exitCode: 0 });
     const lastId = String(MIGRATIONS[MIGRATIONS.length - 1]!.id).padStart(4, '0');
-    expect(migrated.out).toMatch(new RegExp(`^migrate: applied 0001, .*${lastId}; \\d+ usage partitions? made \\(2 months ahead\\)`));
+    // The migration makes this month's and the next two months' partitions itself: all counted.
+    expect(migrated.out).toMatch(new RegExp(`^migrate: applied 0001, .*${lastId}; 3 usage partitions made \\(2 months ahead\\)\n$`));
+    // Once more: nothing to apply, nothing made; a month further ahead is one more.
+    expect((await runMigrate({ monthsAhead: 2 }, ownerEnv())).out).toBe('migrate: the schema was current; 0 usage partitions made (2 months ahead)\n');
+    expect((await runMigrate({ monthsAhead: 3 }, ownerEnv())).out).toBe('migrate: the schema was current; 1 usage partition made (3 months ahead)\n');
     // The production login role: no rights of its own, may switch to the two application roles.
     role = `gh_gateway_${randomBytes(4).toString('hex')}`;
     await asOwner(async (c) => {
