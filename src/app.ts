@@ -215,7 +215,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     });
     // The price book follows the configured prices: a changed price becomes a new version.
     try {
-      await syncPriceBook(store, deployments, new Date());
+      const added = await syncPriceBook(store, deployments, new Date());
+      if (added > 0) logger.info({ versions: added }, 'billing: configured prices changed: new price-book versions');
     } catch (err) {
       logger.warn({ err }, 'billing: syncing the price book from the deployments failed; it is retried at the next start');
     }

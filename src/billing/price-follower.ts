@@ -81,11 +81,15 @@ export async function startPriceFollower(opts: PriceFollowerOptions): Promise<Pr
   let poll: NodeJS.Timeout | undefined;
   let next: NodeJS.Timeout | undefined;
   let closed = false;
+  // The book's first reading only adopts the versions in force (the deployments come with none):
+  // nothing new to announce at every start. Later changes are new versions.
+  let adopted = false;
 
   function apply(): void {
     if (closed) return;
     const r = applyVersions(opts.deployments, versions, now());
-    if (r.changed > 0) opts.logger?.info({ deployments: r.changed }, 'billing: deployment prices follow a new price-book version');
+    if (r.changed > 0 && adopted) opts.logger?.info({ deployments: r.changed }, 'billing: deployment prices follow a new price-book version');
+    adopted = true;
     if (next !== undefined) clearTimeout(next);
     next = undefined;
     if (r.nextAtMs !== null) {
