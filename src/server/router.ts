@@ -55,17 +55,31 @@ function wrongMethod(method: string, allowed: string, dialect?: Dialect): Gatewa
   return new WrongMethodError(method, allowed, dialect);
 }
 
+/**
+ * Whether `method` may use a route of `routeMethod`: HEAD goes wherever GET does and is answered
+ * as GET would be, without the body (Node's ServerResponse drops it; status and headers, content
+ * length included, stay).
+ */
+function allows(routeMethod: string, method: string): boolean {
+  return method === routeMethod || (routeMethod === 'GET' && method === 'HEAD');
+}
+
+/** The Allow header of a route answered on `routeMethod`. */
+function allowed(routeMethod: string): string {
+  return routeMethod === 'GET' ? 'GET, HEAD' : routeMethod;
+}
+
 /** Matches a path relative to a /v1 base. */
 function matchV1(method: string, rest: string, fullPath: string): Endpoint {
   for (const route of V1_ROUTES) {
     if (route.op === 'models.get') continue;
     if (rest === route.path) {
-      if (method !== route.method) throw wrongMethod(method, route.method, 'dialect' in route ? route.dialect : undefined);
+      if (!allows(route.method, method)) throw wrongMethod(method, allowed(route.method), 'dialect' in route ? route.dialect : undefined);
       return 'dialect' in route ? { op: route.op, dialect: route.dialect } : { op: route.op };
     }
   }
   if (rest.startsWith('/models/')) {
-    if (method !== 'GET') throw wrongMethod(method, 'GET');
+    if (!allows('GET', method)) throw wrongMethod(method, allowed('GET'));
     // Model ids may contain '/' (e.g. "meta-llama/Llama-3-8B"): take the whole remainder.
     return { op: 'models.get', model: decodeSegment(rest.slice('/models/'.length), 'model id') };
   }
@@ -77,12 +91,12 @@ export function matchRoute(method: string, rawUrl: string): RouteMatch {
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
 
   if (path === '/healthz' || path === '/readyz') {
-    if (method !== 'GET' && method !== 'HEAD') throw wrongMethod(method, 'GET');
+    if (!allows('GET', method)) throw wrongMethod(method, allowed('GET'));
     return { kind: 'health', probe: path === '/healthz' ? 'healthz' : 'readyz' };
   }
   if (path === '/admin/v1' || path.startsWith('/admin/v1/')) return { kind: 'admin' };
   if (path === '/metrics') {
-    if (method !== 'GET') throw wrongMethod(method, 'GET');
+    if (!allows('GET', method)) throw wrongMethod(method, allowed('GET'));
     return { kind: 'metrics' };
   }
   if (path.startsWith('/v1/')) {

@@ -131,6 +131,45 @@ describe('keys', () => {
   });
 });
 
+describe('HEAD on GET routes', () => {
+  // Differ between any two requests.
+  const VOLATILE = new Set(['date', 'x-request-id', 'x-gatehouse-processing-ms']);
+  const comparable = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => !VOLATILE.has(k)));
+
+  it.each([
+    ['/v1/models', ACME],
+    ['/v1/models/gpt-4o-mini', ACME],
+    ['/api/v1/tenants/acme/v1/models', ACME],
+    ['/api/v1/tenants/acme/v1/models/text-embedding-3-small', ACME],
+    // Errors too: a model the tenant may not see, no key, another tenant's path.
+    ['/v1/models/gpt-4o', ACME],
+    ['/v1/models', undefined],
+    ['/api/v1/tenants/globex/v1/models', ACME],
+  ])('HEAD %s answers as GET does, without a body', async (path, key) => {
+    const headers = key === undefined ? {} : { authorization: `Bearer ${key}` };
+    const get = await request(`${gw.url}${path}`, { headers });
+    const getBody = await get.body.text();
+    // reset: false, or undici asks for `connection: close` after a HEAD (and the answer says so).
+    const head = await request(`${gw.url}${path}`, { method: 'HEAD', headers, reset: false });
+    expect(await head.body.text()).toBe('');
+    expect(head.statusCode).toBe(get.statusCode);
+    expect(comparable(head.headers)).toEqual(comparable(get.headers));
+    expect(head.headers['content-length']).toBe(String(Buffer.byteLength(getBody)));
+  });
+
+  it('HEAD /metrics and /healthz answer as GET does, without a body', async () => {
+    for (const path of ['/metrics', '/healthz']) {
+      const get = await request(`${gw.url}${path}`);
+      await get.body.text();
+      const head = await request(`${gw.url}${path}`, { method: 'HEAD', reset: false });
+      expect(await head.body.text()).toBe('');
+      expect(head.statusCode).toBe(get.statusCode);
+      expect(head.headers['content-type']).toBe(get.headers['content-type']);
+      expect(Number(head.headers['content-length'])).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe('tenant-scoped routes', () => {
   it('works as an SDK base URL', async () => {
     const sdk = new OpenAI({ apiKey: GLOBEX, baseURL: `${gw.url}/api/v1/tenants/globex/v1`, maxRetries: 0 });

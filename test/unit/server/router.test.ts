@@ -50,6 +50,19 @@ describe('router', () => {
     expect(fails('POST', '/api/v1/tenants/%ZZ/v1/chat/completions').status).toBe(400);
   });
 
+  it('takes HEAD wherever GET goes (models, both forms; metrics) and names both in Allow', () => {
+    for (const url of ['/v1/models', '/v1/models/org/m', '/api/v1/tenants/acme/v1/models', '/api/v1/tenants/acme/v1/models/m']) {
+      expect(matchRoute('HEAD', url)).toEqual(matchRoute('GET', url));
+    }
+    expect(matchRoute('HEAD', '/metrics')).toEqual({ kind: 'metrics' });
+    const wrong = fails('DELETE', '/v1/models/x');
+    expect(wrong.headers.allow).toBe('GET, HEAD');
+    expect(fails('POST', '/api/v1/tenants/acme/v1/models').headers.allow).toBe('GET, HEAD');
+    // Not on POST routes.
+    expect(fails('HEAD', '/v1/chat/completions').headers.allow).toBe('POST');
+    expect(fails('HEAD', '/api/v1/tenants/t1/models/m/predict').status).toBe(405);
+  });
+
   it('serves health probes on GET and HEAD only', () => {
     expect(matchRoute('GET', '/healthz')).toEqual({ kind: 'health', probe: 'healthz' });
     expect(matchRoute('HEAD', '/readyz')).toEqual({ kind: 'health', probe: 'readyz' });
