@@ -2,7 +2,8 @@
  * Stage: admission (DESIGN §4). Reserves the request's worst case on every applicable limit in
  * one atomic backend call, refuses with 429 naming the limit when one is exhausted, writes the
  * x-ratelimit-* headers, and settles the reservation with the real usage once the response is
- * over. Runs after route (prices and compute weight are the chosen deployment's); the settle
+ * over. Runs after route (prices and compute weight are the dearest of the deployments that may
+ * serve, src/pipeline/serving.ts, so a retry or fallback cannot overshoot a budget); the settle
  * prices the usage at the deployment that actually served.
  */
 import { randomBytes } from 'node:crypto';
@@ -29,7 +30,7 @@ import { isThrottleRule } from '../limits/throttle.js';
 import type { Via } from '../limits/failover.js';
 import type { LimitService, ServiceReserveResult } from '../limits/service.js';
 import type { ChargeState, FailMode, ReserveResult, TenantLimits } from '../limits/types.js';
-import type { Deployment, Operation } from '../providers/types.js';
+import type { Deployment, Operation, Prices } from '../providers/types.js';
 import { addFinisher, type RequestContext, type RequestOutcome, type Stage } from './context.js';
 
 export interface AdmitDeps {
@@ -49,6 +50,11 @@ export interface AdmitDeps {
    * in-memory cache (src/billing/alerts/forecast.ts): a Map lookup, never a database call.
    */
   budgetExhaustsAt?: (tenantId: string, ruleId: string) => string | undefined;
+  /**
+   * Every deployment a retry or fallback may move the request to, the routed one included
+   * (src/pipeline/serving.ts); absent: the routed one alone.
+   */
+  servable?: (ctx: RequestContext) => readonly Deployment[];
   now?: () => number;
 }
 
@@ -98,12 +104,49 @@ function setOutputBound(body: Record<string, unknown>, model: string, tokens: nu
   else body[outputField(model)] = tokens;
 }
 
-function estimateFor(op: Operation, inputTokens: number, outputTokens: number, d: Deployment, weight: number): Estimate {
+/** What a reservation is priced at: the prices and compute weight of the request's worst case. */
+interface Pricing {
+  prices: Prices;
+  weight: number;
+}
+
+/**
+ * Each price and the weight at their highest among the deployments that may serve: whichever
+ * of them serves, and whatever its mix of input and output, its cost and compute units are at
+ * most the reservation's. The usage is settled at the one that served.
+ */
+function worstPricing(d: Deployment, weight: number, servable: readonly Deployment[], weightOf: (d: Deployment) => number): Pricing {
+  let prices = d.prices;
+  let worst = weight;
+  for (const x of servable) {
+    if (x === d) continue;
+    const p = x.prices;
+    if (p.inputPerMTok > prices.inputPerMTok || p.cachedInputPerMTok > prices.cachedInputPerMTok || p.outputPerMTok > prices.outputPerMTok || p.perRequest > prices.perRequest) {
+      prices = {
+        ...prices,
+        inputPerMTok: Math.max(prices.inputPerMTok, p.inputPerMTok),
+        cachedInputPerMTok: Math.max(prices.cachedInputPerMTok, p.cachedInputPerMTok),
+        outputPerMTok: Math.max(prices.outputPerMTok, p.outputPerMTok),
+        perRequest: Math.max(prices.perRequest, p.perRequest),
+      };
+    }
+    worst = Math.max(worst, weightOf(x));
+  }
+  return { prices, weight: worst };
+}
+
+/** Whether a rule counts something a deployment's prices or weight decide. */
+function pricedRules(rules: ReturnType<typeof applicableRules>): boolean {
+  for (const { rule } of rules) if (rule.metric === 'cost' || rule.metric === 'compute_units') return true;
+  return false;
+}
+
+function estimateFor(inputTokens: number, outputTokens: number, pricing: Pricing): Estimate {
   return {
     inputTokens,
     outputTokens,
-    costMicros: costMicros(d.prices, inputTokens, 0, outputTokens),
-    computeUnits: computeUnits(weight, inputTokens, outputTokens),
+    costMicros: costMicros(pricing.prices, inputTokens, 0, outputTokens),
+    computeUnits: computeUnits(pricing.weight, inputTokens, outputTokens),
   };
 }
 
@@ -241,7 +284,7 @@ export function admit(deps: AdmitDeps): Stage {
     subjects: Subjects,
     first: Admission,
     d: Deployment,
-    weight: number,
+    pricing: Pricing,
     bound: { perChoice: number; choices: number; explicit: boolean },
   ): Promise<Admission> {
     let admission = first;
@@ -263,11 +306,11 @@ export function admit(deps: AdmitDeps): Stage {
         limits.budgetAction === 'clamp' && attempt < 3 && failed.charge.kind !== 'concurrency' && ctx.operation !== 'embeddings' && !isThrottleRule(failed.rule);
       if (!clampable) throw refuse(admission.planned, result);
       const room = (result.states[result.failed] as ChargeState).remaining;
-      const fits = Math.floor(outputThatFits(failed.rule.metric, room, admission.estimate, d.prices, weight) / bound.choices);
+      const fits = Math.floor(outputThatFits(failed.rule.metric, room, admission.estimate, pricing.prices, pricing.weight) / bound.choices);
       if (fits < MIN_CLAMPED_OUTPUT || fits >= bound.perChoice) throw refuse(admission.planned, result);
       bound.perChoice = fits;
       setOutputBound(ctx.body as Record<string, unknown>, d.upstreamModel, fits);
-      const estimate = estimateFor(ctx.operation as Operation, admission.estimate.inputTokens, fits * bound.choices, d, weight);
+      const estimate = estimateFor(admission.estimate.inputTokens, fits * bound.choices, pricing);
       admission = { estimate, planned: planCharges(limits, rules, subjects, estimate, now()) };
       clamped = fits;
     }
@@ -294,7 +337,8 @@ export function admit(deps: AdmitDeps): Stage {
     const bound = outputBound(operation, body, deps.defaultMaxOutputTokens);
     const tokens = needsTokens(rules);
     const inputTokens = tokens ? promptTokens(operation, body, d.upstreamModel) : 0;
-    const estimate = estimateFor(operation, inputTokens, bound.perChoice * bound.choices, d, weight);
+    const pricing = deps.servable === undefined || !pricedRules(rules) ? { prices: d.prices, weight } : worstPricing(d, weight, deps.servable(ctx), deps.weightOf);
+    const estimate = estimateFor(inputTokens, bound.perChoice * bound.choices, pricing);
     // A token or spend quota must never be overshot: the upstream is told the bound that was
     // reserved, so it cannot generate past it even when the client set none.
     if (tokens && !bound.explicit) setOutputBound(body, d.upstreamModel, bound.perChoice);
@@ -316,7 +360,7 @@ export function admit(deps: AdmitDeps): Stage {
       accept(pending);
       return;
     }
-    return reserveWithClamp(ctx, id, limits, rules, subjects, admission, d, weight, bound).then((final) => {
+    return reserveWithClamp(ctx, id, limits, rules, subjects, admission, d, pricing, bound).then((final) => {
       settleLater(ctx, id, final, d, weight, capChoices);
     });
   };

@@ -10,10 +10,10 @@
 import type { CancelSignal } from '../providers/cancel.js';
 import type { Deployment, ProviderAdapter, ProviderKind, UpstreamResponse } from '../providers/types.js';
 import { runAttempts, type AttemptDeps, type AttemptRequest } from '../routing/attempts.js';
-import { candidateDeployments, fallbackGroups, type FallbackGroup } from '../routing/candidates.js';
 import { createRouter, type Router } from '../routing/router.js';
 import type { Registry } from '../tenancy/snapshot.js';
 import { addFinisher, type Finisher, type RequestContext, type Stage } from './context.js';
+import { serving } from './serving.js';
 
 export const ATTEMPTS_HEADER = 'x-gatehouse-attempts';
 
@@ -29,9 +29,6 @@ export interface ProviderStageOptions {
   /** Moves the request's scheduler slot to the next deployment (see schedule.ts slotMover). */
   moveSlot?: AttemptDeps<RequestContext>['moveSlot'];
 }
-
-const NO_DEPLOYMENTS: readonly Deployment[] = [];
-const NO_FALLBACKS: readonly FallbackGroup[] = [];
 
 export function callProvider(adapters: AdapterSource, opts: ProviderStageOptions = {}): Stage {
   const router = opts.router ?? createRouter();
@@ -50,21 +47,7 @@ export function callProvider(adapters: AdapterSource, opts: ProviderStageOptions
   };
   const deps: AttemptDeps<RequestContext> = { router, send, ...(opts.moveSlot ? { moveSlot: opts.moveSlot } : {}) };
 
-  const candidates = (ctx: RequestContext): readonly Deployment[] => {
-    const { tenant, deployment } = ctx;
-    if (registry === undefined || tenant === undefined || deployment === undefined) return NO_DEPLOYMENTS;
-    const kind = deployment.kind;
-    return (candidateDeployments(registry.current, tenant, deployment.model) ?? NO_DEPLOYMENTS).filter((d) => d.kind === kind);
-  };
-  const fallbacks = (ctx: RequestContext): readonly FallbackGroup[] => {
-    const { tenant, deployment, model } = ctx;
-    if (registry === undefined || tenant === undefined || deployment === undefined || model === undefined) return NO_FALLBACKS;
-    // Fallbacks to other models are a plan feature; retries on the model's own deployments are not.
-    if (tenant.limits?.fallbacks === false) return NO_FALLBACKS;
-    const chain = router.fallbacksOf(model);
-    if (chain.length === 0) return NO_FALLBACKS;
-    return fallbackGroups(registry.current, tenant, ctx.principal?.allowedModels ?? null, deployment.model, deployment.kind, chain);
-  };
+  const { candidates, fallbacks } = serving(registry, router);
   // One function for every request: gives back the served deployment's in-flight count.
   const endInFlight: Finisher = (_outcome, ctx) => {
     if (ctx.deployment !== undefined) router.end(ctx.deployment);

@@ -2,7 +2,7 @@
  * What a retry on another deployment means for the stages around the provider: the scheduler
  * slot moves to the deployment that serves (each deployment's capacity is only used through its
  * own slots, and adaptive capacity hears of the failure), and admission settles at the prices
- * of the deployment that served.
+ * of the deployment that served, having reserved at the dearest one that could serve.
  */
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import type { RequestContext, RequestOutcome } from '../../../src/pipeline/conte
 import { callProvider } from '../../../src/pipeline/provider.js';
 import { route } from '../../../src/pipeline/route.js';
 import { schedule, slotMover } from '../../../src/pipeline/schedule.js';
+import { serving } from '../../../src/pipeline/serving.js';
 import type { Deployment, ProviderAdapter, UpstreamResponse } from '../../../src/providers/types.js';
 import { serverError } from '../../../src/providers/upstream-errors.js';
 import { createRouter } from '../../../src/routing/router.js';
@@ -84,5 +85,51 @@ describe('a retry on another deployment', () => {
     // 3 × 2 + 10 × 20 = 206 µ spent (not 103 at the reserved deployment's prices); the next reserves 1003.
     const next = await run();
     expect(next.extraHeaders?.['x-gatehouse-budget-remaining']).toBe('0.003791');
+  });
+  it('never lets fallbacks onto a dearer model take concurrent requests past a budget', async () => {
+    const budget = 5000;
+    const limits = { plan: null, weight: 1, rules: [{ id: 'budget', scope: 'tenant' as const, subject: null, metric: 'cost' as const, window: 'month' as const, limit: budget, burst: null, models: null }], timeZone: 'UTC', budgetAction: 'reject' as const };
+    const tenant = makeTenant('acme', { limits });
+    const cheap = makeDeployment('m', { upstreamModel: 'local', prices: { inputPerMTok: 1_000_000, outputPerMTok: 10_000_000, cachedInputPerMTok: 0, perRequest: 0 } });
+    const dear = makeDeployment('m2', { upstreamModel: 'local', prices: { inputPerMTok: 2_000_000, outputPerMTok: 20_000_000, cachedInputPerMTok: 0, perRequest: 0 } });
+    const registry = makeRegistry([tenant], [], [cheap, dear]);
+    const router = createRouter({
+      config: { ...DEFAULT_ROUTING, fallbacks: new Map([['m', ['m2']]]), defaults: { ...DEFAULT_ROUTING.defaults, retry: { ...DEFAULT_ROUTING.defaults.retry, baseBackoffMs: 1 } } },
+    });
+    const stages = [
+      route(registry, { router }),
+      admit({
+        limits: createLimitService({ logger: createLogger('silent') }),
+        leaseMs: 60_000,
+        defaultMaxOutputTokens: 100,
+        weightOf: () => 1,
+        failModeOf: () => 'closed',
+        servable: serving(registry, router).all,
+      }),
+      callProvider({ get: () => ({ kind: 'mock', send: (d) => (d === cheap ? Promise.reject(serverError(503, '', '')) : Promise.resolve(ok())), close: async () => {} }) }, { router, registry }),
+    ];
+    // Ten requests in flight at once: every admitted one is reserved before any settles.
+    const admitted: RequestContext[] = [];
+    for (let i = 0; i < 10; i++) {
+      const c = makeContext({ fields: { tenant, principal: makePrincipal(tenant), model: 'm', body: { model: 'm', messages: [{ role: 'user', content: 'Hi' }] } } });
+      try {
+        for (const stage of stages) await stage(c);
+      } catch (err) {
+        expect((err as { code?: string }).code).toBe('budget_exceeded');
+        continue; // refused: the budget has no room for its worst case
+      }
+      expect(c.deployment).toBe(dear);
+      admitted.push(c);
+    }
+    // Each serves 100 output tokens at the fallback's prices: 2000 µ. Reserved at the dearest
+    // deployment (2000 µ and the prompt), two fit in 5000; reserved at the first deployment's
+    // prices (1000 µ and the prompt), four got in and spent 8000.
+    expect(admitted.length).toBeGreaterThan(0);
+    let spent = 0;
+    for (const c of admitted) {
+      finish(c, { status: 200, usage: { promptTokens: 0, completionTokens: 100, totalTokens: 100, cachedTokens: 0 }, clientAborted: false, upstreamMs: 5 });
+      spent += 100 * 20;
+    }
+    expect(spent).toBeLessThanOrEqual(budget);
   });
 });
