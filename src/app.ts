@@ -41,6 +41,7 @@ import { compose } from './pipeline/compose.js';
 import { identify } from './pipeline/identify.js';
 import { renderModels } from './pipeline/models.js';
 import { callProvider } from './pipeline/provider.js';
+import { serving } from './pipeline/serving.js';
 import { capStreamOutput } from './pipeline/output-cap.js';
 import { route } from './pipeline/route.js';
 import { validate } from './pipeline/validate.js';
@@ -353,6 +354,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         failModeOf: (d) => d.limitsFailMode,
         onRefusal: (code) => metrics.countLimitRefusal(code),
         budgetExhaustsAt: forecastCache.exhaustsAt,
+        servable: serving(registry, router).all,
       }),
       cacheLookup(cache),
       schedule(scheduleDeps),
@@ -414,7 +416,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
       handler,
     });
     const running = server;
-    opened.add(() => running.shutdown(config.server.shutdownGraceMs));
+    let drained: Promise<void> | undefined;
+    const drain = (): Promise<void> => (drained ??= running.shutdown(config.server.shutdownGraceMs));
+    opened.add(drain);
     ready = true;
     const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${server.port}`;
@@ -489,6 +493,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
         closing ??= (async () => {
           ready = false;
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
+          // The listener closes first, before the background jobs opened after it.
+          await drain();
           await opened.closeAll();
           logger.info('gatehouse stopped');
         })();
