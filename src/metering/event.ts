@@ -71,14 +71,51 @@ export function uuidOrNull(s: string | null | undefined): string | null {
   return typeof s === 'string' && UUID.test(s) ? s : null;
 }
 
+/** Estimated once per request: the ledger and the tenant metrics both ask (see meteredTokens). */
+const promptEstimates = new WeakMap<RequestContext, number>();
+
 function estimatedPrompt(ctx: RequestContext): number {
+  const known = promptEstimates.get(ctx);
+  if (known !== undefined) return known;
   const op = ctx.operation;
-  if (ctx.body === undefined || (op !== 'chat' && op !== 'completions' && op !== 'embeddings')) return 0;
-  try {
-    return promptTokens(op as PromptOperation, ctx.body, ctx.deployment?.upstreamModel ?? ctx.model ?? '');
-  } catch {
-    return 0;
+  let n = 0;
+  if (ctx.body !== undefined && (op === 'chat' || op === 'completions' || op === 'embeddings')) {
+    try {
+      n = promptTokens(op as PromptOperation, ctx.body, ctx.deployment?.upstreamModel ?? ctx.model ?? '');
+    } catch {
+      n = 0;
+    }
   }
+  promptEstimates.set(ctx, n);
+  return n;
+}
+
+export interface MeteredTokens {
+  input: number;
+  output: number;
+  /** Part of input, as reported (the event stores at most `input`; cost is priced on it as is). */
+  cached: number;
+  estimated: boolean;
+}
+
+const NO_TOKENS: MeteredTokens = { input: 0, output: 0, cached: 0, estimated: false };
+
+/**
+ * The tokens a request used as the ledger records them (a response-cache hit aside, which used
+ * nothing upstream): provider-reported usage wins; a stream cut off (or a success without usage)
+ * is estimated, the prompt counted from the request and one output token per chunk that passed;
+ * a refusal or an upstream error without usage used nothing. The tenant token metrics count by
+ * it too, so /metrics shows the estimate the ledger bills (it showed 0 input tokens).
+ */
+export function meteredTokens(ctx: RequestContext, outcome: RequestOutcome): MeteredTokens {
+  const usage = outcome.usage ?? ctx.usage;
+  if (usage !== undefined && usage.estimated !== true) {
+    return { input: tokenCount(usage.promptTokens), output: tokenCount(usage.completionTokens), cached: tokenCount(usage.cachedTokens), estimated: false };
+  }
+  if (usage !== undefined || (outcome.status < 400 && outcome.upstreamMs !== undefined)) {
+    return { input: estimatedPrompt(ctx), output: tokenCount(usage?.completionTokens ?? 0), cached: 0, estimated: true };
+  }
+  return NO_TOKENS;
 }
 
 export interface EventClock {
@@ -89,9 +126,7 @@ export interface EventClock {
 }
 
 /**
- * The request's usage event. Tokens: provider-reported usage wins; a stream cut off (or a
- * success without usage) is flagged `usageEstimated` with the prompt estimated and one output
- * token per chunk that passed; a refusal or an upstream error without usage used nothing. Cost:
+ * The request's usage event. Tokens: meteredTokens (an estimate is flagged `usageEstimated`). Cost:
  * the serving deployment's prices, the same formula as admission (zero when no token was used),
  * and the price-book version those prices are (read in the same step: src/billing/price-follower.ts).
  */
@@ -102,20 +137,7 @@ export function buildUsageEvent(ctx: RequestContext, outcome: RequestOutcome, cl
   const d = ctx.deployment;
   // A response-cache hit used nothing upstream: no tokens, no cost, as admission settles it.
   const cacheHit = ctx.answered === 'cache';
-  const usage = cacheHit ? undefined : (outcome.usage ?? ctx.usage);
-  let input = 0;
-  let output = 0;
-  let cached = 0;
-  let estimated = false;
-  if (usage !== undefined && usage.estimated !== true) {
-    input = tokenCount(usage.promptTokens);
-    output = tokenCount(usage.completionTokens);
-    cached = tokenCount(usage.cachedTokens);
-  } else if (!cacheHit && (usage !== undefined || (outcome.status < 400 && outcome.upstreamMs !== undefined))) {
-    input = estimatedPrompt(ctx);
-    output = tokenCount(usage?.completionTokens ?? 0);
-    estimated = true;
-  }
+  const { input, output, cached, estimated } = cacheHit ? NO_TOKENS : meteredTokens(ctx, outcome);
   const cost = d === undefined || input + output === 0 ? 0 : costMicros(d.prices, input, cached, output);
   const firstByteAt = ctx.firstByteAt;
   const streamed = ctx.body?.stream === true;

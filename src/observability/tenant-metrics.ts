@@ -7,6 +7,8 @@
  */
 import type { Registry } from 'prom-client';
 import { costMicros } from '../limits/admission.js';
+import { meteredTokens, type MeteredTokens } from '../metering/event.js';
+import type { Usage } from '../providers/types.js';
 import { localCounter, localHistogram, type CounterSeries, type HistogramSeries } from './local-metrics.js';
 import type { RequestContext, RequestOutcome } from '../pipeline/context.js';
 import { OTHER, createTenantLabels, tenantLabel, type TenantLabels } from './tenant-labels.js';
@@ -48,12 +50,19 @@ export interface TenantMetrics {
   readonly labels: TenantLabels;
 }
 
+const NONE: MeteredTokens = { input: 0, output: 0, cached: 0, estimated: false };
+
+/** A cache hit's usage as replayed: the original counts. */
+function replayed(u: Usage | undefined): MeteredTokens {
+  return u === undefined ? NONE : { input: u.promptTokens, output: u.completionTokens, cached: u.cachedTokens, estimated: false };
+}
+
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 export function createTenantMetrics(registry: Registry, options: TenantMetricsOptions): TenantMetrics {
   const labels = createTenantLabels(options.top);
   const requests = localCounter({ name: 'gatehouse_tenant_requests_total', help: 'Model requests by tenant (top N by traffic, the rest as "other") and outcome.', labelNames: ['tenant', 'status_class'], registry });
-  const tokens = localCounter({ name: 'gatehouse_tenant_tokens_total', help: 'Tokens by tenant and kind (input, output, cached; cached is part of input).', labelNames: ['tenant', 'kind'], registry });
+  const tokens = localCounter({ name: 'gatehouse_tenant_tokens_total', help: 'Tokens by tenant and kind (input, output, cached; cached is part of input), as the usage ledger records them (estimated when the upstream reported no usage).', labelNames: ['tenant', 'kind'], registry });
   const cost = localCounter({ name: 'gatehouse_tenant_cost_micros_total', help: 'List cost in micro-units of the currency, by tenant.', labelNames: ['tenant'], registry });
   const duration = localHistogram({ name: 'gatehouse_tenant_request_duration_seconds', help: 'Request duration (arrival to end of response), by tenant.', labelNames: ['tenant'], buckets: LATENCY_BUCKETS, registry });
   const ttft = localHistogram({ name: 'gatehouse_tenant_time_to_first_token_seconds', help: 'Upstream time to the response head (the first token of a stream), by tenant.', labelNames: ['tenant'], buckets: LATENCY_BUCKETS, registry });
@@ -138,14 +147,16 @@ export function createTenantMetrics(registry: Registry, options: TenantMetricsOp
         }
         e.inc();
       }
-      const u = outcome.usage;
-      if (u !== undefined) {
-        h.input.inc(u.promptTokens);
-        h.output.inc(u.completionTokens);
-        if (u.cachedTokens > 0) h.cached.inc(u.cachedTokens);
+      // What the ledger records, its estimate when the upstream reported no usage included
+      // (meteredTokens); a cache hit counts its replayed usage, all of the prompt cached.
+      const u = ctx.answered === 'cache' ? replayed(outcome.usage) : meteredTokens(ctx, outcome);
+      if (u.input + u.output > 0) {
+        h.input.inc(u.input);
+        h.output.inc(u.output);
+        if (u.cached > 0) h.cached.inc(u.cached);
         const d = ctx.deployment;
         if (d !== undefined) {
-          const micros = costMicros(d.prices, u.promptTokens, u.cachedTokens, u.completionTokens);
+          const micros = costMicros(d.prices, u.input, u.cached, u.output);
           if (micros > 0) h.cost.inc(micros);
         }
       }

@@ -112,6 +112,42 @@ describe('metering through the gateway', () => {
     expect(Number(e?.output_tokens)).toBeGreaterThan(0);
   });
 
+  it("/metrics counts a stream's estimated usage as the ledger records it (the upstream sent none)", async () => {
+    const series = async () => {
+      const text = await (await request(`${gw.url}/metrics`)).body.text();
+      const value = (name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+      return {
+        input: value('gatehouse_tenant_tokens_total', 'tenant="meter",kind="input"'),
+        output: value('gatehouse_tenant_tokens_total', 'tenant="meter",kind="output"'),
+        cost: value('gatehouse_tenant_cost_micros_total', 'tenant="meter"'),
+        requests: value('gatehouse_tenant_requests_total', 'tenant="meter",status_class="ok"'),
+      };
+    };
+    const before = await series();
+    // No stream_options.include_usage: the mock reports no usage, so the gateway estimates it.
+    const r = await chat(
+      { model: 'priced-chat', stream: true, messages: [{ role: 'user', content: 'estimate me, a prompt of a few tokens' }] },
+      { 'x-request-id': 'meter-stream-estimated' },
+    );
+    expect(r.status).toBe(200);
+    expect(r.text).not.toContain('"usage":{');
+    const [e] = await eventsOf('meter-stream-estimated');
+    expect(e).toMatchObject({ streamed: true, usage_estimated: true });
+    expect(Number(e?.input_tokens)).toBeGreaterThan(0);
+    // The metrics finisher runs once the response is over: wait for the request to be counted.
+    let after = await series();
+    for (let i = 0; i < 100 && after.requests === before.requests; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      after = await series();
+    }
+    expect(after.requests - before.requests).toBe(1);
+    expect({ input: after.input - before.input, output: after.output - before.output, cost: after.cost - before.cost }).toEqual({
+      input: Number(e?.input_tokens),
+      output: Number(e?.output_tokens),
+      cost: Number(e?.cost_micros),
+    });
+  });
+
   it('a refusal after authentication is metered with its status and no tokens; a bad key is not', async () => {
     const refused = await chat({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }, { 'x-request-id': 'meter-refused-1' });
     expect(refused.status).toBe(404);
