@@ -36,6 +36,27 @@ export interface CallHooks {
 
 const NO_USAGE: Promise<Usage | undefined> = Promise.resolve(undefined);
 
+/** An SSE event held back whole up to this size; a bigger one is forwarded as it arrives. */
+const MAX_HELD_EVENT = 256 * 1024;
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Where the last complete SSE event in `chunk` ends (after its blank line), 0 when none does;
+ * `before` is the last byte or two before `chunk`, for a blank line split across chunks.
+ */
+export function eventsEnd(chunk: Buffer, before: Buffer | undefined): number {
+  const lf = chunk.lastIndexOf('\n\n');
+  const crlf = chunk.lastIndexOf('\n\r\n');
+  if (lf !== -1 || crlf !== -1) return Math.max(lf === -1 ? 0 : lf + 2, crlf === -1 ? 0 : crlf + 3);
+  if (before === undefined || before.length === 0 || chunk.length === 0) return 0;
+  const b1 = before[before.length - 1];
+  const b2 = before.length > 1 ? before[before.length - 2] : undefined;
+  if (chunk[0] === LF && (b1 === LF || (b1 === CR && b2 === LF))) return 1;
+  if (chunk[0] === CR && chunk[1] === LF && b1 === LF) return 2;
+  return 0;
+}
+
 /**
  * undici's `bodyTimeout` for a call: the longest silence between two body chunks (it does not run
  * while the client is slow to read, as the parser is paused then). A stream may have a tighter
@@ -90,6 +111,14 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   private headers: IncomingHttpHeaders = {};
   private errorChunks: Buffer[] = [];
   private errorBytes = 0;
+  /**
+   * An event stream is forwarded in whole events: the start of an event is held until its end
+   * arrives. A stream that fails mid-event then ends with its error event on a clean boundary;
+   * forwarded as it came, the error was glued onto the half-sent line and clients could not parse
+   * either. `undefined` for bodies that are not event streams.
+   */
+  private held: Buffer[] | undefined;
+  private heldBytes = 0;
   private readonly signal: CancelSignal;
   private readonly hooks: CallHooks;
   private readonly resolve: (r: UpstreamResponse) => void;
@@ -130,6 +159,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     const accepted = this.hooks.accept(status, headers);
     this.phase = 'body';
     this.scanner = accepted.scanner;
+    if (accepted.headers['content-type']?.startsWith('text/event-stream') === true) this.held = [];
     this.body = new UpstreamBody(this);
     const usage: Promise<Usage | undefined> =
       accepted.scanner === undefined ? NO_USAGE : new Promise((r) => (this.settleUsage = r));
@@ -139,7 +169,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.phase === 'body') {
       this.scanner?.push(chunk);
-      if (!(this.body as UpstreamBody).push(chunk)) controller.pause();
+      const whole = this.held === undefined ? chunk : this.wholeEvents(chunk);
+      if (whole !== undefined && !(this.body as UpstreamBody).push(whole)) controller.pause();
     } else if (this.phase === 'error-body') {
       this.errorChunks.push(chunk);
       this.errorBytes += chunk.length;
@@ -156,6 +187,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.phase = 'done';
       this.cleanup();
       this.settleUsage?.(this.scanner?.end());
+      // A stream that ends mid-event ends as the upstream ended it.
+      if (this.held !== undefined && this.heldBytes > 0) (this.body as UpstreamBody).push(Buffer.concat(this.held, this.heldBytes));
       (this.body as UpstreamBody).push(null);
     } else if (this.phase === 'error-body') {
       this.finishError();
@@ -182,6 +215,26 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
 
   resume(): void {
     this.controller?.resume();
+  }
+
+  /** What of the events so far can go out whole (undefined: nothing yet); the rest is held. */
+  private wholeEvents(chunk: Buffer): Buffer | undefined {
+    const held = this.held as Buffer[];
+    const last = held.length === 0 ? undefined : held[held.length - 1];
+    const end = eventsEnd(chunk, last);
+    if (end === chunk.length && held.length === 0) return chunk; // the usual case: whole events
+    if (end === 0 && this.heldBytes + chunk.length <= MAX_HELD_EVENT) {
+      held.push(chunk);
+      this.heldBytes += chunk.length;
+      return undefined;
+    }
+    // An event bigger than we hold goes out as it arrives.
+    const cut = end === 0 ? chunk.length : end;
+    held.push(cut === chunk.length ? chunk : chunk.subarray(0, cut));
+    const out = held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held, this.heldBytes + cut);
+    this.held = cut === chunk.length ? [] : [chunk.subarray(cut)];
+    this.heldBytes = chunk.length - cut;
+    return out;
   }
 
   /** The client side went away (or finished reading): stop the upstream if it is still going. */

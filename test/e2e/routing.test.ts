@@ -187,6 +187,21 @@ describe('failover', () => {
     expect(received('f-break')).toHaveLength(1);
   });
 
+  it('ends a stream that breaks or stalls in the middle of an event with its error event on a clean boundary', async () => {
+    for (const [model, fail] of [
+      ['solo', { key: 'f-break-mid', times: 1, mode: 'break', afterChunks: 2, midEvent: true }],
+      ['idle', { key: 's-idle-mid', times: 1, mode: 'stall-stream', afterChunks: 2, midEvent: true, stallMs: 30_000 }],
+    ] as const) {
+      const a = await chat(model, { fail, tokensPerSecond: 200 }, { stream: true });
+      expect(a.status).toBe(200);
+      const events = a.text.split('\n\n').filter((e) => e !== '');
+      // Every event parses, the half-sent one never reached the client, and the last is the error.
+      for (const e of events) expect(() => JSON.parse(e.replace(/^data: /, ''))).not.toThrow();
+      expect(events).toHaveLength(3);
+      expect(events.at(-1)).toMatch(/^data: \{"error":/);
+    }
+  });
+
   it('ends a stream that stalls mid-way after streamIdleTimeoutMs: error event, upstream cancelled, no retry, estimate settled', async () => {
     const abortedBefore = gw.mock!.aborted;
     const a = await chat(

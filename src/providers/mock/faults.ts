@@ -16,6 +16,8 @@
  *          break: stream `afterChunks` (default 2) events, then destroy the connection;
  *          stall-stream: stream `afterChunks` events, then send nothing for `stallMs` with the
  *          connection left open (a provider hung mid-stream), then go on as if nothing happened.
+ *          With `midEvent: true` both send the first half of the next event before they break
+ *          or stall (a provider that fails in the middle of a line).
  *          Non-stream requests are answered normally.
  */
 
@@ -28,6 +30,7 @@ export interface Fault {
   retryAfter: number | undefined;
   stallMs: number;
   afterChunks: number;
+  midEvent: boolean;
 }
 
 interface FaultSpec extends Fault {
@@ -63,6 +66,7 @@ export function parseFault(mock: unknown): FaultSpec | undefined {
     retryAfter: num(o.retryAfter, 0, 86_400),
     stallMs: num(o.stallMs, 0, 600_000) ?? 600_000,
     afterChunks: num(o.afterChunks, 0, 1e9) ?? 2,
+    midEvent: o.midEvent === true,
   };
 }
 

@@ -98,8 +98,11 @@ export interface StreamStats {
 /** Batches up to this many bytes per write when pacing is off. */
 const BATCH_BYTES = 16 * 1024;
 
-/** A stream that goes wrong after `afterChunks` events: the connection drops, or goes silent for `stallMs`. */
-export type StreamFault = { kind: 'cut'; afterChunks: number } | { kind: 'stall'; afterChunks: number; stallMs: number };
+/**
+ * A stream that goes wrong after `afterChunks` events (and, `midEvent`, half of the next one):
+ * the connection drops, or goes silent for `stallMs`.
+ */
+export type StreamFault = { kind: 'cut'; afterChunks: number; midEvent?: boolean } | { kind: 'stall'; afterChunks: number; stallMs: number; midEvent?: boolean };
 
 /**
  * Writes SSE events at `tokensPerSecond` (0 = as fast as the socket takes them, batched).
@@ -135,6 +138,10 @@ export async function streamSse(
       sent++;
     }
     if (pending !== undefined && sent >= pending.afterChunks) {
+      if (pending.midEvent === true) {
+        const next = events.next();
+        if (next.done !== true) batch += next.value.slice(0, Math.ceil(next.value.length / 2));
+      }
       // What was written reaches the client first.
       if (batch !== '') await new Promise<void>((resolve) => res.write(batch, () => resolve()));
       if (pending.kind === 'cut') {

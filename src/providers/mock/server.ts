@@ -176,8 +176,8 @@ class MockServer implements MockProvider {
         });
       }
       if (fault.mode === 'stall' && !(await wait(res, fault.stallMs))) return;
-      if (fault.mode === 'break') streamFault = { kind: 'cut', afterChunks: fault.afterChunks };
-      if (fault.mode === 'stall-stream') streamFault = { kind: 'stall', afterChunks: fault.afterChunks, stallMs: fault.stallMs };
+      if (fault.mode === 'break') streamFault = { kind: 'cut', afterChunks: fault.afterChunks, midEvent: fault.midEvent };
+      if (fault.mode === 'stall-stream') streamFault = { kind: 'stall', afterChunks: fault.afterChunks, stallMs: fault.stallMs, midEvent: fault.midEvent };
     }
     if (b.ignoreMaxTokens) body = { ...body, max_tokens: undefined, max_completion_tokens: undefined };
     const model = typeof body.model === 'string' && body.model !== '' ? body.model : call.deployment;
