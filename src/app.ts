@@ -72,6 +72,8 @@ import { createForecastCache, startAlerts } from './billing/alerts/index.js';
 import { resolve as resolvePath } from 'node:path';
 
 const SHRED_INTERVAL_MS = 3_600_000;
+/** How long a shutdown waits for the usage events of requests cut at its end. */
+const SETTLE_MS = 5_000;
 
 export interface RunningGateway {
   /** e.g. http://127.0.0.1:8080 */
@@ -417,7 +419,7 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     });
     const running = server;
     let drained: Promise<void> | undefined;
-    const drain = (): Promise<void> => (drained ??= running.shutdown(config.server.shutdownGraceMs));
+    const drain = (): Promise<void> => (drained ??= running.shutdown(config.server.shutdownGraceMs, handler.cutAll));
     opened.add(drain);
     ready = true;
     const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
@@ -495,6 +497,9 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
           logger.info({ graceMs: config.server.shutdownGraceMs }, 'gatehouse draining');
           // The listener closes first, before the background jobs opened after it.
           await drain();
+          // Cut streams' usage events reach the spool before it closes (bounded: a completion
+          // waits on the spool's own write, which gives up on its own).
+          await Promise.race([handler.settled(), new Promise((resolve) => setTimeout(resolve, SETTLE_MS).unref())]);
           await opened.closeAll();
           logger.info('gatehouse stopped');
         })();

@@ -223,13 +223,14 @@ function endAfterCompletion(deps: HandlerDeps, ctx: RequestContext, res: ServerR
  * with its last chunk, which may be after the socket closed). A finisher that throws is logged
  * and does not stop the others: each one releases something.
  */
-function finish(deps: HandlerDeps, ctx: RequestContext, status: number, clientAborted: boolean): void {
-  const run = (usage: Usage | undefined): void => {
+function finish(deps: HandlerDeps, ctx: RequestContext, status: number, clientAborted: boolean): Promise<void> {
+  const run = (usage: Usage | undefined): Promise<void> | undefined => {
     const outcome = outcomeOf(ctx, status, clientAborted, usage);
     // A response that never completed (the client left, a stream failed) still gets its completion.
+    let completed: Promise<void> | undefined;
     try {
       const pending = runCompletion(ctx, outcome);
-      if (pending !== undefined) pending.catch((err: unknown) => deps.logger.error({ reqId: ctx.requestId, err }, 'request completion failed'));
+      if (pending !== undefined) completed = pending.catch((err: unknown) => deps.logger.error({ reqId: ctx.requestId, err }, 'request completion failed'));
     } catch (err) {
       deps.logger.error({ reqId: ctx.requestId, err }, 'request completion failed');
     }
@@ -240,10 +241,44 @@ function finish(deps: HandlerDeps, ctx: RequestContext, status: number, clientAb
         deps.logger.error({ reqId: ctx.requestId, err }, 'request finisher failed');
       }
     }
+    return completed;
   };
   const upstream = ctx.upstream;
-  if (upstream === undefined) run(undefined);
-  else upstream.usage.then(run, () => run(undefined));
+  if (upstream === undefined) return Promise.resolve(run(undefined));
+  return upstream.usage.then(run, () => run(undefined));
+}
+
+/** Promises a shutdown waits for: the completions (usage events) of responses that were cut. */
+function pendingSet() {
+  let count = 0;
+  let waiters: (() => void)[] = [];
+  const done = (): void => {
+    if (--count > 0) return;
+    const ready = waiters;
+    waiters = [];
+    for (const w of ready) w();
+  };
+  return {
+    add(p: Promise<unknown>): void {
+      count++;
+      p.then(done, done);
+    },
+    idle(): Promise<void> {
+      return count === 0 ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve));
+    },
+  };
+}
+
+export interface Handler {
+  (req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * Cuts every model request still in flight (shutdown, at the end of its grace period): a
+   * stream ends with a terminal `shutting_down` error event, a request still waiting for its
+   * upstream answers 503 `shutting_down`.
+   */
+  cutAll(): void;
+  /** Resolves once the completions (usage events) of cut and abandoned responses have run. */
+  settled(): Promise<void>;
 }
 
 async function serveApi(deps: HandlerDeps, ctx: RequestContext, res: ServerResponse, isModels: boolean): Promise<void> {
@@ -266,8 +301,10 @@ async function serveMetrics(deps: HandlerDeps, res: ServerResponse): Promise<voi
   res.end(text);
 }
 
-export function createHandler(deps: HandlerDeps) {
-  return function handle(req: IncomingMessage, res: ServerResponse): void {
+export function createHandler(deps: HandlerDeps): Handler {
+  const live = new Set<Cancellation>();
+  const completions = pendingSet();
+  const handle = function handle(req: IncomingMessage, res: ServerResponse): void {
     const startedAt = process.hrtime.bigint();
     const requestId = pickRequestId(req.headers['x-request-id']);
     if (deps.isDraining()) res.setHeader('connection', 'close');
@@ -305,10 +342,13 @@ export function createHandler(deps: HandlerDeps) {
 
     let ctx: RequestContext | undefined;
     const cancellation = watchRequest(deps, res, (aborted) => {
+      live.delete(cancellation);
       if (ctx === undefined) return;
       ctx.closed = { status: res.statusCode, clientAborted: aborted };
-      if (ctx.finishers !== undefined || ctx.completion !== undefined) finish(deps, ctx, res.statusCode, aborted);
+      if (ctx.completion !== undefined) completions.add(finish(deps, ctx, res.statusCode, aborted));
+      else if (ctx.finishers !== undefined) void finish(deps, ctx, res.statusCode, aborted);
     });
+    live.add(cancellation);
     ctx = {
       requestId,
       startedAt,
@@ -355,4 +395,12 @@ export function createHandler(deps: HandlerDeps) {
       answerError(res, context, failure);
     });
   };
+  const shuttingDown = (): GatewayError =>
+    new GatewayError('shutting_down', 'The gateway is shutting down and its grace period for requests in flight has ended.');
+  return Object.assign(handle, {
+    cutAll(): void {
+      for (const c of [...live]) c.abort(shuttingDown());
+    },
+    settled: () => completions.idle(),
+  });
 }

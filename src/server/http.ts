@@ -19,8 +19,15 @@ export interface HttpServer {
   readonly port: number;
   readonly draining: boolean;
   /** Resolves when every in-flight request has finished or the grace period ran out. */
-  shutdown(graceMs: number): Promise<void>;
+  /**
+   * Stops accepting, lets requests in flight finish for `graceMs`, then calls `cut` (which should
+   * make the rest answer) and waits a moment more before closing every connection.
+   */
+  shutdown(graceMs: number, cut?: () => void): Promise<void>;
 }
+
+/** How long requests cut at the end of the grace period get to write their last bytes. */
+const CUT_ANSWER_MS = 1_000;
 
 const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
@@ -84,24 +91,33 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : opts.port;
 
+  /** Whether every request in flight ended within `ms`. */
+  const quiet = (ms: number): Promise<boolean> =>
+    inFlight === 0
+      ? Promise.resolve(true)
+      : new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(inFlight === 0), ms);
+          timer.unref();
+          idle = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+        });
+
   return {
     port,
     get draining() {
       return draining;
     },
-    async shutdown(graceMs) {
+    async shutdown(graceMs, cut) {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      if (inFlight > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, graceMs);
-          timer.unref();
-          idle = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+      // Requests in flight get the grace period; those still going are then cut with an answer
+      // (a stream with its terminal error event) before their connections close.
+      if (!(await quiet(graceMs)) && cut !== undefined) {
+        cut();
+        await quiet(CUT_ANSWER_MS);
       }
       server.closeAllConnections();
       await closed;

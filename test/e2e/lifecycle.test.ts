@@ -120,6 +120,38 @@ describe('gatehouse start', () => {
   }, SLOW);
 });
 
+describe('shutdown at the end of its grace period', () => {
+  it('cuts the streams still open with a shutting_down error event, and records their usage before the spool closes', async () => {
+    const gw = await startTestGateway({ env: { GATEHOUSE_SHUTDOWN_GRACE_MS: '1000' } });
+    try {
+      const streams = await Promise.all(
+        [1, 2, 3].map(() =>
+          request(`${gw.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'x' }], mock: { tokens: 200, tokensPerSecond: 20 } }),
+          }),
+        ),
+      );
+      for (const s of streams) expect(s.statusCode).toBe(200);
+      const texts = streams.map((s) => s.body.text());
+      const before = gw.metering.stats().spool.appended;
+      await gw.close();
+      for (const text of await Promise.all(texts)) {
+        const last = text.trim().split('\n\n').at(-1) ?? '';
+        expect(last).toMatch(/^data: \{"error":/);
+        expect((JSON.parse(last.slice('data: '.length)) as { error: { code: string } }).error.code).toBe('shutting_down');
+        expect(text).not.toContain('[DONE]');
+      }
+      // Each cut stream's usage event reached the spool before it closed.
+      expect(gw.metering.stats().spool.appended - before).toBe(3);
+      expect(gw.logs.join('')).not.toContain('spool is closed');
+    } finally {
+      await gw.stop();
+    }
+  }, SLOW);
+});
+
 describe('logs', () => {
   it('carry request and tenant ids but never keys or prompt content', async () => {
     const gw = await startTestGateway();
