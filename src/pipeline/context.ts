@@ -102,6 +102,12 @@ export interface RequestContext {
   finishers?: Finisher[];
   /** The upstream's HTTP status when it answered with an error (set by the server). */
   upstreamErrorStatus?: number;
+  /**
+   * The status of the error a started response ended with (its headers said 200; set by the
+   * server): what the request's outcome records, so a stream cut by an upstream failure is
+   * metered and logged as that failure, not as a success.
+   */
+  failedWith?: number;
   /** Set by the server when the response is over; finishers added later run at once. */
   closed?: { status: number; clientAborted: boolean };
   /** Response headers stages add (rate-limit state); the server writes them on every answer. */

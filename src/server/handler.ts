@@ -117,6 +117,7 @@ function streamUpstream(deps: HandlerDeps, ctx: RequestContext, res: ServerRespo
     body.unpipe(res);
     if (res.destroyed) return; // the client is gone
     const failure = toGatewayError(err);
+    ctx.failedWith = failure.status;
     logFailure(deps, ctx, failure);
     if (dialectOf(ctx.endpoint) === 'anthropic') failAnthropicStream(res, failure, headers);
     else failMidStream(res, failure, headers);
@@ -189,7 +190,7 @@ function outcomeOf(ctx: RequestContext, status: number, clientAborted: boolean, 
   const upstreamMs =
     upstreamStartedAt !== undefined && upstreamAnsweredAt !== undefined ? Number(upstreamAnsweredAt - upstreamStartedAt) / 1e6 : undefined;
   const upstreamStatus = ctx.upstream?.status ?? ctx.upstreamErrorStatus;
-  return { status, usage: usage ?? ctx.usage, clientAborted, upstreamMs, upstreamStatus };
+  return { status: ctx.failedWith ?? status, usage: usage ?? ctx.usage, clientAborted, upstreamMs, upstreamStatus };
 }
 
 /** Runs the completion hook if it has not run yet; what it returns (or throws) is the caller's. */

@@ -229,13 +229,14 @@ describe('failover', () => {
       async (tx) => (await tx.query<{ id: string }>("SELECT id FROM tenants WHERE slug = 'anywhere'")).rows[0]?.id as string,
     );
     const rows = await gw.store.withTenant(tenantId, async (tx) =>
-      (await tx.query<{ usage_estimated: boolean; output_tokens: string; streamed: boolean }>(
-        'SELECT usage_estimated, output_tokens, streamed FROM usage_events WHERE request_id = $1',
+      (await tx.query<{ usage_estimated: boolean; output_tokens: string; streamed: boolean; status: number }>(
+        'SELECT usage_estimated, output_tokens, streamed, status FROM usage_events WHERE request_id = $1',
         ['stalled-stream-1'],
       )).rows,
     );
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ usage_estimated: true, streamed: true });
+    // Recorded as the failure it ended with (the headers had said 200).
+    expect(rows[0]).toMatchObject({ usage_estimated: true, streamed: true, status: 504 });
     expect(Number(rows[0]?.output_tokens)).toBeGreaterThan(0);
     expect(Number(rows[0]?.output_tokens)).toBeLessThan(20);
   });
