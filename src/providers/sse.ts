@@ -19,6 +19,12 @@ export interface SseHandler {
   onEvent?(name: string): void;
   /** `data: [DONE]`, OpenAI's end-of-stream marker. */
   onDone?(): void;
+  /**
+   * A line passed `maxLineBytes` and is being dropped (called once per such line, when it
+   * passes). A scanner that only watches (usage) lets it go; a translator, whose client would
+   * miss its content, fails the stream.
+   */
+  onOverflow?(): void;
 }
 
 export interface SseScannerOptions {
@@ -33,9 +39,12 @@ export interface SseScannerOptions {
    * whose hit is uninteresting (e.g. `"usage":null`) are not decoded either.
    */
   accept?: (buf: Buffer, at: number) => boolean;
-  /** A line longer than this is dropped (its bytes still pass to the client). Default 1 MiB. */
+  /** A line longer than this is dropped (its bytes still pass to the client) and reported to onOverflow. Default 1 MiB. */
   maxLineBytes?: number;
 }
+
+/** The default `maxLineBytes`. */
+export const MAX_LINE_BYTES = 1024 * 1024;
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -58,7 +67,7 @@ export class SseScanner {
     this.handler = handler;
     this.needle = opts.needle === undefined ? undefined : Buffer.from(opts.needle);
     this.accept = opts.accept;
-    this.maxLineBytes = opts.maxLineBytes ?? 1024 * 1024;
+    this.maxLineBytes = opts.maxLineBytes ?? MAX_LINE_BYTES;
   }
 
   /** Feed the next chunk of the stream. */
@@ -137,8 +146,10 @@ export class SseScanner {
 
   private keep(buf: Buffer, from: number): void {
     if (from >= buf.length) return;
-    if (this.overflow || buf.length - from > this.maxLineBytes) {
+    if (this.overflow) return;
+    if (buf.length - from > this.maxLineBytes) {
       this.overflow = true;
+      this.handler.onOverflow?.();
       return;
     }
     this.partial = Buffer.from(buf.subarray(from));

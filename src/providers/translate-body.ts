@@ -8,7 +8,7 @@
  * call aborted) destroys the translated body, and the translated body destroyed early destroys
  * the source, which aborts the upstream request (DESIGN §12).
  */
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Usage } from './types.js';
 
 export interface BodyTranslator {
@@ -18,6 +18,11 @@ export interface BodyTranslator {
   end(): string;
   /** The usage known so far (final after end()). */
   usage(): Usage | undefined;
+  /**
+   * After push or end threw: the text translated before the failure, sent ahead of it (the
+   * server then ends the stream with its error event). Called only on that path.
+   */
+  pending?(): string;
 }
 
 export function translateBody(source: Readable, translator: BodyTranslator): { body: Readable; usage: Promise<Usage | undefined> } {
@@ -36,7 +41,7 @@ export function translateBody(source: Readable, translator: BodyTranslator): { b
       try {
         text = translator.push(chunk);
       } catch (err) {
-        cb(err as Error);
+        fail(this, translator, err, cb);
         return;
       }
       if (text !== '') cb(null, text);
@@ -47,7 +52,7 @@ export function translateBody(source: Readable, translator: BodyTranslator): { b
       try {
         text = translator.end();
       } catch (err) {
-        cb(err as Error);
+        fail(this, translator, err, cb);
         return;
       }
       done();
@@ -63,4 +68,11 @@ export function translateBody(source: Readable, translator: BodyTranslator): { b
   source.once('error', (err: Error) => body.destroy(err));
   source.pipe(body);
   return { body, usage };
+}
+
+/** The text translated before the failure goes out first (while the body flows), then the error. */
+function fail(body: Transform, translator: BodyTranslator, err: unknown, cb: TransformCallback): void {
+  const rest = translator.pending?.() ?? '';
+  if (rest !== '') body.push(rest);
+  cb(err as Error);
 }

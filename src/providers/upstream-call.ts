@@ -13,6 +13,7 @@
  * connection goes back to the pool (DESIGN §12, "cancellation never poisons shared state").
  */
 import type { CancelSignal } from './cancel.js';
+import { GatewayError } from '../errors.js';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Deployment, UpstreamResponse, Usage } from './types.js';
@@ -111,6 +112,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   private headers: IncomingHttpHeaders = {};
   private errorChunks: Buffer[] = [];
   private errorBytes = 0;
+  /** The error body came in a content-encoding we do not decode: its text is not read. */
+  private errorEncoded = false;
   /**
    * An event stream is forwarded in whole events: the start of an event is held until its end
    * arrives. A stream that fails mid-event then ends with its error event on a clean boundary;
@@ -151,9 +154,21 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     if (status < 200 || this.phase !== 'waiting') return;
     this.controller = controller;
     this.status = status;
+    const coding = headers['content-encoding'];
     if (status >= 300) {
       this.headers = headers;
       this.phase = 'error-body';
+      // An encoded error body would reach the client as mojibake in its message: read as empty.
+      if (coding !== undefined && !isIdentity(coding)) this.errorEncoded = true;
+      return;
+    }
+    if (coding !== undefined && !isIdentity(coding)) {
+      // We ask for identity; bytes in another coding would pass undecoded while the header that
+      // names it is dropped (an empty answer, or gzip as text, and no usage). The attempt fails.
+      this.phase = 'done';
+      this.cleanup();
+      this.reject(encodedBody(coding));
+      controller.abort(new Error('upstream answered in a content-encoding'));
       return;
     }
     const accepted = this.hooks.accept(status, headers);
@@ -265,7 +280,9 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     if (this.phase !== 'error-body') return;
     this.phase = 'done';
     this.cleanup();
-    const text = Buffer.concat(this.errorChunks, this.errorBytes).toString('utf8', 0, Math.min(this.errorBytes, ERROR_BODY_LIMIT));
+    const text = this.errorEncoded
+      ? ''
+      : Buffer.concat(this.errorChunks, this.errorBytes).toString('utf8', 0, Math.min(this.errorBytes, ERROR_BODY_LIMIT));
     this.errorChunks = [];
     const outcome = this.hooks.reject(this.status, this.headers, text);
     if (outcome instanceof Error) this.reject(outcome);
@@ -275,6 +292,27 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   private cleanup(): void {
     this.signal.removeEventListener('abort', this.onAbort);
   }
+}
+
+/**
+ * Every adapter sends `accept-encoding: identity`; `identity` (any case, or an empty value) is
+ * the only coding whose bytes are the body itself.
+ */
+function isIdentity(coding: string | string[]): boolean {
+  const value = Array.isArray(coding) ? coding.join(',') : coding;
+  return value.split(',').every((c) => {
+    const t = c.trim().toLowerCase();
+    return t === '' || t === 'identity';
+  });
+}
+
+function encodedBody(coding: string | string[]): GatewayError {
+  const raw = (Array.isArray(coding) ? coding.join(', ') : coding).trim();
+  const named = /^[\w.+, -]{1,64}$/.test(raw) ? `'${raw}'` : 'one it did not ask for';
+  return new GatewayError(
+    'upstream_error',
+    `The upstream provider answered in content-encoding ${named}; the gateway asks for identity and does not decode bodies.`,
+  );
 }
 
 function asError(e: unknown): Error {

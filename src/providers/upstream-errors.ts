@@ -54,6 +54,23 @@ export function stalledStream(idleMs: number | undefined, cause: unknown): Gatew
   return new GatewayError('upstream_timeout', `The upstream provider stopped sending the response${after}; it was ended.`, { cause });
 }
 
+/**
+ * A translated stream met an event line over `limitBytes` (../sse.ts): dropping it would hand the
+ * client an answer with a hole in it that ends as if complete, so the stream ends with this.
+ */
+export function eventTooLarge(limitBytes: number): GatewayError {
+  const size = limitBytes % (1024 * 1024) === 0 ? `${limitBytes / (1024 * 1024)} MiB` : `${limitBytes} bytes`;
+  return new GatewayError('upstream_error', `The upstream provider sent a stream event larger than ${size}, which the gateway does not translate; the stream was ended.`);
+}
+
+/**
+ * A translated stream whose upstream body ended (cleanly, at the transport) before the upstream
+ * said the answer was finished: what arrived is a truncated answer, never to be reported as complete.
+ */
+export function unfinishedStream(): GatewayError {
+  return new GatewayError('upstream_error', 'The upstream stream ended before the upstream finished the answer; the answer is incomplete.');
+}
+
 function abortReason(signal: CancelSignal, err: unknown): unknown {
   const reason: unknown = signal.reason;
   if (reason instanceof GatewayError) return reason;

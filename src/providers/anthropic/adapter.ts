@@ -83,7 +83,8 @@ export class AnthropicAdapter implements ProviderAdapter {
     const url = new URL(baseUrl);
     // Accept a base URL configured with or without the /v1 suffix.
     const base = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
-    const common = ['content-type', 'application/json', 'user-agent', USER_AGENT, 'anthropic-version', ANTHROPIC_VERSION];
+    // Bodies are translated as they come, never decoded: asked for uncompressed (../upstream-call.ts).
+    const common = ['content-type', 'application/json', 'accept-encoding', 'identity', 'user-agent', USER_AGENT, 'anthropic-version', ANTHROPIC_VERSION];
     if (d.apiKey !== '') common.push('x-api-key', d.apiKey);
     const endpoint: Endpoint = {
       slot: this.pools.forDeployment(d, baseUrl),

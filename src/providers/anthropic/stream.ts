@@ -6,12 +6,16 @@
  * by their position among the tool calls), message_delta carries the stop reason and output
  * usage, and message_stop ends with the finish_reason chunk, the usage chunk when the client
  * asked for it (stream_options.include_usage) and `data: [DONE]`. Usage is always resolved for
- * metering, whether or not the client sees it. An `error` event fails the stream.
+ * metering, whether or not the client sees it. An `error` event fails the stream; so do a body that
+ * ends before the upstream said it finished (no message_stop, nor a stop reason in message_delta)
+ * and an event line too long to translate: the server ends the stream with its error event, never
+ * with a finish_reason and [DONE] the upstream did not send.
  */
 import { GatewayError } from '../../errors.js';
-import { SseScanner } from '../sse.js';
+import { MAX_LINE_BYTES, SseScanner } from '../sse.js';
 import type { BodyTranslator } from '../translate-body.js';
 import type { Usage } from '../types.js';
+import { eventTooLarge, unfinishedStream } from '../upstream-errors.js';
 import { openAIUsage } from '../usage.js';
 import { finishReason, toUsage } from './response.js';
 import type { AnthropicUsage, StopReason, StreamEvent } from './wire.js';
@@ -45,7 +49,7 @@ export class AnthropicStreamTranslator implements BodyTranslator {
     this.created = opts.created;
     this.includeUsage = opts.includeUsage;
     this.model = opts.model;
-    this.scanner = new SseScanner({ onData: (data) => this.onData(data) });
+    this.scanner = new SseScanner({ onData: (data) => this.onData(data), onOverflow: () => this.overflow() });
   }
 
   push(chunk: Buffer): string {
@@ -55,8 +59,20 @@ export class AnthropicStreamTranslator implements BodyTranslator {
 
   end(): string {
     this.scanner.end();
-    // A stream that ended without message_stop still owes the client its end.
-    if (!this.finished) this.finish();
+    if (!this.finished) {
+      // Without message_stop: complete only if message_delta gave the stop reason (all that
+      // message_stop would add is the end itself); otherwise the upstream stopped mid-answer.
+      if (this.stopReason === null) {
+        this.finished = true;
+        throw unfinishedStream();
+      }
+      this.finish();
+    }
+    return this.take();
+  }
+
+  /** After push or end threw: what was translated before the failure. */
+  pending(): string {
     return this.take();
   }
 
@@ -133,6 +149,13 @@ export class AnthropicStreamTranslator implements BodyTranslator {
       default:
         return; // ping, content_block_stop, and event types added later
     }
+  }
+
+  /** A line the scanner drops: its content would be missing from an answer that looks whole. */
+  private overflow(): void {
+    if (this.finished) return;
+    this.finished = true;
+    throw eventTooLarge(MAX_LINE_BYTES);
   }
 
   private mergeUsage(u: Partial<AnthropicUsage> | undefined): void {

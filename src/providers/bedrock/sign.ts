@@ -34,7 +34,7 @@ export interface SignTarget {
 }
 
 /**
- * The outbound headers of one request, signed: ours only (content-type, accept, host), plus
+ * The outbound headers of one request, signed: ours only (content-type, accept, accept-encoding, host), plus
  * x-amz-date, x-amz-content-sha256, x-amz-security-token (temporary credentials) and
  * authorization from the signer. Flat [name, value, ...] list for undici.
  */
@@ -54,7 +54,8 @@ export async function signedHeaders(
       port: target.port,
       path,
       query: {},
-      headers: { host: target.host, 'content-type': 'application/json', accept },
+      // Bodies are decoded from frames as they come, never decompressed (../upstream-call.ts).
+      headers: { host: target.host, 'content-type': 'application/json', accept, 'accept-encoding': 'identity' },
       body,
     },
     signingDate === undefined ? undefined : { signingDate },

@@ -49,8 +49,9 @@ export function geminiPaths(d: Pick<Deployment, 'baseUrl' | 'upstreamModel'>): {
   return { generate: `${prefix}generateContent`, stream: `${prefix}streamGenerateContent?alt=sse`, embed: `${prefix}batchEmbedContents` };
 }
 
+/** Outbound headers; bodies asked for uncompressed, as they are translated as they come (../upstream-call.ts). */
 export function geminiHeaders(apiKey: string, accept: string): string[] {
-  const headers = ['content-type', 'application/json', 'accept', accept, 'user-agent', USER_AGENT];
+  const headers = ['content-type', 'application/json', 'accept', accept, 'accept-encoding', 'identity', 'user-agent', USER_AGENT];
   if (apiKey !== '') headers.push('x-goog-api-key', apiKey);
   return headers;
 }
@@ -209,7 +210,7 @@ class TranslatedStream extends Readable {
       const out = translator.push(chunk);
       if (translator.failure !== undefined) {
         // The server ends the client's stream with an error event; the upstream call is aborted.
-        this.destroy(new GatewayError('upstream_error', `The upstream provider failed mid-stream (${translator.failure}).`));
+        this.destroy(new GatewayError('upstream_error', translator.failure));
         return;
       }
       if (out !== '' && !this.push(out)) source.pause();

@@ -8,8 +8,9 @@
  * and complete arguments), then a chunk with the finish_reason. After the upstream's end: a
  * usage chunk when `stream_options.include_usage` asked for it, then `data: [DONE]`.
  */
-import { SseScanner } from '../sse.js';
+import { MAX_LINE_BYTES, SseScanner } from '../sse.js';
 import type { Usage } from '../types.js';
+import { eventTooLarge } from '../upstream-errors.js';
 import { type OpenAIUsage, type TranslationContext, finishReason, gatewayUsage, openAIUsage, toolCallId } from './response.js';
 import type { GeminiCandidate, GeminiGenerateContentResponse } from './wire.js';
 
@@ -28,7 +29,11 @@ export class GeminiStreamTranslator {
   /** Content deltas sent: the output-token estimate when the upstream reports no usage. */
   private deltas = 0;
   private usage: OpenAIUsage | undefined;
-  /** Set when the upstream sent an error event inside its 200 stream: its status name. */
+  /**
+   * Set when the stream must fail (the adapter ends it with this message): the upstream sent an
+   * error event inside its 200 stream, or a line too long to translate (dropped, its content
+   * would be missing from an answer that looks whole).
+   */
   failure: string | undefined;
   private model: string;
   /** JSON text of the fields every chunk repeats, built once the model is known. */
@@ -38,7 +43,10 @@ export class GeminiStreamTranslator {
     this.ctx = ctx;
     this.includeUsage = includeUsage;
     this.model = ctx.model;
-    this.scanner = new SseScanner({ onData: (data) => this.onData(data) });
+    this.scanner = new SseScanner({
+      onData: (data) => this.onData(data),
+      onOverflow: () => void (this.failure ??= eventTooLarge(MAX_LINE_BYTES).message),
+    });
   }
 
   /** Feeds upstream bytes; returns the SSE text to send now ('' when none). */
@@ -93,7 +101,8 @@ export class GeminiStreamTranslator {
     if (typeof r !== 'object' || r === null) return;
     const error = (r as { error?: { status?: unknown } }).error;
     if (typeof error === 'object' && error !== null) {
-      this.failure = typeof error.status === 'string' && /^[A-Z_]{1,64}$/.test(error.status) ? error.status : 'UNKNOWN';
+      const status = typeof error.status === 'string' && /^[A-Z_]{1,64}$/.test(error.status) ? error.status : 'UNKNOWN';
+      this.failure ??= `The upstream provider failed mid-stream (${status}).`;
       return;
     }
     if (this.head === undefined && typeof r.modelVersion === 'string') this.model = r.modelVersion;

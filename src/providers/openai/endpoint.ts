@@ -57,9 +57,13 @@ function mapPaths(build: (op: string) => string): Record<Operation, string> {
   };
 }
 
-/** Outbound headers: only ours. Azure authenticates with `api-key`, everyone else with a bearer token. */
+/**
+ * Outbound headers: only ours. Azure authenticates with `api-key`, everyone else with a bearer
+ * token. Bodies are asked for uncompressed: they are passed and scanned as they come, never
+ * decoded (a 2xx in another coding fails the attempt, ../upstream-call.ts).
+ */
 export function upstreamHeaders(d: Deployment, accept: string): string[] {
-  const headers = ['content-type', 'application/json', 'accept', accept, 'user-agent', USER_AGENT];
+  const headers = ['content-type', 'application/json', 'accept', accept, 'accept-encoding', 'identity', 'user-agent', USER_AGENT];
   if (d.apiKey !== '') {
     if (d.provider === 'azure') headers.push('api-key', d.apiKey);
     else headers.push('authorization', `Bearer ${d.apiKey}`);

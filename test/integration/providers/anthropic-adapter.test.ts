@@ -64,6 +64,7 @@ describe('Anthropic adapter', () => {
     expect(sent?.path).toBe('/v1/messages');
     expect(sent?.headers['x-api-key']).toBe(KEY);
     expect(sent?.headers['anthropic-version']).toBe('2023-06-01');
+    expect(sent?.headers['accept-encoding']).toBe('identity');
     expect(sent?.headers.authorization).toBeUndefined();
     expect(sent?.body).toMatchObject({ model: 'claude-mock', max_tokens: 50, system: 'Be nice.', messages: [{ role: 'user', content: 'Hello there' }] });
   });

@@ -6,12 +6,13 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../src/errors.js';
 import { type MockProvider, startMockProvider } from '../../../src/providers/mock/index.js';
 import { UpstreamHttpError } from '../../../src/providers/index.js';
 import { OpenAIAdapter } from '../../../src/providers/openai/index.js';
-import { chatBody, deployment, readAll, upstreamRequest } from './helpers.js';
+import { chatBody, deployment, readAll, until, upstreamRequest } from './helpers.js';
 
 const KEY = 'sk-test-CANARY-0123456789';
 let mock: MockProvider;
@@ -133,6 +134,66 @@ describe('upstream status codes', () => {
     };
     const err = await failure(adapter.send(deployment({ baseUrl: rawUrl }), upstreamRequest(chatBody())));
     expect(err.code).toBe('upstream_error');
+  });
+});
+
+describe('compressed bodies', () => {
+  const sse = 'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"zipped"},"finish_reason":"stop"}]}\n\n' +
+    'data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}\n\ndata: [DONE]\n\n';
+  const json = JSON.stringify({ id: 'c', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'zipped' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } });
+
+  it('asks the upstream for an uncompressed body', async () => {
+    let asked: string | string[] | undefined;
+    reply = (res) => {
+      asked = res.req.headers['accept-encoding'];
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(sse);
+    };
+    const res = await adapter.send(deployment({ baseUrl: rawUrl }), upstreamRequest(chatBody('x', { stream: true })));
+    await readAll(res.body);
+    expect(asked).toBe('identity');
+  });
+
+  it.each([
+    ['a gzip event stream', 'gzip', 'text/event-stream', true, gzipSync(sse)],
+    ['a gzip JSON answer', 'gzip', 'application/json', false, gzipSync(json)],
+    ['a brotli JSON answer', 'br', 'application/json', false, brotliCompressSync(json)],
+  ])('%s (2xx) fails the attempt as upstream_error naming the coding, never passing its bytes on', async (_name, coding, type, stream, bytes) => {
+    let closed = false;
+    reply = (res) => {
+      res.on('close', () => (closed = true));
+      res.writeHead(200, { 'content-type': type, 'content-encoding': coding, 'content-length': String(bytes.length) });
+      res.end(bytes);
+    };
+    const err = await failure(adapter.send(deployment({ baseUrl: rawUrl }), upstreamRequest(chatBody('x', { stream }))));
+    expect(err.code).toBe('upstream_error');
+    expect(err.status).toBe(502);
+    expect(err.message).toContain(`'${coding}'`);
+    // No UpstreamHttpError cause: routing retries it (another deployment may answer plainly) and counts it against the breaker.
+    expect(err.cause).toBeUndefined();
+    await until(() => closed);
+  });
+
+  it('identity (any case) is no coding at all', async () => {
+    reply = (res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'Identity' });
+      res.end(json);
+    };
+    const res = await adapter.send(deployment({ baseUrl: rawUrl }), upstreamRequest(chatBody()));
+    expect(JSON.parse(await readAll(res.body))).toMatchObject({ choices: [{ message: { content: 'zipped' } }] });
+    expect(await res.usage).toMatchObject({ promptTokens: 3, completionTokens: 1 });
+  });
+
+  it('a compressed 4xx body is not read as text (no binary in the message)', async () => {
+    reply = (res) => {
+      const body = gzipSync(JSON.stringify({ error: { message: 'bad request', type: 'invalid_request_error' } }));
+      res.writeHead(400, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(body);
+    };
+    const res = await adapter.send(deployment({ baseUrl: rawUrl }), upstreamRequest(chatBody()));
+    expect(res.status).toBe(400);
+    const env = JSON.parse(await readAll(res.body)) as { error: { message: string } };
+    expect(env.error.message).toBe('The upstream provider answered HTTP 400.');
   });
 });
 

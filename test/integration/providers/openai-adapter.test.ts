@@ -37,7 +37,8 @@ describe('request building', () => {
     expect(rec?.headers['user-agent']).toBe('gatehouse/0.1');
     expect(rec?.headers['content-type']).toBe('application/json');
     const names = Object.keys(rec?.headers ?? {}).sort();
-    expect(names).toEqual(['accept', 'authorization', 'connection', 'content-length', 'content-type', 'host', 'user-agent', 'x-request-id']);
+    expect(names).toEqual(['accept', 'accept-encoding', 'authorization', 'connection', 'content-length', 'content-type', 'host', 'user-agent', 'x-request-id']);
+    expect(rec?.headers['accept-encoding']).toBe('identity');
   });
 
   it('openai-compatible: tolerates a trailing slash and maps each operation', async () => {

@@ -34,7 +34,12 @@ describe('upstreamHeaders', () => {
     expect(azure).not.toContain('authorization');
     const openai = upstreamHeaders(deployment({ baseUrl: 'https://x', apiKey: 'k2' }), 'application/json');
     expect(openai.slice(-2)).toEqual(['authorization', 'Bearer k2']);
-    expect(upstreamHeaders(deployment({ baseUrl: 'https://x', apiKey: '' }), 'application/json')).toHaveLength(6);
+    expect(upstreamHeaders(deployment({ baseUrl: 'https://x', apiKey: '' }), 'application/json')).toHaveLength(8);
+  });
+
+  it('asks for an uncompressed body (it is passed and scanned as it comes, never decoded)', () => {
+    const headers = upstreamHeaders(deployment({ baseUrl: 'https://x', apiKey: 'k' }), 'text/event-stream, application/json');
+    expect(headers[headers.indexOf('accept-encoding') + 1]).toBe('identity');
   });
 });
 

@@ -161,6 +161,8 @@ describe('request translation', () => {
     const headers = geminiHeaders('AIzaSECRET', 'application/json');
     expect(headers).toContain('x-goog-api-key');
     expect(headers[headers.indexOf('x-goog-api-key') + 1]).toBe('AIzaSECRET');
+    // Bodies are translated as they come: never compressed.
+    expect(headers[headers.indexOf('accept-encoding') + 1]).toBe('identity');
     expect(Object.values(paths).join()).not.toContain('key=');
   });
 });
@@ -245,7 +247,17 @@ describe('stream translation', () => {
     t.push(Buffer.from('data: {"candidates":[{"content":{"parts":[{"text":"a"}]},"index":0}]}\r\n\r\n'));
     expect(t.failure).toBeUndefined();
     t.push(Buffer.from('data: {"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}\r\n\r\n'));
-    expect(t.failure).toBe('UNAVAILABLE');
+    expect(t.failure).toBe('The upstream provider failed mid-stream (UNAVAILABLE).');
+  });
+
+  it('an event line too long to translate is reported as a failure, not dropped', () => {
+    const t = new GeminiStreamTranslator(ctx, false);
+    t.push(Buffer.from('data: {"candidates":[{"content":{"parts":[{"text":"a"}]},"index":0}]}\r\n\r\n'));
+    const big = Buffer.from(`data: {"candidates":[{"content":{"parts":[{"text":"${'y'.repeat(2 * 1024 * 1024)}"}]},"index":0}]}\r\n\r\n`);
+    for (let i = 0; i < 1024 * 1024; i += 64 * 1024) t.push(big.subarray(i, i + 64 * 1024));
+    expect(t.failure).toBeUndefined();
+    t.push(big.subarray(1024 * 1024, 1088 * 1024));
+    expect(t.failure).toMatch(/larger than 1 MiB/);
   });
 
   it('a stream cut before any usage resolves an estimate from the deltas seen', () => {

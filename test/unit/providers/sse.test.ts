@@ -83,6 +83,28 @@ describe('SseScanner', () => {
     expect(seen.data).toEqual(['ok']);
   });
 
+  it('reports each over-long line to onOverflow once, as it passes the limit, and nothing else', () => {
+    const long = `data: ${'x'.repeat(100)}\n`;
+    const run = (chunks: string[]): { data: string[]; overflows: number[] } => {
+      const seen = { data: [] as string[], overflows: [] as number[] };
+      let pushed = 0;
+      const scanner = new SseScanner({ onData: (d) => seen.data.push(d), onOverflow: () => seen.overflows.push(pushed) }, { maxLineBytes: 32 });
+      for (const c of chunks) {
+        pushed++;
+        scanner.push(Buffer.from(c));
+      }
+      scanner.end();
+      return seen;
+    };
+    // Reported with the chunk that takes it past 32 bytes (the second), not again after.
+    expect(run([long.slice(0, 30), long.slice(30, 60), long.slice(60), 'data: ok\n', long.slice(0, 50), long.slice(50)])).toEqual({
+      data: ['ok'],
+      overflows: [2, 5],
+    });
+    // Lines within the limit, however split, are never reported.
+    expect(run(['data: 0123456789012345678', '9\ndata: short\n']).overflows).toEqual([]);
+  });
+
   it('keeps no reference to the caller chunk (copies the partial line)', () => {
     const seen: string[] = [];
     const scanner = new SseScanner({ onData: (d) => seen.push(d) });

@@ -7,9 +7,14 @@
  * finish_reason chunk (the edge always asks for it), so message_delta waits for the usage
  * chunk or [DONE]. message_start reports zero input tokens: OpenAI streams say nothing of usage
  * before their end; the full counts arrive in message_delta (SDKs take input_tokens from there).
+ *
+ * The answer is complete once the upstream says so: a finish_reason or [DONE]. A body that ends
+ * before either, or an event line too long to translate, fails the stream (the server ends it with
+ * an `error` event, so SDKs raise) rather than ending it with a stop reason the upstream never gave.
  */
-import { SseScanner } from '../../sse.js';
+import { MAX_LINE_BYTES, SseScanner } from '../../sse.js';
 import type { BodyTranslator } from '../../translate-body.js';
+import { eventTooLarge, unfinishedStream } from '../../upstream-errors.js';
 import type { AnthropicUsage, StopReason, StreamEvent } from '../wire.js';
 import { anthropicUsage, errorType, stopReason } from './response.js';
 
@@ -36,7 +41,7 @@ export class OpenAIStreamToAnthropic implements BodyTranslator {
 
   constructor(model: string) {
     this.model = model;
-    this.scanner = new SseScanner({ onData: (d) => this.onData(d), onDone: () => this.finish() });
+    this.scanner = new SseScanner({ onData: (d) => this.onData(d), onDone: () => this.finish(), onOverflow: () => this.overflow() });
   }
 
   push(chunk: Buffer): string {
@@ -46,7 +51,17 @@ export class OpenAIStreamToAnthropic implements BodyTranslator {
 
   end(): string {
     this.scanner.end();
+    if (!this.ended && this.stop === undefined) {
+      // Neither finish_reason nor [DONE]: the upstream stopped sending mid-answer.
+      this.ended = true;
+      throw unfinishedStream();
+    }
     this.finish();
+    return this.take();
+  }
+
+  /** After push or end threw: what was translated before the failure. */
+  pending(): string {
     return this.take();
   }
 
@@ -149,6 +164,13 @@ export class OpenAIStreamToAnthropic implements BodyTranslator {
     this.emit({ type: 'content_block_stop', index: this.open });
     this.open = -1;
     this.openKind = undefined;
+  }
+
+  /** A line the scanner drops: its content would be missing from an answer that looks whole. */
+  private overflow(): void {
+    if (this.ended) return;
+    this.ended = true;
+    throw eventTooLarge(MAX_LINE_BYTES);
   }
 
   private finish(): void {

@@ -24,6 +24,16 @@ function invalid(body: unknown): GatewayError {
   throw new Error('accepted');
 }
 
+function thrown(f: () => unknown): GatewayError {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof GatewayError) return err;
+    throw err;
+  }
+  throw new Error('did not throw');
+}
+
 /** Runs a translator over a text in small chunks. */
 function run(t: { push(b: Buffer): string; end(): string }, text: string, size = 11): string {
   const buf = Buffer.from(text);
@@ -163,11 +173,50 @@ describe('stream: OpenAI chunks → Anthropic SSE', () => {
     expect(back[0]).toMatchObject({ message: { id: 'msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY', model: 'claude-sonnet-4-5', role: 'assistant', content: [] } });
   });
 
-  it('ends a stream without [DONE] properly, and turns an in-stream error into an error event', () => {
-    const cut = run(new OpenAIStreamToAnthropic('m'), 'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n');
-    expect((dataLines(cut) as StreamEvent[]).map((e) => e.type).slice(-2)).toEqual(['message_delta', 'message_stop']);
+  it('ends a stream that finished without [DONE] properly, and turns an in-stream error into an error event', () => {
+    const finished = run(
+      new OpenAIStreamToAnthropic('m'),
+      'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n' +
+        'data: {"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"length"}]}\n\n',
+    );
+    expect((dataLines(finished) as StreamEvent[]).slice(-2)).toMatchObject([
+      { type: 'message_delta', delta: { stop_reason: 'max_tokens' } },
+      { type: 'message_stop' },
+    ]);
     const failed = run(new OpenAIStreamToAnthropic('m'), 'data: {"error":{"message":"boom","type":"server_error"}}\n\n');
     expect(dataLines(failed)).toEqual([{ type: 'error', error: { type: 'api_error', message: 'boom' } }]);
+  });
+
+  it('fails a stream that ended before the upstream finished, instead of reporting end_turn', () => {
+    const t = new OpenAIStreamToAnthropic('m');
+    // A delta, then the start of a chunk the upstream never completed, then a clean end of the body.
+    const sent = t.push(Buffer.from('data: {"id":"c1","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\ndata: {"id":"c1","choi'));
+    expect((dataLines(sent) as StreamEvent[]).map((e) => e.type)).toEqual(['message_start', 'content_block_start', 'content_block_delta']);
+    const err = thrown(() => t.end());
+    expect(err).toMatchObject({ code: 'upstream_error', status: 502 });
+    expect(err.message).toMatch(/ended before the upstream finished/);
+    // An empty body too.
+    expect(thrown(() => new OpenAIStreamToAnthropic('m').end()).code).toBe('upstream_error');
+  });
+
+  it('fails on an event line too long to translate, instead of dropping its content', () => {
+    const t = new OpenAIStreamToAnthropic('m');
+    const delta = (text: string): string => `data: {"id":"c1","choices":[{"index":0,"delta":{"content":"${text}"},"finish_reason":null}]}\n\n`;
+    expect(t.push(Buffer.from(delta('before')))).toContain('before');
+    const big = Buffer.from(delta('y'.repeat(2 * 1024 * 1024)));
+    // Arriving in 64 KiB chunks, as from a socket: the chunk that takes the line past 1 MiB throws.
+    let pushed = 0;
+    const err = thrown(() => {
+      for (; pushed < big.length; pushed += 64 * 1024) t.push(big.subarray(pushed, pushed + 64 * 1024));
+    });
+    expect(err).toMatchObject({ code: 'upstream_error', status: 502 });
+    expect(err.message).toMatch(/larger than 1 MiB/);
+    expect(pushed).toBe(16 * 64 * 1024);
+
+    // What came before the long line in the failing chunk is still given out (pending), ahead of the error.
+    const u = new OpenAIStreamToAnthropic('m');
+    expect(thrown(() => u.push(Buffer.concat([Buffer.from(delta('same-chunk')), big.subarray(0, 1536 * 1024)]))).code).toBe('upstream_error');
+    expect(u.pending()).toContain('same-chunk');
   });
 });
 

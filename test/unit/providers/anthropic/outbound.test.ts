@@ -193,10 +193,43 @@ describe('stream: Anthropic SSE → OpenAI chunks', () => {
     expect(t.usage()).toEqual({ promptTokens: 472, completionTokens: 4, totalTokens: 476, cachedTokens: 0, estimated: true });
   });
 
-  it('ends a stream cut before message_stop with a finish chunk and [DONE]', () => {
+  it('fails a stream that ended before the upstream finished, instead of a finish chunk and [DONE]', () => {
     const text = fixtureText('stream-text.sse');
-    const cut = text.slice(0, text.indexOf('event: content_block_stop'));
-    const events = dataLines(translateStream(cut).out);
+    const t = new AnthropicStreamTranslator({ includeUsage: true, created: 1, model: 'm' });
+    const out = t.push(Buffer.from(text.slice(0, text.indexOf('event: content_block_stop'))));
+    expect(out).toContain('Hello');
+    let err: unknown;
+    try {
+      t.end();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(GatewayError);
+    expect(err).toMatchObject({ code: 'upstream_error', status: 502, message: expect.stringMatching(/ended before the upstream finished/) });
+    // Metered from what passed.
+    expect(t.usage()).toMatchObject({ promptTokens: 25, estimated: true });
+  });
+
+  it('ends a stream whose message_delta gave the stop reason, when only message_stop is missing', () => {
+    const text = fixtureText('stream-text.sse');
+    const events = dataLines(translateStream(text.slice(0, text.indexOf('event: message_stop'))).out);
     expect(events.at(-1)).toBe('[DONE]');
+    expect(events.some((e) => (e as { choices?: { finish_reason: string | null }[] }).choices?.[0]?.finish_reason === 'stop')).toBe(true);
+  });
+
+  it('fails on an event line too long to translate, instead of dropping its content', () => {
+    const t = new AnthropicStreamTranslator({ includeUsage: false, created: 1, model: 'm' });
+    const text = fixtureText('stream-text.sse');
+    const head = text.slice(0, text.indexOf('event: content_block_delta'));
+    const big = Buffer.from(`event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"${'y'.repeat(2 * 1024 * 1024)}"}}\n\n`);
+    t.push(Buffer.from(head));
+    let err: unknown;
+    try {
+      for (let i = 0; i < big.length; i += 64 * 1024) t.push(big.subarray(i, i + 64 * 1024));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(GatewayError);
+    expect(err).toMatchObject({ code: 'upstream_error', message: expect.stringMatching(/larger than 1 MiB/) });
   });
 });

@@ -34,6 +34,8 @@ describe('SigV4 signing', () => {
       /^AWS4-HMAC-SHA256 Credential=AKIDMOCKBEDROCK0TEST\/\d{8}\/us-east-1\/bedrock\/aws4_request, SignedHeaders=[^,]*host[^,]*, Signature=[0-9a-f]{64}$/,
     );
     expect(headers['x-amz-date']).toMatch(/^\d{8}T\d{6}Z$/);
+    // Event-stream frames are decoded as they come: the body is asked for uncompressed.
+    expect(headers['accept-encoding']).toBe('identity');
     const res = await post(headers);
     expect(res.status).toBe(200);
     expect(res.json).toMatchObject({ stopReason: 'end_turn' });
