@@ -17,7 +17,7 @@ import { GatewayError } from '../errors.js';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Deployment, UpstreamResponse, Usage } from './types.js';
-import { stalledStream } from './upstream-errors.js';
+import { brokenStream, stalledStream } from './upstream-errors.js';
 import type { UsageScanner } from './usage.js';
 
 export type IncomingHttpHeaders = Dispatcher.ResponseData['headers'];
@@ -221,7 +221,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.settleUsage?.(this.scanner?.partial());
       const stalled = !this.signal.aborted && (err as { code?: unknown }).code === 'UND_ERR_BODY_TIMEOUT';
       // undici destroyed the socket, so the upstream call is over; the client gets the error event.
-      this.body?.destroy(stalled ? stalledStream(this.bodyTimeout, err) : asError(this.hooks.transportError(err, this.signal)));
+      const failure = stalled ? stalledStream(this.bodyTimeout, err) : this.signal.aborted ? this.hooks.transportError(err, this.signal) : brokenStream(err);
+      this.body?.destroy(asError(failure));
     } else if (phase === 'error-body') {
       // A broken error body still explains the failure with what was read.
       this.finishError();

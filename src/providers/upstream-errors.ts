@@ -55,6 +55,16 @@ export function stalledStream(idleMs: number | undefined, cause: unknown): Gatew
 }
 
 /**
+ * The connection failed after the response had started (reset, broken chunked framing): the
+ * upstream was reached, so "could not be reached" would mislead whoever reads the error event.
+ */
+export function brokenStream(cause: unknown): GatewayError {
+  const code = errorCode(cause);
+  const detail = code === undefined ? '' : ` (${code})`;
+  return new GatewayError('upstream_error', `The connection to the upstream provider failed in the middle of the response${detail}; it was ended.`, { cause });
+}
+
+/**
  * A translated stream met an event line over `limitBytes` (../sse.ts): dropping it would hand the
  * client an answer with a hole in it that ends as if complete, so the stream ends with this.
  */

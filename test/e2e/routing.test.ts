@@ -183,6 +183,11 @@ describe('failover', () => {
     expect(a.text).toContain('chat.completion.chunk');
     const last = a.text.trim().split('\n\n').at(-1) ?? '';
     expect(last).toMatch(/^data: \{"error":/);
+    // The upstream was reached: the event says where it failed.
+    expect((JSON.parse(last.slice('data: '.length)) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'upstream_error',
+      message: expect.stringContaining('in the middle of the response') as unknown,
+    });
     expect(a.text).not.toContain('[DONE]');
     expect(received('f-break')).toHaveLength(1);
   });
