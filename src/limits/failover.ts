@@ -17,6 +17,14 @@
  * (src/limits/leases.ts); local ones keep the caller's lease (a process that dies takes its
  * memory with it, so there is nothing to give back).
  *
+ * What this instance counts locally while failing open is added to Redis once it answers again
+ * (outage-journal.ts): the usage settled locally is summed per day/month counter, and reservations
+ * still open are moved to Redis as leased holds under their own ids (their settle then goes to
+ * Redis too). On the way back up, after the settle replay, the journal's batches are shipped, one
+ * script call per tenant batch whose id Redis remembers, so a batch is added once whether its reply
+ * was lost, the outage came back before it was acknowledged, or it is retried. While Redis is up
+ * nothing is recorded: a local reservation only ever happens while it is down.
+ *
  * Fail open must not grant a day's quota afresh: the local counters would start from zero. So
  * the wrapper remembers, per day/month counter, how much of it Redis last reported taken (from
  * every reservation's `remaining`), and seeds the local counter with this instance's share of
@@ -27,6 +35,7 @@
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import type { LeaseKeeper } from './leases.js';
+import { createOutageJournal, type MergeBatch, type MigratedReservation } from './outage-journal.js';
 import type { WindowSeed } from './redis-backend.js';
 import { tenantOfKey } from './start-seeds.js';
 import type { Charge, FailMode, LimitBackend, ReserveResult, WindowCounterState } from './types.js';
@@ -41,6 +50,13 @@ export type FailoverReserveResult = ReserveResult & { readonly via: Via };
 export interface ProbedBackend extends LimitBackend {
   ping(): Promise<void>;
   peekWindows?(keys: readonly string[]): Promise<ReadonlyMap<string, WindowCounterState>>;
+  /** The Redis run id as last read, without a round trip ('' unknown). */
+  lastRunId?(): string;
+  /**
+   * Adds a batch of what was counted locally during an outage, once per batch id. Absent: local
+   * usage is not written back (nothing is recorded).
+   */
+  mergeOutage?(batch: MergeBatch): Promise<number>;
 }
 
 /** A local backend whose day/month counters can be seeded (the memory backend). */
@@ -71,6 +87,11 @@ export interface FailoverOptions {
   fallbackShare?: number | (() => number);
   /** Settles for the primary kept while it is down; the oldest are dropped beyond. Default 10,000. */
   maxPendingSettles?: number;
+  /**
+   * Counters with local usage not yet written back, and open local reservations, each kept at
+   * most (outage-journal.ts). Default 100,000.
+   */
+  maxOutageEntries?: number;
 }
 
 export interface FailoverStats {
@@ -89,6 +110,12 @@ export interface FailoverStats {
   /** Local day/month counters seeded from Redis's last figures, and tenants seeded from the ledger. */
   seededFromRedis: number;
   seededFromLedger: number;
+  /** Batches of fail-open usage added to Redis after an outage; waiting to be; failed for another reason. */
+  mergedBatches: number;
+  pendingMerges: number;
+  mergeFailures: number;
+  /** Fail-open usage or reservations forgotten because the journal was full (never written back). */
+  droppedOutageUsage: number;
 }
 
 export interface FailoverLimits {
@@ -130,6 +157,15 @@ function message(err: unknown): string {
 
 const RESOLVED = Promise.resolve();
 
+/** A journal batch on its way to Redis. */
+interface Shipment {
+  batch: MergeBatch;
+  /** Resolves once Redis applied it (or it failed for good). */
+  applied: Promise<void>;
+  done: () => void;
+  inFlight: boolean;
+}
+
 export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
   const { primary, fallback, logger } = opts;
   const probeIntervalMs = opts.probeIntervalMs ?? 1_000;
@@ -154,6 +190,19 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
   const maxRemembered = opts.maxRemembered ?? 100_000;
   /** Window counter key → units Redis last reported taken (settled + pending). */
   const lastSeen = new Map<string, number>();
+  /** Local usage to write back to Redis; only when the primary can take it. */
+  const journal =
+    primary.mergeOutage === undefined
+      ? undefined
+      : createOutageJournal({
+          ...(leases !== undefined ? { holdLeaseMs: leases.leaseMs } : {}),
+          ...(opts.maxOutageEntries !== undefined ? { maxEntries: opts.maxOutageEntries } : {}),
+        });
+  /** Batches taken from the journal and not yet acknowledged by Redis, oldest first. */
+  const unmerged: Shipment[] = [];
+  /** The Redis run id last seen before the current (or last) outage. */
+  let outageRun = '';
+  let flushTimer: NodeJS.Timeout | undefined;
   /** Tenants whose ledger figures were applied (or asked for) during this outage. */
   const ledgerSeeded = new Map<string, Promise<void>>();
 
@@ -171,6 +220,8 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
     replayedSettles: 0,
     seededFromRedis: 0,
     seededFromLedger: 0,
+    mergedBatches: 0,
+    mergeFailures: 0,
   };
 
   function notify(next: LimitsState): void {
@@ -185,6 +236,7 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
     counts.failures++;
     if (state === 'down' || closed) return;
     state = 'down';
+    outageRun = primary.lastRunId?.() ?? '';
     logger?.warn({ err: message(err) }, 'limits: Redis unreachable; using the configured fail mode until it answers again');
     notify('down');
     probe = setInterval(runProbe, probeIntervalMs);
@@ -207,6 +259,72 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
         if (ok) counts.replayedSettles++;
       });
     }
+    flush();
+  }
+
+  /** Ships what the journal holds, and batches not acknowledged yet; only while up. */
+  function flush(): void {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (journal === undefined || state !== 'up' || closed) return;
+    if (journal.pending()) {
+      for (const batch of journal.take(outageRun)) {
+        let done!: () => void;
+        const applied = new Promise<void>((resolve) => (done = resolve));
+        unmerged.push({ batch, applied, done, inFlight: false });
+      }
+    }
+    for (const s of unmerged) if (!s.inFlight) ship(s);
+  }
+
+  /** A flush soon: local usage recorded while up (a request admitted locally just before recovery). */
+  function flushSoon(): void {
+    if (flushTimer !== undefined || state !== 'up' || closed) return;
+    flushTimer = setTimeout(flush, 50);
+    flushTimer.unref();
+  }
+
+  function ship(s: Shipment): void {
+    s.inFlight = true;
+    const finish = () => {
+      const at = unmerged.indexOf(s);
+      if (at !== -1) unmerged.splice(at, 1);
+      s.done();
+    };
+    Promise.resolve()
+      .then(() => (primary.mergeOutage as NonNullable<typeof primary.mergeOutage>)(s.batch))
+      .then(
+        (applied) => {
+          counts.mergedBatches++;
+          const now = Date.now();
+          for (const r of s.batch.holds) leases?.hold(r.id, r.charges, r.deadline - now);
+          logger?.debug({ batch: s.batch.id, rows: s.batch.rows.length, applied }, 'limits: usage counted locally during the outage added to Redis');
+          finish();
+        },
+        (err: unknown) => {
+          s.inFlight = false;
+          if (err instanceof LimitsUnavailableError) {
+            markDown(err); // kept: shipped again (same id, applied once) when Redis is back
+            return;
+          }
+          counts.mergeFailures++;
+          logger?.error({ err: message(err), batch: s.batch.id }, 'limits: adding usage counted during the outage to Redis failed');
+          finish();
+        },
+      );
+  }
+
+  /** Settles a reservation moved to Redis, there, once the batch that moved it was applied. */
+  function settleMigrated(batch: MergeBatch, r: MigratedReservation, used: readonly number[]): void {
+    const p: PendingSettle = { id: r.id, charges: r.charges, used: r.positions.map((i) => used[i] ?? 0) };
+    const send = () => {
+      leases?.release(r.id);
+      if (state === 'down') keep(p);
+      else void deliver(p);
+    };
+    const s = unmerged.find((x) => x.batch === batch);
+    if (s === undefined) send();
+    else void s.applied.then(send);
   }
 
   function runProbe(): void {
@@ -333,6 +451,10 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
     counts.fallbackReservations++;
     await seedLocal(charges);
     const result = await fallback.reserve(reservationId, localCharges(charges, shareNow()), leaseMs);
+    if (result.ok && journal !== undefined) {
+      journal.admitted(reservationId, charges, Date.now() + leaseMs);
+      flushSoon(); // Redis came back while this one waited for its seed
+    }
     return { ...result, via: 'fallback' };
   }
 
@@ -345,6 +467,11 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
         return RESOLVED;
       }
       return deliver(p).then(() => undefined);
+    }
+    if (journal !== undefined) {
+      const outcome = journal.settled(reservationId, used);
+      if (outcome.kind === 'recorded') flushSoon();
+      else if (outcome.kind === 'migrated') settleMigrated(outcome.batch, outcome.reservation, used);
     }
     try {
       return Promise.resolve(fallback.settle(reservationId, localCharges(charges, shareNow()), used)).catch((err: unknown) => {
@@ -374,11 +501,21 @@ export function createFailoverBackend(opts: FailoverOptions): FailoverLimits {
     settle,
     peekWindows,
     state: () => state,
-    stats: () => ({ state, ...counts, pendingSettles: pending.length }),
+    stats: () => ({
+      state,
+      ...counts,
+      pendingSettles: pending.length,
+      pendingMerges: unmerged.length,
+      droppedOutageUsage: journal?.stats().dropped ?? 0,
+    }),
     async close() {
       closed = true;
       clearInterval(probe);
       probe = undefined;
+      clearTimeout(flushTimer);
+      if (unmerged.length > 0 || journal?.pending() === true) {
+        logger?.warn({ batches: unmerged.length }, 'limits: closing with usage counted during an outage not yet added to Redis');
+      }
       leases?.close();
       await Promise.all([primary.close(), fallback.close()]);
     },

@@ -17,6 +17,8 @@
  *   settled id   `<first key>#s:<id>`  string, lives SETTLED_TTL_MS (idempotent settle)
  *   seed marker  `gh:{<tenant>}:seeded`  string: the Redis run id the tenant's day/month counters
  *                were last reseeded from the ledger under (lives SEED_MARKER_TTL_MS)
+ *   merge marker `gh:{<tenant>}:merged:<batch id>`  string: a batch of fail-open usage was added
+ *                (src/limits/outage-journal.ts; lives until the batch's last window ends + margin)
  * Every key carries a PEXPIRE (bucket: until full + margin; window: until reset + lease + margin;
  * concurrency: lease + margin), so Redis memory stays bounded.
  *
@@ -31,7 +33,8 @@ import { Redis } from 'ioredis';
 import { CONCURRENCY_RETRY_MAX_MS, CONCURRENCY_RETRY_MIN_MS, LEVEL_EPSILON, SETTLED_TTL_MS, units } from './semantics.js';
 import type { Charge, ChargeState, LimitBackend, ReserveResult, WindowCounterState } from './types.js';
 import { LimitsUnavailableError } from './unavailable.js';
-import { LEASES_SUFFIX, MARGIN_MS, RENEW_LUA, RESERVE_LUA, SEED_LUA, SETTLE_LUA, SETTLED_INFIX } from './redis-scripts.js';
+import { LEASES_SUFFIX, MARGIN_MS, MERGE_LUA, RENEW_LUA, RESERVE_LUA, SEED_LUA, SETTLE_LUA, SETTLED_INFIX } from './redis-scripts.js';
+import type { MergeBatch } from './outage-journal.js';
 
 export interface RedisBackendOptions {
   url: string;
@@ -82,6 +85,14 @@ export interface RedisLimitBackend extends LimitBackend {
    * a restarted or failed-over server whose counters may have lost writes. '' when unknown.
    */
   runId(): Promise<string>;
+  /** The run id as last read (on the last connection), without asking Redis; '' when unknown. */
+  lastRunId(): string;
+  /**
+   * Adds one batch of what this replica counted locally while Redis was unreachable (settled
+   * usage, open reservations as leased holds), at most once per batch id: resolves with the rows
+   * applied, or -1 when the batch had been applied already (a retry after a lost reply).
+   */
+  mergeOutage(batch: MergeBatch): Promise<number>;
   /** One PING; rejects with LimitsUnavailableError when Redis cannot answer. */
   ping(): Promise<void>;
   /**
@@ -129,6 +140,15 @@ export function seedMarkerKey(chargeKey: string): string | undefined {
   return chargeKey.slice(0, close + 1) + SEED_MARKER_SUFFIX;
 }
 
+export const MERGE_MARKER_INFIX = ':merged:';
+
+/** `gh:{tenant}:merged:<batch>` for any charge key `gh:{tenant}:...`. */
+export function mergeMarkerKey(chargeKey: string, batchId: string): string | undefined {
+  const close = chargeKey.indexOf('}');
+  if (close === -1 || chargeKey.indexOf('{') === -1) return undefined;
+  return chargeKey.slice(0, close + 1) + MERGE_MARKER_INFIX + batchId;
+}
+
 /** Reply of the reserve script when the tenant's counters must be reseeded first. */
 export const UNSEEDED = -2;
 
@@ -138,6 +158,7 @@ interface ScriptClient {
   gatehouseLimitsReserveV2(...args: Arg[]): Promise<unknown>;
   gatehouseLimitsSettleV1(...args: Arg[]): Promise<unknown>;
   gatehouseLimitsSeedV1(...args: Arg[]): Promise<unknown>;
+  gatehouseLimitsMergeV1(...args: Arg[]): Promise<unknown>;
 }
 
 interface ScriptPipeline {
@@ -244,6 +265,7 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
   client.defineCommand('gatehouseLimitsSettleV1', { lua: SETTLE_LUA });
   client.defineCommand('gatehouseLimitsRenewV1', { lua: RENEW_LUA });
   client.defineCommand('gatehouseLimitsSeedV1', { lua: SEED_LUA });
+  client.defineCommand('gatehouseLimitsMergeV1', { lua: MERGE_LUA });
   const scripts = client as unknown as ScriptClient;
   const ledger = opts.ledger;
 
@@ -407,6 +429,34 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
     }
   }
 
+  async function mergeOutage(batch: MergeBatch): Promise<number> {
+    const marker = mergeMarkerKey(batch.tenantKey, batch.id);
+    const seedMarker = seedMarkerKey(batch.tenantKey);
+    if (marker === undefined || seedMarker === undefined) throw new Error('limits: a merged counter key has no tenant hash tag');
+    if (!everReady) await ready();
+    // The run id of this connection: a different one than before the outage means Redis restarted.
+    if (runFetch !== undefined) await runFetch;
+    const keys: string[] = [marker, seedMarker];
+    const argv: Arg[] = [batch.sinceRun, run, MARGIN_MS];
+    for (const r of batch.rows) {
+      if (r.kind === 'used') {
+        keys.push(r.key);
+        argv.push('u', Math.ceil(r.resetAt), units(r.used), '', 0);
+      } else if (r.kind === 'window-hold') {
+        keys.push(r.key, r.key + LEASES_SUFFIX);
+        argv.push('w', Math.ceil(r.resetAt), units(r.amount), r.id, Math.max(1, Math.ceil(r.leaseMs)));
+      } else {
+        keys.push(r.key);
+        argv.push('c', 0, 0, r.id, Math.max(1, Math.ceil(r.leaseMs)));
+      }
+    }
+    try {
+      return toNumber(await scripts.gatehouseLimitsMergeV1(keys.length, ...keys, ...argv));
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
   async function peekWindows(keys: readonly string[]): Promise<Map<string, WindowCounterState>> {
     const out = new Map<string, WindowCounterState>();
     if (keys.length === 0) return out;
@@ -476,5 +526,5 @@ export function createRedisBackend(opts: RedisBackendOptions): RedisLimitBackend
     }
   }
 
-  return { kind: 'redis', reserve, settle, renew, seedWindows, runId, ping, peekWindows, ready, close };
+  return { kind: 'redis', reserve, settle, renew, seedWindows, runId, lastRunId: () => run, mergeOutage, ping, peekWindows, ready, close };
 }

@@ -264,3 +264,67 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return raised
 `;
+
+/**
+ * What one replica counted locally while it could not reach Redis (fail open), added once
+ * (src/limits/outage-journal.ts). KEYS: the batch's merge marker, the tenant's seed marker, then
+ * per row: 'u' <key>; 'w' <key>, <key>|l; 'c' <key>. ARGV: sinceRun (the Redis run id the replica
+ * last saw before the outage, '' unknown), currentRun ('' unknown), margin, then per row: kind
+ * (u|w|c), resetAt, amount (u: settled usage; w: reserved amount), id (w, c), leaseMs (w, c).
+ * A marker present means the batch was applied already (a retry after a lost reply): -1.
+ * Rows of windows that ended are skipped. When Redis restarted meanwhile (both run ids known and
+ * different), its day/month counters are, or will be, reseeded from the ledger, which holds the
+ * settled usage too: 'u' rows are skipped and the tenant's seed marker deleted, so its next
+ * reservation reseeds again with what the ledger has now. Holds are still applied (the ledger
+ * has no open reservations). Returns the rows applied.
+ */
+export const MERGE_LUA = `-- gatehouse limits merge v1
+${LUA_HELPERS}
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local since, current, margin = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local restarted = since ~= '' and current ~= '' and since ~= current
+local now = clock()
+local applied, last = 0, now
+local n = (#ARGV - 3) / 5
+local k = 3
+for i = 1, n do
+  local a = 4 + (i - 1) * 5
+  local kind, reset, amount, id, lease = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3], tonumber(ARGV[a + 4])
+  if kind == 'u' then
+    local key = KEYS[k]
+    k = k + 1
+    local left = math.ceil(reset - now)
+    if left > 0 and not restarted then
+      redis.call('HINCRBY', key, 'u', int(amount))
+      extend(key, left + margin)
+      applied = applied + 1
+      if reset > last then last = reset end
+    end
+  elseif kind == 'w' then
+    local key, lkey = KEYS[k], KEYS[k + 1]
+    k = k + 2
+    local left = math.ceil(reset - now)
+    if left > 0 then
+      local field = 'r:' .. id
+      local prior = tonumber(redis.call('HGET', key, field)) or 0
+      redis.call('HSET', key, field, int(amount))
+      redis.call('HINCRBY', key, 'p', int(amount - prior))
+      redis.call('ZADD', lkey, fmt(now + lease), id)
+      local ttl = left + lease + margin
+      extend(key, ttl)
+      extend(lkey, ttl)
+      applied = applied + 1
+      if reset > last then last = reset end
+    end
+  else
+    local key = KEYS[k]
+    k = k + 1
+    redis.call('ZADD', key, fmt(now + lease), id)
+    extend(key, lease + margin)
+    applied = applied + 1
+  end
+end
+if restarted then redis.call('DEL', KEYS[2]) end
+redis.call('SET', KEYS[1], '1', 'PX', math.ceil(last - now) + margin)
+return applied
+`;
