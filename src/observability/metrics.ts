@@ -47,6 +47,11 @@ export interface LimitsHealth {
   unavailableRejections: number;
   failures: number;
   pendingSettles: number;
+  /** Fail-open usage written back to Redis after an outage (src/limits/outage-journal.ts). */
+  mergedBatches: number;
+  pendingMerges: number;
+  mergeFailures: number;
+  droppedOutageUsage: number;
 }
 
 export function createMetrics(): GatewayMetrics {
@@ -90,6 +95,10 @@ export function createMetrics(): GatewayMetrics {
   limitsGauge('gatehouse_limits_unavailable_rejections', 'Requests refused with 503 while Redis was down (fail closed).', (h) => h.unavailableRejections);
   limitsGauge('gatehouse_limits_backend_failures', 'Calls to the shared limits store that failed as unreachable.', (h) => h.failures);
   limitsGauge('gatehouse_limits_pending_settles', 'Settlements waiting for Redis to come back.', (h) => h.pendingSettles);
+  limitsGauge('gatehouse_limits_outage_merges', 'Batches of usage counted per instance while Redis was down, added to Redis once it answered.', (h) => h.mergedBatches);
+  limitsGauge('gatehouse_limits_outage_merges_pending', 'Batches of fail-open usage waiting to be added to Redis.', (h) => h.pendingMerges);
+  limitsGauge('gatehouse_limits_outage_merge_failures', 'Write-backs of fail-open usage that failed for a reason other than Redis being unreachable.', (h) => h.mergeFailures);
+  limitsGauge('gatehouse_limits_outage_usage_dropped', 'Fail-open usage never written back to Redis because the outage journal was full.', (h) => h.droppedOutageUsage);
   let readMetering: () => MeteringHealth | undefined = () => undefined;
   const meteringGauge = (name: string, help: string, pick: (h: MeteringHealth) => number): void => {
     new Gauge({

@@ -122,6 +122,8 @@ describe.skipIf(!available)('fail-open spend written back to Redis across two ga
     }
     expect(now).toEqual({ ledger: (5 + servedLocally) * PER_REQUEST, redis: (5 + servedLocally) * PER_REQUEST });
     expect(await metric(ga, 'gatehouse_limits_backend_up')).toBe(1);
+    expect(await metric(ga, 'gatehouse_limits_outage_merges')).toBeGreaterThan(0);
+    expect(await metric(ga, 'gatehouse_limits_outage_merges_pending')).toBe(0);
 
     // B admits what is left of the budget, then refuses: the fleet spent the budget, not more.
     const after: number[] = [];
