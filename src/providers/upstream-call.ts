@@ -17,7 +17,7 @@ import { GatewayError } from '../errors.js';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Deployment, UpstreamResponse, Usage } from './types.js';
-import { brokenStream, stalledStream } from './upstream-errors.js';
+import { brokenStream, stalledStream, unfinishedStream } from './upstream-errors.js';
 import type { UsageScanner } from './usage.js';
 
 export type IncomingHttpHeaders = Dispatcher.ResponseData['headers'];
@@ -80,9 +80,13 @@ export function dispatchCall(
   });
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** The client-facing body: a plain Readable fed by the handler. */
 class UpstreamBody extends Readable {
   private readonly call: UpstreamCall;
+  /** The body fails with this once what it holds has been read (it ended unfinished). */
+  private failure: Error | undefined;
 
   constructor(call: UpstreamCall) {
     // undici's own response bodies buffer 64 KiB before pausing the socket; so do we.
@@ -91,7 +95,25 @@ class UpstreamBody extends Readable {
   }
 
   override _read(): void {
-    this.call.resume();
+    if (this.failure !== undefined) this.failWhenRead();
+    else this.call.resume();
+  }
+
+  /** Ends the body with `err` instead of its end, after the bytes already pushed are read. */
+  failAfterBuffered(err: Error): void {
+    this.failure = err;
+    this.failWhenRead();
+  }
+
+  /**
+   * The error goes out once the buffer is empty and someone listens for it: destroyed at once, a
+   * slow reader would lose the events it has not read yet, and the body can end before the server
+   * attaches to it (an 'error' without a listener would crash the process). Until then an empty
+   * push settles the pending read, so that the next read comes back here.
+   */
+  private failWhenRead(): void {
+    if (this.readableLength === 0 && this.listenerCount('error') > 0) this.destroy(this.failure);
+    else this.push(EMPTY);
   }
 
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
@@ -202,9 +224,17 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.phase = 'done';
       this.cleanup();
       this.settleUsage?.(this.scanner?.end());
+      const body = this.body as UpstreamBody;
+      if (this.scanner?.finished?.() === false) {
+        // Ended cleanly before the upstream said the answer was complete (an OpenAI stream with
+        // neither finish_reason nor [DONE]): a truncated answer, not to reach the client as whole.
+        // Its client gets the error event after the whole events (a held half event is dropped).
+        body.failAfterBuffered(unfinishedStream());
+        return;
+      }
       // A stream that ends mid-event ends as the upstream ended it.
-      if (this.held !== undefined && this.heldBytes > 0) (this.body as UpstreamBody).push(Buffer.concat(this.held, this.heldBytes));
-      (this.body as UpstreamBody).push(null);
+      if (this.held !== undefined && this.heldBytes > 0) body.push(Buffer.concat(this.held, this.heldBytes));
+      body.push(null);
     } else if (this.phase === 'error-body') {
       this.finishError();
     }

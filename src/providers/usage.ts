@@ -109,6 +109,12 @@ export interface UsageScanner {
   end(): Usage | undefined;
   /** The body was cut short: whatever usage was already seen. */
   partial(): Usage | undefined;
+  /**
+   * After end(): false when the body ended before the upstream said its answer was complete (a
+   * stream whose end marker never came), so the call fails it rather than ending it as complete.
+   * Scanners without the notion (JSON bodies) leave it out.
+   */
+  finished?(): boolean;
 }
 
 /**
@@ -146,6 +152,15 @@ export class JsonUsageScanner implements UsageScanner {
 }
 
 const CHOICE = Buffer.from('"choices":[{');
+const DONE_MARK = Buffer.from('[DONE]');
+const FINISH_KEY = Buffer.from('"finish_reason"');
+const COLON = 0x3a;
+const LF = 0x0a;
+/**
+ * Bytes of the stream's end kept from one chunk to the next, so that a marker split across chunks
+ * is still seen: more than `"finish_reason"` + `: "` with a little whitespace, or `: [DONE]` + CRLF.
+ */
+const SEAM = 24;
 
 /**
  * SSE: the shared scanner reports only `data:` lines that mention usage; the last one wins.
@@ -156,6 +171,17 @@ const CHOICE = Buffer.from('"choices":[{');
 export class SseUsageScanner implements UsageScanner {
   private seen: Usage | undefined;
   private chunks = 0;
+  /**
+   * The upstream said its answer is complete: `data: [DONE]`, or a choice's finish_reason (a
+   * string, not null; a stream with a finish_reason and no [DONE] is complete). Found by a native
+   * byte search per chunk, no parsing, and not looked for any more once seen (OpenAI streams send
+   * it at their end, so the search runs over every content chunk, which carries
+   * `"finish_reason":null`). The keys are never escaped, so text inside a string does not match.
+   */
+  private complete = false;
+  /** The stream's last bytes (up to SEAM), then the next chunk's first: a marker split in two. */
+  private readonly seam = Buffer.allocUnsafe(2 * SEAM);
+  private seamBytes = 0;
   // Only lines where `"usage"` holds an object are decoded: OpenAI sends `"usage":null` on
   // every chunk once include_usage is set, and the real one on the last.
   private readonly scanner = new SseScanner(
@@ -170,11 +196,47 @@ export class SseUsageScanner implements UsageScanner {
       this.chunks++;
       at = chunk.indexOf(CHOICE, at + CHOICE.length);
     }
+    if (!this.complete) this.watch(chunk);
   }
 
   end(): Usage | undefined {
     this.scanner.end();
+    // `data: [DONE]` as the body's very last bytes, with no line end after it.
+    if (!this.complete && this.seamBytes > 0) this.complete = hasEndMarker(this.seam.subarray(0, this.seamBytes), true);
     return this.seen ?? this.estimate();
+  }
+
+  /** Whether the stream so far carried [DONE] or a finish_reason. */
+  finished(): boolean {
+    return this.complete;
+  }
+
+  private watch(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    if (hasEndMarker(chunk, false)) {
+      this.complete = true;
+      return;
+    }
+    const seam = this.seam;
+    const head = Math.min(SEAM, chunk.length);
+    // A chunk that ends a line (the usual: whole events) leaves nothing to carry: no marker spans lines.
+    const endsLine = chunk[chunk.length - 1] === LF;
+    if (this.seamBytes > 0) {
+      chunk.copy(seam, this.seamBytes, 0, head);
+      const joined = this.seamBytes + head;
+      if (hasEndMarker(seam.subarray(0, joined), false)) {
+        this.complete = true;
+        return;
+      }
+      if (head < SEAM && !endsLine) {
+        // A small chunk: the stream's last SEAM bytes span it and what came before.
+        const keep = Math.min(SEAM, joined);
+        seam.copy(seam, 0, joined - keep, joined);
+        this.seamBytes = keep;
+        return;
+      }
+    }
+    this.seamBytes = endsLine ? 0 : chunk.copy(seam, 0, chunk.length - head);
   }
 
   partial(): Usage | undefined {
@@ -192,6 +254,37 @@ export class SseUsageScanner implements UsageScanner {
     const usage = toUsage((chunk as Record<string, unknown>).usage);
     if (usage !== undefined) this.seen = usage;
   }
+}
+
+/**
+ * `[DONE]` as a data line's value (followed by a line end, or by the body's end when `last`), or a
+ * `"finish_reason"` key holding a string. Either may be cut off at the end of `buf`; the caller
+ * looks again once the next bytes are there.
+ */
+function hasEndMarker(buf: Buffer, last: boolean): boolean {
+  let at = buf.indexOf(DONE_MARK);
+  while (at !== -1) {
+    const next = at + DONE_MARK.length;
+    const ends = next === buf.length ? last : buf[next] === 0x0a || buf[next] === 0x0d;
+    if (ends && at > 0 && (buf[at - 1] === COLON || buf[at - 1] === 0x20)) return true;
+    at = buf.indexOf(DONE_MARK, next);
+  }
+  at = buf.indexOf(FINISH_KEY);
+  while (at !== -1) {
+    let i = at + FINISH_KEY.length;
+    while (i < buf.length && isSpace(buf[i] as number)) i++;
+    if (buf[i] === COLON) {
+      i++;
+      while (i < buf.length && isSpace(buf[i] as number)) i++;
+      if (buf[i] === QUOTE) return true;
+    }
+    at = buf.indexOf(FINISH_KEY, at + FINISH_KEY.length);
+  }
+  return false;
+}
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 }
 
 /** The OpenAI `usage` object of a canonical Usage (adapters translating other APIs write it). */

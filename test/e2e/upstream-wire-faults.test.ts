@@ -2,8 +2,9 @@
  * Upstreams that misbehave on the wire, through a running gateway, as the official SDKs see it: a
  * body in a content-encoding the gateway did not ask for, an event line too long to translate, and
  * a stream whose body ends (cleanly, at the transport) before the upstream said it had finished.
- * The upstream is a real local HTTP server speaking the OpenAI and Anthropic wire formats, which
- * picks its fault from `MODE:<name>` in the last user message.
+ * The upstream is a real local HTTP server speaking the OpenAI, Anthropic, Gemini (SSE) and Bedrock
+ * (ConverseStream binary event-stream) wire formats, which picks its fault from `MODE:<name>` in
+ * the last user message.
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { type Server, type ServerResponse, createServer } from 'node:http';
@@ -12,6 +13,7 @@ import { gzipSync } from 'node:zlib';
 import OpenAI from 'openai';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MOCK_AWS, frame } from '../../src/providers/mock/bedrock/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const KEY = 'sk-wire-0123456789abcdef0123456789abcdef';
@@ -24,8 +26,9 @@ let anthropic: Anthropic;
 /** What the upstream was asked, per mode: the accept-encoding request header. */
 const asked = new Map<string, string | undefined>();
 
-function modeOf(body: { messages?: { content?: unknown }[] }): string {
-  const last = body.messages?.at(-1)?.content;
+function modeOf(body: { messages?: { content?: unknown }[]; contents?: { parts?: { text?: string }[] }[]; prompt?: unknown }): string {
+  // OpenAI, Anthropic and Bedrock: messages[].content (a string or parts with text); Gemini: contents[].parts; legacy: prompt.
+  const last = body.messages?.at(-1)?.content ?? body.contents?.at(-1)?.parts ?? body.prompt;
   const text = typeof last === 'string' ? last : Array.isArray(last) ? last.map((p: { text?: string }) => p.text ?? '').join('') : '';
   return /MODE:([\w-]+)/.exec(text)?.[1] ?? 'normal';
 }
@@ -64,6 +67,12 @@ function openaiWire(res: ServerResponse, mode: string, stream: boolean): void {
       sse();
       res.end(chunk('done ') + chunk('', 'stop') + usageChunk);
       return;
+    case 'nofinish':
+      // Whole events, a usage chunk even, but neither a finish_reason nor [DONE]: cut short.
+      sse();
+      res.write(chunk('partial '));
+      res.end(chunk('answer') + usageChunk);
+      return;
     default:
       if (!stream) {
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -72,6 +81,60 @@ function openaiWire(res: ServerResponse, mode: string, stream: boolean): void {
       }
       sse();
       res.end(chunk('Hello') + chunk(' there') + chunk('', 'stop') + usageChunk + 'data: [DONE]\n\n');
+  }
+}
+
+/** Legacy completions (`text_completion` chunks, also ending with a finish_reason). */
+function completionsWire(res: ServerResponse, mode: string): void {
+  const text = (t: string, finish: string | null): string =>
+    `data: ${JSON.stringify({ id: 'cmpl-w', object: 'text_completion', created: 1, model: 'up', choices: [{ text: t, index: 0, logprobs: null, finish_reason: finish }] })}\n\n`;
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  if (mode === 'close-clean') res.end(text('partial ', null) + text('answer', null));
+  else res.end(text('Hello', null) + text(' there', null) + text('', 'stop') + 'data: [DONE]\n\n');
+}
+
+/** Gemini `streamGenerateContent?alt=sse`: each data line one GenerateContentResponse. */
+function geminiWire(res: ServerResponse, mode: string): void {
+  const part = (text: string, finishReason?: string): string =>
+    `data: ${JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0, ...(finishReason === undefined ? {} : { finishReason }) }], modelVersion: 'gemini-up' })}\r\n\r\n`;
+  const usage = { promptTokenCount: 4, candidatesTokenCount: 2, totalTokenCount: 6 };
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  if (mode === 'truncated') {
+    // Text and even usage, but no candidate ever finished: the body just ends.
+    res.write(part('partial '));
+    res.end(`data: ${JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text: 'answer' }] }, index: 0 }], usageMetadata: usage })}\r\n\r\n`);
+    return;
+  }
+  res.end(part('Hello') + `data: ${JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text: ' there' }] }, finishReason: 'STOP', index: 0 }], usageMetadata: usage, modelVersion: 'gemini-up' })}\r\n\r\n`);
+}
+
+/** Bedrock ConverseStream: binary event-stream frames. */
+function bedrockWire(res: ServerResponse, mode: string): void {
+  const delta = (text: string): Uint8Array => frame('contentBlockDelta', { contentBlockIndex: 0, delta: { text } });
+  res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+  res.write(frame('messageStart', { role: 'assistant' }));
+  switch (mode) {
+    case 'truncated':
+      // No contentBlockStop, messageStop or metadata: the body just ends.
+      res.end(Buffer.concat([delta('partial '), delta('answer')]));
+      return;
+    case 'corrupt': {
+      // A frame whose message CRC does not match its bytes.
+      const bad = Buffer.from(delta('answer'));
+      bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 0xff;
+      res.end(Buffer.concat([delta('partial '), bad, frame('messageStop', { stopReason: 'end_turn' })]));
+      return;
+    }
+    default:
+      res.end(
+        Buffer.concat([
+          delta('Hello'),
+          delta(' there'),
+          frame('contentBlockStop', { contentBlockIndex: 0 }),
+          frame('messageStop', { stopReason: 'end_turn' }),
+          frame('metadata', { usage: { inputTokens: 4, outputTokens: 2, totalTokens: 6 }, metrics: { latencyMs: 1 } }),
+        ]),
+      );
   }
 }
 
@@ -106,11 +169,23 @@ beforeAll(async () => {
     let raw = '';
     req.on('data', (c: Buffer) => (raw += c.toString()));
     req.on('end', () => {
-      const body = JSON.parse(raw) as { stream?: boolean; messages?: { content?: unknown }[] };
+      const body = JSON.parse(raw) as Parameters<typeof modeOf>[0] & { stream?: boolean };
       const mode = modeOf(body);
-      const wire = req.url?.endsWith('/v1/messages') === true ? 'anthropic' : 'openai';
+      const url = req.url ?? '';
+      const wire = url.endsWith('/v1/messages')
+        ? 'anthropic'
+        : url.includes(':streamGenerateContent')
+          ? 'gemini'
+          : url.endsWith('/converse-stream')
+            ? 'bedrock'
+            : url.endsWith('/v1/completions')
+              ? 'completions'
+              : 'openai';
       asked.set(`${wire}:${mode}`, req.headers['accept-encoding']);
       if (wire === 'anthropic') anthropicWire(res, mode);
+      else if (wire === 'gemini') geminiWire(res, mode);
+      else if (wire === 'bedrock') bedrockWire(res, mode);
+      else if (wire === 'completions') completionsWire(res, mode);
       else openaiWire(res, mode, body.stream === true);
     });
   });
@@ -123,13 +198,25 @@ routing: { maxAttempts: 1 }
 providers:
   - { name: wire, kind: openai-compatible, baseUrl: "http://127.0.0.1:${port}/v1" }
   - { name: wire-anth, kind: anthropic, baseUrl: "http://127.0.0.1:${port}", apiKey: sk-ant-wire-0123456789 }
+  - { name: wire-gem, kind: gemini, baseUrl: "http://127.0.0.1:${port}", apiKey: AIza-wire-0123456789 }
+  - name: wire-aws
+    kind: bedrock
+    baseUrl: "http://127.0.0.1:${port}"
+    aws:
+      accessKeyId: { env: WIRE_AWS_ACCESS_KEY_ID }
+      secretAccessKey: { env: WIRE_AWS_SECRET_ACCESS_KEY }
+      region: us-east-1
 deployments:
   - { model: wire-model, provider: wire }
+  - { model: wire-legacy, provider: wire, kind: completion }
   - { model: wire-anth-model, provider: wire-anth, upstreamModel: up }
+  - { model: wire-gem-model, provider: wire-gem, upstreamModel: gemini-up }
+  - { model: wire-aws-model, provider: wire-aws, upstreamModel: "anthropic.claude-up-v1:0" }
 tenants:
   - slug: wire
     keys: [{ name: main, value: ${KEY} }]
 `,
+    env: { WIRE_AWS_ACCESS_KEY_ID: MOCK_AWS.accessKeyId, WIRE_AWS_SECRET_ACCESS_KEY: MOCK_AWS.secretAccessKey },
   });
   openai = new OpenAI({ apiKey: KEY, baseURL: `${gw.url}/v1`, maxRetries: 0 });
   anthropic = new Anthropic({ apiKey: KEY, baseURL: gw.url, maxRetries: 0 });
@@ -269,5 +356,88 @@ describe('a stream that ends before the upstream finished is not reported as com
     expect((await anthropicStream('wire-model', 'normal')).final).toMatchObject({ stop_reason: 'end_turn', content: [{ type: 'text', text: 'Hello there' }] });
     expect((await anthropicStream('wire-anth-model', 'normal')).final).toMatchObject({ stop_reason: 'end_turn', content: [{ type: 'text', text: 'Hello there' }] });
     expect(await openaiStream('wire-anth-model', 'normal')).toMatchObject({ text: 'Hello there', finish: 'stop', err: undefined });
+  });
+});
+
+describe('the other paths: a stream that ends before the upstream finished ends with the error event', () => {
+  it('Gemini (no candidate finishReason) → OpenAI client: the OpenAI SDK raises instead of a finish_reason and [DONE]', async () => {
+    const { text, finish, err } = await openaiStream('wire-gem-model', 'truncated');
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err).toMatchObject({ code: 'upstream_error', type: 'upstream_error' });
+    expect((err as Error).message).toMatch(/ended before the upstream finished the answer/);
+    expect(text).toBe('partial answer');
+    expect(finish).toBeNull();
+  });
+
+  it('Gemini → /v1/messages: the Anthropic SDK raises', async () => {
+    const { final, err } = await anthropicStream('wire-gem-model', 'truncated');
+    expect(final).toBeUndefined();
+    expect(err).toBeInstanceOf(Anthropic.APIError);
+    expect((err as Error).message).toMatch(/ended before the upstream finished/);
+  });
+
+  it('Bedrock (no messageStop) → OpenAI client: the OpenAI SDK raises instead of [DONE]', async () => {
+    const { text, finish, err } = await openaiStream('wire-aws-model', 'truncated');
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err).toMatchObject({ code: 'upstream_error' });
+    expect((err as Error).message).toMatch(/ended before the upstream finished the answer/);
+    expect(text).toBe('partial answer');
+    expect(finish).toBeNull();
+  });
+
+  it('Bedrock, a frame failing its checksum: upstream_error naming it (was internal_error), after the text before it', async () => {
+    const { text, err } = await openaiStream('wire-aws-model', 'corrupt');
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err).toMatchObject({ code: 'upstream_error', type: 'upstream_error' });
+    expect((err as Error).message).toMatch(/malformed event stream \(The message checksum/);
+    expect(text).toBe('partial ');
+  });
+
+  it('OpenAI-compatible passthrough (neither finish_reason nor [DONE]): the OpenAI SDK raises instead of ending silently', async () => {
+    for (const mode of ['close-clean', 'nofinish']) {
+      const { text, finish, err } = await openaiStream('wire-model', mode);
+      expect(err).toBeInstanceOf(OpenAI.APIError);
+      expect(err).toMatchObject({ code: 'upstream_error', type: 'upstream_error' });
+      expect((err as Error).message).toMatch(/ended before the upstream finished the answer/);
+      expect(text).toBe(mode === 'nofinish' ? 'partial answer' : 'partial ');
+      expect(finish).toBeNull();
+    }
+  });
+
+  it('on the wire: the passthrough stream ends with the error event on an event boundary (the half event is dropped)', async () => {
+    const res = await request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'wire-model', stream: true, messages: [{ role: 'user', content: 'MODE:close-clean' }] }),
+    });
+    const events = (await res.body.text()).trim().split('\n\n');
+    expect(events).toHaveLength(2);
+    expect(JSON.parse((events[1] as string).slice(6))).toMatchObject({ error: { code: 'upstream_error' } });
+    expect(events.join('')).not.toContain('"choi\n');
+  });
+
+  it('legacy completions passthrough: the same rule', async () => {
+    const cut = async (mode: string): Promise<{ text: string; err: unknown }> => {
+      let text = '';
+      try {
+        const stream = await openai.completions.create({ model: 'wire-legacy', prompt: `MODE:${mode}`, stream: true });
+        for await (const c of stream) text += c.choices[0]?.text ?? '';
+        return { text, err: undefined };
+      } catch (err) {
+        return { text, err };
+      }
+    };
+    const broken = await cut('close-clean');
+    expect(broken.err).toMatchObject({ code: 'upstream_error' });
+    expect(broken.text).toBe('partial answer');
+    expect(await cut('normal')).toEqual({ text: 'Hello there', err: undefined });
+  });
+
+  it('finished streams are unaffected: passthrough with or without [DONE], Gemini, Bedrock', async () => {
+    expect(await openaiStream('wire-model', 'normal')).toMatchObject({ text: 'Hello there', finish: 'stop', err: undefined });
+    expect(await openaiStream('wire-model', 'nodone')).toMatchObject({ text: 'done ', finish: 'stop', err: undefined });
+    expect(await openaiStream('wire-gem-model', 'normal')).toMatchObject({ text: 'Hello there', finish: 'stop', err: undefined });
+    expect(await openaiStream('wire-aws-model', 'normal')).toMatchObject({ text: 'Hello there', finish: 'stop', err: undefined });
+    expect((await anthropicStream('wire-gem-model', 'normal')).final).toMatchObject({ stop_reason: 'end_turn', content: [{ type: 'text', text: 'Hello there' }] });
   });
 });

@@ -6,10 +6,18 @@
  * and each event becomes at most two SSE lines. The usage Bedrock reports in its `metadata`
  * event resolves `usage`; a stream that ends early or without it resolves with what was seen
  * (an estimate of one token per content delta, flagged `estimated`), so metering always settles.
+ *
+ * The answer is complete with `messageStop` (the usage in `metadata` after it is not waited for).
+ * A body that ends before it, ends inside a frame, or carries a frame that does not decode (bad
+ * length, prelude or message CRC, headers, or a payload that is not JSON) fails the stream with an
+ * `upstream_error` GatewayError, after what was translated before: the server ends the client's
+ * stream with its error event, never with a finish_reason and [DONE] the upstream did not send.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
+import { GatewayError } from '../../errors.js';
 import type { Usage } from '../types.js';
+import { unfinishedStream } from '../upstream-errors.js';
 import { openAIUsage } from '../usage.js';
 import { finishReason, toUsage, type CompletionMeta } from './response.js';
 import type { StreamEvents } from './wire.js';
@@ -39,6 +47,8 @@ export class ConverseStreamTranslator extends Transform {
   private reported: Usage | undefined;
   private deltas = 0;
   private failed = false;
+  /** messageStop arrived: the answer is complete. */
+  private stopped = false;
   /** contentBlockIndex → OpenAI tool_calls index. */
   private readonly toolIndex = new Map<number, number>();
 
@@ -56,14 +66,18 @@ export class ConverseStreamTranslator extends Transform {
     try {
       while (buf.length >= 4) {
         const total = buf.readUInt32BE(0);
-        if (total < MIN_FRAME || total > MAX_FRAME) throw new Error(`event-stream frame length ${total} out of range`);
+        if (total < MIN_FRAME || total > MAX_FRAME) throw malformedStream(`a frame length of ${total} bytes`);
         if (buf.length < total) break;
         out += this.onMessage(buf.subarray(0, total));
         buf = buf.subarray(total);
         if (this.failed) break;
       }
     } catch (err) {
-      return done(err instanceof Error ? err : new Error(String(err)));
+      // The events before the bad frame still reach the client, ahead of the error event.
+      this.failed = true;
+      this.pending = undefined;
+      if (out !== '') this.push(out);
+      return done(err instanceof GatewayError ? err : malformedStream(undefined));
     }
     this.pending = buf.length === 0 ? undefined : buf;
     if (out !== '') this.push(out);
@@ -74,7 +88,9 @@ export class ConverseStreamTranslator extends Transform {
     this.finish(this.reported ?? this.estimate());
     if (this.failed) return done();
     // Bytes left over are a frame cut short: the stream is broken, not done.
-    if (this.pending !== undefined) return done(new Error('upstream event stream ended inside a frame'));
+    if (this.pending !== undefined) return done(malformedStream('it ended inside a frame'));
+    // Without messageStop the upstream stopped mid-answer: no finish_reason and [DONE] of ours.
+    if (!this.stopped) return done(unfinishedStream());
     done(null, DONE);
   }
 
@@ -84,12 +100,26 @@ export class ConverseStreamTranslator extends Transform {
   }
 
   private onMessage(frame: Buffer): string {
-    const message = eventStreamCodec.decode(frame);
+    let message: ReturnType<EventStreamCodec['decode']>;
+    try {
+      message = eventStreamCodec.decode(frame);
+    } catch (err) {
+      // The codec's own words (a checksum mismatch, a bad header): framing, never content.
+      throw malformedStream(err instanceof Error ? err.message.slice(0, 200) : undefined);
+    }
     const h = message.headers;
     const messageType = h[':message-type']?.value;
     if (messageType === 'event') {
       const type = h[':event-type']?.value;
-      return typeof type === 'string' ? this.onEvent(type, JSON.parse(toUtf8(message.body)) as unknown) : '';
+      if (typeof type !== 'string') return '';
+      let payload: unknown;
+      try {
+        payload = JSON.parse(toUtf8(message.body)) as unknown;
+      } catch {
+        // Not quoted: the parser's message would carry a piece of the answer.
+        throw malformedStream(`a ${type} event whose payload is not JSON`);
+      }
+      return this.onEvent(type, payload);
     }
     // 'exception' (modeled: throttlingException, ...) or 'error' (unmodeled): the stream is over.
     this.failed = true;
@@ -141,6 +171,7 @@ export class ConverseStreamTranslator extends Transform {
         return '';
       }
       case 'messageStop':
+        this.stopped = true;
         return this.chunk({}, finishReason((payload as StreamEvents['messageStop']).stopReason));
       case 'metadata': {
         const usage = toUsage((payload as StreamEvents['metadata']).usage);
@@ -169,4 +200,15 @@ export class ConverseStreamTranslator extends Transform {
     this.settled = true;
     this.settle(u);
   }
+}
+
+/**
+ * A ConverseStream body that is not a valid event stream: what arrives after the bad bytes cannot
+ * be trusted, so the stream ends with this (the client's `upstream_error` event, not an internal one).
+ */
+function malformedStream(detail: string | undefined): GatewayError {
+  return new GatewayError(
+    'upstream_error',
+    `The upstream provider sent a malformed event stream${detail === undefined ? '' : ` (${detail})`}; the stream was ended.`,
+  );
 }

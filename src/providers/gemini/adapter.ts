@@ -209,8 +209,9 @@ class TranslatedStream extends Readable {
     source.on('data', (chunk: Buffer) => {
       const out = translator.push(chunk);
       if (translator.failure !== undefined) {
-        // The server ends the client's stream with an error event; the upstream call is aborted.
-        this.destroy(new GatewayError('upstream_error', translator.failure));
+        // What was translated before the failure goes out first; then the server ends the
+        // client's stream with an error event, and the upstream call is aborted.
+        this.fail(out, translator.failure);
         return;
       }
       if (out !== '' && !this.push(out)) source.pause();
@@ -218,6 +219,11 @@ class TranslatedStream extends Readable {
     source.once('end', () => {
       const out = translator.end();
       this.settleUsage();
+      // Ended before any candidate finished (or failed in its last line): not a whole answer.
+      if (translator.failure !== undefined) {
+        this.fail(out, translator.failure);
+        return;
+      }
       this.push(out);
       this.push(null);
     });
@@ -235,6 +241,11 @@ class TranslatedStream extends Readable {
     this.settleUsage();
     if (!this.source.destroyed) this.source.destroy(err ?? undefined);
     cb(err);
+  }
+
+  private fail(out: string, message: string): void {
+    if (out !== '') this.push(out);
+    this.destroy(new GatewayError('upstream_error', message));
   }
 
   private settleUsage(): void {

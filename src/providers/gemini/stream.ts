@@ -7,10 +7,15 @@
  * tool-call deltas (Gemini sends each function call whole, so one delta carries its id, name
  * and complete arguments), then a chunk with the finish_reason. After the upstream's end: a
  * usage chunk when `stream_options.include_usage` asked for it, then `data: [DONE]`.
+ *
+ * The answer is complete once a candidate has its finishReason (or the prompt was blocked); a
+ * choice the upstream left open then gets one. A body that ends before any is a truncated answer:
+ * `failure` is set and the adapter ends the client's stream with an error event, never with a
+ * finish_reason and [DONE] the upstream did not send.
  */
 import { MAX_LINE_BYTES, SseScanner } from '../sse.js';
 import type { Usage } from '../types.js';
-import { eventTooLarge } from '../upstream-errors.js';
+import { eventTooLarge, unfinishedStream } from '../upstream-errors.js';
 import { type OpenAIUsage, type TranslationContext, finishReason, gatewayUsage, openAIUsage, toolCallId } from './response.js';
 import type { GeminiCandidate, GeminiGenerateContentResponse } from './wire.js';
 
@@ -31,8 +36,8 @@ export class GeminiStreamTranslator {
   private usage: OpenAIUsage | undefined;
   /**
    * Set when the stream must fail (the adapter ends it with this message): the upstream sent an
-   * error event inside its 200 stream, or a line too long to translate (dropped, its content
-   * would be missing from an answer that looks whole).
+   * error event inside its 200 stream, a line too long to translate (dropped, its content would
+   * be missing from an answer that looks whole), or ended before any candidate finished.
    */
   failure: string | undefined;
   private model: string;
@@ -55,9 +60,14 @@ export class GeminiStreamTranslator {
     return this.take();
   }
 
-  /** The upstream ended: closing chunks, the usage chunk, `[DONE]`. */
+  /**
+   * The upstream ended: closing chunks, the usage chunk, `[DONE]`. Or, when the stream must fail
+   * (`failure` set, here if no candidate finished), only what was translated before the failure.
+   */
   end(): string {
     this.scanner.end();
+    if (this.failure === undefined && ![...this.choices.values()].some((c) => c.finished)) this.failure = unfinishedStream().message;
+    if (this.failure !== undefined) return this.take();
     for (const [index, state] of this.choices) {
       if (!state.finished) this.finish(index, state, undefined);
     }
@@ -92,6 +102,7 @@ export class GeminiStreamTranslator {
   }
 
   private onData(data: string): void {
+    if (this.failure !== undefined) return; // the stream ends with the failure: nothing after it
     let r: GeminiGenerateContentResponse;
     try {
       r = JSON.parse(data) as GeminiGenerateContentResponse;

@@ -197,6 +197,102 @@ describe('compressed bodies', () => {
   });
 });
 
+describe('a stream that ends (cleanly) before the upstream said it finished', () => {
+  const head = '"id":"c","object":"chat.completion.chunk","created":1,"model":"m"';
+  const delta = (content: string, index = 0): string =>
+    `data: {${head},"choices":[{"index":${index},"delta":{"content":${JSON.stringify(content)}},"finish_reason":null}]}\n\n`;
+  const finish = (index = 0): string => `data: {${head},"choices":[{"index":${index},"delta":{},"finish_reason":"stop"}]}\n\n`;
+  const usage = `data: {${head},"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}\n\n`;
+
+  /** Reads as the server does (flowing): the text that came out, and the error it ended with. */
+  function drain(body: NodeJS.ReadableStream): Promise<{ text: string; err: unknown }> {
+    return new Promise((resolve) => {
+      let text = '';
+      body.on('data', (c: Buffer) => (text += c.toString()));
+      body.on('end', () => resolve({ text, err: undefined }));
+      body.on('error', (err) => resolve({ text, err }));
+    });
+  }
+  const send = (parts: string[], body = chatBody('x', { stream: true }), operation: 'chat' | 'completions' = 'chat') => {
+    reply = (res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      // Each part its own write, so the stream crosses chunk boundaries as a real one does.
+      const next = (i: number): void => {
+        if (i === parts.length) return void res.end();
+        res.write(parts[i], () => setTimeout(() => next(i + 1), 2));
+      };
+      next(0);
+    };
+    return adapter.send(deployment({ baseUrl: rawUrl }), upstreamRequest(body, { operation }));
+  };
+
+  it('neither finish_reason nor [DONE]: the body fails with upstream_error after the whole events; usage still settles', async () => {
+    const res = await send([delta('Hel'), delta('lo'), 'data: {"id":"c","choi']);
+    const { text, err } = await drain(res.body);
+    expect(err).toBeInstanceOf(GatewayError);
+    expect(err).toMatchObject({ code: 'upstream_error', status: 502 });
+    expect((err as Error).message).toMatch(/ended before the upstream finished the answer/);
+    expect(text).toBe(delta('Hel') + delta('lo'));
+    expect(await res.usage).toMatchObject({ completionTokens: 2, estimated: true });
+  });
+
+  it('the error waits for the reader: one that comes late, or reads slowly, gets every whole event first (no uncaught error)', async () => {
+    const parts = [delta('a'.repeat(50_000)), delta('b'.repeat(50_000)), delta('c')];
+    const late = await send(parts);
+    // The whole body has arrived, and ended unfinished, before anyone reads or listens.
+    await new Promise((r) => setTimeout(r, 100));
+    const l = await drain(late.body);
+    expect(l.err).toMatchObject({ code: 'upstream_error' });
+    expect(l.text).toBe(parts.join(''));
+    // A reader that pauses for each chunk (a slow client: the body's buffer fills up).
+    const slow = await send(parts);
+    let text = '';
+    const err = await new Promise<unknown>((resolve) => {
+      slow.body.on('data', (c: Buffer) => {
+        text += c.toString();
+        slow.body.pause();
+        setTimeout(() => slow.body.resume(), 20);
+      });
+      slow.body.on('end', () => resolve(undefined));
+      slow.body.on('error', resolve);
+    });
+    expect(err).toMatchObject({ code: 'upstream_error' });
+    expect(text).toBe(parts.join(''));
+    // An empty 200 stream is no answer either.
+    expect((await drain((await send([])).body)).err).toMatchObject({ code: 'upstream_error' });
+  });
+
+  it('a finish_reason without [DONE] is complete; so is [DONE] without a finish_reason', async () => {
+    for (const parts of [[delta('a'), finish(), usage], [delta('a'), 'data: [DONE]\n\n'], [delta('a'), finish().slice(0, 70), finish().slice(70)]]) {
+      const res = await send(parts);
+      expect(await drain(res.body)).toEqual({ text: parts.join(''), err: undefined });
+    }
+  });
+
+  it('legacy completions (text_completion) streams: the same rule', async () => {
+    const text = (t: string, f: string | null): string =>
+      `data: {"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"text":${JSON.stringify(t)},"index":0,"logprobs":null,"finish_reason":${f === null ? 'null' : `"${f}"`}}]}\n\n`;
+    const body = { model: 'm', prompt: 'x', stream: true };
+    expect((await drain((await send([text('a', null), text('b', null)], body, 'completions')).body)).err).toMatchObject({ code: 'upstream_error' });
+    const whole = [text('a', null), text('', 'length')];
+    expect(await drain((await send(whole, body, 'completions')).body)).toEqual({ text: whole.join(''), err: undefined });
+  });
+
+  it('the mock provider always finishes its streams: chat n > 1 with include_usage, and legacy completions', async () => {
+    const chat = await adapter.send(
+      deployment({ baseUrl: mock.url }),
+      upstreamRequest(chatBody('two choices', { stream: true, n: 2, stream_options: { include_usage: true } })),
+    );
+    const c = await drain(chat.body);
+    expect(c.err).toBeUndefined();
+    expect(c.text.endsWith('data: [DONE]\n\n')).toBe(true);
+    const legacy = await adapter.send(deployment({ baseUrl: mock.url }), upstreamRequest({ model: 'm', prompt: 'hi', stream: true, n: 2 }, { operation: 'completions' }));
+    const l = await drain(legacy.body);
+    expect(l.err).toBeUndefined();
+    expect(l.text).toContain('"object":"text_completion"');
+  });
+});
+
 describe('transport failures', () => {
   it('no headers within timeoutMs → upstream_timeout (504)', async () => {
     const d = deployment({ baseUrl: mock.url, timeoutMs: 100 });

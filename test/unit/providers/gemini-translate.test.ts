@@ -260,6 +260,38 @@ describe('stream translation', () => {
     expect(t.failure).toMatch(/larger than 1 MiB/);
   });
 
+  it('a stream that ends before any candidate finished fails, with what was translated and no finish_reason or [DONE]', () => {
+    const sse =
+      'data: {"candidates":[{"content":{"parts":[{"text":"Paris"}],"role":"model"},"index":0}],"modelVersion":"gemini-2.5-flash"}\r\n\r\n' +
+      'data: {"candidates":[{"content":{"parts":[{"text":" is"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":9}}\r\n\r\n';
+    const { out, t } = translateStream(sse, true);
+    expect(t.failure).toBe('The upstream stream ended before the upstream finished the answer; the answer is incomplete.');
+    const { data, done } = chunksOf(out);
+    expect(done).toBe(false);
+    const choices = data.map((c) => (c as { choices: { delta: { content?: string }; finish_reason: unknown }[] }).choices[0]);
+    expect(choices.map((c) => c?.delta.content).join('')).toBe('Paris is');
+    expect(choices.every((c) => c?.finish_reason === null)).toBe(true);
+    expect(data.some((c) => (c as { usage?: unknown }).usage !== undefined)).toBe(false);
+    // An empty body is no answer either; usage still resolves for metering.
+    expect(translateStream('', true).t.failure).toMatch(/ended before the upstream finished/);
+    expect(t.resolvedUsage()).toMatchObject({ promptTokens: 9 });
+  });
+
+  it('a stream whose candidates finished stays complete: an open choice gets its finish, a blocked prompt is one', () => {
+    const two =
+      'data: {"candidates":[{"content":{"parts":[{"text":"a"}]},"index":0},{"content":{"parts":[{"text":"b"}]},"index":1}]}\n\n' +
+      'data: {"candidates":[{"content":{"parts":[{"text":"!"}]},"finishReason":"STOP","index":0}]}\n\n';
+    const { out, t } = translateStream(two, false);
+    expect(t.failure).toBeUndefined();
+    const { data, done } = chunksOf(out);
+    expect(done).toBe(true);
+    const finishes = data.flatMap((c) => (c as { choices: { index: number; finish_reason: unknown }[] }).choices).filter((c) => c.finish_reason !== null);
+    expect(finishes).toEqual([expect.objectContaining({ index: 0, finish_reason: 'stop' }), expect.objectContaining({ index: 1, finish_reason: 'stop' })]);
+    const blocked = translateStream('data: {"promptFeedback":{"blockReason":"SAFETY"}}\n\n', false);
+    expect(blocked.t.failure).toBeUndefined();
+    expect(chunksOf(blocked.out).done).toBe(true);
+  });
+
   it('a stream cut before any usage resolves an estimate from the deltas seen', () => {
     const t = new GeminiStreamTranslator(ctx, true);
     t.push(Buffer.from('data: {"candidates":[{"content":{"parts":[{"text":"a"}]},"index":0}]}\r\n\r\n'));

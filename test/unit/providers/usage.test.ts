@@ -94,3 +94,58 @@ describe('SseUsageScanner', () => {
     expect(run(new SseUsageScanner(), [two]).usage).toEqual(MAPPED);
   });
 });
+
+describe('SseUsageScanner.finished: did the upstream say its stream was complete', () => {
+  const head = '"id":"c","object":"chat.completion.chunk","created":1,"model":"m"';
+  const delta = (content: string, index = 0): string =>
+    `data: {${head},"choices":[{"index":${index},"delta":{"content":${JSON.stringify(content)}},"logprobs":null,"finish_reason":null}]}\n\n`;
+  const finish = (reason: string, index = 0): string =>
+    `data: {${head},"choices":[{"index":${index},"delta":{},"logprobs":null,"finish_reason":"${reason}"}]}\n\n`;
+  const usage = `data: {${head},"choices":[],"usage":${JSON.stringify(USAGE)}}\n\n`;
+  const done = 'data: [DONE]\n\n';
+  const finishedAfter = (chunks: string[]): boolean => {
+    const s = new SseUsageScanner();
+    for (const c of chunks) s.push(Buffer.from(c));
+    s.end();
+    return s.finished();
+  };
+  /** Every split of the stream in two, and the stream a byte at a time. */
+  const everySplit = (stream: string): boolean[] => {
+    const out = [];
+    for (let i = 0; i <= stream.length; i++) out.push(finishedAfter([stream.slice(0, i), stream.slice(i)]));
+    out.push(finishedAfter(stream.split('')));
+    return out;
+  };
+
+  it('a stream with finish_reason and [DONE], with usage (include_usage) or without, however split', () => {
+    for (const s of [delta('hi') + finish('stop') + done, delta('hi') + finish('length') + usage + done]) {
+      expect(everySplit(s).every(Boolean)).toBe(true);
+    }
+  });
+
+  it('[DONE] alone, or a finish_reason alone (no [DONE]: complete, the lenient rule), however split', () => {
+    expect(everySplit(delta('hi') + done).every(Boolean)).toBe(true);
+    expect(everySplit(delta('hi') + done.replace('data: ', 'data:')).every(Boolean)).toBe(true);
+    expect(everySplit(delta('hi') + 'data: [DONE]').every(Boolean)).toBe(true);
+    expect(everySplit(delta('hi') + finish('stop') + usage).every(Boolean)).toBe(true);
+    expect(everySplit((delta('hi') + finish('tool_calls')).replace(/\n/g, '\r\n')).every(Boolean)).toBe(true);
+    // A server that writes JSON with spaces.
+    expect(everySplit(`data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n`).every(Boolean)).toBe(true);
+  });
+
+  it('neither: not finished, even when the content or null finish_reasons mention them', () => {
+    expect(everySplit(delta('partial ')).some(Boolean)).toBe(false);
+    expect(everySplit(delta('partial ') + 'data: {"id":"chatcmpl-w","choi').some(Boolean)).toBe(false);
+    expect(everySplit(delta('say "finish_reason":"stop" or [DONE]\n, then [DONE]') + delta('x', 1)).some(Boolean)).toBe(false);
+    expect(everySplit(`data: {"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": null}]}\n\n`).some(Boolean)).toBe(false);
+    expect(finishedAfter([])).toBe(false);
+  });
+
+  it('legacy completions (text_completion) and n > 1 streams', () => {
+    const text = (t: string, i: number, f: string | null): string =>
+      `data: {"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"text":${JSON.stringify(t)},"index":${i},"logprobs":null,"finish_reason":${f === null ? 'null' : `"${f}"`}}]}\n\n`;
+    expect(everySplit(text('a', 0, null) + text('b', 1, null) + text('', 0, 'stop') + text('', 1, 'length') + done).every(Boolean)).toBe(true);
+    expect(everySplit(text('a', 0, null) + text('b', 1, null)).some(Boolean)).toBe(false);
+    expect(everySplit(delta('a', 0) + delta('b', 1) + finish('stop', 0) + finish('stop', 1) + usage + done).every(Boolean)).toBe(true);
+  });
+});

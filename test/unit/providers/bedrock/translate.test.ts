@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../../src/errors.js';
 import { JSON_OBJECT_INSTRUCTION, toConverseRequest, toTitanRequests } from '../../../../src/providers/bedrock/request.js';
 import { toChatCompletion, toEmbeddingList } from '../../../../src/providers/bedrock/response.js';
-import { ConverseStreamTranslator } from '../../../../src/providers/bedrock/stream.js';
+import { ConverseStreamTranslator, eventStreamCodec } from '../../../../src/providers/bedrock/stream.js';
 import { exceptionFrame, frame } from '../../../../src/providers/mock/bedrock/index.js';
 
 const fixture = <T>(name: string): T => JSON.parse(readFileSync(new URL(`../../../fixtures/bedrock/${name}`, import.meta.url), 'utf8')) as T;
@@ -203,5 +203,81 @@ describe('ConverseStream → chat.completion.chunk SSE', () => {
     const bad = Buffer.from(frames[1] as Uint8Array);
     bad[bad.length - 6] = (bad[bad.length - 6] as number) ^ 0xff;
     await expect(translate([frames[0] as Uint8Array, bad], true)).rejects.toThrow();
+  });
+
+  /** Reads the translated body as the server does (flowing) until it ends or fails: the text sent before, and the error. */
+  async function translateUntilError(parts: Uint8Array[], splitAt = 7): Promise<{ text: string; err: unknown; usage: unknown }> {
+    const all = Buffer.concat(parts);
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < all.length; i += splitAt) pieces.push(all.subarray(i, i + splitAt));
+    const t = new ConverseStreamTranslator({ ...meta, includeUsage: true });
+    let text = '';
+    const ended = new Promise<unknown>((resolve) => {
+      t.on('data', (c: Buffer | string) => (text += String(c)));
+      t.once('end', () => resolve(undefined));
+      t.once('error', resolve);
+    });
+    Readable.from(pieces).pipe(t);
+    const err = await ended;
+    return { text, err, usage: await t.usage };
+  }
+  const finishReasons = (text: string): unknown[] =>
+    text
+      .split('\n\n')
+      .filter((l) => l.startsWith('data: {'))
+      .flatMap((l) => (JSON.parse(l.slice(6)) as { choices: { finish_reason: unknown }[] }).choices.map((c) => c.finish_reason))
+      .filter((r) => r !== null);
+
+  it('a stream that ends without messageStop fails as upstream_error, after what was translated, with no finish_reason or [DONE]', async () => {
+    const upToArgs = frames.slice(0, 6);
+    for (const splitAt of [1, 7, 4096]) {
+      const { text, err, usage } = await translateUntilError(upToArgs, splitAt);
+      expect(err).toBeInstanceOf(GatewayError);
+      expect(err).toMatchObject({ code: 'upstream_error', message: expect.stringMatching(/ended before the upstream finished the answer/) });
+      expect(text).toContain('Let me look that up.');
+      expect(text).toContain('ZPZ');
+      expect(text).not.toContain('[DONE]');
+      expect(finishReasons(text)).toEqual([]);
+      // Metering still settles, with the estimate.
+      expect(usage).toMatchObject({ completionTokens: 3, estimated: true });
+    }
+    expect((await translateUntilError([])).err).toMatchObject({ code: 'upstream_error' });
+  });
+
+  it('messageStop without the metadata after it is a complete answer', async () => {
+    const { text, err } = await translateUntilError(frames.slice(0, 8));
+    expect(err).toBeUndefined();
+    expect(finishReasons(text)).toEqual(['tool_calls']);
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+  });
+
+  it('frame errors are upstream_error (never internal_error), naming the fault, after the events before them', async () => {
+    const badCrc = Buffer.from(frames[1] as Uint8Array);
+    badCrc[badCrc.length - 6] = (badCrc[badCrc.length - 6] as number) ^ 0xff;
+    const badPrelude = Buffer.from(frames[1] as Uint8Array);
+    badPrelude[9] = (badPrelude[9] as number) ^ 0xff;
+    const badLength = Buffer.from(frames[1] as Uint8Array);
+    badLength.writeUInt32BE(0x7fffffff, 0);
+    const notJson = eventStreamCodec.encode({
+      headers: { ':event-type': { type: 'string', value: 'contentBlockDelta' }, ':message-type': { type: 'string', value: 'event' } },
+      body: Buffer.from('{"delta":{"text":"private words'),
+    });
+    const cut = (frames[1] as Uint8Array).subarray(0, 20);
+    const cases: Array<[Uint8Array, RegExp]> = [
+      [badCrc, /malformed event stream \(The message checksum/],
+      [badPrelude, /malformed event stream \(The prelude checksum/],
+      [badLength, /malformed event stream \(a frame length of 2147483647 bytes\)/],
+      [notJson, /malformed event stream \(a contentBlockDelta event whose payload is not JSON\)/],
+      [cut, /malformed event stream \(it ended inside a frame\)/],
+    ];
+    for (const [bad, message] of cases) {
+      const { text, err } = await translateUntilError([frames[0] as Uint8Array, bad]);
+      expect(err).toBeInstanceOf(GatewayError);
+      expect(err).toMatchObject({ code: 'upstream_error', status: 502 });
+      expect((err as Error).message).toMatch(message);
+      expect((err as Error).message).not.toContain('private words');
+      expect(text).toContain('"role":"assistant"');
+      expect(text).not.toContain('[DONE]');
+    }
   });
 });
