@@ -250,9 +250,12 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       // Cut off: usage is what passed (the scanner's estimate), as for a client that left.
       this.settleUsage?.(this.scanner?.partial());
       const stalled = !this.signal.aborted && (err as { code?: unknown }).code === 'UND_ERR_BODY_TIMEOUT';
-      // undici destroyed the socket, so the upstream call is over; the client gets the error event.
-      const failure = stalled ? stalledStream(this.bodyTimeout, err) : this.signal.aborted ? this.hooks.transportError(err, this.signal) : brokenStream(err);
-      this.body?.destroy(asError(failure));
+      // undici destroyed the socket, so the upstream call is over; the client gets the error event
+      // after the events it has not read yet. Not at once: the failure may come in the same read
+      // as the response head, before the server listens for the body's errors (an 'error'
+      // without a listener would take the process down).
+      if (this.signal.aborted) this.body?.destroy(asError(this.hooks.transportError(err, this.signal)));
+      else this.body?.failAfterBuffered(stalled ? stalledStream(this.bodyTimeout, err) : brokenStream(err));
     } else if (phase === 'error-body') {
       // A broken error body still explains the failure with what was read.
       this.finishError();
