@@ -76,6 +76,19 @@ export interface LogWriter {
   close(): Promise<void>;
 }
 
+/**
+ * The insert of a batch failed on what its entries hold. Only this is worth halving the batch for:
+ * a data error elsewhere (the tenant's usage row, when the tenant is gone) fails every part alike.
+ */
+class EntriesRefused extends Error {
+  readonly sqlState: string | undefined;
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.sqlState = sqlState(cause);
+  }
+}
+const entriesRefused = (err: unknown): boolean => err instanceof EntriesRefused;
+
 export function createLogWriter(opts: LogWriterOptions): LogWriter {
   let queue: PendingLog[] = [];
   let queuedBytes = 0;
@@ -111,20 +124,7 @@ export function createLogWriter(opts: LogWriterOptions): LogWriter {
     opts.logger?.warn(fields, msg);
   }
 
-  /**
- * The insert of a batch failed on what its entries hold. Only this is worth halving the batch for:
- * a data error elsewhere (the tenant's usage row, when the tenant is gone) fails every part alike.
- */
-class EntriesRefused extends Error {
-  readonly sqlState: string | undefined;
-  constructor(cause: unknown) {
-    super(cause instanceof Error ? cause.message : String(cause), { cause });
-    this.sqlState = sqlState(cause);
-  }
-}
-const entriesRefused = (err: unknown): boolean => err instanceof EntriesRefused;
-
-/** One tenant transaction: the entries that fit the quota, sealed and inserted in one statement. */
+  /** One tenant transaction: the entries that fit the quota, sealed and inserted in one statement. */
   async function writeEntries(tx: TenantTx, items: readonly PendingLog[], quota: number | undefined): Promise<{ written: number; overQuota: number }> {
     const before = await requestLogsRepo.lockUsage(tx);
     let used = before.bytes;

@@ -18,10 +18,10 @@ export interface HttpServerOptions {
 export interface HttpServer {
   readonly port: number;
   readonly draining: boolean;
-  /** Resolves when every in-flight request has finished or the grace period ran out. */
   /**
    * Stops accepting, lets requests in flight finish for `graceMs`, then calls `cut` (which should
-   * make the rest answer) and waits a moment more before closing every connection.
+   * make the rest answer) and waits a moment more before closing every connection. Resolves once
+   * every connection is closed.
    */
   shutdown(graceMs: number, cut?: () => void): Promise<void>;
 }
