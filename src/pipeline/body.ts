@@ -76,7 +76,7 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    const detail = err instanceof SyntaxError ? `: ${err.message}` : '';
+    const detail = err instanceof SyntaxError ? `: ${withoutExcerpt(err.message)}` : '';
     throw new GatewayError('invalid_json', `The request body is not valid JSON${detail}.`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -86,6 +86,15 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
     throw new GatewayError('invalid_json', `The request body is nested more than ${MAX_DEPTH} levels deep.`);
   }
   return value as Record<string, unknown>;
+}
+
+/**
+ * V8 quotes the body around an unexpected token (`Unexpected token 'M', ..."content": My passwo"...
+ * is not valid JSON`, or all of a short body): prompt text, or on the admin API a secret, and
+ * error messages are logged. What went wrong stays; the excerpt goes.
+ */
+function withoutExcerpt(message: string): string {
+  return message.replace(/, (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, '');
 }
 
 /**

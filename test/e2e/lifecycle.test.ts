@@ -181,6 +181,36 @@ describe('logs', () => {
     }
   });
 
+  it('never carry the text a malformed JSON body quotes (V8 quotes it around an unexpected token), on the data plane or the admin API', async () => {
+    const adminKey = 'admin-canary-0123456789abcdef0123456789abcdef';
+    const gw = await startTestGateway({ env: { GATEHOUSE_ADMIN_KEY: adminKey } });
+    try {
+      // Curly quotes pasted from a document: a plausible mistake that V8 reports with an excerpt.
+      const prompt = 'CANARY-JSON-PROMPT my password is hunter2';
+      const secret = 'sk-CANARY-JSON-SECRET-9d1e';
+      for (const [path, key, body] of [
+        ['/v1/chat/completions', DEMO_KEY, `{"model":"gpt-4o-mini","messages":[{"role":"user","content": ‘${prompt}’}]}`],
+        ['/v1/chat/completions', DEMO_KEY, prompt],
+        ['/v1/messages', DEMO_KEY, `{"model":"gpt-4o-mini","max_tokens":5,"messages":[{"role":"user","content": ‘${prompt}’}]}`],
+        ['/admin/v1/tenants', adminKey, `{"slug":"acme","name": ${secret}}`],
+      ] as const) {
+        const res = await request(`${gw.url}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-request-id': 'json-log-test' },
+          body,
+        });
+        expect(res.statusCode).toBe(400);
+        expect(await res.body.text()).toContain('not valid JSON');
+      }
+      const all = gw.logs.join('');
+      expect(all).toContain('json-log-test');
+      expect(all).toContain('not valid JSON');
+      for (const fragment of ['CANARY-JSON', 'CANARY', 'hunter2', 'sk-CANA', 'CANA']) expect(all).not.toContain(fragment);
+    } finally {
+      await gw.stop();
+    }
+  });
+
   it("never carry an upstream's error text, which may quote the prompt; the client still gets it", async () => {
     const canary = 'CANARY-QUOTED-b41d07';
     // An upstream whose 5xx quotes what it was sent, as some providers' do.
