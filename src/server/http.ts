@@ -3,10 +3,12 @@
  * envelope-shaped answers to malformed requests, and graceful shutdown: stop accepting, let
  * in-flight requests and streams finish up to a deadline, then cut what is left.
  */
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { GatewayError, errorEnvelope } from '../errors.js';
-import { sendError } from './respond.js';
+import { pickRequestId } from './handler.js';
+import { baseHeaders, sendError } from './respond.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -37,7 +39,8 @@ function rawError(code: 'header_too_large' | 'invalid_request' | 'request_timeou
   const reason = REASONS[err.status] ?? 'Bad Request';
   return (
     `HTTP/1.1 ${err.status} ${reason}\r\nContent-Type: application/json\r\n` +
-    `X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n` +
+    // The request's own id is unknown here (its headers did not parse): one is made up, as for any request without one.
+    `X-Request-ID: ${randomUUID()}\r\nX-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 }
@@ -59,14 +62,25 @@ export function onClientError(err: Error & { code?: string }, socket: Pick<Socke
   }
 }
 
+/** Answers a request the server refuses before the handler sees it, with the headers every response carries. */
+function refuse(req: IncomingMessage, res: ServerResponse, err: GatewayError): void {
+  baseHeaders(res, pickRequestId(req.headers['x-request-id']));
+  sendError(res, err);
+}
+
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   let inFlight = 0;
   let draining = false;
   let idle: (() => void) | undefined;
 
   const server = http.createServer(
-    { maxHeaderSize: opts.maxHeaderBytes, keepAliveTimeout: 65_000, requestTimeout: 120_000, headersTimeout: 30_000 },
+    // requireHostHeader: node:http would answer a bare 400 (no envelope, no base headers) itself.
+    { maxHeaderSize: opts.maxHeaderBytes, keepAliveTimeout: 65_000, requestTimeout: 120_000, headersTimeout: 30_000, requireHostHeader: false },
     (req, res) => {
+      if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+        refuse(req, res, new GatewayError('invalid_request', 'An HTTP/1.1 request must carry a Host header.', { headers: { connection: 'close' } }));
+        return;
+      }
       inFlight += 1;
       res.once('close', () => {
         inFlight -= 1;
@@ -77,8 +91,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   );
   server.on('clientError', onClientError);
   // Node answers an Expect it does not know with a bare 417; ours is in the envelope like any error.
-  server.on('checkExpectation', (_req, res) => {
-    sendError(res, new GatewayError('expectation_failed', 'Only "Expect: 100-continue" is supported.'));
+  server.on('checkExpectation', (req, res) => {
+    refuse(req, res, new GatewayError('expectation_failed', 'Only "Expect: 100-continue" is supported.'));
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -146,6 +146,37 @@ describe('bad input', () => {
     expect(bad.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('answers what the HTTP server refuses before the pipeline (no Host, an unknown Expect, headers too large, garbage) in the envelope with the headers every response carries', async () => {
+    const rawExchange = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(Number(new URL(gw.url).port), '127.0.0.1', () => socket.write(text));
+        let out = '';
+        socket.on('data', (d: Buffer) => (out += d.toString()));
+        socket.on('end', () => resolve(out));
+        socket.on('error', reject);
+      });
+    const post = (headers: string) =>
+      `POST /v1/chat/completions HTTP/1.1\r\n${headers}Authorization: Bearer ${DEMO_KEY}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`;
+    for (const [text, status, code, echoed] of [
+      // HTTP/1.1 requires Host (RFC 9112 §3.2): node:http answered a bare 400 without a body.
+      [post('X-Request-ID: no-host-1\r\n'), 400, 'invalid_request', 'no-host-1'],
+      [post('Host: x\r\nExpect: teapot\r\nX-Request-ID: expect-1\r\n'), 417, 'expectation_failed', 'expect-1'],
+      [post(`Host: x\r\nX-Padding: ${'p'.repeat(40_000)}\r\n`), 431, 'header_too_large', undefined],
+      ['GARBAGE / HTTP/1.1\r\n\r\n', 400, 'invalid_request', undefined],
+    ] as const) {
+      const answer = await rawExchange(text);
+      const head = answer.slice(0, answer.indexOf('\r\n\r\n')).toLowerCase();
+      expect(head.startsWith(`http/1.1 ${status} `), head).toBe(true);
+      expect(head).toContain('x-content-type-options: nosniff');
+      expect(head).toContain('x-frame-options: deny');
+      expect(head).toMatch(echoed === undefined ? /\r\nx-request-id: [0-9a-f-]{36}\r\n/ : new RegExp(`\r\nx-request-id: ${echoed}\r\n`));
+      expect(envelope(answer.slice(answer.indexOf('\r\n\r\n') + 4)).code).toBe(code);
+    }
+    // An HTTP/1.0 request needs no Host.
+    const old = await rawExchange(`GET /healthz HTTP/1.0\r\n\r\n`);
+    expect(old.startsWith('HTTP/1.1 200')).toBe(true);
+  });
+
   it('cancels the upstream request when the client disconnects mid-stream', async () => {
     const mock = gw.mock;
     if (mock === undefined) throw new Error('no mock');
