@@ -19,6 +19,23 @@ export function isJsonContentType(value: string | undefined): boolean {
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }
 
+/**
+ * Bodies are read as they come, never decoded: a gzip (or other coded) body is bytes no JSON
+ * parser reads, and one mislabelled as coded is not what it says. 415 names the coding and, as
+ * RFC 9110 §12.5.3 asks, Accept-Encoding says what is accepted. Shared with the admin API.
+ */
+export function checkContentEncoding(value: string | undefined): void {
+  if (value === undefined) return;
+  const codings = value
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
+  if (codings.length === 0) return;
+  throw new GatewayError('unsupported_media_type', `Content-Encoding ${codings.join(', ')} is not supported; send the request body uncompressed.`, {
+    headers: { 'accept-encoding': 'identity' },
+  });
+}
+
 function tooLarge(maxBytes: number): GatewayError {
   return new GatewayError('payload_too_large', `The request body exceeds the limit of ${maxBytes} bytes.`, {
     headers: { connection: 'close' },
@@ -123,6 +140,7 @@ export function parseBody(opts: { maxBytes: number }): Stage {
     if (!isJsonContentType(ctx.headers['content-type'])) {
       throw new GatewayError('unsupported_media_type', 'Content-Type must be application/json.');
     }
+    checkContentEncoding(ctx.headers['content-encoding']);
     const endpoint = ctx.endpoint;
     const parsed = parseJsonObject(await readBody(ctx.req, opts.maxBytes));
     // Another API's request becomes the canonical body here, so every later stage is the same.

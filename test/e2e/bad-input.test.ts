@@ -4,6 +4,7 @@
  */
 import net from 'node:net';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -107,6 +108,24 @@ describe('bad input', () => {
     const r = await send('model=gpt-4o-mini', { 'content-type': 'application/x-www-form-urlencoded' });
     expect(r.status).toBe(415);
     expect(envelope(r.text).code).toBe('unsupported_media_type');
+  });
+
+  it('refuses a compressed request body with 415 naming Content-Encoding (a gzip body was "not valid UTF-8", a mislabelled one was served)', async () => {
+    const json = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+    for (const [body, encoding] of [
+      [gzipSync(json), 'gzip'],
+      [Buffer.from(json), 'gzip'],
+      [Buffer.from(json), 'br'],
+      [Buffer.from(json), 'identity, gzip'],
+    ] as const) {
+      const r = await send(body, { 'content-encoding': encoding });
+      expect(r.status, encoding).toBe(415);
+      const error = envelope(r.text);
+      expect(error.code).toBe('unsupported_media_type');
+      expect(error.message).toContain('Content-Encoding');
+      expect(r.upstream).toBe(0);
+    }
+    for (const encoding of ['identity', 'Identity', '']) expect((await send(json, { 'content-encoding': encoding })).status, encoding).toBe(200);
   });
 
   it('rejects oversized headers with 431 in the envelope', async () => {

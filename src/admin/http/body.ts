@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../../errors.js';
-import { isJsonContentType, parseJsonObject, readBody } from '../../pipeline/body.js';
+import { checkContentEncoding, isJsonContentType, parseJsonObject, readBody } from '../../pipeline/body.js';
 
 /** Admin documents are small; a policy is the largest (its JSON is capped at 64 KiB in the store). */
 export const MAX_ADMIN_BODY_BYTES = 128 * 1024;
@@ -17,6 +17,7 @@ export async function readJsonBody(
   req: IncomingMessage,
   opts: { optional: boolean; maxBytes?: number },
 ): Promise<Record<string, unknown> | undefined> {
+  checkContentEncoding(req.headers['content-encoding']);
   const raw = await readBody(req, opts.maxBytes ?? MAX_ADMIN_BODY_BYTES);
   if (raw.length === 0 && opts.optional) return undefined;
   if (!isJsonContentType(req.headers['content-type'])) {
