@@ -13,7 +13,9 @@ function hostName(host: string | undefined): string | undefined {
   // Strip the port; IPv6 literals ([::1]:8080) never name a custom domain.
   if (host.startsWith('[')) return undefined;
   const colon = host.indexOf(':');
-  return (colon === -1 ? host : host.slice(0, colon)).toLowerCase();
+  const name = (colon === -1 ? host : host.slice(0, colon)).toLowerCase();
+  // "ai.acme.example." is the same name written absolute (RFC 1034 §3.1); it must claim alike.
+  return name.endsWith('.') ? name.slice(0, -1) : name;
 }
 
 /** Accepts `Authorization: Bearer`, and the `api-key` / `x-api-key` headers Azure and Anthropic clients send. */

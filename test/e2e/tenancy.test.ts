@@ -73,6 +73,8 @@ describe('tenant identification', () => {
     ['path', '/api/v1/tenants/globex/v1/chat/completions', {}],
     ['header', '/v1/chat/completions', { 'x-tenant-id': 'globex' }],
     ['host', '/v1/chat/completions', { host: 'ai.globex.test' }],
+    // The same name written absolute (a trailing dot, RFC 1034 §3.1) named no tenant: served.
+    ['host, written as an absolute name', '/v1/chat/completions', { host: 'AI.Globex.Test.:8080' }],
   ])('rejects a key of one tenant with another tenant in the %s, before any upstream call', async (_src, path, headers) => {
     const r = await post(path, ACME, headers);
     expect(r.status).toBe(403);
