@@ -157,6 +157,14 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
  * deployment, and the client gets it as Retry-After on our error, so its SDK waits too.
  */
 export function serverError(status: number, text: string, secret: string, headers?: IncomingHttpHeaders): GatewayError {
+  if (status === 401 || status === 403) {
+    // The deployment's own credential was refused. The upstream's words describe it (OpenAI
+    // quotes the key, masked to its first and last characters; AWS names the account and user):
+    // not the client's business, whichever tenant sent the request.
+    return new GatewayError('upstream_error', `The upstream provider refused the deployment's credentials (HTTP ${status}).`, {
+      cause: new UpstreamHttpError(status),
+    });
+  }
   const message = messageOf(parse(text));
   const detail = message === undefined ? '' : `: ${redact(message, secret).slice(0, 200)}`;
   const hint = status >= 500 && headers !== undefined ? retryAfterOf(headers) : undefined;
