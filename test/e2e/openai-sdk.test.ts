@@ -3,7 +3,9 @@
  * provider: what a tenant developer does on day one must just work.
  */
 import OpenAI from 'openai';
+import { zodResponseFormat } from 'openai/helpers/zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { DEMO_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 let gw: TestGateway;
@@ -133,6 +135,67 @@ describe('chat completions', () => {
     });
     expect(stopped.choices[0]?.message.content?.includes(word)).toBe(false);
     expect(stopped.choices[0]?.finish_reason).toBe('stop');
+  });
+
+  it('parse() with zod structured outputs, recursive ones included ($ref to the root and to $defs)', async () => {
+    // A tree and a linked list refer to the root ("#"); a sub-schema used twice becomes a definition.
+    const Tree = z.object({
+      value: z.string(),
+      get children() {
+        return z.array(Tree);
+      },
+    });
+    const Node = z.object({
+      v: z.number(),
+      get next() {
+        return Node.nullable();
+      },
+    });
+    const Address = z.object({ zip: z.number().int() });
+    const Person = z.object({ home: Address, work: Address.nullable(), tags: z.array(z.enum(['a', 'b'])) });
+    for (const [schema, name] of [
+      [Tree, 'tree'],
+      [Node, 'node'],
+      [Person, 'person'],
+    ] as const) {
+      const res = await client.chat.completions.parse({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'x' }],
+        response_format: zodResponseFormat(schema, name),
+      });
+      expect(res.choices[0]?.message.parsed, name).toBeTruthy();
+    }
+    // By hand, as OpenAI's own docs write one: "$ref": "#/$defs/..." .
+    const defs = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'x' }],
+      response_format: {
+        type: 'json_schema',
+        json_schema: {
+          name: 'ui',
+          strict: true,
+          schema: {
+            type: 'object',
+            properties: { root: { $ref: '#/$defs/el' }, count: { $ref: '#/definitions/n' } },
+            required: ['root', 'count'],
+            additionalProperties: false,
+            $defs: {
+              el: {
+                type: 'object',
+                properties: { label: { type: 'string' }, children: { type: 'array', items: { $ref: '#/$defs/el' } } },
+                required: ['label', 'children'],
+                additionalProperties: false,
+              },
+            },
+            definitions: { n: { type: 'integer' } },
+          },
+        },
+      },
+    });
+    const ui = JSON.parse(defs.choices[0]?.message.content ?? '') as { root: { label: unknown; children: unknown }; count: unknown };
+    expect(typeof ui.root.label).toBe('string');
+    expect(Array.isArray(ui.root.children)).toBe(true);
+    expect(Number.isInteger(ui.count)).toBe(true);
   });
 
   it('passes unknown request fields through to the provider untouched', async () => {

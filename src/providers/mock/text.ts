@@ -105,18 +105,25 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 /**
  * A value that satisfies a JSON schema well enough for structured-output tests: objects get
  * their required properties (all properties when none are required) with values of the right
- * primitive type; enums and consts give their first value.
+ * primitive type; enums and consts give their first value. Local `$ref`s ("#", "#/$defs/x",
+ * "#/definitions/x") are followed, as OpenAI's structured outputs allow (recursive schemas, and
+ * the SDK's zod helper writes a reused or recursive sub-schema so); past NEST levels an array is
+ * empty and an optional (nullable) value null, so a recursive schema ends in a valid leaf.
  */
-export function valueForSchema(schema: unknown, text: string, depth = 0): Json {
-  if (typeof schema !== 'object' || schema === null || depth > 8) return null;
+export function valueForSchema(schema: unknown, text: string, depth = 0, root: unknown = schema): Json {
+  if (typeof schema !== 'object' || schema === null || depth > MAX_DEPTH) return null;
   const s = schema as Record<string, unknown>;
+  if (typeof s.$ref === 'string') return valueForSchema(resolveRef(root, s.$ref), text, depth + 1, root);
   if ('const' in s) return s.const as Json;
   if (Array.isArray(s.enum) && s.enum.length > 0) return s.enum[0] as Json;
   for (const key of ['anyOf', 'oneOf', 'allOf'] as const) {
     const options = s[key];
-    if (Array.isArray(options) && options.length > 0) return valueForSchema(firstNonNull(options), text, depth + 1);
+    if (Array.isArray(options) && options.length > 0) {
+      const nullable = depth >= NEST && options.some(isNullSchema);
+      return nullable ? null : valueForSchema(firstNonNull(options), text, depth + 1, root);
+    }
   }
-  const type = Array.isArray(s.type) ? (s.type.find((t) => t !== 'null') ?? 'null') : s.type;
+  const type = Array.isArray(s.type) ? (depth >= NEST && s.type.includes('null') ? 'null' : (s.type.find((t) => t !== 'null') ?? 'null')) : s.type;
   switch (type) {
     case 'string':
       return text;
@@ -129,21 +136,48 @@ export function valueForSchema(schema: unknown, text: string, depth = 0): Json {
     case 'null':
       return null;
     case 'array':
-      return [valueForSchema(s.items, text, depth + 1)];
+      return depth >= NEST ? [] : [valueForSchema(s.items, text, depth + 1, root)];
     default:
-      return objectForSchema(s, text, depth);
+      return objectForSchema(s, text, depth, root);
   }
+}
+
+/** Levels past which a recursive schema is ended (an empty array, a null where null is allowed). */
+const NEST = 6;
+/** A schema that recurses only through required non-null objects has no valid finite value. */
+const MAX_DEPTH = 64;
+
+function isNullSchema(o: unknown): boolean {
+  return typeof o === 'object' && o !== null && (o as { type?: unknown }).type === 'null';
+}
+
+/** A local JSON pointer ("#", "#/$defs/a~1b") into the root schema; anything else resolves to nothing. */
+function resolveRef(root: unknown, ref: string): unknown {
+  if (ref === '#') return root;
+  if (!ref.startsWith('#/')) return undefined;
+  let at: unknown = root;
+  for (const raw of ref.slice(2).split('/')) {
+    if (typeof at !== 'object' || at === null) return undefined;
+    let key: string;
+    try {
+      key = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
+    } catch {
+      return undefined;
+    }
+    at = Object.hasOwn(at, key) ? (at as Record<string, unknown>)[key] : undefined;
+  }
+  return at;
 }
 
 function firstNonNull(options: unknown[]): unknown {
   return options.find((o) => !(typeof o === 'object' && o !== null && (o as { type?: unknown }).type === 'null')) ?? options[0];
 }
 
-function objectForSchema(s: Record<string, unknown>, text: string, depth: number): Json {
+function objectForSchema(s: Record<string, unknown>, text: string, depth: number, root: unknown): Json {
   const props = typeof s.properties === 'object' && s.properties !== null ? (s.properties as Record<string, unknown>) : {};
   const required = Array.isArray(s.required) ? s.required.filter((r): r is string => typeof r === 'string') : [];
   const names = required.length > 0 ? required : Object.keys(props);
   const out: { [k: string]: Json } = {};
-  for (const name of names) out[name] = valueForSchema(props[name] ?? { type: 'string' }, text, depth + 1);
+  for (const name of names) out[name] = valueForSchema(props[name] ?? { type: 'string' }, text, depth + 1, root);
   return out;
 }
