@@ -198,6 +198,53 @@ describe('chat completions', () => {
     expect(Number.isInteger(ui.count)).toBe(true);
   });
 
+  it('answers logprobs and top_logprobs as OpenAI does (the mock said null), streamed too', async () => {
+    const res = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'hello there' }],
+      logprobs: true,
+      top_logprobs: 2,
+    });
+    const choice = res.choices[0];
+    const content = choice?.logprobs?.content ?? [];
+    expect(content.length).toBeGreaterThan(0);
+    expect(content.map((t) => t.token).join('')).toBe(choice?.message.content);
+    for (const t of content) {
+      expect(t.logprob).toBeLessThanOrEqual(0);
+      expect(t.bytes).toEqual([...Buffer.from(t.token)]);
+      expect(t.top_logprobs).toHaveLength(2);
+      expect(t.top_logprobs[0]?.token).toBe(t.token);
+    }
+    const plain = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+    expect(plain.choices[0]?.logprobs).toBeNull();
+
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'hello there' }],
+      logprobs: true,
+      stream: true,
+    });
+    let text = '';
+    let tokens = '';
+    for await (const chunk of stream) {
+      const c = chunk.choices[0];
+      text += c?.delta.content ?? '';
+      for (const t of c?.logprobs?.content ?? []) {
+        tokens += t.token;
+        expect(t.top_logprobs).toEqual([]);
+      }
+    }
+    expect(tokens).toBe(text);
+    expect(text.length).toBeGreaterThan(0);
+
+    const legacy = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Once upon', max_tokens: 5, logprobs: 2 });
+    const lp = legacy.choices[0]?.logprobs;
+    expect(lp?.tokens?.join('')).toBe(legacy.choices[0]?.text);
+    expect(lp?.token_logprobs).toHaveLength(lp?.tokens?.length ?? -1);
+    expect(Object.keys(lp?.top_logprobs?.[0] ?? {}).length).toBeGreaterThanOrEqual(1);
+    expect(lp?.text_offset).toHaveLength(lp?.tokens?.length ?? -1);
+  });
+
   it('passes unknown request fields through to the provider untouched', async () => {
     await client.chat.completions.create({
       model: 'gpt-4o-mini',

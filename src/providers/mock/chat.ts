@@ -3,6 +3,7 @@
  * chat.completion.chunk objects, as the official SDK parses them): text replies, n choices,
  * stop and max_tokens, tool calls, JSON mode and structured outputs, and include_usage.
  */
+import { chatLogprobs, chatLogprobsObject } from './logprobs.js';
 import { mockId } from './respond.js';
 import {
   type FinishReason,
@@ -37,6 +38,8 @@ export interface ChatPlan {
   promptTokens: number;
   completionTokens: number;
   includeUsage: boolean;
+  /** `logprobs: true`: how many `top_logprobs` alternatives per token. */
+  logprobs: number | undefined;
 }
 
 export function planChat(body: Body, model: string, tokens: number | undefined): ChatPlan {
@@ -67,6 +70,7 @@ export function planChat(body: Body, model: string, tokens: number | undefined):
     promptTokens: promptTokens(messages, body.tools),
     completionTokens,
     includeUsage: includeUsage(body),
+    logprobs: chatLogprobs(body),
   };
 }
 
@@ -195,7 +199,7 @@ export function chatCompletion(plan: ChatPlan): Record<string, unknown> {
             refusal: null,
             annotations: [],
           },
-      logprobs: null,
+      logprobs: plan.logprobs === undefined || c.toolCall !== undefined ? null : chatLogprobsObject(c.pieces, plan.logprobs),
       finish_reason: c.finish,
     })),
     usage: usageObject(plan.promptTokens, plan.completionTokens),
@@ -212,8 +216,9 @@ export function chatCompletion(plan: ChatPlan): Record<string, unknown> {
 export function* chatChunks(plan: ChatPlan): Generator<string> {
   const prefix = `data: {"id":"${plan.id}","object":"chat.completion.chunk","created":${plan.created},"model":${JSON.stringify(plan.model)},"service_tier":"default","system_fingerprint":"${FINGERPRINT}","choices":[`;
   const suffix = plan.includeUsage ? '],"usage":null}\n\n' : ']}\n\n';
-  const choice = (index: number, delta: string, finish: string | null): string =>
-    `${prefix}{"index":${index},"delta":${delta},"logprobs":null,"finish_reason":${finish === null ? 'null' : `"${finish}"`}}${suffix}`;
+  const choice = (index: number, delta: string, finish: string | null, logprobs = 'null'): string =>
+    `${prefix}{"index":${index},"delta":${delta},"logprobs":${logprobs},"finish_reason":${finish === null ? 'null' : `"${finish}"`}}${suffix}`;
+  const top = plan.logprobs;
 
   const streams = plan.choices.map((c) =>
     c.toolCall === undefined ? c.pieces : toSlices(c.toolCall.arguments, 8),
@@ -228,10 +233,9 @@ export function* chatChunks(plan: ChatPlan): Generator<string> {
       const piece = streams[i]?.[t];
       if (piece === undefined) continue;
       const escaped = JSON.stringify(piece);
-      const delta = plan.choices[i]?.toolCall === undefined
-        ? `{"content":${escaped}}`
-        : `{"tool_calls":[{"index":0,"function":{"arguments":${escaped}}}]}`;
-      yield choice(i, delta, null);
+      const text = plan.choices[i]?.toolCall === undefined;
+      const delta = text ? `{"content":${escaped}}` : `{"tool_calls":[{"index":0,"function":{"arguments":${escaped}}}]}`;
+      yield top === undefined || !text ? choice(i, delta, null) : choice(i, delta, null, JSON.stringify(chatLogprobsObject([piece], top)));
     }
   }
   for (let i = 0; i < plan.choices.length; i++) yield choice(i, '{}', plan.choices[i]?.finish ?? 'stop');

@@ -4,6 +4,7 @@
  * arrays; choices are ordered prompt by prompt, n per prompt, as OpenAI orders them.
  */
 import { FINGERPRINT, includeUsage, positiveInt, stopList, usageObject } from './chat.js';
+import { completionLogprobs, completionLogprobsObject } from './logprobs.js';
 import { mockId } from './respond.js';
 import { type FinishReason, cyclePieces, estimateTokens, limitPieces, replyText, toPieces } from './text.js';
 
@@ -19,6 +20,8 @@ export interface CompletionPlan {
   promptTokens: number;
   completionTokens: number;
   includeUsage: boolean;
+  /** `logprobs: N`: how many alternatives per token. */
+  logprobs: number | undefined;
 }
 
 interface Prompt {
@@ -69,6 +72,7 @@ export function planCompletion(body: Body, list: Prompt[], model: string, tokens
     promptTokens,
     completionTokens,
     includeUsage: includeUsage(body),
+    logprobs: completionLogprobs(body),
   };
 }
 
@@ -79,7 +83,12 @@ export function completion(plan: CompletionPlan): Record<string, unknown> {
     created: plan.created,
     model: plan.model,
     system_fingerprint: FINGERPRINT,
-    choices: plan.choices.map((c, index) => ({ text: c.pieces.join(''), index, logprobs: null, finish_reason: c.finish })),
+    choices: plan.choices.map((c, index) => ({
+      text: c.pieces.join(''),
+      index,
+      logprobs: plan.logprobs === undefined ? null : completionLogprobsObject(c.pieces, plan.logprobs),
+      finish_reason: c.finish,
+    })),
     usage: usageObject(plan.promptTokens, plan.completionTokens),
   };
 }
@@ -89,11 +98,15 @@ export function* completionChunks(plan: CompletionPlan): Generator<string> {
   const prefix = `data: {"id":"${plan.id}","object":"text_completion","created":${plan.created},"model":${JSON.stringify(plan.model)},"system_fingerprint":"${FINGERPRINT}","choices":[`;
   const suffix = plan.includeUsage ? '],"usage":null}\n\n' : ']}\n\n';
   const longest = Math.max(0, ...plan.choices.map((c) => c.pieces.length));
+  const offsets = plan.choices.map(() => 0);
   for (let t = 0; t < longest; t++) {
     for (let i = 0; i < plan.choices.length; i++) {
       const piece = plan.choices[i]?.pieces[t];
       if (piece === undefined) continue;
-      yield `${prefix}{"text":${JSON.stringify(piece)},"index":${i},"logprobs":null,"finish_reason":null}${suffix}`;
+      const at = offsets[i] ?? 0;
+      offsets[i] = at + piece.length;
+      const logprobs = plan.logprobs === undefined ? 'null' : JSON.stringify(completionLogprobsObject([piece], plan.logprobs, at));
+      yield `${prefix}{"text":${JSON.stringify(piece)},"index":${i},"logprobs":${logprobs},"finish_reason":null}${suffix}`;
     }
   }
   for (let i = 0; i < plan.choices.length; i++) {
