@@ -11,8 +11,9 @@
  * so the buckets are the database's own, in the tenant's stored time zone. A minute never
  * straddles an hour or a local midnight: every zone offset in use is a whole number of minutes.
  *
- * Exactly-once: the insert returns how many rows were new and, only when some were not (a batch
- * shipped again after a crash), which ones; only those are summed.
+ * Exactly-once: a batch's first try inserts all of its events or none (a unique-key violation);
+ * the retry skips what is stored and returns how many rows were new and, only when some were not
+ * (a batch shipped again after a crash), which ones; only those are summed.
  */
 import type { TenantTx } from '../types.js';
 import type { UsageEventRecord } from './usage.js';
@@ -24,11 +25,9 @@ const MINUTE_MS = 60_000;
  * any batch size. Null, false and empty values are left out of it (a third less to parse);
  * json_to_recordset reads a missing key as NULL, hence the coalesces. The time goes as epoch
  * milliseconds: no date formatting here, no timestamp parsing there, and to_timestamp() of a
- * whole millisecond is exact (float8 seconds, rounded to the microsecond). `onConflict` is the
- * clause between the rows and RETURNING.
+ * whole millisecond is exact (float8 seconds, rounded to the microsecond).
  */
-const insertSql = (onConflict: string): string => /* sql */ `
-WITH ins AS (
+const INSERT_ROWS = /* sql */ `
   INSERT INTO usage_events (tenant_id, event_id, request_id, occurred_at, team_id, key_id, end_user, tags, model,
     deployment_id, provider, region, input_tokens, output_tokens, cached_tokens, cost_micros, price_version,
     latency_ms, ttft_ms, status, streamed, client_aborted, usage_estimated, cache_hit)
@@ -40,8 +39,16 @@ WITH ins AS (
     event_id uuid, request_id text, occurred_ms bigint, team_id uuid, key_id uuid, end_user text, tags text[],
     model text, deployment_id text, provider text, region text, input_tokens bigint, output_tokens bigint,
     cached_tokens bigint, cost_micros bigint, price_version text, latency_ms integer, ttft_ms integer, status smallint,
-    streamed boolean, client_aborted boolean, usage_estimated boolean, cache_hit boolean)
-  ${onConflict}
+    streamed boolean, client_aborted boolean, usage_estimated boolean, cache_hit boolean)`;
+
+/**
+ * Skips the events already stored and says how many rows were new and, only when some were not,
+ * which ones.
+ */
+const INSERT_SQL = /* sql */ `
+WITH ins AS (
+  ${INSERT_ROWS}
+  ON CONFLICT (tenant_id, event_id, occurred_at) DO NOTHING
   RETURNING event_id, occurred_at
 )
 SELECT count(*)::int AS inserted,
@@ -50,15 +57,15 @@ SELECT count(*)::int AS inserted,
        END AS which
 FROM ins`;
 
-/** Skips the events already stored and says which rows were new. */
-const INSERT_SQL = insertSql('ON CONFLICT (tenant_id, event_id, occurred_at) DO NOTHING');
-
 /**
- * The common case, a batch none of which is stored yet, as a plain insert: ON CONFLICT's
- * speculative insertion costs ~10% of an embedded ingest per event. An event already stored
- * fails it on the unique key (and with it the transaction).
+ * The common case, a batch none of which is stored yet, as a plain insert: every row goes in or
+ * the statement fails (an event already stored breaks the unique key, and with it the
+ * transaction), so it needs neither ON CONFLICT's speculative insertion (~10% of an embedded
+ * ingest per event) nor RETURNING: the rows returned, kept for the count and aggregated into the
+ * list of new ones (computed for every row even when unused) cost another ~18% per event on
+ * PGlite (bench/README.md "Stop 17").
  */
-const INSERT_NEW_SQL = insertSql('');
+const INSERT_NEW_SQL = INSERT_ROWS;
 
 /** The day bucket is the tenant's local day; a deleted tenant (events outlive it) counts in UTC. */
 const BUCKETS = /* sql */ `
@@ -287,16 +294,19 @@ function insertedOnly(events: readonly UsageEventRecord[], which: string | null)
  * otherwise, for the caller to retry the batch idempotently in a new transaction).
  */
 export async function ingestEvents(tx: TenantTx, events: readonly UsageEventRecord[], mode: 'idempotent' | 'new'): Promise<number> {
-  const { rows } = await tx.query<{ inserted: number; which: string | null }>(mode === 'new' ? INSERT_NEW_SQL : INSERT_SQL, [
-    tx.tenantId,
-    JSON.stringify(events.map(toJsonRow)),
-    events.length,
-  ]);
-  const inserted = rows[0]?.inserted ?? 0;
-  if (inserted === 0) return 0;
-  const fresh = inserted === events.length ? events : insertedOnly(events, rows[0]?.which ?? null);
+  const rows = JSON.stringify(events.map(toJsonRow));
+  let fresh: readonly UsageEventRecord[] = events;
+  if (mode === 'new') {
+    await tx.query(INSERT_NEW_SQL, [tx.tenantId, rows]);
+  } else {
+    const { rows: result } = await tx.query<{ inserted: number; which: string | null }>(INSERT_SQL, [tx.tenantId, rows, events.length]);
+    const inserted = result[0]?.inserted ?? 0;
+    if (inserted === 0) return 0;
+    if (inserted < events.length) fresh = insertedOnly(events, result[0]?.which ?? null);
+  }
+  if (fresh.length === 0) return 0;
   const { rollups, tags } = sumForRollups(fresh);
   await tx.query(ROLLUPS_SQL, [tx.tenantId, JSON.stringify(rollups)]);
   if (tags.length > 0) await tx.query(TAG_ROLLUPS_SQL, [tx.tenantId, JSON.stringify(tags)]);
-  return inserted;
+  return fresh.length;
 }
