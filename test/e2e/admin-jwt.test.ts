@@ -207,4 +207,35 @@ describe('tenants register their identity providers through the admin API', () =
     ];
     for (const body of bad) envelope(await admin('POST', '/tenants/acme/jwt-issuers', { body }), 400, 'invalid_request');
   });
+
+  // The gateway fetches a registered JWKS URL whenever a token names its issuer (anyone can send
+  // one): a tenant-set address like a webhook URL, under the same outbound rules. It was stored
+  // as given, so a tenant admin could point the gateway at the metadata service or a loopback port.
+  it('refuses JWKS URLs that point at non-public addresses, naming the rule, and stores none of them', async () => {
+    const ops = client(gw, BOOTSTRAP_KEY);
+    const key = await ops('POST', '/tenants/acme/admin-keys', { body: { name: 'jwks-ssrf', role: 'tenant_admin' } });
+    const admin = client(gw, str(key.json.key));
+    const bad: [string, string][] = [
+      ['https://169.254.169.254/latest/meta-data/', 'link_local'],
+      ['https://[::ffff:169.254.169.254]/jwks', 'link_local'],
+      ['https://127.0.0.1:9443/jwks', 'loopback'],
+      ['https://2130706433/jwks', 'loopback'],
+      ['https://10.0.0.5/jwks', 'private'],
+      ['https://localhost/jwks', 'local_name'],
+      ['https://idp.corp.internal/jwks', 'local_name'],
+      ['https://user:pw@idp.example.com/jwks', 'credentials'],
+    ];
+    for (const [url, rule] of bad) {
+      const r = await admin('POST', '/tenants/acme/jwt-issuers', { body: { issuer: `https://ssrf-${rule}.test/`, jwks_url: url } });
+      const e = envelope(r, 400, 'invalid_request');
+      expect(e.param, url).toBe('jwks_url');
+      expect(e.message, url).toContain(`rule: ${rule}`);
+    }
+    const listed = await admin('GET', '/tenants/acme/jwt-issuers');
+    expect((listed.json.data as { issuer: string }[]).filter((i) => i.issuer.startsWith('https://ssrf-'))).toEqual([]);
+    // A public address is still accepted.
+    const ok = await admin('POST', '/tenants/acme/jwt-issuers', { body: { issuer: 'https://public-idp.test/', jwks_url: 'https://203.0.113.7/jwks' } });
+    expect(ok.status, ok.text).toBe(201);
+    expect((await admin('DELETE', `/tenants/acme/jwt-issuers/${str(ok.json.id)}`)).status).toBe(204);
+  });
 });

@@ -4,6 +4,7 @@ import { notFound } from '../problems.js';
 import { defineRoute, type AdminRoute } from '../route.js';
 import { createJwtIssuerBody, jwtIssuerView, presentJwtIssuer } from '../schemas/jwt-issuers.js';
 import { findIssuer, listIssuers, registerIssuer, removeIssuer } from '../services/jwt-issuers.js';
+import { assertOutboundAllowed } from '../services/outbound.js';
 import { createOnce, read, write } from '../tx.js';
 import { listOf, tenantOf } from './lists.js';
 
@@ -37,6 +38,8 @@ export const jwtIssuerRoutes: AdminRoute[] = [
     response: { status: 201, description: 'The registration.', schema: jwtIssuerView },
     async handle(call) {
       const tenantId = tenantOf(call);
+      // The gateway fetches it whenever a token names this issuer: a tenant-set address.
+      await assertOutboundAllowed(call.env, call.body.jwks_url, 'jwks_url');
       return createOnce(call.env, tenantId, call.actor.principal.id, call.idempotency, async (tx) => {
         const view = presentJwtIssuer(await registerIssuer(tx, call.actor, call.body));
         return { result: { status: 201, body: view, location: `/admin/v1/tenants/${tenantId}/jwt-issuers/${view.id}` } };
