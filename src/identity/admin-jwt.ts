@@ -57,7 +57,7 @@ export async function authenticateAdminJwt(token: string, sources: AdminJwtSourc
       const subject = jwtSubject(platform.issuer, platform.payload);
       return {
         ok: true,
-        principal: { scope: 'platform', role, id: `jwt:platform:${subject}`, label: `${subject} (platform sign-in)`, kind: 'jwt', keyId: null },
+        principal: { scope: 'platform', role, id: `jwt:platform:${subject.replaceAll('%', '%25').replaceAll('#', '%23')}`, label: `${subject} (platform sign-in)`, kind: 'jwt', keyId: null },
       };
     }
     if (platform.reason !== 'unknown_issuer') return failure(platform.reason);
@@ -72,9 +72,13 @@ export async function authenticateAdminJwt(token: string, sources: AdminJwtSourc
   if (role === undefined || slug === undefined) return fail('jwt_no_role', tenantId);
   if (await sources.isDeleting(tenantId)) return fail('tenant_deleting', tenantId);
   const subject = jwtSubject(issuer, payload);
+  // A principal id names who acted (audit actor, created_by) and owns Idempotency-Key records.
+  // A tenant's subjects are its provider's word, so they are qualified by the issuer, as on the
+  // data plane (`jwt:<iss>#<sub>`): a tenant's token can then never carry the id of another of
+  // its providers' users, nor a platform principal's (`jwt:platform:<sub>`, '#' escaped there).
   return {
     ok: true,
-    principal: { scope: 'tenant', role, tenantId, tenantSlug: slug, id: `jwt:${subject}`, label: `${subject} (${issuer.issuer})`, kind: 'jwt', keyId: null },
+    principal: { scope: 'tenant', role, tenantId, tenantSlug: slug, id: `jwt:${issuer.issuer}#${subject}`, label: `${subject} (${issuer.issuer})`, kind: 'jwt', keyId: null },
   };
 
   /**

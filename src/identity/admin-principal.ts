@@ -4,7 +4,8 @@ import type { PlatformRole, TenantRole } from './roles.js';
 interface PrincipalBase {
   /**
    * Stable id for attribution, audit and idempotency scoping: `bootstrap`, `cli`, or
-   * `admin_key:<uuid>`, `jwt:<subject>`. Never secret.
+   * `admin_key:<uuid>`, `jwt:<issuer>#<subject>` (a tenant's provider), `jwt:platform:<subject>`
+   * (the platform's, '#' escaped). Never secret.
    */
   readonly id: string;
   /** Shown in audit entries. */

@@ -99,7 +99,33 @@ describe('tenant staff sign in with their tenant identity provider', () => {
     // Changes are attributed to the token's subject in the tenant's audit log.
     const log = await auditor('GET', '/tenants/acme/audit?action=team.create');
     const entries = log.json.data as { actor_kind: string; actor_id: string; action: string }[];
-    expect(entries.some((e) => e.actor_kind === 'jwt' && e.actor_id === 'jwt:alice@acme.test')).toBe(true);
+    expect(entries.some((e) => e.actor_kind === 'jwt' && e.actor_id === `jwt:${TENANT_ISS}#alice@acme.test`)).toBe(true);
+  });
+
+  // The principal id was `jwt:<sub>` for a tenant's token and `jwt:platform:<sub>` for the
+  // operator's: a tenant that controls its own provider minted sub "platform:ops@operator.test"
+  // and acted as that operator's principal: audit actor, created_by, and its Idempotency-Key records.
+  it('a tenant token never shares a principal with platform staff (audit actor, idempotency records)', async () => {
+    const ops = await as(platformToken(['platform_admin']));
+    const impostor = await as(token({ sub: 'platform:ops@operator.test' }));
+    const opsId = str((await ops('GET', '/whoami')).json.id);
+    const impostorId = str((await impostor('GET', '/whoami')).json.id);
+    expect(impostorId).not.toBe(opsId);
+
+    const body = { name: 'by-ops', role: 'tenant_viewer' };
+    const headers = { 'idempotency-key': 'onboarding-1' };
+    const first = await ops('POST', '/tenants/acme/admin-keys', { body, headers });
+    expect(first.status, first.text).toBe(201);
+    const second = await impostor('POST', '/tenants/acme/admin-keys', { body, headers });
+    expect(second.status, second.text).toBe(201);
+    expect(second.headers['idempotent-replayed']).toBeUndefined();
+    expect(second.json.id).not.toBe(first.json.id);
+    expect(second.json.created_by).not.toBe(first.json.created_by);
+
+    const log = await (await as(token({ roles: ['tenant_auditor'] })))('GET', '/tenants/acme/audit?action=admin_key.create');
+    const actors = new Set((log.json.data as { actor_id: string }[]).map((e) => e.actor_id));
+    expect(actors.has(opsId)).toBe(true);
+    expect(actors.has(impostorId)).toBe(true);
   });
 
   it('refuses tokens that are expired, forged, for another tenant or without an admin role', async () => {
