@@ -96,6 +96,13 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Log destination (tests capture it); stdout by default. */
   logDestination?: NodeJS.WritableStream;
+  /**
+   * Stops the start (SIGTERM/SIGINT during start-up, src/cli/main.ts): the creation of a new
+   * embedded database is killed, and at the next step before the tenants are set up the start
+   * closes what it had opened and rejects with the signal's reason. Past that step (the demo key
+   * may have been generated, and is shown only once) the start completes, for its caller to close.
+   */
+  signal?: AbortSignal;
 }
 
 /** Starts the built-in mock server if a mock deployment has no base URL yet, and fills it in. */
@@ -174,10 +181,15 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
   const env = opts.env ?? process.env;
   const logger = createLogger(config.logLevel, opts.logDestination);
   const embedded = config.databaseUrl === undefined;
-  const store = await openStore(embedded ? { dataDir: config.dataDir } : { databaseUrl: config.databaseUrl as string });
+  const signal = opts.signal;
+  signal?.throwIfAborted();
+  const store = await openStore(
+    embedded ? { dataDir: config.dataDir, ...(signal ? { signal } : {}) } : { databaseUrl: config.databaseUrl as string },
+  );
   const opened = openedResources(logger);
   opened.add(() => store.close());
   try {
+    signal?.throwIfAborted();
     // The keys first: a start refused for want of one must not have migrated the database.
     const master = await loadMasterKey({ env, dataDir: embedded ? config.dataDir : undefined });
     const previousMasters = parsePreviousMasterKeys(env);
@@ -193,6 +205,8 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     // One keyring per process: one cache of unwrapped data keys, which shredding can empty.
     const keyring = processKeyring(master, previousMasters);
     const headSigner = auditHeadSigner(master);
+    // The last point a stop during start-up takes effect: syncTenancy may generate the demo key.
+    signal?.throwIfAborted();
     const tenancy = await syncTenancy(store, config, pepper);
     const { deployments, mock } = await attachMock(config);
     if (mock !== undefined) opened.add(() => mock.close());

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { startGateway } from '../app.js';
+import { startGateway, type RunningGateway } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { formatApply, runApply } from './apply.js';
 import { auditExportHead, auditPublicKey, auditVerify } from './audit.js';
@@ -38,19 +38,20 @@ function printDemoKey(key: string, url: string): void {
   );
 }
 
+/**
+ * Runs the gateway. The signal handlers are in place before the start: a SIGTERM/SIGINT while it
+ * starts (the first start creates the embedded database in a child process for seconds) stops it
+ * cleanly: the creation is killed and waited for, what was opened is closed, and the process exits
+ * 0 with a line saying so. Before, the signal's default action killed the gateway (exit 143) and
+ * left the creating child running on its own. A second signal exits at once (1).
+ */
 async function start(): Promise<void> {
   limitHeapGrowth();
-  const config = await loadConfig();
-  const gateway = await startGateway(config);
-  if (gateway.demoKey !== undefined) printDemoKey(gateway.demoKey, gateway.url);
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      process.stderr.write(`gatehouse: second ${signal}, exiting now\n`);
-      process.exit(1);
-    }
-    stopping = true;
-    gateway.close().then(
+  const starting = new AbortController();
+  let gateway: RunningGateway | undefined;
+  let stopping: NodeJS.Signals | undefined;
+  const shutDown = (running: RunningGateway) => {
+    running.close().then(
       () => process.exit(0),
       (err: unknown) => {
         process.stderr.write(`gatehouse: shutdown failed: ${String(err)}\n`);
@@ -58,8 +59,32 @@ async function start(): Promise<void> {
       },
     );
   };
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping !== undefined) {
+      process.stderr.write(`gatehouse: second ${signal}, exiting now\n`);
+      process.exit(1);
+    }
+    stopping = signal;
+    if (gateway === undefined) starting.abort(new Error(`${signal} during start-up`));
+    else shutDown(gateway);
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  try {
+    const config = await loadConfig();
+    gateway = await startGateway(config, { signal: starting.signal });
+  } catch (err) {
+    if (stopping === undefined) throw err;
+    const interrupted = err === starting.signal.reason;
+    process.stderr.write(
+      `gatehouse: ${stopping} during start-up: stopped before serving` +
+        (interrupted ? '\n' : ` (the start had failed: ${err instanceof Error ? err.message : String(err)})\n`),
+    );
+    process.exit(interrupted ? 0 : 1);
+  }
+  if (gateway.demoKey !== undefined) printDemoKey(gateway.demoKey, gateway.url);
+  // Stopped after the start's last step that could end it early: it stops as from running.
+  if (stopping !== undefined) shutDown(gateway);
 }
 
 async function checkConfig(): Promise<void> {

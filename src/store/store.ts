@@ -147,7 +147,8 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const lock = await lockDataDir(opts.dataDir);
   try {
     const pgdata = join(opts.dataDir, 'pgdata');
-    await createDatabaseOutOfProcess(pgdata);
+    await createDatabaseOutOfProcess(pgdata, opts.signal);
+    opts.signal?.throwIfAborted(); // a stop during start-up: created (or found), not opened
     if ((opts.thread ?? 'worker') === 'worker') return storeFromDriver(await pgliteWorkerDriver({ dataDir: pgdata }, () => lock.release()));
     const db = await createPgliteInstance(pgdata);
     return storeFromDriver(pgliteDriver(db, () => lock.release()));

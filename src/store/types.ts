@@ -8,8 +8,12 @@ import type { ListenEvents, NotificationHandler, Unlisten } from './notify.js';
 export type StoreKind = 'embedded' | 'postgres';
 
 export type OpenStoreOptions =
-  /** Embedded PGlite persisted in `dataDir/pgdata`, with an exclusive lock on `dataDir`. */
-  | { dataDir: string; thread?: EmbeddedThread }
+  /**
+   * Embedded PGlite persisted in `dataDir/pgdata`, with an exclusive lock on `dataDir`. `signal`
+   * stops an open in progress (a stop during start-up): the creation of a new database is killed
+   * and the open rejects with the signal's reason, leaving the directory unlocked.
+   */
+  | { dataDir: string; thread?: EmbeddedThread; signal?: AbortSignal }
   /** PostgreSQL through a connection pool. */
   | { databaseUrl: string; poolSize?: number }
   /** In-memory PGlite (tests), optionally loaded from a `dumpDataDir()` tarball. */

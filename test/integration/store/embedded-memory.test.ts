@@ -4,7 +4,7 @@
  * created by a child process, so the gateway's own process never holds initdb's memory.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,11 +70,14 @@ describe('embedded store memory', () => {
   it('creates in a staging directory: a leftover one is thrown away, a directory that holds something else is refused', async () => {
     const dataDir = join(root, 'staged');
     const pgdata = join(dataDir, 'pgdata');
-    await mkdir(`${pgdata}.creating`, { recursive: true });
-    await writeFile(join(`${pgdata}.creating`, 'PG_VERSION'), 'half-written'); // a creation cut off
+    // Creations cut off: as earlier versions named their staging directory, and as this one does.
+    for (const leftover of [`${pgdata}.creating`, `${pgdata}.creating.4242-0badf00d`]) {
+      await mkdir(join(leftover, 'base'), { recursive: true });
+      await writeFile(join(leftover, 'PG_VERSION'), 'half-written');
+    }
     await createDatabaseOutOfProcess(pgdata);
     expect(isInitialized(pgdata)).toBe(true);
-    expect(existsSync(`${pgdata}.creating`)).toBe(false);
+    expect((await readdir(dataDir)).sort()).toEqual(['pgdata']);
     expect((await readFile(join(pgdata, 'PG_VERSION'), 'utf8')).trim()).toMatch(/^\d+$/);
 
     const other = join(root, 'other', 'pgdata');
@@ -82,6 +85,22 @@ describe('embedded store memory', () => {
     await writeFile(join(other, 'notes.txt'), 'mine');
     await expect(createDatabaseOutOfProcess(other)).rejects.toThrow(`${other} exists but holds no database`);
     expect(await readFile(join(other, 'notes.txt'), 'utf8')).toBe('mine');
+  });
+
+  it('stops a creation when its signal aborts: the child is killed and waited for, its staging directory removed, the reason thrown', async () => {
+    const dataDir = join(root, 'stopped');
+    const pgdata = join(dataDir, 'pgdata');
+    await mkdir(dataDir, { recursive: true });
+    const stop = new AbortController();
+    const creating = createDatabaseOutOfProcess(pgdata, stop.signal);
+    while ((await readdir(dataDir)).length === 0) await new Promise((r) => setTimeout(r, 10)); // the child has begun
+    const reason = new Error('SIGTERM during start-up');
+    stop.abort(reason);
+    await expect(creating).rejects.toBe(reason);
+    expect(await readdir(dataDir)).toEqual([]);
+    // Already stopped: no child at all.
+    await expect(createDatabaseOutOfProcess(pgdata, stop.signal)).rejects.toBe(reason);
+    expect(await readdir(dataDir)).toEqual([]);
   });
 
   it("reports the child's error when the database cannot be created", async () => {
