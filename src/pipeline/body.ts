@@ -5,7 +5,7 @@
  * through to the provider untouched.
  */
 import { GatewayError } from '../errors.js';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fromAnthropicRequest } from '../providers/anthropic/inbound/request.js';
 import { dialectOf, type RequestContext, type Stage } from './context.js';
 
@@ -42,10 +42,37 @@ function tooLarge(maxBytes: number): GatewayError {
   });
 }
 
-/** Reads a request body up to `maxBytes` (413 past it, declared or streamed). Shared with the admin API. */
+/**
+ * Requests whose client waits for `100 Continue` before it sends the body (`Expect:
+ * 100-continue`). node:http would send that interim answer as soon as the headers arrived, before
+ * the gateway had authenticated the request or checked its declared size, so an anonymous or
+ * oversized upload was sent anyway, only to be refused. The server (server/http.ts,
+ * 'checkContinue') leaves the answer to readBody instead, which sends it when it is about to read
+ * the body: a request refused before that gets its final answer without one, and its client need
+ * not send the body. Requests without the header never touch this map.
+ */
+const awaitingContinue = new WeakMap<IncomingMessage, ServerResponse>();
+
+/** Holds back `100 Continue` for `req` until its body is read (server/http.ts). */
+export function deferContinue(req: IncomingMessage, res: ServerResponse): void {
+  awaitingContinue.set(req, res);
+}
+
+function sendContinue(req: IncomingMessage): void {
+  const res = awaitingContinue.get(req);
+  if (res === undefined) return; // HTTP/1.0 or an Expect node:http does not recognise: nothing awaits it
+  awaitingContinue.delete(req);
+  if (!res.headersSent && !res.destroyed) res.writeContinue();
+}
+
+/**
+ * Reads a request body up to `maxBytes` (413 past it, declared or streamed). Shared with the admin
+ * API. A client that waits for `100 Continue` gets it here, once the declared size is accepted.
+ */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) return Promise.reject(tooLarge(maxBytes));
+  if (req.headers.expect !== undefined) sendContinue(req);
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

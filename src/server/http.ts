@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { GatewayError, errorEnvelope } from '../errors.js';
+import { deferContinue } from '../pipeline/body.js';
 import { pickRequestId } from './handler.js';
 import { baseHeaders, sendError } from './respond.js';
 
@@ -73,23 +74,31 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   let draining = false;
   let idle: (() => void) | undefined;
 
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+      refuse(req, res, new GatewayError('invalid_request', 'An HTTP/1.1 request must carry a Host header.', { headers: { connection: 'close' } }));
+      return;
+    }
+    inFlight += 1;
+    res.once('close', () => {
+      inFlight -= 1;
+      if (inFlight === 0) idle?.();
+    });
+    opts.handler(req, res);
+  };
   const server = http.createServer(
     // requireHostHeader: node:http would answer a bare 400 (no envelope, no base headers) itself.
     { maxHeaderSize: opts.maxHeaderBytes, keepAliveTimeout: 65_000, requestTimeout: 120_000, headersTimeout: 30_000, requireHostHeader: false },
-    (req, res) => {
-      if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
-        refuse(req, res, new GatewayError('invalid_request', 'An HTTP/1.1 request must carry a Host header.', { headers: { connection: 'close' } }));
-        return;
-      }
-      inFlight += 1;
-      res.once('close', () => {
-        inFlight -= 1;
-        if (inFlight === 0) idle?.();
-      });
-      opts.handler(req, res);
-    },
+    onRequest,
   );
   server.on('clientError', onClientError);
+  // Expect: 100-continue. With a listener here node:http does not send `100 Continue` on its own:
+  // readBody (pipeline/body.ts) sends it when the body is wanted, after authentication and the
+  // size check, so a refused request is answered before its client sends the body.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    deferContinue(req, res);
+    onRequest(req, res);
+  });
   // Node answers an Expect it does not know with a bare 417; ours is in the envelope like any error.
   server.on('checkExpectation', (req, res) => {
     refuse(req, res, new GatewayError('expectation_failed', 'Only "Expect: 100-continue" is supported.'));
