@@ -216,8 +216,10 @@ export async function startGateway(config: LoadedConfig, opts: StartOptions = {}
     const outbound = compileOutboundPolicy(config.security.outbound);
     const tenantModels = tenantModelsReader({ sealer, guard: outboundGuard(outbound), logger });
     const models0 = await loadTenantModels(store, tenantModels);
+    // ...and the JWKS of identity providers tenants registered; every later snapshot keeps it.
+    const jwksGuard = outboundGuard(outbound);
     const registry = createRegistry(
-      buildSnapshot({ tenants, keys, issuers, plans, limitSources, keyDigests, deployments, tenantModels: models0 }),
+      buildSnapshot({ tenants, keys, issuers, plans, limitSources, keyDigests, deployments, tenantModels: models0, jwksGuard }),
     );
     const adapters = createProviderAdapters();
     opened.add(() => adapters.close());

@@ -4,8 +4,10 @@
  * the issuer it names, its tenant claim must name that tenant, and its roles, team and user
  * claims become the principal. Nothing here trusts a claim before the signature is checked.
  */
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { OutboundGuard } from '../providers/types.js';
 import type { JwtClaimNames, JwtIssuer, Scope } from '../tenancy/types.js';
+import { guardedJwksFetch } from './jwks-fetch.js';
 
 export const DEFAULT_CLAIMS: JwtClaimNames = { tenant: 'tenant', roles: 'roles', team: 'team', user: 'sub' };
 
@@ -23,11 +25,21 @@ export interface TrustedIssuer extends JwtIssuer {
   readonly keys: JWTVerifyGetKey;
 }
 
-export function trustIssuer(issuer: JwtIssuer): TrustedIssuer {
+/**
+ * The issuer with its keys. A remote JWKS is fetched by jose (5 s timeout, no redirects, cached
+ * 10 minutes, refetched at most every 30 s for an unknown kid); with `guard`, through the
+ * connect-time outbound rules (jwks-fetch.ts), as for every address a tenant sets. The caller
+ * decides: the snapshot guards the registrations a tenant made (owner 'tenant').
+ */
+export function trustIssuer(issuer: JwtIssuer, guard?: OutboundGuard): TrustedIssuer {
   const keys =
     issuer.jwks !== null
       ? createLocalJWKSet(issuer.jwks as Parameters<typeof createLocalJWKSet>[0])
-      : createRemoteJWKSet(new URL(issuer.jwksUrl ?? ''), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+      : createRemoteJWKSet(new URL(issuer.jwksUrl ?? ''), {
+          timeoutDuration: 5000,
+          cooldownDuration: 30_000,
+          ...(guard === undefined ? {} : { [customFetch]: guardedJwksFetch(guard) }),
+        });
   return { ...issuer, keys };
 }
 

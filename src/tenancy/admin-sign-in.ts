@@ -21,6 +21,7 @@ export function adminJwtSources(registry: Registry, store: Store, platform: JwtI
         jwks: platform.jwks ?? null,
         jwksUrl: platform.jwksUrl ?? null,
         claims: { ...DEFAULT_CLAIMS, ...platform.claims },
+        owner: 'platform',
       }),
     ]);
   }

@@ -124,7 +124,7 @@ export function createConfigRefresh(opts: ConfigRefreshOptions): ConfigRefresh {
   async function loadAll(previous: Snapshot): Promise<Snapshot> {
     if (opts.load === undefined) return loadSnapshot(opts.store, { deployments: opts.deployments, previous, tenantModels: models });
     // Deployments last: configuration, never from the database.
-    return buildSnapshot({ ...(await opts.load()), deployments: opts.deployments });
+    return buildSnapshot({ ...(await opts.load()), deployments: opts.deployments, jwksGuard: previous.jwksGuard });
   }
 
   const stats: RefreshStats = { reloads: 0, patches: 0, failures: 0, notifications: 0, lastReloadMs: 0, lastPatchMs: 0 };

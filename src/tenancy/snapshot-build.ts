@@ -13,7 +13,8 @@
 import type { BlockList } from 'node:net';
 import { trustIssuer, type TrustedIssuer } from '../identity/jwt.js';
 import { composeLimits, type PlanLimits, type TenantLimitSource } from '../limits/compose.js';
-import type { Deployment } from '../providers/types.js';
+import type { Deployment, OutboundGuard } from '../providers/types.js';
+import { compileOutboundPolicy, outboundGuard } from '../routing/ssrf.js';
 import { buildCatalogues, type TenantCatalogue, type TenantModelsRecord } from '../routing/tenant-deployments.js';
 import { CowMap, type CowDraft } from './cow-map.js';
 import { compileCidrs, HashSlab, keysDigestOf, leanKey, revokedKept } from './key-records.js';
@@ -31,11 +32,33 @@ let versions = 0;
  */
 let trusted = new Map<string, TrustedIssuer>();
 
-function trustOne(issuer: JwtIssuer, into: Map<string, TrustedIssuer>): TrustedIssuer {
-  const key = JSON.stringify(issuer);
-  const t = trusted.get(key) ?? trustIssuer(issuer);
+/**
+ * The guard a tenant's JWKS URL is fetched through (owner 'tenant': a tenant-set address, DESIGN
+ * §13); none for the operator's issuers (the configuration file) or inline keys.
+ */
+function guardOf(issuer: JwtIssuer, guard: OutboundGuard): OutboundGuard | undefined {
+  return issuer.owner === 'platform' || issuer.jwks !== null ? undefined : guard;
+}
+
+/** A verifier is reused only for the same registration fetched under the same guard. */
+function trustKey(issuer: JwtIssuer, guard: OutboundGuard): string {
+  const g = guardOf(issuer, guard);
+  return g === undefined ? JSON.stringify(issuer) : `${g.id} ${JSON.stringify(issuer)}`;
+}
+
+function trustOne(issuer: JwtIssuer, guard: OutboundGuard, into: Map<string, TrustedIssuer>): TrustedIssuer {
+  const key = trustKey(issuer, guard);
+  const t = trusted.get(key) ?? trustIssuer(issuer, guardOf(issuer, guard));
   into.set(key, t);
   return t;
+}
+
+let strictGuard: OutboundGuard | undefined;
+
+/** A snapshot built without the operator's guard still guards: the rules with no exceptions. */
+function defaultJwksGuard(): OutboundGuard {
+  strictGuard ??= outboundGuard(compileOutboundPolicy());
+  return strictGuard;
 }
 
 function pushTo<V>(map: Map<string, V[]>, key: string, value: V): void {
@@ -140,7 +163,7 @@ function remove(draft: CowDraft<readonly ApiKeyRecord[]>, prefix: string, k: Api
   else if (rest.length !== list.length) draft.set(prefix, rest);
 }
 
-function seal(ix: Indexes, rest: Pick<Snapshot, 'deploymentsByModel' | 'tenantCatalogues' | 'issuersByIss' | 'plans'>): Snapshot {
+function seal(ix: Indexes, rest: Pick<Snapshot, 'deploymentsByModel' | 'tenantCatalogues' | 'issuersByIss' | 'plans' | 'jwksGuard'>): Snapshot {
   versions += 1;
   return {
     version: versions,
@@ -210,13 +233,15 @@ export function createSnapshotBuilder(base: BuildBase): SnapshotBuilder {
       for (const d of base.deployments) pushTo(deploymentsByModel, d.model, d);
       const next = new Map<string, TrustedIssuer>();
       const issuersByIss = new Map<string, TrustedIssuer[]>();
-      for (const list of issuersOf.values()) for (const i of list) pushTo(issuersByIss, i.issuer, trustOne(i, next));
+      const jwksGuard = base.jwksGuard ?? defaultJwksGuard();
+      for (const list of issuersOf.values()) for (const i of list) pushTo(issuersByIss, i.issuer, trustOne(i, jwksGuard, next));
       trusted = next;
       return seal(ix, {
         deploymentsByModel,
         tenantCatalogues: buildCatalogues(base.tenantModels ?? [], (id) => ix.tenantsById.has(id)),
         issuersByIss,
         plans,
+        jwksGuard,
       });
     },
   };
@@ -291,7 +316,7 @@ export function patchSnapshot(prev: Snapshot, change: SnapshotChange): Snapshot 
     for (const k of old.keys) ix.removeKey(k);
     for (const i of old.issuers) {
       issuersTouched.add(i.issuer);
-      retired.push(JSON.stringify(i));
+      retired.push(trustKey(i, prev.jwksGuard));
     }
     ix.entries.delete(id);
   }
@@ -345,7 +370,7 @@ export function patchSnapshot(prev: Snapshot, change: SnapshotChange): Snapshot 
     const kept = new Map<string, TrustedIssuer>();
     for (const i of added) {
       const list = next.get(i.issuer) ?? [];
-      next.set(i.issuer, [...list, trustOne(i, kept)]);
+      next.set(i.issuer, [...list, trustOne(i, prev.jwksGuard, kept)]);
     }
     for (const key of retired) trusted.delete(key);
     for (const [key, t] of kept) trusted.set(key, t);
@@ -357,5 +382,6 @@ export function patchSnapshot(prev: Snapshot, change: SnapshotChange): Snapshot 
     tenantCatalogues: catalogues ?? prev.tenantCatalogues,
     issuersByIss,
     plans,
+    jwksGuard: prev.jwksGuard,
   });
 }

@@ -9,7 +9,7 @@
 import { planForSnapshot } from '../billing/plan-pricing.js';
 import { DEFAULT_CLAIMS } from '../identity/jwt.js';
 import { planLimitsOf, type PlanLimits } from '../limits/compose.js';
-import type { Deployment } from '../providers/types.js';
+import type { Deployment, OutboundGuard } from '../providers/types.js';
 import { apiKeysRepo, limitRulesRepo, plansRepo, tenantsRepo, type PlatformTx, type Store, type TenantTx } from '../store/index.js';
 import { jwtIssuersRepo } from '../store/repos/jwt-issuers.js';
 import { HashSlab, keysDigestOf, leanKey, previousKeys, REVOKED_KEPT_MS } from './key-records.js';
@@ -72,8 +72,10 @@ export async function readKeyPages(tx: PlatformTx, sink: (keys: ApiKeyRecord[]) 
 
 export interface LoadSnapshotOptions {
   deployments: readonly Deployment[];
-  /** The snapshot being replaced: its unchanged key records are reused. */
+  /** The snapshot being replaced: its unchanged key records are reused, and its JWKS guard. */
   previous?: Snapshot | undefined;
+  /** For a snapshot built with none to replace (SnapshotInput.jwksGuard). */
+  jwksGuard?: OutboundGuard | undefined;
   /** Tenants' dedicated deployments and aliases; absent: the snapshot has none. */
   tenantModels?: TenantModelsReader | undefined;
   now?: number;
@@ -105,7 +107,14 @@ export async function loadSnapshot(store: Pick<Store, 'platform' | 'withTenant'>
     const keyDigests = await apiKeysRepo.snapshotDigests(tx, now - REVOKED_KEPT_MS);
     const previous = opts.previous;
     if (previous === undefined) {
-      const builder = createSnapshotBuilder({ ...base, keyDigests, deployments: opts.deployments, now, ...(tenantModels === undefined ? {} : { tenantModels }) });
+      const builder = createSnapshotBuilder({
+        ...base,
+        keyDigests,
+        deployments: opts.deployments,
+        now,
+        ...(tenantModels === undefined ? {} : { tenantModels }),
+        ...(opts.jwksGuard === undefined ? {} : { jwksGuard: opts.jwksGuard }),
+      });
       await readKeyPages(tx, (keys) => builder.addKeys(keys), { ...pageOptions, tenantId: (id) => builder.tenantId(id) });
       return builder.finish();
     }

@@ -4,7 +4,7 @@
  * tenant sharing everything else), swapped in at once, so a request sees one consistent version.
  */
 import type { BlockList } from 'node:net';
-import type { Deployment } from '../providers/types.js';
+import type { Deployment, OutboundGuard } from '../providers/types.js';
 import type { TrustedIssuer } from '../identity/jwt.js';
 import type { PlanLimits, TenantLimitSource } from '../limits/compose.js';
 import { namesFor, type TenantCatalogue, type TenantModelsRecord } from '../routing/tenant-deployments.js';
@@ -66,6 +66,11 @@ export interface Snapshot {
   readonly entries: CowMap<TenantEntry>;
   /** The plan catalogue the tenants' limits were composed with. */
   readonly plans: ReadonlyMap<string, PlanLimits>;
+  /**
+   * The connect-time outbound guard the JWKS fetches of tenant-registered issuers go through
+   * (owner 'tenant'); a patch keeps its snapshot's. Configuration, like the deployments.
+   */
+  readonly jwksGuard: OutboundGuard;
 }
 
 export interface SnapshotInput {
@@ -87,6 +92,11 @@ export interface SnapshotInput {
   keyDigests?: ReadonlyMap<string, string>;
   /** For the revoked keys' retention; Date.now by default. */
   now?: number;
+  /**
+   * The outbound guard (the operator's `security.outbound` rules) for the JWKS of issuers tenants
+   * registered. Absent: the rules without exceptions (tests, tools), never no guard.
+   */
+  jwksGuard?: OutboundGuard;
 }
 
 /** Holds the current snapshot; stages read `registry.current` once per request. */

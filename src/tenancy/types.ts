@@ -92,4 +92,12 @@ export interface JwtIssuer {
   jwks: { keys: Record<string, unknown>[] } | null;
   jwksUrl: string | null;
   claims: JwtClaimNames;
+  /**
+   * Who registered it: 'platform' (the operator's configuration) or 'tenant' (a tenant admin,
+   * through the admin API). A tenant's jwksUrl is a tenant-set address: fetched through the
+   * outbound guard (src/routing/ssrf.ts), the operator's without it.
+   */
+  owner: JwtIssuerOwner;
 }
+
+export type JwtIssuerOwner = 'platform' | 'tenant';

@@ -36,7 +36,7 @@ export async function registerIssuer(tx: TenantTx, actor: Actor, body: z.output<
   if (!(await jwtIssuersRepo.insert(tx, input))) throw conflict(`The issuer "${body.issuer}" is already registered.`, 'issuer');
   const id = issuerId(body.issuer);
   await audit(tx, actor, 'jwt_issuer.create', { kind: 'jwt_issuer', id }, { after: { issuer: input.issuer, audience: input.audience, jwks_url: input.jwksUrl } });
-  return { tenantId: tx.tenantId, ...input };
+  return { tenantId: tx.tenantId, ...input, owner: 'tenant' };
 }
 
 export async function removeIssuer(tx: TenantTx, actor: Actor, id: string): Promise<void> {

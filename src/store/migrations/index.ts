@@ -24,6 +24,7 @@ import { migration0018 } from './0018_request_logs.js';
 import { migration0019 } from './0019_alert_lifecycle.js';
 import { migration0020 } from './0020_limit_rule_owner.js';
 import { migration0021 } from './0021_usage_events_one_index.js';
+import { migration0022 } from './0022_jwt_issuer_owner.js';
 import type { Migration } from './types.js';
 
 export type { Migration } from './types.js';
@@ -50,4 +51,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0019,
   migration0020,
   migration0021,
+  migration0022,
 ];

@@ -37,7 +37,7 @@ const PLATFORM_COLUMNS: Record<string, string[]> = {
   teams: ['created_at', 'id', 'name', 'slug', 'tenant_id'],
   tenant_domains: ['created_at', 'domain', 'tenant_id', 'verified_at'],
   // Public keys and claim names only: the snapshot verifies JWTs without a query.
-  tenant_jwt_issuers: ['audience', 'claims', 'created_at', 'id', 'issuer', 'jwks', 'jwks_url', 'tenant_id', 'updated_at'],
+  tenant_jwt_issuers: ['audience', 'claims', 'created_at', 'id', 'issuer', 'jwks', 'jwks_url', 'owner', 'tenant_id', 'updated_at'],
   // purged_at: when a deleted tenant's rows were purged after shredding (0016_tenant_purge).
   tenant_keyrings: ['created_at', 'purged_at', 'shred_after', 'shred_requested_at', 'shredded_at', 'tenant_id'],
   // deletion_requested_at: fleet views show which tenants are being deleted (0003_admin).

@@ -15,6 +15,7 @@ async function registration(tenantId: string) {
     jwks: { keys: [jwk] },
     jwksUrl: null,
     claims: { tenant: 'tenant', roles: 'roles', user: 'sub', team: 'team' },
+    owner: 'tenant',
   });
   const sign = (exp: number, tenant: string) =>
     new SignJWT({ tenant, roles: ['member'] }).setProtectedHeader({ alg: 'ES256', kid: tenantId }).setIssuer(ISS).setSubject('u').setExpirationTime(exp).sign(privateKey);

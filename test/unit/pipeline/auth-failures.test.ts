@@ -157,7 +157,7 @@ describe('authenticate reports JWT refusals of a registered issuer', () => {
     stranger = (await generateKeyPair('ES256')).privateKey;
     const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1' };
     const claims = { tenant: 'tenant', roles: 'roles', team: 'team', user: 'sub' };
-    const issuer = (tenantId: string, iss: string): JwtIssuer => ({ tenantId, issuer: iss, audience: null, jwks: { keys: [jwk] }, jwksUrl: null, claims });
+    const issuer = (tenantId: string, iss: string): JwtIssuer => ({ tenantId, issuer: iss, audience: null, jwks: { keys: [jwk] }, jwksUrl: null, claims, owner: 'tenant' });
     jwtRegistry = createRegistry(
       buildSnapshot({ tenants: [acme, globex], keys: [], deployments: [], issuers: [issuer(acme.id, ISS), issuer(acme.id, SHARED), issuer(globex.id, SHARED)] }),
     );

@@ -44,6 +44,7 @@ const issuer = (tenantId: string, iss: string): JwtIssuer => ({
   jwks: { keys: [] },
   jwksUrl: null,
   claims: { tenant: 'tenant', roles: 'roles', team: 'team', user: 'sub' },
+  owner: 'tenant',
 });
 
 const acme = makeTenant('acme', { domains: ['acme.example'] });
