@@ -179,7 +179,11 @@ describe.skipIf(!available)('metering durability across process and database fai
   it('(a) kill -9 under load, then restart: every completed request has exactly one event', async () => {
     const victim = await start('killed', db.url);
     const load = startLoad(victim.url, 'kill', 32);
+    // At least 2.5 s of load, and enough completed requests to check: a new process on a busy
+    // machine (other test files running) may serve only a few dozen in its first seconds.
+    const loadStarted = Date.now();
     await new Promise((r) => setTimeout(r, 2_500));
+    while (load.completed.size <= 200 && Date.now() - loadStarted < 60_000) await new Promise((r) => setTimeout(r, 50));
     victim.child.kill('SIGKILL');
     await victim.exited;
     await load.stop();

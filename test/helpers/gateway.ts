@@ -1,6 +1,7 @@
 /**
  * Starts a real gateway in-process on an ephemeral port, with its own embedded store in a temp
- * directory and the built-in mock provider as upstream. Tests talk to it over HTTP only.
+ * directory and the built-in mock provider as upstream. Tests talk to it over HTTP only. The
+ * store's database is created from a cached copy (embedded-template.ts); the gateway migrates it.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { startGateway, type RunningGateway } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
+import { seedEmbeddedDatabase } from './embedded-template.js';
 
 export interface TestGateway extends RunningGateway {
   dir: string;
@@ -48,6 +50,8 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
     },
   });
   const config = await loadConfig({ env, cwd: dir });
+  // A new embedded store is a copy of one created once per machine (embedded-template.ts).
+  if (config.databaseUrl === undefined) await seedEmbeddedDatabase(config.dataDir);
   const gateway = await startGateway(config, { env, logDestination: sink });
   return Object.assign(gateway, {
     dir,

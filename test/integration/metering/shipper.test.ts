@@ -79,6 +79,9 @@ describe('usage shipper', () => {
     for (const e of randomEvents(tenants[1] as string, 50, 99, Date.now() - 86_400_000)) spool.append(encodeEvent(e));
     const shipper = startShipper({ spool, store: flaky, batchSize: 1000, lingerMs: 5, concurrency: 1, minBackoffMs: 10, maxBackoffMs: 40 });
     await shipper.drain(30_000);
+    // drain() returns once the spool is empty (the batch committed); the shipper's loop marks
+    // itself up after that, past the batch's linger, so on a busy machine a moment later.
+    await expect.poll(() => shipper.stats().state, { timeout: 5_000 }).toBe('up');
     expect(shipper.stats()).toMatchObject({ failures: 3, state: 'up', inserted: 50 });
     await shipper.close();
     await spool.close();
